@@ -1,0 +1,271 @@
+"""The v1 REST API. Each view parses input, calls one service or selector, and renders output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from casemgmt import selectors, services
+from casemgmt.models import X12_REVIEW_ACTION, Case, CaseStatus, DecisionLine, LineOutcome, ReviewType, Urgency
+from policies_app.models import LineOfBusiness
+
+MAX_LINES = 50
+MAX_DIAGNOSES = 25
+MAX_NOTES = 20_000
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a client's typo is an error rather than lost data."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["This field is not part of the request."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class CitationOutputSerializer(serializers.Serializer):
+    policy_version_id = serializers.IntegerField()
+    payer = serializers.CharField()
+    policy_number = serializers.CharField()
+    policy_title = serializers.CharField()
+    version = serializers.CharField()
+    effective_start = serializers.DateField(allow_null=True)
+    effective_end = serializers.DateField(allow_null=True)
+    coverage_position = serializers.CharField()
+    criterion = serializers.CharField()
+
+
+class FlagOutputSerializer(serializers.Serializer):
+    service_line = serializers.IntegerField(source="service_line.sequence")
+    kind = serializers.CharField()
+    severity = serializers.CharField()
+    message = serializers.CharField()
+    citation = CitationOutputSerializer(allow_null=True)
+
+
+class ServiceLineOutputSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField()
+    code_system = serializers.CharField()
+    code = serializers.CharField()
+    modifiers = serializers.ListField(child=serializers.CharField())
+    units = serializers.IntegerField()
+    date_of_service = serializers.DateField()
+    description = serializers.CharField()
+
+
+class CaseOutputSerializer(serializers.Serializer):
+    case_number = serializers.CharField()
+    external_id = serializers.CharField()
+    status = serializers.CharField()
+    urgency = serializers.CharField()
+    line_of_business = serializers.CharField()
+    review_type = serializers.CharField()
+    received_at = serializers.DateTimeField()
+    due_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+    service_lines = ServiceLineOutputSerializer(many=True, source="lines.all")
+    flags = FlagOutputSerializer(many=True, source="current_flags")
+
+
+class CaseCollectionApi(APIView):
+    """`POST /cases` submits a request; `GET /cases` lists the caller's visible cases."""
+
+    class InputSerializer(StrictSerializer):
+        class MemberSerializer(StrictSerializer):
+            member_id = serializers.CharField(max_length=50)
+            first_name = serializers.CharField(max_length=100)
+            last_name = serializers.CharField(max_length=100)
+            birth_date = serializers.DateField()
+
+        class ProviderSerializer(StrictSerializer):
+            npi = serializers.CharField(max_length=10)
+            name = serializers.CharField(max_length=200)
+
+        class LineSerializer(StrictSerializer):
+            code_system = serializers.ChoiceField(choices=["CPT", "HCPCS"])
+            code = serializers.CharField(max_length=10)
+            modifiers = serializers.ListField(child=serializers.CharField(max_length=2), max_length=4, default=list)
+            units = serializers.IntegerField(min_value=1, max_value=10_000)
+            date_of_service = serializers.DateField()
+            description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+        external_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        urgency = serializers.ChoiceField(choices=Urgency.values)
+        line_of_business = serializers.ChoiceField(choices=LineOfBusiness.values)
+        review_type = serializers.ChoiceField(choices=ReviewType.values, default=ReviewType.PROSPECTIVE)
+        member = MemberSerializer()
+        requesting_provider = ProviderSerializer()
+        servicing_provider = ProviderSerializer(required=False, allow_null=True)
+        diagnosis_codes = serializers.ListField(
+            child=serializers.CharField(max_length=10), max_length=MAX_DIAGNOSES, default=list
+        )
+        service_lines = LineSerializer(many=True, min_length=1, max_length=MAX_LINES)
+        clinical_facts = serializers.DictField(default=dict)
+        clinical_notes = serializers.CharField(max_length=MAX_NOTES, required=False, allow_blank=True, default="")
+
+    class FilterSerializer(StrictSerializer):
+        status = serializers.ChoiceField(choices=CaseStatus.values, required=False)
+        urgency = serializers.ChoiceField(choices=Urgency.values, required=False)
+        updated_since = serializers.DateTimeField(required=False)
+        page = serializers.IntegerField(min_value=1, required=False)
+
+    @extend_schema(
+        operation_id="cases_submit",
+        request=InputSerializer,
+        responses={201: CaseOutputSerializer},
+        summary="Submit a prior-authorization request",
+    )
+    def post(self, request: Request) -> Response:
+        data = _parse_case_input(request.data)
+        case = services.case_submit(client=request.user, data=data)  # type: ignore[arg-type]
+        detail = selectors.case_detail(request.user, case.case_number)
+        return Response(CaseOutputSerializer(detail).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="cases_list",
+        parameters=[FilterSerializer],
+        responses={200: CaseOutputSerializer(many=True)},
+        summary="List the cases you may see",
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        cases: QuerySet[Case] = (
+            selectors.cases_visible_to(request.user)
+            .prefetch_related("lines", selectors.current_flags())
+            .order_by("-updated_at", "-id")
+        )
+        values = filters.validated_data
+        if "status" in values:
+            cases = cases.filter(status=values["status"])
+        if "urgency" in values:
+            cases = cases.filter(urgency=values["urgency"])
+        if "updated_since" in values:
+            cases = cases.filter(updated_at__gte=values["updated_since"])
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(cases, request, view=self)
+        return paginator.get_paginated_response(CaseOutputSerializer(page, many=True).data)
+
+
+def _parse_case_input(raw: Any) -> services.CaseInput:
+    serializer = CaseCollectionApi.InputSerializer(data=raw)
+    serializer.is_valid(raise_exception=True)
+    v = serializer.validated_data
+    servicing = v.get("servicing_provider")
+    return services.CaseInput(
+        external_id=v["external_id"],
+        urgency=v["urgency"],
+        line_of_business=v["line_of_business"],
+        review_type=v["review_type"],
+        member=services.MemberInput(**v["member"]),
+        requesting_provider=services.ProviderInput(**v["requesting_provider"]),
+        servicing_provider=services.ProviderInput(**servicing) if servicing else None,
+        diagnosis_codes=tuple(v["diagnosis_codes"]),
+        service_lines=tuple(
+            services.LineInput(
+                code_system=line["code_system"],
+                code=line["code"].strip().upper(),
+                units=line["units"],
+                date_of_service=line["date_of_service"],
+                modifiers=tuple(m.upper() for m in line["modifiers"]),
+                description=line["description"],
+            )
+            for line in v["service_lines"]
+        ),
+        clinical_facts=dict(v["clinical_facts"]),
+        clinical_notes=v["clinical_notes"],
+    )
+
+
+def _visible_case(request: Request, case_number: str) -> Case:
+    case = selectors.case_detail(request.user, case_number)
+    if case is None:
+        # The same answer whether the case does not exist or is not yours: no probing.
+        raise NotFound("No such case.")
+    return case
+
+
+class CaseDetailApi(APIView):
+    @extend_schema(operation_id="cases_retrieve", responses={200: CaseOutputSerializer}, summary="Read one case")
+    def get(self, request: Request, case_number: str) -> Response:
+        return Response(CaseOutputSerializer(_visible_case(request, case_number)).data)
+
+
+class DecisionOutputSerializer(serializers.Serializer):
+    class LineSerializer(serializers.Serializer):
+        service_line = serializers.IntegerField(source="service_line.sequence")
+        outcome = serializers.CharField()
+        review_action_code = serializers.SerializerMethodField()
+        approved_units = serializers.IntegerField(allow_null=True)
+        reason = serializers.CharField()
+
+        def get_review_action_code(self, obj: DecisionLine) -> str:
+            return X12_REVIEW_ACTION[LineOutcome(obj.outcome)]
+
+    class CitationSerializer(CitationOutputSerializer):
+        version = serializers.CharField(source="version_label")
+        content_sha256 = serializers.CharField()
+
+    id = serializers.IntegerField()
+    decided_at = serializers.DateTimeField()
+    decided_by = serializers.CharField(source="decided_by.get_username")
+    decided_role = serializers.CharField()
+    rationale = serializers.CharField()
+    supersedes = serializers.IntegerField(source="supersedes_id", allow_null=True)
+    lines = LineSerializer(many=True, source="lines.all")
+    citations = CitationSerializer(many=True, source="citations.all")
+
+
+class CaseDecisionsApi(APIView):
+    """`GET` lists a case's decisions; `POST` records one (reviewers only)."""
+
+    class InputSerializer(StrictSerializer):
+        class LineSerializer(StrictSerializer):
+            service_line = serializers.IntegerField(min_value=1)
+            outcome = serializers.ChoiceField(choices=LineOutcome.values)
+            approved_units = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+            reason = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+        class CitationSerializer(StrictSerializer):
+            policy_version_id = serializers.IntegerField(min_value=1)
+            criterion = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+        lines = LineSerializer(many=True, min_length=1, max_length=MAX_LINES)
+        citations = CitationSerializer(many=True, max_length=20, required=False, default=list)
+        rationale = serializers.CharField(max_length=20_000, required=False, allow_blank=True, default="")
+
+    @extend_schema(operation_id="cases_decisions_list", responses={200: DecisionOutputSerializer(many=True)})
+    def get(self, request: Request, case_number: str) -> Response:
+        case = _visible_case(request, case_number)
+        return Response(DecisionOutputSerializer(case.decisions.all(), many=True).data)
+
+    @extend_schema(
+        operation_id="cases_decisions_create",
+        request=InputSerializer,
+        responses={201: DecisionOutputSerializer},
+        summary="Record a decision (reviewers)",
+    )
+    def post(self, request: Request, case_number: str) -> Response:
+        case = _visible_case(request, case_number)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        v = serializer.validated_data
+        decision = services.decision_record(
+            case_id=case.pk,
+            user=request.user,  # type: ignore[arg-type]
+            lines=[services.DecisionLineInput(**line) for line in v["lines"]],
+            citations=[services.CitationInput(**c) for c in v["citations"]],
+            rationale=v["rationale"],
+        )
+        return Response(DecisionOutputSerializer(decision).data, status=status.HTTP_201_CREATED)

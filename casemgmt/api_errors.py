@@ -1,0 +1,56 @@
+"""One error shape for the whole API: {"detail": ..., "errors": {field.path: [problems]}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from casemgmt.errors import DomainError, ValidationFailed
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn DRF's nested error structure into field paths such as service_lines[0].code."""
+    out: dict[str, list[str]] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = "" if key == "non_field_errors" else str(key)
+            path = f"{prefix}.{name}" if prefix and name else (prefix or name)
+            for k, v in _flatten(value, path).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(data, list):
+        if all(not isinstance(item, (dict, list)) for item in data):
+            out.setdefault(prefix or "non_field_errors", []).extend(str(item) for item in data)
+        else:
+            for i, item in enumerate(data):
+                if item:
+                    for k, v in _flatten(item, f"{prefix}[{i}]").items():
+                        out.setdefault(k, []).extend(v)
+    else:
+        out.setdefault(prefix or "non_field_errors", []).append(str(data))
+    return out
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ValidationFailed):
+        return Response(
+            {"detail": "The request is invalid; nothing was stored.", "errors": exc.errors},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, DomainError):
+        body: dict[str, Any] = {"detail": exc.message, **exc.extra}
+        if exc.field:
+            body["errors"] = {exc.field: [exc.message]}
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, exceptions.ValidationError):
+        return Response(
+            {"detail": "The request is invalid; nothing was stored.", "errors": _flatten(exc.detail)},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, (Http404, PermissionDenied)):
+        return drf_exception_handler(exc, context)
+    return drf_exception_handler(exc, context)

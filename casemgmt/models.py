@@ -1,0 +1,308 @@
+"""The prior-authorization case domain: requests, their service lines, flags and decisions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from policies_app.models import CodeSystem, LineOfBusiness, PolicyVersion
+
+
+class Urgency(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    EXPEDITED = "expedited", "Expedited (urgent)"
+
+
+class ReviewType(models.TextChoices):
+    PROSPECTIVE = "prospective", "Prospective (pre-service)"
+    RETROSPECTIVE = "retrospective", "Retrospective (post-service)"
+
+
+class CaseStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    IN_REVIEW = "in_review", "In review"
+    PENDED = "pended", "Pended for information"
+    PHYSICIAN_REVIEW = "physician_review", "Physician review"
+    DECIDED = "decided", "Decided"
+    CANCELLED = "cancelled", "Cancelled"
+    CLOSED = "closed", "Closed"
+
+
+OPEN_STATUSES = (
+    CaseStatus.RECEIVED,
+    CaseStatus.IN_REVIEW,
+    CaseStatus.PENDED,
+    CaseStatus.PHYSICIAN_REVIEW,
+)
+
+
+class Case(models.Model):
+    case_number = models.CharField(max_length=20, unique=True)
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    external_id = models.CharField(max_length=100, blank=True)
+    urgency = models.CharField(max_length=20, choices=Urgency.choices)
+    line_of_business = models.CharField(max_length=30, choices=LineOfBusiness.choices)
+    review_type = models.CharField(max_length=20, choices=ReviewType.choices, default=ReviewType.PROSPECTIVE)
+    status = models.CharField(max_length=20, choices=CaseStatus.choices, default=CaseStatus.RECEIVED)
+
+    member_id = models.CharField(max_length=50)
+    member_first_name = models.CharField(max_length=100)
+    member_last_name = models.CharField(max_length=100)
+    member_birth_date = models.DateField()
+    requesting_provider_npi = models.CharField(max_length=10)
+    requesting_provider_name = models.CharField(max_length=200)
+    servicing_provider_npi = models.CharField(max_length=10, blank=True)
+    servicing_provider_name = models.CharField(max_length=200, blank=True)
+
+    diagnosis_codes = models.JSONField(default=list)
+    clinical_facts = models.JSONField(default=dict)
+    clinical_notes = models.TextField(blank=True)
+
+    received_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    deadline_rule = models.ForeignKey("DeadlineRule", null=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Bumped by every guarded status change, so a page can tell that a case moved under it.
+    row_version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["due_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submitted_by", "external_id"],
+                condition=~Q(external_id=""),
+                name="case_unique_external_id_per_client",
+            ),
+            models.CheckConstraint(condition=Q(due_at__gt=models.F("received_at")), name="case_due_after_receipt"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="case_status_due_idx"),
+            models.Index(fields=["submitted_by", "updated_at"], name="case_client_updated_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.case_number
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class ServiceLine(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="lines")
+    sequence = models.PositiveSmallIntegerField()
+    code_system = models.CharField(max_length=10, choices=CodeSystem.choices)
+    code = models.CharField(max_length=10)
+    modifiers = models.JSONField(default=list, blank=True)
+    units = models.PositiveIntegerField()
+    date_of_service = models.DateField()
+    description = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["case", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "sequence"], name="serviceline_unique_sequence"),
+            models.CheckConstraint(condition=Q(units__gt=0), name="serviceline_units_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}#{self.sequence} {self.code_system} {self.code}"
+
+
+class FlagKind(models.TextChoices):
+    INVESTIGATIONAL = "investigational", "Investigational / experimental"
+    NOT_MEDICALLY_NECESSARY = "not_medically_necessary", "Not medically necessary"
+    COSMETIC = "cosmetic", "Cosmetic"
+    CRITERIA_MET = "criteria_met", "Criteria met"
+    CRITERIA_NOT_MET = "criteria_not_met", "Criteria not met"
+    CRITERIA_INCOMPLETE = "criteria_incomplete", "Criteria unknown: documentation needed"
+    MEDICALLY_NECESSARY = "medically_necessary", "Medically necessary per policy"
+    NO_VERSION_IN_EFFECT = "no_version_in_effect", "No policy version in effect"
+    LINE_OF_BUSINESS_EXCLUDED = "line_of_business_excluded", "Line of business excluded"
+    TERM_MATCH = "term_match", "Device or procedure named in text"
+    POSITION_UNDETERMINED = "position_undetermined", "Policy position not determined"
+
+
+class FlagSeverity(models.TextChoices):
+    INFO = "info", "Information"
+    WARNING = "warning", "Needs attention"
+    CRITICAL = "critical", "Likely adverse"
+
+
+class Flag(models.Model):
+    """An engine suggestion on one service line. A flag suggests; a person decides."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="flags")
+    service_line = models.ForeignKey(ServiceLine, on_delete=models.CASCADE, related_name="flags")
+    kind = models.CharField(max_length=40, choices=FlagKind.choices)
+    severity = models.CharField(max_length=20, choices=FlagSeverity.choices)
+    message = models.TextField()
+    policy_version = models.ForeignKey(
+        PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    citation = models.JSONField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    # Re-evaluation supersedes flags rather than deleting them, so the history stays readable.
+    superseded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["service_line__sequence", "id"]
+        indexes = [models.Index(fields=["case", "superseded_at"], name="flag_case_current_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+class ReviewerRole(models.TextChoices):
+    NURSE = "nurse_reviewer", "Nurse reviewer"
+    PHYSICIAN = "physician_reviewer", "Physician reviewer"
+
+
+class Decision(models.Model):
+    """A recorded determination. Never edited: a correction or appeal is a new decision."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="decisions")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_role = models.CharField(max_length=30, choices=ReviewerRole.choices)
+    decided_at = models.DateTimeField()
+    rationale = models.TextField(blank=True)
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+
+    class Meta:
+        ordering = ["case", "decided_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Decision {self.pk} on {self.case_id}"
+
+
+class LineOutcome(models.TextChoices):
+    APPROVED = "approved", "Approved (A1 certified in total)"
+    PARTIALLY_APPROVED = "partially_approved", "Partially approved (A2)"
+    DENIED = "denied", "Denied (A3 not certified)"
+    PENDED = "pended", "Pended (A4)"
+    MODIFIED = "modified", "Modified (A6)"
+
+
+ADVERSE_OUTCOMES = (LineOutcome.DENIED, LineOutcome.PARTIALLY_APPROVED, LineOutcome.MODIFIED)
+X12_REVIEW_ACTION = {
+    LineOutcome.APPROVED: "A1",
+    LineOutcome.PARTIALLY_APPROVED: "A2",
+    LineOutcome.DENIED: "A3",
+    LineOutcome.PENDED: "A4",
+    LineOutcome.MODIFIED: "A6",
+}
+
+
+class DecisionLine(models.Model):
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="lines")
+    service_line = models.ForeignKey(ServiceLine, on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(max_length=30, choices=LineOutcome.choices)
+    approved_units = models.PositiveIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["decision", "service_line__sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["decision", "service_line"], name="decisionline_unique_line"),
+            models.CheckConstraint(
+                condition=~Q(outcome__in=["denied", "partially_approved", "modified"]) | ~Q(reason=""),
+                name="decisionline_adverse_has_reason",
+            ),
+        ]
+
+
+class Citation(models.Model):
+    """What a decision rested on, frozen as it was when the decision was made."""
+
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="citations")
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    policy_number = models.CharField(max_length=50)
+    policy_title = models.CharField(max_length=300)
+    payer = models.CharField(max_length=200)
+    version_label = models.CharField(max_length=50)
+    effective_start = models.DateField(null=True, blank=True)
+    effective_end = models.DateField(null=True, blank=True)
+    coverage_position = models.CharField(max_length=40)
+    criterion = models.TextField(help_text="The criterion or statement relied on, as worded then.")
+    content_sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["decision", "id"]
+
+
+class CaseEventKind(models.TextChoices):
+    RECEIVED = "received", "Received"
+    FLAGGED = "flagged", "Flagged"
+    REFLAGGED = "reflagged", "Flags re-evaluated"
+    CLAIMED = "claimed", "Claimed"
+    PENDED = "pended", "Pended for information"
+    INFORMATION_RECEIVED = "information_received", "Information received"
+    REFERRED = "referred", "Referred to physician"
+    DECIDED = "decided", "Decided"
+    CANCELLED = "cancelled", "Cancelled"
+    NOTE = "note", "Note added"
+
+
+class CaseEvent(models.Model):
+    """The case's timeline: every event with who and when."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=CaseEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField()
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["case", "at", "id"]
+
+
+class DeadlineRule(models.Model):
+    """How long the plan has to decide, by review type, urgency and line of business.
+
+    Kept as data so a manager can change it when regulations change; the most specific
+    matching rule wins (blank urgency or line of business matches any).
+    """
+
+    review_type = models.CharField(max_length=20, choices=ReviewType.choices)
+    urgency = models.CharField(max_length=20, choices=Urgency.choices, blank=True)
+    line_of_business = models.CharField(max_length=30, choices=LineOfBusiness.choices, blank=True)
+    hours = models.PositiveIntegerField(help_text="Time from receipt to decision due, in hours.")
+    source = models.CharField(max_length=200, help_text="The regulation or standard behind the rule.")
+
+    class Meta:
+        ordering = ["review_type", "urgency", "line_of_business"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["review_type", "urgency", "line_of_business"], name="deadlinerule_unique_scope"
+            ),
+            models.CheckConstraint(condition=Q(hours__gt=0), name="deadlinerule_hours_positive"),
+        ]
+
+    def __str__(self) -> str:
+        scope = " ".join(filter(None, [self.review_type, self.urgency, self.line_of_business]))
+        return f"{scope}: {self.hours} h"
+
+
+class ApiToken(models.Model):
+    """A bearer token for an integration client. Only its SHA-256 is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    label = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12, help_text="First characters, to tell tokens apart.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"

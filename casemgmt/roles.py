@@ -1,0 +1,53 @@
+"""Roles are Django groups; every permission decision in services goes through here."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import TextChoices
+
+from casemgmt.errors import PermissionDeniedError
+
+
+class Role(TextChoices):
+    NURSE = "nurse_reviewer", "Nurse reviewer"
+    PHYSICIAN = "physician_reviewer", "Physician reviewer"
+    POLICY_EDITOR = "policy_editor", "Policy editor"
+    MANAGER = "manager", "Manager"
+    INTEGRATION_CLIENT = "integration_client", "Integration client"
+
+
+REVIEWER_ROLES = frozenset({Role.NURSE, Role.PHYSICIAN, Role.MANAGER})
+POLICY_READER_ROLES = frozenset({Role.NURSE, Role.PHYSICIAN, Role.MANAGER, Role.POLICY_EDITOR})
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def user_roles(user: User) -> frozenset[Role]:
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cached: frozenset[Role] | None = getattr(user, "_casemgmt_roles", None)
+    if cached is None:
+        names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        cached = frozenset(role for role in Role if role.value in names)
+        user._casemgmt_roles = cached  # type: ignore[union-attr]
+    return cached
+
+
+def has_role(user: User, *roles: Role) -> bool:
+    return bool(user_roles(user) & set(roles))
+
+
+def require_role(user: User, *roles: Role, action: str) -> None:
+    if not has_role(user, *roles):
+        allowed = ", ".join(Role(r).label.lower() for r in roles)
+        raise PermissionDeniedError(f"Only a {allowed} may {action}.")
+
+
+def reviewer_role(user: User) -> Role | None:
+    """The role a reviewer acts in; a physician who is also a nurse acts as physician."""
+    roles = user_roles(user)
+    if Role.PHYSICIAN in roles:
+        return Role.PHYSICIAN
+    if Role.NURSE in roles:
+        return Role.NURSE
+    return None

@@ -1,0 +1,548 @@
+"""Writes to the case domain. Views, the API, tasks and commands all come through here."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from casemgmt.errors import (
+    ConflictError,
+    DomainError,
+    InvalidTransition,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationFailed,
+)
+from casemgmt.models import (
+    ADVERSE_OUTCOMES,
+    OPEN_STATUSES,
+    Case,
+    CaseEvent,
+    CaseEventKind,
+    CaseStatus,
+    Citation,
+    Decision,
+    DecisionLine,
+    DeadlineRule,
+    Flag,
+    LineOutcome,
+    ServiceLine,
+)
+from casemgmt.roles import Role, has_role, require_role, reviewer_role
+from casemgmt.selectors import case_request_data, fact_catalogue
+from casemgmt.validation import Problems, check_diagnoses, check_facts, check_line, check_member, check_npi
+from policies_app.engine import FlagData, evaluate_request
+from policies_app.models import PolicyVersion, PolicyVersionStatus
+from policies_app.selectors import engine_index
+
+CASE_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+
+class ConfigurationError(DomainError):
+    status_code = 503
+
+
+@dataclass(frozen=True)
+class MemberInput:
+    member_id: str
+    first_name: str
+    last_name: str
+    birth_date: date
+
+
+@dataclass(frozen=True)
+class ProviderInput:
+    npi: str
+    name: str
+
+
+@dataclass(frozen=True)
+class LineInput:
+    code_system: str
+    code: str
+    units: int
+    date_of_service: date
+    modifiers: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    urgency: str
+    line_of_business: str
+    member: MemberInput
+    requesting_provider: ProviderInput
+    service_lines: tuple[LineInput, ...]
+    review_type: str = "prospective"
+    external_id: str = ""
+    servicing_provider: ProviderInput | None = None
+    diagnosis_codes: tuple[str, ...] = ()
+    clinical_facts: dict[str, Any] = field(default_factory=dict)
+    clinical_notes: str = ""
+
+
+@dataclass(frozen=True)
+class DecisionLineInput:
+    service_line: int  # the line's sequence within the case
+    outcome: str
+    reason: str = ""
+    approved_units: int | None = None
+
+
+@dataclass(frozen=True)
+class CitationInput:
+    policy_version_id: int
+    criterion: str = ""
+
+
+# --- deadlines ------------------------------------------------------------------------------
+
+
+def deadline_for(*, received_at: datetime, urgency: str, line_of_business: str, review_type: str) -> tuple[datetime, DeadlineRule]:
+    """The most specific deadline rule wins; blank urgency or line of business matches any."""
+    rules = DeadlineRule.objects.filter(
+        review_type=review_type, urgency__in=[urgency, ""], line_of_business__in=[line_of_business, ""]
+    )
+    best = max(rules, key=lambda r: (r.urgency != "", r.line_of_business != ""), default=None)
+    if best is None:
+        raise ConfigurationError(
+            f"no deadline rule covers a {urgency} {review_type} request for {line_of_business}; "
+            "a manager must add one before such requests can be accepted"
+        )
+    return received_at + timedelta(hours=best.hours), best
+
+
+# --- intake ---------------------------------------------------------------------------------
+
+
+def _validate_case(data: CaseInput, today: date) -> tuple[Problems, list[str]]:
+    problems = Problems()
+    check_member(problems, data.member.birth_date, today)
+    check_npi(problems, "requesting_provider.npi", data.requesting_provider.npi)
+    if data.servicing_provider is not None:
+        check_npi(problems, "servicing_provider.npi", data.servicing_provider.npi)
+    diagnoses = check_diagnoses(problems, "diagnosis_codes", list(data.diagnosis_codes))
+    if not data.service_lines:
+        problems.add("service_lines", "at least one service line is required")
+    for i, line in enumerate(data.service_lines):
+        check_line(problems, f"service_lines[{i}]", line, today)
+    check_facts(problems, data.clinical_facts, fact_catalogue())
+    return problems, diagnoses
+
+
+def _new_case_number() -> str:
+    return "PA-" + "".join(secrets.choice(CASE_NUMBER_ALPHABET) for _ in range(8))
+
+
+def _event(case: Case, kind: str, actor: AbstractBaseUser | None, at: datetime, **detail: Any) -> CaseEvent:
+    return CaseEvent.objects.create(case=case, kind=kind, actor=actor, at=at, detail=detail)
+
+
+def case_submit(*, client: AbstractBaseUser, data: CaseInput) -> Case:
+    """Store a prior-authorization request, set its deadline and flag every service line."""
+    require_role(client, Role.INTEGRATION_CLIENT, action="submit prior-authorization requests")
+    received_at = timezone.now()
+    problems, diagnoses = _validate_case(data, timezone.localdate(received_at))
+    if problems:
+        raise ValidationFailed(problems.errors)
+    due_at, rule = deadline_for(
+        received_at=received_at,
+        urgency=data.urgency,
+        line_of_business=data.line_of_business,
+        review_type=data.review_type,
+    )
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return _case_create(client, data, diagnoses, received_at, due_at, rule)
+        except IntegrityError as exc:
+            if data.external_id and Case.objects.filter(submitted_by=client, external_id=data.external_id).exists():
+                existing = Case.objects.get(submitted_by=client, external_id=data.external_id)
+                raise ConflictError(
+                    f"a case with external_id {data.external_id!r} was already submitted: {existing.case_number}",
+                    field="external_id",
+                    case_number=existing.case_number,
+                ) from exc
+            if "case_number" not in str(exc):
+                raise
+    raise DomainError("could not allocate a case number; try again")  # pragma: no cover
+
+
+def _case_create(
+    client: AbstractBaseUser,
+    data: CaseInput,
+    diagnoses: list[str],
+    received_at: datetime,
+    due_at: datetime,
+    rule: DeadlineRule,
+) -> Case:
+    servicing = data.servicing_provider
+    case = Case.objects.create(
+        case_number=_new_case_number(),
+        submitted_by=client,
+        external_id=data.external_id,
+        urgency=data.urgency,
+        line_of_business=data.line_of_business,
+        review_type=data.review_type,
+        member_id=data.member.member_id,
+        member_first_name=data.member.first_name,
+        member_last_name=data.member.last_name,
+        member_birth_date=data.member.birth_date,
+        requesting_provider_npi=data.requesting_provider.npi,
+        requesting_provider_name=data.requesting_provider.name,
+        servicing_provider_npi=servicing.npi if servicing else "",
+        servicing_provider_name=servicing.name if servicing else "",
+        diagnosis_codes=diagnoses,
+        clinical_facts=data.clinical_facts,
+        clinical_notes=data.clinical_notes,
+        received_at=received_at,
+        due_at=due_at,
+        deadline_rule=rule,
+    )
+    ServiceLine.objects.bulk_create(
+        ServiceLine(
+            case=case,
+            sequence=i,
+            code_system=line.code_system,
+            code=line.code.upper(),
+            modifiers=list(line.modifiers),
+            units=line.units,
+            date_of_service=line.date_of_service,
+            description=line.description,
+        )
+        for i, line in enumerate(data.service_lines, start=1)
+    )
+    _event(case, CaseEventKind.RECEIVED, client, received_at, due_at=due_at.isoformat(), rule=str(rule))
+    flags = _flags_write(case, evaluate_request(engine_index(), case_request_data(case)), received_at)
+    _event(case, CaseEventKind.FLAGGED, None, received_at, flags=len(flags))
+    return case
+
+
+# --- flags ----------------------------------------------------------------------------------
+
+
+def _flags_write(case: Case, flags: list[FlagData], now: datetime) -> list[Flag]:
+    lines = {line.sequence: line for line in case.lines.all()}
+    Flag.objects.filter(case=case, superseded_at__isnull=True).update(superseded_at=now)
+    return Flag.objects.bulk_create(
+        Flag(
+            case=case,
+            service_line=lines[f.service_line],
+            kind=f.kind,
+            severity=f.severity,
+            message=f.message,
+            policy_version_id=f.version.version_id if f.version else None,
+            citation=f.citation,
+            details=dict(f.details),
+            created_at=now,
+        )
+        for f in flags
+    )
+
+
+def _flag_key(line: int, kind: str, version_id: int | None, message: str) -> tuple[int, str, int | None, str]:
+    return (line, kind, version_id, message)
+
+
+@transaction.atomic
+def case_flags_refresh(*, case_id: int) -> bool:
+    """Re-evaluate an open case's flags. Idempotent: unchanged flags are left as they are.
+
+    Returns whether the flags changed.
+    """
+    case = Case.objects.select_for_update().filter(pk=case_id).first()
+    if case is None or case.status not in OPEN_STATUSES:
+        return False
+    fresh = evaluate_request(engine_index(), case_request_data(case))
+    current = Flag.objects.filter(case=case, superseded_at__isnull=True).select_related("service_line")
+    old_keys = sorted(_flag_key(f.service_line.sequence, f.kind, f.policy_version_id, f.message) for f in current)
+    new_keys = sorted(
+        _flag_key(f.service_line, f.kind, f.version.version_id if f.version else None, f.message) for f in fresh
+    )
+    if old_keys == new_keys:
+        return False
+    now = timezone.now()
+    _flags_write(case, fresh, now)
+    _event(case, CaseEventKind.REFLAGGED, None, now, flags=len(fresh))
+    return True
+
+
+def cases_reflag_for_version(*, version_id: int) -> int:
+    """Re-flag open cases with a service dated inside a newly published version's window."""
+    version = PolicyVersion.objects.filter(pk=version_id, status=PolicyVersionStatus.PUBLISHED).first()
+    if version is None:
+        return 0
+    lines = ServiceLine.objects.filter(case__status__in=OPEN_STATUSES)
+    if version.effective_start:
+        lines = lines.filter(date_of_service__gte=version.effective_start)
+    if version.effective_end:
+        lines = lines.filter(date_of_service__lte=version.effective_end)
+    changed = 0
+    for case_id in lines.values_list("case_id", flat=True).distinct().order_by("case_id").iterator():
+        changed += case_flags_refresh(case_id=case_id)
+    return changed
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+def _citation_snapshots(citations: list[CitationInput], problems: Problems) -> list[tuple[PolicyVersion, str]]:
+    ids = [c.policy_version_id for c in citations]
+    versions = {
+        v.pk: v
+        for v in PolicyVersion.objects.select_related("policy").filter(
+            pk__in=ids, status__in=[PolicyVersionStatus.PUBLISHED, PolicyVersionStatus.RETIRED]
+        )
+    }
+    out = []
+    for i, citation in enumerate(citations):
+        version = versions.get(citation.policy_version_id)
+        if version is None:
+            problems.add(f"citations[{i}].policy_version_id", "is not a published policy version")
+            continue
+        out.append((version, citation.criterion.strip() or version.statement))
+    return out
+
+
+def decision_record(
+    *,
+    case_id: int,
+    user: AbstractBaseUser,
+    lines: list[DecisionLineInput],
+    citations: list[CitationInput],
+    rationale: str = "",
+    expected_row_version: int | None = None,
+) -> Decision:
+    """Record a determination on every service line of an open case.
+
+    Only a physician reviewer may deny, partially approve or modify (URAC, NCQA UM); such a
+    decision needs a plain-language reason on each adverse line and at least one citation.
+    """
+    role = reviewer_role(user)
+    if role is None:
+        raise PermissionDeniedError("Only a nurse or physician reviewer may record a decision.")
+    adverse = [line for line in lines if line.outcome in ADVERSE_OUTCOMES]
+    if adverse and role != Role.PHYSICIAN:
+        raise PermissionDeniedError(
+            "A nurse reviewer may not deny, partially approve or modify a request; "
+            "refer the case to a physician reviewer."
+        )
+    with transaction.atomic():
+        case = Case.objects.select_for_update().filter(pk=case_id).first()
+        if case is None:
+            raise NotFoundError("no such case")
+        if case.status not in OPEN_STATUSES:
+            raise InvalidTransition(
+                f"case {case.case_number} is {case.get_status_display().lower()}; no decision can be recorded",
+                current_status=case.status,
+            )
+        if expected_row_version is not None and case.row_version != expected_row_version:
+            raise ConflictError(
+                f"case {case.case_number} changed since you opened it; reload it and review again",
+                current_status=case.status,
+            )
+        problems = Problems()
+        service_lines = {line.sequence: line for line in case.lines.all()}
+        seen: set[int] = set()
+        for i, line in enumerate(lines):
+            path = f"lines[{i}]"
+            service_line = service_lines.get(line.service_line)
+            if service_line is None:
+                problems.add(f"{path}.service_line", f"case {case.case_number} has no service line {line.service_line}")
+                continue
+            if line.service_line in seen:
+                problems.add(f"{path}.service_line", "is decided twice in this decision")
+            seen.add(line.service_line)
+            if line.outcome not in LineOutcome.values:
+                problems.add(f"{path}.outcome", f"{line.outcome!r} is not an outcome")
+            if line.outcome in ADVERSE_OUTCOMES and not line.reason.strip():
+                problems.add(f"{path}.reason", "a denial, partial approval or modification needs a plain-language reason")
+            if line.outcome == LineOutcome.PARTIALLY_APPROVED and not (
+                line.approved_units and 0 < line.approved_units < service_line.units
+            ):
+                problems.add(
+                    f"{path}.approved_units", f"a partial approval approves between 1 and {service_line.units - 1} units"
+                )
+            if line.approved_units is not None and line.approved_units > service_line.units:
+                problems.add(f"{path}.approved_units", f"cannot exceed the {service_line.units} units requested")
+        missing = sorted(set(service_lines) - seen)
+        if missing:
+            problems.add("lines", f"every service line needs an outcome; missing: {', '.join(map(str, missing))}")
+        if adverse and not citations:
+            problems.add("citations", "a denial, partial approval or modification must cite at least one policy")
+        snapshots = _citation_snapshots(citations, problems)
+        if problems:
+            raise ValidationFailed(problems.errors)
+
+        now = timezone.now()
+        previous = case.decisions.filter(superseded_by__isnull=True).order_by("-decided_at", "-id").first()
+        decision = Decision.objects.create(
+            case=case, decided_by=user, decided_role=role, decided_at=now, rationale=rationale, supersedes=previous
+        )
+        DecisionLine.objects.bulk_create(
+            DecisionLine(
+                decision=decision,
+                service_line=service_lines[line.service_line],
+                outcome=line.outcome,
+                reason=line.reason.strip(),
+                approved_units=(
+                    service_lines[line.service_line].units
+                    if line.outcome == LineOutcome.APPROVED and line.approved_units is None
+                    else line.approved_units
+                ),
+            )
+            for line in lines
+        )
+        Citation.objects.bulk_create(
+            Citation(
+                decision=decision,
+                policy_version=version,
+                policy_number=version.policy.number,
+                policy_title=version.policy.title,
+                payer=version.policy.payer,
+                version_label=version.version_label,
+                effective_start=version.effective_start,
+                effective_end=version.effective_end,
+                coverage_position=version.coverage_position,
+                criterion=criterion,
+                content_sha256=version.content_sha256,
+            )
+            for version, criterion in snapshots
+        )
+        pended = any(line.outcome == LineOutcome.PENDED for line in lines)
+        new_status = CaseStatus.PENDED if pended else CaseStatus.DECIDED
+        updated = Case.objects.filter(pk=case.pk, status=case.status, row_version=case.row_version).update(
+            status=new_status,
+            decided_at=None if pended else now,
+            row_version=F("row_version") + 1,
+            updated_at=now,
+        )
+        if updated != 1:  # pragma: no cover - the row lock makes this unreachable
+            raise ConflictError("the case changed while the decision was recorded; try again")
+        _event(
+            case,
+            CaseEventKind.PENDED if pended else CaseEventKind.DECIDED,
+            user,
+            now,
+            decision=decision.pk,
+            role=role,
+            outcomes={str(line.service_line): line.outcome for line in lines},
+        )
+        return decision
+
+
+def _transition(
+    *, case_id: int, user: AbstractBaseUser, allowed_from: tuple[str, ...], to: str, event: str, **detail: Any
+) -> Case:
+    with transaction.atomic():
+        case = Case.objects.select_for_update().filter(pk=case_id).first()
+        if case is None:
+            raise NotFoundError("no such case")
+        if case.status not in allowed_from:
+            raise InvalidTransition(
+                f"case {case.case_number} is {case.get_status_display().lower()}; it cannot move to "
+                f"{CaseStatus(to).label.lower()}",
+                current_status=case.status,
+            )
+        now = timezone.now()
+        Case.objects.filter(pk=case.pk, status=case.status).update(
+            status=to, row_version=F("row_version") + 1, updated_at=now
+        )
+        _event(case, event, user, now, **detail)
+        case.refresh_from_db()
+        return case
+
+
+def case_refer_to_physician(*, case_id: int, user: AbstractBaseUser, summary: str) -> Case:
+    require_role(user, Role.NURSE, Role.PHYSICIAN, action="refer a case to physician review")
+    if not summary.strip():
+        raise ValidationFailed({"summary": ["say what the physician should look at"]})
+    return _transition(
+        case_id=case_id,
+        user=user,
+        allowed_from=(CaseStatus.RECEIVED, CaseStatus.IN_REVIEW, CaseStatus.PENDED),
+        to=CaseStatus.PHYSICIAN_REVIEW,
+        event=CaseEventKind.REFERRED,
+        summary=summary.strip(),
+    )
+
+
+def case_cancel(*, case_id: int, user: AbstractBaseUser, reason: str = "") -> Case:
+    """Withdraw a request (the submitting client) or cancel it (a manager)."""
+    case = Case.objects.filter(pk=case_id).first()
+    if case is None:
+        raise NotFoundError("no such case")
+    if not (case.submitted_by_id == user.pk or has_role(user, Role.MANAGER)):
+        raise PermissionDeniedError("Only the submitting client or a manager may cancel a request.")
+    return _transition(
+        case_id=case_id,
+        user=user,
+        allowed_from=OPEN_STATUSES,
+        to=CaseStatus.CANCELLED,
+        event=CaseEventKind.CANCELLED,
+        reason=reason,
+    )
+
+
+
+# --- roles and demo users ----------------------------------------------------------------
+
+# What each role may do in the admin. Reviewers read policies there; editors maintain them;
+# managers also keep the deadline rules.
+ROLE_ADMIN_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
+    Role.POLICY_EDITOR: [
+        ("policies_app", model, ("view", "add", "change", "delete"))
+        for model in ("policy", "policyversion", "policycode", "policyterm", "criterion", "factdefinition")
+    ],
+    Role.NURSE: [("policies_app", m, ("view",)) for m in ("policy", "policyversion", "factdefinition")],
+    Role.PHYSICIAN: [("policies_app", m, ("view",)) for m in ("policy", "policyversion", "factdefinition")],
+    Role.MANAGER: [
+        *[("policies_app", m, ("view",)) for m in ("policy", "policyversion", "factdefinition")],
+        ("casemgmt", "deadlinerule", ("view", "add", "change")),
+        ("casemgmt", "apitoken", ("view", "change")),
+    ],
+    Role.INTEGRATION_CLIENT: [],
+}
+
+
+def roles_sync_permissions() -> None:
+    """Create the role groups and give each exactly its admin permissions."""
+    from django.contrib.auth.models import Group, Permission
+
+    for role in Role:
+        group, _ = Group.objects.get_or_create(name=role.value)
+        wanted = [
+            f"{action}_{model}"
+            for app, model, actions in ROLE_ADMIN_PERMISSIONS.get(role, [])
+            for action in actions
+        ]
+        apps_of = {f"{action}_{model}": app for app, model, actions in ROLE_ADMIN_PERMISSIONS.get(role, []) for action in actions}
+        perms = [
+            p
+            for p in Permission.objects.filter(codename__in=wanted).select_related("content_type")
+            if p.content_type.app_label == apps_of[p.codename]
+        ]
+        group.permissions.set(perms)
+
+
+def demo_user_ensure(*, username: str, role: Role, password: str, full_name: str) -> AbstractBaseUser:
+    """Create or reset a demo user in exactly one role."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    first, _, last = full_name.partition(" ")
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    user.first_name, user.last_name = first, last  # type: ignore[attr-defined]
+    # Staff status only opens the admin; what each role sees there is its group's permissions.
+    user.is_staff = role != Role.INTEGRATION_CLIENT  # type: ignore[attr-defined]
+    user.set_password(password)
+    user.save()
+    user.groups.set([Group.objects.get(name=role.value)])  # type: ignore[attr-defined]
+    return user

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from casemgmt import api, views
+
+api_v1 = [
+    path("cases", api.CaseCollectionApi.as_view(), name="api_cases"),
+    path("cases/<str:case_number>", api.CaseDetailApi.as_view(), name="api_case_detail"),
+    path("cases/<str:case_number>/decisions", api.CaseDecisionsApi.as_view(), name="api_case_decisions"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("queue/", views.queue, name="queue"),
+    path("cases/<str:case_number>/", views.case_detail, name="case_detail"),
+    path("cases/<str:case_number>/decide", views.case_decide, name="case_decide"),
+    path("cases/<str:case_number>/refer", views.case_refer, name="case_refer"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/v1/", include(api_v1)),
+]

@@ -1,0 +1,177 @@
+"""Reads of the policy library, including the engine index that every process shares."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from django.db.models import QuerySet
+
+from policies_app.engine import CriterionNode, PolicyIndex, VersionData
+from policies_app.models import (
+    Criterion,
+    LibraryStamp,
+    Policy,
+    PolicyVersion,
+    PolicyVersionStatus,
+)
+
+_index_lock = threading.Lock()
+_index: PolicyIndex | None = None
+
+
+def library_stamp() -> int:
+    row = LibraryStamp.objects.filter(pk=1).values_list("value", flat=True).first()
+    return int(row or 0)
+
+
+def _criteria_tree(nodes: Iterable[Criterion]) -> CriterionNode | None:
+    children: dict[int | None, list[Criterion]] = defaultdict(list)
+    for node in nodes:
+        children[node.parent_id].append(node)
+    for group in children.values():
+        group.sort(key=lambda n: (n.position, n.id))
+
+    def build(node: Criterion) -> CriterionNode:
+        fact = node.fact
+        return CriterionNode(
+            node_type=node.node_type,
+            label=node.label,
+            children=tuple(build(c) for c in children.get(node.id, ())),
+            min_met=node.min_met,
+            fact=fact.key if fact else "",
+            fact_type=fact.value_type if fact else "",
+            unit=fact.unit if fact else "",
+            operator=node.operator,
+            value=node.value,
+            criterion_id=node.id,
+        )
+
+    roots = children.get(None, [])
+    if not roots:
+        return None
+    if len(roots) == 1:
+        return build(roots[0])
+    # Several top-level nodes read as "all of" them, which is how policies list criteria.
+    return CriterionNode(node_type="all_of", label="All of the following", children=tuple(build(r) for r in roots))
+
+
+def version_data(version: PolicyVersion) -> VersionData:
+    """Plain data for one version; expects codes, terms and criteria__fact prefetched."""
+    policy = version.policy
+    return VersionData(
+        version_id=version.pk,
+        policy_id=policy.pk,
+        payer=policy.payer,
+        policy_number=policy.number,
+        policy_title=policy.title,
+        version_label=version.version_label,
+        effective_start=version.effective_start,
+        effective_end=version.effective_end,
+        coverage_position=version.coverage_position,
+        statement=version.statement,
+        lines_of_business=frozenset(policy.lines_of_business),
+        codes=tuple((c.system, c.code, c.code_end or c.code) for c in version.codes.all()),
+        terms=tuple(t.term for t in version.terms.all()),
+        criteria=_criteria_tree(version.criteria.all()),
+        content_sha256=version.content_sha256,
+    )
+
+
+def versions_with_content() -> QuerySet[PolicyVersion]:
+    return PolicyVersion.objects.select_related("policy").prefetch_related("codes", "terms", "criteria__fact")
+
+
+def build_index(stamp: int | None = None) -> PolicyIndex:
+    versions = versions_with_content().filter(status=PolicyVersionStatus.PUBLISHED)
+    return PolicyIndex((version_data(v) for v in versions), stamp=library_stamp() if stamp is None else stamp)
+
+
+def engine_index() -> PolicyIndex:
+    """The process's index of published versions, rebuilt when another process has published.
+
+    One indexed primary-key read per call decides whether the cached index is still current.
+    """
+    global _index
+    stamp = library_stamp()
+    current = _index
+    if current is not None and current.stamp == stamp:
+        return current
+    with _index_lock:
+        if _index is None or _index.stamp != stamp:
+            _index = build_index(stamp)
+        return _index
+
+
+def index_with_draft(draft: PolicyVersion) -> PolicyIndex:
+    """The published library with `draft` standing in for its policy's versions (the "try it" form)."""
+    published = [
+        version_data(v)
+        for v in versions_with_content().filter(status=PolicyVersionStatus.PUBLISHED).exclude(policy=draft.policy)
+    ]
+    return PolicyIndex([*published, version_data(versions_with_content().get(pk=draft.pk))], stamp=-1)
+
+
+def version_content(version: PolicyVersion) -> dict[str, Any]:
+    """The canonical content of a version: what its content hash covers."""
+    policy = version.policy
+    criteria = [
+        {
+            "id": c.pk,
+            "parent": c.parent_id,
+            "position": c.position,
+            "node_type": c.node_type,
+            "label": c.label,
+            "min_met": c.min_met,
+            "fact": c.fact.key if c.fact else None,
+            "operator": c.operator,
+            "value": c.value,
+        }
+        for c in sorted(version.criteria.all(), key=lambda c: c.pk)
+    ]
+
+    def day(d: date | None) -> str | None:
+        return d.isoformat() if d else None
+
+    return {
+        "payer": policy.payer,
+        "policy_number": policy.number,
+        "policy_title": policy.title,
+        "lines_of_business": sorted(policy.lines_of_business),
+        "version": version.version_label,
+        "coverage_position": version.coverage_position,
+        "effective_start": day(version.effective_start),
+        "effective_end": day(version.effective_end),
+        "statement": version.statement,
+        "codes": sorted([c.system, c.code, c.code_end, c.description] for c in version.codes.all()),
+        "terms": sorted(t.term for t in version.terms.all()),
+        "criteria": criteria,
+        "source_sha256": version.source_sha256,
+    }
+
+
+def content_sha256(version: PolicyVersion) -> str:
+    content = version_content(version)
+    # The end date of an open-ended version is closed once, when its successor is published;
+    # everything else is frozen at publish, and the hash covers exactly that.
+    content.pop("effective_end")
+    payload = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def policy_list() -> QuerySet[Policy]:
+    return Policy.objects.prefetch_related("versions").order_by("payer", "number")
+
+
+def published_versions_for_citation(ids: Iterable[int]) -> dict[int, PolicyVersion]:
+    return {
+        v.pk: v
+        for v in PolicyVersion.objects.select_related("policy").filter(
+            pk__in=list(ids), status__in=[PolicyVersionStatus.PUBLISHED, PolicyVersionStatus.RETIRED]
+        )
+    }

@@ -1,0 +1,296 @@
+"""Writes to the policy library. Every status change is guarded and atomic."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from casemgmt.errors import ConflictError, InvalidTransition, NotFoundError, ValidationFailed
+from casemgmt.roles import Role, require_role
+from policies_app.codes import code_problem, normalize_code, range_problem
+from policies_app.models import (
+    CoveragePosition,
+    Criterion,
+    LibraryStamp,
+    LineOfBusiness,
+    Policy,
+    PolicyCode,
+    PolicyTerm,
+    PolicyVersion,
+    PolicyVersionStatus,
+)
+from policies_app.selectors import content_sha256
+
+
+def _locked_version(version_id: int) -> PolicyVersion:
+    try:
+        return PolicyVersion.objects.select_for_update().select_related("policy").get(pk=version_id)
+    except PolicyVersion.DoesNotExist as exc:
+        raise NotFoundError(f"policy version {version_id} does not exist") from exc
+
+
+def _require_editable(version: PolicyVersion) -> None:
+    if version.status != PolicyVersionStatus.DRAFT:
+        raise InvalidTransition(
+            f"version {version.version_label} is {version.get_status_display().lower()}; only a draft can be changed",
+            current_status=version.status,
+        )
+
+
+def library_stamp_bump() -> None:
+    """Tell every process's engine index that the published library changed."""
+    updated = LibraryStamp.objects.filter(pk=1).update(value=F("value") + 1, changed_at=timezone.now())
+    if not updated:
+        LibraryStamp.objects.get_or_create(pk=1, defaults={"value": 1})
+
+
+def publish_problems(version: PolicyVersion) -> dict[str, list[str]]:
+    """Everything that stops a version from being published, by field."""
+    problems: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        problems.setdefault(field, []).append(message)
+
+    policy = version.policy
+    if not policy.number:
+        add("policy.number", "the policy number is missing; fill it in from the payer's policy index")
+    if not policy.title:
+        add("policy.title", "the policy title is missing")
+    if not policy.lines_of_business:
+        add("policy.lines_of_business", "choose at least one line of business the policy applies to")
+    invalid_lob = set(policy.lines_of_business) - set(LineOfBusiness.values)
+    if invalid_lob:
+        add("policy.lines_of_business", f"unknown lines of business: {', '.join(sorted(invalid_lob))}")
+    if version.coverage_position == CoveragePosition.UNDETERMINED:
+        add("coverage_position", "set the coverage position the policy states")
+    if not version.statement.strip():
+        add("statement", "the policy statement is empty")
+    if version.effective_start is None and version.effective_end is None:
+        add("effective_start", "set when this version takes effect (or, if unknown, when it ended)")
+    for code in version.codes.all():
+        problem = range_problem(code.system, code.code, code.code_end) if code.code_end else code_problem(code.system, code.code)
+        if problem:
+            add("codes", problem)
+    if not version.codes.exists() and not version.terms.exists():
+        add("codes", "a version must govern at least one code or name at least one device or procedure term")
+    if version.coverage_position == CoveragePosition.MEDICALLY_NECESSARY_WITH_CRITERIA and not version.criteria.exists():
+        add("criteria", "a position of 'medically necessary when criteria are met' needs criteria")
+    for node in version.criteria.all():
+        if node.node_type == "leaf" and (node.fact_id is None or not node.operator):
+            add("criteria", f"criterion {node.label!r} needs a fact and an operator")
+        if node.node_type != "leaf" and not node.children.exists():
+            add("criteria", f"group {node.label!r} has no conditions")
+    for item in version.missing_fields:
+        add("missing_fields", f"the importer could not read: {item}; fill it in and clear this note")
+    return problems
+
+
+def _overlapping(version: PolicyVersion) -> PolicyVersion | None:
+    """A published version of the same policy whose dates overlap this one's, if any."""
+    others = PolicyVersion.objects.filter(policy_id=version.policy_id, status=PolicyVersionStatus.PUBLISHED).exclude(
+        pk=version.pk
+    )
+    if version.effective_end is not None:
+        others = others.filter(Q(effective_start__isnull=True) | Q(effective_start__lte=version.effective_end))
+    if version.effective_start is not None:
+        others = others.filter(Q(effective_end__isnull=True) | Q(effective_end__gte=version.effective_start))
+    return others.order_by("effective_start").first()
+
+
+@transaction.atomic
+def policy_version_submit_for_review(*, version_id: int, user: AbstractBaseUser) -> PolicyVersion:
+    require_role(user, Role.POLICY_EDITOR, action="submit a policy version for review")
+    version = _locked_version(version_id)
+    _require_editable(version)
+    problems = publish_problems(version)
+    if problems:
+        raise ValidationFailed(problems)
+    version.status = PolicyVersionStatus.IN_REVIEW
+    version.submitted_by = user  # type: ignore[assignment]
+    version.submitted_at = timezone.now()
+    version.save(update_fields=["status", "submitted_by", "submitted_at"])
+    return version
+
+
+@transaction.atomic
+def policy_version_return_to_draft(*, version_id: int, user: AbstractBaseUser) -> PolicyVersion:
+    require_role(user, Role.POLICY_EDITOR, action="return a policy version to draft")
+    version = _locked_version(version_id)
+    if version.status != PolicyVersionStatus.IN_REVIEW:
+        raise InvalidTransition(f"version {version.version_label} is not in review", current_status=version.status)
+    version.status = PolicyVersionStatus.DRAFT
+    version.save(update_fields=["status"])
+    return version
+
+
+@transaction.atomic
+def policy_version_publish(*, version_id: int, user: AbstractBaseUser) -> PolicyVersion:
+    """Publish a reviewed version. It never changes again.
+
+    A published open-ended predecessor that starts before this version is closed the day
+    before this one starts; any other overlap is refused.
+    """
+    require_role(user, Role.POLICY_EDITOR, action="publish a policy version")
+    # Lock the policy row first so two publishes of one policy cannot both pass the overlap check.
+    Policy.objects.select_for_update().filter(pk=PolicyVersion.objects.filter(pk=version_id).values("policy_id")[:1]).first()
+    version = _locked_version(version_id)
+    if version.status != PolicyVersionStatus.IN_REVIEW:
+        raise InvalidTransition(
+            f"version {version.version_label} is {version.get_status_display().lower()}; "
+            "only a version in review can be published",
+            current_status=version.status,
+        )
+    problems = publish_problems(version)
+    if problems:
+        raise ValidationFailed(problems)
+    now = timezone.now()
+    if version.effective_start is not None:
+        predecessor = (
+            PolicyVersion.objects.select_for_update()
+            .filter(
+                policy_id=version.policy_id,
+                status=PolicyVersionStatus.PUBLISHED,
+                effective_end__isnull=True,
+            )
+            .filter(Q(effective_start__isnull=True) | Q(effective_start__lt=version.effective_start))
+            .first()
+        )
+        if predecessor is not None:
+            predecessor.effective_end = version.effective_start - timedelta(days=1)
+            predecessor.save(update_fields=["effective_end"])
+    clash = _overlapping(version)
+    if clash is not None:
+        raise ConflictError(
+            f"version {version.version_label} ({_window(version)}) overlaps published version "
+            f"{clash.version_label} ({_window(clash)}) of the same policy; change the dates or retire that version",
+            field="effective_start",
+        )
+    version.content_sha256 = content_sha256(version)
+    version.status = PolicyVersionStatus.PUBLISHED
+    version.published_by = user  # type: ignore[assignment]
+    version.published_at = now
+    version.save(update_fields=["content_sha256", "status", "published_by", "published_at"])
+    library_stamp_bump()
+    from policies_app.tasks import policy_version_reflag_open_cases_task
+
+    transaction.on_commit(lambda: policy_version_reflag_open_cases_task.delay(version.pk))
+    return version
+
+
+@transaction.atomic
+def policy_version_retire(*, version_id: int, user: AbstractBaseUser) -> PolicyVersion:
+    require_role(user, Role.POLICY_EDITOR, action="retire a policy version")
+    version = _locked_version(version_id)
+    if version.status != PolicyVersionStatus.PUBLISHED:
+        raise InvalidTransition(f"version {version.version_label} is not published", current_status=version.status)
+    version.status = PolicyVersionStatus.RETIRED
+    version.save(update_fields=["status"])
+    library_stamp_bump()
+    return version
+
+
+def _window(version: PolicyVersion) -> str:
+    start = version.effective_start.isoformat() if version.effective_start else "unknown start"
+    end = version.effective_end.isoformat() if version.effective_end else "open"
+    return f"{start} to {end}"
+
+
+@transaction.atomic
+def policy_version_draft_from(*, version_id: int, user: AbstractBaseUser, version_label: str) -> PolicyVersion:
+    """Copy a version, with its codes, terms and criteria, into a new draft."""
+    require_role(user, Role.POLICY_EDITOR, action="create a policy draft")
+    source = PolicyVersion.objects.select_related("policy").get(pk=version_id)
+    if PolicyVersion.objects.filter(policy=source.policy, version_label=version_label).exists():
+        raise ValidationFailed({"version_label": [f"version {version_label!r} already exists for this policy"]})
+    draft = PolicyVersion.objects.create(
+        policy=source.policy,
+        version_label=version_label,
+        coverage_position=source.coverage_position,
+        effective_start=None,
+        effective_end=None,
+        statement=source.statement,
+        history=source.history,
+        based_on=source,
+        created_by=user,
+    )
+    PolicyCode.objects.bulk_create(
+        PolicyCode(version=draft, system=c.system, code=c.code, code_end=c.code_end, description=c.description)
+        for c in source.codes.all()
+    )
+    PolicyTerm.objects.bulk_create(PolicyTerm(version=draft, term=t.term, kind=t.kind) for t in source.terms.all())
+    mapping: dict[int, Criterion] = {}
+    # Copy parents before children: walk the tree breadth-first from the roots.
+    pending = list(source.criteria.filter(parent__isnull=True).order_by("position", "id"))
+    while pending:
+        node = pending.pop(0)
+        copy = Criterion.objects.create(
+            version=draft,
+            parent=mapping.get(node.parent_id) if node.parent_id else None,
+            position=node.position,
+            node_type=node.node_type,
+            label=node.label,
+            min_met=node.min_met,
+            fact=node.fact,
+            operator=node.operator,
+            value=node.value,
+        )
+        mapping[node.pk] = copy
+        pending.extend(node.children.order_by("position", "id"))
+    return draft
+
+
+def policy_code_add(*, version: PolicyVersion, system: str, code: str, code_end: str = "", description: str = "") -> PolicyCode:
+    _require_editable(version)
+    code = normalize_code(system, code)
+    code_end = normalize_code(system, code_end) if code_end else ""
+    problem = range_problem(system, code, code_end) if code_end else code_problem(system, code)
+    if problem:
+        raise ValidationFailed({"code": [problem]})
+    obj, _ = PolicyCode.objects.get_or_create(
+        version=version, system=system, code=code, code_end=code_end, defaults={"description": description}
+    )
+    return obj
+
+
+def policy_seed(*, data: dict[str, Any], user: AbstractBaseUser) -> PolicyVersion:
+    """Create and publish a policy version from structured data, unless it already exists.
+
+    Used by `load_demo`; goes through the same draft, review and publish services as editors.
+    """
+    policy, _ = Policy.objects.get_or_create(
+        payer=data["payer"],
+        number=data["number"],
+        defaults={
+            "title": data["title"],
+            "lines_of_business": data["lines_of_business"],
+            "retrospective_review": data.get("retrospective_review", False),
+            "original_effective_date": data.get("original_effective_date"),
+        },
+    )
+    existing = PolicyVersion.objects.filter(policy=policy, version_label=data["version_label"]).first()
+    if existing is not None:
+        return existing
+    with transaction.atomic():
+        version = PolicyVersion.objects.create(
+            policy=policy,
+            version_label=data["version_label"],
+            coverage_position=data["coverage_position"],
+            effective_start=data.get("effective_start"),
+            effective_end=data.get("effective_end"),
+            revised_date=data.get("revised_date"),
+            review_date=data.get("review_date"),
+            statement=data["statement"],
+            history=data.get("history", []),
+            created_by=user,
+        )
+        for system, code, description in data.get("codes", []):
+            first, _, last = code.partition("-")
+            policy_code_add(version=version, system=system, code=first, code_end=last, description=description)
+        PolicyTerm.objects.bulk_create(PolicyTerm(version=version, term=term, kind=kind) for term, kind in data.get("terms", []))
+        policy_version_submit_for_review(version_id=version.pk, user=user)
+        return policy_version_publish(version_id=version.pk, user=user)

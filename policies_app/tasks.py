@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from casemgmt import services
+
+
+@shared_task(acks_late=True)
+def policy_version_reflag_open_cases_task(version_id: int) -> int:
+    """Re-flag the open cases a newly published version may govern."""
+    return services.cases_reflag_for_version(version_id=version_id)

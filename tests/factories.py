@@ -1,0 +1,112 @@
+"""Test data built through the same services the product uses."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.utils import timezone
+
+from casemgmt import services
+from casemgmt.models import Case
+from casemgmt.roles import Role
+from policies_app.models import Criterion, FactDefinition, Policy, PolicyCode, PolicyTerm, PolicyVersion
+from policies_app.services import policy_version_publish, policy_version_submit_for_review
+
+VALID_NPI = "1234567893"
+OTHER_VALID_NPI = "1245319599"
+PASSWORD = "pw-for-tests-only-9"
+
+
+def user(username: str, *roles: Role, staff: bool = False) -> AbstractBaseUser:
+    account = get_user_model().objects.create_user(username=username, password=PASSWORD, is_staff=staff)
+    for role in roles:
+        account.groups.add(Group.objects.get_or_create(name=role.value)[0])
+    return account
+
+
+def policy(**overrides: Any) -> Policy:
+    values: dict[str, Any] = {
+        "payer": "Test Health Plan",
+        "number": "TP.01",
+        "title": "Test procedure policy",
+        "lines_of_business": ["commercial", "exchange"],
+    }
+    values.update(overrides)
+    return Policy.objects.create(**values)
+
+
+def draft_version(
+    policy_obj: Policy | None = None,
+    *,
+    codes: list[tuple[str, str, str]] | None = None,
+    terms: list[str] | None = None,
+    **overrides: Any,
+) -> PolicyVersion:
+    values: dict[str, Any] = {
+        "version_label": "2024-01",
+        "coverage_position": "investigational",
+        "effective_start": date(2024, 1, 1),
+        "statement": "The test procedure is investigational.",
+    }
+    values.update(overrides)
+    version = PolicyVersion.objects.create(policy=policy_obj or policy(), **values)
+    for system, first, last in codes if codes is not None else [("CPT", "62330", "")]:
+        PolicyCode.objects.create(version=version, system=system, code=first, code_end=last)
+    for term in terms or []:
+        PolicyTerm.objects.create(version=version, term=term)
+    return version
+
+
+def publish(version: PolicyVersion, editor: AbstractBaseUser) -> PolicyVersion:
+    policy_version_submit_for_review(version_id=version.pk, user=editor)
+    return policy_version_publish(version_id=version.pk, user=editor)
+
+
+def leaf(version: PolicyVersion, parent: Criterion | None, label: str, fact: str, operator: str, value: Any) -> Criterion:
+    return Criterion.objects.create(
+        version=version,
+        parent=parent,
+        node_type="leaf",
+        label=label,
+        fact=FactDefinition.objects.get(key=fact),
+        operator=operator,
+        value=value,
+    )
+
+
+def case_input(**overrides: Any) -> services.CaseInput:
+    dos = timezone.localdate() + timedelta(days=10)
+    values: dict[str, Any] = {
+        "external_id": "",
+        "urgency": "standard",
+        "line_of_business": "commercial",
+        "member": services.MemberInput(member_id="M123", first_name="Ada", last_name="Case", birth_date=date(1960, 5, 1)),
+        "requesting_provider": services.ProviderInput(npi=VALID_NPI, name="Spine Clinic"),
+        "service_lines": (services.LineInput(code_system="CPT", code="62330", units=1, date_of_service=dos),),
+        "diagnosis_codes": ("M48.062",),
+    }
+    values.update(overrides)
+    return services.CaseInput(**values)
+
+
+def case(client: AbstractBaseUser, **overrides: Any) -> Case:
+    return services.case_submit(client=client, data=case_input(**overrides))
+
+
+def api_case_body(**overrides: Any) -> dict[str, Any]:
+    dos = (timezone.localdate() + timedelta(days=10)).isoformat()
+    body: dict[str, Any] = {
+        "external_id": "EHR-1",
+        "urgency": "standard",
+        "line_of_business": "commercial",
+        "member": {"member_id": "M123", "first_name": "Ada", "last_name": "Case", "birth_date": "1960-05-01"},
+        "requesting_provider": {"npi": VALID_NPI, "name": "Spine Clinic"},
+        "diagnosis_codes": ["M48.062"],
+        "service_lines": [{"code_system": "CPT", "code": "62330", "units": 1, "date_of_service": dos}],
+        "clinical_notes": "Lumbar stenosis.",
+    }
+    body.update(overrides)
+    return body
