@@ -26,11 +26,16 @@ class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, so a client's typo is an error rather than lost data."""
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["This field is not part of the request."] for name in unknown})
-        return super().to_internal_value(data)
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        errors = {name: ["This field is not part of the request."] for name in unknown}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            # Report every problem at once, the unknown fields beside the invalid ones.
+            raise serializers.ValidationError({**exc.detail, **errors}) from exc  # type: ignore[dict-item]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
 
 
 class CitationOutputSerializer(serializers.Serializer):
@@ -110,7 +115,7 @@ class CaseCollectionApi(APIView):
         diagnosis_codes = serializers.ListField(
             child=serializers.CharField(max_length=10), max_length=MAX_DIAGNOSES, default=list
         )
-        service_lines = LineSerializer(many=True, min_length=1, max_length=MAX_LINES)
+        service_lines = LineSerializer(many=True, min_length=1, max_length=MAX_LINES)  # type: ignore[call-arg]
         clinical_facts = serializers.DictField(default=dict)
         clinical_notes = serializers.CharField(max_length=MAX_NOTES, required=False, allow_blank=True, default="")
 
@@ -241,8 +246,8 @@ class CaseDecisionsApi(APIView):
             policy_version_id = serializers.IntegerField(min_value=1)
             criterion = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
 
-        lines = LineSerializer(many=True, min_length=1, max_length=MAX_LINES)
-        citations = CitationSerializer(many=True, max_length=20, required=False, default=list)
+        lines = LineSerializer(many=True, min_length=1, max_length=MAX_LINES)  # type: ignore[call-arg]
+        citations = CitationSerializer(many=True, max_length=20, required=False, default=list)  # type: ignore[call-arg]
         rationale = serializers.CharField(max_length=20_000, required=False, allow_blank=True, default="")
 
     @extend_schema(operation_id="cases_decisions_list", responses={200: DecisionOutputSerializer(many=True)})

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -19,7 +17,11 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(data, dict):
         for key, value in data.items():
             name = "" if key == "non_field_errors" else str(key)
-            path = f"{prefix}.{name}" if prefix and name else (prefix or name)
+            if isinstance(key, int) or name.isdigit():
+                # ListField reports item errors keyed by index; write them as list paths.
+                path = f"{prefix}[{name}]"
+            else:
+                path = f"{prefix}.{name}" if prefix and name else (prefix or name)
             for k, v in _flatten(value, path).items():
                 out.setdefault(k, []).extend(v)
     elif isinstance(data, list):
@@ -51,6 +53,4 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             {"detail": "The request is invalid; nothing was stored.", "errors": _flatten(exc.detail)},
             status=status.HTTP_400_BAD_REQUEST,
         )
-    if isinstance(exc, (Http404, PermissionDenied)):
-        return drf_exception_handler(exc, context)
     return drf_exception_handler(exc, context)

@@ -57,8 +57,10 @@ def install_frozen_version(
     vendor = schema_editor.connection.vendor
     frozen = "('published', 'retired')"
     changed = _distinct(frozen_columns, vendor)
-    end_changed = "NEW.effective_end IS DISTINCT FROM OLD.effective_end" if vendor == "postgresql" else (
-        "NEW.effective_end IS NOT OLD.effective_end"
+    end_changed = (
+        "NEW.effective_end IS DISTINCT FROM OLD.effective_end"
+        if vendor == "postgresql"
+        else ("NEW.effective_end IS NOT OLD.effective_end")
     )
     bad_move = (
         f"({changed}) OR (OLD.effective_end IS NOT NULL AND {end_changed}) "

@@ -142,9 +142,7 @@ class Flag(models.Model):
     kind = models.CharField(max_length=40, choices=FlagKind.choices)
     severity = models.CharField(max_length=20, choices=FlagSeverity.choices)
     message = models.TextField()
-    policy_version = models.ForeignKey(
-        PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    policy_version = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     citation = models.JSONField(null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
@@ -218,6 +216,9 @@ class DecisionLine(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"line {self.service_line_id}: {self.outcome}"
+
 
 class Citation(models.Model):
     """What a decision rested on, frozen as it was when the decision was made."""
@@ -236,6 +237,9 @@ class Citation(models.Model):
 
     class Meta:
         ordering = ["decision", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.policy_number} v{self.version_label}"
 
 
 class CaseEventKind(models.TextChoices):
@@ -264,6 +268,9 @@ class CaseEvent(models.Model):
 
     class Meta:
         ordering = ["case", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class DeadlineRule(models.Model):

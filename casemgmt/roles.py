@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import TextChoices
 
 from casemgmt.errors import PermissionDeniedError
@@ -19,31 +19,32 @@ class Role(TextChoices):
 REVIEWER_ROLES = frozenset({Role.NURSE, Role.PHYSICIAN, Role.MANAGER})
 POLICY_READER_ROLES = frozenset({Role.NURSE, Role.PHYSICIAN, Role.MANAGER, Role.POLICY_EDITOR})
 
-User = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
-def user_roles(user: User) -> frozenset[Role]:
+def user_roles(user: AnyUser) -> frozenset[Role]:
     if not user.is_authenticated or not user.is_active:
         return frozenset()
     cached: frozenset[Role] | None = getattr(user, "_casemgmt_roles", None)
     if cached is None:
-        names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        names = set(user.groups.values_list("name", flat=True))
         cached = frozenset(role for role in Role if role.value in names)
-        user._casemgmt_roles = cached  # type: ignore[union-attr]
+        # Roles are read many times per request; remember them on the user object.
+        setattr(user, "_casemgmt_roles", cached)  # noqa: B010
     return cached
 
 
-def has_role(user: User, *roles: Role) -> bool:
+def has_role(user: AnyUser, *roles: Role) -> bool:
     return bool(user_roles(user) & set(roles))
 
 
-def require_role(user: User, *roles: Role, action: str) -> None:
+def require_role(user: AnyUser, *roles: Role, action: str) -> None:
     if not has_role(user, *roles):
         allowed = ", ".join(Role(r).label.lower() for r in roles)
         raise PermissionDeniedError(f"Only a {allowed} may {action}.")
 
 
-def reviewer_role(user: User) -> Role | None:
+def reviewer_role(user: AnyUser) -> Role | None:
     """The role a reviewer acts in; a physician who is also a nurse acts as physician."""
     roles = user_roles(user)
     if Role.PHYSICIAN in roles:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
 
 from casemgmt.models import OPEN_STATUSES, Case, CaseEvent, Decision, Flag
@@ -11,7 +11,7 @@ from policies_app.engine import LineRequest, RequestData
 from policies_app.models import FactDefinition
 
 
-def cases_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Case]:
+def cases_visible_to(user: User | AnonymousUser) -> QuerySet[Case]:
     """Reviewers and managers see every case; an integration client only its own; others none."""
     roles = user_roles(user)
     if roles & REVIEWER_ROLES:
@@ -21,11 +21,11 @@ def cases_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Case]:
     return Case.objects.none()
 
 
-def case_get_for(user: AbstractBaseUser | AnonymousUser, case_number: str) -> Case | None:
+def case_get_for(user: User | AnonymousUser, case_number: str) -> Case | None:
     return cases_visible_to(user).filter(case_number=case_number).first()
 
 
-def current_flags() -> Prefetch[Flag]:
+def current_flags() -> Prefetch[str, QuerySet[Flag], str]:
     return Prefetch(
         "flags",
         queryset=Flag.objects.filter(superseded_at__isnull=True).select_related("service_line", "policy_version"),
@@ -33,7 +33,7 @@ def current_flags() -> Prefetch[Flag]:
     )
 
 
-def case_detail(user: AbstractBaseUser | AnonymousUser, case_number: str) -> Case | None:
+def case_detail(user: User | AnonymousUser, case_number: str) -> Case | None:
     return (
         cases_visible_to(user)
         .filter(case_number=case_number)
@@ -53,7 +53,7 @@ def case_detail(user: AbstractBaseUser | AnonymousUser, case_number: str) -> Cas
     )
 
 
-def work_queue(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Case]:
+def work_queue(user: User | AnonymousUser) -> QuerySet[Case]:
     """Open cases, most urgent deadline first."""
     if not (user_roles(user) & REVIEWER_ROLES):
         return Case.objects.none()

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from casemgmt.authentication import token_hash
 from casemgmt.errors import (
     ConflictError,
     DomainError,
@@ -23,14 +24,15 @@ from casemgmt.errors import (
 from casemgmt.models import (
     ADVERSE_OUTCOMES,
     OPEN_STATUSES,
+    ApiToken,
     Case,
     CaseEvent,
     CaseEventKind,
     CaseStatus,
     Citation,
+    DeadlineRule,
     Decision,
     DecisionLine,
-    DeadlineRule,
     Flag,
     LineOutcome,
     ServiceLine,
@@ -105,7 +107,9 @@ class CitationInput:
 # --- deadlines ------------------------------------------------------------------------------
 
 
-def deadline_for(*, received_at: datetime, urgency: str, line_of_business: str, review_type: str) -> tuple[datetime, DeadlineRule]:
+def deadline_for(
+    *, received_at: datetime, urgency: str, line_of_business: str, review_type: str
+) -> tuple[datetime, DeadlineRule]:
     """The most specific deadline rule wins; blank urgency or line of business matches any."""
     rules = DeadlineRule.objects.filter(
         review_type=review_type, urgency__in=[urgency, ""], line_of_business__in=[line_of_business, ""]
@@ -141,11 +145,11 @@ def _new_case_number() -> str:
     return "PA-" + "".join(secrets.choice(CASE_NUMBER_ALPHABET) for _ in range(8))
 
 
-def _event(case: Case, kind: str, actor: AbstractBaseUser | None, at: datetime, **detail: Any) -> CaseEvent:
+def _event(case: Case, kind: str, actor: User | None, at: datetime, **detail: Any) -> CaseEvent:
     return CaseEvent.objects.create(case=case, kind=kind, actor=actor, at=at, detail=detail)
 
 
-def case_submit(*, client: AbstractBaseUser, data: CaseInput) -> Case:
+def case_submit(*, client: User, data: CaseInput) -> Case:
     """Store a prior-authorization request, set its deadline and flag every service line."""
     require_role(client, Role.INTEGRATION_CLIENT, action="submit prior-authorization requests")
     received_at = timezone.now()
@@ -176,7 +180,7 @@ def case_submit(*, client: AbstractBaseUser, data: CaseInput) -> Case:
 
 
 def _case_create(
-    client: AbstractBaseUser,
+    client: User,
     data: CaseInput,
     diagnoses: list[str],
     received_at: datetime,
@@ -314,7 +318,7 @@ def _citation_snapshots(citations: list[CitationInput], problems: Problems) -> l
 def decision_record(
     *,
     case_id: int,
-    user: AbstractBaseUser,
+    user: User,
     lines: list[DecisionLineInput],
     citations: list[CitationInput],
     rationale: str = "",
@@ -363,12 +367,15 @@ def decision_record(
             if line.outcome not in LineOutcome.values:
                 problems.add(f"{path}.outcome", f"{line.outcome!r} is not an outcome")
             if line.outcome in ADVERSE_OUTCOMES and not line.reason.strip():
-                problems.add(f"{path}.reason", "a denial, partial approval or modification needs a plain-language reason")
+                problems.add(
+                    f"{path}.reason", "a denial, partial approval or modification needs a plain-language reason"
+                )
             if line.outcome == LineOutcome.PARTIALLY_APPROVED and not (
                 line.approved_units and 0 < line.approved_units < service_line.units
             ):
                 problems.add(
-                    f"{path}.approved_units", f"a partial approval approves between 1 and {service_line.units - 1} units"
+                    f"{path}.approved_units",
+                    f"a partial approval approves between 1 and {service_line.units - 1} units",
                 )
             if line.approved_units is not None and line.approved_units > service_line.units:
                 problems.add(f"{path}.approved_units", f"cannot exceed the {service_line.units} units requested")
@@ -439,7 +446,7 @@ def decision_record(
 
 
 def _transition(
-    *, case_id: int, user: AbstractBaseUser, allowed_from: tuple[str, ...], to: str, event: str, **detail: Any
+    *, case_id: int, user: User, allowed_from: tuple[str, ...], to: str, event: str, **detail: Any
 ) -> Case:
     with transaction.atomic():
         case = Case.objects.select_for_update().filter(pk=case_id).first()
@@ -460,7 +467,7 @@ def _transition(
         return case
 
 
-def case_refer_to_physician(*, case_id: int, user: AbstractBaseUser, summary: str) -> Case:
+def case_refer_to_physician(*, case_id: int, user: User, summary: str) -> Case:
     require_role(user, Role.NURSE, Role.PHYSICIAN, action="refer a case to physician review")
     if not summary.strip():
         raise ValidationFailed({"summary": ["say what the physician should look at"]})
@@ -474,7 +481,7 @@ def case_refer_to_physician(*, case_id: int, user: AbstractBaseUser, summary: st
     )
 
 
-def case_cancel(*, case_id: int, user: AbstractBaseUser, reason: str = "") -> Case:
+def case_cancel(*, case_id: int, user: User, reason: str = "") -> Case:
     """Withdraw a request (the submitting client) or cancel it (a manager)."""
     case = Case.objects.filter(pk=case_id).first()
     if case is None:
@@ -490,6 +497,17 @@ def case_cancel(*, case_id: int, user: AbstractBaseUser, reason: str = "") -> Ca
         reason=reason,
     )
 
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+def api_token_create(*, user: User, label: str = "") -> tuple[ApiToken, str]:
+    """Issue a bearer token. The raw token is returned once and never stored."""
+    if not user.is_active:
+        raise ValidationFailed({"user": ["the account is inactive"]})
+    raw = "pa_" + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, label=label, prefix=raw[:10], key_hash=token_hash(raw))
+    return token, raw
 
 
 # --- roles and demo users ----------------------------------------------------------------
@@ -519,11 +537,13 @@ def roles_sync_permissions() -> None:
     for role in Role:
         group, _ = Group.objects.get_or_create(name=role.value)
         wanted = [
-            f"{action}_{model}"
+            f"{action}_{model}" for app, model, actions in ROLE_ADMIN_PERMISSIONS.get(role, []) for action in actions
+        ]
+        apps_of = {
+            f"{action}_{model}": app
             for app, model, actions in ROLE_ADMIN_PERMISSIONS.get(role, [])
             for action in actions
-        ]
-        apps_of = {f"{action}_{model}": app for app, model, actions in ROLE_ADMIN_PERMISSIONS.get(role, []) for action in actions}
+        }
         perms = [
             p
             for p in Permission.objects.filter(codename__in=wanted).select_related("content_type")
@@ -532,17 +552,31 @@ def roles_sync_permissions() -> None:
         group.permissions.set(perms)
 
 
-def demo_user_ensure(*, username: str, role: Role, password: str, full_name: str) -> AbstractBaseUser:
+def demo_user_ensure(*, username: str, role: Role, password: str, full_name: str) -> User:
     """Create or reset a demo user in exactly one role."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
     first, _, last = full_name.partition(" ")
     user, _ = get_user_model().objects.get_or_create(username=username)
-    user.first_name, user.last_name = first, last  # type: ignore[attr-defined]
+    user.first_name, user.last_name = first, last
     # Staff status only opens the admin; what each role sees there is its group's permissions.
-    user.is_staff = role != Role.INTEGRATION_CLIENT  # type: ignore[attr-defined]
+    user.is_staff = role != Role.INTEGRATION_CLIENT
     user.set_password(password)
     user.save()
-    user.groups.set([Group.objects.get(name=role.value)])  # type: ignore[attr-defined]
+    user.groups.set([Group.objects.get(name=role.value)])
     return user
+
+
+@transaction.atomic
+def api_token_revoke(*, token_id: int, user: User) -> ApiToken:
+    """Revoke an integration client's token. Revoking twice keeps the first revocation time."""
+    require_role(user, Role.MANAGER, action="revoke an API token")
+    try:
+        token = ApiToken.objects.select_for_update().get(pk=token_id)
+    except ApiToken.DoesNotExist as exc:
+        raise NotFoundError(f"API token {token_id} does not exist") from exc
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token

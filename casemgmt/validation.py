@@ -104,7 +104,5 @@ def check_facts(problems: Problems, facts: Mapping[str, Any], known: Mapping[str
                 date.fromisoformat(str(value))
             except ValueError:
                 problems.add(path, "must be a date (YYYY-MM-DD)")
-        elif value_type == "code_list" and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
+        elif value_type == "code_list" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             problems.add(path, "must be a list of codes")

@@ -47,9 +47,7 @@ class DecisionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.case = case
         outcomes = [
-            (value, label)
-            for value, label in LineOutcome.choices
-            if adverse_allowed or value not in ADVERSE_OUTCOMES
+            (value, label) for value, label in LineOutcome.choices if adverse_allowed or value not in ADVERSE_OUTCOMES
         ]
         for line in case.lines.all():
             self.fields[f"outcome_{line.sequence}"] = forms.ChoiceField(
@@ -88,7 +86,8 @@ class DecisionForm(forms.Form):
             for line in self.case.lines.all()
         ]
         citations = [
-            services.CitationInput(policy_version_id=vid, criterion=data["criterion"]) for vid in data["citation_versions"]
+            services.CitationInput(policy_version_id=vid, criterion=data["criterion"])
+            for vid in data["citation_versions"]
         ]
         return lines, citations
 
@@ -106,9 +105,7 @@ def case_detail(request: HttpRequest, case_number: str) -> HttpResponse:
     _require_reviewer(request)
     case = _case_or_404(request, case_number)
     role = reviewer_role(request.user)
-    form = DecisionForm(
-        case=case, adverse_allowed=role == Role.PHYSICIAN, initial={"row_version": case.row_version}
-    )
+    form = DecisionForm(case=case, adverse_allowed=role == Role.PHYSICIAN, initial={"row_version": case.row_version})
     return render(
         request,
         "casemgmt/case_detail.html",
@@ -192,7 +189,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy; its class is enough
+    except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     if settings.CELERY_BROKER_URL:
         from casemgmt.celery import app
@@ -201,7 +198,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
             with app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
             checks["broker"] = "ok"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             checks["broker"] = f"error: {type(exc).__name__}"
     else:
         checks["broker"] = "in-process (no broker configured)"

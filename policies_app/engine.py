@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 # Ranges wider than this are kept as ranges and scanned, not expanded into single codes.
@@ -27,7 +27,7 @@ NON_COVERED_POSITIONS = {
 }
 
 
-class Tri(str, Enum):
+class Tri(StrEnum):
     """Three-valued result of a criterion: facts may be missing when a request arrives."""
 
     MET = "met"
@@ -89,7 +89,7 @@ class VersionData:
     @property
     def reference(self) -> str:
         number = self.policy_number or self.policy_title or f"#{self.policy_id}"
-        start = self.effective_start.strftime("%Y-%m-%d") if self.effective_start else "unknown start"
+        start = self.effective_start.isoformat() if self.effective_start else "unknown start"
         return f"policy {number} (version {self.version_label}, effective {start})"
 
 
@@ -152,53 +152,96 @@ class FlagData:
 # --- text matching --------------------------------------------------------------------------
 
 _MARKS = dict.fromkeys(map(ord, "®™©℠"), " ")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def normalize_words(text: str) -> tuple[str, ...]:
+    """The words of text: lower-case, trademark signs and accents stripped, punctuation dropped."""
+    text = text.translate(_MARKS)
+    # Most clinical text is plain ASCII; Unicode decomposition is only needed for the rest.
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return tuple(_WORD.findall(text.lower()))
 
 
 def normalize_text(text: str) -> str:
-    """Lower-case, strip trademark signs and accents, and fold runs of non-word characters."""
-    text = unicodedata.normalize("NFKD", text.translate(_MARKS))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+    """Normalized words joined by single spaces, padded so a term can be found as " term "."""
+    return " " + " ".join(normalize_words(text)) + " "
+
+
+def normalize_term(term: str) -> str:
+    return " ".join(normalize_words(term))
 
 
 class TermMatcher:
-    """Finds policy terms in free text on word boundaries, in one regex pass."""
+    """Finds policy terms in free text on word boundaries.
+
+    Terms are looked up word by word in a dict keyed by the normalized phrase rather than with
+    one big regex alternation: Python's re tries every alternative at every position, which is
+    far too slow with the tens of thousands of terms of a large library, and an alternation
+    also reports only one of several terms starting at the same word ("mild" and "mild device").
+    """
 
     def __init__(self, terms: Mapping[str, Iterable[int]]) -> None:
-        self._owners: dict[str, list[int]] = defaultdict(list)
-        for term, owners in terms.items():
-            key = normalize_text(term).strip()
+        owners: dict[str, list[int]] = defaultdict(list)
+        for term, term_owners in terms.items():
+            key = normalize_term(term)
             if key:
-                self._owners[key].extend(owners)
-        alternatives = sorted(self._owners, key=len, reverse=True)
-        self._pattern = (
-            re.compile(r"(?<= )(" + "|".join(re.escape(a) for a in alternatives) + r")(?= )")
-            if alternatives
-            else None
-        )
+                owners[key].extend(term_owners)
+        self._owners: dict[str, tuple[int, ...]] = {k: tuple(dict.fromkeys(v)) for k, v in owners.items()}
+        lengths: dict[str, set[int]] = defaultdict(set)
+        for key in self._owners:
+            words = key.split(" ")
+            lengths[words[0]].add(len(words))
+        self._lengths: dict[str, tuple[int, ...]] = {w: tuple(sorted(n)) for w, n in lengths.items()}
+
+    def __bool__(self) -> bool:
+        return bool(self._owners)
+
+    def find_words(self, words: tuple[str, ...]) -> dict[int, set[str]]:
+        """Return owner id -> the normalized terms of that owner found in the words."""
+        found: dict[int, set[str]] = {}
+        if not self._owners:
+            return found
+        lengths_of = self._lengths
+        count = len(words)
+        for i, word in enumerate(words):
+            lengths = lengths_of.get(word)
+            if lengths is None:
+                continue
+            for n in lengths:
+                if i + n > count:
+                    break
+                key = word if n == 1 else " ".join(words[i : i + n])
+                term_owners = self._owners.get(key)
+                if term_owners is None:
+                    continue
+                for owner in term_owners:
+                    hit = found.get(owner)
+                    if hit is None:
+                        found[owner] = {key}
+                    else:
+                        hit.add(key)
+        return found
 
     def find(self, text: str) -> dict[int, set[str]]:
-        """Return owner id -> the normalized terms of that owner found in text."""
-        found: dict[int, set[str]] = defaultdict(set)
-        if self._pattern is None or not text:
-            return found
-        normalized = normalize_text(text)
-        position = 0
-        # Overlapping matches matter ("cd horizon agile" and "agile" can both be terms), so the
-        # search restarts one word after each match start rather than after its end.
-        while True:
-            match = self._pattern.search(normalized, position)
-            if match is None:
-                break
-            for owner in self._owners[match.group(1)]:
-                found[owner].add(match.group(1))
-            position = match.start() + 1
-        return found
+        if not self._owners or not text:
+            return {}
+        return self.find_words(normalize_words(text))
 
 
 # --- codes ----------------------------------------------------------------------------------
 
 _RANGE_SHAPE = re.compile(r"^(?P<prefix>[A-Z]*)(?P<digits>\d+)(?P<suffix>[A-Z]*)$")
+
+
+def _shape(code: str) -> tuple[str, int, str, int] | None:
+    """(prefix, number, suffix, digit count) of a code such as 0274T or G0276."""
+    m = _RANGE_SHAPE.match(code)
+    if m is None:
+        return None
+    return m["prefix"], int(m["digits"]), m["suffix"], len(m["digits"])
 
 
 def expand_code_range(first: str, last: str) -> list[str] | None:
@@ -208,16 +251,44 @@ def expand_code_range(first: str, last: str) -> list[str] | None:
     """
     if first == last:
         return [first]
-    a, b = _RANGE_SHAPE.match(first), _RANGE_SHAPE.match(last)
-    if not a or not b or len(first) != len(last):
+    a, b = _shape(first), _shape(last)
+    if a is None or b is None or len(first) != len(last):
         return None
-    if a["prefix"] != b["prefix"] or a["suffix"] != b["suffix"] or len(a["digits"]) != len(b["digits"]):
+    if a[0] != b[0] or a[2] != b[2] or a[3] != b[3]:
         return None
-    lo, hi = int(a["digits"]), int(b["digits"])
+    lo, hi = a[1], b[1]
     if hi < lo or hi - lo > MAX_EXPANDED_RANGE:
         return None
-    width = len(a["digits"])
-    return [f"{a['prefix']}{n:0{width}d}{a['suffix']}" for n in range(lo, hi + 1)]
+    prefix, suffix, width = a[0], a[2], a[3]
+    return [f"{prefix}{n:0{width}d}{suffix}" for n in range(lo, hi + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class _WideRange:
+    """A range too wide to expand. Codes of the range's own shape compare by number, so a
+    category III code (1000T) does not fall inside a numeric range (10004-69990) by string order."""
+
+    first: str
+    last: str
+    version_id: int
+    shape: tuple[str, str, int, int, int] | None  # prefix, suffix, digit count, low, high
+
+    @classmethod
+    def of(cls, first: str, last: str, version_id: int) -> _WideRange:
+        a, b = _shape(first), _shape(last)
+        if a is not None and b is not None and a[0] == b[0] and a[2] == b[2] and a[3] == b[3]:
+            return cls(first, last, version_id, (a[0], a[2], a[3], a[1], b[1]))
+        return cls(first, last, version_id, None)
+
+    def contains(self, code: str, code_shape: tuple[str, int, str, int] | None) -> bool:
+        if self.shape is None:
+            return len(code) == len(self.first) and self.first <= code <= self.last
+        if code_shape is None:
+            return False
+        prefix, suffix, width, lo, hi = self.shape
+        return (
+            code_shape[0] == prefix and code_shape[2] == suffix and code_shape[3] == width and lo <= code_shape[1] <= hi
+        )
 
 
 class PolicyIndex:
@@ -226,44 +297,70 @@ class PolicyIndex:
     def __init__(self, versions: Iterable[VersionData], stamp: int = 0) -> None:
         self.stamp = stamp
         self.versions: dict[int, VersionData] = {}
-        self.by_policy: dict[int, list[VersionData]] = defaultdict(list)
-        self._exact: dict[tuple[str, str], list[int]] = defaultdict(list)
-        self._wide_ranges: list[tuple[str, str, str, int]] = []
+        by_policy: dict[int, list[VersionData]] = defaultdict(list)
+        exact: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        wide: dict[str, list[_WideRange]] = defaultdict(list)
         term_owners: dict[str, list[int]] = defaultdict(list)
         for version in versions:
-            self.versions[version.version_id] = version
-            self.by_policy[version.policy_id].append(version)
+            vid = version.version_id
+            self.versions[vid] = version
+            by_policy[version.policy_id].append(version)
             for system, first, last in version.codes:
                 expanded = expand_code_range(first, last)
                 if expanded is None:
-                    self._wide_ranges.append((system, first, last, version.version_id))
+                    wide[system].append(_WideRange.of(first, last, vid))
                 else:
+                    by_code = exact[system]
                     for code in expanded:
-                        self._exact[(system, code)].append(version.version_id)
+                        by_code[code].append(vid)
             for term in version.terms:
-                term_owners[term].append(version.version_id)
-        for policy_versions in self.by_policy.values():
+                term_owners[term].append(vid)
+        for policy_versions in by_policy.values():
             policy_versions.sort(key=lambda v: v.effective_start or date.min)
+        self.by_policy: dict[int, list[VersionData]] = dict(by_policy)
+        # A version listing a code twice (a code and a range covering it) is still one match.
+        self._exact: dict[str, dict[str, frozenset[int]]] = {
+            system: {code: frozenset(ids) for code, ids in codes.items()} for system, codes in exact.items()
+        }
+        self._wide: dict[str, tuple[_WideRange, ...]] = {s: tuple(r) for s, r in wide.items()}
         self._terms = TermMatcher(term_owners)
 
     def __len__(self) -> int:
         return len(self.versions)
 
+    def version_ids_for_code(self, system: str, code: str) -> frozenset[int]:
+        by_code = self._exact.get(system)
+        ids = by_code.get(code, _NO_IDS) if by_code is not None else _NO_IDS
+        ranges = self._wide.get(system)
+        if ranges:
+            code_shape = _shape(code)
+            wide = {r.version_id for r in ranges if r.contains(code, code_shape)}
+            if wide:
+                ids = ids | wide
+        return ids
+
     def versions_for_code(self, system: str, code: str) -> list[VersionData]:
-        ids = list(self._exact.get((system, code), ()))
-        for r_system, first, last, version_id in self._wide_ranges:
-            if r_system == system and len(code) == len(first) and first <= code <= last:
-                ids.append(version_id)
-        return [self.versions[i] for i in ids]
+        return [self.versions[i] for i in sorted(self.version_ids_for_code(system, code))]
+
+    def versions_for_words(self, words: tuple[str, ...]) -> dict[int, set[str]]:
+        return self._terms.find_words(words)
 
     def versions_for_text(self, text: str) -> dict[int, set[str]]:
+        """Version id -> the normalized terms of that version named in text."""
         return self._terms.find(text)
+
+    @property
+    def has_terms(self) -> bool:
+        return bool(self._terms)
 
     def version_in_effect(self, policy_id: int, day: date) -> VersionData | None:
         for version in self.by_policy.get(policy_id, ()):
             if version.in_effect_on(day):
                 return version
         return None
+
+
+_NO_IDS: frozenset[int] = frozenset()
 
 
 # --- criteria -------------------------------------------------------------------------------
@@ -333,40 +430,66 @@ def _compare(operator: str, actual: Any, expected: Any, fact_type: str) -> bool:
     raise ValueError(f"unknown operator {operator!r}")
 
 
-def evaluate_criteria(node: CriterionNode, facts: Mapping[str, Any], trail: list[LeafResult]) -> Tri:
-    """Kleene three-valued evaluation; every leaf appends its explanation to trail."""
+@dataclass(frozen=True, slots=True)
+class CriteriaOutcome:
+    """The result of a criteria tree with its explanation.
+
+    checklist: every leaf in policy order. decisive: the leaves that decide the result, that is
+    the failing ones when not met and the unknown ones when unknown; a leaf that failed inside
+    an "any of" group that another branch satisfied is in the checklist but not decisive.
+    """
+
+    result: Tri
+    checklist: tuple[LeafResult, ...]
+    decisive: tuple[LeafResult, ...]
+
+
+def _evaluate_leaf(node: CriterionNode, facts: Mapping[str, Any]) -> LeafResult:
+    raw = facts.get(node.fact)
+    if raw is None or raw == "" or raw == []:
+        return LeafResult(node.label, node.fact, node.operator, node.value, None, Tri.UNKNOWN, "fact not provided")
+    try:
+        actual = _coerce(raw, node.fact_type)
+        result = Tri.MET if _compare(node.operator, actual, node.value, node.fact_type) else Tri.NOT_MET
+    except (TypeError, ValueError) as exc:
+        # A value that cannot be read is a missing fact, not a failed criterion: a person asks again.
+        return LeafResult(node.label, node.fact, node.operator, node.value, raw, Tri.UNKNOWN, f"unreadable: {exc}")
+    return LeafResult(node.label, node.fact, node.operator, node.value, actual, result)
+
+
+def _evaluate(node: CriterionNode, facts: Mapping[str, Any], trail: list[LeafResult]) -> tuple[Tri, list[LeafResult]]:
     if node.node_type == "leaf":
-        raw = facts.get(node.fact)
-        if raw is None or raw == "" or raw == []:
-            trail.append(
-                LeafResult(node.label, node.fact, node.operator, node.value, None, Tri.UNKNOWN, "fact not provided")
-            )
-            return Tri.UNKNOWN
-        try:
-            actual = _coerce(raw, node.fact_type)
-            result = Tri.MET if _compare(node.operator, actual, node.value, node.fact_type) else Tri.NOT_MET
-            trail.append(LeafResult(node.label, node.fact, node.operator, node.value, actual, result))
-            return result
-        except (TypeError, ValueError) as exc:
-            trail.append(
-                LeafResult(node.label, node.fact, node.operator, node.value, raw, Tri.UNKNOWN, f"unreadable: {exc}")
-            )
-            return Tri.UNKNOWN
-    results = [evaluate_criteria(child, facts, trail) for child in node.children]
-    met = results.count(Tri.MET)
-    not_met = results.count(Tri.NOT_MET)
-    unknown = len(results) - met - not_met
+        leaf = _evaluate_leaf(node, facts)
+        trail.append(leaf)
+        return leaf.result, [leaf]
+    results = [_evaluate(child, facts, trail) for child in node.children]
+    met = sum(1 for r, _ in results if r is Tri.MET)
+    unknown = sum(1 for r, _ in results if r is Tri.UNKNOWN)
     if node.node_type == "all_of":
         need = len(results)
     elif node.node_type == "any_of":
-        need = 1 if results else 0
+        need = 1
     else:
         need = node.min_met or 1
     if met >= need:
-        return Tri.MET
-    if met + unknown < need:
-        return Tri.NOT_MET
-    return Tri.UNKNOWN
+        outcome = Tri.MET
+    elif met + unknown < need:
+        outcome = Tri.NOT_MET
+    else:
+        outcome = Tri.UNKNOWN
+    return outcome, [leaf for r, leaves in results if r is outcome for leaf in leaves]
+
+
+def explain_criteria(node: CriterionNode, facts: Mapping[str, Any]) -> CriteriaOutcome:
+    """Kleene three-valued evaluation of a criteria tree, explained leaf by leaf."""
+    trail: list[LeafResult] = []
+    result, decisive = _evaluate(node, facts, trail)
+    return CriteriaOutcome(result, tuple(trail), tuple(decisive))
+
+
+def evaluate_criteria(node: CriterionNode, facts: Mapping[str, Any], trail: list[LeafResult]) -> Tri:
+    """Kleene three-valued evaluation; every leaf appends its explanation to trail."""
+    return _evaluate(node, facts, trail)[0]
 
 
 def request_facts(request: RequestData, line: LineRequest) -> dict[str, Any]:
@@ -383,23 +506,46 @@ def request_facts(request: RequestData, line: LineRequest) -> dict[str, Any]:
 
 # --- flags ----------------------------------------------------------------------------------
 
+_WORDING = {
+    "investigational": "Investigational service",
+    "experimental_investigational": "Experimental/investigational service",
+    "not_medically_necessary": "Not medically necessary",
+    "cosmetic": "Cosmetic service",
+}
 
-def _position_flags(version: VersionData, line: LineRequest, request: RequestData) -> list[FlagData]:
+
+class _LineContext:
+    """What one service line's policies share: its facts are derived once, not once per policy."""
+
+    __slots__ = ("_facts", "line", "request")
+
+    def __init__(self, request: RequestData, line: LineRequest) -> None:
+        self.request = request
+        self.line = line
+        self._facts: dict[str, Any] | None = None
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        if self._facts is None:
+            self._facts = request_facts(self.request, self.line)
+        return self._facts
+
+
+def _position_flags(version: VersionData, ctx: _LineContext) -> list[FlagData]:
     position = version.coverage_position
+    sequence = ctx.line.sequence
     ref = version.reference
     statement = version.statement or version.policy_title
-    if position in NON_COVERED_POSITIONS:
-        kind = NON_COVERED_POSITIONS[position]
-        wording = {
-            "investigational": "Investigational service",
-            "not_medically_necessary": "Not medically necessary",
-            "cosmetic": "Cosmetic service",
-        }[kind]
-        if position == "experimental_investigational":
-            wording = "Experimental/investigational service"
+    kind = NON_COVERED_POSITIONS.get(position)
+    if kind is not None:
         return [
             FlagData(
-                line.sequence, kind, "critical", f"{wording} per {ref}.", version, statement,
+                sequence,
+                kind,
+                "critical",
+                f"{_WORDING[position]} per {ref}.",
+                version,
+                statement,
                 {"coverage_position": position},
             )
         ]
@@ -407,111 +553,181 @@ def _position_flags(version: VersionData, line: LineRequest, request: RequestDat
         if version.criteria is None:
             return [
                 FlagData(
-                    line.sequence, "criteria_incomplete", "warning",
+                    sequence,
+                    "criteria_incomplete",
+                    "warning",
                     f"{ref} requires criteria, but none are recorded for this version: review manually.",
-                    version, statement, {"unknown_facts": []},
+                    version,
+                    statement,
+                    {"result": Tri.UNKNOWN.value, "checklist": [], "unknown_facts": []},
                 )
             ]
-        trail: list[LeafResult] = []
-        outcome = evaluate_criteria(version.criteria, request_facts(request, line), trail)
-        details = {"result": outcome.value, "checklist": [leaf.as_dict() for leaf in trail]}
+        outcome = explain_criteria(version.criteria, ctx.facts)
+        details: dict[str, Any] = {
+            "result": outcome.result.value,
+            "checklist": [leaf.as_dict() for leaf in outcome.checklist],
+        }
         criterion = version.criteria.label
-        if outcome is Tri.MET:
-            return [
-                FlagData(line.sequence, "criteria_met", "info", f"Criteria met per {ref}: may approve.",
-                         version, criterion, details)
-            ]
-        if outcome is Tri.NOT_MET:
-            failed = [leaf.label for leaf in trail if leaf.result is Tri.NOT_MET]
+        if outcome.result is Tri.MET:
             return [
                 FlagData(
-                    line.sequence, "criteria_not_met", "critical",
-                    f"Criteria not met per {ref}: {'; '.join(failed)}. Physician review required to deny.",
-                    version, "; ".join(failed) or criterion, details,
+                    sequence,
+                    "criteria_met",
+                    "info",
+                    f"Criteria met per {ref}: may approve.",
+                    version,
+                    criterion,
+                    details,
                 )
             ]
-        missing = sorted({leaf.fact for leaf in trail if leaf.result is Tri.UNKNOWN})
+        if outcome.result is Tri.NOT_MET:
+            failed = list(dict.fromkeys(leaf.label for leaf in outcome.decisive))
+            details["failed"] = failed
+            return [
+                FlagData(
+                    sequence,
+                    "criteria_not_met",
+                    "critical",
+                    f"Criteria not met per {ref}: {'; '.join(failed)}. Physician review required to deny.",
+                    version,
+                    "; ".join(failed) or criterion,
+                    details,
+                )
+            ]
+        missing = sorted({leaf.fact for leaf in outcome.decisive})
         details["unknown_facts"] = missing
         return [
             FlagData(
-                line.sequence, "criteria_incomplete", "warning",
+                sequence,
+                "criteria_incomplete",
+                "warning",
                 f"Criteria unknown per {ref}: documentation needed for {', '.join(missing)}.",
-                version, criterion, details,
+                version,
+                criterion,
+                details,
             )
         ]
     if position == "medically_necessary":
         return [
-            FlagData(line.sequence, "medically_necessary", "info", f"Medically necessary per {ref}.",
-                     version, statement, {})
+            FlagData(sequence, "medically_necessary", "info", f"Medically necessary per {ref}.", version, statement, {})
         ]
     return [
         FlagData(
-            line.sequence, "position_undetermined", "warning",
-            f"{ref} has no coverage position recorded: review manually.", version, statement, {},
+            sequence,
+            "position_undetermined",
+            "warning",
+            f"{ref} has no coverage position recorded: review manually.",
+            version,
+            statement,
+            {},
         )
     ]
 
 
-def evaluate_line(index: PolicyIndex, request: RequestData, line: LineRequest) -> list[FlagData]:
-    flags: list[FlagData] = []
-    code_policies: dict[int, VersionData] = {}
-    for version in index.versions_for_code(line.code_system, line.code):
-        code_policies.setdefault(version.policy_id, version)
-    term_hits: dict[int, set[str]] = defaultdict(set)
-    for version_id, terms in index.versions_for_text(f"{line.description}\n{request.notes}").items():
-        term_hits[index.versions[version_id].policy_id] |= terms
+def _merge_hits(a: Mapping[int, set[str]], b: Mapping[int, set[str]]) -> Mapping[int, set[str]]:
+    if not b:
+        return a
+    if not a:
+        return b
+    merged = {k: set(v) for k, v in a.items()}
+    for k, v in b.items():
+        merged.setdefault(k, set()).update(v)
+    return merged
 
-    for policy_id in sorted(set(code_policies) | set(term_hits)):
-        in_effect = index.version_in_effect(policy_id, line.date_of_service)
-        by_code = policy_id in code_policies
+
+def _evaluate_line(
+    index: PolicyIndex, request: RequestData, line: LineRequest, note_hits: Mapping[int, set[str]]
+) -> list[FlagData]:
+    flags: list[FlagData] = []
+    versions = index.versions
+    code_ids = index.version_ids_for_code(line.code_system, line.code)
+    # The description and the notes are matched separately, so a term cannot span the two.
+    term_hits = _merge_hits(note_hits, index.versions_for_text(line.description) if line.description else {})
+    if not code_ids and not term_hits:
+        return flags
+
+    code_policies: dict[int, VersionData] = {}
+    for version_id in sorted(code_ids):
+        version = versions[version_id]
+        code_policies.setdefault(version.policy_id, version)
+    term_policies: dict[int, set[str]] = {}
+    for version_id, terms in term_hits.items():
+        term_policies.setdefault(versions[version_id].policy_id, set()).update(terms)
+
+    ctx = _LineContext(request, line)
+    day = line.date_of_service
+    for policy_id in sorted(code_policies.keys() | term_policies.keys()):
+        in_effect = index.version_in_effect(policy_id, day)
         if in_effect is None:
+            by_code = policy_id in code_policies
             known = code_policies.get(policy_id) or index.by_policy[policy_id][-1]
             how = f"{line.code_system} {line.code}" if by_code else "terms in the request"
             flags.append(
                 FlagData(
-                    line.sequence, "no_version_in_effect", "warning",
+                    line.sequence,
+                    "no_version_in_effect",
+                    "warning",
                     f"No version of policy {known.policy_number or known.policy_title or policy_id} "
-                    f"is in effect on {line.date_of_service.isoformat()} (matched by {how}): review manually.",
-                    None, "", {"policy_id": policy_id, "matched_by": "code" if by_code else "term",
-                               "terms": sorted(term_hits.get(policy_id, ()))},
+                    f"is in effect on {day.isoformat()} (matched by {how}): review manually.",
+                    None,
+                    "",
+                    {
+                        "policy_id": policy_id,
+                        "matched_by": "code" if by_code else "term",
+                        "terms": sorted(term_policies.get(policy_id, ())),
+                    },
                 )
             )
             continue
-        governs_code = any(
-            system == line.code_system and (first == line.code or (len(first) == len(line.code) and first <= line.code <= last))
-            for system, first, last in in_effect.codes
-        )
-        terms_now = term_hits.get(policy_id, set()) & {normalize_text(t).strip() for t in in_effect.terms}
+        # Judge by the version in effect: a code or term another version listed does not count.
+        governs_code = in_effect.version_id in code_ids
+        terms_now = term_hits.get(in_effect.version_id)
         if not governs_code and not terms_now:
-            # The code or term belonged to another version of the policy, not the one in effect.
             continue
-        if not governs_code:
+        if not governs_code and terms_now:
             flags.append(
                 FlagData(
-                    line.sequence, "term_match", "warning",
+                    line.sequence,
+                    "term_match",
+                    "warning",
                     f"The request names {', '.join(sorted(terms_now))}, governed by {in_effect.reference}, "
                     f"which does not list {line.code_system} {line.code}.",
-                    in_effect, in_effect.statement, {"terms": sorted(terms_now)},
+                    in_effect,
+                    in_effect.statement,
+                    {"terms": sorted(terms_now)},
                 )
             )
         if request.line_of_business not in in_effect.lines_of_business:
             flags.append(
                 FlagData(
-                    line.sequence, "line_of_business_excluded", "info",
+                    line.sequence,
+                    "line_of_business_excluded",
+                    "info",
                     f"{in_effect.reference} does not apply to the {request.line_of_business.replace('_', ' ')} "
                     "line of business: review under that line's own coverage rules.",
-                    in_effect, "Lines of business: " + ", ".join(sorted(in_effect.lines_of_business)),
+                    in_effect,
+                    "Lines of business: " + ", ".join(sorted(in_effect.lines_of_business)),
                     {"line_of_business": request.line_of_business},
                 )
             )
             continue
-        flags.extend(_position_flags(in_effect, line, request))
+        flags.extend(_position_flags(in_effect, ctx))
     return flags
+
+
+def _note_hits(index: PolicyIndex, request: RequestData) -> Mapping[int, set[str]]:
+    return index.versions_for_text(request.notes) if request.notes and index.has_terms else {}
+
+
+def evaluate_line(index: PolicyIndex, request: RequestData, line: LineRequest) -> list[FlagData]:
+    """The flags of one service line: every policy whose codes or terms match it."""
+    return _evaluate_line(index, request, line, _note_hits(index, request))
 
 
 def evaluate_request(index: PolicyIndex, request: RequestData) -> list[FlagData]:
+    # The notes are shared by every line, so they are normalized and matched once.
+    note_hits = _note_hits(index, request)
     flags: list[FlagData] = []
     for line in request.lines:
-        flags.extend(evaluate_line(index, request, line))
+        flags.extend(_evaluate_line(index, request, line, note_hits))
     return flags
-

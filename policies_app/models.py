@@ -81,9 +81,7 @@ class PolicyVersionStatus(models.TextChoices):
 class PolicyVersion(models.Model):
     policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="versions")
     version_label = models.CharField(max_length=50)
-    status = models.CharField(
-        max_length=20, choices=PolicyVersionStatus.choices, default=PolicyVersionStatus.DRAFT
-    )
+    status = models.CharField(max_length=20, choices=PolicyVersionStatus.choices, default=PolicyVersionStatus.DRAFT)
     coverage_position = models.CharField(max_length=40, choices=CoveragePosition.choices)
     effective_start = models.DateField(null=True, blank=True, help_text="Blank when unknown.")
     effective_end = models.DateField(null=True, blank=True, help_text="Blank while open-ended.")
@@ -266,7 +264,13 @@ class LibraryStamp(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     value = models.PositiveBigIntegerField(default=0)
+    # A counter alone can repeat: a bump inside a transaction that rolls back, then another
+    # bump, gives the same number for different content. A random token per bump cannot.
+    token = models.CharField(max_length=32, default="initial")
     changed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="librarystamp_singleton")]
+
+    def __str__(self) -> str:
+        return f"library stamp {self.value}"

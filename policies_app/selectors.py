@@ -22,12 +22,13 @@ from policies_app.models import (
 )
 
 _index_lock = threading.Lock()
-_index: PolicyIndex | None = None
+_index: tuple[str, PolicyIndex] | None = None
 
 
-def library_stamp() -> int:
-    row = LibraryStamp.objects.filter(pk=1).values_list("value", flat=True).first()
-    return int(row or 0)
+def library_stamp() -> tuple[int, str]:
+    """The library's change counter and the random token of its latest change."""
+    row = LibraryStamp.objects.filter(pk=1).values_list("value", "token").first()
+    return (int(row[0]), row[1]) if row else (0, "")
 
 
 def _criteria_tree(nodes: Iterable[Criterion]) -> CriterionNode | None:
@@ -89,7 +90,7 @@ def versions_with_content() -> QuerySet[PolicyVersion]:
 
 def build_index(stamp: int | None = None) -> PolicyIndex:
     versions = versions_with_content().filter(status=PolicyVersionStatus.PUBLISHED)
-    return PolicyIndex((version_data(v) for v in versions), stamp=library_stamp() if stamp is None else stamp)
+    return PolicyIndex((version_data(v) for v in versions), stamp=library_stamp()[0] if stamp is None else stamp)
 
 
 def engine_index() -> PolicyIndex:
@@ -98,14 +99,14 @@ def engine_index() -> PolicyIndex:
     One indexed primary-key read per call decides whether the cached index is still current.
     """
     global _index
-    stamp = library_stamp()
+    value, token = library_stamp()
     current = _index
-    if current is not None and current.stamp == stamp:
-        return current
+    if current is not None and current[0] == token:
+        return current[1]
     with _index_lock:
-        if _index is None or _index.stamp != stamp:
-            _index = build_index(stamp)
-        return _index
+        if _index is None or _index[0] != token:
+            _index = (token, build_index(value))
+        return _index[1]
 
 
 def index_with_draft(draft: PolicyVersion) -> PolicyIndex:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -44,9 +45,10 @@ def _require_editable(version: PolicyVersion) -> None:
 
 def library_stamp_bump() -> None:
     """Tell every process's engine index that the published library changed."""
-    updated = LibraryStamp.objects.filter(pk=1).update(value=F("value") + 1, changed_at=timezone.now())
+    token = uuid.uuid4().hex
+    updated = LibraryStamp.objects.filter(pk=1).update(value=F("value") + 1, token=token, changed_at=timezone.now())
     if not updated:
-        LibraryStamp.objects.get_or_create(pk=1, defaults={"value": 1})
+        LibraryStamp.objects.update_or_create(pk=1, defaults={"value": 1, "token": token})
 
 
 def publish_problems(version: PolicyVersion) -> dict[str, list[str]]:
@@ -103,7 +105,7 @@ def _overlapping(version: PolicyVersion) -> PolicyVersion | None:
 
 
 @transaction.atomic
-def policy_version_submit_for_review(*, version_id: int, user: AbstractBaseUser) -> PolicyVersion:
+def policy_version_submit_for_review(*, version_id: int, user: User) -> PolicyVersion:
     require_role(user, Role.POLICY_EDITOR, action="submit a policy version for review")
     version = _locked_version(version_id)
     _require_editable(version)
@@ -111,14 +113,14 @@ def policy_version_submit_for_review(*, version_id: int, user: AbstractBaseUser)
     if problems:
         raise ValidationFailed(problems)
     version.status = PolicyVersionStatus.IN_REVIEW
-    version.submitted_by = user  # type: ignore[assignment]
+    version.submitted_by = user
     version.submitted_at = timezone.now()
     version.save(update_fields=["status", "submitted_by", "submitted_at"])
     return version
 
 
 @transaction.atomic
-def policy_version_return_to_draft(*, version_id: int, user: AbstractBaseUser) -> PolicyVersion:
+def policy_version_return_to_draft(*, version_id: int, user: User) -> PolicyVersion:
     require_role(user, Role.POLICY_EDITOR, action="return a policy version to draft")
     version = _locked_version(version_id)
     if version.status != PolicyVersionStatus.IN_REVIEW:
@@ -129,7 +131,7 @@ def policy_version_return_to_draft(*, version_id: int, user: AbstractBaseUser) -
 
 
 @transaction.atomic
-def policy_version_publish(*, version_id: int, user: AbstractBaseUser) -> PolicyVersion:
+def policy_version_publish(*, version_id: int, user: User) -> PolicyVersion:
     """Publish a reviewed version. It never changes again.
 
     A published open-ended predecessor that starts before this version is closed the day
@@ -172,7 +174,7 @@ def policy_version_publish(*, version_id: int, user: AbstractBaseUser) -> Policy
         )
     version.content_sha256 = content_sha256(version)
     version.status = PolicyVersionStatus.PUBLISHED
-    version.published_by = user  # type: ignore[assignment]
+    version.published_by = user
     version.published_at = now
     version.save(update_fields=["content_sha256", "status", "published_by", "published_at"])
     library_stamp_bump()
@@ -183,7 +185,7 @@ def policy_version_publish(*, version_id: int, user: AbstractBaseUser) -> Policy
 
 
 @transaction.atomic
-def policy_version_retire(*, version_id: int, user: AbstractBaseUser) -> PolicyVersion:
+def policy_version_retire(*, version_id: int, user: User) -> PolicyVersion:
     require_role(user, Role.POLICY_EDITOR, action="retire a policy version")
     version = _locked_version(version_id)
     if version.status != PolicyVersionStatus.PUBLISHED:
@@ -201,7 +203,7 @@ def _window(version: PolicyVersion) -> str:
 
 
 @transaction.atomic
-def policy_version_draft_from(*, version_id: int, user: AbstractBaseUser, version_label: str) -> PolicyVersion:
+def policy_version_draft_from(*, version_id: int, user: User, version_label: str) -> PolicyVersion:
     """Copy a version, with its codes, terms and criteria, into a new draft."""
     require_role(user, Role.POLICY_EDITOR, action="create a policy draft")
     source = PolicyVersion.objects.select_related("policy").get(pk=version_id)
@@ -257,7 +259,7 @@ def policy_code_add(*, version: PolicyVersion, system: str, code: str, code_end:
     return obj
 
 
-def policy_seed(*, data: dict[str, Any], user: AbstractBaseUser) -> PolicyVersion:
+def policy_seed(*, data: dict[str, Any], user: User) -> PolicyVersion:
     """Create and publish a policy version from structured data, unless it already exists.
 
     Used by `load_demo`; goes through the same draft, review and publish services as editors.

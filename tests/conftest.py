@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from casemgmt.roles import Role
 from tests import factories
@@ -10,36 +10,36 @@ pytest_plugins = ["tests.services_fixtures"]
 
 
 @pytest.fixture
-def nurse(db: None) -> AbstractBaseUser:
+def nurse(db: None) -> User:
     return factories.user("nina.nurse", Role.NURSE)
 
 
 @pytest.fixture
-def physician(db: None) -> AbstractBaseUser:
+def physician(db: None) -> User:
     return factories.user("phil.physician", Role.PHYSICIAN)
 
 
 @pytest.fixture
-def editor(db: None) -> AbstractBaseUser:
+def editor(db: None) -> User:
     return factories.user("eddie.editor", Role.POLICY_EDITOR, staff=True)
 
 
 @pytest.fixture
-def manager(db: None) -> AbstractBaseUser:
+def manager(db: None) -> User:
     return factories.user("mona.manager", Role.MANAGER)
 
 
 @pytest.fixture
-def integration_client(db: None) -> AbstractBaseUser:
+def integration_client(db: None) -> User:
     return factories.user("ehr.client", Role.INTEGRATION_CLIENT)
 
 
 @pytest.fixture
-def other_client(db: None) -> AbstractBaseUser:
+def other_client(db: None) -> User:
     return factories.user("other.portal", Role.INTEGRATION_CLIENT)
 
 
 @pytest.fixture
-def outsider(db: None) -> AbstractBaseUser:
+def outsider(db: None) -> User:
     """A signed-in account with no role: must see nothing."""
     return factories.user("olive.outsider")

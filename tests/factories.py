@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from casemgmt import services
@@ -20,7 +20,7 @@ OTHER_VALID_NPI = "1245319599"
 PASSWORD = "pw-for-tests-only-9"
 
 
-def user(username: str, *roles: Role, staff: bool = False) -> AbstractBaseUser:
+def user(username: str, *roles: Role, staff: bool = False) -> User:
     account = get_user_model().objects.create_user(username=username, password=PASSWORD, is_staff=staff)
     for role in roles:
         account.groups.add(Group.objects.get_or_create(name=role.value)[0])
@@ -60,12 +60,14 @@ def draft_version(
     return version
 
 
-def publish(version: PolicyVersion, editor: AbstractBaseUser) -> PolicyVersion:
+def publish(version: PolicyVersion, editor: User) -> PolicyVersion:
     policy_version_submit_for_review(version_id=version.pk, user=editor)
     return policy_version_publish(version_id=version.pk, user=editor)
 
 
-def leaf(version: PolicyVersion, parent: Criterion | None, label: str, fact: str, operator: str, value: Any) -> Criterion:
+def leaf(
+    version: PolicyVersion, parent: Criterion | None, label: str, fact: str, operator: str, value: Any
+) -> Criterion:
     return Criterion.objects.create(
         version=version,
         parent=parent,
@@ -83,7 +85,9 @@ def case_input(**overrides: Any) -> services.CaseInput:
         "external_id": "",
         "urgency": "standard",
         "line_of_business": "commercial",
-        "member": services.MemberInput(member_id="M123", first_name="Ada", last_name="Case", birth_date=date(1960, 5, 1)),
+        "member": services.MemberInput(
+            member_id="M123", first_name="Ada", last_name="Case", birth_date=date(1960, 5, 1)
+        ),
         "requesting_provider": services.ProviderInput(npi=VALID_NPI, name="Spine Clinic"),
         "service_lines": (services.LineInput(code_system="CPT", code="62330", units=1, date_of_service=dos),),
         "diagnosis_codes": ("M48.062",),
@@ -92,7 +96,7 @@ def case_input(**overrides: Any) -> services.CaseInput:
     return services.CaseInput(**values)
 
 
-def case(client: AbstractBaseUser, **overrides: Any) -> Case:
+def case(client: User, **overrides: Any) -> Case:
     return services.case_submit(client=client, data=case_input(**overrides))
 
 

@@ -1,3 +1,299 @@
-"""Fixtures for tests that need PostgreSQL, Redis and a real Celery worker (owned by CI work)."""
+"""Support for tests that need PostgreSQL, Redis and a real Celery worker.
+
+Mark such a test `@pytest.mark.services`. It runs only when the settings point at PostgreSQL
+(DATABASE_URL) and a broker (CELERY_BROKER_URL) and both answer. Otherwise it skips with the
+reason, except under CI=true, where a missing service is a failure: CI must not go green by
+skipping the very tests that prove the real worker path.
+
+`celery_worker_process` starts `celery worker` as a subprocess against the *test* database, on
+a queue unique to this test session, so a developer's own worker (or a parallel run) on the
+same Redis never steals the test's tasks. Use it with
+`@pytest.mark.django_db(transaction=True, serialized_rollback=True)`: the worker only sees
+committed rows, and the serialized rollback restores the migrations' reference data (roles,
+deadline rules, the fact catalogue) that the flush after a transactional test removes.
+"""
 
 from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WORKER_START_TIMEOUT = 60.0
+WORKER_STOP_TIMEOUT = 20.0
+
+_problem_cache: dict[str, str | None] = {}
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _tcp_problem(what: str, host: str, port: int) -> str | None:
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return None
+    except OSError as exc:
+        return f"{what} at {host}:{port} is not reachable ({exc})"
+
+
+def services_problem() -> str | None:
+    """Why the service-backed tests cannot run here, or None when they can. Cached per session."""
+    if "problem" not in _problem_cache:
+        _problem_cache["problem"] = _find_services_problem()
+    return _problem_cache["problem"]
+
+
+def _find_services_problem() -> str | None:
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if "postgresql" not in database["ENGINE"]:
+        return "needs PostgreSQL: set DATABASE_URL=postgres://... (this run uses the embedded SQLite database)"
+    if not settings.CELERY_BROKER_URL:
+        return "needs a Celery broker: set CELERY_BROKER_URL=redis://... (this run executes tasks in-process)"
+    problem = _tcp_problem("PostgreSQL", database.get("HOST") or "127.0.0.1", int(database.get("PORT") or 5432))
+    if problem:
+        return problem
+    from casemgmt.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+    except Exception as exc:
+        return f"the Celery broker at {settings.CELERY_BROKER_URL} is not reachable ({type(exc).__name__}: {exc})"
+    return None
+
+
+def require_services() -> None:
+    """Skip the current test when the services are missing; fail instead under CI=true."""
+    problem = services_problem()
+    if problem is None:
+        return
+    if _ci():
+        pytest.fail(f"CI=true and this test needs PostgreSQL, Redis and a Celery worker: {problem}", pytrace=False)
+    pytest.skip(problem)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture is set up, so a missing service never half-starts a worker.
+    if item.get_closest_marker("services") is not None:
+        require_services()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        worker = getattr(item, "funcargs", {}).get("celery_worker_process")
+        if isinstance(worker, CeleryWorker):
+            report.sections.append((f"celery worker log ({worker.log_path})", worker.log_text()))
+
+
+# --- the queue ----------------------------------------------------------------------------
+
+
+def _route_default_queue(queue: str) -> None:
+    """Send this process's tasks to `queue`: settings, the Celery config, and Celery's caches."""
+    from django.conf import settings
+
+    from casemgmt.celery import app
+
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    app.conf.task_default_queue = queue
+    amqp = app.amqp
+    for cached in ("queues", "default_queue", "router"):
+        amqp.__dict__.pop(cached, None)
+    amqp._rtable = None
+    if amqp.default_queue.name != queue:  # pragma: no cover - a Celery upgrade changed its caching
+        raise RuntimeError(f"could not route tasks to {queue}; Celery still uses {amqp.default_queue.name}")
+
+
+@pytest.fixture(scope="session")
+def celery_test_queue() -> Iterator[str]:
+    """A queue name unique to this test session, made the default for tasks sent from here."""
+    require_services()
+    from django.conf import settings
+
+    original = settings.CELERY_TASK_DEFAULT_QUEUE
+    queue = f"casemgmt-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    _route_default_queue(queue)
+    try:
+        yield queue
+    finally:
+        _route_default_queue(original)
+
+
+# --- the worker ---------------------------------------------------------------------------
+
+
+@dataclass
+class CeleryWorker:
+    """A running `celery worker` subprocess, with helpers to wait for the work it does."""
+
+    process: subprocess.Popen[bytes]
+    nodename: str
+    queue: str
+    log_path: Path
+    _log_file: Any = field(repr=False, default=None)
+
+    def log_text(self, tail: int = 20000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-tail:]
+        except OSError as exc:
+            return f"(could not read the worker log: {exc})"
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tasks_accepted(self, task_name: str) -> int:
+        """How many `task_name` tasks this worker has started since it began (from its stats)."""
+        from casemgmt.celery import app
+
+        stats = app.control.inspect(destination=[self.nodename], timeout=2).stats() or {}
+        return int(stats.get(self.nodename, {}).get("total", {}).get(task_name, 0))
+
+    def busy(self) -> bool:
+        from casemgmt.celery import app
+
+        inspect = app.control.inspect(destination=[self.nodename], timeout=2)
+        active = (inspect.active() or {}).get(self.nodename)
+        reserved = (inspect.reserved() or {}).get(self.nodename)
+        return active is None or reserved is None or bool(active) or bool(reserved)
+
+    def wait_for_tasks(self, task_name: str, count: int, timeout: float = 30.0) -> None:
+        """Wait until the worker has started `count` tasks named `task_name` and is idle again."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                pytest.fail(f"the Celery worker exited with {self.process.returncode}:\n{self.log_text()}")
+            if self.tasks_accepted(task_name) >= count and not self.busy():
+                return
+            time.sleep(0.3)
+        pytest.fail(f"the Celery worker did not finish {count} x {task_name} within {timeout:.0f}s")
+
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+        """Poll `condition` (e.g. a database query) until it holds; fail with the worker log if not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            if not self.alive():
+                pytest.fail(f"the Celery worker exited with {self.process.returncode}:\n{self.log_text()}")
+            time.sleep(0.25)
+        pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _test_database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict  # after django_db_setup this names the test database
+    user = quote(db.get("USER") or "", safe="")
+    password = quote(str(db.get("PASSWORD") or ""), safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{credentials}{host}:{port}/{quote(db['NAME'], safe='')}"
+
+
+def _purge(queue: str) -> None:
+    from casemgmt.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(queue)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    # SIGTERM is Celery's warm shutdown: it finishes the running task, then exits with its pool.
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=WORKER_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=WORKER_STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def celery_worker_process(
+    django_db_setup: None, celery_test_queue: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryWorker]:
+    """A real `celery worker` (prefork, one process) on the test database and the session's queue."""
+    require_services()
+    from django.conf import settings
+
+    from casemgmt.celery import app
+
+    nodename = f"casemgmt-test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_QUEUE": celery_test_queue,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DJANGO_SETTINGS_MODULE": "casemgmt.settings",
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name in ("SECRET_KEY_FILE", "DEBUG"):
+        env.pop(name, None)
+    _purge(celery_test_queue)
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "casemgmt",
+        "worker",
+        "-l",
+        "info",
+        "--pool=prefork",
+        "-c",
+        "1",
+        "-Q",
+        celery_test_queue,
+        "-n",
+        nodename,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    worker = CeleryWorker(process=process, nodename=nodename, queue=celery_test_queue, log_path=log_path)
+    try:
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the Celery worker exited at start with {process.returncode}:\n{worker.log_text()}")
+            if app.control.ping(destination=[nodename], timeout=1):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"the Celery worker did not answer a ping within {WORKER_START_TIMEOUT:.0f}s:\n{worker.log_text()}")
+        yield worker
+    finally:
+        _stop(process)
+        log_file.close()
+        _purge(celery_test_queue)

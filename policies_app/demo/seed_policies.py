@@ -32,7 +32,11 @@ WELLMARK_07_01_89: dict[str, Any] = {
     ),
     "codes": [
         ("CPT", "0274T", "Percutaneous laminotomy/laminectomy under indirect image guidance, cervical or thoracic"),
-        ("CPT", "62330", "Percutaneous decompression with partial removal of ligamentum flavum, one interspace, lumbar"),
+        (
+            "CPT",
+            "62330",
+            "Percutaneous decompression with partial removal of ligamentum flavum, one interspace, lumbar",
+        ),
         ("CPT", "62331", "Same, each additional lumbar interspace"),
         ("HCPCS", "G0276", "Percutaneous image-guided lumbar decompression (PILD) or placebo control in a CED trial"),
     ],

@@ -99,7 +99,9 @@ class Command(BaseCommand):
                     line_of_business=demo["line_of_business"],
                     review_type=demo.get("review_type", "prospective"),
                     member=services.MemberInput(
-                        member_id=f"W{100200300 + i}", first_name="Demo", last_name=f"Member{i + 1}",
+                        member_id=f"W{100200300 + i}",
+                        first_name="Demo",
+                        last_name=f"Member{i + 1}",
                         birth_date=date(1958 + i * 4, 3, 14),
                     ),
                     requesting_provider=services.ProviderInput(npi=DEMO_NPI, name="Demo Spine Clinic"),
@@ -114,7 +116,7 @@ class Command(BaseCommand):
             created += 1
         self.stdout.write(f"demo cases: {created} created, {Case.objects.count()} in total")
         self.stdout.write("")
-        self.stdout.write("Sign in at http://127.0.0.1:8000/ with one of these (password: %s):" % password)
+        self.stdout.write(f"Sign in at http://127.0.0.1:8000/ with one of these (password: {password}):")
         for username, role, name in DEMO_USERS:
             where = "API token: manage.py create_api_token portal" if role == Role.INTEGRATION_CLIENT else "browser"
             self.stdout.write(f"  {username:<10} {role.label:<20} {name:<18} {where}")

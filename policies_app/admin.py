@@ -1,0 +1,756 @@
+"""The policy editors' admin.
+
+Editors maintain policies, draft versions with their codes, terms and criteria, move versions
+through review and publication, compare versions side by side and try a version against a
+sample request. Every status change goes through policies_app.services: the admin only
+collects input and shows the domain's answer, so the rules live in one place.
+
+Reviewers and managers get view permissions only (casemgmt.services.roles_sync_permissions),
+so the same pages render read-only for them, without the action buttons.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from difflib import SequenceMatcher
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.auth.models import User
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.db.models import ForeignKey, Model, QuerySet
+from django.forms.models import ModelChoiceField
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.text import capfirst
+
+from casemgmt.errors import DomainError, ValidationFailed
+from policies_app import services
+from policies_app.codes import code_problem, normalize_code, range_problem
+from policies_app.engine import FlagData, LineRequest, RequestData, evaluate_request
+from policies_app.models import (
+    CodeSystem,
+    Criterion,
+    CriterionNodeType,
+    FactDefinition,
+    LineOfBusiness,
+    Policy,
+    PolicyCode,
+    PolicyTerm,
+    PolicyVersion,
+    PolicyVersionStatus,
+)
+from policies_app.selectors import index_with_draft, version_content
+
+# --- domain errors as admin messages ------------------------------------------------------
+
+
+def _field_label(field_path: str) -> str:
+    """A readable name for a service's field path such as "statement" or "policy.number"."""
+    model: type[Model] = PolicyVersion
+    name = field_path
+    prefix = ""
+    if field_path.startswith("policy."):
+        model, name, prefix = Policy, field_path.removeprefix("policy."), "policy "
+    try:
+        verbose = str(getattr(model._meta.get_field(name), "verbose_name", name.replace("_", " ")))
+    except FieldDoesNotExist:
+        verbose = name.replace("_", " ")
+    return capfirst(prefix + verbose)
+
+
+def domain_error_messages(exc: DomainError) -> list[str]:
+    """One message per field the service complained about, naming the field and the problem."""
+    if isinstance(exc, ValidationFailed):
+        return [f"{_field_label(field)}: {'; '.join(problems)}." for field, problems in exc.errors.items()]
+    if exc.field:
+        return [f"{_field_label(exc.field)}: {exc.message}."]
+    return [capfirst(exc.message) + "."]
+
+
+def _acting_user(request: HttpRequest) -> User:
+    # admin_view has already turned away anonymous users; services want a real account.
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
+
+
+# --- policies ------------------------------------------------------------------------------
+
+
+class PolicyForm(forms.ModelForm):
+    lines_of_business = forms.MultipleChoiceField(
+        choices=LineOfBusiness.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Lines of business the policy applies to; requests of other lines are flagged as excluded.",
+    )
+
+    class Meta:
+        model = Policy
+        fields = ["payer", "number", "title", "lines_of_business", "retrospective_review", "original_effective_date"]
+
+
+class PolicyVersionSummaryInline(admin.TabularInline):
+    """The policy's versions, for navigation; versions are edited on their own page."""
+
+    model = PolicyVersion
+    fields = ("version_label", "status", "coverage_position", "effective_start", "effective_end", "published_at")
+    readonly_fields = (
+        "version_label",
+        "status",
+        "coverage_position",
+        "effective_start",
+        "effective_end",
+        "published_at",
+    )
+    extra = 0
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Policy)
+class PolicyAdmin(admin.ModelAdmin):
+    form = PolicyForm
+    list_display = ["number", "title", "payer", "current_version", "retrospective_review"]
+    list_display_links = ["number", "title"]
+    list_filter = ["payer", "retrospective_review"]
+    search_fields = ["number", "title", "payer"]
+    inlines = [PolicyVersionSummaryInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Policy]:
+        return super().get_queryset(request).prefetch_related("versions")
+
+    @admin.display(description="Current published version")
+    def current_version(self, obj: Policy) -> str:
+        today = timezone.localdate()
+        published = [v for v in obj.versions.all() if v.status == PolicyVersionStatus.PUBLISHED]
+        in_effect = [
+            v
+            for v in published
+            if (v.effective_start is None or v.effective_start <= today)
+            and (v.effective_end is None or today <= v.effective_end)
+        ]
+        # Nothing in effect today (say, only a future version): show the latest published one.
+        chosen = in_effect or sorted(published, key=lambda v: v.effective_start or date.min)[-1:]
+        if not chosen:
+            return "—"
+        version = chosen[0]
+        start = version.effective_start.isoformat() if version.effective_start else "unknown start"
+        return f"{version.version_label} (from {start})"
+
+
+@admin.register(FactDefinition)
+class FactDefinitionAdmin(admin.ModelAdmin):
+    list_display = ["key", "label", "value_type", "unit", "derived"]
+    list_filter = ["value_type", "derived"]
+    search_fields = ["key", "label"]
+
+
+# --- the parts of a version ----------------------------------------------------------------
+
+
+def _is_draft(version: PolicyVersion | None) -> bool:
+    return version is None or version.status == PolicyVersionStatus.DRAFT
+
+
+class VersionPartInline(admin.TabularInline):
+    """Codes, terms and criteria: editable while the version is a draft, read-only after."""
+
+    extra = 0
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # They are part of the version: whoever may read the version may read them.
+        return super().has_view_permission(request, obj) or request.user.has_perm("policies_app.view_policyversion")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_draft(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_draft(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_draft(obj) and super().has_delete_permission(request, obj)
+
+
+class PolicyCodeForm(forms.ModelForm):
+    class Meta:
+        model = PolicyCode
+        fields = ["system", "code", "code_end", "description"]
+        widgets = {"description": forms.TextInput(attrs={"size": 50})}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        system, code, code_end = cleaned.get("system"), cleaned.get("code"), cleaned.get("code_end") or ""
+        if not system or not code:
+            return cleaned
+        # Store codes the way the services and the engine compare them (upper case, ICD-10 dotted).
+        code = cleaned["code"] = normalize_code(system, code)
+        code_end = cleaned["code_end"] = normalize_code(system, code_end) if code_end else ""
+        problem = range_problem(system, code, code_end) if code_end else code_problem(system, code)
+        if problem:
+            self.add_error("code_end" if code_end and not code_problem(system, code) else "code", problem)
+        return cleaned
+
+
+class PolicyCodeInline(VersionPartInline):
+    model = PolicyCode
+    form = PolicyCodeForm
+
+
+class PolicyTermInline(VersionPartInline):
+    model = PolicyTerm
+    fields = ["term", "kind"]
+
+
+class CriterionForm(forms.ModelForm):
+    class Meta:
+        model = Criterion
+        fields = ["parent", "position", "node_type", "label", "min_met", "fact", "operator", "value"]
+        widgets = {
+            "label": forms.TextInput(attrs={"size": 40}),
+            "value": forms.TextInput(attrs={"size": 24, "placeholder": 'JSON: 6, true, ["M48.06"]'}),
+            "position": forms.NumberInput(attrs={"style": "width: 4em"}),
+            "min_met": forms.NumberInput(attrs={"style": "width: 4em"}),
+        }
+        help_texts = {"value": "As JSON: a number, true/false, a quoted string or a list."}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        parent: Criterion | None = cleaned.get("parent")
+        if parent is None:
+            return cleaned
+        if parent.node_type == CriterionNodeType.LEAF:
+            self.add_error("parent", f"{parent.label!r} is a condition; only a group can contain criteria")
+            return cleaned
+        # Walking up from the chosen parent must not come back to this node, or the tree has a cycle.
+        seen: set[int] = set()
+        node: Criterion | None = parent
+        while node is not None and node.pk not in seen:
+            if self.instance.pk is not None and node.pk == self.instance.pk:
+                self.add_error("parent", "a criterion cannot sit inside itself")
+                break
+            seen.add(node.pk)
+            node = node.parent
+        return cleaned
+
+
+class CriterionInline(VersionPartInline):
+    model = Criterion
+    form = CriterionForm
+    verbose_name_plural = "criteria (a new group must be saved before criteria can be placed in it)"
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        if db_field.name == "parent":
+            # Only groups of this same version can be a parent.
+            match = request.resolver_match
+            version_id = match.kwargs.get("object_id") if match else None
+            groups = Criterion.objects.exclude(node_type=CriterionNodeType.LEAF)
+            kwargs["queryset"] = groups.filter(version_id=version_id) if version_id else groups.none()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# --- versions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transition:
+    label: str
+    service: Callable[..., PolicyVersion]
+    done: str
+    from_status: PolicyVersionStatus
+
+
+TRANSITIONS: dict[str, Transition] = {
+    "submit": Transition(
+        "Submit for review",
+        services.policy_version_submit_for_review,
+        "submitted for review",
+        PolicyVersionStatus.DRAFT,
+    ),
+    "return": Transition(
+        "Return to draft", services.policy_version_return_to_draft, "returned to draft", PolicyVersionStatus.IN_REVIEW
+    ),
+    "publish": Transition("Publish", services.policy_version_publish, "published", PolicyVersionStatus.IN_REVIEW),
+    "retire": Transition("Retire", services.policy_version_retire, "retired", PolicyVersionStatus.PUBLISHED),
+}
+
+ALWAYS_READONLY = [
+    "status",
+    "source_sha256",
+    "content_sha256",
+    "based_on",
+    "created_by",
+    "created_at",
+    "submitted_by",
+    "submitted_at",
+    "published_by",
+    "published_at",
+]
+
+
+class DraftFromForm(forms.Form):
+    version_label = forms.CharField(max_length=50, help_text="The label of the new draft, for example 2026-01.")
+
+
+class TryItForm(forms.Form):
+    line_of_business = forms.ChoiceField(choices=LineOfBusiness.choices, initial=LineOfBusiness.COMMERCIAL)
+    code_system = forms.ChoiceField(choices=CodeSystem.choices, initial=CodeSystem.CPT)
+    code = forms.CharField(max_length=10)
+    date_of_service = forms.DateField(help_text="YYYY-MM-DD")
+    member_birth_date = forms.DateField(required=False, help_text="YYYY-MM-DD; needed by criteria on member age.")
+    diagnosis_codes = forms.CharField(required=False, help_text="ICD-10-CM codes, comma-separated.")
+    clinical_facts = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        help_text='A JSON object of fact keys to values, e.g. {"conservative_therapy_weeks": 8}.',
+    )
+    notes = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Clinical notes; device and procedure terms are matched here.",
+    )
+
+    def clean_diagnosis_codes(self) -> tuple[str, ...]:
+        raw: str = self.cleaned_data.get("diagnosis_codes") or ""
+        return tuple(normalize_code(CodeSystem.ICD10CM, c) for c in raw.replace(";", ",").split(",") if c.strip())
+
+    def clean_clinical_facts(self) -> dict[str, Any]:
+        raw: str = (self.cleaned_data.get("clinical_facts") or "").strip()
+        if not raw:
+            return {}
+        try:
+            facts = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
+        if not isinstance(facts, dict):
+            raise ValidationError('must be a JSON object such as {"conservative_therapy_weeks": 8}')
+        # A misspelt key would silently read as "unknown"; say so instead.
+        known = set(FactDefinition.objects.values_list("key", flat=True))
+        unknown = sorted(set(facts) - known)
+        if unknown:
+            raise ValidationError(f"unknown fact keys: {', '.join(unknown)}. Known keys: {', '.join(sorted(known))}")
+        return facts
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if cleaned.get("code_system") and cleaned.get("code"):
+            cleaned["code"] = normalize_code(cleaned["code_system"], cleaned["code"])
+        return cleaned
+
+    def request_data(self) -> RequestData:
+        data = self.cleaned_data
+        line = LineRequest(
+            sequence=1, code_system=data["code_system"], code=data["code"], date_of_service=data["date_of_service"]
+        )
+        return RequestData(
+            line_of_business=data["line_of_business"],
+            lines=(line,),
+            diagnosis_codes=data["diagnosis_codes"],
+            facts=data["clinical_facts"],
+            member_birth_date=data["member_birth_date"],
+            notes=data["notes"],
+        )
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    section: str
+    left: str
+    right: str
+    changed: bool
+    first: bool
+
+
+DIFF_SECTIONS = [
+    ("payer", "Payer"),
+    ("policy_number", "Policy number"),
+    ("policy_title", "Policy title"),
+    ("lines_of_business", "Lines of business"),
+    ("version", "Version"),
+    ("coverage_position", "Coverage position"),
+    ("effective_start", "Effective start"),
+    ("effective_end", "Effective end"),
+    ("statement", "Policy statement"),
+    ("codes", "Codes"),
+    ("terms", "Terms"),
+    ("criteria", "Criteria"),
+    ("source_sha256", "Source document SHA-256"),
+]
+
+
+def _criteria_lines(nodes: list[dict[str, Any]]) -> list[str]:
+    """The criteria tree as indented lines, without ids, so copies of a tree compare equal."""
+    children: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
+    for node in nodes:
+        children[node["parent"]].append(node)
+    lines: list[str] = []
+
+    def walk(parent: int | None, depth: int) -> None:
+        for node in sorted(children.get(parent, []), key=lambda n: (n["position"], n["id"])):
+            if node["node_type"] == CriterionNodeType.LEAF:
+                text = f"{node['label']} [{node['fact']} {node['operator']} {json.dumps(node['value'])}]"
+            elif node["node_type"] == CriterionNodeType.AT_LEAST:
+                text = f"At least {node['min_met']} of: {node['label']}"
+            else:
+                text = f"{CriterionNodeType(node['node_type']).label}: {node['label']}"
+            lines.append("    " * depth + text)
+            walk(node["id"], depth + 1)
+
+    walk(None, 0)
+    return lines
+
+
+def _content_lines(content: dict[str, Any]) -> dict[str, list[str]]:
+    lines: dict[str, list[str]] = {}
+    for key, _label in DIFF_SECTIONS:
+        value = content.get(key)
+        if key == "statement":
+            lines[key] = [line for line in (value or "").splitlines() if line.strip()]
+        elif key == "codes":
+            lines[key] = [
+                f"{system} {code}{'-' + end if end else ''}{' — ' + desc if desc else ''}"
+                for system, code, end, desc in value or []
+            ]
+        elif key == "terms":
+            lines[key] = list(value or [])
+        elif key == "criteria":
+            lines[key] = _criteria_lines(value or [])
+        elif key == "lines_of_business":
+            lines[key] = [", ".join(LineOfBusiness(v).label if v in LineOfBusiness.values else v for v in value or [])]
+        else:
+            lines[key] = ["" if value is None else str(value)]
+    return lines
+
+
+def diff_rows(left: dict[str, Any], right: dict[str, Any]) -> list[DiffRow]:
+    """Align two versions' content section by section; unchanged lines pair up, the rest are marked."""
+    left_lines, right_lines = _content_lines(left), _content_lines(right)
+    rows: list[DiffRow] = []
+    for key, label in DIFF_SECTIONS:
+        a, b = left_lines[key], right_lines[key]
+        section_rows: list[tuple[str, str, bool]] = []
+        for tag, i1, i2, j1, j2 in SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+            if tag == "equal":
+                section_rows.extend((x, y, False) for x, y in zip(a[i1:i2], b[j1:j2], strict=True))
+                continue
+            old, new = a[i1:i2], b[j1:j2]
+            for k in range(max(len(old), len(new))):
+                section_rows.append((old[k] if k < len(old) else "", new[k] if k < len(new) else "", True))
+        if not section_rows:
+            section_rows.append(("", "", False))
+        rows.extend(DiffRow(label, x, y, changed, i == 0) for i, (x, y, changed) in enumerate(section_rows))
+    return rows
+
+
+@admin.register(PolicyVersion)
+class PolicyVersionAdmin(admin.ModelAdmin):
+    list_display = [
+        "policy_number",
+        "policy_title",
+        "version_label",
+        "status",
+        "coverage_position",
+        "effective_start",
+        "effective_end",
+        "published_at",
+    ]
+    list_display_links = ["policy_number", "version_label"]
+    list_filter = ["status", "coverage_position", "policy__payer"]
+    search_fields = ["policy__number", "policy__title", "policy__payer", "version_label", "statement"]
+    list_select_related = ["policy"]
+    autocomplete_fields = ["policy"]
+    inlines = [PolicyCodeInline, PolicyTermInline, CriterionInline]
+    actions = ["submit_for_review", "return_to_draft", "publish", "retire", "new_draft_from"]
+    fieldsets = [
+        (None, {"fields": ["policy", "version_label", "status", "coverage_position"]}),
+        ("Dates", {"fields": ["effective_start", "effective_end", "revised_date", "review_date"]}),
+        ("Content", {"fields": ["statement", "history", "missing_fields"]}),
+        ("Source", {"fields": ["source_document", "source_sha256"]}),
+        (
+            "Record",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "based_on",
+                    "content_sha256",
+                    "created_by",
+                    "created_at",
+                    "submitted_by",
+                    "submitted_at",
+                    "published_by",
+                    "published_at",
+                ],
+            },
+        ),
+    ]
+
+    # -- display
+
+    @admin.display(description="Policy", ordering="policy__number")
+    def policy_number(self, obj: PolicyVersion) -> str:
+        return obj.policy.number or "(no number)"
+
+    @admin.display(description="Title", ordering="policy__title")
+    def policy_title(self, obj: PolicyVersion) -> str:
+        return obj.policy.title or "(no title)"
+
+    # -- permissions: only a draft is edited here; later states move only through the services
+
+    def can_transition(self, request: HttpRequest) -> bool:
+        """Model-level change permission: who may press the workflow buttons at all."""
+        return super().has_change_permission(request, None)
+
+    def has_change_permission(self, request: HttpRequest, obj: PolicyVersion | None = None) -> bool:
+        return _is_draft(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: PolicyVersion | None = None) -> bool:
+        return _is_draft(obj) and super().has_delete_permission(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: PolicyVersion | None = None) -> list[str]:
+        if obj is not None and not _is_draft(obj):
+            return flatten_fieldsets(self.fieldsets)
+        # The policy a version belongs to is chosen once: labels are unique per policy.
+        return [*ALWAYS_READONLY, "policy"] if obj is not None else list(ALWAYS_READONLY)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PolicyVersion]:
+        return super().get_queryset(request).select_related("policy")
+
+    def save_model(self, request: HttpRequest, obj: PolicyVersion, form: forms.ModelForm, change: bool) -> None:
+        if not change:
+            obj.created_by = _acting_user(request)
+        super().save_model(request, obj, form, change)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: PolicyVersion | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            can = self.can_transition(request)
+            context["version_tools"] = {
+                "can_transition": can,
+                "transitions": [
+                    (key, t.label) for key, t in TRANSITIONS.items() if can and obj.status == t.from_status
+                ],
+                "draft_from_url": reverse("admin:policies_app_policyversion_draft_from", args=[obj.pk]),
+                "compare_url": reverse("admin:policies_app_policyversion_compare", args=[obj.pk]),
+                "try_url": reverse("admin:policies_app_policyversion_try", args=[obj.pk]),
+            }
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # -- URLs
+
+    def get_urls(self) -> list[URLPattern]:
+        def view(func: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+            return self.admin_site.admin_view(func)
+
+        custom = [
+            path(
+                "<int:object_id>/transition/<str:action>/",
+                view(self.transition_view),
+                name="policies_app_policyversion_transition",
+            ),
+            path(
+                "<int:object_id>/draft-from/", view(self.draft_from_view), name="policies_app_policyversion_draft_from"
+            ),
+            path("<int:object_id>/compare/", view(self.compare_view), name="policies_app_policyversion_compare"),
+            path("<int:object_id>/diff/<int:other_id>/", view(self.diff_view), name="policies_app_policyversion_diff"),
+            path("<int:object_id>/try/", view(self.try_view), name="policies_app_policyversion_try"),
+        ]
+        return [*custom, *super().get_urls()]
+
+    def _change_url(self, version_id: int) -> str:
+        return reverse("admin:policies_app_policyversion_change", args=[version_id])
+
+    def _readable_version(self, request: HttpRequest, object_id: int) -> PolicyVersion:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        version = self.get_object(request, str(object_id))
+        if version is None:
+            raise Http404(f"policy version {object_id} does not exist")
+        if not self.has_view_or_change_permission(request, version):
+            raise PermissionDenied
+        return version
+
+    def _context(self, request: HttpRequest, version: PolicyVersion, title: str, **extra: Any) -> dict[str, Any]:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "version": version,
+            "original": version,
+            "change_url": self._change_url(version.pk),
+            "has_view_permission": self.has_view_permission(request, version),
+            **extra,
+        }
+
+    # -- workflow
+
+    def _run(self, request: HttpRequest, version: PolicyVersion, key: str) -> bool:
+        transition = TRANSITIONS[key]
+        try:
+            transition.service(version_id=version.pk, user=_acting_user(request))
+        except DomainError as exc:
+            for message in domain_error_messages(exc):
+                self.message_user(request, f"Could not {transition.label.lower()} {version}: {message}", messages.ERROR)
+            return False
+        version.refresh_from_db()
+        self.message_user(request, f"{version} {transition.done}.", messages.SUCCESS)
+        return True
+
+    def transition_view(self, request: HttpRequest, object_id: int, action: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if action not in TRANSITIONS:
+            raise Http404(f"no such action: {action}")
+        version = self._readable_version(request, object_id)
+        if not self.can_transition(request):
+            raise PermissionDenied
+        self._run(request, version, action)
+        return HttpResponseRedirect(self._change_url(version.pk))
+
+    def _bulk(self, request: HttpRequest, queryset: QuerySet[PolicyVersion], key: str) -> None:
+        for version in queryset.select_related("policy"):
+            self._run(request, version, key)
+
+    @admin.action(description="Submit selected drafts for review", permissions=["change"])
+    def submit_for_review(self, request: HttpRequest, queryset: QuerySet[PolicyVersion]) -> None:
+        self._bulk(request, queryset, "submit")
+
+    @admin.action(description="Return selected versions to draft", permissions=["change"])
+    def return_to_draft(self, request: HttpRequest, queryset: QuerySet[PolicyVersion]) -> None:
+        self._bulk(request, queryset, "return")
+
+    @admin.action(description="Publish selected versions", permissions=["change"])
+    def publish(self, request: HttpRequest, queryset: QuerySet[PolicyVersion]) -> None:
+        self._bulk(request, queryset, "publish")
+
+    @admin.action(description="Retire selected versions", permissions=["change"])
+    def retire(self, request: HttpRequest, queryset: QuerySet[PolicyVersion]) -> None:
+        self._bulk(request, queryset, "retire")
+
+    @admin.action(description="New draft from the selected version", permissions=["change"])
+    def new_draft_from(self, request: HttpRequest, queryset: QuerySet[PolicyVersion]) -> HttpResponse | None:
+        ids = list(queryset.values_list("pk", flat=True)[:2])
+        if len(ids) != 1:
+            self.message_user(request, "Select exactly one version to draft from.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:policies_app_policyversion_draft_from", args=[ids[0]]))
+
+    def draft_from_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        source = self._readable_version(request, object_id)
+        if not self.can_transition(request):
+            raise PermissionDenied
+        form = DraftFromForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                draft = services.policy_version_draft_from(
+                    version_id=source.pk, user=_acting_user(request), version_label=form.cleaned_data["version_label"]
+                )
+            except ValidationFailed as exc:
+                for field, problems in exc.errors.items():
+                    form.add_error(field if field in form.fields else None, "; ".join(problems))
+            except DomainError as exc:
+                for message in domain_error_messages(exc):
+                    self.message_user(request, message, messages.ERROR)
+            else:
+                self.message_user(request, f"New draft {draft} created from {source}.", messages.SUCCESS)
+                return HttpResponseRedirect(self._change_url(draft.pk))
+        context = self._context(request, source, f"New draft from {source}", form=form)
+        return TemplateResponse(request, "admin/policies_app/policyversion/draft_from.html", context)
+
+    # -- comparing
+
+    def compare_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        version = self._readable_version(request, object_id)
+        others = PolicyVersion.objects.filter(policy_id=version.policy_id).exclude(pk=version.pk)
+        context = self._context(
+            request, version, f"Compare {version} with…", others=others.order_by("-effective_start")
+        )
+        return TemplateResponse(request, "admin/policies_app/policyversion/compare.html", context)
+
+    def diff_view(self, request: HttpRequest, object_id: int, other_id: int) -> HttpResponse:
+        version = self._readable_version(request, object_id)
+        other = self._readable_version(request, other_id)
+        if other.policy_id != version.policy_id:
+            self.message_user(request, "Only two versions of the same policy can be compared.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:policies_app_policyversion_compare", args=[version.pk]))
+        rows = diff_rows(version_content(version), version_content(other))
+        context = self._context(
+            request,
+            version,
+            f"Compare {version} with {other}",
+            other=other,
+            rows=rows,
+            changed_sections=sorted({r.section for r in rows if r.changed}),
+            other_change_url=self._change_url(other.pk),
+            swap_url=reverse("admin:policies_app_policyversion_diff", args=[other.pk, version.pk]),
+        )
+        return TemplateResponse(request, "admin/policies_app/policyversion/diff.html", context)
+
+    # -- trying a version against a sample request
+
+    def try_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        version = self._readable_version(request, object_id)
+        flags: list[FlagData] | None = None
+        if request.method == "POST":
+            form = TryItForm(request.POST)
+            if form.is_valid():
+                flags = evaluate_request(index_with_draft(version), form.request_data())
+        else:
+            form = TryItForm(initial={"date_of_service": version.effective_start or timezone.localdate()})
+        context = self._context(
+            request,
+            version,
+            f"Try {version} against a sample request",
+            form=form,
+            flags=None if flags is None else [_flag_view(flag) for flag in flags],
+        )
+        return TemplateResponse(request, "admin/policies_app/policyversion/try_it.html", context)
+
+
+def _flag_view(flag: FlagData) -> dict[str, Any]:
+    """What the template shows of a flag: plain strings, the checklist's values as JSON."""
+    details = dict(flag.details)
+    checklist = [
+        {
+            **leaf,
+            "expected": json.dumps(leaf.get("expected")),
+            "actual": "—" if leaf.get("actual") is None else json.dumps(leaf.get("actual")),
+        }
+        for leaf in details.get("checklist", [])
+    ]
+    return {
+        "kind": flag.kind,
+        "severity": flag.severity,
+        "message": flag.message,
+        "citation": flag.citation,
+        "result": details.get("result", ""),
+        "unknown_facts": details.get("unknown_facts", []),
+        "checklist": checklist,
+    }

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from casemgmt import services
+from casemgmt.models import Case, Decision
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user) -> APIClient:
+    _, raw = services.api_token_create(user=user)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return api
+
+
+@pytest.fixture
+def investigational(editor):
+    return factories.publish(factories.draft_version(), editor)
+
+
+def test_submit_returns_201_with_case_and_flags(integration_client, investigational):
+    response = client_for(integration_client).post("/api/v1/cases", factories.api_case_body(), format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "received"
+    assert body["service_lines"][0]["sequence"] == 1
+    flag = body["flags"][0]
+    assert (flag["service_line"], flag["kind"]) == (1, "investigational")
+    assert flag["citation"]["policy_version_id"] == investigational.pk
+    assert flag["citation"]["version"] == "2024-01"
+
+
+def test_submit_without_credentials_is_401(db):
+    response = APIClient().post("/api/v1/cases", factories.api_case_body(), format="json")
+    assert response.status_code == 401
+
+
+def test_revoked_token_is_refused(integration_client):
+    token, raw = services.api_token_create(user=integration_client)
+    token.revoked_at = token.created_at
+    token.save()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api.get("/api/v1/cases").status_code == 401
+
+
+def test_invalid_body_is_400_naming_each_field_path(integration_client):
+    body = factories.api_case_body(
+        urgency="whenever",
+        surprise="x",
+        service_lines=[{"code_system": "CPT", "code": "62330", "units": 0, "date_of_service": "2026-02-30"}],
+    )
+    response = client_for(integration_client).post("/api/v1/cases", body, format="json")
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert {"urgency", "surprise", "service_lines[0].units", "service_lines[0].date_of_service"} <= set(errors)
+    assert Case.objects.count() == 0
+
+
+def test_domain_validation_is_400_naming_each_field_path(integration_client):
+    body = factories.api_case_body(diagnosis_codes=["M48.06X"], requesting_provider={"npi": "1234567890", "name": "x"})
+    response = client_for(integration_client).post("/api/v1/cases", body, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"diagnosis_codes[0]", "requesting_provider.npi"}
+
+
+def test_malformed_json_is_400_not_500(integration_client):
+    response = client_for(integration_client).post("/api/v1/cases", "{oops", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_wrong_content_type_is_415(integration_client):
+    response = client_for(integration_client).post("/api/v1/cases", "a=b", content_type="text/plain")
+    assert response.status_code == 415
+
+
+def test_duplicate_external_id_is_409_with_existing_case_number(integration_client):
+    api = client_for(integration_client)
+    first = api.post("/api/v1/cases", factories.api_case_body(), format="json").json()
+    second = api.post("/api/v1/cases", factories.api_case_body(), format="json")
+    assert second.status_code == 409
+    assert second.json()["case_number"] == first["case_number"]
+
+
+def test_client_lists_only_its_own_cases(integration_client, other_client):
+    mine = factories.case(integration_client)
+    factories.case(other_client)
+    response = client_for(integration_client).get("/api/v1/cases")
+    assert [c["case_number"] for c in response.json()["results"]] == [mine.case_number]
+
+
+def test_client_cannot_read_another_clients_case(integration_client, other_client):
+    theirs = factories.case(other_client)
+    response = client_for(integration_client).get(f"/api/v1/cases/{theirs.case_number}")
+    assert response.status_code == 404
+
+
+def test_outsider_sees_no_cases(integration_client, outsider):
+    case = factories.case(integration_client)
+    api = client_for(outsider)
+    assert api.get("/api/v1/cases").json()["results"] == []
+    assert api.get(f"/api/v1/cases/{case.case_number}").status_code == 404
+
+
+def test_reviewer_reads_any_case(integration_client, nurse):
+    case = factories.case(integration_client)
+    api = APIClient()
+    api.force_authenticate(nurse)
+    assert api.get(f"/api/v1/cases/{case.case_number}").status_code == 200
+
+
+def test_list_filters_by_status(integration_client):
+    factories.case(integration_client)
+    api = client_for(integration_client)
+    assert api.get("/api/v1/cases?status=decided").json()["count"] == 0
+    assert api.get("/api/v1/cases?status=received").json()["count"] == 1
+    assert api.get("/api/v1/cases?status=bogus").status_code == 400
+
+
+def test_nurse_denial_is_403_saying_why(integration_client, nurse, investigational):
+    case = factories.case(integration_client)
+    api = APIClient()
+    api.force_authenticate(nurse)
+    body = {
+        "lines": [{"service_line": 1, "outcome": "denied", "reason": "Investigational."}],
+        "citations": [{"policy_version_id": investigational.pk}],
+    }
+    response = api.post(f"/api/v1/cases/{case.case_number}/decisions", body, format="json")
+    assert response.status_code == 403
+    assert "physician" in response.json()["detail"]
+    assert not Decision.objects.exists()
+
+
+def test_physician_denial_is_201_with_frozen_citation(integration_client, physician, investigational):
+    case = factories.case(integration_client)
+    api = APIClient()
+    api.force_authenticate(physician)
+    body = {
+        "lines": [{"service_line": 1, "outcome": "denied", "reason": "Investigational per policy TP.01."}],
+        "citations": [{"policy_version_id": investigational.pk, "criterion": "The procedure is investigational."}],
+        "rationale": "No evidence of improved outcomes.",
+    }
+    response = api.post(f"/api/v1/cases/{case.case_number}/decisions", body, format="json")
+    assert response.status_code == 201, response.content
+    decision = response.json()
+    assert decision["lines"][0]["review_action_code"] == "A3"
+    assert decision["citations"][0]["policy_number"] == "TP.01"
+    assert decision["citations"][0]["content_sha256"] == investigational.content_sha256
+    listed = client_for(integration_client).get(f"/api/v1/cases/{case.case_number}/decisions").json()
+    assert listed[0]["id"] == decision["id"]
+
+
+def test_client_may_not_record_decisions(integration_client):
+    case = factories.case(integration_client)
+    body = {"lines": [{"service_line": 1, "outcome": "approved"}]}
+    response = client_for(integration_client).post(f"/api/v1/cases/{case.case_number}/decisions", body, format="json")
+    assert response.status_code == 403
+
+
+def test_openapi_schema_is_served(nurse):
+    api = APIClient()
+    api.force_authenticate(nurse)
+    response = api.get("/api/schema/")
+    assert response.status_code == 200
+    assert b"/api/v1/cases" in response.content
