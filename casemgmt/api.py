@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from casemgmt import selectors, services
+from casemgmt.idempotency import idempotent
 from casemgmt.models import X12_REVIEW_ACTION, Case, CaseStatus, DecisionLine, LineOutcome, ReviewType, Urgency
+from casemgmt.roles import user_roles
+from policies_app.codes import code_problem
 from policies_app.models import LineOfBusiness
+from policies_app.selectors import coverage_lookup
 
 MAX_LINES = 50
 MAX_DIAGNOSES = 25
@@ -83,20 +88,48 @@ class CaseOutputSerializer(serializers.Serializer):
     flags = FlagOutputSerializer(many=True, source="current_flags")
 
 
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="A retry with the same key and body returns the first response and creates nothing; "
+    "the same key with another body is 422; a retry while the first is running is 409.",
+)
+
+
+def _idempotent_response(request: Request, operation: Callable[[], tuple[int, Any]]) -> Response:
+    code, body, replayed = idempotent(
+        client=request.user,  # type: ignore[arg-type]
+        key=request.headers.get("Idempotency-Key"),
+        method=request.method or "POST",
+        path=request.path,
+        body=request.data,
+        operation=operation,
+    )
+    response = Response(body, status=code)
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
 class CaseCollectionApi(APIView):
     """`POST /cases` submits a request; `GET /cases` lists the caller's visible cases."""
 
+    @extend_schema_serializer(component_name="CaseCollectionInput")
     class InputSerializer(StrictSerializer):
+        @extend_schema_serializer(component_name="CaseCollectionInputMember")
         class MemberSerializer(StrictSerializer):
             member_id = serializers.CharField(max_length=50)
             first_name = serializers.CharField(max_length=100)
             last_name = serializers.CharField(max_length=100)
             birth_date = serializers.DateField()
 
+        @extend_schema_serializer(component_name="CaseCollectionInputProvider")
         class ProviderSerializer(StrictSerializer):
             npi = serializers.CharField(max_length=10)
             name = serializers.CharField(max_length=200)
 
+        @extend_schema_serializer(component_name="CaseCollectionInputLine")
         class LineSerializer(StrictSerializer):
             code_system = serializers.ChoiceField(choices=["CPT", "HCPCS"])
             code = serializers.CharField(max_length=10)
@@ -119,6 +152,7 @@ class CaseCollectionApi(APIView):
         clinical_facts = serializers.DictField(default=dict)
         clinical_notes = serializers.CharField(max_length=MAX_NOTES, required=False, allow_blank=True, default="")
 
+    @extend_schema_serializer(component_name="CaseCollectionFilter")
     class FilterSerializer(StrictSerializer):
         status = serializers.ChoiceField(choices=CaseStatus.values, required=False)
         urgency = serializers.ChoiceField(choices=Urgency.values, required=False)
@@ -128,14 +162,18 @@ class CaseCollectionApi(APIView):
     @extend_schema(
         operation_id="cases_submit",
         request=InputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: CaseOutputSerializer},
         summary="Submit a prior-authorization request",
     )
     def post(self, request: Request) -> Response:
-        data = _parse_case_input(request.data)
-        case = services.case_submit(client=request.user, data=data)  # type: ignore[arg-type]
-        detail = selectors.case_detail(request.user, case.case_number)
-        return Response(CaseOutputSerializer(detail).data, status=status.HTTP_201_CREATED)
+        def submit() -> tuple[int, Any]:
+            case = services.case_submit(client=request.user, data=_parse_case_input(request.data))  # type: ignore[arg-type]
+            return status.HTTP_201_CREATED, CaseOutputSerializer(
+                selectors.case_detail(request.user, case.case_number)
+            ).data
+
+        return _idempotent_response(request, submit)
 
     @extend_schema(
         operation_id="cases_list",
@@ -208,6 +246,7 @@ class CaseDetailApi(APIView):
 
 
 class DecisionOutputSerializer(serializers.Serializer):
+    @extend_schema_serializer(component_name="DecisionOutputLine")
     class LineSerializer(serializers.Serializer):
         service_line = serializers.IntegerField(source="service_line.sequence")
         outcome = serializers.CharField()
@@ -218,6 +257,7 @@ class DecisionOutputSerializer(serializers.Serializer):
         def get_review_action_code(self, obj: DecisionLine) -> str:
             return X12_REVIEW_ACTION[LineOutcome(obj.outcome)]
 
+    @extend_schema_serializer(component_name="DecisionOutputCitation")
     class CitationSerializer(CitationOutputSerializer):
         version = serializers.CharField(source="version_label")
         content_sha256 = serializers.CharField()
@@ -235,13 +275,16 @@ class DecisionOutputSerializer(serializers.Serializer):
 class CaseDecisionsApi(APIView):
     """`GET` lists a case's decisions; `POST` records one (reviewers only)."""
 
+    @extend_schema_serializer(component_name="CaseDecisionsInput")
     class InputSerializer(StrictSerializer):
+        @extend_schema_serializer(component_name="CaseDecisionsInputLine")
         class LineSerializer(StrictSerializer):
             service_line = serializers.IntegerField(min_value=1)
             outcome = serializers.ChoiceField(choices=LineOutcome.values)
             approved_units = serializers.IntegerField(min_value=0, required=False, allow_null=True)
             reason = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
 
+        @extend_schema_serializer(component_name="CaseDecisionsInputCitation")
         class CitationSerializer(StrictSerializer):
             policy_version_id = serializers.IntegerField(min_value=1)
             criterion = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
@@ -258,19 +301,135 @@ class CaseDecisionsApi(APIView):
     @extend_schema(
         operation_id="cases_decisions_create",
         request=InputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: DecisionOutputSerializer},
         summary="Record a decision (reviewers)",
     )
     def post(self, request: Request, case_number: str) -> Response:
         case = _visible_case(request, case_number)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        v = serializer.validated_data
-        decision = services.decision_record(
-            case_id=case.pk,
-            user=request.user,  # type: ignore[arg-type]
-            lines=[services.DecisionLineInput(**line) for line in v["lines"]],
-            citations=[services.CitationInput(**c) for c in v["citations"]],
-            rationale=v["rationale"],
+
+        def record() -> tuple[int, Any]:
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            v = serializer.validated_data
+            decision = services.decision_record(
+                case_id=case.pk,
+                user=request.user,  # type: ignore[arg-type]
+                lines=[services.DecisionLineInput(**line) for line in v["lines"]],
+                citations=[services.CitationInput(**c) for c in v["citations"]],
+                rationale=v["rationale"],
+            )
+            return status.HTTP_201_CREATED, DecisionOutputSerializer(decision).data
+
+        return _idempotent_response(request, record)
+
+
+class CaseInformationApi(APIView):
+    @extend_schema_serializer(component_name="CaseInformationInput")
+    class InputSerializer(StrictSerializer):
+        clinical_facts = serializers.DictField(default=dict)
+        clinical_notes = serializers.CharField(max_length=MAX_NOTES, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        operation_id="cases_information_add",
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: CaseOutputSerializer},
+        summary="Send more clinical information; flags are re-evaluated",
+    )
+    def post(self, request: Request, case_number: str) -> Response:
+        case = _visible_case(request, case_number)
+
+        def add() -> tuple[int, Any]:
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            services.case_information_add(
+                case_id=case.pk,
+                user=request.user,  # type: ignore[arg-type]
+                clinical_facts=dict(serializer.validated_data["clinical_facts"]),
+                clinical_notes=serializer.validated_data["clinical_notes"],
+            )
+            return status.HTTP_200_OK, CaseOutputSerializer(selectors.case_detail(request.user, case_number)).data
+
+        return _idempotent_response(request, add)
+
+
+class CaseCancelApi(APIView):
+    @extend_schema_serializer(component_name="CaseCancelInput")
+    class InputSerializer(StrictSerializer):
+        reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        operation_id="cases_cancel",
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: CaseOutputSerializer},
+        summary="Cancel (withdraw) a request",
+    )
+    def post(self, request: Request, case_number: str) -> Response:
+        case = _visible_case(request, case_number)
+
+        def cancel() -> tuple[int, Any]:
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            services.case_cancel(
+                case_id=case.pk,
+                user=request.user,  # type: ignore[arg-type]
+                reason=serializer.validated_data["reason"],
+            )
+            return status.HTTP_200_OK, CaseOutputSerializer(selectors.case_detail(request.user, case_number)).data
+
+        return _idempotent_response(request, cancel)
+
+
+class CoverageApi(APIView):
+    """Which policy and version govern a service on a date, and its coverage position."""
+
+    @extend_schema_serializer(component_name="CoverageFilter")
+    class FilterSerializer(StrictSerializer):
+        code = serializers.CharField(max_length=10)
+        code_system = serializers.ChoiceField(choices=["CPT", "HCPCS"])
+        date_of_service = serializers.DateField()
+        line_of_business = serializers.ChoiceField(choices=LineOfBusiness.values)
+
+    @extend_schema_serializer(component_name="CoverageOutput")
+    class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="CoverageOutputPolicy")
+        class PolicySerializer(serializers.Serializer):
+            kind = serializers.CharField()
+            message = serializers.CharField()
+            citation = CitationOutputSerializer(allow_null=True)
+
+        code = serializers.CharField()
+        code_system = serializers.CharField()
+        date_of_service = serializers.DateField()
+        line_of_business = serializers.CharField()
+        governed = serializers.BooleanField()
+        policies = PolicySerializer(many=True)
+
+    @extend_schema(operation_id="coverage_lookup", parameters=[FilterSerializer], responses={200: OutputSerializer})
+    def get(self, request: Request) -> Response:
+        if not user_roles(request.user):
+            raise PermissionDenied("Your account has no role in this system.")
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        v = filters.validated_data
+        code = v["code"].strip().upper()
+        problem = code_problem(v["code_system"], code)
+        if problem:
+            raise serializers.ValidationError({"code": [problem]})
+        flags = coverage_lookup(
+            code_system=v["code_system"],
+            code=code,
+            date_of_service=v["date_of_service"],
+            line_of_business=v["line_of_business"],
         )
-        return Response(DecisionOutputSerializer(decision).data, status=status.HTTP_201_CREATED)
+        body = {
+            "code": code,
+            "code_system": v["code_system"],
+            "date_of_service": v["date_of_service"],
+            "line_of_business": v["line_of_business"],
+            "governed": bool(flags),
+            "policies": [{"kind": f.kind, "message": f.message, "citation": f.citation} for f in flags],
+        }
+        return Response(self.OutputSerializer(body).data)

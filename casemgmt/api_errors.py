@@ -37,17 +37,18 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+def domain_error_body(exc: DomainError) -> dict[str, Any]:
     if isinstance(exc, ValidationFailed):
-        return Response(
-            {"detail": "The request is invalid; nothing was stored.", "errors": exc.errors},
-            status=status.HTTP_400_BAD_REQUEST,
-        )
+        return {"detail": "The request is invalid; nothing was stored.", "errors": exc.errors}
+    body: dict[str, Any] = {"detail": exc.message, **exc.extra}
+    if exc.field:
+        body["errors"] = {exc.field: [exc.message]}
+    return body
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        body: dict[str, Any] = {"detail": exc.message, **exc.extra}
-        if exc.field:
-            body["errors"] = {exc.field: [exc.message]}
-        return Response(body, status=exc.status_code)
+        return Response(domain_error_body(exc), status=exc.status_code)
     if isinstance(exc, exceptions.ValidationError):
         return Response(
             {"detail": "The request is invalid; nothing was stored.", "errors": _flatten(exc.detail)},

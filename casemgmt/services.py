@@ -445,9 +445,7 @@ def decision_record(
         return decision
 
 
-def _transition(
-    *, case_id: int, user: User, allowed_from: tuple[str, ...], to: str, event: str, **detail: Any
-) -> Case:
+def _transition(*, case_id: int, user: User, allowed_from: tuple[str, ...], to: str, event: str, **detail: Any) -> Case:
     with transaction.atomic():
         case = Case.objects.select_for_update().filter(pk=case_id).first()
         if case is None:
@@ -496,6 +494,49 @@ def case_cancel(*, case_id: int, user: User, reason: str = "") -> Case:
         event=CaseEventKind.CANCELLED,
         reason=reason,
     )
+
+
+def case_information_add(*, case_id: int, user: User, clinical_facts: dict[str, Any], clinical_notes: str = "") -> Case:
+    """The requester sends more clinical information; flags are re-evaluated with it.
+
+    A case pended for information goes back into review.
+    """
+    problems = Problems()
+    check_facts(problems, clinical_facts, fact_catalogue())
+    if not clinical_facts and not clinical_notes.strip():
+        problems.add("clinical_facts", "send at least one clinical fact or a note")
+    if problems:
+        raise ValidationFailed(problems.errors)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().filter(pk=case_id).first()
+        if case is None:
+            raise NotFoundError("no such case")
+        if case.submitted_by_id != user.pk:
+            raise PermissionDeniedError("Only the client that submitted the request may add information to it.")
+        if case.status not in OPEN_STATUSES:
+            raise InvalidTransition(
+                f"case {case.case_number} is {case.get_status_display().lower()}; it takes no more information",
+                current_status=case.status,
+            )
+        now = timezone.now()
+        notes = case.clinical_notes
+        if clinical_notes.strip():
+            stamp = now.strftime("%Y-%m-%d %H:%M UTC")
+            notes = f"{notes}\n\n[{stamp}] {clinical_notes.strip()}".strip()
+        new_status = CaseStatus.IN_REVIEW if case.status == CaseStatus.PENDED else case.status
+        Case.objects.filter(pk=case.pk, status=case.status).update(
+            clinical_facts={**case.clinical_facts, **clinical_facts},
+            clinical_notes=notes,
+            status=new_status,
+            row_version=F("row_version") + 1,
+            updated_at=now,
+        )
+        _event(case, CaseEventKind.INFORMATION_RECEIVED, user, now, facts=sorted(clinical_facts))
+        case.refresh_from_db()
+        fresh = evaluate_request(engine_index(), case_request_data(case))
+        _flags_write(case, fresh, now)
+        _event(case, CaseEventKind.REFLAGGED, None, now, flags=len(fresh))
+        return case
 
 
 # --- API tokens ---------------------------------------------------------------------------

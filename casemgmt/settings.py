@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "policies_app",
     "casemgmt",
 ]
@@ -130,13 +131,39 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "casemgmt.api_errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "casemgmt.throttling.ClientRateThrottle",
+        "casemgmt.throttling.AnonymousRateThrottle",
+    ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/min")
+API_ANON_RATE_LIMIT = env_str("API_ANON_RATE_LIMIT", "60/min")
+for _name, _rate in (("API_RATE_LIMIT", API_RATE_LIMIT), ("API_ANON_RATE_LIMIT", API_ANON_RATE_LIMIT)):
+    _count, _, _period = _rate.partition("/")
+    if not _count.isdigit() or _period[:1] not in ("s", "m", "h", "d"):
+        raise ImproperlyConfigured(f"{_name} must look like 100/min (per s, min, hour or day); got {_rate!r}")
+
+_cache_url = env_str("CACHE_URL")
+if _cache_url and not _cache_url.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL; got {_cache_url!r}")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "casemgmt prior authorization API",
     "DESCRIPTION": "Submit prior-authorization requests, follow them to a decision, ask which policy governs a service.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the installed sidecar package: the docs work offline, with no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: with no broker configured, tasks run in-process at commit time so a bare machine

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from casemgmt import api, views
 
@@ -11,6 +11,9 @@ api_v1 = [
     path("cases", api.CaseCollectionApi.as_view(), name="api_cases"),
     path("cases/<str:case_number>", api.CaseDetailApi.as_view(), name="api_case_detail"),
     path("cases/<str:case_number>/decisions", api.CaseDecisionsApi.as_view(), name="api_case_decisions"),
+    path("cases/<str:case_number>/information", api.CaseInformationApi.as_view(), name="api_case_information"),
+    path("cases/<str:case_number>/cancel", api.CaseCancelApi.as_view(), name="api_case_cancel"),
+    path("coverage", api.CoverageApi.as_view(), name="api_coverage"),
 ]
 
 urlpatterns = [
@@ -24,5 +27,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("api/v1/", include(api_v1)),
 ]

@@ -38,8 +38,10 @@ from policies_app.codes import code_problem, normalize_code, range_problem
 from policies_app.engine import FlagData, LineRequest, RequestData, evaluate_request
 from policies_app.models import (
     CodeSystem,
+    CoveragePosition,
     Criterion,
     CriterionNodeType,
+    CriterionOperator,
     FactDefinition,
     LineOfBusiness,
     Policy,
@@ -74,6 +76,12 @@ def domain_error_messages(exc: DomainError) -> list[str]:
     if exc.field:
         return [f"{_field_label(exc.field)}: {exc.message}."]
     return [capfirst(exc.message) + "."]
+
+
+def _name(version: PolicyVersion) -> str:
+    """A version named without its status, which the message itself is about."""
+    policy = version.policy
+    return f"{policy.number or policy.title or f'policy #{policy.pk}'} v{version.version_label}"
 
 
 def _acting_user(request: HttpRequest) -> User:
@@ -436,6 +444,8 @@ def _content_lines(content: dict[str, Any]) -> dict[str, list[str]]:
             lines[key] = list(value or [])
         elif key == "criteria":
             lines[key] = _criteria_lines(value or [])
+        elif key == "coverage_position":
+            lines[key] = [CoveragePosition(value).label if value in CoveragePosition.values else str(value)]
         elif key == "lines_of_business":
             lines[key] = [", ".join(LineOfBusiness(v).label if v in LineOfBusiness.values else v for v in value or [])]
         else:
@@ -617,10 +627,11 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             transition.service(version_id=version.pk, user=_acting_user(request))
         except DomainError as exc:
             for message in domain_error_messages(exc):
-                self.message_user(request, f"Could not {transition.label.lower()} {version}: {message}", messages.ERROR)
+                self.message_user(
+                    request, f"Could not {transition.label.lower()} {_name(version)}: {message}", messages.ERROR
+                )
             return False
-        version.refresh_from_db()
-        self.message_user(request, f"{version} {transition.done}.", messages.SUCCESS)
+        self.message_user(request, f"{_name(version)} {transition.done}.", messages.SUCCESS)
         return True
 
     def transition_view(self, request: HttpRequest, object_id: int, action: str) -> HttpResponse:
@@ -679,7 +690,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
                 for message in domain_error_messages(exc):
                     self.message_user(request, message, messages.ERROR)
             else:
-                self.message_user(request, f"New draft {draft} created from {source}.", messages.SUCCESS)
+                self.message_user(request, f"New draft {_name(draft)} created from {_name(source)}.", messages.SUCCESS)
                 return HttpResponseRedirect(self._change_url(draft.pk))
         context = self._context(request, source, f"New draft from {source}", form=form)
         return TemplateResponse(request, "admin/policies_app/policyversion/draft_from.html", context)
@@ -741,6 +752,11 @@ def _flag_view(flag: FlagData) -> dict[str, Any]:
         {
             **leaf,
             "expected": json.dumps(leaf.get("expected")),
+            "operator": (
+                CriterionOperator(leaf["operator"]).label
+                if leaf.get("operator") in CriterionOperator.values
+                else leaf.get("operator", "")
+            ),
             "actual": "—" if leaf.get("actual") is None else json.dumps(leaf.get("actual")),
         }
         for leaf in details.get("checklist", [])

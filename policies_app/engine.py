@@ -263,32 +263,12 @@ def expand_code_range(first: str, last: str) -> list[str] | None:
     return [f"{prefix}{n:0{width}d}{suffix}" for n in range(lo, hi + 1)]
 
 
-@dataclass(frozen=True, slots=True)
-class _WideRange:
-    """A range too wide to expand. Codes of the range's own shape compare by number, so a
-    category III code (1000T) does not fall inside a numeric range (10004-69990) by string order."""
+# (prefix, suffix, digit count) of a code; wide ranges are bucketed by it.
+_ShapeKey = tuple[str, str, int]
 
-    first: str
-    last: str
-    version_id: int
-    shape: tuple[str, str, int, int, int] | None  # prefix, suffix, digit count, low, high
-
-    @classmethod
-    def of(cls, first: str, last: str, version_id: int) -> _WideRange:
-        a, b = _shape(first), _shape(last)
-        if a is not None and b is not None and a[0] == b[0] and a[2] == b[2] and a[3] == b[3]:
-            return cls(first, last, version_id, (a[0], a[2], a[3], a[1], b[1]))
-        return cls(first, last, version_id, None)
-
-    def contains(self, code: str, code_shape: tuple[str, int, str, int] | None) -> bool:
-        if self.shape is None:
-            return len(code) == len(self.first) and self.first <= code <= self.last
-        if code_shape is None:
-            return False
-        prefix, suffix, width, lo, hi = self.shape
-        return (
-            code_shape[0] == prefix and code_shape[2] == suffix and code_shape[3] == width and lo <= code_shape[1] <= hi
-        )
+# Distinct codes looked up are cached; a library has tens of thousands, so this bound is only a
+# guard against a caller feeding the index arbitrary strings.
+_CODE_CACHE_LIMIT = 200_000
 
 
 class PolicyIndex:
@@ -299,7 +279,11 @@ class PolicyIndex:
         self.versions: dict[int, VersionData] = {}
         by_policy: dict[int, list[VersionData]] = defaultdict(list)
         exact: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-        wide: dict[str, list[_WideRange]] = defaultdict(list)
+        # Ranges too wide to expand. Those whose ends share a shape compare by number, so a
+        # category III code (1000T) does not fall inside a numeric range (10004-69990) by string
+        # order; any other range compares as strings of equal length.
+        shaped: dict[str, dict[_ShapeKey, list[tuple[int, int, int]]]] = defaultdict(lambda: defaultdict(list))
+        unshaped: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
         term_owners: dict[str, list[int]] = defaultdict(list)
         for version in versions:
             vid = version.version_id
@@ -307,37 +291,72 @@ class PolicyIndex:
             by_policy[version.policy_id].append(version)
             for system, first, last in version.codes:
                 expanded = expand_code_range(first, last)
-                if expanded is None:
-                    wide[system].append(_WideRange.of(first, last, vid))
-                else:
+                if expanded is not None:
                     by_code = exact[system]
                     for code in expanded:
                         by_code[code].append(vid)
+                    continue
+                a, b = _shape(first), _shape(last)
+                if a is not None and b is not None and (a[0], a[2], a[3]) == (b[0], b[2], b[3]):
+                    shaped[system][(a[0], a[2], a[3])].append((a[1], b[1], vid))
+                else:
+                    unshaped[system].append((first, last, vid))
             for term in version.terms:
                 term_owners[term].append(vid)
         for policy_versions in by_policy.values():
             policy_versions.sort(key=lambda v: v.effective_start or date.min)
         self.by_policy: dict[int, list[VersionData]] = dict(by_policy)
-        # A version listing a code twice (a code and a range covering it) is still one match.
-        self._exact: dict[str, dict[str, frozenset[int]]] = {
-            system: {code: frozenset(ids) for code, ids in codes.items()} for system, codes in exact.items()
+        # Open ends become date.min and date.max so the hot loop compares plain dates.
+        self._periods: dict[int, tuple[tuple[date, date, VersionData], ...]] = {
+            policy_id: tuple((v.effective_start or date.min, v.effective_end or date.max, v) for v in vs)
+            for policy_id, vs in self.by_policy.items()
         }
-        self._wide: dict[str, tuple[_WideRange, ...]] = {s: tuple(r) for s, r in wide.items()}
+        self._exact: dict[str, dict[str, list[int]]] = {system: dict(codes) for system, codes in exact.items()}
+        self._wide_shaped = {system: {k: tuple(r) for k, r in by_shape.items()} for system, by_shape in shaped.items()}
+        self._wide_unshaped = {system: tuple(r) for system, r in unshaped.items()}
         self._terms = TermMatcher(term_owners)
+        self._code_cache: dict[tuple[str, str], CodeMatch] = {}
 
     def __len__(self) -> int:
         return len(self.versions)
 
-    def version_ids_for_code(self, system: str, code: str) -> frozenset[int]:
-        by_code = self._exact.get(system)
-        ids = by_code.get(code, _NO_IDS) if by_code is not None else _NO_IDS
-        ranges = self._wide.get(system)
-        if ranges:
-            code_shape = _shape(code)
-            wide = {r.version_id for r in ranges if r.contains(code, code_shape)}
-            if wide:
-                ids = ids | wide
+    def _wide_ids(self, system: str, code: str) -> list[int]:
+        ids: list[int] = []
+        by_shape = self._wide_shaped.get(system)
+        if by_shape:
+            shape = _shape(code)
+            if shape is not None:
+                for lo, hi, vid in by_shape.get((shape[0], shape[2], shape[3]), ()):
+                    if lo <= shape[1] <= hi:
+                        ids.append(vid)
+        for first, last, vid in self._wide_unshaped.get(system, ()):
+            if len(code) == len(first) and first <= code <= last:
+                ids.append(vid)
         return ids
+
+    def code_match(self, system: str, code: str) -> CodeMatch:
+        """The versions governing a code, and their policies; cached, as codes repeat across requests."""
+        key = (system, code)
+        match = self._code_cache.get(key)
+        if match is not None:
+            return match
+        by_code = self._exact.get(system)
+        ids = [*(by_code.get(code, ()) if by_code is not None else ()), *self._wide_ids(system, code)]
+        # A version listing a code twice (a code and a range covering it) is still one match.
+        version_ids = frozenset(ids)
+        first_by_policy: dict[int, VersionData] = {}
+        for vid in sorted(version_ids):
+            version = self.versions[vid]
+            first_by_policy.setdefault(version.policy_id, version)
+        # Sorted by policy so lines flag in a stable order.
+        match = CodeMatch(version_ids, dict(sorted(first_by_policy.items())))
+        if len(self._code_cache) >= _CODE_CACHE_LIMIT:
+            self._code_cache.clear()
+        self._code_cache[key] = match
+        return match
+
+    def version_ids_for_code(self, system: str, code: str) -> frozenset[int]:
+        return self.code_match(system, code).version_ids
 
     def versions_for_code(self, system: str, code: str) -> list[VersionData]:
         return [self.versions[i] for i in sorted(self.version_ids_for_code(system, code))]
@@ -354,13 +373,18 @@ class PolicyIndex:
         return bool(self._terms)
 
     def version_in_effect(self, policy_id: int, day: date) -> VersionData | None:
-        for version in self.by_policy.get(policy_id, ()):
-            if version.in_effect_on(day):
+        for start, end, version in self._periods.get(policy_id, ()):
+            if start <= day <= end:
                 return version
         return None
 
 
-_NO_IDS: frozenset[int] = frozenset()
+@dataclass(frozen=True, slots=True)
+class CodeMatch:
+    """The versions whose codes include one code, and for each of their policies the first of them."""
+
+    version_ids: frozenset[int]
+    policies: Mapping[int, VersionData]
 
 
 # --- criteria -------------------------------------------------------------------------------
@@ -640,23 +664,21 @@ def _evaluate_line(
 ) -> list[FlagData]:
     flags: list[FlagData] = []
     versions = index.versions
-    code_ids = index.version_ids_for_code(line.code_system, line.code)
+    code_match = index.code_match(line.code_system, line.code)
+    code_ids = code_match.version_ids
+    code_policies = code_match.policies
     # The description and the notes are matched separately, so a term cannot span the two.
     term_hits = _merge_hits(note_hits, index.versions_for_text(line.description) if line.description else {})
     if not code_ids and not term_hits:
         return flags
 
-    code_policies: dict[int, VersionData] = {}
-    for version_id in sorted(code_ids):
-        version = versions[version_id]
-        code_policies.setdefault(version.policy_id, version)
     term_policies: dict[int, set[str]] = {}
     for version_id, terms in term_hits.items():
         term_policies.setdefault(versions[version_id].policy_id, set()).update(terms)
 
     ctx = _LineContext(request, line)
     day = line.date_of_service
-    for policy_id in sorted(code_policies.keys() | term_policies.keys()):
+    for policy_id in sorted(code_policies.keys() | term_policies.keys()) if term_policies else code_policies:
         in_effect = index.version_in_effect(policy_id, day)
         if in_effect is None:
             by_code = policy_id in code_policies

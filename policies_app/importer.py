@@ -195,15 +195,16 @@ _POSITION_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 
 # A position is only taken from a sentence that states one ("X is considered ..."), so that
 # evidence prose such as "investigational device exemption" does not decide the position.
-_POSITION_SENTENCE_RE = re.compile(r"\b(?:is|are)\s+(?:(?:not\s+)?considered\s+|deemed\s+)", re.IGNORECASE)
+_POSITION_SENTENCE_RE = re.compile(r"\b(?:is|are)\s+(?P<neg>not\s+)?(?:considered|deemed)\s+", re.IGNORECASE)
 
 
 def _position_of(sentence: str) -> str | None:
-    if not _POSITION_SENTENCE_RE.search(sentence):
+    verb = _POSITION_SENTENCE_RE.search(sentence)
+    if verb is None:
         return None
     # Only what follows "is considered" is the position; the subject may itself contain
     # words such as "experimental".
-    predicate = sentence[_POSITION_SENTENCE_RE.search(sentence).end() :]  # type: ignore[union-attr]
+    predicate = ("not " if verb.group("neg") else "") + sentence[verb.end() :]
     for position, pattern in _POSITION_PATTERNS:
         if pattern.search(predicate):
             return str(position)
@@ -277,7 +278,7 @@ def _add_term(terms: dict[str, tuple[str, str]], term: str, kind: str) -> None:
 
 
 def _lower_first(phrase: str) -> str:
-    """ "Image-guided ..." -> "image-guided ...", but leave acronyms and brands ("DSS", "BioFlex") alone."""
+    """Lower-case a sentence-initial capital ("Image-guided"), but not acronyms or brands ("DSS", "BioFlex")."""
     if len(phrase) > 1 and phrase[0].isupper() and phrase[1].islower() and not any(c.isupper() for c in phrase[1:]):
         return phrase[0].lower() + phrase[1:]
     return phrase
@@ -288,7 +289,8 @@ def _subject_procedure(sentence: str) -> str | None:
     match = _POSITION_SENTENCE_RE.search(sentence)
     if match is None:
         return None
-    subject = sentence[: match.start()].split(",")[0].strip()
+    # The condition treated ("... for chronic knee pain") is not part of the procedure's name.
+    subject = re.split(r",|\s+for\s+", sentence[: match.start()])[0].strip()
     subject = re.sub(r"^(?:the\s+)?use\s+of\s+(?:the\s+)?", "", subject, flags=re.IGNORECASE)
     subject = re.sub(r"\s+(?:systems?|devices?)$", "", subject, flags=re.IGNORECASE)
     subject = _strip_tm(subject)
@@ -423,7 +425,12 @@ _RETROSPECTIVE_RE = re.compile(
 
 
 def _lines_of_business(text: str, missing: list[str]) -> list[str]:
-    programs = {next(g for g in m.groups() if g).lower() for m in _DIFFERENT_COVERAGE_RE.finditer(text)}
+    # "Medicare and Medicaid products may ..." names both programmes in one match.
+    programs = {
+        word.lower()
+        for m in _DIFFERENT_COVERAGE_RE.finditer(text)
+        for word in re.findall(r"\b(Medicare|Medicaid)\b", m.group(0), re.IGNORECASE)
+    }
     if not programs:
         missing.append(
             "lines of business: the document does not say whether Medicare Advantage, Medicaid or CHIP "

@@ -12,7 +12,15 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from policies_app.engine import CriterionNode, PolicyIndex, VersionData
+from policies_app.engine import (
+    CriterionNode,
+    FlagData,
+    LineRequest,
+    PolicyIndex,
+    RequestData,
+    VersionData,
+    evaluate_request,
+)
 from policies_app.models import (
     Criterion,
     LibraryStamp,
@@ -176,3 +184,12 @@ def published_versions_for_citation(ids: Iterable[int]) -> dict[int, PolicyVersi
             pk__in=list(ids), status__in=[PolicyVersionStatus.PUBLISHED, PolicyVersionStatus.RETIRED]
         )
     }
+
+
+def coverage_lookup(*, code_system: str, code: str, date_of_service: date, line_of_business: str) -> list[FlagData]:
+    """Which policy versions govern a service on a date, and their position (Da Vinci CRD's question)."""
+    request = RequestData(
+        line_of_business=line_of_business,
+        lines=(LineRequest(sequence=1, code_system=code_system, code=code, date_of_service=date_of_service),),
+    )
+    return evaluate_request(engine_index(), request)

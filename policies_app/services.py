@@ -296,3 +296,121 @@ def policy_seed(*, data: dict[str, Any], user: User) -> PolicyVersion:
         PolicyTerm.objects.bulk_create(PolicyTerm(version=version, term=term, kind=kind) for term, kind in data.get("terms", []))
         policy_version_submit_for_review(version_id=version.pk, user=user)
         return policy_version_publish(version_id=version.pk, user=user)
+
+
+# Imports for policy_import live here, not at the top, only because another change is editing the
+# top of this file at the same time; move them up when the two are merged.
+import hashlib  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from django.core.exceptions import SuspiciousFileOperation  # noqa: E402
+from django.core.files.base import ContentFile  # noqa: E402
+from django.utils.text import get_valid_filename  # noqa: E402
+
+from policies_app.importer import ImportRefused, parse_policy  # noqa: E402
+
+
+def policy_import(*, path_or_bytes: Path | str | bytes, filename: str, user: User) -> tuple[PolicyVersion, bool]:
+    """Import a payer policy document as a draft version; return it and whether it was created.
+
+    `path_or_bytes` is a file path or the document's bytes; `filename` names the stored copy.
+    The same bytes imported again return the earlier version untouched (created is False).
+    A document the importer cannot read raises ImportRefused and nothing is written.
+    """
+    require_role(user, Role.POLICY_EDITOR, action="import a policy document")
+    if isinstance(path_or_bytes, bytes):
+        data = path_or_bytes
+    else:
+        try:
+            data = Path(path_or_bytes).read_bytes()
+        except OSError as exc:
+            raise ImportRefused(f"cannot read {path_or_bytes}: {exc.strerror or exc}") from exc
+    sha = hashlib.sha256(data).hexdigest()
+    earlier = PolicyVersion.objects.filter(source_sha256=sha).order_by("pk").first()
+    if earlier is not None:
+        return earlier, False
+    # Parse before the transaction: a refusal must leave the database and MEDIA_ROOT untouched.
+    parsed = parse_policy(data)
+
+    stored_name = ""
+    version: PolicyVersion | None = None
+    try:
+        with transaction.atomic():
+            if parsed.number:
+                policy, _ = Policy.objects.get_or_create(
+                    payer=parsed.payer,
+                    number=parsed.number,
+                    defaults={
+                        "title": parsed.title,
+                        "lines_of_business": parsed.lines_of_business,
+                        "retrospective_review": parsed.retrospective_review,
+                        "original_effective_date": parsed.original_effective_date,
+                    },
+                )
+                # Serialise imports into one policy, then look again: a concurrent import of the
+                # same bytes may have committed since the first look.
+                Policy.objects.select_for_update().filter(pk=policy.pk).first()
+                earlier = PolicyVersion.objects.filter(source_sha256=sha).order_by("pk").first()
+                if earlier is not None:
+                    return earlier, False
+            else:
+                matched = Policy.objects.filter(payer=parsed.payer, versions__source_sha256=sha).order_by("pk").first()
+                policy = matched or Policy.objects.create(
+                    payer=parsed.payer,
+                    number="",
+                    title=parsed.title,
+                    lines_of_business=parsed.lines_of_business,
+                    retrospective_review=parsed.retrospective_review,
+                    original_effective_date=parsed.original_effective_date,
+                )
+            label = parsed.version_label or f"import-{sha[:12]}"
+            clash = PolicyVersion.objects.filter(policy=policy, version_label=label).first()
+            if clash is not None:
+                raise ImportRefused(
+                    f"policy {policy.number or '(no number)'} already has a version {label} "
+                    f"({clash.get_status_display().lower()}) from a different document; "
+                    "edit that version or retire it instead of importing a second one"
+                )
+            version = PolicyVersion.objects.create(
+                policy=policy,
+                version_label=label,
+                status=PolicyVersionStatus.DRAFT,
+                coverage_position=parsed.coverage_position,
+                effective_start=parsed.effective_start,
+                effective_end=parsed.effective_end,
+                revised_date=parsed.revised_date,
+                review_date=parsed.review_date,
+                statement=parsed.statement,
+                history=parsed.history,
+                missing_fields=parsed.missing_fields,
+                source_sha256=sha,
+                created_by=user,
+            )
+            for system, code, description in parsed.codes:
+                first, _, last = code.partition("-")
+                policy_code_add(version=version, system=system, code=first, code_end=last, description=description)
+            PolicyTerm.objects.bulk_create(
+                PolicyTerm(version=version, term=term, kind=kind) for term, kind in parsed.terms
+            )
+            base = _import_file_name(filename)
+            # The sha prefix keeps two documents with one file name apart; the stem is cut so the
+            # name fits the FileField's 100 characters with the upload_to folder.
+            version.source_document.save(
+                f"{base.stem[:40]}-{sha[:12]}{base.suffix[:10]}", ContentFile(data), save=False
+            )
+            stored_name = version.source_document.name or ""
+            version.save(update_fields=["source_document"])
+    except BaseException:
+        # The file system is not part of the transaction: remove a copy the rollback orphaned.
+        if stored_name and version is not None:
+            version.source_document.storage.delete(stored_name)
+        raise
+    return version, True
+
+
+def _import_file_name(filename: str) -> Path:
+    try:
+        return Path(get_valid_filename(Path(filename).name))
+    except SuspiciousFileOperation:
+        # Names such as "" or ".." have nothing usable; the sha prefix still identifies the file.
+        return Path("policy.txt")

@@ -43,3 +43,17 @@ def other_client(db: None) -> User:
 def outsider(db: None) -> User:
     """A signed-in account with no role: must see nothing."""
     return factories.user("olive.outsider")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    """Argon2 is deliberately slow; tests create many accounts and check no password strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    """Rate-limit counters live in the cache; a test must not inherit another's."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,14 +94,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         require_services()
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:  # dump the worker's log under the failure
         worker = getattr(item, "funcargs", {}).get("celery_worker_process")
         if isinstance(worker, CeleryWorker):
             report.sections.append((f"celery worker log ({worker.log_path})", worker.log_text()))
+    return report
 
 
 # --- the queue ----------------------------------------------------------------------------
@@ -118,17 +120,24 @@ def _route_default_queue(queue: str) -> None:
     amqp = app.amqp
     for cached in ("queues", "default_queue", "router"):
         amqp.__dict__.pop(cached, None)
-    amqp._rtable = None
+    setattr(amqp, "_rtable", None)  # the router's cached route table
     if amqp.default_queue.name != queue:  # pragma: no cover - a Celery upgrade changed its caching
         raise RuntimeError(f"could not route tasks to {queue}; Celery still uses {amqp.default_queue.name}")
 
 
-@pytest.fixture(scope="session")
-def celery_test_queue() -> Iterator[str]:
-    """A queue name unique to this test session, made the default for tasks sent from here."""
-    require_services()
+@pytest.fixture(scope="session", autouse=True)
+def _session_task_queue() -> Iterator[str | None]:
+    """With a broker configured, every task this session sends goes to a queue of its own.
+
+    Without that, a test that enqueues (a publish whose on_commit fires) would leave messages in
+    the shared default queue, where a developer's `make worker` on the same Redis would run
+    them against the wrong database. The queue is emptied and forgotten at the end.
+    """
     from django.conf import settings
 
+    if not settings.CELERY_BROKER_URL:
+        yield None
+        return
     original = settings.CELERY_TASK_DEFAULT_QUEUE
     queue = f"casemgmt-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     _route_default_queue(queue)
@@ -136,6 +145,37 @@ def celery_test_queue() -> Iterator[str]:
         yield queue
     finally:
         _route_default_queue(original)
+        try:
+            _purge(queue, forget=True)
+        except Exception as exc:  # the broker went away: nothing to clean
+            print(f"could not clean up test queue {queue}: {exc}", file=sys.stderr)
+
+
+@pytest.fixture(scope="session")
+def celery_test_queue(_session_task_queue: str | None) -> str:
+    """The queue unique to this test session; the default for tasks sent from this process."""
+    require_services()
+    assert _session_task_queue is not None
+    return _session_task_queue
+
+
+@pytest.fixture
+def celery_eager() -> Iterator[None]:
+    """Run tasks in-process for one test, even when a broker is configured.
+
+    For tests about what a task does, not about its delivery: with
+    `django_capture_on_commit_callbacks(execute=True)` the task then runs at commit, as on the
+    embedded default.
+    """
+    from casemgmt.celery import app
+
+    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager, app.conf.task_eager_propagates = saved
 
 
 # --- the worker ---------------------------------------------------------------------------
@@ -164,7 +204,7 @@ class CeleryWorker:
         """How many `task_name` tasks this worker has started since it began (from its stats)."""
         from casemgmt.celery import app
 
-        stats = app.control.inspect(destination=[self.nodename], timeout=2).stats() or {}
+        stats: dict[str, Any] = app.control.inspect(destination=[self.nodename], timeout=2).stats() or {}
         return int(stats.get(self.nodename, {}).get("total", {}).get(task_name, 0))
 
     def busy(self) -> bool:
@@ -210,11 +250,17 @@ def _test_database_url() -> str:
     return f"postgres://{credentials}{host}:{port}/{quote(db['NAME'], safe='')}"
 
 
-def _purge(queue: str) -> None:
+def _purge(queue: str, *, forget: bool = False) -> None:
+    """Empty the queue; with `forget`, also drop the Redis keys kombu keeps for it."""
     from casemgmt.celery import app
 
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(queue)
+        channel: Any = conn.default_channel
+        channel.queue_purge(queue)
+        client = getattr(channel, "client", None)  # the redis client, on the Redis transport
+        if forget and client is not None:
+            for key in list(client.scan_iter(match=f"*{queue}*")):
+                client.delete(key)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -291,9 +337,11 @@ def celery_worker_process(
             if app.control.ping(destination=[nodename], timeout=1):
                 break
             if time.monotonic() > deadline:
-                pytest.fail(f"the Celery worker did not answer a ping within {WORKER_START_TIMEOUT:.0f}s:\n{worker.log_text()}")
+                pytest.fail(
+                    f"the Celery worker did not answer a ping within {WORKER_START_TIMEOUT:.0f}s:\n{worker.log_text()}"
+                )
         yield worker
     finally:
         _stop(process)
         log_file.close()
-        _purge(celery_test_queue)
+        _purge(celery_test_queue, forget=True)

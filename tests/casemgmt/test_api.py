@@ -167,3 +167,160 @@ def test_openapi_schema_is_served(nurse):
     response = api.get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/v1/cases" in response.content
+
+
+def test_retry_with_same_idempotency_key_replays_and_creates_nothing(integration_client):
+    api = client_for(integration_client)
+    first = api.post("/api/v1/cases", factories.api_case_body(), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    again = api.post("/api/v1/cases", factories.api_case_body(), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Case.objects.count() == 1
+
+
+def test_same_idempotency_key_with_other_body_is_422(integration_client):
+    api = client_for(integration_client)
+    api.post("/api/v1/cases", factories.api_case_body(), format="json", HTTP_IDEMPOTENCY_KEY="k-2")
+    other = api.post(
+        "/api/v1/cases", factories.api_case_body(external_id="EHR-2"), format="json", HTTP_IDEMPOTENCY_KEY="k-2"
+    )
+    assert other.status_code == 422
+    assert Case.objects.count() == 1
+
+
+def test_idempotency_key_still_in_progress_is_409(integration_client):
+    from django.utils import timezone
+
+    from casemgmt.idempotency import request_fingerprint
+    from casemgmt.models import IdempotencyRecord
+
+    body = factories.api_case_body()
+    IdempotencyRecord.objects.create(
+        client=integration_client,
+        key="k-3",
+        method="POST",
+        path="/api/v1/cases",
+        request_sha256=request_fingerprint("POST", "/api/v1/cases", body),
+        status="in_progress",
+        started_at=timezone.now(),
+    )
+    response = client_for(integration_client).post("/api/v1/cases", body, format="json", HTTP_IDEMPOTENCY_KEY="k-3")
+    assert response.status_code == 409
+    assert Case.objects.count() == 0
+
+
+def test_refused_request_is_replayed_with_the_same_refusal(integration_client):
+    api = client_for(integration_client)
+    body = factories.api_case_body(diagnosis_codes=["M48.06X"])
+    first = api.post("/api/v1/cases", body, format="json", HTTP_IDEMPOTENCY_KEY="k-4")
+    again = api.post("/api/v1/cases", body, format="json", HTTP_IDEMPOTENCY_KEY="k-4")
+    assert first.status_code == again.status_code == 400
+    assert again.json() == first.json()
+
+
+def test_information_reevaluates_flags_and_reopens_pended_case(integration_client, physician, editor):
+    from casemgmt.models import CaseStatus
+    from policies_app.models import Criterion
+
+    version = factories.draft_version(coverage_position="medically_necessary_with_criteria")
+    root = Criterion.objects.create(version=version, node_type="all_of", label="All of")
+    factories.leaf(version, root, "At least 12 weeks of conservative therapy", "conservative_therapy_weeks", "gte", 12)
+    factories.publish(version, editor)
+    case = factories.case(integration_client)
+    assert case.flags.get().kind == "criteria_incomplete"
+    services.decision_record(
+        case_id=case.pk,
+        user=physician,
+        lines=[services.DecisionLineInput(service_line=1, outcome="pended")],
+        citations=[],
+    )
+    response = client_for(integration_client).post(
+        f"/api/v1/cases/{case.case_number}/information",
+        {"clinical_facts": {"conservative_therapy_weeks": 14}, "clinical_notes": "PT notes attached."},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert [f["kind"] for f in response.json()["flags"]] == ["criteria_met"]
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_REVIEW
+
+
+def test_information_with_unknown_fact_is_400(integration_client):
+    case = factories.case(integration_client)
+    response = client_for(integration_client).post(
+        f"/api/v1/cases/{case.case_number}/information", {"clinical_facts": {"shoe_size": 9}}, format="json"
+    )
+    assert response.status_code == 400
+    assert "clinical_facts.shoe_size" in response.json()["errors"]
+
+
+def test_client_cancels_and_a_second_cancel_is_409_with_current_status(integration_client):
+    case = factories.case(integration_client)
+    api = client_for(integration_client)
+    assert api.post(f"/api/v1/cases/{case.case_number}/cancel", {}, format="json").json()["status"] == "cancelled"
+    again = api.post(f"/api/v1/cases/{case.case_number}/cancel", {}, format="json")
+    assert again.status_code == 409
+    assert again.json()["current_status"] == "cancelled"
+
+
+def test_coverage_names_the_governing_version(integration_client, investigational):
+    response = client_for(integration_client).get(
+        "/api/v1/coverage?code=62330&code_system=CPT&date_of_service=2026-12-01&line_of_business=commercial"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["governed"] is True
+    assert body["policies"][0]["citation"]["version"] == "2024-01"
+    assert body["policies"][0]["kind"] == "investigational"
+
+
+def test_coverage_of_ungoverned_code_is_empty(integration_client, investigational):
+    body = (
+        client_for(integration_client)
+        .get("/api/v1/coverage?code=99213&code_system=CPT&date_of_service=2026-12-01&line_of_business=commercial")
+        .json()
+    )
+    assert (body["governed"], body["policies"]) == (False, [])
+
+
+def test_coverage_with_bad_code_is_400(integration_client):
+    response = client_for(integration_client).get(
+        "/api/v1/coverage?code=99&code_system=CPT&date_of_service=2026-12-01&line_of_business=commercial"
+    )
+    assert response.status_code == 400
+    assert "code" in response.json()["errors"]
+
+
+def test_coverage_is_refused_to_outsiders(outsider):
+    response = client_for(outsider).get(
+        "/api/v1/coverage?code=62330&code_system=CPT&date_of_service=2026-12-01&line_of_business=commercial"
+    )
+    assert response.status_code == 403
+
+
+def test_schema_generates_without_warnings(db):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_api_docs_use_local_static_files(nurse):
+    api = APIClient()
+    api.force_authenticate(nurse)
+    html = api.get("/api/docs/").content.decode()
+    assert "swagger-ui" in html
+    assert "cdn" not in html.lower()
+
+
+def test_client_over_its_rate_limit_gets_429_with_retry_after(integration_client, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.API_RATE_LIMIT = "2/min"
+    api = client_for(integration_client)
+    statuses = [api.get("/api/v1/cases").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    limited = api.get("/api/v1/cases")
+    assert "throttled" in limited.json()["detail"]
+    assert int(limited["Retry-After"]) > 0

@@ -143,7 +143,10 @@ def test_nurse_may_not_deny(integration_client, nurse, investigational):
 def test_nurse_may_approve(integration_client, nurse):
     case = factories.case(integration_client)
     decision = services.decision_record(
-        case_id=case.pk, user=nurse, lines=[services.DecisionLineInput(service_line=1, outcome="approved")], citations=[]
+        case_id=case.pk,
+        user=nurse,
+        lines=[services.DecisionLineInput(service_line=1, outcome="approved")],
+        citations=[],
     )
     assert decision.decided_role == "nurse_reviewer"
     assert decision.lines.get().approved_units == 1
@@ -200,7 +203,10 @@ def test_stale_row_version_is_a_conflict(integration_client, physician, investig
 def test_pended_outcome_keeps_case_open_and_next_decision_supersedes(integration_client, physician, investigational):
     case = factories.case(integration_client)
     first = services.decision_record(
-        case_id=case.pk, user=physician, lines=[services.DecisionLineInput(service_line=1, outcome="pended")], citations=[]
+        case_id=case.pk,
+        user=physician,
+        lines=[services.DecisionLineInput(service_line=1, outcome="pended")],
+        citations=[],
     )
     case.refresh_from_db()
     assert case.status == CaseStatus.PENDED

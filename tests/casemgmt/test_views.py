@@ -37,8 +37,12 @@ def test_queue_hides_decided_cases(integration_client, physician, investigationa
     case = factories.case(integration_client)
     signed_in(physician).post(
         f"/cases/{case.case_number}/decide",
-        {"outcome_1": "denied", "reason_1": "Investigational.", "citation_versions": [investigational.pk],
-         "row_version": case.row_version},
+        {
+            "outcome_1": "denied",
+            "reason_1": "Investigational.",
+            "citation_versions": [investigational.pk],
+            "row_version": case.row_version,
+        },
     )
     assert case.case_number not in signed_in(physician).get("/queue/").content.decode()
 
