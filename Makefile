@@ -47,20 +47,20 @@ run: $(STAMP) ## Migrate, load demo data and serve on http://127.0.0.1:8000 (DEB
 	exec $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(STAMP) ## Run the whole test suite
-	rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+	@echo "pytest $(PYTEST_ARGS)"; rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ "$$rc" -eq 5 ]; then echo "pytest collected no tests: treating that as a failure" >&2; fi; \
 	exit "$$rc"
 
 # mypy's Django plugin imports the settings, which need a SECRET_KEY when DEBUG is off.
 lint: $(STAMP) ## ruff format --check, ruff check, mypy
-	rc=0; \
-	$(VENV)/bin/ruff format --check . || rc=1; \
-	$(VENV)/bin/ruff check . || rc=1; \
+	@rc=0; \
+	echo "== ruff format --check ."; $(VENV)/bin/ruff format --check . || rc=1; \
+	echo "== ruff check ."; $(VENV)/bin/ruff check . || rc=1; \
 	paths=""; for p in $(MYPY_PATHS); do \
 		if [ -n "$$(find "$$p" -name '*.py' -print -quit 2>/dev/null)" ]; then paths="$$paths $$p"; fi; \
 	done; \
 	if [ -z "$${SECRET_KEY:-}$${SECRET_KEY_FILE:-}" ]; then export SECRET_KEY=mypy-only-not-a-secret; fi; \
-	$(VENV)/bin/mypy $$paths || rc=1; \
+	echo "== mypy$$paths"; $(VENV)/bin/mypy $$paths || rc=1; \
 	exit "$$rc"
 
 worker: $(STAMP) ## Celery worker with beat, against DATABASE_URL and CELERY_BROKER_URL
@@ -84,16 +84,18 @@ requirements: $(STAMP) ## Recompile requirements/*.txt from requirements/*.in (p
 	cd requirements && ../$(VENV)/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
 		--output-file=dev.txt dev.in
 
+# Every script runs even when one misses its target; the exit status says whether any did.
 bench: $(STAMP) ## Run every bench/*/run.py and bench/*.py script
-	shopt -s nullglob; \
-	scripts=(bench/*/run.py bench/*.py); ran=0; \
+	@shopt -s nullglob; \
+	scripts=(bench/*/run.py bench/*.py); ran=0; failed=(); \
 	for script in "$${scripts[@]}"; do \
 		[ "$$(basename "$$script")" = "__init__.py" ] && continue; \
 		echo "== $$script"; \
-		SECRET_KEY="$${SECRET_KEY:-bench-only-secret-key-not-for-production}" $(PY) "$$script"; \
+		SECRET_KEY="$${SECRET_KEY:-bench-only-secret-key-not-for-production}" $(PY) "$$script" || failed+=("$$script"); \
 		ran=$$((ran + 1)); \
 	done; \
-	if [ "$$ran" -eq 0 ]; then echo "no benchmark scripts found under bench/"; fi
+	if [ "$$ran" -eq 0 ]; then echo "no benchmark scripts found under bench/"; fi; \
+	if [ "$${#failed[@]}" -gt 0 ]; then echo "failed: $${failed[*]}" >&2; exit 1; fi
 
 browsers: ## Install Debian's Chromium for browser tests (needs root or sudo)
 	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null || echo present)"; exit 0; fi; \

@@ -16,7 +16,16 @@ from rest_framework.views import APIView
 
 from casemgmt import selectors, services
 from casemgmt.idempotency import idempotent
-from casemgmt.models import X12_REVIEW_ACTION, Case, CaseStatus, DecisionLine, LineOutcome, ReviewType, Urgency
+from casemgmt.models import (
+    X12_REVIEW_ACTION,
+    Case,
+    CaseStatus,
+    DecisionLine,
+    LineOutcome,
+    ReviewType,
+    Urgency,
+    WebhookSubscription,
+)
 from casemgmt.roles import user_roles
 from policies_app.codes import code_problem
 from policies_app.models import LineOfBusiness
@@ -433,3 +442,44 @@ class CoverageApi(APIView):
             "policies": [{"kind": f.kind, "message": f.message, "citation": f.citation} for f in flags],
         }
         return Response(self.OutputSerializer(body).data)
+
+
+class WebhooksApi(APIView):
+    """`POST` registers a webhook for status changes; `GET` lists the caller's webhooks."""
+
+    @extend_schema_serializer(component_name="WebhookInput")
+    class InputSerializer(StrictSerializer):
+        url = serializers.URLField(max_length=500)
+
+    @extend_schema_serializer(component_name="Webhook")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        url = serializers.CharField()
+        active = serializers.BooleanField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema_serializer(component_name="WebhookCreated")
+    class CreatedSerializer(OutputSerializer):
+        secret = serializers.CharField(help_text="HMAC-SHA256 signing key. Shown once: store it.")
+
+    @extend_schema(operation_id="webhooks_list", responses={200: OutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        hooks = WebhookSubscription.objects.filter(client=request.user.pk).order_by("id")
+        return Response(self.OutputSerializer(hooks, many=True).data)
+
+    @extend_schema(
+        operation_id="webhooks_create",
+        request=InputSerializer,
+        responses={201: CreatedSerializer},
+        summary="Register a webhook; each status change of your cases is POSTed to it, signed",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        hook, secret = services.webhook_subscribe(
+            client=request.user,  # type: ignore[arg-type]
+            url=serializer.validated_data["url"],
+        )
+        hook.refresh_from_db()
+        body = {**self.OutputSerializer(hook).data, "secret": secret}
+        return Response(body, status=status.HTTP_201_CREATED)

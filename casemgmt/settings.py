@@ -144,6 +144,10 @@ for _name, _rate in (("API_RATE_LIMIT", API_RATE_LIMIT), ("API_ANON_RATE_LIMIT",
     if not _count.isdigit() or _period[:1] not in ("s", "m", "h", "d"):
         raise ImproperlyConfigured(f"{_name} must look like 100/min (per s, min, hour or day); got {_rate!r}")
 
+# Webhook targets must be public https endpoints unless configured otherwise (local testing).
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=False)
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
+
 _cache_url = env_str("CACHE_URL")
 if _cache_url and not _cache_url.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL; got {_cache_url!r}")

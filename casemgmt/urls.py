@@ -14,6 +14,7 @@ api_v1 = [
     path("cases/<str:case_number>/information", api.CaseInformationApi.as_view(), name="api_case_information"),
     path("cases/<str:case_number>/cancel", api.CaseCancelApi.as_view(), name="api_case_cancel"),
     path("coverage", api.CoverageApi.as_view(), name="api_coverage"),
+    path("webhooks", api.WebhooksApi.as_view(), name="api_webhooks"),
 ]
 
 urlpatterns = [

@@ -7,14 +7,15 @@ builds a `PolicyIndex` from published versions; `evaluate_request` turns a reque
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 # Ranges wider than this are kept as ranges and scanned, not expanded into single codes.
 MAX_EXPANDED_RANGE = 5000
@@ -112,8 +113,10 @@ class RequestData:
     notes: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class LeafResult:
+class LeafResult(NamedTuple):
+    """One leaf's verdict. A named tuple, not a frozen dataclass: one is built per leaf per
+    evaluation, and a tuple is several times cheaper to construct."""
+
     label: str
     fact: str
     operator: str
@@ -277,6 +280,9 @@ class PolicyIndex:
     def __init__(self, versions: Iterable[VersionData], stamp: int = 0) -> None:
         self.stamp = stamp
         self.versions: dict[int, VersionData] = {}
+        # Criteria trees are compiled on first use: compiling all of them up front allocates enough
+        # closures to set the collector rescanning the whole heap, and most versions are rarely hit.
+        self._criteria: dict[int, Evaluator] = {}
         by_policy: dict[int, list[VersionData]] = defaultdict(list)
         exact: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         # Ranges too wide to expand. Those whose ends share a shape compare by number, so a
@@ -372,6 +378,14 @@ class PolicyIndex:
     def has_terms(self) -> bool:
         return bool(self._terms)
 
+    def criteria_evaluator(self, version: VersionData) -> Evaluator:
+        evaluator = self._criteria.get(version.version_id)
+        if evaluator is None:
+            if version.criteria is None:
+                raise ValueError(f"version {version.version_id} has no criteria")
+            evaluator = self._criteria[version.version_id] = compile_criteria(version.criteria)
+        return evaluator
+
     def version_in_effect(self, policy_id: int, day: date) -> VersionData | None:
         for start, end, version in self._periods.get(policy_id, ()):
             if start <= day <= end:
@@ -398,60 +412,175 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _to_number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("a yes/no value is not a number")
+    return float(value)
+
+
+def _to_integer(value: Any) -> int | float:
+    number = _to_number(value)
+    return int(number) if number.is_integer() else number
+
+
+_YES = frozenset({"true", "yes", "1"})
+_NO = frozenset({"false", "no", "0"})
+
+
+def _to_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _YES:
+            return True
+        if word in _NO:
+            return False
+    raise ValueError("expected yes or no")
+
+
+def _to_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _to_code_list(value: Any) -> list[str]:
+    items = [value] if isinstance(value, str) else list(value)
+    return [str(item).strip().upper() for item in items]
+
+
+_COERCE: dict[str, Callable[[Any], Any]] = {
+    "number": _to_number,
+    "integer": _to_integer,
+    "boolean": _to_boolean,
+    "date": _to_date,
+    "code_list": _to_code_list,
+}
+
+
 def _coerce(value: Any, fact_type: str) -> Any:
     """Read a fact value as its declared type; raise ValueError when it cannot be read."""
-    if fact_type in ("number", "integer"):
-        if isinstance(value, bool):
-            raise ValueError("a yes/no value is not a number")
-        number = float(value)
-        return int(number) if fact_type == "integer" and number.is_integer() else number
-    if fact_type == "boolean":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in {"true", "yes", "1", "false", "no", "0"}:
-            return value.strip().lower() in {"true", "yes", "1"}
-        raise ValueError("expected yes or no")
-    if fact_type == "date":
-        return value if isinstance(value, date) else date.fromisoformat(str(value))
-    if fact_type == "code_list":
-        items = [value] if isinstance(value, str) else list(value)
-        return [str(item).strip().upper() for item in items]
-    return str(value)
+    return _COERCE.get(fact_type, str)(value)
+
+
+def _bare_code(code: Any) -> str:
+    return str(code).replace(".", "").upper()
 
 
 def _code_matches(actual: str, wanted: str) -> bool:
     """ICD-10-CM categories match their subcodes: M48.06 matches M48.061."""
-    a, w = actual.replace(".", "").upper(), str(wanted).replace(".", "").upper()
-    return a.startswith(w)
+    return _bare_code(actual).startswith(_bare_code(wanted))
 
 
-def _compare(operator: str, actual: Any, expected: Any, fact_type: str) -> bool:
-    if operator == "is_true":
-        return actual is True
-    if operator == "is_false":
-        return actual is False
-    if operator in ("any_in", "none_in"):
-        wanted = expected if isinstance(expected, list) else [expected]
-        values = actual if isinstance(actual, list) else [actual]
-        hit = any(_code_matches(str(v), str(w)) for v in values for w in wanted)
-        return hit if operator == "any_in" else not hit
-    if operator in ("in", "not_in"):
+_ORDER: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+def _predicate(op: str, expected: Any, fact_type: str) -> Callable[[Any], bool]:
+    """A test of a coerced fact value against the criterion's expected value, built once.
+
+    Raises ValueError when the expected value cannot be read or the operator is unknown.
+    """
+    if op == "is_true":
+        return lambda actual: actual is True
+    if op == "is_false":
+        return lambda actual: actual is False
+    if op in ("any_in", "none_in"):
+        # str.startswith takes a tuple, so the category-prefix test is one C call per value.
+        wanted = tuple(_bare_code(w) for w in (expected if isinstance(expected, list) else [expected]))
+        hit_means = op == "any_in"
+
+        def codes(actual: Any) -> bool:
+            values = actual if isinstance(actual, list) else [actual]
+            return any(_bare_code(v).startswith(wanted) for v in values) is hit_means
+
+        return codes
+    if op in ("in", "not_in"):
         options = [_coerce(e, fact_type) for e in (expected if isinstance(expected, list) else [expected])]
-        return (actual in options) == (operator == "in")
+        member_means = op == "in"
+        return lambda actual: (actual in options) is member_means
+    compare = _ORDER.get(op)
+    if compare is None:
+        raise ValueError(f"unknown operator {op!r}")
     target = _coerce(expected, fact_type)
-    if operator == "eq":
-        return bool(actual == target)
-    if operator == "ne":
-        return bool(actual != target)
-    if operator == "gt":
-        return bool(actual > target)
-    if operator == "gte":
-        return bool(actual >= target)
-    if operator == "lt":
-        return bool(actual < target)
-    if operator == "lte":
-        return bool(actual <= target)
-    raise ValueError(f"unknown operator {operator!r}")
+    return lambda actual: bool(compare(actual, target))
+
+
+def _compare(op: str, actual: Any, expected: Any, fact_type: str) -> bool:
+    return _predicate(op, expected, fact_type)(actual)
+
+
+# An evaluator appends each leaf's verdict to the trail and returns the node's result with the
+# leaves that decide it.
+Evaluator = Callable[[Mapping[str, Any], list[LeafResult]], tuple[Tri, list[LeafResult]]]
+
+
+def _compile_leaf(node: CriterionNode) -> Evaluator:
+    label, fact, op, expected = node.label, node.fact, node.operator, node.value
+    coerce = _COERCE.get(node.fact_type, str)
+    try:
+        test = _predicate(op, expected, node.fact_type)
+    except (TypeError, ValueError) as exc:
+        problem = f"the criterion's value cannot be read: {exc}"
+
+        def test(actual: Any) -> bool:
+            raise ValueError(problem)
+
+    met, not_met, unknown = Tri.MET, Tri.NOT_MET, Tri.UNKNOWN
+
+    def evaluate(facts: Mapping[str, Any], trail: list[LeafResult]) -> tuple[Tri, list[LeafResult]]:
+        raw = facts.get(fact)
+        if raw is None or raw == "" or raw == []:
+            leaf = LeafResult(label, fact, op, expected, None, unknown, "fact not provided")
+        else:
+            try:
+                actual = coerce(raw)
+                leaf = LeafResult(label, fact, op, expected, actual, met if test(actual) else not_met, "")
+            except (TypeError, ValueError) as exc:
+                # A value that cannot be read is a missing fact, not a failed criterion: a person asks again.
+                leaf = LeafResult(label, fact, op, expected, raw, unknown, f"unreadable: {exc}")
+        trail.append(leaf)
+        return leaf.result, [leaf]
+
+    return evaluate
+
+
+def compile_criteria(node: CriterionNode) -> Evaluator:
+    """Turn a criteria tree into nested closures, so operators and expected values are read once."""
+    if node.node_type == "leaf":
+        return _compile_leaf(node)
+    children = tuple(compile_criteria(child) for child in node.children)
+    if node.node_type == "all_of":
+        need = len(children)
+    elif node.node_type == "any_of":
+        need = 1
+    else:
+        need = node.min_met or 1
+    met, not_met, unknown = Tri.MET, Tri.NOT_MET, Tri.UNKNOWN
+
+    def evaluate(facts: Mapping[str, Any], trail: list[LeafResult]) -> tuple[Tri, list[LeafResult]]:
+        # Kleene logic: met once enough children are met, not met once too few can still be.
+        results = [child(facts, trail) for child in children]
+        met_count = unknown_count = 0
+        for result, _ in results:
+            if result is met:
+                met_count += 1
+            elif result is unknown:
+                unknown_count += 1
+        if met_count >= need:
+            outcome = met
+        elif met_count + unknown_count < need:
+            outcome = not_met
+        else:
+            outcome = unknown
+        return outcome, [leaf for result, leaves in results if result is outcome for leaf in leaves]
+
+    return evaluate
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,52 +597,20 @@ class CriteriaOutcome:
     decisive: tuple[LeafResult, ...]
 
 
-def _evaluate_leaf(node: CriterionNode, facts: Mapping[str, Any]) -> LeafResult:
-    raw = facts.get(node.fact)
-    if raw is None or raw == "" or raw == []:
-        return LeafResult(node.label, node.fact, node.operator, node.value, None, Tri.UNKNOWN, "fact not provided")
-    try:
-        actual = _coerce(raw, node.fact_type)
-        result = Tri.MET if _compare(node.operator, actual, node.value, node.fact_type) else Tri.NOT_MET
-    except (TypeError, ValueError) as exc:
-        # A value that cannot be read is a missing fact, not a failed criterion: a person asks again.
-        return LeafResult(node.label, node.fact, node.operator, node.value, raw, Tri.UNKNOWN, f"unreadable: {exc}")
-    return LeafResult(node.label, node.fact, node.operator, node.value, actual, result)
-
-
-def _evaluate(node: CriterionNode, facts: Mapping[str, Any], trail: list[LeafResult]) -> tuple[Tri, list[LeafResult]]:
-    if node.node_type == "leaf":
-        leaf = _evaluate_leaf(node, facts)
-        trail.append(leaf)
-        return leaf.result, [leaf]
-    results = [_evaluate(child, facts, trail) for child in node.children]
-    met = sum(1 for r, _ in results if r is Tri.MET)
-    unknown = sum(1 for r, _ in results if r is Tri.UNKNOWN)
-    if node.node_type == "all_of":
-        need = len(results)
-    elif node.node_type == "any_of":
-        need = 1
-    else:
-        need = node.min_met or 1
-    if met >= need:
-        outcome = Tri.MET
-    elif met + unknown < need:
-        outcome = Tri.NOT_MET
-    else:
-        outcome = Tri.UNKNOWN
-    return outcome, [leaf for r, leaves in results if r is outcome for leaf in leaves]
+def run_criteria(evaluator: Evaluator, facts: Mapping[str, Any]) -> CriteriaOutcome:
+    trail: list[LeafResult] = []
+    result, decisive = evaluator(facts, trail)
+    return CriteriaOutcome(result, tuple(trail), tuple(decisive))
 
 
 def explain_criteria(node: CriterionNode, facts: Mapping[str, Any]) -> CriteriaOutcome:
     """Kleene three-valued evaluation of a criteria tree, explained leaf by leaf."""
-    trail: list[LeafResult] = []
-    result, decisive = _evaluate(node, facts, trail)
-    return CriteriaOutcome(result, tuple(trail), tuple(decisive))
+    return run_criteria(compile_criteria(node), facts)
 
 
 def evaluate_criteria(node: CriterionNode, facts: Mapping[str, Any], trail: list[LeafResult]) -> Tri:
     """Kleene three-valued evaluation; every leaf appends its explanation to trail."""
-    return _evaluate(node, facts, trail)[0]
+    return compile_criteria(node)(facts, trail)[0]
 
 
 def request_facts(request: RequestData, line: LineRequest) -> dict[str, Any]:
@@ -541,9 +638,10 @@ _WORDING = {
 class _LineContext:
     """What one service line's policies share: its facts are derived once, not once per policy."""
 
-    __slots__ = ("_facts", "line", "request")
+    __slots__ = ("_facts", "index", "line", "request")
 
-    def __init__(self, request: RequestData, line: LineRequest) -> None:
+    def __init__(self, index: PolicyIndex, request: RequestData, line: LineRequest) -> None:
+        self.index = index
         self.request = request
         self.line = line
         self._facts: dict[str, Any] | None = None
@@ -586,7 +684,7 @@ def _position_flags(version: VersionData, ctx: _LineContext) -> list[FlagData]:
                     {"result": Tri.UNKNOWN.value, "checklist": [], "unknown_facts": []},
                 )
             ]
-        outcome = explain_criteria(version.criteria, ctx.facts)
+        outcome = run_criteria(ctx.index.criteria_evaluator(version), ctx.facts)
         details: dict[str, Any] = {
             "result": outcome.result.value,
             "checklist": [leaf.as_dict() for leaf in outcome.checklist],
@@ -676,7 +774,7 @@ def _evaluate_line(
     for version_id, terms in term_hits.items():
         term_policies.setdefault(versions[version_id].policy_id, set()).update(terms)
 
-    ctx = _LineContext(request, line)
+    ctx = _LineContext(index, request, line)
     day = line.date_of_service
     for policy_id in sorted(code_policies.keys() | term_policies.keys()) if term_policies else code_policies:
         in_effect = index.version_in_effect(policy_id, day)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from casemgmt.errors import ConflictError, InvalidTransition, NotFoundError, ValidationFailed
 from casemgmt.roles import Role, require_role
 from policies_app.codes import code_problem, normalize_code, range_problem
+from policies_app.importer import ImportRefused, parse_policy
 from policies_app.models import (
     CoveragePosition,
     Criterion,
@@ -75,12 +81,19 @@ def publish_problems(version: PolicyVersion) -> dict[str, list[str]]:
     if version.effective_start is None and version.effective_end is None:
         add("effective_start", "set when this version takes effect (or, if unknown, when it ended)")
     for code in version.codes.all():
-        problem = range_problem(code.system, code.code, code.code_end) if code.code_end else code_problem(code.system, code.code)
+        problem = (
+            range_problem(code.system, code.code, code.code_end)
+            if code.code_end
+            else code_problem(code.system, code.code)
+        )
         if problem:
             add("codes", problem)
     if not version.codes.exists() and not version.terms.exists():
         add("codes", "a version must govern at least one code or name at least one device or procedure term")
-    if version.coverage_position == CoveragePosition.MEDICALLY_NECESSARY_WITH_CRITERIA and not version.criteria.exists():
+    if (
+        version.coverage_position == CoveragePosition.MEDICALLY_NECESSARY_WITH_CRITERIA
+        and not version.criteria.exists()
+    ):
         add("criteria", "a position of 'medically necessary when criteria are met' needs criteria")
     for node in version.criteria.all():
         if node.node_type == "leaf" and (node.fact_id is None or not node.operator):
@@ -139,7 +152,9 @@ def policy_version_publish(*, version_id: int, user: User) -> PolicyVersion:
     """
     require_role(user, Role.POLICY_EDITOR, action="publish a policy version")
     # Lock the policy row first so two publishes of one policy cannot both pass the overlap check.
-    Policy.objects.select_for_update().filter(pk=PolicyVersion.objects.filter(pk=version_id).values("policy_id")[:1]).first()
+    Policy.objects.select_for_update().filter(
+        pk=PolicyVersion.objects.filter(pk=version_id).values("policy_id")[:1]
+    ).first()
     version = _locked_version(version_id)
     if version.status != PolicyVersionStatus.IN_REVIEW:
         raise InvalidTransition(
@@ -246,7 +261,9 @@ def policy_version_draft_from(*, version_id: int, user: User, version_label: str
     return draft
 
 
-def policy_code_add(*, version: PolicyVersion, system: str, code: str, code_end: str = "", description: str = "") -> PolicyCode:
+def policy_code_add(
+    *, version: PolicyVersion, system: str, code: str, code_end: str = "", description: str = ""
+) -> PolicyCode:
     _require_editable(version)
     code = normalize_code(system, code)
     code_end = normalize_code(system, code_end) if code_end else ""
@@ -293,21 +310,15 @@ def policy_seed(*, data: dict[str, Any], user: User) -> PolicyVersion:
         for system, code, description in data.get("codes", []):
             first, _, last = code.partition("-")
             policy_code_add(version=version, system=system, code=first, code_end=last, description=description)
-        PolicyTerm.objects.bulk_create(PolicyTerm(version=version, term=term, kind=kind) for term, kind in data.get("terms", []))
+        PolicyTerm.objects.bulk_create(
+            PolicyTerm(version=version, term=term, kind=kind) for term, kind in data.get("terms", [])
+        )
         policy_version_submit_for_review(version_id=version.pk, user=user)
         return policy_version_publish(version_id=version.pk, user=user)
 
 
 # Imports for policy_import live here, not at the top, only because another change is editing the
 # top of this file at the same time; move them up when the two are merged.
-import hashlib  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from django.core.exceptions import SuspiciousFileOperation  # noqa: E402
-from django.core.files.base import ContentFile  # noqa: E402
-from django.utils.text import get_valid_filename  # noqa: E402
-
-from policies_app.importer import ImportRefused, parse_policy  # noqa: E402
 
 
 def policy_import(*, path_or_bytes: Path | str | bytes, filename: str, user: User) -> tuple[PolicyVersion, bool]:

@@ -189,7 +189,20 @@ def build_library(size: int, rng: random.Random, catalogue: Catalogue) -> list[V
             rng.sample(LINES_OF_BUSINESS, rng.randint(1, 3)) if rng.random() < 0.3 else ["commercial", "exchange"]
         )
         start: date | None = None if rng.random() < 0.1 else date(2016, 1, 1) + timedelta(days=rng.randrange(1_500))
+        # Successive versions of a policy mostly keep its codes, terms and criteria; each
+        # revision may drop a code and add another, or reword the criteria.
+        codes = list(_codes(rng, catalogue))
+        terms = tuple(rng.sample(catalogue.terms, rng.randint(1, 3))) if rng.random() < 0.3 else ()
+        criteria = _criteria(rng)
         for n in range(count):
+            if n > 0:
+                if len(codes) > 1 and rng.random() < 0.5:
+                    codes.pop(rng.randrange(len(codes)))
+                if rng.random() < 0.5:
+                    system, code = catalogue.code(rng)
+                    codes.append((system, code, code))
+                if rng.random() < 0.3:
+                    criteria = _criteria(rng)
             last = n == count - 1
             length = timedelta(days=rng.randint(180, 900))
             if start is None:
@@ -210,9 +223,9 @@ def build_library(size: int, rng: random.Random, catalogue: Catalogue) -> list[V
                     coverage_position=position,
                     statement=f"Synthetic statement for policy {policy_id} version {n + 1}.",
                     lines_of_business=lobs,
-                    codes=_codes(rng, catalogue),
-                    terms=tuple(rng.sample(catalogue.terms, rng.randint(1, 3))) if rng.random() < 0.3 else (),
-                    criteria=_criteria(rng) if position == "medically_necessary_with_criteria" else None,
+                    codes=tuple(codes),
+                    terms=terms,
+                    criteria=criteria if position == "medically_necessary_with_criteria" else None,
                 )
             )
             if end is None:
@@ -361,7 +374,10 @@ def report(results: Sequence[Result], requests_count: int) -> tuple[str, bool]:
         f"{'versions':>9} {'build ms':>9} | {'engine cpu us':>17} {'engine wall us':>17} | "
         f"{'dict cpu us':>13} | {'ratio':>6} {'flags/req':>10}"
     )
-    sub = f"{'':>9} {'':>9} | {'median':>8} {'p99':>8} {'median':>8} {'p99':>8} | {'median':>6} {'p99':>6} | {'med':>6} {'':>10}"
+    sub = (
+        f"{'':>9} {'':>9} | {'median':>8} {'p99':>8} {'median':>8} {'p99':>8} | {'median':>6} {'p99':>6} | "
+        f"{'median':>6} {'':>10}"
+    )
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     lines = [
         f"flagging engine: {requests_count:,} requests of 1-5 lines per library; load average {load}",

@@ -7,7 +7,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 
 from casemgmt import services
 from casemgmt.errors import ConflictError, InvalidTransition, PermissionDeniedError, ValidationFailed
-from casemgmt.models import Case, CaseEvent, CaseStatus, Citation, Decision, DeadlineRule, Flag
+from casemgmt.models import Case, CaseEvent, CaseStatus, Citation, DeadlineRule, Decision, Flag
 from tests import factories
 
 pytestmark = pytest.mark.django_db
