@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from django.http import FileResponse, HttpRequest
+from django.http.response import HttpResponseBase
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from casemgmt import selectors, services
+from casemgmt.api_errors import error_responses
 from casemgmt.idempotency import idempotent
 from casemgmt.models import (
     X12_REVIEW_ACTION,
@@ -30,6 +42,8 @@ from casemgmt.roles import user_roles
 from policies_app.codes import code_problem
 from policies_app.models import LineOfBusiness
 from policies_app.selectors import coverage_lookup
+
+logger = logging.getLogger(__name__)
 
 MAX_LINES = 50
 MAX_DIAGNOSES = 25
@@ -124,6 +138,8 @@ def _idempotent_response(request: Request, operation: Callable[[], tuple[int, An
 class CaseCollectionApi(APIView):
     """`POST /cases` submits a request; `GET /cases` lists the caller's visible cases."""
 
+    pagination_class = PageNumberPagination  # read by the schema generator: GET is paginated
+
     @extend_schema_serializer(component_name="CaseCollectionInput")
     class InputSerializer(StrictSerializer):
         @extend_schema_serializer(component_name="CaseCollectionInputMember")
@@ -172,7 +188,7 @@ class CaseCollectionApi(APIView):
         operation_id="cases_submit",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: CaseOutputSerializer},
+        responses={201: CaseOutputSerializer, **error_responses(400, 401, 403, 409, 415, 422, 429)},
         summary="Submit a prior-authorization request",
     )
     def post(self, request: Request) -> Response:
@@ -187,7 +203,7 @@ class CaseCollectionApi(APIView):
     @extend_schema(
         operation_id="cases_list",
         parameters=[FilterSerializer],
-        responses={200: CaseOutputSerializer(many=True)},
+        responses={200: CaseOutputSerializer(many=True), **error_responses(400, 401, 404, 429)},
         summary="List the cases you may see",
     )
     def get(self, request: Request) -> Response:
@@ -205,7 +221,7 @@ class CaseCollectionApi(APIView):
             cases = cases.filter(urgency=values["urgency"])
         if "updated_since" in values:
             cases = cases.filter(updated_at__gte=values["updated_since"])
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(cases, request, view=self)
         return paginator.get_paginated_response(CaseOutputSerializer(page, many=True).data)
 
@@ -249,7 +265,11 @@ def _visible_case(request: Request, case_number: str) -> Case:
 
 
 class CaseDetailApi(APIView):
-    @extend_schema(operation_id="cases_retrieve", responses={200: CaseOutputSerializer}, summary="Read one case")
+    @extend_schema(
+        operation_id="cases_retrieve",
+        responses={200: CaseOutputSerializer, **error_responses(401, 404, 429)},
+        summary="Read one case",
+    )
     def get(self, request: Request, case_number: str) -> Response:
         return Response(CaseOutputSerializer(_visible_case(request, case_number)).data)
 
@@ -302,7 +322,10 @@ class CaseDecisionsApi(APIView):
         citations = CitationSerializer(many=True, max_length=20, required=False, default=list)  # type: ignore[call-arg]
         rationale = serializers.CharField(max_length=20_000, required=False, allow_blank=True, default="")
 
-    @extend_schema(operation_id="cases_decisions_list", responses={200: DecisionOutputSerializer(many=True)})
+    @extend_schema(
+        operation_id="cases_decisions_list",
+        responses={200: DecisionOutputSerializer(many=True), **error_responses(401, 404, 429)},
+    )
     def get(self, request: Request, case_number: str) -> Response:
         case = _visible_case(request, case_number)
         return Response(DecisionOutputSerializer(case.decisions.all(), many=True).data)
@@ -311,7 +334,7 @@ class CaseDecisionsApi(APIView):
         operation_id="cases_decisions_create",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: DecisionOutputSerializer},
+        responses={201: DecisionOutputSerializer, **error_responses(400, 401, 403, 404, 409, 415, 422, 429)},
         summary="Record a decision (reviewers)",
     )
     def post(self, request: Request, case_number: str) -> Response:
@@ -343,7 +366,7 @@ class CaseInformationApi(APIView):
         operation_id="cases_information_add",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: CaseOutputSerializer},
+        responses={200: CaseOutputSerializer, **error_responses(400, 401, 403, 404, 409, 415, 422, 429)},
         summary="Send more clinical information; flags are re-evaluated",
     )
     def post(self, request: Request, case_number: str) -> Response:
@@ -372,7 +395,7 @@ class CaseCancelApi(APIView):
         operation_id="cases_cancel",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: CaseOutputSerializer},
+        responses={200: CaseOutputSerializer, **error_responses(400, 401, 403, 404, 409, 415, 422, 429)},
         summary="Cancel (withdraw) a request",
     )
     def post(self, request: Request, case_number: str) -> Response:
@@ -416,7 +439,11 @@ class CoverageApi(APIView):
         governed = serializers.BooleanField()
         policies = PolicySerializer(many=True)
 
-    @extend_schema(operation_id="coverage_lookup", parameters=[FilterSerializer], responses={200: OutputSerializer})
+    @extend_schema(
+        operation_id="coverage_lookup",
+        parameters=[FilterSerializer],
+        responses={200: OutputSerializer, **error_responses(400, 401, 403, 429)},
+    )
     def get(self, request: Request) -> Response:
         if not user_roles(request.user):
             raise PermissionDenied("Your account has no role in this system.")
@@ -462,7 +489,9 @@ class WebhooksApi(APIView):
     class CreatedSerializer(OutputSerializer):
         secret = serializers.CharField(help_text="HMAC-SHA256 signing key. Shown once: store it.")
 
-    @extend_schema(operation_id="webhooks_list", responses={200: OutputSerializer(many=True)})
+    @extend_schema(
+        operation_id="webhooks_list", responses={200: OutputSerializer(many=True), **error_responses(401, 429)}
+    )
     def get(self, request: Request) -> Response:
         hooks = WebhookSubscription.objects.filter(client=request.user.pk).order_by("id")
         return Response(self.OutputSerializer(hooks, many=True).data)
@@ -470,7 +499,7 @@ class WebhooksApi(APIView):
     @extend_schema(
         operation_id="webhooks_create",
         request=InputSerializer,
-        responses={201: CreatedSerializer},
+        responses={201: CreatedSerializer, **error_responses(400, 401, 403, 415, 429)},
         summary="Register a webhook; each status change of your cases is POSTed to it, signed",
     )
     def post(self, request: Request) -> Response:
@@ -483,3 +512,208 @@ class WebhooksApi(APIView):
         hook.refresh_from_db()
         body = {**self.OutputSerializer(hook).data, "secret": secret}
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+# --- attachments ----------------------------------------------------------------------------
+
+# Room for the multipart framing and the description around the file itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+ATTACHMENT_MEDIA_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/tiff")
+
+
+class _AttachmentSizeLimit(FileUploadHandler):
+    """Refuses an oversized upload as it arrives, instead of after spooling all of it to disk."""
+
+    def __init__(self, request: HttpRequest, limit: int) -> None:
+        super().__init__(request)
+        self.limit = limit
+
+    def handle_raw_input(
+        self,
+        input_data: Any,
+        META: dict[str, Any],
+        content_length: int,
+        boundary: Any,
+        encoding: str | None = None,
+    ) -> None:
+        if content_length > self.limit + MULTIPART_OVERHEAD_BYTES:
+            raise services.attachment_too_large(content_length, self.limit)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        if start + len(raw_data) > self.limit:
+            raise services.attachment_too_large(start + len(raw_data), self.limit)
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+
+def _upload_sha256(upload: UploadedFile) -> str:
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+@extend_schema_serializer(component_name="Attachment")
+class AttachmentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    original_name = serializers.CharField(help_text="The name the file was sent with, sanitized.")
+    content_type = serializers.CharField(help_text="Detected from the content: PDF, PNG, JPEG or TIFF.")
+    size = serializers.IntegerField(help_text="In bytes.")
+    sha256 = serializers.CharField()
+    description = serializers.CharField()
+    uploaded_by = serializers.CharField(source="uploaded_by.get_username")
+    uploaded_at = serializers.DateTimeField()
+
+
+class CaseAttachmentsApi(APIView):
+    """`POST` adds a document to a case (multipart/form-data); `GET` lists the case's attachments."""
+
+    # The one multipart endpoint; every other view reads JSON only.
+    parser_classes = [MultiPartParser]
+
+    @extend_schema_serializer(component_name="CaseAttachmentsInput")
+    class InputSerializer(StrictSerializer):
+        file = serializers.FileField(
+            help_text="A PDF, PNG, JPEG or TIFF document, judged by its content (not its name or declared type), "
+            "at most ATTACHMENT_MAX_BYTES (default 20 MiB; larger is 413)."
+        )
+        description = serializers.CharField(
+            max_length=services.ATTACHMENT_DESCRIPTION_MAX, required=False, allow_blank=True, default=""
+        )
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if request.method == "POST":
+            # Before anything reads the body (authentication may, for a CSRF check).
+            request._request.upload_handlers.insert(
+                0, _AttachmentSizeLimit(request._request, settings.ATTACHMENT_MAX_BYTES)
+            )
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="cases_attachments_list",
+        responses={200: AttachmentOutputSerializer(many=True), **error_responses(401, 404, 429)},
+        summary="List a case's attachments (metadata only)",
+    )
+    def get(self, request: Request, case_number: str) -> Response:
+        if selectors.case_get_for(request.user, case_number) is None:
+            raise NotFound("No such case.")
+        attachments = selectors.case_attachments(request.user, case_number)
+        return Response(AttachmentOutputSerializer(attachments, many=True).data)
+
+    @extend_schema(
+        operation_id="cases_attachments_create",
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: AttachmentOutputSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)},
+        summary="Attach a document (PDF, PNG, JPEG or TIFF) to an open case",
+    )
+    def post(self, request: Request, case_number: str) -> Response:
+        case = _visible_case(request, case_number)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload: UploadedFile = serializer.validated_data["file"]
+        description: str = serializer.validated_data["description"]
+
+        def add() -> tuple[int, Any]:
+            attachment = services.attachment_add(
+                case_id=case.pk,
+                user=request.user,  # type: ignore[arg-type]
+                upload=upload,
+                description=description,
+            )
+            return status.HTTP_201_CREATED, AttachmentOutputSerializer(attachment).data
+
+        # A retry is recognised by the file's digest, not its bytes (which would not fit the
+        # fingerprint) nor its name alone (which would let a different file replay the first).
+        code, body, replayed = idempotent(
+            client=request.user,  # type: ignore[arg-type]
+            key=request.headers.get("Idempotency-Key"),
+            method="POST",
+            path=request.path,
+            body={"file_sha256": _upload_sha256(upload), "file_name": upload.name, "description": description},
+            operation=add,
+        )
+        response = Response(body, status=code)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class _IgnoreAccept(DefaultContentNegotiation):
+    """The file goes out in its own type whatever Accept says; errors still go out as JSON."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class CaseAttachmentDownloadApi(APIView):
+    content_negotiation_class = _IgnoreAccept
+
+    @extend_schema(
+        operation_id="cases_attachments_download",
+        responses={
+            **{
+                (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description="The document, as an attachment.")
+                for media_type in ATTACHMENT_MEDIA_TYPES
+            },
+            **error_responses(401, 404, 429),
+        },
+        summary="Download an attachment",
+    )
+    def get(self, request: Request, case_number: str, attachment_id: int) -> HttpResponseBase:
+        attachment = selectors.attachment_get_for(request.user, case_number, attachment_id)
+        if attachment is None:
+            raise NotFound("No such attachment.")
+        try:
+            handle = attachment.file.open("rb")
+        except FileNotFoundError as exc:
+            logger.error(
+                "attachment %s of case %s: stored file %s is missing", attachment.pk, case_number, attachment.file.name
+            )
+            raise NotFound("The attachment's file is missing; the plan's support has been alerted.") from exc
+        response = FileResponse(
+            handle, content_type=attachment.content_type, as_attachment=True, filename=attachment.original_name
+        )
+        # Never rendered in the API's origin, never guessed at, never cached: it is member data.
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+# --- pend for information -------------------------------------------------------------------
+
+
+class CasePendApi(APIView):
+    @extend_schema_serializer(component_name="CasePendInput")
+    class InputSerializer(StrictSerializer):
+        needed = serializers.CharField(
+            max_length=4000, help_text="What information is needed, in words the requester can act on."
+        )
+
+    @extend_schema(
+        operation_id="cases_pend",
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: CaseOutputSerializer, **error_responses(400, 401, 403, 404, 409, 415, 422, 429)},
+        summary="Pend a case for information (reviewers); the time pended extends the deadline as its rule allows",
+    )
+    def post(self, request: Request, case_number: str) -> Response:
+        case = _visible_case(request, case_number)
+
+        def pend() -> tuple[int, Any]:
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            services.case_pend_for_information(
+                case_id=case.pk,
+                user=request.user,  # type: ignore[arg-type]
+                needed=serializer.validated_data["needed"],
+            )
+            return status.HTTP_200_OK, CaseOutputSerializer(selectors.case_detail(request.user, case_number)).data
+
+        return _idempotent_response(request, pend)

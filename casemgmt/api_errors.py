@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -55,3 +56,36 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status=status.HTTP_400_BAD_REQUEST,
         )
     return drf_exception_handler(exc, context)
+
+
+@extend_schema_serializer(component_name="Error")
+class ErrorSerializer(serializers.Serializer):
+    """The body of every 4xx answer, for the OpenAPI schema."""
+
+    detail = serializers.CharField(help_text="What went wrong, in plain language.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Problems by field path, e.g. service_lines[0].code; present when input was refused.",
+    )
+    case_number = serializers.CharField(required=False, help_text="On a duplicate external_id: the existing case.")
+    current_status = serializers.CharField(required=False, help_text="On an illegal status change: the case's status.")
+
+
+ERROR_DESCRIPTIONS = {
+    400: "The request is invalid (each problem named by its field path); nothing was stored.",
+    401: "No valid credentials: send `Authorization: Bearer <token>`.",
+    403: "Authenticated, but your role may not do this; `detail` says why.",
+    404: "No such case, or not one you may see (the two are not told apart).",
+    409: "Conflict: an illegal status change (with `current_status`), a duplicate `external_id` "
+    "(with the existing `case_number`), or a retry while the first request with this Idempotency-Key runs.",
+    413: "The upload is larger than the configured limit.",
+    415: "Unsupported content type: send application/json.",
+    422: "This Idempotency-Key was used with a different request.",
+    429: "Rate limit reached; retry after the number of seconds in the Retry-After header.",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the given error status codes, all with the one error shape."""
+    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in codes}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Q
 
@@ -253,6 +254,7 @@ class CaseEventKind(models.TextChoices):
     DECIDED = "decided", "Decided"
     CANCELLED = "cancelled", "Cancelled"
     NOTE = "note", "Note added"
+    ATTACHMENT_ADDED = "attachment_added", "Attachment added"
 
 
 class CaseEvent(models.Model):
@@ -285,6 +287,13 @@ class DeadlineRule(models.Model):
     line_of_business = models.CharField(max_length=30, choices=LineOfBusiness.choices, blank=True)
     hours = models.PositiveIntegerField(help_text="Time from receipt to decision due, in hours.")
     source = models.CharField(max_length=200, help_text="The regulation or standard behind the rule.")
+    # 0 means a pend never moves the deadline: without a rule that allows it, the plan
+    # cannot claim the time (29 CFR 2560.503-1(f)(2)(iii) tolls; 42 CFR 422.568(b)(1) extends).
+    pend_extension_hours = models.PositiveIntegerField(
+        default=0,
+        help_text="At most this many hours, summed over all pends of a case, that time spent pended "
+        "for information adds to the decision deadline.",
+    )
 
     class Meta:
         ordering = ["review_type", "urgency", "line_of_business"]
@@ -384,3 +393,34 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} -> {self.subscription_id} ({self.status})"
+
+
+# Attachments hold member health information: readable by the application's account only.
+_ATTACHMENT_STORAGE = FileSystemStorage(file_permissions_mode=0o600, directory_permissions_mode=0o700)
+
+
+def attachment_storage() -> FileSystemStorage:
+    """Files under MEDIA_ROOT, which is outside the web root; they are only ever streamed by a view."""
+    return _ATTACHMENT_STORAGE
+
+
+class Attachment(models.Model):
+    """A clinical document sent with a request. Its type is what its content is, not what it is called."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="attachments")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The client's name for the file, sanitized; shown and offered on download, never used on disk.
+    original_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=50, help_text="Detected from the file's content.")
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(storage=attachment_storage, max_length=200)
+    description = models.CharField(max_length=1000, blank=True)
+    uploaded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["case", "uploaded_at", "id"]
+        constraints = [models.CheckConstraint(condition=Q(size__gt=0), name="attachment_size_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.content_type}, {self.size} bytes)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
 
-from casemgmt.models import OPEN_STATUSES, Case, CaseEvent, Decision, Flag
+from casemgmt.models import OPEN_STATUSES, Attachment, Case, CaseEvent, Decision, Flag
 from casemgmt.roles import REVIEWER_ROLES, Role, user_roles
 from policies_app.engine import LineRequest, RequestData
 from policies_app.models import FactDefinition
@@ -89,3 +89,16 @@ def case_request_data(case: Case) -> RequestData:
 def fact_catalogue() -> dict[str, str]:
     """Facts a request may send, by key, with their value type."""
     return dict(FactDefinition.objects.filter(derived=False).values_list("key", "value_type"))
+
+
+def attachments_visible_to(user: User | AnonymousUser) -> QuerySet[Attachment]:
+    """Attachments follow their case: whoever may see the case may see its attachments."""
+    return Attachment.objects.filter(case__in=cases_visible_to(user)).select_related("uploaded_by")
+
+
+def case_attachments(user: User | AnonymousUser, case_number: str) -> QuerySet[Attachment]:
+    return attachments_visible_to(user).filter(case__case_number=case_number).order_by("uploaded_at", "id")
+
+
+def attachment_get_for(user: User | AnonymousUser, case_number: str, attachment_id: int) -> Attachment | None:
+    return case_attachments(user, case_number).filter(pk=attachment_id).first()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -25,6 +30,7 @@ from casemgmt.models import (
     ADVERSE_OUTCOMES,
     OPEN_STATUSES,
     ApiToken,
+    Attachment,
     Case,
     CaseEvent,
     CaseEventKind,
@@ -39,6 +45,7 @@ from casemgmt.models import (
     WebhookDelivery,
     WebhookDeliveryStatus,
     WebhookSubscription,
+    attachment_storage,
 )
 from casemgmt.roles import Role, has_role, require_role, reviewer_role
 from casemgmt.selectors import case_request_data, fact_catalogue
@@ -186,7 +193,7 @@ def _webhooks_queue(case: Case, event: CaseEvent) -> None:
         WebhookDelivery(subscription=sub, event=event, payload=payload) for sub in subscriptions
     )
     for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: webhook_deliver_task.delay(pk))
+        transaction.on_commit(partial(webhook_deliver_task.delay, delivery.pk))
 
 
 def case_submit(*, client: User, data: CaseInput) -> Case:
@@ -473,15 +480,15 @@ def decision_record(
         )
         if updated != 1:  # pragma: no cover - the row lock makes this unreachable
             raise ConflictError("the case changed while the decision was recorded; try again")
-        _event(
-            case,
-            CaseEventKind.PENDED if pended else CaseEventKind.DECIDED,
-            user,
-            now,
-            decision=decision.pk,
-            role=role,
-            outcomes={str(line.service_line): line.outcome for line in lines},
-        )
+        detail: dict[str, Any] = {
+            "decision": decision.pk,
+            "role": role,
+            "outcomes": {str(line.service_line): line.outcome for line in lines},
+        }
+        if pended:
+            _pend_record(case, user, now, previous_status=case.status, **detail)
+        else:
+            _event(case, CaseEventKind.DECIDED, user, now, **detail)
         return decision
 
 
@@ -564,19 +571,246 @@ def case_information_add(*, case_id: int, user: User, clinical_facts: dict[str, 
             stamp = now.strftime("%Y-%m-%d %H:%M UTC")
             notes = f"{notes}\n\n[{stamp}] {clinical_notes.strip()}".strip()
         new_status = CaseStatus.IN_REVIEW if case.status == CaseStatus.PENDED else case.status
+        clock: dict[str, Any] = {}
+        due_at = case.due_at
+        if case.status == CaseStatus.PENDED:
+            extension, clock = _pend_extension(case, now)
+            due_at = case.due_at + extension
         Case.objects.filter(pk=case.pk, status=case.status).update(
             clinical_facts={**case.clinical_facts, **clinical_facts},
             clinical_notes=notes,
             status=new_status,
+            due_at=due_at,
             row_version=F("row_version") + 1,
             updated_at=now,
         )
-        _event(case, CaseEventKind.INFORMATION_RECEIVED, user, now, facts=sorted(clinical_facts))
+        _event(
+            case,
+            CaseEventKind.INFORMATION_RECEIVED,
+            user,
+            now,
+            facts=sorted(clinical_facts),
+            due_at=due_at.isoformat(),
+            **clock,
+        )
         case.refresh_from_db()
         fresh = evaluate_request(engine_index(), case_request_data(case))
         _flags_write(case, fresh, now)
         _event(case, CaseEventKind.REFLAGGED, None, now, flags=len(fresh))
         return case
+
+
+# --- pends and the clock --------------------------------------------------------------------
+
+PEND_ALLOWED_FROM = (CaseStatus.RECEIVED, CaseStatus.IN_REVIEW, CaseStatus.PHYSICIAN_REVIEW)
+
+
+def _pend_started_at(case: Case) -> datetime | None:
+    """When the case's current pend began, as recorded on its latest PENDED event."""
+    event = CaseEvent.objects.filter(case=case, kind=CaseEventKind.PENDED).order_by("-at", "-id").first()
+    if event is None:
+        return None
+    raw = event.detail.get("pended_at")
+    return datetime.fromisoformat(raw) if raw else event.at
+
+
+def _pend_record(case: Case, user: User, now: datetime, *, previous_status: str, **detail: Any) -> CaseEvent:
+    """Record that a case is pended for information and since when.
+
+    Every way into PENDED comes through here, so the clock extension has one source of truth.
+    Pending a case that is already pended keeps the original start: no waiting time is lost.
+    """
+    started = _pend_started_at(case) if previous_status == CaseStatus.PENDED else None
+    return _event(case, CaseEventKind.PENDED, user, now, pended_at=(started or now).isoformat(), **detail)
+
+
+def _pend_extension(case: Case, now: datetime) -> tuple[timedelta, dict[str, Any]]:
+    """How far the pend now ending moves the deadline, and what to record about it.
+
+    The time pended counts, up to the deadline rule's pend_extension_hours for the whole case:
+    what earlier pends added is taken off the allowance. A case without a rule gets nothing.
+    """
+    started = _pend_started_at(case)
+    if started is None:  # pragma: no cover - every path into PENDED records its start
+        return timedelta(0), {}
+    pended = max(now - started, timedelta(0))
+    rule = DeadlineRule.objects.filter(pk=case.deadline_rule_id).first()
+    allowance = timedelta(hours=rule.pend_extension_hours if rule else 0)
+    earlier = CaseEvent.objects.filter(case=case, kind=CaseEventKind.INFORMATION_RECEIVED).values_list(
+        "detail", flat=True
+    )
+    used = timedelta(seconds=sum(int(d.get("clock_extension_seconds", 0)) for d in earlier))
+    # Whole seconds, so the amounts recorded on the events add up exactly to what was applied.
+    extension = timedelta(seconds=int(min(pended, max(allowance - used, timedelta(0))).total_seconds()))
+    return extension, {
+        "previous_due_at": case.due_at.isoformat(),
+        "pend_started_at": started.isoformat(),
+        "pended_seconds": int(pended.total_seconds()),
+        "clock_extension_seconds": int(extension.total_seconds()),
+        "pend_extension_allowance_hours": rule.pend_extension_hours if rule else 0,
+    }
+
+
+def case_pend_for_information(*, case_id: int, user: User, needed: str) -> Case:
+    """Ask the requester for more information. The case waits in PENDED until it arrives.
+
+    The time it waits is added to the deadline when the information comes (case_information_add),
+    as far as the case's deadline rule allows.
+    """
+    require_role(user, Role.NURSE, Role.PHYSICIAN, action="pend a case for information")
+    needed = needed.strip()
+    if not needed:
+        raise ValidationFailed({"needed": ["say what information is needed"]})
+    with transaction.atomic():
+        case = Case.objects.select_for_update().filter(pk=case_id).first()
+        if case is None:
+            raise NotFoundError("no such case")
+        if case.status not in PEND_ALLOWED_FROM:
+            raise InvalidTransition(
+                f"case {case.case_number} is {case.get_status_display().lower()}; it cannot be pended for information",
+                current_status=case.status,
+            )
+        now = timezone.now()
+        Case.objects.filter(pk=case.pk, status=case.status).update(
+            status=CaseStatus.PENDED, row_version=F("row_version") + 1, updated_at=now
+        )
+        _pend_record(case, user, now, previous_status=case.status, needed=needed)
+        case.refresh_from_db()
+        return case
+
+
+# --- attachments ----------------------------------------------------------------------------
+
+
+class AttachmentTooLarge(DomainError):
+    status_code = 413
+
+
+# What each accepted type begins with. Only the content decides: a file name or a client's
+# Content-Type is a claim, and an HTML page named .pdf must never be stored as a PDF.
+ATTACHMENT_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (b"%PDF-", "application/pdf", "pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
+    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
+    (b"II*\x00", "image/tiff", "tiff"),
+    (b"MM\x00*", "image/tiff", "tiff"),
+)
+ATTACHMENT_NAME_MAX = 200
+ATTACHMENT_DESCRIPTION_MAX = 1000
+
+
+def attachment_type_detect(head: bytes) -> tuple[str, str] | None:
+    """(content type, file extension) of an accepted document, from its first bytes; else None."""
+    for magic, content_type, extension in ATTACHMENT_SIGNATURES:
+        if head.startswith(magic):
+            return content_type, extension
+    return None
+
+
+def attachment_name_sanitize(name: str) -> str:
+    """The client's file name made safe to store and to offer back on download.
+
+    Only the last path component survives (either separator), control and format characters
+    go, and the length is bounded keeping the extension.
+    """
+    base = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip().strip(".").strip()
+    if len(base) > ATTACHMENT_NAME_MAX:
+        stem, dot, extension = base.rpartition(".")
+        if dot and stem and len(extension) <= 16:
+            base = stem[: ATTACHMENT_NAME_MAX - len(extension) - 1].rstrip() + "." + extension
+        else:
+            base = base[:ATTACHMENT_NAME_MAX]
+    return base or "attachment"
+
+
+def _attachment_guard(case: Case, user: User) -> None:
+    if not (case.submitted_by_id == user.pk or reviewer_role(user) is not None):
+        raise PermissionDeniedError("Only the submitting client or a nurse or physician reviewer may add attachments.")
+    if case.status not in OPEN_STATUSES:
+        raise InvalidTransition(
+            f"case {case.case_number} is {case.get_status_display().lower()}; it takes no more attachments",
+            current_status=case.status,
+        )
+
+
+def attachment_too_large(size: int, limit: int) -> AttachmentTooLarge:
+    return AttachmentTooLarge(
+        f"file: the upload is {size} bytes; the largest attachment accepted is {limit} bytes", field="file"
+    )
+
+
+def attachment_add(*, case_id: int, user: User, upload: UploadedFile, description: str = "") -> Attachment:
+    """Store a PDF, PNG, JPEG or TIFF document with an open case.
+
+    The type is detected from the content. The file is kept under MEDIA_ROOT/attachments with
+    a random name (never the client's), and removed again if the case cannot take it, so a
+    refusal leaves nothing behind.
+    """
+    limit: int = settings.ATTACHMENT_MAX_BYTES
+    description = description.strip()
+    if len(description) > ATTACHMENT_DESCRIPTION_MAX:
+        raise ValidationFailed({"description": [f"at most {ATTACHMENT_DESCRIPTION_MAX} characters"]})
+    case = Case.objects.filter(pk=case_id).first()
+    if case is None:
+        raise NotFoundError("no such case")
+    # Checked before the content is read, and again under the row lock before anything is kept.
+    _attachment_guard(case, user)
+    if upload.size is not None and upload.size > limit:
+        raise attachment_too_large(upload.size, limit)
+
+    digest, size, head = hashlib.sha256(), 0, b""
+    for chunk in upload.chunks():
+        if len(head) < 16:
+            head += chunk[: 16 - len(head)]
+        digest.update(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise attachment_too_large(size, limit)
+    if size == 0:
+        raise ValidationFailed({"file": ["the file is empty"]})
+    detected = attachment_type_detect(head)
+    if detected is None:
+        raise ValidationFailed(
+            {"file": ["must be a PDF, PNG, JPEG or TIFF document; judged by its content, it is none of these"]}
+        )
+    content_type, extension = detected
+
+    storage = attachment_storage()
+    upload.seek(0)
+    stored_name = storage.save(f"attachments/{secrets.token_hex(16)}.{extension}", upload)
+    try:
+        with transaction.atomic():
+            case = Case.objects.select_for_update().get(pk=case_id)
+            _attachment_guard(case, user)
+            now = timezone.now()
+            attachment = Attachment.objects.create(
+                case=case,
+                uploaded_by=user,
+                original_name=attachment_name_sanitize(upload.name or ""),
+                content_type=content_type,
+                size=size,
+                sha256=digest.hexdigest(),
+                file=stored_name,
+                description=description,
+                uploaded_at=now,
+            )
+            Case.objects.filter(pk=case.pk).update(updated_at=now)
+            # The event names no file: a client's file name may itself carry member details.
+            _event(
+                case,
+                CaseEventKind.ATTACHMENT_ADDED,
+                user,
+                now,
+                attachment=attachment.pk,
+                content_type=content_type,
+                size=size,
+                sha256=attachment.sha256,
+            )
+    except Exception:
+        storage.delete(stored_name)
+        raise
+    return attachment
 
 
 # --- API tokens ---------------------------------------------------------------------------

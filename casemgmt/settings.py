@@ -120,6 +120,9 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / ".staticfiles")))
 # Uploaded policy documents and attachments live outside the web root and are never served
 # directly: views stream them after a permission check.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / ".media")))
+# Largest attachment (PDF, PNG, JPEG, TIFF) a case accepts, in bytes; larger uploads get 413.
+# Default 20 MiB: a scanned multi-page record fits, a stray video does not.
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

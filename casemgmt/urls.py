@@ -13,6 +13,13 @@ api_v1 = [
     path("cases/<str:case_number>/decisions", api.CaseDecisionsApi.as_view(), name="api_case_decisions"),
     path("cases/<str:case_number>/information", api.CaseInformationApi.as_view(), name="api_case_information"),
     path("cases/<str:case_number>/cancel", api.CaseCancelApi.as_view(), name="api_case_cancel"),
+    path("cases/<str:case_number>/pend", api.CasePendApi.as_view(), name="api_case_pend"),
+    path("cases/<str:case_number>/attachments", api.CaseAttachmentsApi.as_view(), name="api_case_attachments"),
+    path(
+        "cases/<str:case_number>/attachments/<int:attachment_id>",
+        api.CaseAttachmentDownloadApi.as_view(),
+        name="api_case_attachment_download",
+    ),
     path("coverage", api.CoverageApi.as_view(), name="api_coverage"),
     path("webhooks", api.WebhooksApi.as_view(), name="api_webhooks"),
 ]

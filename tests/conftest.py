@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.contrib.auth.models import User
 
@@ -57,3 +59,13 @@ def empty_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_engine_index() -> Iterator[None]:
+    """Each test builds its own library; none may see an index cached by another."""
+    from policies_app import selectors
+
+    selectors._index = None
+    yield
+    selectors._index = None

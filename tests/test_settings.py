@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import runpy
 from pathlib import Path
 
@@ -192,3 +193,19 @@ def test_session_idle_minimum(clean_env):
     clean_env.setenv("SESSION_IDLE_SECONDS", "30")
     with pytest.raises(ImproperlyConfigured, match="SESSION_IDLE_SECONDS must be at least 60"):
         load_settings()
+
+
+def test_readme_documents_every_environment_variable():
+    """Every variable the code reads is in the README's configuration table."""
+    root = SETTINGS_FILE.parent.parent
+    pattern = re.compile(r"""(?:env_(?:str|int|bool|list|secret)|environ\.get|getenv)\(\s*["']([A-Z][A-Z0-9_]*)["']""")
+    read: set[str] = set()
+    for package in ("casemgmt", "policies_app"):
+        for source in (root / package).rglob("*.py"):
+            if "migrations" not in source.parts:
+                read.update(pattern.findall(source.read_text()))
+    read -= {"DJANGO_SETTINGS_MODULE"}
+    read |= {f"{name}_FILE" for name in read if name == "SECRET_KEY"}
+    readme = (root / "README.md").read_text()
+    missing = sorted(name for name in read if f"`{name}`" not in readme)
+    assert not missing, f"add these to README.md, Configuration: {missing}"
