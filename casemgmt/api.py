@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -14,7 +15,13 @@ from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -478,6 +485,13 @@ class WebhooksApi(APIView):
     class InputSerializer(StrictSerializer):
         url = serializers.URLField(max_length=500)
 
+        def validate_url(self, value: str) -> str:
+            try:
+                urlsplit(value).port  # noqa: B018 - raises on a port out of range, which URLField lets through
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc)) from exc
+            return value
+
     @extend_schema_serializer(component_name="Webhook")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -556,6 +570,11 @@ def _upload_sha256(upload: UploadedFile) -> str:
     return digest.hexdigest()
 
 
+@extend_schema_field(OpenApiTypes.BINARY)
+class _UploadField(serializers.FileField):
+    """A file part of a multipart body (the schema would otherwise call it a URI)."""
+
+
 @extend_schema_serializer(component_name="Attachment")
 class AttachmentOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -576,7 +595,7 @@ class CaseAttachmentsApi(APIView):
 
     @extend_schema_serializer(component_name="CaseAttachmentsInput")
     class InputSerializer(StrictSerializer):
-        file = serializers.FileField(
+        file = _UploadField(
             help_text="A PDF, PNG, JPEG or TIFF document, judged by its content (not its name or declared type), "
             "at most ATTACHMENT_MAX_BYTES (default 20 MiB; larger is 413)."
         )
@@ -646,9 +665,10 @@ class _IgnoreAccept(DefaultContentNegotiation):
     """The file goes out in its own type whatever Accept says; errors still go out as JSON."""
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        return renderers[0], renderers[0].media_type
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 class CaseAttachmentDownloadApi(APIView):

@@ -193,7 +193,8 @@ def _webhooks_queue(case: Case, event: CaseEvent) -> None:
         WebhookDelivery(subscription=sub, event=event, payload=payload) for sub in subscriptions
     )
     for delivery in deliveries:
-        transaction.on_commit(partial(webhook_deliver_task.delay, delivery.pk))
+        # robust: the delivery row stays pending if the broker is down; it is not lost.
+        transaction.on_commit(partial(webhook_deliver_task.delay, delivery.pk), robust=True)
 
 
 def case_submit(*, client: User, data: CaseInput) -> Case:
@@ -634,7 +635,7 @@ def _pend_extension(case: Case, now: datetime) -> tuple[timedelta, dict[str, Any
     if started is None:  # pragma: no cover - every path into PENDED records its start
         return timedelta(0), {}
     pended = max(now - started, timedelta(0))
-    rule = DeadlineRule.objects.filter(pk=case.deadline_rule_id).first()
+    rule = DeadlineRule.objects.filter(pk=case.deadline_rule_id).first() if case.deadline_rule_id else None
     allowance = timedelta(hours=rule.pend_extension_hours if rule else 0)
     earlier = CaseEvent.objects.filter(case=case, kind=CaseEventKind.INFORMATION_RECEIVED).values_list(
         "detail", flat=True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from functools import partial
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -195,7 +196,9 @@ def policy_version_publish(*, version_id: int, user: User) -> PolicyVersion:
     library_stamp_bump()
     from policies_app.tasks import policy_version_reflag_open_cases_task
 
-    transaction.on_commit(lambda: policy_version_reflag_open_cases_task.delay(version.pk))
+    # robust: a broker outage must not turn a committed publish into an error page; the
+    # re-flag can be sent again (docs/operations.md) and cases are re-flagged on any change.
+    transaction.on_commit(partial(policy_version_reflag_open_cases_task.delay, version.pk), robust=True)
     return version
 
 

@@ -11,6 +11,9 @@ same Redis never steals the test's tasks. Use it with
 `@pytest.mark.django_db(transaction=True, serialized_rollback=True)`: the worker only sees
 committed rows, and the serialized rollback restores the migrations' reference data (roles,
 deadline rules, the fact catalogue) that the flush after a transactional test removes.
+
+When a broker is configured, every test *not* marked `services` still runs its tasks in-process
+(as on the embedded default), so only the `services` tests depend on a worker.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,14 +163,8 @@ def celery_test_queue(_session_task_queue: str | None) -> str:
     return _session_task_queue
 
 
-@pytest.fixture
-def celery_eager() -> Iterator[None]:
-    """Run tasks in-process for one test, even when a broker is configured.
-
-    For tests about what a task does, not about its delivery: with
-    `django_capture_on_commit_callbacks(execute=True)` the task then runs at commit, as on the
-    embedded default.
-    """
+@contextmanager
+def _eager_tasks() -> Iterator[None]:
     from casemgmt.celery import app
 
     saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
@@ -176,6 +174,30 @@ def celery_eager() -> Iterator[None]:
         yield
     finally:
         app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def celery_eager() -> Iterator[None]:
+    """Run tasks in-process for this test, even when a broker is configured."""
+    with _eager_tasks():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process_unless_services(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Only `services` tests send tasks to the broker; every other test runs them in-process.
+
+    A test about what a task does (say, with `django_capture_on_commit_callbacks(execute=True)`)
+    then behaves the same in both CI passes, instead of leaving its task in a queue no worker
+    reads. Delivery through Redis to a real worker is what the `services` tests are for.
+    """
+    from django.conf import settings
+
+    if not settings.CELERY_BROKER_URL or request.node.get_closest_marker("services") is not None:
+        yield
+        return
+    with _eager_tasks():
+        yield
 
 
 # --- the worker ---------------------------------------------------------------------------
