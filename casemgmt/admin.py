@@ -22,9 +22,9 @@ from casemgmt.models import ApiToken, DeadlineRule
 
 @admin.register(DeadlineRule)
 class DeadlineRuleAdmin(admin.ModelAdmin):
-    list_display = ["review_type", "urgency", "line_of_business", "hours", "source"]
+    list_display = ["review_type", "urgency", "line_of_business", "hours", "pend_extension_hours", "source"]
     list_filter = ["review_type", "urgency", "line_of_business"]
-    fields = ["review_type", "urgency", "line_of_business", "hours", "source"]
+    fields = ["review_type", "urgency", "line_of_business", "hours", "pend_extension_hours", "source"]
 
 
 @admin.register(ApiToken)

@@ -6,8 +6,8 @@ import hashlib
 import secrets
 import unicodedata
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings

@@ -19,8 +19,8 @@ the file runs in well under a minute.
 from __future__ import annotations
 
 import uuid
-import zlib
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -71,8 +71,9 @@ HYPOTHESIS = settings(
 
 
 @pytest.fixture(autouse=True)
-def _wsgi_calls_allowed(settings: Any) -> None:
+def _wsgi_calls_allowed(settings: Any, tmp_path: Path) -> None:
     settings.ALLOWED_HOSTS = ["localhost", "testserver"]
+    settings.MEDIA_ROOT = tmp_path / "media"  # generated attachments land here, not in the project
     # The generated volume must not run into the rate limit (the 429 is tested in test_api.py).
     settings.API_RATE_LIMIT = "1000000/min"
     # Generated webhook hosts do not resolve here; let https ones through so 201 is reached too.
