@@ -147,6 +147,14 @@ class PolicyAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Policy]:
         return super().get_queryset(request).prefetch_related("versions")
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Policy | None = None) -> list[str]:
+        # Published versions were judged, hashed and cited with these; changing them would
+        # change what a frozen version says. A correction is a new policy or version.
+        frozen = obj is not None and obj.versions.filter(
+            status__in=[PolicyVersionStatus.PUBLISHED, PolicyVersionStatus.RETIRED]
+        ).exists()
+        return ["payer", "number", "title", "lines_of_business"] if frozen else []
+
     @admin.display(description="Current published version")
     def current_version(self, obj: Policy) -> str:
         today = timezone.localdate()

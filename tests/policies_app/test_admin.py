@@ -416,3 +416,24 @@ def test_outsider_without_staff_is_redirected_to_login(outsider: User, url: str)
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+def test_policy_with_a_published_version_keeps_its_number_title_and_lines(editor: User) -> None:
+    version = factories.publish(factories.draft_version(), editor)
+    policy = version.policy
+    response = signed_in(editor).post(
+        f"/admin/policies_app/policy/{policy.pk}/change/",
+        {
+            "payer": "Other payer",
+            "number": "XX.99",
+            "title": "Renamed",
+            "retrospective_review": "on",
+            "original_effective_date": "",
+            "versions-TOTAL_FORMS": "0",
+            "versions-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code in (200, 302)
+    policy.refresh_from_db()
+    assert (policy.payer, policy.number, policy.title) == ("Test Health Plan", "TP.01", "Test procedure policy")
+    assert policy.lines_of_business == ["commercial", "exchange"]
