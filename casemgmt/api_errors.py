@@ -63,7 +63,8 @@ class ErrorSerializer(serializers.Serializer):
     """The body of every 4xx answer, for the OpenAPI schema."""
 
     detail = serializers.CharField(help_text="What went wrong, in plain language.")
-    errors = serializers.DictField(
+    # DRF takes declared fields off the class, so this does not shadow Serializer.errors at run time.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Problems by field path, e.g. service_lines[0].code; present when input was refused.",

@@ -59,6 +59,8 @@ class Endpoint:
     body: Callable[[World], Any] | None = None
     multipart: bool = False
     expected: dict[str, int] = field(default_factory=dict)
+    # What a successful answer must contain, to prove it carries the data and not just a 200.
+    shows: Callable[[World], bytes] | None = None
 
     def url(self, world: World) -> str:
         return self.path.format(case=world.case.case_number, attachment=world.attachment_id)
@@ -103,14 +105,14 @@ CLIENTS_ONLY_201 = _row(
 )
 
 ENDPOINTS: dict[str, Endpoint] = {
-    "cases_list": Endpoint("GET", "/api/v1/cases", expected=ANY_ACCOUNT),
+    "cases_list": Endpoint("GET", "/api/v1/cases", expected=ANY_ACCOUNT),  # filtered: see SEES_CASE
     "cases_submit": Endpoint(
         "POST",
         "/api/v1/cases",
         body=lambda w: factories.api_case_body(external_id="EHR-ACCESS-2"),
         expected=CLIENTS_ONLY_201,
     ),
-    "cases_retrieve": Endpoint("GET", "/api/v1/cases/{case}", expected=READ_CASE),
+    "cases_retrieve": Endpoint("GET", "/api/v1/cases/{case}", expected=READ_CASE, shows=lambda w: b"EHR-ACCESS-1"),
     "cases_decisions_list": Endpoint("GET", "/api/v1/cases/{case}/decisions", expected=READ_CASE),
     "cases_decisions_create": Endpoint(
         "POST",
@@ -179,7 +181,9 @@ ENDPOINTS: dict[str, Endpoint] = {
             anonymous=401,
         ),
     ),
-    "cases_attachments_list": Endpoint("GET", "/api/v1/cases/{case}/attachments", expected=READ_CASE),
+    "cases_attachments_list": Endpoint(
+        "GET", "/api/v1/cases/{case}/attachments", expected=READ_CASE, shows=lambda w: b"mri.pdf"
+    ),
     "cases_attachments_create": Endpoint(
         "POST",
         "/api/v1/cases/{case}/attachments",
@@ -197,7 +201,9 @@ ENDPOINTS: dict[str, Endpoint] = {
             anonymous=401,
         ),
     ),
-    "cases_attachments_download": Endpoint("GET", "/api/v1/cases/{case}/attachments/{attachment}", expected=READ_CASE),
+    "cases_attachments_download": Endpoint(
+        "GET", "/api/v1/cases/{case}/attachments/{attachment}", expected=READ_CASE, shows=lambda w: PDF
+    ),
     # Which policy governs a service is not case data: every role may ask, an account without one may not.
     "coverage_lookup": Endpoint(
         "GET",
@@ -285,9 +291,11 @@ def test_access(request: pytest.FixtureRequest, world: World, endpoint_name: str
         assert case_number not in content
         assert b"Ada" not in content  # the member's name
         assert "detail" in response.json()
-    elif endpoint.method == "GET" and endpoint_name != "coverage_lookup":
-        # A list answers 200 to everyone signed in: only those who may see the case see it in it.
-        assert (case_number in content) == (persona in SEES_CASE) or endpoint_name == "webhooks_list"
+    elif endpoint.shows is not None:
+        assert endpoint.shows(world) in content
+    if endpoint_name == "cases_list":
+        # The list answers 200 to everyone signed in; only those who may see the case find it there.
+        assert (case_number in content) == (persona in SEES_CASE)
     if endpoint_name == "webhooks_list":
         assert (OWNER_WEBHOOK.encode() in content) == (persona == "owner")
 

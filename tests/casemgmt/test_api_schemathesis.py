@@ -19,6 +19,7 @@ the file runs in well under a minute.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from urllib.parse import unquote
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from django.test import override_settings
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -44,10 +47,10 @@ from casemgmt.wsgi import application
 from tests import factories
 
 MAX_EXAMPLES = 40
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS: list[Any] = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # A path that no URL pattern matches (e.g. a non-integer attachment id) never reaches the API:
 # Django's own 404 page answers, in HTML. Such responses must still be a 404 and no 5xx.
-UNROUTED_CHECKS = [not_a_server_error]
+UNROUTED_CHECKS: list[Any] = [not_a_server_error]
 
 
 def _load_schema() -> schemathesis.BaseSchema:
@@ -68,6 +71,20 @@ HYPOTHESIS = settings(
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection() -> Iterator[None]:
+    """Calls go through the real WSGI handler, whose request signals close "obsolete" database
+    connections; inside the test's transaction that would close it (on PostgreSQL). Django's
+    own test client disconnects the same handler while it makes a request."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture(autouse=True)

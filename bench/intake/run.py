@@ -1,0 +1,515 @@
+"""Benchmark of `POST /api/v1/cases` served by gunicorn on PostgreSQL, beside a baseline endpoint.
+
+Run from the project root:  .venv/bin/python bench/intake/run.py [--peak-seconds S] [--clients N]
+
+What it does (see bench/intake/README.md):
+
+1. Prepares a PostgreSQL database (DATABASE_URL, default
+   postgres://postgres@127.0.0.1:5432/casemgmt_bench): a database whose name ends in `_bench`
+   is dropped and created afresh; any other is refused unless --reuse-db. Migrates it, loads the
+   two seed policies and demo users (`manage.py load_demo`), issues a token for the demo
+   integration client (`manage.py create_api_token portal`) and creates the baseline's table.
+2. Starts gunicorn, 2 sync workers, on 127.0.0.1 and a free port, with bench/intake/settings.py:
+   the product's settings plus `POST /bench/baseline`, which runs the same stack (middleware,
+   bearer token, throttle, JSON, strict validation) and inserts one row. The per-client rate
+   limit is raised (API_RATE_LIMIT=1000000/min) so the load is not throttled.
+3. Drives both endpoints from this process over loopback (threads, http.client; every request
+   bounded by count and time):
+   - peak: closed loop, --clients requests in flight, alternating baseline and intake in
+     rounds so both see the same machine; sustained req/s and p50/p99 latency.
+   - half: open loop at half of each endpoint's peak rate, requests sent on a fixed schedule and
+     latency measured from the scheduled time (so a stall is not hidden by sending less).
+4. Prints a table, the throughput ratio, PASS/FAIL per target; exits 1 when a target is missed.
+
+Targets (issue 4): intake throughput >= 60% of the baseline's; intake p99 < 100 ms at half its
+peak rate. Any non-2xx answer in a measured phase is also a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+if __package__ in (None, ""):
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/casemgmt_bench"
+SETTINGS_MODULE = "bench.intake.settings"
+WORKERS = 2
+INTAKE_PATH = "/api/v1/cases"
+BASELINE_PATH = "/bench/baseline"
+
+# The baseline's table: bench-only, created with raw SQL (no model, no migration).
+TABLE_DDL = """
+CREATE TABLE IF NOT EXISTS bench_baseline (
+    id bigserial PRIMARY KEY,
+    client_id bigint NOT NULL,
+    external_id varchar(100) NOT NULL,
+    code varchar(10) NOT NULL,
+    units integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+TARGET_RATIO = 0.60
+TARGET_P99_MS = 100.0
+MAX_REQUESTS_PER_PHASE = 100_000
+REQUEST_TIMEOUT_S = 10.0
+SERVER_START_TIMEOUT_S = 60.0
+
+
+# --- the database and the server ------------------------------------------------------------
+
+
+def _db_name(url: str) -> str:
+    return unquote(urlsplit(url).path.lstrip("/"))
+
+
+def _admin_conninfo(url: str) -> str:
+    """The same server, database `postgres`: where CREATE/DROP DATABASE are run."""
+    parts = urlsplit(url)
+    return parts._replace(path="/postgres").geturl()
+
+
+def prepare_database(url: str, *, reuse: bool) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = _db_name(url)
+    if not name:
+        raise SystemExit(f"DATABASE_URL names no database: {url}")
+    fresh = name.endswith("_bench")
+    if not fresh and not reuse:
+        raise SystemExit(
+            f"refusing to benchmark in database {name!r}: use a name ending in _bench (dropped and created "
+            "afresh each run), or pass --reuse-db to run on it as it is"
+        )
+    with psycopg.connect(_admin_conninfo(url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if fresh and exists:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+            exists = None
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def server_env(database_url: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "bench-" + secrets.token_urlsafe(32),
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "API_RATE_LIMIT": "1000000/min",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+        "PYTHONUNBUFFERED": "1",
+    }
+    # Tasks in-process (no webhooks are registered, so none run); throttle counts per worker.
+    for name in ("CELERY_BROKER_URL", "CACHE_URL", "SECRET_KEY_FILE"):
+        env.pop(name, None)
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def setup_application(env: dict[str, str]) -> str:
+    """Migrate, seed, create the baseline table; return the integration client's token."""
+    manage(env, "migrate", "--noinput")
+    manage(env, "load_demo")
+    token = manage(env, "create_api_token", "portal", "--label", "bench/intake").strip().splitlines()[-1]
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(TABLE_DDL)
+    return token
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "casemgmt.wsgi:application",
+        "--workers",
+        str(WORKERS),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--backlog",
+        "2048",
+        "--timeout",
+        "60",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            wait_until_ready(process, port, log_path)
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=20)
+
+
+def wait_until_ready(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+            conn.close()
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer /healthz within {SERVER_START_TIMEOUT_S:.0f}s")
+
+
+# --- requests -------------------------------------------------------------------------------
+
+RUN_ID = uuid.uuid4().hex[:8]
+_counter = iter(range(1, 10**12))
+_counter_lock = threading.Lock()
+
+
+def _next_external_id(prefix: str) -> str:
+    with _counter_lock:
+        n = next(_counter)
+    return f"{prefix}-{RUN_ID}-{n}"
+
+
+def intake_body() -> bytes:
+    """A realistic submission with 3 service lines, two of them governed by a seed policy."""
+    dos = (date.today() + timedelta(days=14)).isoformat()
+    return json.dumps(
+        {
+            "external_id": _next_external_id("BENCH"),
+            "urgency": "standard",
+            "line_of_business": "commercial",
+            "member": {
+                "member_id": "W100200300",
+                "first_name": "Bench",
+                "last_name": "Member",
+                "birth_date": "1961-03-14",
+            },
+            "requesting_provider": {"npi": "1234567893", "name": "Bench Spine Clinic"},
+            "diagnosis_codes": ["M48.062", "M54.16"],
+            "service_lines": [
+                {
+                    "code_system": "CPT",
+                    "code": "62330",
+                    "units": 1,
+                    "date_of_service": dos,
+                    "description": "mild, L4-L5",
+                },
+                {
+                    "code_system": "CPT",
+                    "code": "62331",
+                    "units": 1,
+                    "date_of_service": dos,
+                    "description": "add. level",
+                },
+                {
+                    "code_system": "CPT",
+                    "code": "72148",
+                    "units": 1,
+                    "date_of_service": dos,
+                    "description": "MRI lumbar",
+                },
+            ],
+            "clinical_notes": "Lumbar stenosis with neurogenic claudication; 12 weeks of physical therapy failed.",
+        }
+    ).encode()
+
+
+def baseline_body() -> bytes:
+    return json.dumps({"external_id": _next_external_id("BASE"), "code": "62330", "units": 1}).encode()
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    path: str
+    body: Callable[[], bytes]
+
+
+INTAKE = Target("POST /api/v1/cases (3 lines)", INTAKE_PATH, intake_body)
+BASELINE = Target("baseline (validate + 1 row)", BASELINE_PATH, baseline_body)
+
+
+def send(port: int, token: str, target: Target) -> int:
+    """One request on a new connection (gunicorn's sync workers close it after each answer)."""
+    body = target.body()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
+    try:
+        conn.request(
+            "POST",
+            target.path,
+            body=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return 0
+    finally:
+        conn.close()
+
+
+@dataclass
+class Result:
+    target: Target
+    phase: str
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # seconds, successful requests only
+    errors: dict[int, int] = field(default_factory=dict)  # status (0: connection error) -> count
+    offered_rate: float | None = None
+
+    def add(self, status: int, latency: float) -> None:
+        if 200 <= status < 300:
+            self.latencies.append(latency)
+        else:
+            self.errors[status] = self.errors.get(status, 0) + 1
+
+    def merge(self, other: Result) -> None:
+        self.elapsed += other.elapsed
+        self.latencies.extend(other.latencies)
+        for status, count in other.errors.items():
+            self.errors[status] = self.errors.get(status, 0) + count
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.elapsed if self.elapsed else 0.0
+
+    def percentile_ms(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+        return ordered[index] * 1000
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
+
+
+def closed_loop(port: int, token: str, target: Target, seconds: float, clients: int, phase: str) -> Result:
+    """`clients` requests in flight at all times, until the time or the request budget runs out."""
+    result = Result(target, phase)
+    lock = threading.Lock()
+    budget = [MAX_REQUESTS_PER_PHASE]
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    def client() -> None:
+        while time.perf_counter() < deadline:
+            with lock:
+                if budget[0] <= 0:
+                    return
+                budget[0] -= 1
+            t0 = time.perf_counter()
+            status = send(port, token, target)
+            latency = time.perf_counter() - t0
+            with lock:
+                result.add(status, latency)
+
+    run_threads(client, clients)
+    result.elapsed = time.perf_counter() - start
+    return result
+
+
+def open_loop(port: int, token: str, target: Target, seconds: float, rate: float, phase: str) -> Result:
+    """Requests sent on a fixed schedule at `rate`/s; latency counted from the scheduled time.
+
+    Enough sender threads are kept that a slow answer does not hold the schedule back; if the
+    senders still fall behind, the wait shows in the latency (no coordinated omission).
+    """
+    result = Result(target, phase, offered_rate=rate)
+    total = min(MAX_REQUESTS_PER_PHASE, max(1, int(rate * seconds)))
+    lock = threading.Lock()
+    next_index = [0]
+    start = time.perf_counter() + 0.05
+
+    def sender() -> None:
+        while True:
+            with lock:
+                i = next_index[0]
+                if i >= total:
+                    return
+                next_index[0] += 1
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            status = send(port, token, target)
+            latency = time.perf_counter() - scheduled
+            with lock:
+                result.add(status, latency)
+
+    senders = max(4, min(64, int(rate * 0.1) + 4))  # about 100 ms of requests may be in flight
+    run_threads(sender, senders)
+    result.elapsed = time.perf_counter() - start
+    return result
+
+
+def run_threads(function: Callable[[], None], count: int) -> None:
+    threads = [threading.Thread(target=function, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def measure(port: int, token: str, args: argparse.Namespace) -> list[Result]:
+    targets = (BASELINE, INTAKE)
+    for target in targets:  # warm both workers: imports, connections, the policy index
+        closed_loop(port, token, target, args.warmup_seconds, args.clients, "warmup")
+
+    peaks = {target.name: Result(target, "peak") for target in targets}
+    rounds = max(1, args.rounds)
+    for _ in range(rounds):  # alternate, so a drift on the machine affects both alike
+        for target in targets:
+            peaks[target.name].merge(closed_loop(port, token, target, args.peak_seconds / rounds, args.clients, "peak"))
+
+    halves = [
+        open_loop(port, token, target, args.half_seconds, max(1.0, peaks[target.name].rate / 2), "half")
+        for target in targets
+    ]
+    return [*peaks.values(), *halves]
+
+
+def report(results: list[Result]) -> bool:
+    header = f"{'endpoint':<30} {'phase':<6} {'offered/s':>9} {'req/s':>8} {'ok':>7} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        offered = f"{r.offered_rate:.0f}" if r.offered_rate is not None else "max"
+        errors = sum(r.errors.values())
+        print(
+            f"{r.target.name:<30} {r.phase:<6} {offered:>9} {r.rate:>8.1f} {r.ok:>7} {errors:>7} "
+            f"{r.median_ms:>8.1f} {r.percentile_ms(99):>8.1f}"
+        )
+    print()
+
+    def find(target: Target, phase: str) -> Result:
+        return next(r for r in results if r.target is target and r.phase == phase)
+
+    base_peak, intake_peak, intake_half = find(BASELINE, "peak"), find(INTAKE, "peak"), find(INTAKE, "half")
+    ratio = intake_peak.rate / base_peak.rate if base_peak.rate else 0.0
+    p99 = intake_half.percentile_ms(99)
+    error_detail = {r.target.name + " " + r.phase: r.errors for r in results if r.errors}
+    checks = [
+        (
+            f"intake throughput {intake_peak.rate:.1f} req/s is {ratio:.0%} of the baseline's "
+            f"{base_peak.rate:.1f} req/s (target >= {TARGET_RATIO:.0%})",
+            ratio >= TARGET_RATIO,
+        ),
+        (
+            f"intake p99 at half its peak rate ({intake_half.offered_rate:.0f} req/s offered) is {p99:.1f} ms "
+            f"(target < {TARGET_P99_MS:.0f} ms)",
+            p99 < TARGET_P99_MS,
+        ),
+        (f"every measured request answered 2xx (non-2xx by status: {error_detail or 'none'})", not error_detail),
+    ]
+    print(f"ratio intake/baseline throughput: {ratio:.2f}")
+    for text, passed in checks:
+        print(f"{'PASS' if passed else 'FAIL'}  {text}")
+    return all(passed for _, passed in checks)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+    parser.add_argument("--reuse-db", action="store_true", help="run on a database not named *_bench, as it is")
+    parser.add_argument("--clients", type=int, default=4, help="requests in flight in the peak phase (default 4)")
+    parser.add_argument("--warmup-seconds", type=float, default=3.0)
+    parser.add_argument("--peak-seconds", type=float, default=30.0, help="per endpoint, split over --rounds")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--half-seconds", type=float, default=20.0, help="per endpoint")
+    parser.add_argument("--log", type=Path, default=None, help="gunicorn's log (default: a temporary file)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    database_url = args.database_url
+    started = time.monotonic()
+    print(
+        f"database: {_db_name(database_url)} (PostgreSQL); gunicorn: {WORKERS} sync workers; settings: {SETTINGS_MODULE}"
+    )
+    prepare_database(database_url, reuse=args.reuse_db)
+    env = server_env(database_url)
+    token = setup_application(env)
+    port = free_port()
+    log_path = args.log or Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-intake-gunicorn-{os.getpid()}.log"
+    print(f"setup done in {time.monotonic() - started:.0f}s; server on 127.0.0.1:{port}, log {log_path}")
+    print(
+        f"load: closed loop, {args.clients} in flight, {args.peak_seconds:.0f}s per endpoint in {args.rounds} rounds; "
+        f"then open loop at half each peak rate for {args.half_seconds:.0f}s"
+    )
+    print()
+    with gunicorn(env, port, log_path):
+        results = measure(port, token, args)
+    passed = report(results)
+    print(f"\ntotal time {time.monotonic() - started:.0f}s")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
