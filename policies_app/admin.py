@@ -150,9 +150,10 @@ class PolicyAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Policy | None = None) -> list[str]:
         # Published versions were judged, hashed and cited with these; changing them would
         # change what a frozen version says. A correction is a new policy or version.
-        frozen = obj is not None and obj.versions.filter(
-            status__in=[PolicyVersionStatus.PUBLISHED, PolicyVersionStatus.RETIRED]
-        ).exists()
+        frozen = (
+            obj is not None
+            and obj.versions.filter(status__in=[PolicyVersionStatus.PUBLISHED, PolicyVersionStatus.RETIRED]).exists()
+        )
         return ["payer", "number", "title", "lines_of_business"] if frozen else []
 
     @admin.display(description="Current published version")

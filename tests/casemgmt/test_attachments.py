@@ -250,7 +250,7 @@ def test_download_streams_the_file_with_safe_headers(integration_client, case):
     attachment_id = upload(api, case.case_number, 'scan "1".png', PNG).json()["id"]
     response = api.get(f"/api/v1/cases/{case.case_number}/attachments/{attachment_id}", HTTP_ACCEPT="image/png")
     assert response.status_code == 200
-    assert b"".join(response.streaming_content) == PNG
+    assert b"".join(response.streaming_content) == PNG  # type: ignore[attr-defined]
     assert response["Content-Type"] == "image/png"
     assert response["Content-Disposition"].startswith("attachment;")
     assert response["X-Content-Type-Options"] == "nosniff"
