@@ -37,12 +37,19 @@ def test_manager_edits_a_deadline_rule(manager: User) -> None:
 
     response = signed_in_staff(manager).post(
         f"/admin/casemgmt/deadlinerule/{rule.pk}/change/",
-        {"review_type": "prospective", "urgency": "expedited", "line_of_business": "", "hours": "48", "source": "Plan"},
+        {
+            "review_type": "prospective",
+            "urgency": "expedited",
+            "line_of_business": "",
+            "hours": "48",
+            "pend_extension_hours": "48",
+            "source": "Plan",
+        },
     )
 
     assert response.status_code == 302
     rule.refresh_from_db()
-    assert (rule.hours, rule.source) == (48, "Plan")
+    assert (rule.hours, rule.pend_extension_hours, rule.source) == (48, 48, "Plan")
 
 
 def test_deadline_rule_duplicate_scope_is_a_form_error(manager: User) -> None:
