@@ -84,6 +84,14 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["status", "due_at"], name="case_status_due_idx"),
             models.Index(fields=["submitted_by", "updated_at"], name="case_client_updated_idx"),
+            # The work queue reads open cases by due time; a partial index keeps that a short
+            # index scan however many decided cases pile up behind it.
+            models.Index(
+                fields=["due_at", "id"],
+                condition=Q(status__in=["received", "in_review", "pended", "physician_review"]),
+                name="case_open_due_idx",
+            ),
+            models.Index(fields=["member_id"], name="case_member_idx"),
         ]
 
     def __str__(self) -> str:
@@ -255,6 +263,8 @@ class CaseEventKind(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
     NOTE = "note", "Note added"
     ATTACHMENT_ADDED = "attachment_added", "Attachment added"
+    PEER_TO_PEER = "peer_to_peer", "Peer-to-peer discussion"
+    LETTER_GENERATED = "letter_generated", "Decision letter generated"
 
 
 class CaseEvent(models.Model):

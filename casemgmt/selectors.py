@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
 
-from casemgmt.models import OPEN_STATUSES, Attachment, Case, CaseEvent, Decision, Flag
+from casemgmt.models import OPEN_STATUSES, Attachment, Case, CaseEvent, Decision, Flag, ServiceLine
 from casemgmt.roles import REVIEWER_ROLES, Role, user_roles
 from policies_app.engine import LineRequest, RequestData
 from policies_app.models import FactDefinition
@@ -53,20 +55,8 @@ def case_detail(user: User | AnonymousUser, case_number: str) -> Case | None:
     )
 
 
-def work_queue(user: User | AnonymousUser) -> QuerySet[Case]:
-    """Open cases, most urgent deadline first."""
-    if not (user_roles(user) & REVIEWER_ROLES):
-        return Case.objects.none()
-    return (
-        Case.objects.filter(status__in=OPEN_STATUSES)
-        .select_related("assignee")
-        .prefetch_related(current_flags())
-        .order_by("due_at", "id")
-    )
-
-
-def case_request_data(case: Case) -> RequestData:
-    """The engine's view of a case."""
+def case_request_data(case: Case, lines: Iterable[ServiceLine] | None = None) -> RequestData:
+    """The engine's view of a case; `lines` are its service lines when the caller holds them."""
     return RequestData(
         line_of_business=case.line_of_business,
         lines=tuple(
@@ -77,7 +67,7 @@ def case_request_data(case: Case) -> RequestData:
                 date_of_service=line.date_of_service,
                 description=line.description,
             )
-            for line in case.lines.all()
+            for line in (case.lines.all() if lines is None else lines)
         ),
         diagnosis_codes=tuple(case.diagnosis_codes),
         facts=dict(case.clinical_facts),
@@ -86,9 +76,14 @@ def case_request_data(case: Case) -> RequestData:
     )
 
 
-def fact_catalogue() -> dict[str, str]:
-    """Facts a request may send, by key, with their value type."""
-    return dict(FactDefinition.objects.filter(derived=False).values_list("key", "value_type"))
+def fact_catalogue(keys: Collection[str] | None = None) -> dict[str, str]:
+    """Facts a request may send, by key, with their value type; only those in `keys` if given."""
+    if keys is not None and not keys:
+        return {}
+    facts = FactDefinition.objects.filter(derived=False)
+    if keys is not None:
+        facts = facts.filter(key__in=list(keys))
+    return dict(facts.values_list("key", "value_type"))
 
 
 def attachments_visible_to(user: User | AnonymousUser) -> QuerySet[Attachment]:
@@ -102,3 +97,95 @@ def case_attachments(user: User | AnonymousUser, case_number: str) -> QuerySet[A
 
 def attachment_get_for(user: User | AnonymousUser, case_number: str, attachment_id: int) -> Attachment | None:
     return case_attachments(user, case_number).filter(pk=attachment_id).first()
+
+
+# --- the work queue page --------------------------------------------------------------------
+
+
+def queue_cases(
+    user: User | AnonymousUser,
+    *,
+    status: str = "",
+    urgency: str = "",
+    line_of_business: str = "",
+    flag_kind: str = "",
+    assigned: str = "",
+    search: str = "",
+) -> QuerySet[Case]:
+    """Open cases for the work queue, filtered, most urgent deadline first.
+
+    `assigned` is "mine", "unassigned" or blank; `search` is an exact case number or member id.
+    Count and slice this; then `queue_rows` the slice for what a row shows.
+    """
+    from django.db.models import Exists, OuterRef, Q
+
+    if not (user_roles(user) & REVIEWER_ROLES):
+        return Case.objects.none()
+    cases = Case.objects.filter(status__in=OPEN_STATUSES)
+    if status:
+        cases = cases.filter(status=status)
+    if urgency:
+        cases = cases.filter(urgency=urgency)
+    if line_of_business:
+        cases = cases.filter(line_of_business=line_of_business)
+    if flag_kind:
+        # Any current flag of that kind, not only the worst: "show me the investigational ones".
+        current = Flag.objects.filter(case=OuterRef("pk"), superseded_at__isnull=True, kind=flag_kind)
+        cases = cases.filter(Exists(current))
+    if assigned == "mine":
+        cases = cases.filter(assignee=user.pk)
+    elif assigned == "unassigned":
+        cases = cases.filter(assignee__isnull=True)
+    term = search.strip()
+    if term:
+        # Exact matches only: both are identifiers, and a partial member id match would show
+        # another member's case to a reviewer who typed a prefix.
+        cases = cases.filter(Q(case_number=term.upper()) | Q(member_id=term))
+    return cases.order_by("due_at", "id")
+
+
+def queue_rows(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """The given cases (typically one page's slice of `queue_cases`), ready to show, in one query.
+
+    Each carries its assignee and `worst_flag_kind` / `worst_flag_severity` (its most severe
+    current flag; NULL without one) as correlated subqueries: the page costs the same query
+    whatever the number of cases or flags, where prefetching would load every flag of every
+    listed case. The slice goes in as `id IN (...)` so that the subqueries run for the page's
+    rows only; on the sliced query itself PostgreSQL would run them for every row an OFFSET skips.
+    """
+    # Imported here rather than at the top: django.db.models.Case would shadow the Case model,
+    # and this file's import block is shared with other work in progress.
+    from django.db.models import Case as SqlCase
+    from django.db.models import IntegerField, OuterRef, Subquery, Value, When
+
+    from casemgmt.models import FlagSeverity
+
+    # critical > warning > info as a number, so "the worst flag" is an ORDER BY in SQL.
+    rank = SqlCase(
+        When(severity=FlagSeverity.CRITICAL, then=Value(3)),
+        When(severity=FlagSeverity.WARNING, then=Value(2)),
+        When(severity=FlagSeverity.INFO, then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    worst = (
+        Flag.objects.filter(case=OuterRef("pk"), superseded_at__isnull=True).annotate(rank=rank).order_by("-rank", "id")
+    )
+    return (
+        Case.objects.filter(pk__in=cases.values("pk"))
+        .select_related("assignee")
+        .annotate(
+            worst_flag_kind=Subquery(worst.values("kind")[:1]),
+            worst_flag_severity=Subquery(worst.values("severity")[:1]),
+        )
+        .order_by("due_at", "id")
+    )
+
+
+def assignable_reviewers() -> QuerySet[User]:
+    """Who a manager may assign a case to: active nurse and physician reviewers."""
+    return (
+        User.objects.filter(is_active=True, groups__name__in=[Role.NURSE.value, Role.PHYSICIAN.value])
+        .distinct()
+        .order_by("last_name", "first_name", "username")
+    )

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, TextChoices
 from django.utils import timezone
 
 from casemgmt.authentication import token_hash
@@ -147,7 +147,8 @@ def _validate_case(data: CaseInput, today: date) -> tuple[Problems, list[str]]:
         problems.add("service_lines", "at least one service line is required")
     for i, line in enumerate(data.service_lines):
         check_line(problems, f"service_lines[{i}]", line, today)
-    check_facts(problems, data.clinical_facts, fact_catalogue())
+    # Only the facts sent need their catalogue entries (none sent: nothing to read).
+    check_facts(problems, data.clinical_facts, fact_catalogue(data.clinical_facts.keys()))
     return problems, diagnoses
 
 
@@ -170,27 +171,44 @@ STATUS_EVENTS = frozenset(
 def _event(case: Case, kind: str, actor: User | None, at: datetime, **detail: Any) -> CaseEvent:
     event = CaseEvent.objects.create(case=case, kind=kind, actor=actor, at=at, detail=detail)
     if kind in STATUS_EVENTS:
-        _webhooks_queue(case, event)
+        _webhooks_queue(case, [event])
     return event
 
 
-def _webhooks_queue(case: Case, event: CaseEvent) -> None:
-    """Queue a notification to each of the submitting client's webhooks, sent after commit."""
+def _events_add(case: Case, events: list[CaseEvent], *, status: str) -> list[CaseEvent]:
+    """Record several events of one case in one insert, in order; `status` is the case's status
+    after them, sent in the status-change notifications."""
+    created = CaseEvent.objects.bulk_create(events)
+    notify = [event for event in created if event.kind in STATUS_EVENTS]
+    if notify:
+        _webhooks_queue(case, notify, status=status)
+    return created
+
+
+def _webhooks_queue(case: Case, events: list[CaseEvent], status: str | None = None) -> None:
+    """Queue a notification of each event to each of the submitting client's webhooks, sent after
+    commit. `status` is the case's current status when the caller knows it; otherwise it is read."""
     from casemgmt.tasks import webhook_deliver_task
 
     subscriptions = list(WebhookSubscription.objects.filter(client_id=case.submitted_by_id, active=True))
     if not subscriptions:
         return
-    status = Case.objects.values_list("status", flat=True).get(pk=case.pk)
-    payload = {
-        "event": event.kind,
-        "case_number": case.case_number,
-        "external_id": case.external_id,
-        "status": status,
-        "at": event.at.isoformat(),
-    }
+    if status is None:
+        status = Case.objects.values_list("status", flat=True).get(pk=case.pk)
     deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(subscription=sub, event=event, payload=payload) for sub in subscriptions
+        WebhookDelivery(
+            subscription=sub,
+            event=event,
+            payload={
+                "event": event.kind,
+                "case_number": case.case_number,
+                "external_id": case.external_id,
+                "status": status,
+                "at": event.at.isoformat(),
+            },
+        )
+        for event in events
+        for sub in subscriptions
     )
     for delivery in deliveries:
         # robust: the delivery row stays pending if the broker is down; it is not lost.
@@ -198,7 +216,11 @@ def _webhooks_queue(case: Case, event: CaseEvent) -> None:
 
 
 def case_submit(*, client: User, data: CaseInput) -> Case:
-    """Store a prior-authorization request, set its deadline and flag every service line."""
+    """Store a prior-authorization request, set its deadline and flag every service line.
+
+    The case comes back with its service lines and current flags loaded (`case.lines.all()`,
+    `case.current_flags`), as `selectors.case_detail` loads them, so no re-read is needed.
+    """
     require_role(client, Role.INTEGRATION_CLIENT, action="submit prior-authorization requests")
     received_at = timezone.now()
     problems, diagnoses = _validate_case(data, timezone.localdate(received_at))
@@ -258,35 +280,79 @@ def _case_create(
         due_at=due_at,
         deadline_rule=rule,
     )
-    ServiceLine.objects.bulk_create(
-        ServiceLine(
-            case=case,
-            sequence=i,
-            code_system=line.code_system,
-            code=line.code.upper(),
-            modifiers=list(line.modifiers),
-            units=line.units,
-            date_of_service=line.date_of_service,
-            description=line.description,
-        )
-        for i, line in enumerate(data.service_lines, start=1)
+    lines = ServiceLine.objects.bulk_create(
+        [
+            ServiceLine(
+                case=case,
+                sequence=i,
+                code_system=line.code_system,
+                code=line.code.upper(),
+                modifiers=list(line.modifiers),
+                units=line.units,
+                date_of_service=line.date_of_service,
+                description=line.description,
+            )
+            for i, line in enumerate(data.service_lines, start=1)
+        ]
     )
-    _event(case, CaseEventKind.RECEIVED, client, received_at, due_at=due_at.isoformat(), rule=str(rule))
-    flags = _flags_write(case, evaluate_request(engine_index(), case_request_data(case)), received_at)
-    _event(case, CaseEventKind.FLAGGED, None, received_at, flags=len(flags))
+    # The lines just written are the engine's input: no need to read them back.
+    fresh = evaluate_request(engine_index(), case_request_data(case, lines))
+    # A brand-new case has no flags to supersede.
+    flags = _flags_write(case, fresh, received_at, lines, supersede=False)
+    _events_add(
+        case,
+        [
+            CaseEvent(
+                case=case,
+                kind=CaseEventKind.RECEIVED,
+                actor=client,
+                at=received_at,
+                detail={"due_at": due_at.isoformat(), "rule": str(rule)},
+            ),
+            CaseEvent(case=case, kind=CaseEventKind.FLAGGED, actor=None, at=received_at, detail={"flags": len(flags)}),
+        ],
+        status=case.status,
+    )
+    _case_loaded(case, lines, flags)
     return case
+
+
+def _case_loaded(case: Case, lines: list[ServiceLine], flags: list[Flag]) -> None:
+    """Hold a case's lines and current flags on it as case_detail's prefetches would.
+
+    This is what prefetch_related_objects stores for `lines`, so `case.lines.all()` makes no query.
+    """
+    held = case.lines.all()
+    held._result_cache = lines
+    setattr(held, "_prefetch_done", True)  # noqa: B010
+    setattr(case, "_prefetched_objects_cache", {"lines": held})  # noqa: B010
+    # Ordered as Flag.Meta.ordering (line sequence, then id = creation order): the sort is stable.
+    setattr(case, "current_flags", sorted(flags, key=lambda f: f.service_line.sequence))  # noqa: B010
 
 
 # --- flags ----------------------------------------------------------------------------------
 
 
-def _flags_write(case: Case, flags: list[FlagData], now: datetime) -> list[Flag]:
-    lines = {line.sequence: line for line in case.lines.all()}
-    Flag.objects.filter(case=case, superseded_at__isnull=True).update(superseded_at=now)
+def _flags_write(
+    case: Case,
+    flags: list[FlagData],
+    now: datetime,
+    lines: list[ServiceLine] | None = None,
+    *,
+    supersede: bool = True,
+) -> list[Flag]:
+    """Write the engine's flags as the case's current ones, superseding those before them.
+
+    `lines` are the case's service lines when the caller holds them; `supersede=False` only
+    for a case that cannot have flags yet.
+    """
+    by_sequence = {line.sequence: line for line in (case.lines.all() if lines is None else lines)}
+    if supersede:
+        Flag.objects.filter(case=case, superseded_at__isnull=True).update(superseded_at=now)
     return Flag.objects.bulk_create(
         Flag(
             case=case,
-            service_line=lines[f.service_line],
+            service_line=by_sequence[f.service_line],
             kind=f.kind,
             severity=f.severity,
             message=f.message,
@@ -493,11 +559,21 @@ def decision_record(
         return decision
 
 
-def _transition(*, case_id: int, user: User, allowed_from: tuple[str, ...], to: str, event: str, **detail: Any) -> Case:
+def _transition(
+    *,
+    case_id: int,
+    user: User,
+    allowed_from: tuple[str, ...],
+    to: str,
+    event: str,
+    expected_row_version: int | None = None,
+    **detail: Any,
+) -> Case:
     with transaction.atomic():
         case = Case.objects.select_for_update().filter(pk=case_id).first()
         if case is None:
             raise NotFoundError("no such case")
+        _row_version_check(case, expected_row_version)
         if case.status not in allowed_from:
             raise InvalidTransition(
                 f"case {case.case_number} is {case.get_status_display().lower()}; it cannot move to "
@@ -513,7 +589,7 @@ def _transition(*, case_id: int, user: User, allowed_from: tuple[str, ...], to: 
         return case
 
 
-def case_refer_to_physician(*, case_id: int, user: User, summary: str) -> Case:
+def case_refer_to_physician(*, case_id: int, user: User, summary: str, expected_row_version: int | None = None) -> Case:
     require_role(user, Role.NURSE, Role.PHYSICIAN, action="refer a case to physician review")
     if not summary.strip():
         raise ValidationFailed({"summary": ["say what the physician should look at"]})
@@ -523,6 +599,7 @@ def case_refer_to_physician(*, case_id: int, user: User, summary: str) -> Case:
         allowed_from=(CaseStatus.RECEIVED, CaseStatus.IN_REVIEW, CaseStatus.PENDED),
         to=CaseStatus.PHYSICIAN_REVIEW,
         event=CaseEventKind.REFERRED,
+        expected_row_version=expected_row_version,
         summary=summary.strip(),
     )
 
@@ -652,7 +729,9 @@ def _pend_extension(case: Case, now: datetime) -> tuple[timedelta, dict[str, Any
     }
 
 
-def case_pend_for_information(*, case_id: int, user: User, needed: str) -> Case:
+def case_pend_for_information(
+    *, case_id: int, user: User, needed: str, expected_row_version: int | None = None
+) -> Case:
     """Ask the requester for more information. The case waits in PENDED until it arrives.
 
     The time it waits is added to the deadline when the information comes (case_information_add),
@@ -666,6 +745,7 @@ def case_pend_for_information(*, case_id: int, user: User, needed: str) -> Case:
         case = Case.objects.select_for_update().filter(pk=case_id).first()
         if case is None:
             raise NotFoundError("no such case")
+        _row_version_check(case, expected_row_version)
         if case.status not in PEND_ALLOWED_FROM:
             raise InvalidTransition(
                 f"case {case.case_number} is {case.get_status_display().lower()}; it cannot be pended for information",
@@ -1001,3 +1081,233 @@ def webhook_deliver(*, delivery_id: int) -> str:
         last_error=error,
     )
     return "failed" if gave_up else "retry"
+
+
+# --- claiming and assignment ----------------------------------------------------------------
+
+
+def _person(user: User | None) -> str:
+    if user is None:
+        return "nobody"
+    return user.get_full_name() or user.get_username()
+
+
+def _assignment_refused(case_id: int, user: User) -> DomainError:
+    """Why a guarded assignment update matched no row, read after the fact."""
+    case = Case.objects.select_related("assignee").filter(pk=case_id).first()
+    if case is None:
+        return NotFoundError("no such case")
+    if not case.is_open:
+        return InvalidTransition(
+            f"case {case.case_number} is {case.get_status_display().lower()}; it can no longer be claimed",
+            current_status=case.status,
+        )
+    if case.assignee is not None:
+        owner = "you" if case.assignee_id == user.pk else _person(case.assignee)
+        return ConflictError(
+            f"{case.case_number} is already claimed by {owner}.",
+            case_number=case.case_number,
+            assignee=case.assignee.get_username(),
+        )
+    # Unassigned and open, yet the guard failed: its status moved between our read and write.
+    return ConflictError(f"{case.case_number} changed while you claimed it; try again.", case_number=case.case_number)
+
+
+def _assignment_event(case: Case, user: User, now: datetime, previous_status: str, **detail: Any) -> CaseEvent:
+    event = _event(case, CaseEventKind.CLAIMED, user, now, previous_status=previous_status, **detail)
+    if previous_status != case.status:
+        # CLAIMED is not a status event in general, but received -> in review is a status change
+        # the submitting client is promised a notification for.
+        _webhooks_queue(case, [event], status=case.status)
+    return event
+
+
+def case_claim(*, case_id: int, user: User) -> Case:
+    """A reviewer takes an unassigned open case. One owner at a time; a received case goes into review.
+
+    The write is a conditional UPDATE (assignee still empty, status still what we read), so of
+    two reviewers claiming at once exactly one wins; the other learns who did.
+    """
+    require_role(user, Role.NURSE, Role.PHYSICIAN, action="claim a case")
+    with transaction.atomic():
+        current = Case.objects.filter(pk=case_id).values_list("status", flat=True).first()
+        if current is None:
+            raise NotFoundError("no such case")
+        to = CaseStatus.IN_REVIEW if current == CaseStatus.RECEIVED else current
+        now = timezone.now()
+        claimed = Case.objects.filter(
+            pk=case_id, assignee__isnull=True, status=current, status__in=OPEN_STATUSES
+        ).update(assignee=user, status=to, row_version=F("row_version") + 1, updated_at=now)
+        if not claimed:
+            raise _assignment_refused(case_id, user)
+        case = Case.objects.select_related("assignee").get(pk=case_id)
+        _assignment_event(case, user, now, current, assignee=user.get_username())
+        return case
+
+
+def case_reassign(*, case_id: int, user: User, assignee_id: int, expected_row_version: int | None = None) -> Case:
+    """A manager gives an open case to a nurse or physician reviewer (or moves it to another one).
+
+    With `expected_row_version`, a case that changed since the manager's page was drawn is refused
+    rather than reassigned over whatever happened to it.
+    """
+    require_role(user, Role.MANAGER, action="reassign a case")
+    assignee = User.objects.filter(pk=assignee_id, is_active=True).first()
+    if assignee is None or not has_role(assignee, Role.NURSE, Role.PHYSICIAN):
+        raise ValidationFailed({"assignee_id": ["choose an active nurse or physician reviewer"]})
+    with transaction.atomic():
+        case = Case.objects.select_for_update().filter(pk=case_id).first()
+        if case is None:
+            raise NotFoundError("no such case")
+        if not case.is_open:
+            raise InvalidTransition(
+                f"case {case.case_number} is {case.get_status_display().lower()}; it can no longer be reassigned",
+                current_status=case.status,
+            )
+        if expected_row_version is not None and case.row_version != expected_row_version:
+            raise ConflictError(
+                f"{case.case_number} changed since you opened the page; reload it and try again.",
+                case_number=case.case_number,
+            )
+        previous_status, previous_assignee = case.status, case.assignee_id
+        if previous_assignee == assignee.pk:
+            return case
+        to = CaseStatus.IN_REVIEW if previous_status == CaseStatus.RECEIVED else previous_status
+        now = timezone.now()
+        Case.objects.filter(pk=case.pk, row_version=case.row_version).update(
+            assignee=assignee, status=to, row_version=F("row_version") + 1, updated_at=now
+        )
+        case.refresh_from_db()
+        # There is no separate "reassigned" event kind: the timeline shows a claim made by the
+        # manager on the assignee's behalf, with who held the case before.
+        _assignment_event(
+            case,
+            user,
+            now,
+            previous_status,
+            assignee=assignee.get_username(),
+            previous_assignee_id=previous_assignee,
+            reassigned_by=user.get_username(),
+        )
+        return case
+
+
+# --- reviewer workspace: notes, peer-to-peer, letters ---------------------------------------
+
+NOTE_MAX = 4000
+PEER_TO_PEER_SUMMARY_MAX = 4000
+PEER_TO_PEER_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class PeerToPeerOutcome(TextChoices):
+    UPHELD = "upheld", "Determination stands"
+    WILL_CHANGE = "will_change", "Reviewer will issue a new determination"
+    MORE_INFORMATION = "more_information", "Provider will send more information"
+    WITHDRAWN = "withdrawn", "Provider withdraws the request"
+    NO_CHANGE_YET = "discussed", "Discussed before a determination"
+
+
+def _row_version_check(case: Case, expected_row_version: int | None) -> None:
+    """Refuse an action taken on a page that no longer shows the case as it is."""
+    if expected_row_version is not None and case.row_version != expected_row_version:
+        raise ConflictError(
+            f"case {case.case_number} changed since you opened it; reload it and review again",
+            current_status=case.status,
+        )
+
+
+def case_note_add(*, case_id: int, user: User, text: str, expected_row_version: int | None = None) -> CaseEvent:
+    """A reviewer's note on the case timeline. Notes add to the record; they change no status."""
+    if reviewer_role(user) is None:
+        raise PermissionDeniedError("Only a nurse or physician reviewer may add a note to a case.")
+    text = text.strip()
+    if not text:
+        raise ValidationFailed({"text": ["write the note"]})
+    if len(text) > NOTE_MAX:
+        raise ValidationFailed({"text": [f"at most {NOTE_MAX} characters"]})
+    with transaction.atomic():
+        case = Case.objects.select_for_update().filter(pk=case_id).first()
+        if case is None:
+            raise NotFoundError("no such case")
+        _row_version_check(case, expected_row_version)
+        now = timezone.now()
+        Case.objects.filter(pk=case.pk).update(updated_at=now)
+        return _event(case, CaseEventKind.NOTE, user, now, text=text)
+
+
+def case_peer_to_peer_record(
+    *,
+    case_id: int,
+    user: User,
+    requesting_physician: str,
+    held_at: datetime,
+    summary: str,
+    outcome: str,
+    expected_row_version: int | None = None,
+) -> CaseEvent:
+    """Record a peer-to-peer discussion between the requesting physician and a physician reviewer.
+
+    Only a physician reviewer holds one (the requester asks to talk with the reviewer who may
+    deny). A different determination that follows is recorded as a new decision.
+    """
+    require_role(user, Role.PHYSICIAN, action="record a peer-to-peer discussion")
+    problems = Problems()
+    requesting_physician, summary = requesting_physician.strip(), summary.strip()
+    if not requesting_physician:
+        problems.add("requesting_physician", "name the physician you spoke with")
+    elif len(requesting_physician) > 200:
+        problems.add("requesting_physician", "at most 200 characters")
+    if not summary:
+        problems.add("summary", "summarize what was discussed")
+    elif len(summary) > PEER_TO_PEER_SUMMARY_MAX:
+        problems.add("summary", f"at most {PEER_TO_PEER_SUMMARY_MAX} characters")
+    if outcome not in PeerToPeerOutcome.values:
+        problems.add("outcome", f"{outcome!r} is not an outcome of a peer-to-peer discussion")
+    if timezone.is_naive(held_at):
+        held_at = timezone.make_aware(held_at)
+    now = timezone.now()
+    if held_at > now + PEER_TO_PEER_CLOCK_SKEW:
+        problems.add("held_at", "a discussion is recorded after it took place")
+    if problems:
+        raise ValidationFailed(problems.errors)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().filter(pk=case_id).first()
+        if case is None:
+            raise NotFoundError("no such case")
+        _row_version_check(case, expected_row_version)
+        if case.status in (CaseStatus.CANCELLED, CaseStatus.CLOSED):
+            raise InvalidTransition(
+                f"case {case.case_number} is {case.get_status_display().lower()}; no discussion can be recorded",
+                current_status=case.status,
+            )
+        if held_at < case.received_at - PEER_TO_PEER_CLOCK_SKEW:
+            raise ValidationFailed({"held_at": ["is before the request was received"]})
+        Case.objects.filter(pk=case.pk).update(updated_at=now)
+        return _event(
+            case,
+            CaseEventKind.PEER_TO_PEER,
+            user,
+            now,
+            requesting_physician=requesting_physician,
+            held_at=held_at.isoformat(),
+            summary=summary,
+            outcome=outcome,
+            outcome_label=str(PeerToPeerOutcome(outcome).label),
+        )
+
+
+LETTER_RECIPIENTS = ("member", "provider")
+
+
+def decision_letter_record(*, decision_id: int, user: User, recipient: str) -> CaseEvent:
+    """Note on the timeline that a decision letter (PDF) was produced, for whom and by whom."""
+    if not has_role(user, Role.NURSE, Role.PHYSICIAN, Role.MANAGER):
+        raise PermissionDeniedError("Only a reviewer or a manager may produce a decision letter.")
+    if recipient not in LETTER_RECIPIENTS:
+        raise ValidationFailed({"to": [f"must be one of {', '.join(LETTER_RECIPIENTS)}"]})
+    decision = Decision.objects.select_related("case").filter(pk=decision_id).first()
+    if decision is None:
+        raise NotFoundError("no such decision")
+    return _event(
+        decision.case, CaseEventKind.LETTER_GENERATED, user, timezone.now(), decision=decision.pk, recipient=recipient
+    )

@@ -5,7 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from casemgmt import api, views
+from casemgmt import api, views, web_case, web_dashboard, web_queue
+from policies_app import views as policy_views
 
 api_v1 = [
     path("cases", api.CaseCollectionApi.as_view(), name="api_cases"),
@@ -28,10 +29,26 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("queue/", views.queue, name="queue"),
+    path("queue/", web_queue.queue, name="queue"),
     path("cases/<str:case_number>/", views.case_detail, name="case_detail"),
     path("cases/<str:case_number>/decide", views.case_decide, name="case_decide"),
     path("cases/<str:case_number>/refer", views.case_refer, name="case_refer"),
+    path("cases/<str:case_number>/note", web_case.case_note, name="case_note"),
+    path("cases/<str:case_number>/pend", web_case.case_pend, name="case_pend"),
+    path("cases/<str:case_number>/peer-to-peer", web_case.case_peer_to_peer, name="case_peer_to_peer"),
+    path(
+        "cases/<str:case_number>/attachments/<int:attachment_id>/view",
+        web_case.attachment_view,
+        name="case_attachment_view",
+    ),
+    path("cases/<str:case_number>/letter/<int:decision_id>/", web_case.letter_page, name="case_letter"),
+    path("cases/<str:case_number>/letter/<int:decision_id>.pdf", web_case.letter_pdf, name="case_letter_pdf"),
+    path("policies/versions/<int:version_id>/", policy_views.version_detail, name="policy_version_detail"),
+    path("policies/search", policy_views.version_search, name="policy_search"),
+    path("cases/<str:case_number>/claim", web_queue.case_claim, name="case_claim"),
+    path("cases/<str:case_number>/reassign", web_queue.case_reassign, name="case_reassign"),
+    path("dashboard/", web_dashboard.dashboard, name="dashboard"),
+    path("dashboard/export.csv", web_dashboard.dashboard_export, name="dashboard_export"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),

@@ -14,10 +14,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from casemgmt import selectors, services
-from casemgmt.errors import DomainError, ValidationFailed
-from casemgmt.models import ADVERSE_OUTCOMES, Case, LineOutcome
+from casemgmt import selectors, services, web_case
+from casemgmt.errors import DomainError
+from casemgmt.models import ADVERSE_OUTCOMES, Case, CaseStatus, LineOutcome
 from casemgmt.roles import REVIEWER_ROLES, Role, has_role, reviewer_role, user_roles
+from policies_app.views import published_versions_matching
+
+REFERRABLE_STATUSES = (CaseStatus.RECEIVED, CaseStatus.IN_REVIEW, CaseStatus.PENDED)
+CLOSED_STATUSES = (CaseStatus.CANCELLED, CaseStatus.CLOSED)
 
 
 def _require_reviewer(request: HttpRequest) -> None:
@@ -25,19 +29,23 @@ def _require_reviewer(request: HttpRequest) -> None:
         raise PermissionDenied("Only reviewers and managers may use the work queue.")
 
 
-@login_required
-@require_GET
-def queue(request: HttpRequest) -> HttpResponse:
-    _require_reviewer(request)
-    cases = selectors.work_queue(request.user)[:200]
-    return render(request, "casemgmt/queue.html", {"cases": cases})
+class _AnyVersionField(forms.TypedMultipleChoiceField):
+    """Policy version ids: the flagged ones are offered, but one found in the library search may be
+    cited too. Whether an id is a citable (published) version is the service's question."""
+
+    def valid_value(self, value: Any) -> bool:
+        return True
 
 
 class DecisionForm(forms.Form):
-    """One outcome per service line, plus citations and a rationale."""
+    """One outcome per service line, plus citations and a rationale.
+
+    Each cited version may carry its own criterion text (criterion_<version id>); `criterion`
+    applies to a cited version that has none.
+    """
 
     rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    citation_versions = forms.TypedMultipleChoiceField(coerce=int, required=False, label="Cite policy versions")
+    citation_versions = _AnyVersionField(coerce=int, required=False, label="Cite policy versions")
     criterion = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Criterion or statement relied on"
     )
@@ -59,12 +67,22 @@ class DecisionForm(forms.Form):
             self.fields[f"reason_{line.sequence}"] = forms.CharField(
                 required=False, label="Reason (plain language)", widget=forms.Textarea(attrs={"rows": 2})
             )
-        versions = {}
+        versions: dict[int, str] = {}
+        self.flag_citations: list[dict[str, Any]] = []
         for flag in getattr(case, "current_flags", []):
-            if flag.citation:
-                versions[flag.citation["policy_version_id"]] = (
+            if flag.citation and flag.citation["policy_version_id"] not in versions:
+                label = (
                     f"{flag.citation['policy_number'] or flag.citation['policy_title']} "
                     f"version {flag.citation['version']} ({flag.citation['coverage_position']})"
+                )
+                versions[flag.citation["policy_version_id"]] = label
+                self.flag_citations.append(
+                    {
+                        "id": flag.citation["policy_version_id"],
+                        "label": f"Policy {label}",
+                        "title": flag.citation["policy_title"],
+                        "criterion": flag.citation.get("criterion", ""),
+                    }
                 )
         self.fields["citation_versions"].choices = sorted(versions.items())  # type: ignore[attr-defined]
 
@@ -86,8 +104,11 @@ class DecisionForm(forms.Form):
             for line in self.case.lines.all()
         ]
         citations = [
-            services.CitationInput(policy_version_id=vid, criterion=data["criterion"])
-            for vid in data["citation_versions"]
+            services.CitationInput(
+                policy_version_id=vid,
+                criterion=str(self.data.get(f"criterion_{vid}", "")).strip() or data["criterion"],
+            )
+            for vid in dict.fromkeys(data["citation_versions"])
         ]
         return lines, citations
 
@@ -106,15 +127,26 @@ def case_detail(request: HttpRequest, case_number: str) -> HttpResponse:
     case = _case_or_404(request, case_number)
     role = reviewer_role(request.user)
     form = DecisionForm(case=case, adverse_allowed=role == Role.PHYSICIAN, initial={"row_version": case.row_version})
+    web_case.checklists_attach(getattr(case, "current_flags", []))
+    # The library search for citations; htmx fills it in place, without JavaScript it is ?q=.
+    cite_q = request.GET.get("q", "").strip()[:200]
+    # What each role is offered; the services refuse the rest whatever is posted.
     return render(
         request,
         "casemgmt/case_detail.html",
         {
             "case": case,
             "form": form,
+            "attachments": selectors.case_attachments(request.user, case_number),
+            "can_note": role is not None,
+            "can_pend": role is not None and case.status in services.PEND_ALLOWED_FROM,
             "can_decide": role is not None and case.is_open,
-            "can_refer": role == Role.NURSE and case.is_open,
+            "can_refer": role == Role.NURSE and case.status in REFERRABLE_STATUSES,
+            "can_peer_to_peer": role == Role.PHYSICIAN and case.status not in CLOSED_STATUSES,
             "is_physician": role == Role.PHYSICIAN,
+            "peer_to_peer_form": web_case.peer_to_peer_form(case),
+            "cite_q": cite_q,
+            "cite_results": published_versions_matching(cite_q),
         },
     )
 
@@ -139,13 +171,8 @@ def case_decide(request: HttpRequest, case_number: str) -> HttpResponse:
             rationale=form.cleaned_data["rationale"],
             expected_row_version=form.cleaned_data["row_version"],
         )
-    except ValidationFailed as exc:
-        messages.error(request, "Not recorded: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items()))
-        return redirect("case_detail", case_number=case_number)
     except DomainError as exc:
-        if exc.status_code == 403:
-            raise PermissionDenied(exc.message) from exc
-        messages.error(request, f"Not recorded: {exc.message}")
+        web_case.refusal_message(request, exc, "Not recorded")
         return redirect("case_detail", case_number=case_number)
     messages.success(request, f"Decision recorded on {case.case_number}.")
     return redirect("case_detail", case_number=case_number)
@@ -161,11 +188,10 @@ def case_refer(request: HttpRequest, case_number: str) -> HttpResponse:
             case_id=case.pk,
             user=request.user,  # type: ignore[arg-type]
             summary=request.POST.get("summary", ""),
+            expected_row_version=web_case.posted_row_version(request),
         )
     except DomainError as exc:
-        if exc.status_code == 403:
-            raise PermissionDenied(exc.message) from exc
-        messages.error(request, f"Not referred: {exc.message}")
+        web_case.refusal_message(request, exc, "Not referred")
     else:
         messages.success(request, f"{case.case_number} referred to physician review.")
     return redirect("case_detail", case_number=case_number)

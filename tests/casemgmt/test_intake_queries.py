@@ -1,0 +1,148 @@
+"""The cost of `POST /api/v1/cases` in SQL statements, and the 201 body it answers with.
+
+The 201 body is built from the objects the submission already holds rather than by reading
+the case back; it must still be exactly what `GET /api/v1/cases/{case_number}` returns.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from casemgmt import services
+from casemgmt.models import Case, CaseEvent, Flag, WebhookDelivery
+from policies_app.models import Criterion
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+# A submission of 3 lines without clinical facts, after a first one (which touches the token's
+# last use and builds the engine index). On the API: the token, the user's roles, the deadline
+# rule, the library stamp, the webhook subscriptions, and one insert each for the case, its
+# lines, its flags and its events; plus the savepoint and its release that the test's own
+# transaction turns the service's transaction into (BEGIN and COMMIT outside tests).
+MAX_QUERIES_WITHOUT_FACTS = 11
+# Clinical facts are checked against the fact catalogue: one more read.
+MAX_QUERIES_WITH_FACTS = MAX_QUERIES_WITHOUT_FACTS + 1
+
+
+def _client_for(user) -> APIClient:
+    _, raw = services.api_token_create(user=user)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return api
+
+
+def _body(external_id: str, **overrides: Any) -> dict[str, Any]:
+    dos = (timezone.localdate() + timedelta(days=14)).isoformat()
+    lines = [
+        {"code_system": "CPT", "code": "62330", "units": 1, "date_of_service": dos, "description": "mild, L4-L5"},
+        {"code_system": "CPT", "code": "62331", "units": 2, "date_of_service": dos, "modifiers": ["59"]},
+        {"code_system": "CPT", "code": "72148", "units": 1, "date_of_service": dos, "description": "MRI lumbar"},
+    ]
+    return factories.api_case_body(
+        external_id=external_id,
+        service_lines=lines,
+        diagnosis_codes=["M48.062", "M54.16"],
+        servicing_provider={"npi": factories.OTHER_VALID_NPI, "name": "Surgery Center"},
+        **overrides,
+    )
+
+
+@pytest.fixture
+def library(editor) -> None:
+    """Two published policies: one investigational for 62330, one with criteria for 62331."""
+    factories.publish(factories.draft_version(), editor)
+    version = factories.draft_version(
+        factories.policy(number="TP.02", title="Second procedure"),
+        codes=[("CPT", "62331", "")],
+        coverage_position="medically_necessary_with_criteria",
+    )
+    root = Criterion.objects.create(version=version, node_type="all_of", label="All of")
+    factories.leaf(version, root, "At least 12 weeks of conservative therapy", "conservative_therapy_weeks", "gte", 12)
+    factories.publish(version, editor)
+
+
+def _submit_counted(api: APIClient, body: dict[str, Any]) -> tuple[dict[str, Any], int, list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post("/api/v1/cases", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json(), len(queries.captured_queries), [q["sql"] for q in queries.captured_queries]
+
+
+def test_three_line_submission_stays_within_its_query_budget(integration_client, library):
+    api = _client_for(integration_client)
+    _submit_counted(api, _body("WARM-UP"))
+
+    body, count, statements = _submit_counted(api, _body("EHR-2"))
+
+    assert count <= MAX_QUERIES_WITHOUT_FACTS, "\n".join(statements)
+    # Nothing is read back after it was written, and nothing is superseded on a new case.
+    assert not any(sql.startswith("UPDATE") for sql in statements), "\n".join(statements)
+    assert len(body["service_lines"]) == 3
+    assert [(f["service_line"], f["kind"]) for f in body["flags"]] == [
+        (1, "investigational"),
+        (2, "criteria_incomplete"),
+    ]
+
+
+def test_submission_with_clinical_facts_reads_the_catalogue_once(integration_client, library):
+    api = _client_for(integration_client)
+    _submit_counted(api, _body("WARM-UP"))
+
+    body, count, statements = _submit_counted(api, _body("EHR-3", clinical_facts={"conservative_therapy_weeks": 14}))
+
+    assert count <= MAX_QUERIES_WITH_FACTS, "\n".join(statements)
+    assert [(f["service_line"], f["kind"]) for f in body["flags"]] == [(1, "investigational"), (2, "criteria_met")]
+
+
+@pytest.mark.parametrize("facts", [{}, {"conservative_therapy_weeks": 6}])
+def test_201_body_is_what_get_returns(integration_client, library, facts):
+    api = _client_for(integration_client)
+
+    created = api.post("/api/v1/cases", _body("EHR-4", clinical_facts=facts), format="json")
+    assert created.status_code == 201, created.content
+    fetched = api.get(f"/api/v1/cases/{created.json()['case_number']}")
+
+    assert fetched.status_code == 200
+    assert created.json() == fetched.json()
+    assert created.json()["flags"], "the comparison must cover flags"
+
+
+def test_submission_records_events_in_order_and_current_flags(integration_client, library):
+    api = _client_for(integration_client)
+    body = api.post("/api/v1/cases", _body("EHR-5"), format="json").json()
+
+    case = Case.objects.get(case_number=body["case_number"])
+    events = list(CaseEvent.objects.filter(case=case).order_by("id"))
+    assert [(e.kind, e.actor_id) for e in events] == [("received", integration_client.pk), ("flagged", None)]
+    assert events[0].detail == {"due_at": case.due_at.isoformat(), "rule": str(case.deadline_rule)}
+    assert events[1].detail == {"flags": len(body["flags"])}
+    assert events[0].at == events[1].at == case.received_at
+    assert Flag.objects.filter(case=case, superseded_at__isnull=True).count() == len(body["flags"])
+
+
+def test_received_webhook_carries_the_status_without_reading_it_back(integration_client, library, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    services.webhook_subscribe(client=integration_client, url="https://hooks.example.test/a")
+    services.webhook_subscribe(client=integration_client, url="https://hooks.example.test/b")
+    api = _client_for(integration_client)
+
+    body = api.post("/api/v1/cases", _body("EHR-6"), format="json").json()
+
+    deliveries = WebhookDelivery.objects.filter(event__case__case_number=body["case_number"])
+    assert sorted(d.subscription.url for d in deliveries) == [
+        "https://hooks.example.test/a",
+        "https://hooks.example.test/b",
+    ]
+    for delivery in deliveries:
+        assert delivery.event.kind == "received"
+        assert delivery.payload["status"] == "received"
+        assert delivery.payload["case_number"] == body["case_number"]
+        assert delivery.payload["external_id"] == "EHR-6"
