@@ -168,6 +168,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Submit prior-authorization requests, follow them to a decision, ask which policy governs a service.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components, so required input strings carry minLength.
+    "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from the installed sidecar package: the docs work offline, with no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

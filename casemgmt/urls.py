@@ -55,3 +55,4 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("api/v1/", include(api_v1)),
 ]
+handler404 = "casemgmt.views.not_found"

@@ -230,3 +230,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["broker"] = "in-process (no broker configured)"
     healthy = all(v == "ok" or v.startswith("in-process") for v in checks.values())
     return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """API clients get a JSON 404 in the API's error shape; people get the HTML page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception or Http404())

@@ -324,3 +324,12 @@ def test_client_over_its_rate_limit_gets_429_with_retry_after(integration_client
     limited = api.get("/api/v1/cases")
     assert "throttled" in limited.json()["detail"]
     assert int(limited["Retry-After"]) > 0
+
+
+def test_unknown_api_path_is_a_json_404(nurse, settings):
+    settings.DEBUG = False
+    api = APIClient()
+    api.force_authenticate(nurse)
+    response = api.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
