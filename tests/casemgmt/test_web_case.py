@@ -127,7 +127,7 @@ def test_image_attachment_is_shown_inline_and_streamed_with_its_type(integration
     response = signed_in(nurse).get(url)
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
-    assert b"".join(response.streaming_content) == PNG
+    assert b"".join(response.streaming_content) == PNG  # type: ignore[attr-defined]
     assert signed_in(integration_client).get(url).status_code == 403
 
 
