@@ -265,6 +265,7 @@ class CaseEventKind(models.TextChoices):
     ATTACHMENT_ADDED = "attachment_added", "Attachment added"
     PEER_TO_PEER = "peer_to_peer", "Peer-to-peer discussion"
     LETTER_GENERATED = "letter_generated", "Decision letter generated"
+    CLOSED = "closed", "Closed"
 
 
 class CaseEvent(models.Model):

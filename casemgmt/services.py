@@ -164,6 +164,7 @@ STATUS_EVENTS = frozenset(
         CaseEventKind.REFERRED,
         CaseEventKind.DECIDED,
         CaseEventKind.CANCELLED,
+        CaseEventKind.CLOSED,
     }
 )
 
@@ -601,6 +602,23 @@ def case_refer_to_physician(*, case_id: int, user: User, summary: str, expected_
         event=CaseEventKind.REFERRED,
         expected_row_version=expected_row_version,
         summary=summary.strip(),
+    )
+
+
+def case_close(*, case_id: int, user: User, expected_row_version: int | None = None) -> Case:
+    """Close a decided case once its file is complete (letters sent, nothing outstanding).
+
+    A closed case takes no more actions; an appeal reopens the matter as a new decision
+    through the appeal process, not by editing this one.
+    """
+    require_role(user, Role.MANAGER, Role.PHYSICIAN, Role.NURSE, action="close a case")
+    return _transition(
+        case_id=case_id,
+        user=user,
+        allowed_from=(CaseStatus.DECIDED,),
+        to=CaseStatus.CLOSED,
+        event=CaseEventKind.CLOSED,
+        expected_row_version=expected_row_version,
     )
 
 

@@ -277,3 +277,20 @@ def test_api_token_is_stored_only_as_hash(integration_client):
     token, raw = services.api_token_create(user=integration_client)
     assert raw not in (token.key_hash, token.prefix)
     assert len(token.key_hash) == 64
+
+
+def test_decided_case_can_be_closed_and_then_takes_no_decision(integration_client, physician, manager, investigational):
+    case = factories.case(integration_client)
+    deny(case, physician, investigational)
+    services.case_close(case_id=case.pk, user=manager)
+    case.refresh_from_db()
+    assert case.status == CaseStatus.CLOSED
+    with pytest.raises(InvalidTransition):
+        deny(case, physician, investigational)
+
+
+def test_open_case_cannot_be_closed(integration_client, manager):
+    case = factories.case(integration_client)
+    with pytest.raises(InvalidTransition) as exc:
+        services.case_close(case_id=case.pk, user=manager)
+    assert exc.value.extra["current_status"] == "received"
