@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db.backends.base.base import BaseDatabaseWrapper
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from casemgmt import services
@@ -76,16 +77,42 @@ def _ci() -> bool:
     return os.environ.get("CI") == "true"
 
 
+def _keep_django_connections(before: dict[str, BaseDatabaseWrapper]) -> None:
+    """Keep the main thread on the Django connections it had before Playwright started.
+
+    Playwright's sync API leaves an asyncio loop marked as running in the main thread, and
+    Django keeps connections in an asgiref thread-critical Local, which switches to a separate,
+    context-local storage whenever a loop is running. Without this the tests would get fresh
+    connection objects, and pytest-django's serialized rollback, which keeps the migrations'
+    reference data on the connection made when the test database was set up, would find none
+    once a non-browser test had run first: every transactional test after the first would then
+    start from an empty database (no roles, deadline rules or fact catalogue).
+    """
+    from django.db import connections
+
+    for alias, conn in before.items():
+        connections[alias] = conn  # with the loop running, this fills the context-local storage
+    assert all(connections[alias] is conn for alias, conn in before.items()), "Django connections differ"
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One headless Debian Chromium for the session; each test gets its own context."""
+def browser(django_db_setup: None) -> Iterator[Browser]:
+    """One headless Debian Chromium for the session; each test gets its own context.
+
+    Started after the test database is set up, so the connections that carry its serialized
+    contents exist before Playwright's loop does.
+    """
+    from django.db import connections
+
     if not CHROMIUM.exists():
         reason = f"browser tests need Debian's Chromium at {CHROMIUM} (install it with `make browsers`)"
         if _ci():
             pytest.fail(f"{reason}; under CI=true a missing browser is a failure, not a skip")
         pytest.skip(reason)
+    before = {alias: connections[alias] for alias in connections}
     driver = sync_playwright().start()
     try:
+        _keep_django_connections(before)
         launched = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             yield launched

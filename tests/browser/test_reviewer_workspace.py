@@ -45,11 +45,11 @@ def open_case(page: Page, case: Case) -> None:
     expect(page.get_by_role("heading", level=1)).to_contain_text(case.case_number)
 
 
-def status_of(page: Page):
+def status_of(page: Page) -> Locator:
     return page.get_by_role("heading", level=1).locator(".status")
 
 
-def success_message(page: Page, text: str):
+def success_message(page: Page, text: str) -> Locator:
     return page.locator("p.message.success", has_text=text)
 
 
@@ -58,7 +58,7 @@ def outcome_select(decide: Locator, line: str) -> Locator:
     return decide.get_by_role("group", name=line).get_by_role("combobox")
 
 
-def queue_rows(page: Page):
+def queue_rows(page: Page) -> Locator:
     return page.locator("#queue-table tbody tr")
 
 
@@ -184,9 +184,7 @@ def test_physician_denies_a_referred_case_citing_the_flagged_policy(page: Page, 
     decision = page.locator("article.decision")
     expect(decision).to_contain_text(f"by {full_name('physician')} (Physician reviewer)")
     expect(decision).to_contain_text(f"Line 1: Denied (A3 not certified). Reason: {reason}")
-    expect(decision.locator("p.citation")).to_contain_text(
-        f"Cites policy {MILD_POLICY_NUMBER} “{MILD_TITLE}”"
-    )
+    expect(decision.locator("p.citation")).to_contain_text(f"Cites policy {MILD_POLICY_NUMBER} “{MILD_TITLE}”")
     expect(decision.locator("p.citation")).to_contain_text(f"version {version.version_label}")
 
     recorded = Decision.objects.get(case=case)
@@ -248,6 +246,7 @@ def test_nurse_sees_no_deny_action_and_a_forged_deny_is_refused(page: Page, work
     assert response.status == 403, response.text()[:500]
     # Refused for the role, not for a missing or bad CSRF token (which is a 403 too).
     assert "CSRF" not in response.text()
+    assert "403 Forbidden" in response.text()
 
     case.refresh_from_db()
     assert (case.status, case.row_version, CaseEvent.objects.filter(case=case).count()) == before
@@ -268,7 +267,7 @@ def test_manager_dashboard_counts_the_decisions(page: Page, workspace: Workspace
     page.get_by_role("navigation").get_by_role("link", name="Dashboard").click()
     expect(page.get_by_role("heading", name="Manager dashboard")).to_be_visible()
 
-    def tile(label: str):
+    def tile(label: str) -> Locator:
         return page.locator(".tile", has=page.get_by_text(label, exact=True)).locator(".tile-value")
 
     expect(tile("requests decided")).to_have_text("2")
@@ -277,7 +276,7 @@ def test_manager_dashboard_counts_the_decisions(page: Page, workspace: Workspace
 
     metrics = page.locator("table.metrics-table").first
 
-    def metric(name: str):
+    def metric(name: str) -> Locator:
         return metrics.locator("tr", has=page.get_by_role("rowheader", name=name, exact=True)).locator("td").first
 
     expect(metric("Requests decided")).to_have_text("2")
@@ -315,4 +314,3 @@ def test_queue_filter_swaps_the_table_without_a_full_reload(page: Page, workspac
     # Exactly one page heading and one filter form: the fragment was not a whole page nested inside.
     expect(page.get_by_role("heading", name="Work queue")).to_have_count(1)
     expect(page.locator("form.queue-filters")).to_have_count(1)
-
