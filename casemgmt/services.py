@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -409,6 +410,36 @@ def cases_reflag_for_version(*, version_id: int) -> int:
     return changed
 
 
+def _lock_case(
+    case_id: int,
+    *,
+    expected_row_version: int | None = None,
+    allowed: Collection[str] | None = None,
+    refusal: str = "",
+) -> Case:
+    """Lock a case row for a guarded change: it must exist, be as the caller last saw it,
+    and (when `allowed` is given) be in one of those statuses."""
+    case = Case.objects.select_for_update().filter(pk=case_id).first()
+    if case is None:
+        raise NotFoundError("no such case")
+    _row_version_check(case, expected_row_version)
+    if allowed is not None and case.status not in allowed:
+        raise InvalidTransition(
+            f"case {case.case_number} is {case.get_status_display().lower()}; {refusal}",
+            current_status=case.status,
+        )
+    return case
+
+
+def _row_version_check(case: Case, expected_row_version: int | None) -> None:
+    """Refuse an action taken on a page that no longer shows the case as it is."""
+    if expected_row_version is not None and case.row_version != expected_row_version:
+        raise ConflictError(
+            f"case {case.case_number} changed since you opened it; reload it and review again",
+            current_status=case.status,
+        )
+
+
 # --- decisions ------------------------------------------------------------------------------
 
 
@@ -454,19 +485,12 @@ def decision_record(
             "refer the case to a physician reviewer."
         )
     with transaction.atomic():
-        case = Case.objects.select_for_update().filter(pk=case_id).first()
-        if case is None:
-            raise NotFoundError("no such case")
-        if case.status not in OPEN_STATUSES:
-            raise InvalidTransition(
-                f"case {case.case_number} is {case.get_status_display().lower()}; no decision can be recorded",
-                current_status=case.status,
-            )
-        if expected_row_version is not None and case.row_version != expected_row_version:
-            raise ConflictError(
-                f"case {case.case_number} changed since you opened it; reload it and review again",
-                current_status=case.status,
-            )
+        case = _lock_case(
+            case_id,
+            expected_row_version=expected_row_version,
+            allowed=OPEN_STATUSES,
+            refusal="no decision can be recorded",
+        )
         problems = Problems()
         service_lines = {line.sequence: line for line in case.lines.all()}
         seen: set[int] = set()
@@ -571,16 +595,12 @@ def _transition(
     **detail: Any,
 ) -> Case:
     with transaction.atomic():
-        case = Case.objects.select_for_update().filter(pk=case_id).first()
-        if case is None:
-            raise NotFoundError("no such case")
-        _row_version_check(case, expected_row_version)
-        if case.status not in allowed_from:
-            raise InvalidTransition(
-                f"case {case.case_number} is {case.get_status_display().lower()}; it cannot move to "
-                f"{CaseStatus(to).label.lower()}",
-                current_status=case.status,
-            )
+        case = _lock_case(
+            case_id,
+            expected_row_version=expected_row_version,
+            allowed=allowed_from,
+            refusal=f"it cannot move to {CaseStatus(to).label.lower()}",
+        )
         now = timezone.now()
         Case.objects.filter(pk=case.pk, status=case.status).update(
             status=to, row_version=F("row_version") + 1, updated_at=now
@@ -760,15 +780,12 @@ def case_pend_for_information(
     if not needed:
         raise ValidationFailed({"needed": ["say what information is needed"]})
     with transaction.atomic():
-        case = Case.objects.select_for_update().filter(pk=case_id).first()
-        if case is None:
-            raise NotFoundError("no such case")
-        _row_version_check(case, expected_row_version)
-        if case.status not in PEND_ALLOWED_FROM:
-            raise InvalidTransition(
-                f"case {case.case_number} is {case.get_status_display().lower()}; it cannot be pended for information",
-                current_status=case.status,
-            )
+        case = _lock_case(
+            case_id,
+            expected_row_version=expected_row_version,
+            allowed=PEND_ALLOWED_FROM,
+            refusal="it cannot be pended for information",
+        )
         now = timezone.now()
         Case.objects.filter(pk=case.pk, status=case.status).update(
             status=CaseStatus.PENDED, row_version=F("row_version") + 1, updated_at=now
@@ -1174,19 +1191,12 @@ def case_reassign(*, case_id: int, user: User, assignee_id: int, expected_row_ve
     if assignee is None or not has_role(assignee, Role.NURSE, Role.PHYSICIAN):
         raise ValidationFailed({"assignee_id": ["choose an active nurse or physician reviewer"]})
     with transaction.atomic():
-        case = Case.objects.select_for_update().filter(pk=case_id).first()
-        if case is None:
-            raise NotFoundError("no such case")
-        if not case.is_open:
-            raise InvalidTransition(
-                f"case {case.case_number} is {case.get_status_display().lower()}; it can no longer be reassigned",
-                current_status=case.status,
-            )
-        if expected_row_version is not None and case.row_version != expected_row_version:
-            raise ConflictError(
-                f"{case.case_number} changed since you opened the page; reload it and try again.",
-                case_number=case.case_number,
-            )
+        case = _lock_case(
+            case_id,
+            expected_row_version=expected_row_version,
+            allowed=OPEN_STATUSES,
+            refusal="it can no longer be reassigned",
+        )
         previous_status, previous_assignee = case.status, case.assignee_id
         if previous_assignee == assignee.pk:
             return case
@@ -1225,15 +1235,6 @@ class PeerToPeerOutcome(TextChoices):
     NO_CHANGE_YET = "discussed", "Discussed before a determination"
 
 
-def _row_version_check(case: Case, expected_row_version: int | None) -> None:
-    """Refuse an action taken on a page that no longer shows the case as it is."""
-    if expected_row_version is not None and case.row_version != expected_row_version:
-        raise ConflictError(
-            f"case {case.case_number} changed since you opened it; reload it and review again",
-            current_status=case.status,
-        )
-
-
 def case_note_add(*, case_id: int, user: User, text: str, expected_row_version: int | None = None) -> CaseEvent:
     """A reviewer's note on the case timeline. Notes add to the record; they change no status."""
     if reviewer_role(user) is None:
@@ -1244,10 +1245,7 @@ def case_note_add(*, case_id: int, user: User, text: str, expected_row_version: 
     if len(text) > NOTE_MAX:
         raise ValidationFailed({"text": [f"at most {NOTE_MAX} characters"]})
     with transaction.atomic():
-        case = Case.objects.select_for_update().filter(pk=case_id).first()
-        if case is None:
-            raise NotFoundError("no such case")
-        _row_version_check(case, expected_row_version)
+        case = _lock_case(case_id, expected_row_version=expected_row_version)
         now = timezone.now()
         Case.objects.filter(pk=case.pk).update(updated_at=now)
         return _event(case, CaseEventKind.NOTE, user, now, text=text)
@@ -1289,15 +1287,12 @@ def case_peer_to_peer_record(
     if problems:
         raise ValidationFailed(problems.errors)
     with transaction.atomic():
-        case = Case.objects.select_for_update().filter(pk=case_id).first()
-        if case is None:
-            raise NotFoundError("no such case")
-        _row_version_check(case, expected_row_version)
-        if case.status in (CaseStatus.CANCELLED, CaseStatus.CLOSED):
-            raise InvalidTransition(
-                f"case {case.case_number} is {case.get_status_display().lower()}; no discussion can be recorded",
-                current_status=case.status,
-            )
+        case = _lock_case(
+            case_id,
+            expected_row_version=expected_row_version,
+            allowed=[s for s in CaseStatus.values if s not in (CaseStatus.CANCELLED, CaseStatus.CLOSED)],
+            refusal="no discussion can be recorded",
+        )
         if held_at < case.received_at - PEER_TO_PEER_CLOCK_SKEW:
             raise ValidationFailed({"held_at": ["is before the request was received"]})
         Case.objects.filter(pk=case.pk).update(updated_at=now)

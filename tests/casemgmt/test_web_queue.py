@@ -380,7 +380,7 @@ def test_stale_reassign_is_refused(integration_client, nurse, physician, manager
         .post(f"/cases/{case.case_number}/reassign", {"assignee_id": physician.pk, "row_version": seen}, follow=True)
         .content.decode()
     )
-    assert "changed since you opened the page" in html
+    assert "changed since you opened it" in html
     case.refresh_from_db()
     assert case.assignee == nurse
 
