@@ -29,7 +29,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import pytest
@@ -81,14 +81,21 @@ def _find_services_problem() -> str | None:
     return None
 
 
-def require_services() -> None:
-    """Skip the current test when the services are missing; fail instead under CI=true."""
-    problem = services_problem()
-    if problem is None:
-        return
+def unavailable(reason: str) -> NoReturn:
+    """A test needs something this machine lacks: skip with the reason, or fail under CI=true.
+
+    CI has every service and Chromium, so there a missing one is a broken build, not a skip.
+    """
     if _ci():
-        pytest.fail(f"CI=true and this test needs PostgreSQL, Redis and a Celery worker: {problem}", pytrace=False)
-    pytest.skip(problem)
+        pytest.fail(f"CI=true, and this test cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_services() -> None:
+    """Skip the current test when PostgreSQL, Redis or the broker are missing (fail under CI)."""
+    problem = services_problem()
+    if problem is not None:
+        unavailable(f"needs PostgreSQL, Redis and a Celery worker: {problem}")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -36,6 +36,7 @@ from policies_app.demo.seed_policies import SEED_POLICIES
 from policies_app.models import PolicyVersion
 from policies_app.services import policy_seed
 from tests import factories
+from tests.services_fixtures import unavailable
 
 # Playwright's sync API keeps an asyncio event loop in the main thread, and Django refuses ORM
 # calls from a thread with a running loop. The tests' ORM calls are plain synchronous code run
@@ -73,10 +74,6 @@ _screenshots: list[Path] = []
 expect.set_options(timeout=TIMEOUT_MS)
 
 
-def _ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
 def _keep_django_connections(before: dict[str, BaseDatabaseWrapper]) -> None:
     """Keep the main thread on the Django connections it had before Playwright started.
 
@@ -105,10 +102,7 @@ def browser(django_db_setup: None) -> Iterator[Browser]:
     from django.db import connections
 
     if not CHROMIUM.exists():
-        reason = f"browser tests need Debian's Chromium at {CHROMIUM} (install it with `make browsers`)"
-        if _ci():
-            pytest.fail(f"{reason}; under CI=true a missing browser is a failure, not a skip")
-        pytest.skip(reason)
+        unavailable(f"browser tests need Debian's Chromium at {CHROMIUM} (install it with `make browsers`)")
     before = {alias: connections[alias] for alias in connections}
     driver = sync_playwright().start()
     try:
