@@ -14,8 +14,6 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k healthz -x"`.
 PYTEST_ARGS ?=
-# Celery beat keeps its schedule state in a file; keep it inside .venv, out of git.
-BEAT_SCHEDULE ?= $(VENV)/celerybeat-schedule
 
 .PHONY: help run test lint worker requirements bench browsers install
 
@@ -76,7 +74,7 @@ worker: $(STAMP) ## Celery worker with beat, against DATABASE_URL and CELERY_BRO
 	@if [ -z "$${DATABASE_URL:-}" ]; then \
 		echo "warning: DATABASE_URL is not set; the worker uses the embedded SQLite database." >&2; \
 	fi
-	exec $(VENV)/bin/celery -A casemgmt worker -B --schedule $(BEAT_SCHEDULE) -l info
+	exec $(VENV)/bin/celery -A casemgmt worker -B -l info
 
 requirements: $(STAMP) ## Recompile requirements/*.txt from requirements/*.in (pip-tools)
 	cd requirements && ../$(VENV)/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \

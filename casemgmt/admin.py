@@ -16,19 +16,20 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.urls import URLPattern, path, reverse
 
 from casemgmt import services
+from casemgmt.audit.recording import AuditedAdminMixin
 from casemgmt.errors import DomainError
 from casemgmt.models import ApiToken, DeadlineRule
 
 
 @admin.register(DeadlineRule)
-class DeadlineRuleAdmin(admin.ModelAdmin):
+class DeadlineRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["review_type", "urgency", "line_of_business", "hours", "pend_extension_hours", "source"]
     list_filter = ["review_type", "urgency", "line_of_business"]
     fields = ["review_type", "urgency", "line_of_business", "hours", "pend_extension_hours", "source"]
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["prefix", "label", "user", "created_at", "last_used_at", "revoked_at", "active"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["prefix", "label", "user__username"]

@@ -34,6 +34,8 @@ from rest_framework.views import APIView
 
 from casemgmt import selectors, services
 from casemgmt.api_errors import error_responses
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.recording import AuditedApiMixin, AuditSpec, ReplayAudit, audit_annotate, audit_replay
 from casemgmt.idempotency import idempotent
 from casemgmt.models import (
     X12_REVIEW_ACTION,
@@ -127,7 +129,11 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-def _idempotent_response(request: Request, operation: Callable[[], tuple[int, Any]]) -> Response:
+def _idempotent_response(
+    request: Request, operation: Callable[[], tuple[int, Any]], *, replay: ReplayAudit | None
+) -> Response:
+    """Run a POST once per Idempotency-Key. `replay` says what its answer shows, for the audit
+    row of a replay (a read of the stored answer); None only for an answer with no member data."""
     code, body, replayed = idempotent(
         client=request.user,  # type: ignore[arg-type]
         key=request.headers.get("Idempotency-Key"),
@@ -136,14 +142,25 @@ def _idempotent_response(request: Request, operation: Callable[[], tuple[int, An
         body=request.data,
         operation=operation,
     )
+    return _replayable_response(request, code, body, replayed, replay)
+
+
+def _replayable_response(
+    request: Request, code: int, body: Any, replayed: bool, replay: ReplayAudit | None
+) -> Response:
     response = Response(body, status=code)
     if replayed:
         response["Idempotent-Replayed"] = "true"
+        if replay is not None:
+            audit_replay(request, replay, code, body)
     return response
 
 
-class CaseCollectionApi(APIView):
+class CaseCollectionApi(AuditedApiMixin, APIView):
     """`POST /cases` submits a request; `GET /cases` lists the caller's visible cases."""
+
+    # The list is recorded with the case numbers it returned; a submission by case_submit.
+    audit_spec = AuditSpec(AuditAction.LIST, AuditObject.CASE, case_kwarg=None)
 
     pagination_class = PageNumberPagination  # read by the schema generator: GET is paginated
 
@@ -204,7 +221,7 @@ class CaseCollectionApi(APIView):
             # The case comes back with its lines and flags loaded: the same body as GET, no re-read.
             return status.HTTP_201_CREATED, _CASE_OUTPUT.to_representation(case)
 
-        return _idempotent_response(request, submit)
+        return _idempotent_response(request, submit, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
     @extend_schema(
         operation_id="cases_list",
@@ -229,6 +246,7 @@ class CaseCollectionApi(APIView):
             cases = cases.filter(updated_at__gte=values["updated_since"])
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(cases, request, view=self)
+        audit_annotate(request, object_ids=[case.case_number for case in page or []])
         return paginator.get_paginated_response(CaseOutputSerializer(page, many=True).data)
 
 
@@ -281,7 +299,9 @@ def _visible_case(request: Request, case_number: str) -> Case:
     return case
 
 
-class CaseDetailApi(APIView):
+class CaseDetailApi(AuditedApiMixin, APIView):
+    audit_spec = AuditSpec(AuditAction.VIEW, AuditObject.CASE, object_kwarg="case_number")
+
     @extend_schema(
         operation_id="cases_retrieve",
         responses={200: CaseOutputSerializer, **error_responses(401, 404, 429)},
@@ -318,8 +338,10 @@ class DecisionOutputSerializer(serializers.Serializer):
     citations = CitationSerializer(many=True, source="citations.all")
 
 
-class CaseDecisionsApi(APIView):
+class CaseDecisionsApi(AuditedApiMixin, APIView):
     """`GET` lists a case's decisions; `POST` records one (reviewers only)."""
+
+    audit_spec = AuditSpec(AuditAction.LIST, AuditObject.DECISION)
 
     @extend_schema_serializer(component_name="CaseDecisionsInput")
     class InputSerializer(StrictSerializer):
@@ -345,7 +367,9 @@ class CaseDecisionsApi(APIView):
     )
     def get(self, request: Request, case_number: str) -> Response:
         case = _visible_case(request, case_number)
-        return Response(DecisionOutputSerializer(case.decisions.all(), many=True).data)
+        decisions = case.decisions.all()
+        audit_annotate(request, object_ids=[decision.pk for decision in decisions])
+        return Response(DecisionOutputSerializer(decisions, many=True).data)
 
     @extend_schema(
         operation_id="cases_decisions_create",
@@ -370,7 +394,9 @@ class CaseDecisionsApi(APIView):
             )
             return status.HTTP_201_CREATED, DecisionOutputSerializer(decision).data
 
-        return _idempotent_response(request, record)
+        return _idempotent_response(
+            request, record, replay=ReplayAudit(AuditObject.DECISION, "id", case_number=case.case_number)
+        )
 
 
 class CaseInformationApi(APIView):
@@ -400,7 +426,7 @@ class CaseInformationApi(APIView):
             )
             return status.HTTP_200_OK, CaseOutputSerializer(selectors.case_detail(request.user, case_number)).data
 
-        return _idempotent_response(request, add)
+        return _idempotent_response(request, add, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
 
 class CaseCancelApi(APIView):
@@ -428,7 +454,7 @@ class CaseCancelApi(APIView):
             )
             return status.HTTP_200_OK, CaseOutputSerializer(selectors.case_detail(request.user, case_number)).data
 
-        return _idempotent_response(request, cancel)
+        return _idempotent_response(request, cancel, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
 
 class CoverageApi(APIView):
@@ -597,11 +623,13 @@ class AttachmentOutputSerializer(serializers.Serializer):
     uploaded_at = serializers.DateTimeField()
 
 
-class CaseAttachmentsApi(APIView):
+class CaseAttachmentsApi(AuditedApiMixin, APIView):
     """`POST` adds a document to a case (multipart/form-data); `GET` lists the case's attachments."""
 
     # The one multipart endpoint; every other view reads JSON only.
     parser_classes = [MultiPartParser]
+    # The list of a case's documents (names, descriptions); an upload is recorded by attachment_add.
+    audit_spec = AuditSpec(AuditAction.LIST, AuditObject.ATTACHMENT)
 
     @extend_schema_serializer(component_name="CaseAttachmentsInput")
     class InputSerializer(StrictSerializer):
@@ -630,6 +658,7 @@ class CaseAttachmentsApi(APIView):
         if selectors.case_get_for(request.user, case_number) is None:
             raise NotFound("No such case.")
         attachments = selectors.case_attachments(request.user, case_number)
+        audit_annotate(request, object_ids=[attachment.pk for attachment in attachments])
         return Response(AttachmentOutputSerializer(attachments, many=True).data)
 
     @extend_schema(
@@ -665,10 +694,9 @@ class CaseAttachmentsApi(APIView):
             body={"file_sha256": _upload_sha256(upload), "file_name": upload.name, "description": description},
             operation=add,
         )
-        response = Response(body, status=code)
-        if replayed:
-            response["Idempotent-Replayed"] = "true"
-        return response
+        return _replayable_response(
+            request, code, body, replayed, ReplayAudit(AuditObject.ATTACHMENT, "id", case_number=case.case_number)
+        )
 
 
 class _IgnoreAccept(DefaultContentNegotiation):
@@ -681,8 +709,9 @@ class _IgnoreAccept(DefaultContentNegotiation):
         return renderer, renderer.media_type
 
 
-class CaseAttachmentDownloadApi(APIView):
+class CaseAttachmentDownloadApi(AuditedApiMixin, APIView):
     content_negotiation_class = _IgnoreAccept
+    audit_spec = AuditSpec(AuditAction.DOWNLOAD, AuditObject.ATTACHMENT, object_kwarg="attachment_id")
 
     @extend_schema(
         operation_id="cases_attachments_download",
@@ -746,4 +775,4 @@ class CasePendApi(APIView):
             )
             return status.HTTP_200_OK, CaseOutputSerializer(selectors.case_detail(request.user, case_number)).data
 
-        return _idempotent_response(request, pend)
+        return _idempotent_response(request, pend, replay=ReplayAudit(AuditObject.CASE, "case_number"))

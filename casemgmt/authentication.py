@@ -10,6 +10,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from casemgmt.audit import context as audit_context
 from casemgmt.models import ApiToken
 
 
@@ -35,6 +36,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         )
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        # The audit rows of this request name the token used, not only its client.
+        audit_context.with_detail(api_token=token.prefix)
         now = timezone.now()
         # Touch at most once a minute: a write per request would serialize a busy client.
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
-def _pg_append_only(table: str) -> list[str]:
+def _pg_append_only(table: str, what: str) -> list[str]:
     fn = f"{table}_append_only"
     return [
         f"""CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger AS $$
 BEGIN
-  RAISE EXCEPTION '% on {table} refused: recorded decisions are append-only', TG_OP
+  RAISE EXCEPTION '% on {table} refused: {what} are append-only', TG_OP
     USING ERRCODE = 'integrity_constraint_violation';
 END $$ LANGUAGE plpgsql""",
         f"DROP TRIGGER IF EXISTS {fn} ON {table}",
@@ -24,19 +24,22 @@ END $$ LANGUAGE plpgsql""",
     ]
 
 
-def _sqlite_append_only(table: str) -> list[str]:
+def _sqlite_append_only(table: str, what: str) -> list[str]:
     # Only UPDATE on SQLite: the test runner empties tables with DELETE between tests.
     return [
         f"DROP TRIGGER IF EXISTS {table}_append_only",
         f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table}
-BEGIN SELECT RAISE(ABORT, 'UPDATE on {table} refused: recorded decisions are append-only'); END""",
+BEGIN SELECT RAISE(ABORT, 'UPDATE on {table} refused: {what} are append-only'); END""",
     ]
 
 
-def install_append_only(schema_editor: BaseDatabaseSchemaEditor, tables: Sequence[str]) -> None:
+def install_append_only(
+    schema_editor: BaseDatabaseSchemaEditor, tables: Sequence[str], *, what: str = "recorded decisions"
+) -> None:
+    """`what` names the rows in the refusal message (plain words, no quotes)."""
     vendor = schema_editor.connection.vendor
     for table in tables:
-        statements = _pg_append_only(table) if vendor == "postgresql" else _sqlite_append_only(table)
+        statements = _pg_append_only(table, what) if vendor == "postgresql" else _sqlite_append_only(table, what)
         for sql in statements:
             schema_editor.execute(sql, params=None)
 

@@ -6,6 +6,7 @@ deployment configuration stops the process at start-up instead of silently using
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -65,3 +66,14 @@ def env_secret(name: str) -> str:
         if not value:
             raise ImproperlyConfigured(f"{name}_FILE ({file_name}) is empty")
     return value
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated IP addresses or CIDR networks (10.0.0.0/8, 2001:db8::1)."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or network") from exc
+    return networks

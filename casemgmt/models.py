@@ -39,8 +39,13 @@ OPEN_STATUSES = (
 
 
 class Case(models.Model):
-    case_number = models.CharField(max_length=20, unique=True)
-    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Indexes are kept to those a read uses: each one is written on every intake (bench/intake).
+    # Unique by a named constraint rather than unique=True, which would add a LIKE index too.
+    case_number = models.CharField(max_length=20)
+    # Its lookups lead case_client_updated_idx and the external_id constraint's index.
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     external_id = models.CharField(max_length=100, blank=True)
     urgency = models.CharField(max_length=20, choices=Urgency.choices)
     line_of_business = models.CharField(max_length=30, choices=LineOfBusiness.choices)
@@ -62,7 +67,10 @@ class Case(models.Model):
 
     received_at = models.DateTimeField()
     due_at = models.DateTimeField()
-    deadline_rule = models.ForeignKey("DeadlineRule", null=True, on_delete=models.PROTECT, related_name="+")
+    # No index: nothing reads cases by rule; deleting a rule (rare, PROTECT) may scan.
+    deadline_rule = models.ForeignKey(
+        "DeadlineRule", null=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -74,6 +82,7 @@ class Case(models.Model):
     class Meta:
         ordering = ["due_at"]
         constraints = [
+            models.UniqueConstraint(fields=["case_number"], name="case_unique_case_number"),
             models.UniqueConstraint(
                 fields=["submitted_by", "external_id"],
                 condition=~Q(external_id=""),
@@ -103,7 +112,8 @@ class Case(models.Model):
 
 
 class ServiceLine(models.Model):
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="lines")
+    # Indexed by serviceline_unique_sequence (case, sequence).
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="lines", db_index=False)
     sequence = models.PositiveSmallIntegerField()
     code_system = models.CharField(max_length=10, choices=CodeSystem.choices)
     code = models.CharField(max_length=10)
@@ -146,7 +156,8 @@ class FlagSeverity(models.TextChoices):
 class Flag(models.Model):
     """An engine suggestion on one service line. A flag suggests; a person decides."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="flags")
+    # Indexed by flag_case_current_idx (case, superseded_at).
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="flags", db_index=False)
     service_line = models.ForeignKey(ServiceLine, on_delete=models.CASCADE, related_name="flags")
     kind = models.CharField(max_length=40, choices=FlagKind.choices)
     severity = models.CharField(max_length=20, choices=FlagSeverity.choices)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import AnonymousUser, Group, User
+from django.db import connection
 from django.db.models import TextChoices
 
 from casemgmt.errors import PermissionDeniedError
@@ -14,6 +15,8 @@ class Role(TextChoices):
     POLICY_EDITOR = "policy_editor", "Policy editor"
     MANAGER = "manager", "Manager"
     INTEGRATION_CLIENT = "integration_client", "Integration client"
+    # Reads the audit log (HIPAA 164.312(b)); sees no case pages and changes nothing.
+    AUDITOR = "auditor", "Auditor"
 
 
 REVIEWER_ROLES = frozenset({Role.NURSE, Role.PHYSICIAN, Role.MANAGER})
@@ -22,12 +25,25 @@ POLICY_READER_ROLES = frozenset({Role.NURSE, Role.PHYSICIAN, Role.MANAGER, Role.
 AnyUser = User | AnonymousUser
 
 
+def _group_names(user_id: int) -> set[str]:
+    # Raw SQL: every request asks this, and compiling the ORM's version cost more than running it.
+    q = connection.ops.quote_name
+    membership = User.groups.through._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT g.name FROM {q(Group._meta.db_table)} g JOIN {q(membership)} m ON m.group_id = g.id "
+            "WHERE m.user_id = %s",
+            [user_id],
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
 def user_roles(user: AnyUser) -> frozenset[Role]:
     if not user.is_authenticated or not user.is_active:
         return frozenset()
     cached: frozenset[Role] | None = getattr(user, "_casemgmt_roles", None)
     if cached is None:
-        names = set(user.groups.values_list("name", flat=True))
+        names = _group_names(user.pk)
         cached = frozenset(role for role in Role if role.value in names)
         # Roles are read many times per request; remember them on the user object.
         setattr(user, "_casemgmt_roles", cached)  # noqa: B010

@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
-from casemgmt.models import OPEN_STATUSES, Attachment, Case, CaseEvent, Decision, Flag, ServiceLine
+from casemgmt.models import (
+    OPEN_STATUSES,
+    Attachment,
+    Case,
+    CaseEvent,
+    DeadlineRule,
+    Decision,
+    Flag,
+    ServiceLine,
+    WebhookSubscription,
+)
 from casemgmt.roles import REVIEWER_ROLES, Role, user_roles
 from policies_app.engine import LineRequest, RequestData
-from policies_app.models import FactDefinition
+from policies_app.models import FactDefinition, LibraryStamp
 
 
 def cases_visible_to(user: User | AnonymousUser) -> QuerySet[Case]:
@@ -189,3 +200,25 @@ def assignable_reviewers() -> QuerySet[User]:
         .distinct()
         .order_by("last_name", "first_name", "username")
     )
+
+
+def deadline_rule_candidates(
+    *, urgency: str, line_of_business: str, review_type: str, client_id: int | None = None
+) -> list[DeadlineRule]:
+    """The deadline rules that could govern such a request (a blank urgency or line of business
+    matches any; the services pick the most specific).
+
+    Each rule also carries what intake must know before it writes, so a submission makes one
+    read, not three: `library_value` and `library_token` (is this process's engine index
+    current?) and `client_has_webhooks` (for `client_id`). Raw SQL because building this
+    query with the ORM cost more than running it (bench/intake).
+    """
+    q = connection.ops.quote_name
+    rule, stamp, hooks = (q(m._meta.db_table) for m in (DeadlineRule, LibraryStamp, WebhookSubscription))
+    sql = (
+        f"SELECT r.*, (SELECT value FROM {stamp} WHERE id = 1) AS library_value,"
+        f" (SELECT token FROM {stamp} WHERE id = 1) AS library_token,"
+        f" EXISTS (SELECT 1 FROM {hooks} w WHERE w.client_id = %s AND w.active) AS client_has_webhooks"
+        f" FROM {rule} r WHERE r.review_type = %s AND r.urgency IN (%s, '') AND r.line_of_business IN (%s, '')"
+    )
+    return list(DeadlineRule.objects.raw(sql, [client_id, review_type, urgency, line_of_business]))

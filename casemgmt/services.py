@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -18,6 +18,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, TextChoices
 from django.utils import timezone
 
+from casemgmt import case_insert
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.services import MASKED, audit_event_build, audit_record, changes_between
 from casemgmt.authentication import token_hash
 from casemgmt.errors import (
     ConflictError,
@@ -49,9 +52,9 @@ from casemgmt.models import (
     attachment_storage,
 )
 from casemgmt.roles import Role, has_role, require_role, reviewer_role
-from casemgmt.selectors import case_request_data, fact_catalogue
+from casemgmt.selectors import case_request_data, deadline_rule_candidates, fact_catalogue
 from casemgmt.validation import Problems, check_diagnoses, check_facts, check_line, check_member, check_npi
-from policies_app.engine import FlagData, evaluate_request
+from policies_app.engine import FlagData, PolicyIndex, evaluate_request
 from policies_app.models import PolicyVersion, PolicyVersionStatus
 from policies_app.selectors import engine_index
 
@@ -118,19 +121,28 @@ class CitationInput:
 # --- deadlines ------------------------------------------------------------------------------
 
 
-def deadline_for(
-    *, received_at: datetime, urgency: str, line_of_business: str, review_type: str
-) -> tuple[datetime, DeadlineRule]:
-    """The most specific deadline rule wins; blank urgency or line of business matches any."""
-    rules = DeadlineRule.objects.filter(
-        review_type=review_type, urgency__in=[urgency, ""], line_of_business__in=[line_of_business, ""]
-    )
+def _most_specific(
+    rules: Iterable[DeadlineRule], *, urgency: str, line_of_business: str, review_type: str
+) -> DeadlineRule:
+    """The most specific rule wins; blank urgency or line of business matches any."""
     best = max(rules, key=lambda r: (r.urgency != "", r.line_of_business != ""), default=None)
     if best is None:
         raise ConfigurationError(
             f"no deadline rule covers a {urgency} {review_type} request for {line_of_business}; "
             "a manager must add one before such requests can be accepted"
         )
+    return best
+
+
+def deadline_for(
+    *, received_at: datetime, urgency: str, line_of_business: str, review_type: str
+) -> tuple[datetime, DeadlineRule]:
+    best = _most_specific(
+        deadline_rule_candidates(urgency=urgency, line_of_business=line_of_business, review_type=review_type),
+        urgency=urgency,
+        line_of_business=line_of_business,
+        review_type=review_type,
+    )
     return received_at + timedelta(hours=best.hours), best
 
 
@@ -228,16 +240,19 @@ def case_submit(*, client: User, data: CaseInput) -> Case:
     problems, diagnoses = _validate_case(data, timezone.localdate(received_at))
     if problems:
         raise ValidationFailed(problems.errors)
-    due_at, rule = deadline_for(
-        received_at=received_at,
-        urgency=data.urgency,
-        line_of_business=data.line_of_business,
-        review_type=data.review_type,
+    scope = {"urgency": data.urgency, "line_of_business": data.line_of_business, "review_type": data.review_type}
+    # Everything intake must know before it writes comes in one read (see the selector).
+    rules = deadline_rule_candidates(**scope, client_id=client.pk)
+    rule = _most_specific(rules, **scope)
+    due_at = received_at + timedelta(hours=rule.hours)
+    context = _IntakeContext(
+        index=engine_index((int(rule.library_value or 0), rule.library_token or "")),  # type: ignore[attr-defined]
+        webhooks=bool(rule.client_has_webhooks),  # type: ignore[attr-defined]
     )
     for _attempt in range(5):
         try:
-            with transaction.atomic():
-                return _case_create(client, data, diagnoses, received_at, due_at, rule)
+            # Each way _case_create writes is atomic by itself (see there).
+            return _case_create(client, data, diagnoses, received_at, due_at, rule, context)
         except IntegrityError as exc:
             if data.external_id and Case.objects.filter(submitted_by=client, external_id=data.external_id).exists():
                 existing = Case.objects.get(submitted_by=client, external_id=data.external_id)
@@ -251,6 +266,33 @@ def case_submit(*, client: User, data: CaseInput) -> Case:
     raise DomainError("could not allocate a case number; try again")  # pragma: no cover
 
 
+@dataclass(frozen=True)
+class _IntakeContext:
+    index: PolicyIndex
+    webhooks: bool
+
+
+# What a new case's audit row records of it (the service lines are added as text).
+CASE_AUDIT_FIELDS = (
+    "status",
+    "external_id",
+    "urgency",
+    "line_of_business",
+    "review_type",
+    "member_id",
+    "member_first_name",
+    "member_last_name",
+    "member_birth_date",
+    "requesting_provider_npi",
+    "servicing_provider_npi",
+    "diagnosis_codes",
+    "clinical_facts",
+    "clinical_notes",
+    "received_at",
+    "due_at",
+)
+
+
 def _case_create(
     client: User,
     data: CaseInput,
@@ -258,9 +300,10 @@ def _case_create(
     received_at: datetime,
     due_at: datetime,
     rule: DeadlineRule,
+    context: _IntakeContext,
 ) -> Case:
     servicing = data.servicing_provider
-    case = Case.objects.create(
+    case = Case(
         case_number=_new_case_number(),
         submitted_by=client,
         external_id=data.external_id,
@@ -282,39 +325,61 @@ def _case_create(
         due_at=due_at,
         deadline_rule=rule,
     )
-    lines = ServiceLine.objects.bulk_create(
-        [
-            ServiceLine(
-                case=case,
-                sequence=i,
-                code_system=line.code_system,
-                code=line.code.upper(),
-                modifiers=list(line.modifiers),
-                units=line.units,
-                date_of_service=line.date_of_service,
-                description=line.description,
-            )
-            for i, line in enumerate(data.service_lines, start=1)
-        ]
+    lines = [
+        ServiceLine(
+            case=case,
+            sequence=i,
+            code_system=line.code_system,
+            code=line.code.upper(),
+            modifiers=list(line.modifiers),
+            units=line.units,
+            date_of_service=line.date_of_service,
+            description=line.description,
+        )
+        for i, line in enumerate(data.service_lines, start=1)
+    ]
+    # The request is the engine's input: the flags are known before anything is written.
+    flags = _flags_build(case, evaluate_request(context.index, case_request_data(case, lines)), received_at, lines)
+    events = [
+        CaseEvent(
+            case=case,
+            kind=CaseEventKind.RECEIVED,
+            actor=client,
+            at=received_at,
+            detail={"due_at": due_at.isoformat(), "rule": str(rule)},
+        ),
+        CaseEvent(case=case, kind=CaseEventKind.FLAGGED, actor=None, at=received_at, detail={"flags": len(flags)}),
+    ]
+    audit = audit_event_build(
+        action=AuditAction.CREATE,
+        object_type=AuditObject.CASE,
+        object_id=case.case_number,
+        case_number=case.case_number,
+        user=client,
+        changes={
+            **{name: (None, getattr(case, name)) for name in CASE_AUDIT_FIELDS},
+            "service_lines": (None, [f"{x.code_system} {x.code} x{x.units} on {x.date_of_service}" for x in lines]),
+        },
     )
-    # The lines just written are the engine's input: no need to read them back.
-    fresh = evaluate_request(engine_index(), case_request_data(case, lines))
-    # A brand-new case has no flags to supersede.
-    flags = _flags_write(case, fresh, received_at, lines, supersede=False)
-    _events_add(
-        case,
-        [
-            CaseEvent(
-                case=case,
-                kind=CaseEventKind.RECEIVED,
-                actor=client,
-                at=received_at,
-                detail={"due_at": due_at.isoformat(), "rule": str(rule)},
-            ),
-            CaseEvent(case=case, kind=CaseEventKind.FLAGGED, actor=None, at=received_at, detail={"flags": len(flags)}),
-        ],
-        status=case.status,
-    )
+    if case_insert.available() and not context.webhooks:
+        # One statement, atomic by itself (docs/architecture.md, "Intake"); a client with
+        # webhooks takes the ORM path below, which also queues the notifications.
+        case_insert.case_graph_insert(
+            case=case,
+            lines=lines,
+            children=[
+                case_insert.Rows(flags, case_fk="case", line_fk="service_line"),
+                case_insert.Rows(events, case_fk="case"),
+                case_insert.Rows([audit], case_fk=None),
+            ],
+        )
+    else:
+        with transaction.atomic():
+            case.save(force_insert=True)
+            ServiceLine.objects.bulk_create(lines)
+            Flag.objects.bulk_create(flags)
+            _events_add(case, events, status=case.status)
+            audit.save(force_insert=True)
     _case_loaded(case, lines, flags)
     return case
 
@@ -335,23 +400,10 @@ def _case_loaded(case: Case, lines: list[ServiceLine], flags: list[Flag]) -> Non
 # --- flags ----------------------------------------------------------------------------------
 
 
-def _flags_write(
-    case: Case,
-    flags: list[FlagData],
-    now: datetime,
-    lines: list[ServiceLine] | None = None,
-    *,
-    supersede: bool = True,
-) -> list[Flag]:
-    """Write the engine's flags as the case's current ones, superseding those before them.
-
-    `lines` are the case's service lines when the caller holds them; `supersede=False` only
-    for a case that cannot have flags yet.
-    """
-    by_sequence = {line.sequence: line for line in (case.lines.all() if lines is None else lines)}
-    if supersede:
-        Flag.objects.filter(case=case, superseded_at__isnull=True).update(superseded_at=now)
-    return Flag.objects.bulk_create(
+def _flags_build(case: Case, flags: list[FlagData], now: datetime, lines: Iterable[ServiceLine]) -> list[Flag]:
+    """The engine's flags as unsaved rows of `case`, each on its service line."""
+    by_sequence = {line.sequence: line for line in lines}
+    return [
         Flag(
             case=case,
             service_line=by_sequence[f.service_line],
@@ -364,7 +416,13 @@ def _flags_write(
             created_at=now,
         )
         for f in flags
-    )
+    ]
+
+
+def _flags_write(case: Case, flags: list[FlagData], now: datetime) -> list[Flag]:
+    """Write the engine's flags as the case's current ones, superseding those before them."""
+    Flag.objects.filter(case=case, superseded_at__isnull=True).update(superseded_at=now)
+    return Flag.objects.bulk_create(_flags_build(case, flags, now, case.lines.all()))
 
 
 def _flag_key(line: int, kind: str, version_id: int | None, message: str) -> tuple[int, str, int | None, str]:
@@ -391,6 +449,14 @@ def case_flags_refresh(*, case_id: int) -> bool:
     now = timezone.now()
     _flags_write(case, fresh, now)
     _event(case, CaseEventKind.REFLAGGED, None, now, flags=len(fresh))
+    audit_record(
+        action=AuditAction.CHANGE,
+        object_type=AuditObject.CASE,
+        object_id=case.case_number,
+        case_number=case.case_number,
+        user=None,
+        changes={"flags": ([f"{k[0]}:{k[1]}:{k[2]}" for k in old_keys], [f"{k[0]}:{k[1]}:{k[2]}" for k in new_keys])},
+    )
     return True
 
 
@@ -469,11 +535,14 @@ def decision_record(
     citations: list[CitationInput],
     rationale: str = "",
     expected_row_version: int | None = None,
+    correction: bool = False,
 ) -> Decision:
     """Record a determination on every service line of an open case.
 
     Only a physician reviewer may deny, partially approve or modify (URAC, NCQA UM); such a
     decision needs a plain-language reason on each adverse line and at least one citation.
+    With `correction` (retrospective review), the case is a decided or closed one and the new
+    decision supersedes its decision of record; the case keeps its status and decision date.
     """
     role = reviewer_role(user)
     if role is None:
@@ -488,8 +557,8 @@ def decision_record(
         case = _lock_case(
             case_id,
             expected_row_version=expected_row_version,
-            allowed=OPEN_STATUSES,
-            refusal="no decision can be recorded",
+            allowed=(CaseStatus.DECIDED, CaseStatus.CLOSED) if correction else OPEN_STATUSES,
+            refusal="no decision can be recorded" if not correction else "only a decided case can be corrected",
         )
         problems = Problems()
         service_lines = {line.sequence: line for line in case.lines.all()}
@@ -505,6 +574,8 @@ def decision_record(
             seen.add(line.service_line)
             if line.outcome not in LineOutcome.values:
                 problems.add(f"{path}.outcome", f"{line.outcome!r} is not an outcome")
+            elif correction and line.outcome == LineOutcome.PENDED:
+                problems.add(f"{path}.outcome", "a corrected decision decides the line; it cannot pend it")
             if line.outcome in ADVERSE_OUTCOMES and not line.reason.strip():
                 problems.add(
                     f"{path}.reason", "a denial, partial approval or modification needs a plain-language reason"
@@ -563,10 +634,10 @@ def decision_record(
             for version, criterion in snapshots
         )
         pended = any(line.outcome == LineOutcome.PENDED for line in lines)
-        new_status = CaseStatus.PENDED if pended else CaseStatus.DECIDED
+        new_status = case.status if correction else CaseStatus.PENDED if pended else CaseStatus.DECIDED
         updated = Case.objects.filter(pk=case.pk, status=case.status, row_version=case.row_version).update(
             status=new_status,
-            decided_at=None if pended else now,
+            decided_at=case.decided_at if correction else None if pended else now,
             row_version=F("row_version") + 1,
             updated_at=now,
         )
@@ -577,10 +648,26 @@ def decision_record(
             "role": role,
             "outcomes": {str(line.service_line): line.outcome for line in lines},
         }
+        if correction:
+            detail["corrects"] = previous.pk if previous else None
         if pended:
             _pend_record(case, user, now, previous_status=case.status, **detail)
         else:
             _event(case, CaseEventKind.DECIDED, user, now, **detail)
+        audit_record(
+            action=AuditAction.CREATE,
+            object_type=AuditObject.DECISION,
+            object_id=decision.pk,
+            case_number=case.case_number,
+            user=user,
+            roles=[role],
+            changes={
+                "status": (case.status, new_status),
+                "decision_of_record": (previous.pk if previous else None, decision.pk),
+                **{f"line {line.service_line}": (None, line.outcome) for line in lines},
+            },
+            detail={"citations": [version.pk for version, _ in snapshots], **detail},
+        )
         return decision
 
 
@@ -606,6 +693,15 @@ def _transition(
             status=to, row_version=F("row_version") + 1, updated_at=now
         )
         _event(case, event, user, now, **detail)
+        audit_record(
+            action=AuditAction.CHANGE,
+            object_type=AuditObject.CASE,
+            object_id=case.case_number,
+            case_number=case.case_number,
+            user=user,
+            changes={"status": (case.status, to)},
+            detail={"event": event, **detail},
+        )
         case.refresh_from_db()
         return case
 
@@ -709,6 +805,28 @@ def case_information_add(*, case_id: int, user: User, clinical_facts: dict[str, 
             due_at=due_at.isoformat(),
             **clock,
         )
+        audit_record(
+            action=AuditAction.CHANGE,
+            object_type=AuditObject.CASE,
+            object_id=case.case_number,
+            case_number=case.case_number,
+            user=user,
+            changes=changes_between(
+                {
+                    "status": case.status,
+                    "due_at": case.due_at,
+                    "clinical_facts": case.clinical_facts,
+                    "clinical_notes": case.clinical_notes,
+                },
+                {
+                    "status": new_status,
+                    "due_at": due_at,
+                    "clinical_facts": {**case.clinical_facts, **clinical_facts},
+                    "clinical_notes": notes,
+                },
+            ),
+            detail={"event": CaseEventKind.INFORMATION_RECEIVED},
+        )
         case.refresh_from_db()
         fresh = evaluate_request(engine_index(), case_request_data(case))
         _flags_write(case, fresh, now)
@@ -791,6 +909,15 @@ def case_pend_for_information(
             status=CaseStatus.PENDED, row_version=F("row_version") + 1, updated_at=now
         )
         _pend_record(case, user, now, previous_status=case.status, needed=needed)
+        audit_record(
+            action=AuditAction.CHANGE,
+            object_type=AuditObject.CASE,
+            object_id=case.case_number,
+            case_number=case.case_number,
+            user=user,
+            changes={"status": (case.status, CaseStatus.PENDED)},
+            detail={"event": CaseEventKind.PENDED, "needed": needed},
+        )
         case.refresh_from_db()
         return case
 
@@ -923,6 +1050,17 @@ def attachment_add(*, case_id: int, user: User, upload: UploadedFile, descriptio
                 size=size,
                 sha256=attachment.sha256,
             )
+            audit_record(
+                action=AuditAction.CREATE,
+                object_type=AuditObject.ATTACHMENT,
+                object_id=attachment.pk,
+                case_number=case.case_number,
+                user=user,
+                changes={
+                    name: (None, getattr(attachment, name))
+                    for name in ("original_name", "content_type", "size", "sha256", "description")
+                },
+            )
     except Exception:
         storage.delete(stored_name)
         raise
@@ -937,7 +1075,15 @@ def api_token_create(*, user: User, label: str = "") -> tuple[ApiToken, str]:
     if not user.is_active:
         raise ValidationFailed({"user": ["the account is inactive"]})
     raw = "pa_" + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, label=label, prefix=raw[:10], key_hash=token_hash(raw))
+    with transaction.atomic():
+        token = ApiToken.objects.create(user=user, label=label, prefix=raw[:10], key_hash=token_hash(raw))
+        # The actor is whoever issues it (a command, an admin); `user` is the client it is for.
+        audit_record(
+            action=AuditAction.CREATE,
+            object_type=AuditObject.API_TOKEN,
+            object_id=token.pk,
+            changes={"client": (None, user.get_username()), "label": (None, label), "prefix": (None, token.prefix)},
+        )
     return token, raw
 
 
@@ -956,6 +1102,13 @@ ROLE_ADMIN_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         *[("policies_app", m, ("view",)) for m in ("policy", "policyversion", "factdefinition")],
         ("casemgmt", "deadlinerule", ("view", "add", "change")),
         ("casemgmt", "apitoken", ("view", "change")),
+        # Retrospective review: runs, the nightly settings and the beat schedule they run on.
+        ("retro", "retrorun", ("view", "add", "change")),
+        ("retro", "retroschedule", ("view", "change")),
+        ("retro", "retroreviewitem", ("view",)),
+        ("django_celery_beat", "periodictask", ("view", "change")),
+        ("django_celery_beat", "crontabschedule", ("view", "add", "change")),
+        ("django_celery_beat", "intervalschedule", ("view", "add", "change")),
     ],
     Role.INTEGRATION_CLIENT: [],
 }
@@ -989,13 +1142,20 @@ def demo_user_ensure(*, username: str, role: Role, password: str, full_name: str
     from django.contrib.auth.models import Group
 
     first, _, last = full_name.partition(" ")
-    user, _ = get_user_model().objects.get_or_create(username=username)
+    user, created = get_user_model().objects.get_or_create(username=username)
     user.first_name, user.last_name = first, last
     # Staff status only opens the admin; what each role sees there is its group's permissions.
-    user.is_staff = role != Role.INTEGRATION_CLIENT
+    # Clients use the API and auditors the audit pages: neither has anything to do in the admin.
+    user.is_staff = role not in (Role.INTEGRATION_CLIENT, Role.AUDITOR)
     user.set_password(password)
     user.save()
     user.groups.set([Group.objects.get(name=role.value)])
+    audit_record(
+        action=AuditAction.CREATE if created else AuditAction.CHANGE,
+        object_type=AuditObject.USER,
+        object_id=user.pk,
+        changes={"username": (None, username), "role": (None, role.value), "password": (None, MASKED)},
+    )
     return user
 
 
@@ -1010,6 +1170,13 @@ def api_token_revoke(*, token_id: int, user: User) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit_record(
+            action=AuditAction.CHANGE,
+            object_type=AuditObject.API_TOKEN,
+            object_id=token.pk,
+            user=user,
+            changes={"revoked_at": (None, token.revoked_at)},
+        )
     return token
 
 
@@ -1052,11 +1219,26 @@ def webhook_subscribe(*, client: User, url: str) -> tuple[WebhookSubscription, s
     if problem:
         raise ValidationFailed({"url": [problem]})
     secret = secrets.token_hex(32)
-    subscription, created = WebhookSubscription.objects.get_or_create(
-        client=client, url=url, defaults={"secret": secret}
-    )
-    if not created:
-        WebhookSubscription.objects.filter(pk=subscription.pk).update(secret=secret, active=True)
+    with transaction.atomic():
+        subscription, created = WebhookSubscription.objects.get_or_create(
+            client=client, url=url, defaults={"secret": secret}
+        )
+        if not created:
+            WebhookSubscription.objects.filter(pk=subscription.pk).update(secret=secret, active=True)
+        audit_record(
+            action=AuditAction.CREATE if created else AuditAction.CHANGE,
+            object_type=AuditObject.WEBHOOK,
+            object_id=subscription.pk,
+            user=client,
+            changes={
+                **(
+                    {"url": (None, url)}
+                    if created
+                    else changes_between({"active": subscription.active}, {"active": True})
+                ),
+                "secret": (None if created else MASKED, MASKED),
+            },
+        )
     return subscription, secret
 
 
@@ -1177,6 +1359,17 @@ def case_claim(*, case_id: int, user: User) -> Case:
             raise _assignment_refused(case_id, user)
         case = Case.objects.select_related("assignee").get(pk=case_id)
         _assignment_event(case, user, now, current, assignee=user.get_username())
+        audit_record(
+            action=AuditAction.CHANGE,
+            object_type=AuditObject.CASE,
+            object_id=case.case_number,
+            case_number=case.case_number,
+            user=user,
+            changes=changes_between(
+                {"assignee": None, "status": current}, {"assignee": user.get_username(), "status": to}
+            ),
+            detail={"event": CaseEventKind.CLAIMED},
+        )
         return case
 
 
@@ -1217,6 +1410,18 @@ def case_reassign(*, case_id: int, user: User, assignee_id: int, expected_row_ve
             previous_assignee_id=previous_assignee,
             reassigned_by=user.get_username(),
         )
+        audit_record(
+            action=AuditAction.CHANGE,
+            object_type=AuditObject.CASE,
+            object_id=case.case_number,
+            case_number=case.case_number,
+            user=user,
+            changes=changes_between(
+                {"assignee_id": previous_assignee, "status": previous_status},
+                {"assignee_id": assignee.pk, "status": case.status},
+            ),
+            detail={"event": "reassigned", "assignee": assignee.get_username()},
+        )
         return case
 
 
@@ -1248,7 +1453,16 @@ def case_note_add(*, case_id: int, user: User, text: str, expected_row_version: 
         case = _lock_case(case_id, expected_row_version=expected_row_version)
         now = timezone.now()
         Case.objects.filter(pk=case.pk).update(updated_at=now)
-        return _event(case, CaseEventKind.NOTE, user, now, text=text)
+        event = _event(case, CaseEventKind.NOTE, user, now, text=text)
+        audit_record(
+            action=AuditAction.CREATE,
+            object_type=AuditObject.NOTE,
+            object_id=event.pk,
+            case_number=case.case_number,
+            user=user,
+            changes={"text": (None, text)},
+        )
+        return event
 
 
 def case_peer_to_peer_record(
@@ -1296,7 +1510,7 @@ def case_peer_to_peer_record(
         if held_at < case.received_at - PEER_TO_PEER_CLOCK_SKEW:
             raise ValidationFailed({"held_at": ["is before the request was received"]})
         Case.objects.filter(pk=case.pk).update(updated_at=now)
-        return _event(
+        event = _event(
             case,
             CaseEventKind.PEER_TO_PEER,
             user,
@@ -1307,6 +1521,15 @@ def case_peer_to_peer_record(
             outcome=outcome,
             outcome_label=str(PeerToPeerOutcome(outcome).label),
         )
+        audit_record(
+            action=AuditAction.CREATE,
+            object_type=AuditObject.PEER_TO_PEER,
+            object_id=event.pk,
+            case_number=case.case_number,
+            user=user,
+            changes={k: (None, v) for k, v in event.detail.items() if k != "outcome_label"},
+        )
+        return event
 
 
 LETTER_RECIPIENTS = ("member", "provider")
@@ -1321,6 +1544,21 @@ def decision_letter_record(*, decision_id: int, user: User, recipient: str) -> C
     decision = Decision.objects.select_related("case").filter(pk=decision_id).first()
     if decision is None:
         raise NotFoundError("no such decision")
-    return _event(
-        decision.case, CaseEventKind.LETTER_GENERATED, user, timezone.now(), decision=decision.pk, recipient=recipient
-    )
+    with transaction.atomic():
+        event = _event(
+            decision.case,
+            CaseEventKind.LETTER_GENERATED,
+            user,
+            timezone.now(),
+            decision=decision.pk,
+            recipient=recipient,
+        )
+        audit_record(
+            action=AuditAction.CREATE,
+            object_type=AuditObject.LETTER,
+            object_id=decision.pk,
+            case_number=decision.case.case_number,
+            user=user,
+            detail={"recipient": recipient, "event": event.pk},
+        )
+    return event

@@ -7,12 +7,14 @@ in-process; DATABASE_URL and CELERY_BROKER_URL switch it to PostgreSQL and Redis
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from casemgmt.env import env_bool, env_int, env_list, env_secret, env_str
+from casemgmt.env import env_bool, env_int, env_list, env_networks, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,21 +37,31 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "policies_app",
     "casemgmt",
+    "casemgmt.audit",
+    "django_celery_beat",
+    "casemgmt.retro",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who and from where, for the audit rows the request writes; records refusals (401, 403).
+    "casemgmt.audit.recording.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "casemgmt.urls"
@@ -71,12 +83,25 @@ TEMPLATES = [
     },
 ]
 
-_database_url = env_str("DATABASE_URL")
+# A secret like the key: DATABASE_URL_FILE reads the URL (and so its password) from a file.
+_database_url = env_secret("DATABASE_URL")
 if _database_url:
     try:
         DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL could not be read: {exc}") from exc
+    # Parameters sent apart from the SQL, and a statement run DATABASE_PREPARE_THRESHOLD times
+    # on a connection is prepared: PostgreSQL then skips planning it, which halved the
+    # database's share of an intake request (bench/intake). A pooler in transaction mode
+    # (PgBouncer before 1.21) cannot carry prepared statements: set
+    # DATABASE_PREPARED_STATEMENTS=0 behind one.
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+        "DATABASE_PREPARED_STATEMENTS", default=True
+    ):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True,
+            prepare_threshold=env_int("DATABASE_PREPARE_THRESHOLD", 5, minimum=0),
+        )
 else:
     DATABASES = {
         "default": {
@@ -98,7 +123,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "queue"
+# "home" sends each role to its own start page (the queue, the admin, the audit log).
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # HIPAA automatic logoff: the session expires after this many idle seconds.
@@ -108,7 +134,63 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+
+# HTTPS. Each setting has its own variable, and its default is the safe one (only DEBUG, which
+# `make run` sets for http://127.0.0.1, relaxes the redirect, as it does the secure cookies).
+# Plain HTTP is redirected to HTTPS; /healthz is exempt so a load balancer may probe a process
+# directly. Behind a proxy that terminates TLS, BEHIND_TLS_PROXY=1 makes Django trust the
+# proxy's X-Forwarded-Proto: without it every request looks like plain HTTP (and the redirect
+# loops); with it and no such proxy, a client could claim HTTPS, so it is never on by default.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
+# Browsers that have seen the site over HTTPS keep to HTTPS for this long. The header is only
+# sent on HTTPS responses, so a development server over plain HTTP is unaffected.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Lockout after repeated failed sign-ins (django-axes), on the pages' and the admin's sign-in
+# alike; API bearer tokens involve no password and are not counted. Failures are counted per
+# username *and* client address together: someone guessing from one address locks that account
+# from that address only, so one attacker cannot lock every nurse out, nor does a colleague's
+# typo behind the same office NAT lock anyone else. Spraying one password over many accounts is
+# slowed by the per-account limit and the Argon2 hash; docs/security.md covers the rest.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+# 0 keeps an account locked until an administrator unlocks it (admin or `manage.py axes_reset_username`).
+_lockout_minutes = env_int("LOGIN_LOCKOUT_MINUTES", 30, minimum=0)
+AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes) if _lockout_minutes else None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "casemgmt.lockout.lockout_response"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# The address the audit log records too: REMOTE_ADDR, or X-Forwarded-For only when REMOTE_ADDR
+# is one of TRUSTED_PROXIES, so a client cannot choose the address its failures count against.
+AXES_CLIENT_IP_CALLABLE = "casemgmt.audit.context.client_ip"
+
+# Content Security Policy (django-csp): scripts and styles only from our own files, no inline
+# code, no plugins, no framing. The templates keep to it (tests/reliability/test_csp.py scans
+# them; tests/browser/test_csp.py loads the pages and fails on any violation).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        **({"report-uri": [env_str("CSP_REPORT_URI")]} if env_str("CSP_REPORT_URI") else {}),
+    }
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -152,7 +234,7 @@ for _name, _rate in (("API_RATE_LIMIT", API_RATE_LIMIT), ("API_ANON_RATE_LIMIT",
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=False)
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
 
-_cache_url = env_str("CACHE_URL")
+_cache_url = env_secret("CACHE_URL")
 if _cache_url and not _cache_url.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL; got {_cache_url!r}")
 CACHES = {
@@ -178,7 +260,7 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: with no broker configured, tasks run in-process at commit time so a bare machine
 # needs nothing but Python. With CELERY_BROKER_URL set, a real worker does the work.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
@@ -193,10 +275,49 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "casemgmt")
 if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be greater than CELERY_TASK_TIME_LIMIT")
+# Beat's schedule lives in the database (django-celery-beat), editable in the admin; the
+# nightly retrospective review and its sweeper are created there by casemgmt/retro migrations.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# Retrospective review (casemgmt/retro). A chunk is this many case ids, evaluated in one
+# transaction by one task; it must finish well inside CELERY_TASK_TIME_LIMIT.
+RETRO_CHUNK_SIZE = env_int("RETRO_CHUNK_SIZE", 2000, minimum=1)
+# A queued chunk whose task was sent, or started, longer ago than this is sent again by the
+# sweeper. Above the task time limit, so a chunk still running is not normally sent twice
+# (and if it is, the second delivery waits on the chunk's row lock and then does nothing).
+RETRO_STALL_SECONDS = env_int("RETRO_STALL_SECONDS", CELERY_TASK_TIME_LIMIT + 300, minimum=1)
+if RETRO_STALL_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("RETRO_STALL_SECONDS must be greater than CELERY_TASK_TIME_LIMIT")
+# After this many starts without finishing, the sweeper gives a chunk up and counts its cases failed.
+RETRO_CHUNK_MAX_ATTEMPTS = env_int("RETRO_CHUNK_MAX_ATTEMPTS", 5, minimum=1)
+# Failure drills and tests only: hold each chunk's transaction open this many seconds before it
+# commits, so a worker can be killed mid-chunk on purpose. 0 in production.
+RETRO_CHUNK_PAUSE_SECONDS = env_int("RETRO_CHUNK_PAUSE_SECONDS", 0, minimum=0)
+
+# No member data in the logs: lines name requests by path (never the query string) and cases by
+# number, and tracebacks leave out exception messages, which can quote a database row
+# (casemgmt/audit/logs.py), unless LOG_EXCEPTION_DETAIL is on (never with real member data).
+# Django's "mail the admins" handler is dropped: it would send the whole request, POST body too.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "member_data_safe": {
+            "()": "casemgmt.audit.logs.MemberDataSafeFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "exception_detail": env_bool("LOG_EXCEPTION_DETAIL", default=False),
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "member_data_safe"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # django-axes logs every sign-in at INFO; failures and lockouts are WARNING, and are kept.
+        "axes": {"level": "WARNING"},
+    },
 }
+
+# Audit log: the client address is REMOTE_ADDR; X-Forwarded-For is believed only from these
+# proxies (comma-separated addresses or networks, e.g. 10.0.0.0/8), which must be the ones that
+# set it. Empty: the header is ignored, since any client can send it.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")

@@ -3,9 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from casemgmt import api, views, web_case, web_dashboard, web_queue
+from casemgmt.retro import api as retro_api
 from policies_app import views as policy_views
 
 api_v1 = [
@@ -23,6 +24,9 @@ api_v1 = [
     ),
     path("coverage", api.CoverageApi.as_view(), name="api_coverage"),
     path("webhooks", api.WebhooksApi.as_view(), name="api_webhooks"),
+    path("retro/runs", retro_api.RetroRunCollectionApi.as_view(), name="api_retro_runs"),
+    path("retro/runs/<int:run_id>", retro_api.RetroRunDetailApi.as_view(), name="api_retro_run_detail"),
+    path("retro/runs/<int:run_id>/cancel", retro_api.RetroRunCancelApi.as_view(), name="api_retro_run_cancel"),
 ]
 
 urlpatterns = [
@@ -49,10 +53,17 @@ urlpatterns = [
     path("cases/<str:case_number>/reassign", web_queue.case_reassign, name="case_reassign"),
     path("dashboard/", web_dashboard.dashboard, name="dashboard"),
     path("dashboard/export.csv", web_dashboard.dashboard_export, name="dashboard_export"),
+    path("", include("casemgmt.retro.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("audit/", include("casemgmt.audit.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    # The split view serves Swagger UI's start-up script from a URL, not inline, for the CSP.
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api_schema", template_name="api_docs/swagger_ui.html"),
+        name="api_docs",
+    ),
     path("api/v1/", include(api_v1)),
 ]
 handler404 = "casemgmt.views.not_found"

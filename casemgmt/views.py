@@ -15,6 +15,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from casemgmt import selectors, services, web_case
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.recording import audited_view
+from casemgmt.audit.selectors import case_access_history
 from casemgmt.errors import DomainError
 from casemgmt.models import ADVERSE_OUTCOMES, Case, CaseStatus, LineOutcome
 from casemgmt.roles import REVIEWER_ROLES, Role, has_role, reviewer_role, user_roles
@@ -121,7 +124,9 @@ def _case_or_404(request: HttpRequest, case_number: str) -> Case:
 
 
 @login_required
+@require_GET
 @never_cache
+@audited_view(action=AuditAction.VIEW, object_type=AuditObject.CASE, object_kwarg="case_number")
 def case_detail(request: HttpRequest, case_number: str) -> HttpResponse:
     _require_reviewer(request)
     case = _case_or_404(request, case_number)
@@ -147,6 +152,8 @@ def case_detail(request: HttpRequest, case_number: str) -> HttpResponse:
             "peer_to_peer_form": web_case.peer_to_peer_form(case),
             "cite_q": cite_q,
             "cite_results": published_versions_matching(cite_q),
+            # Managers see who viewed or changed the case (the audit log's rows for it).
+            "access_history": case_access_history(case.case_number) if has_role(request.user, Role.MANAGER) else None,
         },
     )
 
@@ -198,9 +205,12 @@ def case_refer(request: HttpRequest, case_number: str) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
     if has_role(request.user, Role.POLICY_EDITOR) and not (user_roles(request.user) & REVIEWER_ROLES):
         return redirect("admin:index")
+    if has_role(request.user, Role.AUDITOR) and not (user_roles(request.user) & REVIEWER_ROLES):
+        return redirect("audit_events")
     return redirect("queue")
 
 

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from csp.constants import SELF
+from csp.decorators import csp_replace
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -23,6 +25,8 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from casemgmt import letters, selectors, services
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.recording import audit_annotate, audited_view
 from casemgmt.errors import ConflictError, DomainError, ValidationFailed
 from casemgmt.models import Case, Flag
 from casemgmt.roles import REVIEWER_ROLES, user_roles
@@ -215,7 +219,10 @@ def peer_to_peer_form(case: Case) -> PeerToPeerForm:
 @login_required
 @require_GET
 @never_cache
-@xframe_options_sameorigin  # a PDF shows in an <object> on the case page, and nowhere else
+# A PDF shows in an iframe on the case page, and nowhere else (old browsers read X-Frame-Options).
+@xframe_options_sameorigin
+@csp_replace({"frame-ancestors": [SELF]})
+@audited_view(action=AuditAction.DOWNLOAD, object_type=AuditObject.ATTACHMENT, object_kwarg="attachment_id")
 def attachment_view(request: HttpRequest, case_number: str, attachment_id: int) -> FileResponse:
     """Stream an attachment to a reviewer: images and PDFs inline, anything else as a download."""
     require_reviewer(request)
@@ -246,6 +253,7 @@ def attachment_view(request: HttpRequest, case_number: str, attachment_id: int) 
 def _letter(request: HttpRequest, case_number: str, decision_id: int) -> letters.Letter:
     require_reviewer(request)
     recipient = request.GET.get("to", "member")
+    audit_annotate(request, detail={"recipient": recipient[:20]})
     if recipient not in letters.RECIPIENTS:
         raise Http404("A letter goes to the member or the provider.")
     decision = letters.decision_for_letter(request.user, case_number, decision_id)
@@ -257,6 +265,7 @@ def _letter(request: HttpRequest, case_number: str, decision_id: int) -> letters
 @login_required
 @require_GET
 @never_cache
+@audited_view(action=AuditAction.VIEW, object_type=AuditObject.LETTER, object_kwarg="decision_id")
 def letter_page(request: HttpRequest, case_number: str, decision_id: int) -> HttpResponse:
     letter = _letter(request, case_number, decision_id)
     return render(
@@ -269,6 +278,7 @@ def letter_page(request: HttpRequest, case_number: str, decision_id: int) -> Htt
 @login_required
 @require_GET
 @never_cache
+@audited_view(action=AuditAction.DOWNLOAD, object_type=AuditObject.LETTER, object_kwarg="decision_id")
 def letter_pdf(request: HttpRequest, case_number: str, decision_id: int) -> HttpResponse:
     letter = _letter(request, case_number, decision_id)
     pdf = letters.letter_pdf(letter)

@@ -1,8 +1,13 @@
 """The work queue page and its two actions: a reviewer claims a case, a manager reassigns one.
 
-Every response works without JavaScript: the filter form is a plain GET form and the actions are
-plain POST forms that redirect back. With htmx, the filter form swaps only the table partial and
-the actions swap only their row.
+Every response works without JavaScript: the filter form and the actions are plain POST forms
+that redirect back. With htmx, the filter form swaps only the table partial and the actions swap
+only their row.
+
+No member data in a URL: the search box takes a member id, so the filter form is POSTed. Its
+answer is the queue's address with the other filters only (status, urgency, line of business,
+flag, assignee: nothing about a member), which stays bookmarkable and pages with `?page=`; the
+search term is kept in the session until it is cleared. A `q` in a query string is ignored.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,9 +31,11 @@ from django.utils.cache import patch_vary_headers
 from django.utils.html import format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from casemgmt import selectors, services
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.recording import audit_annotate, audited_view
 from casemgmt.errors import DomainError, ValidationFailed
 from casemgmt.models import OPEN_STATUSES, Case, CaseStatus, FlagKind, FlagSeverity, Urgency
 from casemgmt.roles import REVIEWER_ROLES, Role, has_role, user_roles
@@ -40,6 +47,8 @@ RISK_WINDOW = timedelta(hours=24)
 CLAIM_ROLES = (Role.NURSE, Role.PHYSICIAN)
 
 _ANY = [("", "Any")]
+# Where the queue's search term lives between requests (never in a URL).
+SEARCH_SESSION_KEY = "queue_search"
 
 
 class QueueFilterForm(forms.Form):
@@ -56,9 +65,15 @@ class QueueFilterForm(forms.Form):
     )
     q = forms.CharField(required=False, max_length=50, label="Case number or member id")
 
-    def filters(self) -> dict[str, str]:
+    # The filters that may appear in a URL: none of them says anything about a member.
+    URL_FIELDS = ("status", "urgency", "lob", "flag", "assigned")
+
+    def _data(self) -> dict[str, str]:
         self.is_valid()
-        data = {name: self.cleaned_data.get(name) or "" for name in self.fields}
+        return {name: self.cleaned_data.get(name) or "" for name in self.fields}
+
+    def filters(self) -> dict[str, str]:
+        data = self._data()
         return {
             "status": data["status"],
             "urgency": data["urgency"],
@@ -67,6 +82,15 @@ class QueueFilterForm(forms.Form):
             "assigned": data["assigned"],
             "search": data["q"],
         }
+
+    def url_query(self) -> QueryDict:
+        """The URL-safe filters that are set, in a fixed order: the query string of the queue's address."""
+        data = self._data()
+        query = QueryDict(mutable=True)
+        for name in self.URL_FIELDS:
+            if data[name]:
+                query[name] = data[name]
+        return query
 
 
 @dataclass(frozen=True)
@@ -166,25 +190,62 @@ def _action_context(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+def _queue_url(query: QueryDict) -> str:
+    return reverse("queue") + (f"?{query.urlencode()}" if query else "")
+
+
+def _queue_form(request: HttpRequest) -> QueueFilterForm:
+    """The filters: from the POSTed form (which also sets or clears the search), or from the
+    query string plus the search kept in the session."""
+    if request.method == "POST":
+        posted = request.POST.copy()
+        if "clear" in posted:
+            posted = QueryDict(mutable=True)
+        form = QueueFilterForm(posted)
+        term = form.filters()["search"].strip()
+        if term:
+            request.session[SEARCH_SESSION_KEY] = term
+        else:
+            request.session.pop(SEARCH_SESSION_KEY, None)
+        return form
+    data = request.GET.copy()
+    # A search term never comes from a URL, even one written by hand or left in a bookmark.
+    data.pop("q", None)
+    data["q"] = request.session.get(SEARCH_SESSION_KEY, "")
+    return QueueFilterForm(data)
+
+
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 @never_cache
+@audited_view(action=AuditAction.LIST, object_type=AuditObject.CASE, case_kwarg=None, methods=("GET", "POST"))
 def queue(request: HttpRequest) -> HttpResponse:
     _require_reviewer(request)
-    form = QueueFilterForm(request.GET)
+    form = _queue_form(request)
+    address = _queue_url(form.url_query())
+    if request.method == "POST" and not _is_htmx(request):
+        # Post/redirect/get: the page's address carries the URL-safe filters only.
+        return redirect(address)
     cases = selectors.queue_cases(request.user, **form.filters())
-    page: Page[Case] = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    page_number = request.GET.get("page") if request.method == "GET" else None
+    page: Page[Case] = Paginator(cases, PAGE_SIZE).get_page(page_number)
     now = timezone.now()
+    rows = [queue_row(case, now) for case in selectors.queue_rows(cast("QuerySet[Case]", page.object_list))]
+    audit_annotate(request, object_ids=[row.case.case_number for row in rows])
     context = {
         "form": form,
         "page": page,
         # A Paginator over a QuerySet pages it by slicing, so the page is still a QuerySet.
-        "rows": [queue_row(case, now) for case in selectors.queue_rows(cast("QuerySet[Case]", page.object_list))],
-        "next_url": request.get_full_path(),
+        "rows": rows,
+        "url_query": form.url_query(),
+        "next_url": request.get_full_path() if request.method == "GET" else address,
         **_action_context(request),
     }
     template = "casemgmt/_queue_table.html" if _is_htmx(request) else "casemgmt/queue.html"
     response = render(request, template, context)
+    if request.method == "POST":
+        # htmx puts the queue's address (without the search) in the location bar.
+        response["HX-Push-Url"] = address
     # The same URL answers with a fragment or a page: caches must keep them apart.
     patch_vary_headers(response, ["HX-Request"])
     return response

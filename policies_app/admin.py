@@ -32,6 +32,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.text import capfirst
 
+from casemgmt.audit.recording import AuditedAdminMixin
 from casemgmt.errors import DomainError, ValidationFailed
 from policies_app import services
 from policies_app.codes import code_problem, normalize_code, range_problem
@@ -136,7 +137,7 @@ class PolicyVersionSummaryInline(admin.TabularInline):
 
 
 @admin.register(Policy)
-class PolicyAdmin(admin.ModelAdmin):
+class PolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = PolicyForm
     list_display = ["number", "title", "payer", "current_version", "retrospective_review"]
     list_display_links = ["number", "title"]
@@ -176,7 +177,7 @@ class PolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(FactDefinition)
-class FactDefinitionAdmin(admin.ModelAdmin):
+class FactDefinitionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["key", "label", "value_type", "unit", "derived"]
     list_filter = ["value_type", "derived"]
     search_fields = ["key", "label"]
@@ -245,8 +246,9 @@ class CriterionForm(forms.ModelForm):
         widgets = {
             "label": forms.TextInput(attrs={"size": 40}),
             "value": forms.TextInput(attrs={"size": 24, "placeholder": 'JSON: 6, true, ["M48.06"]'}),
-            "position": forms.NumberInput(attrs={"style": "width: 4em"}),
-            "min_met": forms.NumberInput(attrs={"style": "width: 4em"}),
+            # A class, not style="": the Content Security Policy refuses inline styles (admin-extra.css).
+            "position": forms.NumberInput(attrs={"class": "narrow-number"}),
+            "min_met": forms.NumberInput(attrs={"class": "narrow-number"}),
         }
         help_texts = {"value": "As JSON: a number, true/false, a quoted string or a list."}
 
@@ -483,7 +485,7 @@ def diff_rows(left: dict[str, Any], right: dict[str, Any]) -> list[DiffRow]:
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(admin.ModelAdmin):
+class PolicyVersionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
         "policy_number",
         "policy_title",

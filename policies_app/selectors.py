@@ -101,13 +101,14 @@ def build_index(stamp: int | None = None) -> PolicyIndex:
     return PolicyIndex((version_data(v) for v in versions), stamp=library_stamp()[0] if stamp is None else stamp)
 
 
-def engine_index() -> PolicyIndex:
+def engine_index(stamp: tuple[int, str] | None = None) -> PolicyIndex:
     """The process's index of published versions, rebuilt when another process has published.
 
-    One indexed primary-key read per call decides whether the cached index is still current.
+    One indexed primary-key read per call decides whether the cached index is still current;
+    a caller that has just read the stamp in a query of its own passes it.
     """
     global _index
-    value, token = library_stamp()
+    value, token = library_stamp() if stamp is None else stamp
     current = _index
     if current is not None and current[0] == token:
         return current[1]

@@ -17,6 +17,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.services import audit_record
 from casemgmt.errors import ConflictError, InvalidTransition, NotFoundError, ValidationFailed
 from casemgmt.roles import Role, require_role
 from policies_app.codes import code_problem, normalize_code, range_problem
@@ -40,6 +42,18 @@ def _locked_version(version_id: int) -> PolicyVersion:
         return PolicyVersion.objects.select_for_update().select_related("policy").get(pk=version_id)
     except PolicyVersion.DoesNotExist as exc:
         raise NotFoundError(f"policy version {version_id} does not exist") from exc
+
+
+def _audit_version(version: PolicyVersion, user: User, action: str = AuditAction.CHANGE, **changes: Any) -> None:
+    """The audit row of a version's status change (or creation), in the caller's transaction."""
+    audit_record(
+        action=action,
+        object_type=AuditObject.POLICY_VERSION,
+        object_id=version.pk,
+        user=user,
+        changes=changes,
+        detail={"policy": version.policy.number or version.policy.title, "version": version.version_label},
+    )
 
 
 def _require_editable(version: PolicyVersion) -> None:
@@ -130,6 +144,7 @@ def policy_version_submit_for_review(*, version_id: int, user: User) -> PolicyVe
     version.submitted_by = user
     version.submitted_at = timezone.now()
     version.save(update_fields=["status", "submitted_by", "submitted_at"])
+    _audit_version(version, user, status=(PolicyVersionStatus.DRAFT, version.status))
     return version
 
 
@@ -141,6 +156,7 @@ def policy_version_return_to_draft(*, version_id: int, user: User) -> PolicyVers
         raise InvalidTransition(f"version {version.version_label} is not in review", current_status=version.status)
     version.status = PolicyVersionStatus.DRAFT
     version.save(update_fields=["status"])
+    _audit_version(version, user, status=(PolicyVersionStatus.IN_REVIEW, version.status))
     return version
 
 
@@ -181,6 +197,7 @@ def policy_version_publish(*, version_id: int, user: User) -> PolicyVersion:
         if predecessor is not None:
             predecessor.effective_end = version.effective_start - timedelta(days=1)
             predecessor.save(update_fields=["effective_end"])
+            _audit_version(predecessor, user, effective_end=(None, predecessor.effective_end))
     clash = _overlapping(version)
     if clash is not None:
         raise ConflictError(
@@ -193,8 +210,18 @@ def policy_version_publish(*, version_id: int, user: User) -> PolicyVersion:
     version.published_by = user
     version.published_at = now
     version.save(update_fields=["content_sha256", "status", "published_by", "published_at"])
+    _audit_version(
+        version,
+        user,
+        status=(PolicyVersionStatus.IN_REVIEW, version.status),
+        content_sha256=("", version.content_sha256),
+    )
     library_stamp_bump()
+    from casemgmt.retro.services import retro_run_for_publish
     from policies_app.tasks import policy_version_reflag_open_cases_task
+
+    # In this transaction: the retrospective run over decided cases exists iff the publish commits.
+    retro_run_for_publish(version_id=version.pk, user=user)
 
     # robust: a broker outage must not turn a committed publish into an error page; the
     # re-flag can be sent again (docs/operations.md) and cases are re-flagged on any change.
@@ -210,6 +237,7 @@ def policy_version_retire(*, version_id: int, user: User) -> PolicyVersion:
         raise InvalidTransition(f"version {version.version_label} is not published", current_status=version.status)
     version.status = PolicyVersionStatus.RETIRED
     version.save(update_fields=["status"])
+    _audit_version(version, user, status=(PolicyVersionStatus.PUBLISHED, version.status))
     library_stamp_bump()
     return version
 
@@ -261,6 +289,7 @@ def policy_version_draft_from(*, version_id: int, user: User, version_label: str
         )
         mapping[node.pk] = copy
         pending.extend(node.children.order_by("position", "id"))
+    _audit_version(draft, user, AuditAction.CREATE, status=(None, draft.status), based_on=(None, source.pk))
     return draft
 
 
@@ -414,6 +443,7 @@ def policy_import(*, path_or_bytes: Path | str | bytes, filename: str, user: Use
             )
             stored_name = version.source_document.name or ""
             version.save(update_fields=["source_document"])
+            _audit_version(version, user, AuditAction.CREATE, status=(None, version.status), source_sha256=(None, sha))
     except BaseException:
         # The file system is not part of the transaction: remove a copy the rollback orphaned.
         if stored_name and version is not None:

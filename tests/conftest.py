@@ -42,6 +42,11 @@ def other_client(db: None) -> User:
 
 
 @pytest.fixture
+def auditor(db: None) -> User:
+    return factories.user("audrey.auditor", Role.AUDITOR)
+
+
+@pytest.fixture
 def outsider(db: None) -> User:
     """A signed-in account with no role: must see nothing."""
     return factories.user("olive.outsider")

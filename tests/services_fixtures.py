@@ -229,6 +229,15 @@ class CeleryWorker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool at once, as a crash or an OOM kill would: no warm
+        shutdown, no acknowledgement, open transactions left for the database to roll back."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=WORKER_STOP_TIMEOUT)
+        if self._log_file is not None:
+            self._log_file.close()
+
     def tasks_accepted(self, task_name: str) -> int:
         """How many `task_name` tasks this worker has started since it began (from its stats)."""
         from casemgmt.celery import app
@@ -304,30 +313,32 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=WORKER_STOP_TIMEOUT)
 
 
-@pytest.fixture(scope="module")
-def celery_worker_process(
-    django_db_setup: None, celery_test_queue: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[CeleryWorker]:
-    """A real `celery worker` (prefork, one process) on the test database and the session's queue."""
+def start_celery_worker(
+    queue: str, log_path: Path, *, extra_env: dict[str, str] | None = None, concurrency: int = 1
+) -> CeleryWorker:
+    """Start a real `celery worker` (prefork) on the test database and `queue`; wait for its ping.
+
+    `extra_env` adds settings for this worker only (say RETRO_CHUNK_SIZE). The caller stops it
+    with `stop_celery_worker` (or kills it with `CeleryWorker.kill`).
+    """
     require_services()
     from django.conf import settings
 
     from casemgmt.celery import app
 
     nodename = f"casemgmt-test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     env = {
         **os.environ,
         "DATABASE_URL": _test_database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_QUEUE": celery_test_queue,
+        "CELERY_QUEUE": queue,
         "SECRET_KEY": settings.SECRET_KEY,
         "DJANGO_SETTINGS_MODULE": "casemgmt.settings",
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     for name in ("SECRET_KEY_FILE", "DEBUG"):
         env.pop(name, None)
-    _purge(celery_test_queue)
     command = [
         sys.executable,
         "-m",
@@ -339,9 +350,9 @@ def celery_worker_process(
         "info",
         "--pool=prefork",
         "-c",
-        "1",
+        str(concurrency),
         "-Q",
-        celery_test_queue,
+        queue,
         "-n",
         nodename,
         "--without-gossip",
@@ -357,20 +368,37 @@ def celery_worker_process(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    worker = CeleryWorker(process=process, nodename=nodename, queue=celery_test_queue, log_path=log_path)
+    worker = CeleryWorker(process=process, nodename=nodename, queue=queue, log_path=log_path, _log_file=log_file)
+    deadline = time.monotonic() + WORKER_START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            log_file.close()
+            pytest.fail(f"the Celery worker exited at start with {process.returncode}:\n{worker.log_text()}")
+        if app.control.ping(destination=[nodename], timeout=1):
+            return worker
+        if time.monotonic() > deadline:
+            stop_celery_worker(worker)
+            pytest.fail(
+                f"the Celery worker did not answer a ping within {WORKER_START_TIMEOUT:.0f}s:\n{worker.log_text()}"
+            )
+
+
+def stop_celery_worker(worker: CeleryWorker) -> None:
+    _stop(worker.process)
+    if worker._log_file is not None:
+        worker._log_file.close()
+
+
+@pytest.fixture(scope="module")
+def celery_worker_process(
+    django_db_setup: None, celery_test_queue: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryWorker]:
+    """A real `celery worker` (prefork, one process) on the test database and the session's queue."""
+    require_services()
+    _purge(celery_test_queue)
+    worker = start_celery_worker(celery_test_queue, tmp_path_factory.mktemp("celery") / "worker.log")
     try:
-        deadline = time.monotonic() + WORKER_START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the Celery worker exited at start with {process.returncode}:\n{worker.log_text()}")
-            if app.control.ping(destination=[nodename], timeout=1):
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"the Celery worker did not answer a ping within {WORKER_START_TIMEOUT:.0f}s:\n{worker.log_text()}"
-                )
         yield worker
     finally:
-        _stop(process)
-        log_file.close()
+        stop_celery_worker(worker)
         _purge(celery_test_queue, forget=True)

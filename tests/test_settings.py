@@ -24,6 +24,8 @@ SETTINGS_ENV = (
     "SECURE_COOKIES",
     "SECURE_SSL_REDIRECT",
     "ALLOWED_HOSTS",
+    "DATABASE_PREPARED_STATEMENTS",
+    "DATABASE_PREPARE_THRESHOLD",
 )
 
 
@@ -173,6 +175,29 @@ def test_database_and_broker_urls_switch_to_services(clean_env):
     assert loaded["CELERY_TASK_ALWAYS_EAGER"] is False
 
 
+def test_postgresql_prepares_repeated_statements_by_default(clean_env):
+    clean_env.setenv("SECRET_KEY", "k" * 50)
+    clean_env.setenv("DATABASE_URL", "postgres://app:pw@db.internal:5433/casemgmt")
+    options = load_settings()["DATABASES"]["default"]["OPTIONS"]
+    assert options == {"server_side_binding": True, "prepare_threshold": 5}
+
+
+def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler(clean_env):
+    clean_env.setenv("SECRET_KEY", "k" * 50)
+    clean_env.setenv("DATABASE_URL", "postgres://app:pw@db.internal:5433/casemgmt")
+    clean_env.setenv("DATABASE_PREPARED_STATEMENTS", "0")
+    database = load_settings()["DATABASES"]["default"]
+    assert "server_side_binding" not in database.get("OPTIONS", {})
+
+
+def test_bad_prepare_threshold_is_refused(clean_env):
+    clean_env.setenv("SECRET_KEY", "k" * 50)
+    clean_env.setenv("DATABASE_URL", "postgres://app:pw@db.internal:5433/casemgmt")
+    clean_env.setenv("DATABASE_PREPARE_THRESHOLD", "soon")
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_PREPARE_THRESHOLD"):
+        load_settings()
+
+
 def test_unreadable_database_url_is_refused(clean_env):
     clean_env.setenv("SECRET_KEY", "k" * 50)
     clean_env.setenv("DATABASE_URL", "nosuchdb://somewhere/x")
@@ -205,7 +230,12 @@ def test_readme_documents_every_environment_variable():
             if "migrations" not in source.parts:
                 read.update(pattern.findall(source.read_text()))
     read -= {"DJANGO_SETTINGS_MODULE"}
-    read |= {f"{name}_FILE" for name in read if name == "SECRET_KEY"}
+    # A secret may come from NAME_FILE instead (env_secret): that variable is documented too.
+    secret = re.compile(r"""env_secret\(\s*["']([A-Z][A-Z0-9_]*)["']""")
+    for package in ("casemgmt", "policies_app"):
+        for source in (root / package).rglob("*.py"):
+            if "migrations" not in source.parts:
+                read.update(f"{name}_FILE" for name in secret.findall(source.read_text()))
     readme = (root / "README.md").read_text()
     missing = sorted(name for name in read if f"`{name}`" not in readme)
     assert not missing, f"add these to README.md, Configuration: {missing}"

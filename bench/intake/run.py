@@ -118,6 +118,7 @@ def server_env(database_url: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "SECRET_KEY": "bench-" + secrets.token_urlsafe(32),
         "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",  # the benchmark's clients speak plain HTTP to gunicorn
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "API_RATE_LIMIT": "1000000/min",
         "LOG_LEVEL": "WARNING",

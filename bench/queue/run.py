@@ -78,6 +78,7 @@ def configure_django(url: str) -> None:
             "DEBUG": "0",  # production template caching and no debug query log
             "ALLOWED_HOSTS": "testserver",
             "SECURE_COOKIES": "0",
+            "SECURE_SSL_REDIRECT": "0",  # the test client speaks plain HTTP
             "LOG_LEVEL": "WARNING",
         }
     )

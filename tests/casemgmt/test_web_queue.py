@@ -166,12 +166,79 @@ def test_unknown_filter_values_are_ignored(integration_client, nurse):
     assert listed(page(nurse, "?status=decided&urgency=bogus&page=abc")) == [case.case_number]
 
 
+def search(browser: Client, term: str, **filters) -> str:
+    """The filter form POSTed as a browser without JavaScript does, following the redirect."""
+    response = browser.post("/queue/", {"q": term, **filters}, follow=True)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
 def test_search_by_case_number_or_exact_member_id(integration_client, nurse):
     ada = make(integration_client, member=services.MemberInput("M-100", "Ada", "One", date(1960, 1, 1)))
     bob = make(integration_client, member=services.MemberInput("M-1000", "Bob", "Two", date(1961, 1, 1)))
-    assert listed(page(nurse, f"?q={bob.case_number.lower()}")) == [bob.case_number]
-    assert listed(page(nurse, "?q=M-100")) == [ada.case_number]  # exact: M-1000 is someone else
-    assert listed(page(nurse, "?q=M-10")) == []
+    browser = signed_in(nurse)
+    assert listed(search(browser, bob.case_number.lower())) == [bob.case_number]
+    assert listed(search(browser, "M-100")) == [ada.case_number]  # exact: M-1000 is someone else
+    assert listed(search(browser, "M-10")) == []
+
+
+def test_search_is_posted_and_never_put_in_a_url(integration_client, nurse):
+    ada = make(
+        integration_client, urgency="expedited", member=services.MemberInput("M-100", "Ada", "One", date(1960, 1, 1))
+    )
+    make(integration_client, urgency="expedited")
+    browser = signed_in(nurse)
+    response = browser.post("/queue/", {"q": "M-100", "urgency": "expedited"})
+    # Post/redirect/get to the address with the filters that say nothing about a member.
+    assert response.status_code == 302
+    assert response["Location"] == "/queue/?urgency=expedited"
+    html = browser.get(response["Location"]).content.decode()
+    assert listed(html) == [ada.case_number]
+    for url in re.findall(r'(?:href|hx-get|hx-post|action)="([^"]*)"', html):
+        assert "M-100" not in url and "q=" not in url
+
+
+def test_htmx_search_pushes_an_address_without_the_term(integration_client, nurse):
+    ada = make(integration_client, member=services.MemberInput("M-100", "Ada", "One", date(1960, 1, 1)))
+    make(integration_client)
+    response = signed_in(nurse).post("/queue/", {"q": "M-100", "status": ""}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert listed(response.content.decode()) == [ada.case_number]
+    assert response["HX-Push-Url"] == "/queue/"
+
+
+def test_search_is_kept_in_the_session_for_paging_and_filters(integration_client, nurse):
+    ada = make(
+        integration_client, urgency="expedited", member=services.MemberInput("M-100", "Ada", "One", date(1960, 1, 1))
+    )
+    make(integration_client, urgency="expedited")
+    browser = signed_in(nurse)
+    search(browser, "M-100")
+    assert listed(page_of(browser, "?urgency=expedited")) == [ada.case_number]
+    assert listed(page_of(browser, "?page=1")) == [ada.case_number]
+    html = page_of(browser)
+    assert 'name="q" value="M-100"' in html  # the box shows the search in force
+
+
+def test_clear_forgets_the_search(integration_client, nurse):
+    make(integration_client, member=services.MemberInput("M-100", "Ada", "One", date(1960, 1, 1)))
+    make(integration_client)
+    browser = signed_in(nurse)
+    search(browser, "M-100")
+    response = browser.post("/queue/", {"clear": "1"}, follow=True)
+    assert len(listed(response.content.decode())) == 2
+
+
+def test_a_search_term_in_the_query_string_is_ignored(integration_client, nurse):
+    make(integration_client, member=services.MemberInput("M-100", "Ada", "One", date(1960, 1, 1)))
+    make(integration_client)
+    assert len(listed(page(nurse, "?q=M-100"))) == 2
+
+
+def page_of(browser: Client, query: str = "") -> str:
+    response = browser.get("/queue/" + query)
+    assert response.status_code == 200
+    return response.content.decode()
 
 
 def test_pagination_fifty_per_page(integration_client, nurse):
@@ -210,12 +277,21 @@ def test_history_restore_gets_the_whole_page(integration_client, nurse):
 def test_page_works_without_javascript_and_loads_htmx_from_our_origin(integration_client, nurse):
     make(integration_client)
     html = page(nurse)
-    assert '<form method="get" action="/queue/"' in html
-    assert 'hx-get="/queue/"' in html and 'hx-push-url="true"' in html
+    assert '<form method="post" action="/queue/"' in html
+    assert 'hx-post="/queue/"' in html
     assert '<script src="/static/js/htmx.min.js"' in html
     # No inline script anywhere (a Content Security Policy is coming), no CDN.
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
     assert "https://" not in html
+
+
+def test_filter_form_requests_on_submit_and_on_a_menu_change_only(integration_client, nurse):
+    # A bare "change" also fires when Enter commits the search box: two requests, two audit rows.
+    # The behaviour itself is proved in a browser (tests/browser/test_queue_filters.py).
+    make(integration_client)
+    form = re.search(r'<form[^>]*class="queue-filters"[^>]*>', page(nurse))
+    assert form is not None
+    assert 'hx-trigger="submit, change target:select"' in form.group(0)
 
 
 # --- query count ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ DEMO_USERS = [
     ("editor", Role.POLICY_EDITOR, "Edith Lund"),
     ("manager", Role.MANAGER, "Maria Chen"),
     ("portal", Role.INTEGRATION_CLIENT, "Provider Portal"),
+    ("auditor", Role.AUDITOR, "Audrey Stone"),
 ]
 DEFAULT_PASSWORD = "demo-pass-2026"
 DEMO_NPI = "1234567893"  # a well-formed NPI (valid check digit), not a real provider

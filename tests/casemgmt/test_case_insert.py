@@ -1,0 +1,149 @@
+"""The single-statement intake write (PostgreSQL) stores exactly what the ORM path stores.
+
+Intake writes a new case, its lines, flags, events and audit row in one statement on
+PostgreSQL (casemgmt/case_insert.py) and with the ORM elsewhere. These tests submit the same
+request both ways on PostgreSQL and compare the rows. They skip on SQLite with the reason (it
+has only the ORM path) and fail under CI=true, where PostgreSQL must be there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from casemgmt import case_insert, services
+from casemgmt.audit.models import AuditEvent
+from casemgmt.errors import ConflictError
+from casemgmt.models import Case, CaseEvent, Flag, ServiceLine
+from policies_app.models import Criterion
+from tests import factories
+from tests.services_fixtures import unavailable
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def require_postgresql() -> None:
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        unavailable(f"needs PostgreSQL (set DATABASE_URL=postgres://...); this run uses {engine}")
+
+
+@pytest.fixture
+def library(editor: User) -> None:
+    factories.publish(factories.draft_version(), editor)
+    version = factories.draft_version(
+        factories.policy(number="TP.02", title="Second procedure"),
+        codes=[("CPT", "62331", "")],
+        coverage_position="medically_necessary_with_criteria",
+    )
+    root = Criterion.objects.create(version=version, node_type="all_of", label="All of")
+    factories.leaf(version, root, "At least 12 weeks of conservative therapy", "conservative_therapy_weeks", "gte", 12)
+    factories.publish(version, editor)
+
+
+@pytest.fixture
+def orm_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(case_insert, "available", lambda using="default": False)
+    yield
+
+
+def _input(external_id: str) -> services.CaseInput:
+    dos = timezone.localdate() + timedelta(days=10)
+    return factories.case_input(
+        external_id=external_id,
+        service_lines=tuple(
+            services.LineInput(code_system="CPT", code=code, units=units, date_of_service=dos, modifiers=mods)
+            for code, units, mods in [("62330", 1, ()), ("62331", 2, ("59",)), ("72148", 1, ())]
+        ),
+        clinical_facts={"conservative_therapy_weeks": 6},
+    )
+
+
+# Fields that differ between any two submissions, whichever path wrote them.
+_CASE_VARIES = {"id", "case_number", "external_id", "received_at", "due_at", "updated_at"}
+
+
+def _rows(case: Case) -> dict[str, Any]:
+    lines = [
+        {k: v for k, v in model_to_dict(line).items() if k not in {"id", "case"}}
+        for line in ServiceLine.objects.filter(case=case).order_by("sequence")
+    ]
+    flags = [
+        (f.service_line.sequence, f.kind, f.severity, f.message, f.policy_version_id, f.citation, f.details)
+        for f in Flag.objects.filter(case=case).select_related("service_line").order_by("id")
+    ]
+    events = [
+        (e.kind, e.actor_id, {k: v for k, v in e.detail.items() if k != "due_at"})
+        for e in CaseEvent.objects.filter(case=case).order_by("id")
+    ]
+    audit = [
+        (a.action, a.object_type, a.actor_id, sorted((a.changes or {}).keys()))
+        for a in AuditEvent.objects.filter(case_number=case.case_number).order_by("id")
+    ]
+    fields = {k: v for k, v in model_to_dict(case).items() if k not in _CASE_VARIES}
+    return {"case": fields, "lines": lines, "flags": flags, "events": events, "audit": audit}
+
+
+def test_one_statement_stores_what_the_orm_path_stores(integration_client, library, orm_path, monkeypatch):
+    by_orm = services.case_submit(client=integration_client, data=_input("ORM-1"))
+    monkeypatch.undo()
+    assert case_insert.available()
+
+    by_statement = services.case_submit(client=integration_client, data=_input("ONE-1"))
+
+    assert _rows(by_statement) == _rows(by_orm)
+    assert _rows(by_statement)["flags"], "the comparison must cover flags"
+    assert _rows(by_statement)["audit"], "the comparison must cover the audit row"
+
+
+def test_objects_come_back_saved_with_their_keys(integration_client, library):
+    case = services.case_submit(client=integration_client, data=_input("ONE-2"))
+
+    assert case.pk is not None and not case._state.adding
+    lines = list(case.lines.all())
+    assert [line.sequence for line in lines] == [1, 2, 3]
+    assert all(line.pk and line.case_id == case.pk for line in lines)
+    stored = {line.sequence: line.pk for line in ServiceLine.objects.filter(case=case)}
+    assert {line.sequence: line.pk for line in lines} == stored
+    for flag in case.current_flags:  # type: ignore[attr-defined]
+        assert (
+            Flag.objects.get(pk=flag.pk).service_line_id == flag.service_line_id == stored[flag.service_line.sequence]
+        )
+
+
+def test_a_refused_statement_writes_nothing_and_leaves_the_transaction_usable(integration_client, library):
+    services.case_submit(client=integration_client, data=_input("ONE-3"))
+    counts = (Case.objects.count(), ServiceLine.objects.count(), Flag.objects.count(), CaseEvent.objects.count())
+
+    with transaction.atomic():
+        with pytest.raises(ConflictError):
+            services.case_submit(client=integration_client, data=_input("ONE-3"))
+        # The savepoint took the failed statement back; this transaction still works.
+        assert Case.objects.filter(external_id="ONE-3").count() == 1
+
+    assert (
+        Case.objects.count(),
+        ServiceLine.objects.count(),
+        Flag.objects.count(),
+        CaseEvent.objects.count(),
+    ) == counts
+
+
+def test_a_taken_case_number_is_retried(integration_client, library, monkeypatch):
+    first = services.case_submit(client=integration_client, data=_input("ONE-4"))
+    numbers = iter([first.case_number, "PA-FRESH001"])
+    monkeypatch.setattr(services, "_new_case_number", lambda: next(numbers))
+
+    second = services.case_submit(client=integration_client, data=_input("ONE-5"))
+
+    assert second.case_number == "PA-FRESH001"
+    assert Case.objects.get(case_number="PA-FRESH001").lines.count() == 3
