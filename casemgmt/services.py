@@ -229,6 +229,21 @@ def _webhooks_queue(case: Case, events: list[CaseEvent], status: str | None = No
         transaction.on_commit(partial(webhook_deliver_task.delay, delivery.pk), robust=True)
 
 
+def _case_change_recorded(
+    case: Case, user: User | None, *, changes: dict[str, Any], detail: dict[str, Any] | None = None
+) -> None:
+    """The audit row of a change to a case, written in the caller's transaction (None: the system)."""
+    audit_record(
+        action=AuditAction.CHANGE,
+        object_type=AuditObject.CASE,
+        object_id=case.case_number,
+        case_number=case.case_number,
+        user=user,
+        changes=changes,
+        detail=detail,
+    )
+
+
 def case_submit(*, client: User, data: CaseInput) -> Case:
     """Store a prior-authorization request, set its deadline and flag every service line.
 
@@ -449,12 +464,9 @@ def case_flags_refresh(*, case_id: int) -> bool:
     now = timezone.now()
     _flags_write(case, fresh, now)
     _event(case, CaseEventKind.REFLAGGED, None, now, flags=len(fresh))
-    audit_record(
-        action=AuditAction.CHANGE,
-        object_type=AuditObject.CASE,
-        object_id=case.case_number,
-        case_number=case.case_number,
-        user=None,
+    _case_change_recorded(
+        case,
+        None,
         changes={"flags": ([f"{k[0]}:{k[1]}:{k[2]}" for k in old_keys], [f"{k[0]}:{k[1]}:{k[2]}" for k in new_keys])},
     )
     return True
@@ -693,12 +705,9 @@ def _transition(
             status=to, row_version=F("row_version") + 1, updated_at=now
         )
         _event(case, event, user, now, **detail)
-        audit_record(
-            action=AuditAction.CHANGE,
-            object_type=AuditObject.CASE,
-            object_id=case.case_number,
-            case_number=case.case_number,
-            user=user,
+        _case_change_recorded(
+            case,
+            user,
             changes={"status": (case.status, to)},
             detail={"event": event, **detail},
         )
@@ -805,12 +814,9 @@ def case_information_add(*, case_id: int, user: User, clinical_facts: dict[str, 
             due_at=due_at.isoformat(),
             **clock,
         )
-        audit_record(
-            action=AuditAction.CHANGE,
-            object_type=AuditObject.CASE,
-            object_id=case.case_number,
-            case_number=case.case_number,
-            user=user,
+        _case_change_recorded(
+            case,
+            user,
             changes=changes_between(
                 {
                     "status": case.status,
@@ -909,12 +915,9 @@ def case_pend_for_information(
             status=CaseStatus.PENDED, row_version=F("row_version") + 1, updated_at=now
         )
         _pend_record(case, user, now, previous_status=case.status, needed=needed)
-        audit_record(
-            action=AuditAction.CHANGE,
-            object_type=AuditObject.CASE,
-            object_id=case.case_number,
-            case_number=case.case_number,
-            user=user,
+        _case_change_recorded(
+            case,
+            user,
             changes={"status": (case.status, CaseStatus.PENDED)},
             detail={"event": CaseEventKind.PENDED, "needed": needed},
         )
@@ -1359,12 +1362,9 @@ def case_claim(*, case_id: int, user: User) -> Case:
             raise _assignment_refused(case_id, user)
         case = Case.objects.select_related("assignee").get(pk=case_id)
         _assignment_event(case, user, now, current, assignee=user.get_username())
-        audit_record(
-            action=AuditAction.CHANGE,
-            object_type=AuditObject.CASE,
-            object_id=case.case_number,
-            case_number=case.case_number,
-            user=user,
+        _case_change_recorded(
+            case,
+            user,
             changes=changes_between(
                 {"assignee": None, "status": current}, {"assignee": user.get_username(), "status": to}
             ),
@@ -1410,12 +1410,9 @@ def case_reassign(*, case_id: int, user: User, assignee_id: int, expected_row_ve
             previous_assignee_id=previous_assignee,
             reassigned_by=user.get_username(),
         )
-        audit_record(
-            action=AuditAction.CHANGE,
-            object_type=AuditObject.CASE,
-            object_id=case.case_number,
-            case_number=case.case_number,
-            user=user,
+        _case_change_recorded(
+            case,
+            user,
             changes=changes_between(
                 {"assignee_id": previous_assignee, "status": previous_status},
                 {"assignee_id": assignee.pk, "status": case.status},

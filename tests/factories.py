@@ -114,3 +114,17 @@ def api_case_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def two_policy_library(editor: User) -> None:
+    """Two published policies: one investigational for CPT 62330, one with criteria for 62331
+    (at least 12 weeks of conservative therapy)."""
+    publish(draft_version(), editor)
+    version = draft_version(
+        policy(number="TP.02", title="Second procedure"),
+        codes=[("CPT", "62331", "")],
+        coverage_position="medically_necessary_with_criteria",
+    )
+    root = Criterion.objects.create(version=version, node_type="all_of", label="All of")
+    leaf(version, root, "At least 12 weeks of conservative therapy", "conservative_therapy_weeks", "gte", 12)
+    publish(version, editor)

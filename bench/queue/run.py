@@ -34,11 +34,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 if __package__ in (None, ""):
     sys.path.insert(0, str(ROOT))
+
+from bench.common import db as common_db  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/casemgmt_bench_queue"
 SETTINGS_MODULE = "bench.queue.settings"
@@ -51,22 +53,8 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # --- the database ---------------------------------------------------------------------------
 
 
-def _db_name(url: str) -> str:
-    return unquote(urlsplit(url).path.lstrip("/"))
-
-
 def recreate_database(url: str) -> None:
-    """Drop and create the benchmark's own database. Refuses any name not ending in _bench_queue."""
-    import psycopg
-    from psycopg import sql
-
-    name = _db_name(url)
-    if not name.endswith("_bench_queue"):
-        raise SystemExit(f"refusing to drop database {name!r}: the benchmark's database name must end in _bench_queue")
-    admin = urlsplit(url)._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    common_db.recreate_database(url, suffix="_bench_queue")
 
 
 def configure_django(url: str) -> None:
@@ -515,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200, help="timed requests per page (after warm-up)")
     parser.add_argument("--seed", type=int, default=20260305)
     args = parser.parse_args(argv)
-    if _db_name(args.database_url) and not _db_name(args.database_url).endswith("_bench_queue"):
+    if common_db.db_name(args.database_url) and not common_db.db_name(args.database_url).endswith("_bench_queue"):
         # DATABASE_URL set for the product (or another benchmark) must not be dropped by this one:
         # same server, the benchmark's own database.
         args.database_url = urlsplit(args.database_url)._replace(path="/casemgmt_bench_queue").geturl()

@@ -40,12 +40,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 if __package__ in (None, ""):
     sys.path.insert(0, str(ROOT))
 
+from bench.common import db as common_db  # noqa: E402
 from bench.queue.run import _case_number, _copy, _copy_without_id  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/casemgmt_bench_retro"
@@ -57,21 +58,8 @@ TARGET_RSS_GROWTH_MIB = 64.0
 # --- the database ---------------------------------------------------------------------------
 
 
-def _db_name(url: str) -> str:
-    return unquote(urlsplit(url).path.lstrip("/"))
-
-
 def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = _db_name(url)
-    if not name.endswith("_bench_retro"):
-        raise SystemExit(f"refusing to drop database {name!r}: the benchmark's database name must end in _bench_retro")
-    admin = urlsplit(url)._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    common_db.recreate_database(url, suffix="_bench_retro")
 
 
 def configure_django(url: str, broker: str, queue: str, chunk_size: int) -> dict[str, str]:
@@ -557,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=20260306)
     args = parser.parse_args(argv)
-    if not _db_name(args.database_url).endswith("_bench_retro"):
+    if not common_db.db_name(args.database_url).endswith("_bench_retro"):
         args.database_url = urlsplit(args.database_url)._replace(path="/casemgmt_bench_retro").geturl()
         print("using database casemgmt_bench_retro on the DATABASE_URL server")
     figures = run(args.database_url, args.broker_url, args.cases, args.workers, args.chunk_size, args.seed)

@@ -54,8 +54,8 @@ def success_message(page: Page, text: str) -> Locator:
 
 
 def outcome_select(decide: Locator, line: str) -> Locator:
-    """A line's outcome menu. It has no label of its own: its fieldset's legend names the line."""
-    return decide.get_by_role("group", name=line).get_by_role("combobox")
+    """A line's outcome menu: labelled "Outcome" inside the fieldset whose legend names the line."""
+    return decide.get_by_role("group", name=line).get_by_label("Outcome")
 
 
 def queue_rows(page: Page) -> Locator:

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
@@ -23,7 +22,6 @@ from casemgmt import case_insert, services
 from casemgmt.audit.models import AuditEvent
 from casemgmt.errors import ConflictError
 from casemgmt.models import Case, CaseEvent, Flag, ServiceLine
-from policies_app.models import Criterion
 from tests import factories
 from tests.services_fixtures import unavailable
 
@@ -38,16 +36,8 @@ def require_postgresql() -> None:
 
 
 @pytest.fixture
-def library(editor: User) -> None:
-    factories.publish(factories.draft_version(), editor)
-    version = factories.draft_version(
-        factories.policy(number="TP.02", title="Second procedure"),
-        codes=[("CPT", "62331", "")],
-        coverage_position="medically_necessary_with_criteria",
-    )
-    root = Criterion.objects.create(version=version, node_type="all_of", label="All of")
-    factories.leaf(version, root, "At least 12 weeks of conservative therapy", "conservative_therapy_weeks", "gte", 12)
-    factories.publish(version, editor)
+def library(editor) -> None:
+    factories.two_policy_library(editor)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from rest_framework.test import APIClient
 
 from casemgmt import services
 from casemgmt.models import Case, CaseEvent, Flag, WebhookDelivery
-from policies_app.models import Criterion
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -62,16 +61,7 @@ def _body(external_id: str, **overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def library(editor) -> None:
-    """Two published policies: one investigational for 62330, one with criteria for 62331."""
-    factories.publish(factories.draft_version(), editor)
-    version = factories.draft_version(
-        factories.policy(number="TP.02", title="Second procedure"),
-        codes=[("CPT", "62331", "")],
-        coverage_position="medically_necessary_with_criteria",
-    )
-    root = Criterion.objects.create(version=version, node_type="all_of", label="All of")
-    factories.leaf(version, root, "At least 12 weeks of conservative therapy", "conservative_therapy_weeks", "gte", 12)
-    factories.publish(version, editor)
+    factories.two_policy_library(editor)
 
 
 def _submit_counted(api: APIClient, body: dict[str, Any]) -> tuple[dict[str, Any], int, list[str]]:
