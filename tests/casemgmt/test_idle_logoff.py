@@ -1,12 +1,13 @@
 """Automatic logoff (HIPAA 164.312(a)(2)(iii)) and the session cookie's flags.
 
-A session lives SESSION_IDLE_SECONDS (default 15 minutes) after the last request: every request
-moves the expiry on (SESSION_SAVE_EVERY_REQUEST), and a session left idle past it is gone on the
-server, whatever the browser still holds.
+A session lives SESSION_IDLE_SECONDS (default 15 minutes) after it was last saved; a request
+moves the expiry on, at most once a minute (casemgmt.sessions), and a session left idle past it
+is gone on the server, whatever the browser still holds.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
+from casemgmt.sessions import TOUCH_EVERY_SECONDS
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +57,29 @@ def test_an_idle_session_cannot_act(nurse: User, integration_client: User) -> No
 
 def test_the_idle_limit_is_fifteen_minutes_by_default(settings: Any) -> None:
     assert settings.SESSION_COOKIE_AGE == 15 * 60
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+
+
+def test_requests_within_a_minute_do_not_write_the_session(nurse: User) -> None:
+    browser = signed_in(nurse)
+    assert browser.get("/queue/").status_code == 200
+    saved = Session.objects.get().expire_date
+    Session.objects.update(expire_date=saved - timedelta(seconds=5))
+
+    assert browser.get("/queue/").status_code == 200
+
+    assert Session.objects.get().expire_date == saved - timedelta(seconds=5)
+
+
+def test_a_request_a_minute_later_moves_the_expiry_on(nurse: User, settings: Any, monkeypatch) -> None:
+    browser = signed_in(nurse)
+    assert browser.get("/queue/").status_code == 200
+    Session.objects.update(expire_date=timezone.now() + timedelta(seconds=30))
+    later = time.time() + TOUCH_EVERY_SECONDS
+    monkeypatch.setattr("casemgmt.sessions.time.time", lambda: later)
+
+    assert browser.get("/queue/").status_code == 200
+
+    assert Session.objects.get().expire_date > timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE - 60)
 
 
 def test_the_session_cookie_is_secure_http_only_and_same_site(nurse: User, settings: Any) -> None:
