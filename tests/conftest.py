@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core import signals
+from django.db import close_old_connections
 
 from casemgmt.roles import Role
 from tests import factories
@@ -74,3 +78,26 @@ def fresh_engine_index() -> Iterator[None]:
     selectors._index = None
     yield
     selectors._index = None
+
+
+@pytest.fixture
+def api_over_wsgi(settings: Any, tmp_path: Path) -> Iterator[None]:
+    """For tests that call the API through the real WSGI handler (schemathesis, the API fuzz).
+
+    The handler's request signals close "obsolete" database connections, which inside the
+    test's transaction would close the test's own (on PostgreSQL); Django's test client
+    disconnects them the same way while it makes a request. Generated calls also need the test
+    host allowed, attachments kept in a temporary folder, no rate limit (the 429 is tested in
+    test_api.py) and webhook hosts that do not resolve here let through, so 201 is reached too.
+    """
+    settings.ALLOWED_HOSTS = ["localhost", "testserver"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.API_RATE_LIMIT = "1000000/min"
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)

@@ -19,16 +19,12 @@ the file runs in well under a minute.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 import schemathesis
-from django.core import signals
-from django.db import close_old_connections
 from django.test import override_settings
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -73,28 +69,7 @@ HYPOTHESIS = settings(
 )
 
 
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection() -> Iterator[None]:
-    """Calls go through the real WSGI handler, whose request signals close "obsolete" database
-    connections; inside the test's transaction that would close it (on PostgreSQL). Django's
-    own test client disconnects the same handler while it makes a request."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
-
-
-@pytest.fixture(autouse=True)
-def _wsgi_calls_allowed(settings: Any, tmp_path: Path) -> None:
-    settings.ALLOWED_HOSTS = ["localhost", "testserver"]
-    settings.MEDIA_ROOT = tmp_path / "media"  # generated attachments land here, not in the project
-    # The generated volume must not run into the rate limit (the 429 is tested in test_api.py).
-    settings.API_RATE_LIMIT = "1000000/min"
-    # Generated webhook hosts do not resolve here; let https ones through so 201 is reached too.
-    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+pytestmark = pytest.mark.usefixtures("api_over_wsgi")  # tests/conftest.py
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ failure recurs on the next run, and its falsifying example is printed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,6 @@ from urllib.parse import unquote
 
 import pytest
 import schemathesis
-from django.core import signals
-from django.db import close_old_connections
 from django.db.models import Count, F, Q
 from django.test import override_settings
 from django.urls import Resolver404, resolve
@@ -76,24 +73,7 @@ FUZZ = settings(
 )
 
 
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection() -> Iterator[None]:
-    """The WSGI handler's request signals would close the test's connection (see test_api_schemathesis)."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
-
-
-@pytest.fixture(autouse=True)
-def _wsgi_calls_allowed(settings: Any, tmp_path: Path) -> None:
-    settings.ALLOWED_HOSTS = ["localhost", "testserver"]
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.API_RATE_LIMIT = "1000000/min"
-    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+pytestmark = pytest.mark.usefixtures("api_over_wsgi")  # tests/conftest.py
 
 
 @pytest.fixture
