@@ -32,7 +32,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from casemgmt import selectors, services
+from casemgmt import fast_serializers, selectors, services
 from casemgmt.api_errors import error_responses
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.recording import AuditedApiMixin, AuditSpec, ReplayAudit, audit_annotate, audit_replay
@@ -219,7 +219,7 @@ class CaseCollectionApi(AuditedApiMixin, APIView):
         def submit() -> tuple[int, Any]:
             case = services.case_submit(client=request.user, data=_parse_case_input(request.data))  # type: ignore[arg-type]
             # The case comes back with its lines and flags loaded: the same body as GET, no re-read.
-            return status.HTTP_201_CREATED, _CASE_OUTPUT.to_representation(case)
+            return status.HTTP_201_CREATED, case_body(case)
 
         return _idempotent_response(request, submit, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
@@ -247,24 +247,40 @@ class CaseCollectionApi(AuditedApiMixin, APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(cases, request, view=self)
         audit_annotate(request, object_ids=[case.case_number for case in page or []])
-        return paginator.get_paginated_response(CaseOutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response([case_body(case) for case in page or []])
 
 
 # Built once for the intake path: constructing these nested serializers deep-copies every field,
 # which costs as much as the validation itself. Only their stateless run_validation and
-# to_representation are used on the shared instances.
+# to_representation are used on the shared instances, and the compiled forms of both
+# (casemgmt/fast_serializers.py: the same results without DRF's per-field machinery).
 _CASE_INPUT = CaseCollectionApi.InputSerializer()
 _CASE_OUTPUT = CaseOutputSerializer()
+_CASE_INPUT_FAST = fast_serializers.compile_input(_CASE_INPUT)
+_CASE_OUTPUT_FAST = fast_serializers.compile_output(_CASE_OUTPUT)
 
 
-def _parse_case_input(raw: Any) -> services.CaseInput:
+def case_body(case: Case) -> Any:
+    """A case as CaseOutputSerializer renders it."""
+    body = _CASE_OUTPUT_FAST(case) if _CASE_OUTPUT_FAST is not None else fast_serializers.DECLINE
+    return _CASE_OUTPUT.to_representation(case) if body is fast_serializers.DECLINE else body
+
+
+def _case_input_validated(raw: Any) -> Any:
+    v = _CASE_INPUT_FAST(raw) if _CASE_INPUT_FAST is not None else fast_serializers.DECLINE
+    if v is not fast_serializers.DECLINE:
+        return v
     try:
-        v = _CASE_INPUT.run_validation(raw)
+        return _CASE_INPUT.run_validation(raw)
     except serializers.ValidationError:
         # Refusals take the ordinary path, so their body is exactly DRF's for an invalid serializer.
         serializer = CaseCollectionApi.InputSerializer(data=raw)
         serializer.is_valid(raise_exception=True)
-        v = serializer.validated_data
+        return serializer.validated_data
+
+
+def _parse_case_input(raw: Any) -> services.CaseInput:
+    v = _case_input_validated(raw)
     servicing = v.get("servicing_provider")
     return services.CaseInput(
         external_id=v["external_id"],
@@ -308,7 +324,7 @@ class CaseDetailApi(AuditedApiMixin, APIView):
         summary="Read one case",
     )
     def get(self, request: Request, case_number: str) -> Response:
-        return Response(CaseOutputSerializer(_visible_case(request, case_number)).data)
+        return Response(case_body(_visible_case(request, case_number)))
 
 
 class DecisionOutputSerializer(serializers.Serializer):
@@ -424,7 +440,7 @@ class CaseInformationApi(APIView):
                 clinical_facts=dict(serializer.validated_data["clinical_facts"]),
                 clinical_notes=serializer.validated_data["clinical_notes"],
             )
-            return status.HTTP_200_OK, CaseOutputSerializer(selectors.case_detail(request.user, case_number)).data
+            return status.HTTP_200_OK, case_body(selectors.case_detail(request.user, case_number))  # type: ignore[arg-type]
 
         return _idempotent_response(request, add, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
@@ -452,7 +468,7 @@ class CaseCancelApi(APIView):
                 user=request.user,  # type: ignore[arg-type]
                 reason=serializer.validated_data["reason"],
             )
-            return status.HTTP_200_OK, CaseOutputSerializer(selectors.case_detail(request.user, case_number)).data
+            return status.HTTP_200_OK, case_body(selectors.case_detail(request.user, case_number))  # type: ignore[arg-type]
 
         return _idempotent_response(request, cancel, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
@@ -773,6 +789,6 @@ class CasePendApi(APIView):
                 user=request.user,  # type: ignore[arg-type]
                 needed=serializer.validated_data["needed"],
             )
-            return status.HTTP_200_OK, CaseOutputSerializer(selectors.case_detail(request.user, case_number)).data
+            return status.HTTP_200_OK, case_body(selectors.case_detail(request.user, case_number))  # type: ignore[arg-type]
 
         return _idempotent_response(request, pend, replay=ReplayAudit(AuditObject.CASE, "case_number"))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Prefetch, QuerySet
 
+from casemgmt import db_rows
 from casemgmt.models import (
     OPEN_STATUSES,
     Attachment,
@@ -19,7 +21,7 @@ from casemgmt.models import (
     ServiceLine,
     WebhookSubscription,
 )
-from casemgmt.roles import REVIEWER_ROLES, Role, user_roles
+from casemgmt.roles import REVIEWER_ROLES, Role, role_mask_sql, user_roles
 from policies_app.engine import LineRequest, RequestData
 from policies_app.models import FactDefinition, LibraryStamp
 
@@ -209,16 +211,40 @@ def deadline_rule_candidates(
     matches any; the services pick the most specific).
 
     Each rule also carries what intake must know before it writes, so a submission makes one
-    read, not three: `library_value` and `library_token` (is this process's engine index
-    current?) and `client_has_webhooks` (for `client_id`). Raw SQL because building this
-    query with the ORM cost more than running it (bench/intake).
+    read, not four: `library_value` and `library_token` (is this process's engine index
+    current?), `client_has_webhooks` and `client_roles` (a mask for roles.remember_role_mask)
+    for `client_id`. Raw SQL because building this query with the ORM cost more than running it
+    (bench/intake).
     """
-    q = connection.ops.quote_name
+    alias = connection.alias
+    sql, role_params = _deadline_rule_sql(alias)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [client_id, *role_params, client_id, review_type, urgency, line_of_business])
+        rows = cursor.fetchall()
+    rules = []
+    width = db_rows.width(DeadlineRule)
+    for row in rows:
+        rule = db_rows.instance(DeadlineRule, alias, row[:width])
+        (
+            rule.library_value,  # type: ignore[attr-defined]
+            rule.library_token,  # type: ignore[attr-defined]
+            rule.client_has_webhooks,  # type: ignore[attr-defined]
+            rule.client_roles,  # type: ignore[attr-defined]
+        ) = row[width:]
+        rules.append(rule)
+    return rules
+
+
+@functools.cache
+def _deadline_rule_sql(alias: str) -> tuple[str, list[str]]:
+    # Built once per process: a RawQuerySet cost as much Python as the rest of intake's reads.
+    q = connections[alias].ops.quote_name
     rule, stamp, hooks = (q(m._meta.db_table) for m in (DeadlineRule, LibraryStamp, WebhookSubscription))
+    roles, role_params = role_mask_sql()
     sql = (
-        f"SELECT r.*, (SELECT value FROM {stamp} WHERE id = 1) AS library_value,"
-        f" (SELECT token FROM {stamp} WHERE id = 1) AS library_token,"
-        f" EXISTS (SELECT 1 FROM {hooks} w WHERE w.client_id = %s AND w.active) AS client_has_webhooks"
+        f"SELECT {db_rows.columns(DeadlineRule, alias, 'r')}, (SELECT value FROM {stamp} WHERE id = 1),"
+        f" (SELECT token FROM {stamp} WHERE id = 1),"
+        f" EXISTS (SELECT 1 FROM {hooks} w WHERE w.client_id = %s AND w.active), {roles}"
         f" FROM {rule} r WHERE r.review_type = %s AND r.urgency IN (%s, '') AND r.line_of_business IN (%s, '')"
     )
-    return list(DeadlineRule.objects.raw(sql, [client_id, review_type, urgency, line_of_business]))
+    return sql, role_params

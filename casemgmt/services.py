@@ -51,7 +51,7 @@ from casemgmt.models import (
     WebhookSubscription,
     attachment_storage,
 )
-from casemgmt.roles import Role, has_role, require_role, reviewer_role
+from casemgmt.roles import Role, has_role, remember_role_mask, require_role, reviewer_role
 from casemgmt.selectors import case_request_data, deadline_rule_candidates, fact_catalogue
 from casemgmt.validation import Problems, check_diagnoses, check_facts, check_line, check_member, check_npi
 from policies_app.engine import FlagData, PolicyIndex, evaluate_request
@@ -166,7 +166,9 @@ def _validate_case(data: CaseInput, today: date) -> tuple[Problems, list[str]]:
 
 
 def _new_case_number() -> str:
-    return "PA-" + "".join(secrets.choice(CASE_NUMBER_ALPHABET) for _ in range(8))
+    # 8 symbols of 5 random bits each (32 symbols): one call to the system's random source.
+    bits = secrets.randbits(40)
+    return "PA-" + "".join(CASE_NUMBER_ALPHABET[(bits >> shift) & 31] for shift in range(35, -1, -5))
 
 
 STATUS_EVENTS = frozenset(
@@ -250,14 +252,17 @@ def case_submit(*, client: User, data: CaseInput) -> Case:
     The case comes back with its service lines and current flags loaded (`case.lines.all()`,
     `case.current_flags`), as `selectors.case_detail` loads them, so no re-read is needed.
     """
+    scope = {"urgency": data.urgency, "line_of_business": data.line_of_business, "review_type": data.review_type}
+    # Everything intake must know before it writes comes in one read (see the selector),
+    # the caller's roles too; with no rule row to carry them, require_role reads them itself.
+    rules = deadline_rule_candidates(**scope, client_id=client.pk)
+    if rules:
+        remember_role_mask(client, rules[0].client_roles)  # type: ignore[attr-defined]
     require_role(client, Role.INTEGRATION_CLIENT, action="submit prior-authorization requests")
     received_at = timezone.now()
     problems, diagnoses = _validate_case(data, timezone.localdate(received_at))
     if problems:
         raise ValidationFailed(problems.errors)
-    scope = {"urgency": data.urgency, "line_of_business": data.line_of_business, "review_type": data.review_type}
-    # Everything intake must know before it writes comes in one read (see the selector).
-    rules = deadline_rule_candidates(**scope, client_id=client.pk)
     rule = _most_specific(rules, **scope)
     due_at = received_at + timedelta(hours=rule.hours)
     context = _IntakeContext(

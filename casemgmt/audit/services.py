@@ -54,9 +54,15 @@ class _FromContext(enum.Enum):
 
 FROM_CONTEXT = _FromContext.USER
 
+# Exact types (not an enum member that is also a str) that go into the JSON column as they are.
+_AS_IS = frozenset({str, int, float, bool})
+_ACTIONS = frozenset(AuditAction.values)
+
 
 def _plain(value: Any) -> Any:
     """A value as it goes into the JSON column."""
+    if value is None or type(value) in _AS_IS:
+        return value
     if isinstance(value, Model):
         return str(value.pk)
     if isinstance(value, enum.Enum):
@@ -162,7 +168,7 @@ def audit_event_build(
     `username` names an actor with no account row (a failed sign-in's attempted name);
     `roles` overrides the roles read from the user (the one role a decision was made in).
     """
-    if action not in AuditAction.values:
+    if action not in _ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     context = current()
     actor, actor_username, actor_roles = _actor(user)
