@@ -310,6 +310,16 @@ def _simple_callable(value: Any) -> bool:
 def _getter(attrs: list[str]) -> Callable[[Any], Any]:
     """DRF's `fields.get_attribute`, checking for a callable only where there is one."""
 
+    if len(attrs) == 1:
+        # Most fields read one attribute: no loop.
+        (attr,) = attrs
+
+        def get_one(instance: Any) -> Any:
+            value = instance[attr] if _is_mapping(type(instance)) else getattr(instance, attr)
+            return value() if callable(value) and _simple_callable(value) else value
+
+        return get_one
+
     def get(instance: Any) -> Any:
         for attr in attrs:
             instance = instance[attr] if _is_mapping(type(instance)) else getattr(instance, attr)
@@ -393,6 +403,9 @@ def compile_output(serializer: serializers.Serializer) -> Render | None:
                 return DECLINE  # DRF would skip the field, give None or explain the error: let it
             if value is None:
                 result[name] = None
+                continue
+            if field_render is str and type(value) is str:
+                result[name] = value  # str(value) would give the same string
                 continue
             rendered = field_render(value)
             if rendered is DECLINE:

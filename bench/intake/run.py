@@ -481,7 +481,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=4, help="requests in flight in the peak phase (default 4)")
     parser.add_argument("--warmup-seconds", type=float, default=3.0)
     parser.add_argument("--peak-seconds", type=float, default=30.0, help="per endpoint, split over --rounds")
-    parser.add_argument("--rounds", type=int, default=3)
+    # Many short rounds: the VM's speed drifts over tens of seconds, and alternating often spreads
+    # a drift over both endpoints alike.
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--half-seconds", type=float, default=20.0, help="per endpoint")
     parser.add_argument("--log", type=Path, default=None, help="gunicorn's log (default: a temporary file)")
     return parser.parse_args(argv)
