@@ -145,13 +145,9 @@ def _date_check(field: serializers.DateField) -> Check | None:
     return check
 
 
-def _list_check(field: ListField) -> Check | None:
-    if type(field) is not ListField or not _only(field, _LENGTH_VALIDATORS):
-        return None
-    child = compile_input(field.child)
-    if child is None:
-        return None
-    max_length, min_length, allow_empty = field.max_length, field.min_length, field.allow_empty
+def _list_of(child: Check, *, allow_empty: bool, min_length: int | None, max_length: int | None) -> Check:
+    """A list's check, as ListField and ListSerializer both run it: its type, emptiness and
+    length, then each item."""
 
     def check(value: Any) -> Any:
         if type(value) is not list or (not allow_empty and not value):
@@ -162,6 +158,15 @@ def _list_check(field: ListField) -> Check | None:
         return DECLINE if any(item is DECLINE for item in items) else items
 
     return check
+
+
+def _list_check(field: ListField) -> Check | None:
+    if type(field) is not ListField or not _only(field, _LENGTH_VALIDATORS):
+        return None
+    child = compile_input(field.child)
+    if child is None:
+        return None
+    return _list_of(child, allow_empty=field.allow_empty, min_length=field.min_length, max_length=field.max_length)
 
 
 def _dict_check(field: DictField) -> Check | None:
@@ -247,18 +252,12 @@ def _list_serializer_check(field: serializers.ListSerializer) -> Check | None:
     child = compile_input(field.child) if field.child is not None else None
     if child is None:
         return None
-    allow_empty = field.allow_empty
-    max_length, min_length = getattr(field, "max_length", None), getattr(field, "min_length", None)
-
-    def check(value: Any) -> Any:
-        if type(value) is not list or (not allow_empty and not value):
-            return DECLINE
-        if (max_length is not None and len(value) > max_length) or (min_length is not None and len(value) < min_length):
-            return DECLINE
-        items = [child(item) for item in value]
-        return DECLINE if any(item is DECLINE for item in items) else items
-
-    return check
+    return _list_of(
+        child,
+        allow_empty=bool(field.allow_empty),
+        min_length=getattr(field, "min_length", None),
+        max_length=getattr(field, "max_length", None),
+    )
 
 
 def compile_input(field: serializers.Field) -> Check | None:
