@@ -94,12 +94,16 @@ def _jsonable(value: Any) -> Any:
 # get_db_prep_save, then _jsonable) cost two thirds of this module's time: about 20 us a field,
 # 95 fields a submission (bench/intake). Most fields store their attribute as it is; for those,
 # and only while the value has the exact type the field keeps, the attribute is read directly.
-_GENERAL, _TEXT, _INT, _BOOL, _DATE, _DATETIME, _JSON = range(7)
+# _JSON_ENCODED: a JSON column with an encoder of its own, whose value goes into the row as it
+# is and is encoded once, with the whole row, by that encoder (what the ORM's binding does).
+_GENERAL, _TEXT, _INT, _BOOL, _DATE, _DATETIME, _JSON, _JSON_ENCODED = range(8)
 _FAST_TYPES: dict[int, tuple[type, ...]] = {
     _TEXT: (str, type(None)),
     _INT: (int, type(None)),
     _BOOL: (bool, type(None)),
     _JSON: (dict, list, str, int, float, bool, type(None)),
+    _DATE: (type(None),),  # a date itself is written as ISO text, below
+    _DATETIME: (type(None),),
 }
 _SAVE_METHODS = ("pre_save", "get_db_prep_save", "get_db_prep_value", "get_prep_value")
 
@@ -132,8 +136,8 @@ def _kind(field: Field[object, object]) -> int:
     if isinstance(field, models.ForeignKey) and _behaves_as(field, models.ForeignKey):
         target = field.target_field
         return _INT if isinstance(target, models.AutoField | models.BigAutoField | models.IntegerField) else _GENERAL
-    if _behaves_as(field, models.JSONField) and field.encoder is None:  # type: ignore[attr-defined]
-        return _JSON
+    if _behaves_as(field, models.JSONField):
+        return _JSON if field.encoder is None else _JSON_ENCODED  # type: ignore[attr-defined]
     return _GENERAL
 
 
@@ -147,10 +151,15 @@ def _row(
         column: str = field.column  # type: ignore[assignment]
         if kind in _FAST_TYPES and type(value) in _FAST_TYPES[kind]:
             row[column] = value
+        elif kind == _TEXT and isinstance(value, str):
+            # A str subclass (a TextChoices member): its text, which is what psycopg sends too.
+            row[column] = str.__str__(value)
         elif (kind == _DATETIME and type(value) is datetime.datetime and value.tzinfo is not None) or (
             kind == _DATE and type(value) is datetime.date
         ):
             row[column] = value.isoformat()
+        elif kind == _JSON_ENCODED and value is not _GENERAL:
+            row[column] = value
         else:
             row[column] = _jsonable(field.get_db_prep_save(field.pre_save(obj, True), connection))
     return row
@@ -168,6 +177,7 @@ class _Group:
     fields: tuple[tuple[Field[object, object], int], ...]
     fills: tuple[tuple[str, str], ...]  # (column, source): the keys the statement fills in
     by_line: bool
+    encoder: type[json.JSONEncoder] | None  # the rows' encoder: their JSON columns' own, if any
 
 
 @functools.cache
@@ -176,16 +186,24 @@ def _group(model: type[Model], case_fk: str | None, line_fk: str | None) -> _Gro
     if line_fk:
         fills.append((_attname(model, line_fk), "l.id"))
     fields = _fields(model, frozenset(column for column, _ in fills))
-    return _Group(model, fields, tuple(fills), line_fk is not None)
+    # One dump per group of rows, so it has one encoder: where JSON columns differ in theirs
+    # (None: the plain one), those with an encoder of their own take the general path.
+    encoders = {f.encoder for f, kind in fields if kind in (_JSON, _JSON_ENCODED)}  # type: ignore[attr-defined]
+    if len(encoders) > 1:
+        fields = tuple((f, _GENERAL if kind == _JSON_ENCODED else kind) for f, kind in fields)
+        encoders = {None}
+    encoder = encoders.pop() if encoders else None
+    return _Group(model, fields, tuple(fills), line_fk is not None, encoder)
 
 
 @functools.cache
-def _statement(groups: tuple[_Group, ...], using: str) -> str:
+def _statement(groups: tuple[_Group, ...], using: str, guard: str | None) -> str:
     """The statement for one shape of graph: the case, its lines (groups[0]), then the others.
 
     Every group's rows arrive as one JSON array parameter, read into the table's row type by
     jsonb_populate_record, so the text depends only on the shape, never on how many rows there
     are: PostgreSQL prepares it once per connection and psycopg converts it once per process.
+    With a `guard`, the case is inserted only where the guard holds, and with it everything else.
     """
     q = connections[using].ops.quote_name
     ctes = []
@@ -198,7 +216,8 @@ def _statement(groups: tuple[_Group, ...], using: str) -> str:
         if i == 0:
             ctes.append(
                 f"c AS (INSERT INTO {table} ({columns}) SELECT {values} "
-                f"FROM jsonb_populate_record(NULL::{table}, %s::jsonb) AS r RETURNING id)"
+                f"FROM jsonb_populate_record(NULL::{table}, %s::jsonb) AS r"
+                f"{f' WHERE {guard}' if guard else ''} RETURNING id)"
             )
             selects.append("(SELECT id FROM c)")
             continue
@@ -221,12 +240,15 @@ def case_graph_insert(
     case: Case,
     lines: Sequence[ServiceLine],
     children: Sequence[Rows] = (),
+    guard: tuple[str, Sequence[Any]] | None = None,
     using: str = "default",
-) -> None:
+) -> bool:
     """Insert `case`, its `lines` and `children` in one statement and give every object its id.
 
     The objects end as `Model.save()` and `bulk_create` leave them: with primary keys, their
-    foreign-key ids set, and marked as saved.
+    foreign-key ids set, and marked as saved. `guard` is an SQL condition and its parameters:
+    when it does not hold in the statement's snapshot nothing is written, the objects stay
+    unsaved and the answer is False.
     """
     connection = connections[using]
     ordered_lines = sorted(lines, key=lambda line: line.sequence)
@@ -246,14 +268,19 @@ def case_graph_insert(
             for row, obj in zip(rows, group.objs, strict=True):
                 row[_LINE_KEY] = getattr(obj, group.line_fk).sequence
         params.append(rows)
-    sql = _statement(tuple(shape), connection.alias)
+    sql = _statement(tuple(shape), connection.alias, guard[0] if guard else None)
+    values: list[Any] = [_json_encoder(group.encoder).encode(p) for p, group in zip(params, shape, strict=True)]
+    if guard:
+        values[1:1] = guard[1]  # the guard's placeholders follow the case's row
     # Alone, the statement is atomic; inside the caller's transaction a savepoint keeps a
     # refused insert (a case number already taken, say) from breaking that transaction.
-    guard = transaction.atomic(using=using) if connection.in_atomic_block else nullcontext()
-    with guard, connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(p, ensure_ascii=False, separators=(",", ":")) for p in params])
+    savepoint = transaction.atomic(using=using) if connection.in_atomic_block else nullcontext()
+    with savepoint, connection.cursor() as cursor:
+        cursor.execute(sql, values)
         row = cursor.fetchone()
     assert row is not None
+    if row[0] is None:
+        return False
     case.pk = row[0]
     _saved(case, using)
     results = list(row[1:])
@@ -271,6 +298,18 @@ def case_graph_insert(
             if group.line_fk is not None:
                 setattr(obj, group.line_fk, getattr(obj, group.line_fk))
             _saved(obj, using)
+    return True
+
+
+_json_encoders: dict[type[json.JSONEncoder] | None, json.JSONEncoder] = {}
+
+
+def _json_encoder(cls: type[json.JSONEncoder] | None) -> json.JSONEncoder:
+    # One per class and process: json.dumps with options builds a new encoder on every call.
+    encoder = _json_encoders.get(cls)
+    if encoder is None:
+        encoder = _json_encoders[cls] = (cls or json.JSONEncoder)(ensure_ascii=False, separators=(",", ":"))
+    return encoder
 
 
 def _saved(obj: Model, using: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, connections
@@ -204,47 +206,146 @@ def assignable_reviewers() -> QuerySet[User]:
     )
 
 
-def deadline_rule_candidates(
-    *, urgency: str, line_of_business: str, review_type: str, client_id: int | None = None
-) -> list[DeadlineRule]:
+def deadline_rule_candidates(*, urgency: str, line_of_business: str, review_type: str) -> list[DeadlineRule]:
     """The deadline rules that could govern such a request (a blank urgency or line of business
-    matches any; the services pick the most specific).
+    matches any; the services pick the most specific)."""
+    scope = {"urgency": urgency, "line_of_business": line_of_business, "review_type": review_type}
+    return list(_intake_facts_read(client_id=None, **scope).rules)
 
-    Each rule also carries what intake must know before it writes, so a submission makes one
-    read, not four: `library_value` and `library_token` (is this process's engine index
-    current?), `client_has_webhooks` and `client_roles` (a mask for roles.remember_role_mask)
-    for `client_id`. Raw SQL because building this query with the ORM cost more than running it
-    (bench/intake).
+
+@dataclass(frozen=True)
+class IntakeFacts:
+    """What intake must know before it writes, for one client and one kind of request."""
+
+    rules: tuple[DeadlineRule, ...]  # the candidate deadline rules (deadline_rule_candidates)
+    library: tuple[int, str]  # the library stamp: is this process's engine index current?
+    client_has_webhooks: bool
+    client_roles: int  # a mask for roles.remember_role_mask
+    # PostgreSQL: a digest of the candidate rules' rows, which intake_facts_guard compares.
+    rules_digest: str | None
+    # Taken from this process's memory rather than read now: only a write guarded by
+    # intake_facts_guard may rely on it.
+    remembered: bool = False
+
+
+# (client id, review type, urgency, line of business) -> the facts last read for them.
+_remembered_facts: dict[tuple[int | None, str, str, str], IntakeFacts] = {}
+_REMEMBERED_FACTS_MAX = 4096
+
+
+def intake_facts(
+    *, urgency: str, line_of_business: str, review_type: str, client_id: int, remembered_ok: bool
+) -> IntakeFacts:
+    """The facts intake needs, in one read; with `remembered_ok`, the ones this process read last
+    time for the same client and kind of request, without reading.
+
+    Why remember: the read was a round trip of its own on every submission (bench/intake). A
+    remembered fact can be out of date (a manager edits a rule, an editor publishes, a client
+    registers a webhook or loses a role), so the caller may use one only in a write that checks
+    every fact again in the same statement (intake_facts_guard) and reads afresh when it fails.
     """
-    alias = connection.alias
-    sql, role_params = _deadline_rule_sql(alias)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [client_id, *role_params, client_id, review_type, urgency, line_of_business])
-        rows = cursor.fetchall()
-    rules = []
-    width = db_rows.width(DeadlineRule)
-    for row in rows:
-        rule = db_rows.instance(DeadlineRule, alias, row[:width])
-        (
-            rule.library_value,  # type: ignore[attr-defined]
-            rule.library_token,  # type: ignore[attr-defined]
-            rule.client_has_webhooks,  # type: ignore[attr-defined]
-            rule.client_roles,  # type: ignore[attr-defined]
-        ) = row[width:]
-        rules.append(rule)
-    return rules
+    key = (client_id, review_type, urgency, line_of_business)
+    if remembered_ok:
+        known = _remembered_facts.get(key)
+        if known is not None:
+            return known
+    facts = _intake_facts_read(
+        client_id=client_id, urgency=urgency, line_of_business=line_of_business, review_type=review_type
+    )
+    if len(_remembered_facts) >= _REMEMBERED_FACTS_MAX:
+        _remembered_facts.clear()
+    _remembered_facts[key] = replace(facts, remembered=True)
+    return facts
+
+
+def intake_facts_guard(
+    facts: IntakeFacts, *, urgency: str, line_of_business: str, review_type: str, client_id: int
+) -> tuple[str, list[Any]]:
+    """An SQL condition (PostgreSQL) and its parameters, true only while `facts` still hold for a
+    client without webhooks: the same candidate rules, row for row, the same library stamp, the
+    same roles, and no active webhook. A write that carries it is consistent with the facts as
+    if it had read them in its own statement."""
+    parts = _facts_sql(connection.alias)
+    if parts.digest is None or facts.rules_digest is None:
+        raise ValueError("intake facts can be verified in a write on PostgreSQL only")
+    sql = (
+        f"{parts.stamp_token} IS NOT DISTINCT FROM %s AND NOT {parts.webhooks} AND {parts.roles} = %s"
+        f" AND {parts.digest} = %s"
+    )
+    params = [
+        facts.library[1] if facts.library != _NO_STAMP else None,
+        client_id,
+        *parts.role_params,
+        client_id,
+        facts.client_roles,
+        review_type,
+        urgency,
+        line_of_business,
+        facts.rules_digest,
+    ]
+    return sql, params
+
+
+# What a database without a stamp row reads as the library stamp.
+_NO_STAMP = (0, "")
+
+
+@dataclass(frozen=True)
+class _FactsSql:
+    stamp_value: str
+    stamp_token: str
+    webhooks: str  # takes the client id
+    roles: str  # takes role_params, then the client id
+    role_params: list[str]
+    digest: str | None  # takes the review type, urgency and line of business; PostgreSQL only
+    read: str  # the whole read: webhooks, roles, digest, then the rules' scope
 
 
 @functools.cache
-def _deadline_rule_sql(alias: str) -> tuple[str, list[str]]:
+def _facts_sql(alias: str) -> _FactsSql:
     # Built once per process: a RawQuerySet cost as much Python as the rest of intake's reads.
-    q = connections[alias].ops.quote_name
+    conn = connections[alias]
+    q = conn.ops.quote_name
     rule, stamp, hooks = (q(m._meta.db_table) for m in (DeadlineRule, LibraryStamp, WebhookSubscription))
+    scope = "{t}.review_type = %s AND {t}.urgency IN (%s, '') AND {t}.line_of_business IN (%s, '')"
     roles, role_params = role_mask_sql()
-    sql = (
-        f"SELECT {db_rows.columns(DeadlineRule, alias, 'r')}, (SELECT value FROM {stamp} WHERE id = 1),"
-        f" (SELECT token FROM {stamp} WHERE id = 1),"
-        f" EXISTS (SELECT 1 FROM {hooks} w WHERE w.client_id = %s AND w.active), {roles}"
-        f" FROM {rule} r WHERE r.review_type = %s AND r.urgency IN (%s, '') AND r.line_of_business IN (%s, '')"
+    # The whole row as text, so any change to any column of any candidate rule changes it.
+    digest = (
+        f"(SELECT md5(string_agg(x::text, ',' ORDER BY x.id)) FROM {rule} x WHERE {scope.format(t='x')})"
+        if conn.vendor == "postgresql"
+        else None
     )
-    return sql, role_params
+    parts = {
+        "stamp_value": f"(SELECT value FROM {stamp} WHERE id = 1)",
+        "stamp_token": f"(SELECT token FROM {stamp} WHERE id = 1)",
+        "webhooks": f"EXISTS (SELECT 1 FROM {hooks} w WHERE w.client_id = %s AND w.active)",
+        "roles": roles,
+        "role_params": role_params,
+        "digest": digest,
+    }
+    # One row even when no rule matches (the LEFT JOIN), so the other facts are read regardless.
+    read = (
+        f"SELECT {db_rows.columns(DeadlineRule, alias, 'r')}, {parts['stamp_value']}, {parts['stamp_token']},"
+        f" {parts['webhooks']}, {roles}, {digest or 'NULL'}"
+        f" FROM (SELECT 1 AS one) one LEFT JOIN {rule} r ON {scope.format(t='r')}"
+    )
+    return _FactsSql(read=read, **parts)  # type: ignore[arg-type]
+
+
+def _intake_facts_read(*, client_id: int | None, urgency: str, line_of_business: str, review_type: str) -> IntakeFacts:
+    alias = connection.alias
+    parts = _facts_sql(alias)
+    scope = [review_type, urgency, line_of_business]
+    with connection.cursor() as cursor:
+        digest_scope = scope if parts.digest else []
+        cursor.execute(parts.read, [client_id, *parts.role_params, client_id, *digest_scope, *scope])
+        rows = cursor.fetchall()
+    width = db_rows.width(DeadlineRule)
+    value, token, webhooks, roles, digest = rows[0][width:]
+    return IntakeFacts(
+        rules=tuple(db_rows.instance(DeadlineRule, alias, row[:width]) for row in rows if row[0] is not None),
+        library=_NO_STAMP if token is None else (int(value), str(token)),
+        client_has_webhooks=bool(webhooks),
+        client_roles=int(roles or 0),
+        rules_digest=digest,
+    )

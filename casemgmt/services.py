@@ -52,9 +52,16 @@ from casemgmt.models import (
     attachment_storage,
 )
 from casemgmt.roles import Role, has_role, remember_role_mask, require_role, reviewer_role
-from casemgmt.selectors import case_request_data, deadline_rule_candidates, fact_catalogue
+from casemgmt.selectors import (
+    IntakeFacts,
+    case_request_data,
+    deadline_rule_candidates,
+    fact_catalogue,
+    intake_facts,
+    intake_facts_guard,
+)
 from casemgmt.validation import Problems, check_diagnoses, check_facts, check_line, check_member, check_npi
-from policies_app.engine import FlagData, PolicyIndex, evaluate_request
+from policies_app.engine import FlagData, evaluate_request
 from policies_app.models import PolicyVersion, PolicyVersionStatus
 from policies_app.selectors import engine_index
 
@@ -253,26 +260,20 @@ def case_submit(*, client: User, data: CaseInput) -> Case:
     `case.current_flags`), as `selectors.case_detail` loads them, so no re-read is needed.
     """
     scope = {"urgency": data.urgency, "line_of_business": data.line_of_business, "review_type": data.review_type}
-    # Everything intake must know before it writes comes in one read (see the selector),
-    # the caller's roles too; with no rule row to carry them, require_role reads them itself.
-    rules = deadline_rule_candidates(**scope, client_id=client.pk)
-    if rules:
-        remember_role_mask(client, rules[0].client_roles)  # type: ignore[attr-defined]
-    require_role(client, Role.INTEGRATION_CLIENT, action="submit prior-authorization requests")
+    # On PostgreSQL the write checks again, in its own statement, every fact intake reads before
+    # it (selectors.intake_facts_guard), so those may come from this process's memory: a
+    # submission is then one round trip, not two. Elsewhere they are read on every submission.
+    facts = _intake_facts(client, scope, remembered_ok=case_insert.available())
     received_at = timezone.now()
     problems, diagnoses = _validate_case(data, timezone.localdate(received_at))
     if problems:
         raise ValidationFailed(problems.errors)
-    rule = _most_specific(rules, **scope)
-    due_at = received_at + timedelta(hours=rule.hours)
-    context = _IntakeContext(
-        index=engine_index((int(rule.library_value or 0), rule.library_token or "")),  # type: ignore[attr-defined]
-        webhooks=bool(rule.client_has_webhooks),  # type: ignore[attr-defined]
-    )
     for _attempt in range(5):
+        rule = _most_specific(facts.rules, **scope)
+        due_at = received_at + timedelta(hours=rule.hours)
         try:
             # Each way _case_create writes is atomic by itself (see there).
-            return _case_create(client, data, diagnoses, received_at, due_at, rule, context)
+            case = _case_create(client, data, diagnoses, received_at, due_at, rule, facts, scope)
         except IntegrityError as exc:
             if data.external_id and Case.objects.filter(submitted_by=client, external_id=data.external_id).exists():
                 existing = Case.objects.get(submitted_by=client, external_id=data.external_id)
@@ -283,13 +284,27 @@ def case_submit(*, client: User, data: CaseInput) -> Case:
                 ) from exc
             if "case_number" not in str(exc):
                 raise
+            continue
+        if case is not None:
+            return case
+        # The write found a remembered fact out of date: read them all afresh and write again.
+        facts = _intake_facts(client, scope, remembered_ok=False)
     raise DomainError("could not allocate a case number; try again")  # pragma: no cover
 
 
-@dataclass(frozen=True)
-class _IntakeContext:
-    index: PolicyIndex
-    webhooks: bool
+def _intake_facts(client: User, scope: dict[str, str], *, remembered_ok: bool) -> IntakeFacts:
+    """The facts for this submission, and the caller's roles checked with them."""
+    facts = intake_facts(**scope, client_id=client.pk, remembered_ok=remembered_ok)
+    remember_role_mask(client, facts.client_roles)
+    if facts.remembered and (
+        facts.client_has_webhooks or not facts.rules or not has_role(client, Role.INTEGRATION_CLIENT)
+    ):
+        # Memory may only let a guarded write through; a refusal, a missing rule or the ORM
+        # path (a client with webhooks) rests on a fresh read.
+        facts = intake_facts(**scope, client_id=client.pk, remembered_ok=False)
+        remember_role_mask(client, facts.client_roles)
+    require_role(client, Role.INTEGRATION_CLIENT, action="submit prior-authorization requests")
+    return facts
 
 
 # What a new case's audit row records of it (the service lines are added as text).
@@ -320,8 +335,10 @@ def _case_create(
     received_at: datetime,
     due_at: datetime,
     rule: DeadlineRule,
-    context: _IntakeContext,
-) -> Case:
+    facts: IntakeFacts,
+    scope: dict[str, str],
+) -> Case | None:
+    """The new case, or None when the guarded write found `facts` out of date (nothing written)."""
     servicing = data.servicing_provider
     case = Case(
         case_number=_new_case_number(),
@@ -359,7 +376,8 @@ def _case_create(
         for i, line in enumerate(data.service_lines, start=1)
     ]
     # The request is the engine's input: the flags are known before anything is written.
-    flags = _flags_build(case, evaluate_request(context.index, case_request_data(case, lines)), received_at, lines)
+    index = engine_index(facts.library)
+    flags = _flags_build(case, evaluate_request(index, case_request_data(case, lines)), received_at, lines)
     events = [
         CaseEvent(
             case=case,
@@ -381,10 +399,10 @@ def _case_create(
             "service_lines": (None, [f"{x.code_system} {x.code} x{x.units} on {x.date_of_service}" for x in lines]),
         },
     )
-    if case_insert.available() and not context.webhooks:
-        # One statement, atomic by itself (docs/architecture.md, "Intake"); a client with
-        # webhooks takes the ORM path below, which also queues the notifications.
-        case_insert.case_graph_insert(
+    if case_insert.available() and not facts.client_has_webhooks:
+        # One statement, atomic by itself, that writes only while the facts hold (docs/architecture.md,
+        # "Intake"); a client with webhooks takes the ORM path below, which also queues the notifications.
+        written = case_insert.case_graph_insert(
             case=case,
             lines=lines,
             children=[
@@ -392,7 +410,10 @@ def _case_create(
                 case_insert.Rows(events, case_fk="case"),
                 case_insert.Rows([audit], case_fk=None),
             ],
+            guard=intake_facts_guard(facts, **scope, client_id=client.pk),
         )
+        if not written:
+            return None
     else:
         with transaction.atomic():
             case.save(force_insert=True)

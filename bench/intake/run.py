@@ -417,25 +417,33 @@ def run_threads(function: Callable[[], None], count: int) -> None:
 # --- the run --------------------------------------------------------------------------------
 
 
-def measure(port: int, token: str, args: argparse.Namespace) -> list[Result]:
+def measure(port: int, token: str, args: argparse.Namespace) -> tuple[list[Result], list[float]]:
+    """The peak and half-rate results, and intake/baseline throughput in each round of the peak."""
     targets = (BASELINE, INTAKE)
     for target in targets:  # warm both workers: imports, connections, the policy index
         closed_loop(port, token, target, args.warmup_seconds, args.clients, "warmup")
 
     peaks = {target.name: Result(target, "peak") for target in targets}
+    round_ratios = []
     rounds = max(1, args.rounds)
-    for _ in range(rounds):  # alternate, so a drift on the machine affects both alike
-        for target in targets:
-            peaks[target.name].merge(closed_loop(port, token, target, args.peak_seconds / rounds, args.clients, "peak"))
+    for k in range(rounds):
+        # Alternate, so a drift on the machine affects both alike, and swap which goes first
+        # every other round (baseline-intake, intake-baseline), so a steady drift does too.
+        pair = {}
+        for target in targets if k % 2 == 0 else targets[::-1]:
+            pair[target.name] = closed_loop(port, token, target, args.peak_seconds / rounds, args.clients, "peak")
+            peaks[target.name].merge(pair[target.name])
+        base, intake = pair[BASELINE.name].rate, pair[INTAKE.name].rate
+        round_ratios.append(intake / base if base else 0.0)
 
     halves = [
         open_loop(port, token, target, args.half_seconds, max(1.0, peaks[target.name].rate / 2), "half")
         for target in targets
     ]
-    return [*peaks.values(), *halves]
+    return [*peaks.values(), *halves], round_ratios
 
 
-def report(results: list[Result]) -> bool:
+def report(results: list[Result], round_ratios: list[float]) -> bool:
     header = f"{'endpoint':<30} {'phase':<6} {'offered/s':>9} {'req/s':>8} {'ok':>7} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}"
     print(header)
     print("-" * len(header))
@@ -469,6 +477,12 @@ def report(results: list[Result]) -> bool:
         (f"every measured request answered 2xx (non-2xx by status: {error_detail or 'none'})", not error_detail),
     ]
     print(f"ratio intake/baseline throughput: {ratio:.2f}")
+    if round_ratios:
+        spread = sorted(round_ratios)
+        print(
+            f"  per round ({len(spread)}): median {statistics.median(spread):.2f}, "
+            f"lowest {spread[0]:.2f}, highest {spread[-1]:.2f}"
+        )
     for text, passed in checks:
         print(f"{'PASS' if passed else 'FAIL'}  {text}")
     return all(passed for _, passed in checks)
@@ -508,8 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     with gunicorn(env, port, log_path):
-        results = measure(port, token, args)
-    passed = report(results)
+        results, round_ratios = measure(port, token, args)
+    passed = report(results, round_ratios)
     print(f"\ntotal time {time.monotonic() - started:.0f}s")
     return 0 if passed else 1
 

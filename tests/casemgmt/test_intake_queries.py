@@ -22,12 +22,13 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 # A submission of 3 lines without clinical facts, after a first one (which touches the token's
-# last use and builds the engine index). On the API: the token, one read of the deadline rules
-# with the library stamp, the client's webhooks and roles, then the writes: on
-# PostgreSQL one statement for the case, its lines, flags, events and audit row
-# (casemgmt/case_insert.py); elsewhere one insert each, plus the webhook read. The test's own
-# transaction adds a savepoint and its release around the writes.
-MAX_QUERIES_WITHOUT_FACTS = {"postgresql": 5, "sqlite": 10}
+# last use, builds the engine index and reads the intake facts). On the API: the token, then on
+# PostgreSQL one statement for the case, its lines, flags, events and audit row that checks the
+# remembered intake facts itself (casemgmt/case_insert.py, selectors.intake_facts_guard);
+# elsewhere one read of the deadline rules with the library stamp, the client's webhooks and
+# roles, then one insert each, plus the webhook read. The test's own transaction adds a
+# savepoint and its release around the writes.
+MAX_QUERIES_WITHOUT_FACTS = {"postgresql": 4, "sqlite": 10}
 # Clinical facts are checked against the fact catalogue: one more read.
 FACTS_READS = 1
 
