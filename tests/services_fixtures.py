@@ -91,6 +91,16 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+def require_postgresql(why: str = "") -> None:
+    """Skip the current test unless the settings point at PostgreSQL (fail under CI); `why`
+    says what the test needs of it, for the reason."""
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        unavailable(f"needs PostgreSQL{why} (set DATABASE_URL=postgres://...); this run uses {engine}")
+
+
 def require_services() -> None:
     """Skip the current test when PostgreSQL, Redis or the broker are missing (fail under CI)."""
     problem = services_problem()

@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
@@ -23,16 +22,14 @@ from casemgmt.audit.models import AuditEvent
 from casemgmt.errors import ConflictError
 from casemgmt.models import Case, CaseEvent, Flag, ServiceLine
 from tests import factories
-from tests.services_fixtures import unavailable
+from tests.services_fixtures import require_postgresql
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def require_postgresql() -> None:
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if "postgresql" not in engine:
-        unavailable(f"needs PostgreSQL (set DATABASE_URL=postgres://...); this run uses {engine}")
+def postgresql_only() -> None:
+    require_postgresql(" (the single-statement write is PostgreSQL's)")
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
 from rest_framework.test import APIClient
@@ -22,7 +21,7 @@ from casemgmt import services
 from casemgmt.models import Case, Decision, IdempotencyRecord
 from casemgmt.roles import Role
 from tests import factories
-from tests.services_fixtures import unavailable
+from tests.services_fixtures import require_postgresql
 
 ROUNDS = 5  # each race is run several times: one lucky interleaving proves little
 TIMEOUT = 30.0
@@ -31,11 +30,8 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture(autouse=True)
-def require_postgresql() -> None:
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if "postgresql" in engine:
-        return
-    unavailable(f"needs PostgreSQL (set DATABASE_URL=postgres://...); this run uses {engine}, which serializes writers")
+def postgresql_only() -> None:
+    require_postgresql(" (SQLite serializes writers)")
 
 
 def token_client(user: User) -> APIClient:

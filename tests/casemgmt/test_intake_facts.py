@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -24,16 +23,14 @@ from casemgmt.models import Case, DeadlineRule, WebhookDelivery
 from casemgmt.roles import Role
 from policies_app.models import PolicyVersion
 from tests import factories
-from tests.services_fixtures import unavailable
+from tests.services_fixtures import require_postgresql
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def require_postgresql() -> None:
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if "postgresql" not in engine:
-        unavailable(f"needs PostgreSQL (set DATABASE_URL=postgres://...); this run uses {engine}")
+def postgresql_only() -> None:
+    require_postgresql(" (only its write checks remembered facts)")
 
 
 def _submit(client, external_id: str, **overrides) -> Case:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 
@@ -26,7 +25,7 @@ from casemgmt.roles import Role
 from policies_app.models import PolicyVersion
 from tests import factories
 from tests.casemgmt.test_concurrency import at_once, token_client
-from tests.services_fixtures import unavailable
+from tests.services_fixtures import require_postgresql
 
 ROUNDS = 4  # one lucky interleaving proves little
 
@@ -34,10 +33,8 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture(autouse=True)
-def require_postgresql() -> None:
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if "postgresql" not in engine:
-        unavailable(f"needs PostgreSQL (set DATABASE_URL=postgres://...); {engine} serializes writers")
+def postgresql_only() -> None:
+    require_postgresql(" (SQLite serializes writers)")
 
 
 @pytest.fixture

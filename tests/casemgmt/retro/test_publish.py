@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import partial
 
 import pytest
-from django.conf import settings
 
 from casemgmt.errors import InvalidTransition
 from casemgmt.retro import selectors, services
@@ -14,7 +13,7 @@ from policies_app.services import policy_version_publish, policy_version_submit_
 from tests import factories
 from tests.casemgmt.retro.conftest import days_ago, decided_case
 from tests.casemgmt.test_concurrency import at_once
-from tests.services_fixtures import unavailable
+from tests.services_fixtures import require_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -66,8 +65,7 @@ def test_a_publish_that_fails_leaves_no_run(library, editor):
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_editors_publishing_at_once_make_one_run(editor):
-    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
-        unavailable("needs PostgreSQL (set DATABASE_URL=postgres://...): SQLite serializes writers")
+    require_postgresql(" (SQLite serializes writers)")
     second_editor = factories.user("erin.editor", *editor_roles(editor))
     for n in range(5):
         draft = factories.draft_version(factories.policy(number=f"RACE.{n}"), version_label="V1")
