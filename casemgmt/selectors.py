@@ -315,21 +315,15 @@ def _facts_sql(alias: str) -> _FactsSql:
         if conn.vendor == "postgresql"
         else None
     )
-    parts = {
-        "stamp_value": f"(SELECT value FROM {stamp} WHERE id = 1)",
-        "stamp_token": f"(SELECT token FROM {stamp} WHERE id = 1)",
-        "webhooks": f"EXISTS (SELECT 1 FROM {hooks} w WHERE w.client_id = %s AND w.active)",
-        "roles": roles,
-        "role_params": role_params,
-        "digest": digest,
-    }
+    stamp_value = f"(SELECT value FROM {stamp} WHERE id = 1)"
+    stamp_token = f"(SELECT token FROM {stamp} WHERE id = 1)"
+    webhooks = f"EXISTS (SELECT 1 FROM {hooks} w WHERE w.client_id = %s AND w.active)"
     # One row even when no rule matches (the LEFT JOIN), so the other facts are read regardless.
     read = (
-        f"SELECT {db_rows.columns(DeadlineRule, alias, 'r')}, {parts['stamp_value']}, {parts['stamp_token']},"
-        f" {parts['webhooks']}, {roles}, {digest or 'NULL'}"
-        f" FROM (SELECT 1 AS one) one LEFT JOIN {rule} r ON {scope.format(t='r')}"
+        f"SELECT {db_rows.columns(DeadlineRule, alias, 'r')}, {stamp_value}, {stamp_token}, {webhooks}, {roles},"
+        f" {digest or 'NULL'} FROM (SELECT 1 AS one) one LEFT JOIN {rule} r ON {scope.format(t='r')}"
     )
-    return _FactsSql(read=read, **parts)  # type: ignore[arg-type]
+    return _FactsSql(stamp_value, stamp_token, webhooks, roles, role_params, digest, read)
 
 
 def _intake_facts_read(*, client_id: int | None, urgency: str, line_of_business: str, review_type: str) -> IntakeFacts:
