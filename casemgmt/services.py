@@ -22,6 +22,7 @@ from casemgmt import case_insert
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.services import MASKED, audit_event_build, audit_record, changes_between
 from casemgmt.authentication import token_hash
+from casemgmt.db_rows import unsaved
 from casemgmt.errors import (
     ConflictError,
     DomainError,
@@ -340,7 +341,8 @@ def _case_create(
 ) -> Case | None:
     """The new case, or None when the guarded write found `facts` out of date (nothing written)."""
     servicing = data.servicing_provider
-    case = Case(
+    case = unsaved(
+        Case,
         case_number=_new_case_number(),
         submitted_by=client,
         external_id=data.external_id,
@@ -363,7 +365,8 @@ def _case_create(
         deadline_rule=rule,
     )
     lines = [
-        ServiceLine(
+        unsaved(
+            ServiceLine,
             case=case,
             sequence=i,
             code_system=line.code_system,
@@ -379,14 +382,17 @@ def _case_create(
     index = engine_index(facts.library)
     flags = _flags_build(case, evaluate_request(index, case_request_data(case, lines)), received_at, lines)
     events = [
-        CaseEvent(
+        unsaved(
+            CaseEvent,
             case=case,
             kind=CaseEventKind.RECEIVED,
             actor=client,
             at=received_at,
             detail={"due_at": due_at.isoformat(), "rule": str(rule)},
         ),
-        CaseEvent(case=case, kind=CaseEventKind.FLAGGED, actor=None, at=received_at, detail={"flags": len(flags)}),
+        unsaved(
+            CaseEvent, case=case, kind=CaseEventKind.FLAGGED, actor=None, at=received_at, detail={"flags": len(flags)}
+        ),
     ]
     audit = audit_event_build(
         action=AuditAction.CREATE,
@@ -445,7 +451,8 @@ def _flags_build(case: Case, flags: list[FlagData], now: datetime, lines: Iterab
     """The engine's flags as unsaved rows of `case`, each on its service line."""
     by_sequence = {line.sequence: line for line in lines}
     return [
-        Flag(
+        unsaved(
+            Flag,
             case=case,
             service_line=by_sequence[f.service_line],
             kind=f.kind,

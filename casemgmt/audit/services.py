@@ -40,6 +40,7 @@ from django.db.models import Model
 
 from casemgmt.audit.context import SYSTEM_ACTOR, current
 from casemgmt.audit.models import AuditAction, AuditEvent
+from casemgmt.db_rows import unsaved
 from casemgmt.roles import user_roles
 
 VALUE_MAX = 500
@@ -175,7 +176,8 @@ def audit_event_build(
     if username is not None:
         actor_username = username
     merged_detail = {**context.detail, **{k: bounded(v) for k, v in (detail or {}).items()}}
-    return AuditEvent(
+    return unsaved(
+        AuditEvent,
         actor=actor,
         actor_username=actor_username[:150],
         roles=" ".join(sorted(set(roles) if roles is not None else actor_roles)),
