@@ -40,7 +40,7 @@ install: $(STAMP) ## Create .venv and install the pinned requirements
 run: $(STAMP) ## Migrate, load demo data and serve on http://127.0.0.1:8000 (DEBUG=1 unless set)
 	@export DEBUG="$${DEBUG:-1}"; \
 	$(PY) manage.py migrate --no-input; \
-	$(PY) manage.py load_demo; \
+	$(PY) manage.py load_demo --url http://$(HOST):$(PORT)/; \
 	echo; echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"; echo; \
 	exec $(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -76,3 +76,8 @@ def test_load_demo_is_idempotent(db, capsys):
     call_command("load_demo")
     assert (Case.objects.count(), PolicyVersion.objects.count()) == counts == (5, 2)
     assert "nurse" in capsys.readouterr().out
+
+
+def test_load_demo_names_the_address_it_is_told_the_app_is_served_on(db, capsys):
+    call_command("load_demo", url="http://127.0.0.1:8011/")
+    assert "Sign in at http://127.0.0.1:8011/ with one of these" in capsys.readouterr().out

@@ -6,7 +6,7 @@ import os
 from datetime import date, timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from casemgmt import services
@@ -77,6 +77,10 @@ def _demo_cases(today: date) -> list[dict[str, Any]]:
 class Command(BaseCommand):
     help = "Load the seed policies, the demo users and demo cases (idempotent)."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        # `make run` passes the address it serves on, so the sign-in line names the right port.
+        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="where the app is served")
+
     def handle(self, *args: Any, **options: Any) -> None:
         password = os.environ.get("DEMO_PASSWORD", DEFAULT_PASSWORD)
         services.roles_sync_permissions()
@@ -117,7 +121,7 @@ class Command(BaseCommand):
             created += 1
         self.stdout.write(f"demo cases: {created} created, {Case.objects.count()} in total")
         self.stdout.write("")
-        self.stdout.write(f"Sign in at http://127.0.0.1:8000/ with one of these (password: {password}):")
+        self.stdout.write(f"Sign in at {options['url']} with one of these (password: {password}):")
         for username, role, name in DEMO_USERS:
             where = "API token: manage.py create_api_token portal" if role == Role.INTEGRATION_CLIENT else "browser"
             self.stdout.write(f"  {username:<10} {role.label:<20} {name:<18} {where}")
