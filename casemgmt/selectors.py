@@ -229,7 +229,7 @@ class IntakeFacts:
 
 
 # (client id, review type, urgency, line of business) -> the facts last read for them.
-_remembered_facts: dict[tuple[int | None, str, str, str], IntakeFacts] = {}
+_remembered_facts: dict[tuple[int, str, str, str], IntakeFacts] = {}
 _REMEMBERED_FACTS_MAX = 4096
 
 
@@ -292,7 +292,6 @@ _NO_STAMP = (0, "")
 
 @dataclass(frozen=True)
 class _FactsSql:
-    stamp_value: str
     stamp_token: str
     webhooks: str  # takes the client id
     roles: str  # takes role_params, then the client id
@@ -323,7 +322,7 @@ def _facts_sql(alias: str) -> _FactsSql:
         f"SELECT {db_rows.columns(DeadlineRule, alias, 'r')}, {stamp_value}, {stamp_token}, {webhooks}, {roles},"
         f" {digest or 'NULL'} FROM (SELECT 1 AS one) one LEFT JOIN {rule} r ON {scope.format(t='r')}"
     )
-    return _FactsSql(stamp_value, stamp_token, webhooks, roles, role_params, digest, read)
+    return _FactsSql(stamp_token, webhooks, roles, role_params, digest, read)
 
 
 def _intake_facts_read(*, client_id: int | None, urgency: str, line_of_business: str, review_type: str) -> IntakeFacts:

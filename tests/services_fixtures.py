@@ -88,7 +88,8 @@ def unavailable(reason: str) -> NoReturn:
     """
     if _ci():
         pytest.fail(f"CI=true, and this test cannot run: {reason}", pytrace=False)
-    pytest.skip(reason)
+    else:
+        pytest.skip(reason)
 
 
 def require_postgresql(why: str = "") -> None:
