@@ -43,7 +43,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "policies_app",
-    "casemgmt",
+    "casemgmt.cases",
+    "casemgmt.security",
     "casemgmt.audit",
     "django_celery_beat",
     "casemgmt.retro",
@@ -53,7 +54,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "casemgmt.sessions.SessionIdleMiddleware",
+    "casemgmt.security.sessions.SessionIdleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -78,7 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "casemgmt.context_processors.user_roles",
+                "casemgmt.workspace.context_processors.user_roles",
             ],
         },
     },
@@ -130,7 +131,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 # HIPAA automatic logoff: the session expires after this many idle seconds.
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 15 * 60, minimum=60)
-# Not every request: casemgmt.sessions.SessionIdleMiddleware moves the expiry on once a minute.
+# Not every request: casemgmt.security.sessions.SessionIdleMiddleware moves the expiry on once a minute.
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -171,7 +172,7 @@ _lockout_minutes = env_int("LOGIN_LOCKOUT_MINUTES", 30, minimum=0)
 AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes) if _lockout_minutes else None
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "casemgmt.lockout.lockout_response"
+AXES_LOCKOUT_CALLABLE = "casemgmt.security.lockout.lockout_response"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 # The address the audit log records too: REMOTE_ADDR, or X-Forwarded-For only when REMOTE_ADDR
 # is one of TRUSTED_PROXIES, so a client cannot choose the address its failures count against.
@@ -211,17 +212,17 @@ ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024, minimum
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "casemgmt.authentication.BearerTokenAuthentication",
+        "casemgmt.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "casemgmt.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "casemgmt.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "casemgmt.throttling.ClientRateThrottle",
-        "casemgmt.throttling.AnonymousRateThrottle",
+        "casemgmt.api.throttling.ClientRateThrottle",
+        "casemgmt.api.throttling.AnonymousRateThrottle",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }

@@ -5,7 +5,7 @@ through review and publication, compare versions side by side and try a version 
 sample request. Every status change goes through policies_app.services: the admin only
 collects input and shows the domain's answer, so the rules live in one place.
 
-Reviewers and managers get view permissions only (casemgmt.services.roles_sync_permissions),
+Reviewers and managers get view permissions only (casemgmt.security.services.roles_sync_permissions),
 so the same pages render read-only for them, without the action buttons.
 """
 
@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.text import capfirst
 
 from casemgmt.audit.recording import AuditedAdminMixin
-from casemgmt.errors import DomainError, ValidationFailed
+from casemgmt.kernel.errors import DomainError, ValidationFailed
 from policies_app import services
 from policies_app.codes import code_problem, normalize_code, range_problem
 from policies_app.engine import FlagData, LineRequest, RequestData, evaluate_request

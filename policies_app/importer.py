@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from casemgmt.errors import DomainError
+from casemgmt.kernel.errors import DomainError
 from policies_app.codes import code_problem, normalize_code, range_problem
 from policies_app.models import CodeSystem, CoveragePosition, LineOfBusiness, TermKind
 

@@ -19,8 +19,8 @@ from django.utils.text import get_valid_filename
 
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.services import audit_record
-from casemgmt.errors import ConflictError, InvalidTransition, NotFoundError, ValidationFailed
-from casemgmt.roles import Role, require_role
+from casemgmt.kernel.errors import ConflictError, InvalidTransition, NotFoundError, ValidationFailed
+from casemgmt.kernel.roles import Role, require_role
 from policies_app.codes import code_problem, normalize_code, range_problem
 from policies_app.importer import ImportRefused, parse_policy
 from policies_app.models import (

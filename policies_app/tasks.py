@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from casemgmt import services
+from casemgmt.cases.services.flags import cases_reflag_for_version
 
 
 @shared_task(acks_late=True)
 def policy_version_reflag_open_cases_task(version_id: int) -> int:
     """Re-flag the open cases a newly published version may govern."""
-    return services.cases_reflag_for_version(version_id=version_id)
+    return cases_reflag_for_version(version_id=version_id)

@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from casemgmt.roles import REVIEWER_ROLES, user_roles
+from casemgmt.kernel.roles import REVIEWER_ROLES, user_roles
 from policies_app.models import Criterion, CriterionNodeType, PolicyVersion, PolicyVersionStatus
 
 SEARCH_LIMIT = 20

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.core import signals
 from django.db import close_old_connections
 
-from casemgmt.roles import Role
+from casemgmt.kernel.roles import Role
 from tests import factories
 
 pytest_plugins = ["tests.services_fixtures"]

@@ -9,9 +9,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from casemgmt import services
-from casemgmt.models import Case
-from casemgmt.roles import Role
+from casemgmt.cases.models import Case
+from casemgmt.cases.services.intake import CaseInput, LineInput, MemberInput, ProviderInput, case_submit
+from casemgmt.kernel.roles import Role
 from policies_app.models import Criterion, FactDefinition, Policy, PolicyCode, PolicyTerm, PolicyVersion
 from policies_app.services import policy_version_publish, policy_version_submit_for_review
 
@@ -79,25 +79,23 @@ def leaf(
     )
 
 
-def case_input(**overrides: Any) -> services.CaseInput:
+def case_input(**overrides: Any) -> CaseInput:
     dos = timezone.localdate() + timedelta(days=10)
     values: dict[str, Any] = {
         "external_id": "",
         "urgency": "standard",
         "line_of_business": "commercial",
-        "member": services.MemberInput(
-            member_id="M123", first_name="Ada", last_name="Case", birth_date=date(1960, 5, 1)
-        ),
-        "requesting_provider": services.ProviderInput(npi=VALID_NPI, name="Spine Clinic"),
-        "service_lines": (services.LineInput(code_system="CPT", code="62330", units=1, date_of_service=dos),),
+        "member": MemberInput(member_id="M123", first_name="Ada", last_name="Case", birth_date=date(1960, 5, 1)),
+        "requesting_provider": ProviderInput(npi=VALID_NPI, name="Spine Clinic"),
+        "service_lines": (LineInput(code_system="CPT", code="62330", units=1, date_of_service=dos),),
         "diagnosis_codes": ("M48.062",),
     }
     values.update(overrides)
-    return services.CaseInput(**values)
+    return CaseInput(**values)
 
 
 def case(client: User, **overrides: Any) -> Case:
-    return services.case_submit(client=client, data=case_input(**overrides))
+    return case_submit(client=client, data=case_input(**overrides))
 
 
 def api_case_body(**overrides: Any) -> dict[str, Any]:

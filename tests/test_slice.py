@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
-from casemgmt import services
-from casemgmt.models import Case, Citation
+from casemgmt.cases.models import Case, Citation
+from casemgmt.security.services import api_token_create
 from policies_app.demo.seed_policies import WELLMARK_07_01_89
 from policies_app.models import PolicyVersion
 from policies_app.services import policy_seed
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 def test_request_flows_from_intake_to_cited_denial(integration_client, nurse, physician, editor):
     version = policy_seed(data=WELLMARK_07_01_89, user=editor)
-    _, token = services.api_token_create(user=integration_client)
+    _, token = api_token_create(user=integration_client)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 

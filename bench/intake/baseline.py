@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from casemgmt.api import StrictSerializer
+from casemgmt.api.serializers import StrictSerializer
 
 
 class BaselineInput(StrictSerializer):

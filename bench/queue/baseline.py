@@ -12,8 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template import engines
 
-from casemgmt import selectors
-from casemgmt.roles import REVIEWER_ROLES, user_roles
+from casemgmt.cases import selectors
+from casemgmt.kernel.roles import REVIEWER_ROLES, user_roles
 
 ROWS = 50
 

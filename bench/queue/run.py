@@ -91,8 +91,8 @@ def seed_people_and_templates() -> Seed:
     """Demo users and policies are there (load_demo); add reviewers so assignees vary."""
     from django.contrib.auth.models import Group, User
 
-    from casemgmt.models import Flag, FlagKind, FlagSeverity
-    from casemgmt.roles import Role
+    from casemgmt.cases.models import Flag, FlagKind, FlagSeverity
+    from casemgmt.kernel.roles import Role
 
     reviewers = list(User.objects.filter(groups__name__in=[Role.NURSE.value, Role.PHYSICIAN.value]))
     for i in range(24):
@@ -174,7 +174,7 @@ def bulk_load(url: str, n_cases: int, seed: Seed, rng: random.Random) -> dict[st
     """COPY n_cases cases with lines, flags (current and superseded) and events, in one transaction."""
     import psycopg
 
-    from casemgmt.models import Case, CaseEvent, Flag, ServiceLine
+    from casemgmt.cases.models import Case, CaseEvent, Flag, ServiceLine
 
     now = datetime.now().astimezone()
     statuses = (
@@ -428,7 +428,7 @@ def run(database_url: str, n_cases: int, n_requests: int, seed_value: int) -> tu
     info["loaded"] = bulk_load(database_url, n_cases, seed, rng)
     info["load_s"] = time.perf_counter() - t1
 
-    from casemgmt.models import OPEN_STATUSES, Case
+    from casemgmt.cases.models import OPEN_STATUSES, Case
 
     open_cases = list(
         Case.objects.filter(status__in=OPEN_STATUSES).order_by("?").values_list("case_number", "member_id")[:200]

@@ -165,7 +165,7 @@ def bulk_load(url: str, n_cases: int, lib: Library, rng: random.Random) -> dict[
     """
     import psycopg
 
-    from casemgmt.models import Case, Citation, Decision, DecisionLine, ServiceLine
+    from casemgmt.cases.models import Case, Citation, Decision, DecisionLine, ServiceLine
 
     now = datetime.now().astimezone()
     lobs = ["commercial"] * 6 + ["exchange"] * 2 + ["medicaid", "medicare_advantage"]

@@ -40,8 +40,8 @@ from django.db.models import Model
 
 from casemgmt.audit.context import SYSTEM_ACTOR, current
 from casemgmt.audit.models import AuditAction, AuditEvent
-from casemgmt.db_rows import unsaved
-from casemgmt.roles import user_roles
+from casemgmt.kernel.db_rows import unsaved
+from casemgmt.kernel.roles import user_roles
 
 VALUE_MAX = 500
 OBJECT_ID_MAX = 100
@@ -164,7 +164,7 @@ def audit_event_build(
     status_code: int | None = None,
 ) -> AuditEvent:
     """One audit row, not yet saved: for a caller that inserts it with other rows in one statement
-    (casemgmt.case_insert); everyone else calls audit_record.
+    (casemgmt.cases.case_insert); everyone else calls audit_record.
 
     `username` names an actor with no account row (a failed sign-in's attempted name);
     `roles` overrides the roles read from the user (the one role a decision was made in).

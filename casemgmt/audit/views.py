@@ -27,7 +27,7 @@ from casemgmt.audit.export import as_of_now, csv_lines
 from casemgmt.audit.models import AuditAction, AuditChannel, AuditEvent, AuditObject
 from casemgmt.audit.recording import audit_annotate, audited_view
 from casemgmt.audit.selectors import AuditFilters, audit_events
-from casemgmt.roles import Role, has_role
+from casemgmt.kernel.roles import Role, has_role
 
 PAGE_SIZE = 50
 _ANY = [("", "Any")]

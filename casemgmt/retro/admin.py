@@ -16,7 +16,7 @@ from django.utils.html import format_html
 
 from casemgmt.audit.models import AuditObject
 from casemgmt.audit.recording import AuditedAdminMixin
-from casemgmt.errors import DomainError
+from casemgmt.kernel.errors import DomainError
 from casemgmt.retro import services
 from casemgmt.retro.models import RetroOrigin, RetroReviewItem, RetroRun, RetroSchedule
 from policies_app.models import LineOfBusiness, Policy

@@ -11,12 +11,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from casemgmt.api import IDEMPOTENCY_PARAMETER, StrictSerializer, _idempotent_response
-from casemgmt.api_errors import error_responses
-from casemgmt.errors import PermissionDeniedError
+from casemgmt.api.errors import error_responses
+from casemgmt.api.replay import IDEMPOTENCY_PARAMETER, _idempotent_response
+from casemgmt.api.serializers import StrictSerializer
+from casemgmt.kernel.errors import PermissionDeniedError
+from casemgmt.kernel.roles import Role, has_role
 from casemgmt.retro import selectors, services
 from casemgmt.retro.models import RetroOrigin, RetroRun
-from casemgmt.roles import Role, has_role
 from policies_app.models import LineOfBusiness
 
 

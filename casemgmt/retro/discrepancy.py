@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from casemgmt.models import FlagKind, LineOutcome
+from casemgmt.cases.models import FlagKind, LineOutcome
 from policies_app.engine import FlagData, PolicyIndex
 
 

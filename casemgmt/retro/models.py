@@ -15,7 +15,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from casemgmt.models import Case, Decision
+from casemgmt.cases.models import Case, Decision
 from policies_app.models import LineOfBusiness, Policy, PolicyVersion
 
 REVIEW_DUE_DAYS = 30  # post-service (retrospective) review: 29 CFR 2560.503-1, NCQA UM 5

@@ -11,7 +11,8 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import DateField, Max, Q, QuerySet
 from django.db.models.functions import Greatest, TruncDate
 
-from casemgmt.models import Case, CaseStatus, Citation, Flag, FlagKind, ServiceLine
+from casemgmt.cases.models import Case, CaseStatus, Citation, Flag, FlagKind, ServiceLine
+from casemgmt.kernel.roles import REVIEWER_ROLES, Role, has_role, user_roles
 from casemgmt.retro.models import (
     OPEN_ITEM_STATUSES,
     RetroReviewItem,
@@ -20,7 +21,6 @@ from casemgmt.retro.models import (
     RetroSchedule,
     RetroTrigger,
 )
-from casemgmt.roles import REVIEWER_ROLES, Role, has_role, user_roles
 from policies_app.engine import PolicyIndex
 from policies_app.models import Policy, PolicyVersion, PolicyVersionStatus
 from policies_app.selectors import engine_index, version_data, versions_with_content

@@ -31,11 +31,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from casemgmt import services as case_services
 from casemgmt.audit.models import AuditAction, AuditEvent, AuditObject
 from casemgmt.audit.services import audit_event_build, audit_record, changes_between
-from casemgmt.errors import InvalidTransition, NotFoundError, PermissionDeniedError, ValidationFailed
-from casemgmt.models import Case, Citation, Decision, DecisionLine, ServiceLine
+from casemgmt.cases.models import Case, Citation, Decision, DecisionLine, ServiceLine
+from casemgmt.cases.services import decisions as decisions_services
+from casemgmt.cases.validation import Problems
+from casemgmt.kernel.errors import InvalidTransition, NotFoundError, PermissionDeniedError, ValidationFailed
+from casemgmt.kernel.roles import Role, has_role, require_role, reviewer_role
 from casemgmt.retro import selectors
 from casemgmt.retro.discrepancy import (
     CitedVersion,
@@ -61,8 +63,6 @@ from casemgmt.retro.models import (
     RetroSchedule,
     RetroTrigger,
 )
-from casemgmt.roles import Role, has_role, require_role, reviewer_role
-from casemgmt.validation import Problems
 from policies_app.engine import LineRequest, RequestData, evaluate_request
 from policies_app.models import LineOfBusiness, Policy, PolicyVersion
 from policies_app.selectors import engine_index
@@ -1025,8 +1025,8 @@ def retro_item_correct(
     *,
     item_id: int,
     user: User,
-    lines: list[case_services.DecisionLineInput],
-    citations: list[case_services.CitationInput],
+    lines: list[decisions_services.DecisionLineInput],
+    citations: list[decisions_services.CitationInput],
     rationale: str,
 ) -> RetroReviewItem:
     """Record the corrected decision a referred item calls for and close the item.
@@ -1040,7 +1040,7 @@ def retro_item_correct(
     with transaction.atomic():
         item = _lock_item(item_id, allowed=(RetroItemStatus.REFERRED,), refusal="only a referred item is corrected")
         _claim_check(item, user)
-        decision = case_services.decision_record(
+        decision = decisions_services.decision_record(
             case_id=item.case_id, user=user, lines=lines, citations=citations, rationale=text, correction=True
         )
         now = timezone.now()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from casemgmt.retro import web
+from casemgmt.retro import views as web
 
 urlpatterns = [
     path("queue/retro/", web.queue, name="retro_queue"),

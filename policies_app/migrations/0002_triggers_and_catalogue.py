@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db import migrations
 
-from casemgmt.db_triggers import install_frozen_version
+from casemgmt.kernel.db_triggers import install_frozen_version
 
 FROZEN_COLUMNS = [
     "policy_id", "version_label", "coverage_position", "effective_start", "revised_date", "review_date",

@@ -29,9 +29,12 @@ from django.contrib.auth.models import User
 from django.db.backends.base.base import BaseDatabaseWrapper
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from casemgmt import services
-from casemgmt.models import Case, LineOutcome
-from casemgmt.roles import Role
+from casemgmt.cases.models import Case, LineOutcome
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.intake import case_submit
+from casemgmt.cases.services.transitions import case_refer_to_physician
+from casemgmt.kernel.roles import Role
+from casemgmt.security.services import demo_user_ensure, roles_sync_permissions
 from policies_app.demo.seed_policies import SEED_POLICIES
 from policies_app.models import PolicyVersion
 from policies_app.services import policy_seed
@@ -131,27 +134,27 @@ class Workspace:
 
     def submit(self, **overrides: Any) -> Case:
         """A case as the portal client submits it (by default CPT 62330, commercial: flagged investigational)."""
-        case = services.case_submit(client=self.users["portal"], data=factories.case_input(**overrides))
+        case = case_submit(client=self.users["portal"], data=factories.case_input(**overrides))
         self.cases.append(case)
         return case
 
     def refer(self, case: Case, summary: str = "Investigational per policy; please review.") -> None:
-        services.case_refer_to_physician(case_id=case.pk, user=self.users["nurse"], summary=summary)
+        case_refer_to_physician(case_id=case.pk, user=self.users["nurse"], summary=summary)
 
     def approve(self, case: Case) -> None:
-        services.decision_record(
+        decision_record(
             case_id=case.pk,
             user=self.users["nurse"],
-            lines=[services.DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
+            lines=[DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
             citations=[],
         )
 
     def deny(self, case: Case, reason: str) -> int:
-        decision = services.decision_record(
+        decision = decision_record(
             case_id=case.pk,
             user=self.users["physician"],
-            lines=[services.DecisionLineInput(service_line=1, outcome=LineOutcome.DENIED, reason=reason)],
-            citations=[services.CitationInput(policy_version_id=self.mild_policy.pk, criterion="")],
+            lines=[DecisionLineInput(service_line=1, outcome=LineOutcome.DENIED, reason=reason)],
+            citations=[CitationInput(policy_version_id=self.mild_policy.pk, criterion="")],
             rationale="Investigational per the cited policy.",
         )
         return decision.pk
@@ -160,9 +163,9 @@ class Workspace:
 @pytest.fixture
 def workspace(live_server: Any) -> Workspace:
     """Roles, the seed policies, the demo users (password PASSWORD); cases come from `submit`."""
-    services.roles_sync_permissions()
+    roles_sync_permissions()
     users = {
-        username: services.demo_user_ensure(username=username, role=role, password=PASSWORD, full_name=name)
+        username: demo_user_ensure(username=username, role=role, password=PASSWORD, full_name=name)
         for username, (role, name) in USERS.items()
     }
     versions = {data["number"]: policy_seed(data=data, user=users["editor"]) for data in SEED_POLICIES}

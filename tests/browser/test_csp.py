@@ -3,7 +3,7 @@
 Each page is visited as the persona who uses it, its htmx parts are exercised (the queue's
 filter, the citation search), and every violation Chromium reports fails the test, whether as a
 `securitypolicyviolation` event or as a console error. The policy itself is in settings
-(CONTENT_SECURITY_POLICY); tests/casemgmt/test_csp.py checks the header and scans the templates.
+(CONTENT_SECURITY_POLICY); tests/casemgmt/security/test_csp.py checks the header and scans the templates.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from casemgmt import services
+from casemgmt.cases.services.attachments import attachment_add
 from tests.browser.conftest import PASSWORD, Workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -99,7 +99,7 @@ def test_reviewer_pages_run_under_the_policy(
     case = workspace.submit()
     portal = workspace.users["portal"]
     for name, data, kind in (("mri.pdf", PDF, "application/pdf"), ("scan.png", PNG, "image/png")):
-        services.attachment_add(case_id=case.pk, user=portal, upload=SimpleUploadedFile(name, data, content_type=kind))
+        attachment_add(case_id=case.pk, user=portal, upload=SimpleUploadedFile(name, data, content_type=kind))
     decided = workspace.submit()
     workspace.approve(decided)
     decision = decided.decisions.get()

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from casemgmt.audit.models import AuditAction, AuditObject
-from casemgmt.services import MemberInput
+from casemgmt.cases.services.intake import MemberInput
 from tests.browser.conftest import Workspace
 from tests.browser.test_reviewer_workspace import queue_rows, sign_in
 from tests.casemgmt.audit.conftest import rows

@@ -12,8 +12,8 @@ from datetime import date
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from casemgmt.models import Case, CaseEvent, CaseEventKind, CaseStatus, Decision
-from casemgmt.services import MemberInput
+from casemgmt.cases.models import Case, CaseEvent, CaseEventKind, CaseStatus, Decision
+from casemgmt.cases.services.intake import MemberInput
 from tests.browser.conftest import MILD_POLICY_NUMBER, PASSWORD, USERS, Workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]

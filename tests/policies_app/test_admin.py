@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from casemgmt.services import roles_sync_permissions
+from casemgmt.security.services import roles_sync_permissions
 from policies_app.models import Criterion, FactDefinition, Policy, PolicyVersion, PolicyVersionStatus
 from policies_app.services import policy_version_submit_for_review
 from tests import factories

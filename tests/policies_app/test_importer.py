@@ -13,9 +13,10 @@ from django.core.management.base import CommandError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from casemgmt.errors import PermissionDeniedError
-from casemgmt.models import Flag
-from casemgmt.roles import Role
+from casemgmt.cases.models import Flag
+from casemgmt.cases.services.intake import LineInput
+from casemgmt.kernel.errors import PermissionDeniedError
+from casemgmt.kernel.roles import Role
 from policies_app.importer import BCBS_MN, WELLMARK, ImportRefused, parse_policy
 from policies_app.models import Policy, PolicyCode, PolicyTerm, PolicyVersion
 from policies_app.services import policy_import, policy_version_publish, policy_version_submit_for_review
@@ -586,12 +587,10 @@ def test_published_wellmark_import_flags_commercial_62330_as_investigational(edi
 
 @needs_shared
 def test_published_bcbsmn_import_flags_dynesys_before_its_replacement(editor, integration_client):
-    from casemgmt import services
-
     version, _ = policy_import(path_or_bytes=BCBSMN_REAL, filename=BCBSMN_REAL.name, user=editor)
     publish_import(version, editor, number="BCBSMN-DSS", title="Dynamic Spine Stabilization")
     before = date(2025, 1, 27) - timedelta(days=10)
-    line = services.LineInput(code_system="CPT", code="22840", units=1, date_of_service=before)
+    line = LineInput(code_system="CPT", code="22840", units=1, date_of_service=before)
     case = factories.case(
         integration_client, service_lines=(line,), clinical_notes="Plan: Dynesys® stabilization L4-5."
     )
@@ -601,11 +600,10 @@ def test_published_bcbsmn_import_flags_dynesys_before_its_replacement(editor, in
 
 @needs_shared
 def test_published_bcbsmn_import_has_no_version_in_effect_after_its_replacement(editor, integration_client):
-    from casemgmt import services
 
     version, _ = policy_import(path_or_bytes=BCBSMN_REAL, filename=BCBSMN_REAL.name, user=editor)
     publish_import(version, editor, number="BCBSMN-DSS", title="Dynamic Spine Stabilization")
-    line = services.LineInput(code_system="CPT", code="22840", units=1, date_of_service=date(2026, 3, 2))
+    line = LineInput(code_system="CPT", code="22840", units=1, date_of_service=date(2026, 3, 2))
     case = factories.case(integration_client, service_lines=(line,), clinical_notes="Plan: Dynesys stabilization L4-5.")
     kinds = set(Flag.objects.filter(case=case, superseded_at__isnull=True).values_list("kind", flat=True))
     assert "no_version_in_effect" in kinds

@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import DatabaseError, transaction
 
-from casemgmt.errors import ConflictError, InvalidTransition, ValidationFailed
-from casemgmt.models import Case, Flag
-from casemgmt.services import LineInput
+from casemgmt.cases.models import Case, Flag
+from casemgmt.cases.services.intake import LineInput
+from casemgmt.kernel.errors import ConflictError, InvalidTransition, ValidationFailed
 from policies_app import selectors
 from policies_app.demo.seed_policies import BCBSMN_DYNAMIC_SPINE_STABILIZATION, WELLMARK_07_01_89
 from policies_app.models import PolicyCode, PolicyVersion, PolicyVersionStatus

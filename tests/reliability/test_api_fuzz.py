@@ -1,6 +1,6 @@
 """The whole API fuzzed (schemathesis), and after every call: no 5xx, and nothing half-written.
 
-tests/casemgmt/test_api_schemathesis.py checks that each answer matches the schema. This file
+tests/casemgmt/api/test_schemathesis.py checks that each answer matches the schema. This file
 asks the other question: whatever a caller sends, is the database still whole? Every operation
 in /api/schema/ is called with generated valid and invalid inputs, by an integration client, a
 second client, a nurse, a physician and a manager in turn (so refusals are fuzzed too), a share
@@ -36,8 +36,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from casemgmt import services
-from casemgmt.models import (
+from casemgmt.cases.models import (
     ADVERSE_OUTCOMES,
     Attachment,
     Case,
@@ -48,6 +47,7 @@ from casemgmt.models import (
     IdempotencyRecord,
     IdempotencyStatus,
 )
+from casemgmt.security.services import api_token_create
 from casemgmt.wsgi import application
 from tests import factories
 
@@ -86,7 +86,7 @@ def world(request: pytest.FixtureRequest, integration_client: Any, other_client:
     for name in PERSONAS:
         user = request.getfixturevalue(name)
         cases = {"integration_client": [c.case_number for c in own], "other_client": [theirs.case_number]}
-        people[name] = {"user": user, "cases": cases.get(name, every), "token": services.api_token_create(user=user)[1]}
+        people[name] = {"user": user, "cases": cases.get(name, every), "token": api_token_create(user=user)[1]}
     return {"version_id": version.pk, "people": people, "calls": 0}
 
 

@@ -29,10 +29,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from casemgmt import services
 from casemgmt.audit.models import AuditEvent
 from casemgmt.audit.recording import AuditedAdminMixin, AuditSpec
 from casemgmt.audit.services import audit_record
+from casemgmt.cases.services.attachments import attachment_add
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.security.services import api_token_create, roles_sync_permissions
 
 pytestmark = pytest.mark.django_db
 
@@ -236,16 +238,16 @@ def world(request, settings, tmp_path, integration_client, physician, editor) ->
     settings.MEDIA_ROOT = tmp_path / "media"
     version = factories.publish(factories.draft_version(), editor)
     case = factories.case(integration_client)
-    attachment = services.attachment_add(
+    attachment = attachment_add(
         case_id=case.pk,
         user=integration_client,
         upload=SimpleUploadedFile("scan.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 48),
     )
-    decision = services.decision_record(
+    decision = decision_record(
         case_id=case.pk,
         user=physician,
-        lines=[services.DecisionLineInput(service_line=1, outcome="denied", reason="Unproven.")],
-        citations=[services.CitationInput(policy_version_id=version.pk)],
+        lines=[DecisionLineInput(service_line=1, outcome="denied", reason="Unproven.")],
+        citations=[CitationInput(policy_version_id=version.pk)],
     )
     event = audit_record(action="view", object_type="case", object_id=case.case_number)
     ids = {
@@ -339,11 +341,11 @@ def test_requesting_a_member_data_view_writes_an_audit_row(key, world):
     assert not missing, f"{key}: the test world has no {missing}"
     user = world.personas[recipe.persona]
     if recipe.admin:
-        services.roles_sync_permissions()
+        roles_sync_permissions()
         user.is_staff = True
         user.save(update_fields=["is_staff"])
     if recipe.api:
-        _, raw = services.api_token_create(user=user)
+        _, raw = api_token_create(user=user)
         client: Client = APIClient(HTTP_AUTHORIZATION=f"Bearer {raw}")
     else:
         client = Client()

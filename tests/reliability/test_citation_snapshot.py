@@ -1,6 +1,6 @@
 """A decision's citation says forever what it rested on, whatever happens to the policy later.
 
-Extends tests/casemgmt/test_services.py (which renames a policy): here the cited version is
+Extends tests/casemgmt/cases/test_services.py (which renames a policy): here the cited version is
 retired, its successor published with another position and statement, the policy's identity
 edited at the database level, and the stored source document overwritten. The citation row,
 the decision as the API shows it and the letter all keep the words of the day; the content hash
@@ -21,8 +21,9 @@ from django.db import DatabaseError, transaction
 from django.test import Client
 from rest_framework.test import APIClient
 
-from casemgmt import services
-from casemgmt.models import Citation, Decision, LineOutcome
+from casemgmt.cases.models import Citation, Decision, LineOutcome
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.security.services import api_token_create
 from policies_app.models import Policy, PolicyVersion
 from policies_app.selectors import content_sha256
 from policies_app.services import policy_version_draft_from, policy_version_retire
@@ -51,11 +52,11 @@ def cited(editor: User) -> PolicyVersion:
 @pytest.fixture
 def denial(integration_client: User, physician: User, cited: PolicyVersion) -> Decision:
     case = factories.case(integration_client)
-    return services.decision_record(
+    return decision_record(
         case_id=case.pk,
         user=physician,
-        lines=[services.DecisionLineInput(service_line=1, outcome=LineOutcome.DENIED, reason="Investigational.")],
-        citations=[services.CitationInput(policy_version_id=cited.pk, criterion=CRITERION)],
+        lines=[DecisionLineInput(service_line=1, outcome=LineOutcome.DENIED, reason="Investigational.")],
+        citations=[CitationInput(policy_version_id=cited.pk, criterion=CRITERION)],
         rationale="Investigational per the cited policy.",
     )
 
@@ -118,7 +119,7 @@ def test_the_api_and_the_letter_keep_the_words_of_the_day(
     denial: Decision, cited: PolicyVersion, editor: User, integration_client: User, physician: User
 ) -> None:
     everything_changes(cited, editor)
-    _, raw = services.api_token_create(user=integration_client)
+    _, raw = api_token_create(user=integration_client)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     decisions = api.get(f"/api/v1/cases/{denial.case.case_number}/decisions").json()

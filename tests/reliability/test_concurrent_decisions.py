@@ -1,7 +1,7 @@
 """Several people act on one case at the same moment: exactly one status change wins.
 
 Each actor runs in its own thread with its own PostgreSQL connection, released together at a
-barrier (tests/casemgmt/test_concurrency.py's `at_once`). Four reviewers decide one case at once,
+barrier (tests/casemgmt/cases/test_concurrency.py's `at_once`). Four reviewers decide one case at once,
 through the service, the API and the case page; or a decision races the client's cancellation
 and a pend. Whatever the interleaving, the case ends in one state with exactly one decision (or
 none), one matching event, and everyone else is told why (409, or the page's conflict message).
@@ -18,13 +18,15 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from casemgmt import services
-from casemgmt.errors import DomainError
-from casemgmt.models import Case, CaseEvent, CaseEventKind, CaseStatus, Decision, DecisionLine, LineOutcome
-from casemgmt.roles import Role
+from casemgmt.cases.models import Case, CaseEvent, CaseEventKind, CaseStatus, Decision, DecisionLine, LineOutcome
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.pend import case_pend_for_information
+from casemgmt.cases.services.transitions import case_cancel
+from casemgmt.kernel.errors import DomainError
+from casemgmt.kernel.roles import Role
 from policies_app.models import PolicyVersion
 from tests import factories
-from tests.casemgmt.test_concurrency import at_once, token_client
+from tests.casemgmt.cases.test_concurrency import at_once, token_client
 from tests.services_fixtures import require_postgresql
 
 ROUNDS = 4  # one lucky interleaving proves little
@@ -65,21 +67,21 @@ def test_four_deciders_through_three_channels_record_one_decision(
     page.force_login(nurses[1])
     for n in range(ROUNDS):
         case = factories.case(integration_client, external_id=f"EHR-RACE-{n}")
-        deny = services.CitationInput(policy_version_id=version.pk, criterion="Investigational.")
+        deny = CitationInput(policy_version_id=version.pk, criterion="Investigational.")
 
         def service_approve(user: User = nurses[0], case: Case = case) -> Any:
-            return services.decision_record(
+            return decision_record(
                 case_id=case.pk,
                 user=user,
-                lines=[services.DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
+                lines=[DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
                 citations=[],
             )
 
         def service_deny(user: User = physicians[0], case: Case = case) -> Any:
-            return services.decision_record(
+            return decision_record(
                 case_id=case.pk,
                 user=user,
-                lines=[services.DecisionLineInput(service_line=1, outcome=LineOutcome.DENIED, reason="No.")],
+                lines=[DecisionLineInput(service_line=1, outcome=LineOutcome.DENIED, reason="No.")],
                 citations=[deny],
                 rationale="Investigational.",
             )
@@ -124,18 +126,18 @@ def test_a_decision_racing_a_cancellation_and_a_pend_leaves_one_consistent_state
         case = factories.case(integration_client, external_id=f"EHR-CANCEL-{n}")
 
         def decide(case: Case = case) -> Any:
-            return services.decision_record(
+            return decision_record(
                 case_id=case.pk,
                 user=physician,
-                lines=[services.DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
+                lines=[DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
                 citations=[],
             )
 
         def cancel(case: Case = case) -> Any:
-            return services.case_cancel(case_id=case.pk, user=integration_client, reason="Withdrawn.")
+            return case_cancel(case_id=case.pk, user=integration_client, reason="Withdrawn.")
 
         def pend(case: Case = case) -> Any:
-            return services.case_pend_for_information(
+            return case_pend_for_information(
                 case_id=case.pk, user=nurse, needed="The MRI report.", expected_row_version=case.row_version
             )
 

@@ -1,7 +1,7 @@
 """The database itself refuses to change a recorded decision, a decision line or a citation.
 
 Raw SQL, as a shell session or a SQL client would send it, not the ORM: the triggers of
-casemgmt/db_triggers.py must stop it whatever the application does. UPDATE is refused on
+casemgmt/kernel/db_triggers.py must stop it whatever the application does. UPDATE is refused on
 PostgreSQL and SQLite; DELETE on PostgreSQL (SQLite keeps DELETE open for the test runner,
 which empties tables with it; see docs/architecture.md), so the DELETE tests need PostgreSQL.
 """
@@ -16,8 +16,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
 
-from casemgmt import services
-from casemgmt.models import Citation, Decision, DecisionLine, LineOutcome
+from casemgmt.cases.models import Citation, Decision, DecisionLine, LineOutcome
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
 from tests import factories
 from tests.services_fixtures import unavailable
 
@@ -35,11 +35,11 @@ TARGETS = [
 def denial(integration_client: User, physician: User, editor: User) -> Decision:
     version = factories.publish(factories.draft_version(), editor)
     case = factories.case(integration_client)
-    return services.decision_record(
+    return decision_record(
         case_id=case.pk,
         user=physician,
-        lines=[services.DecisionLineInput(service_line=1, outcome=LineOutcome.DENIED, reason="Investigational.")],
-        citations=[services.CitationInput(policy_version_id=version.pk, criterion="The procedure is investigational.")],
+        lines=[DecisionLineInput(service_line=1, outcome=LineOutcome.DENIED, reason="Investigational.")],
+        citations=[CitationInput(policy_version_id=version.pk, criterion="The procedure is investigational.")],
         rationale="Investigational per the cited policy.",
     )
 
@@ -87,10 +87,10 @@ def test_a_direct_delete_is_refused_on_postgresql(denial: Decision, table: str) 
 def test_a_correction_is_a_new_decision_that_supersedes(denial: Decision, physician: User) -> None:
     """How a decision changes instead: a new one points to it, and the old one stays as it was."""
     before = snapshot()
-    correction = services.decision_record(
+    correction = decision_record(
         case_id=denial.case_id,
         user=physician,
-        lines=[services.DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
+        lines=[DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
         citations=[],
         rationale="On review, the criteria are met.",
         correction=True,

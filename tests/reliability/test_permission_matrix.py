@@ -1,4 +1,4 @@
-"""The permission matrix (casemgmt/access_matrix.py), tested exhaustively.
+"""The permission matrix (casemgmt/security/access_matrix.py), tested exhaustively.
 
 For every row (each page and method, each API endpoint and method, each admin model action),
 every persona makes the request, with a body valid enough that the answer reflects access
@@ -40,8 +40,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from casemgmt import services
-from casemgmt.access_matrix import (
+from casemgmt.audit.models import AuditEvent
+from casemgmt.cases.models import ApiToken, Attachment, Case, DeadlineRule, Decision, LineOutcome
+from casemgmt.cases.services.attachments import attachment_add
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.intake import LineInput, MemberInput
+from casemgmt.cases.services.webhooks import webhook_subscribe
+from casemgmt.kernel.roles import Role
+from casemgmt.security.access_matrix import (
     ADMIN_MODELS,
     MATRIX,
     STAFF,
@@ -51,9 +57,7 @@ from casemgmt.access_matrix import (
     Persona,
     Surface,
 )
-from casemgmt.audit.models import AuditEvent
-from casemgmt.models import ApiToken, Attachment, Case, DeadlineRule, Decision, LineOutcome
-from casemgmt.roles import Role
+from casemgmt.security.services import api_token_create, roles_sync_permissions
 from policies_app.models import FactDefinition, PolicyVersion
 from tests import factories
 
@@ -61,9 +65,7 @@ pytestmark = pytest.mark.django_db
 
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 # Member data distinctive enough that finding it in a response cannot be a coincidence.
-MEMBER = services.MemberInput(
-    member_id="MQX55501", first_name="Zebulon", last_name="Quixtarre", birth_date=date(1957, 3, 9)
-)
+MEMBER = MemberInput(member_id="MQX55501", first_name="Zebulon", last_name="Quixtarre", birth_date=date(1957, 3, 9))
 EXTERNAL_ID = "EHR-MATRIX-7731"
 OWNER_WEBHOOK = "https://ehr.example.com/owner-hook"
 SEES_CASE = frozenset({Persona.CLIENT, Persona.NURSE, Persona.PHYSICIAN, Persona.MANAGER})
@@ -131,7 +133,7 @@ USERNAMES = {
 
 
 def build_world(media: Path) -> World:
-    services.roles_sync_permissions()
+    roles_sync_permissions()
     users: dict[Persona, User] = {}
     for persona, (username, role) in USERNAMES.items():
         # As demo_user_ensure sets it: every role but the integration clients is staff.
@@ -142,19 +144,19 @@ def build_world(media: Path) -> World:
     draft = factories.draft_version(version.policy, version_label="2099-01", effective_start=date(2099, 1, 1))
     member = MEMBER
     case = factories.case(client, external_id=EXTERNAL_ID, member=member)
-    attachment = services.attachment_add(
+    attachment = attachment_add(
         case_id=case.pk, user=client, upload=SimpleUploadedFile("mri.pdf", PDF, content_type="application/pdf")
     )
     decided_case = factories.case(client, external_id=EXTERNAL_ID + "-B", member=member)
-    decision = services.decision_record(
+    decision = decision_record(
         case_id=decided_case.pk,
         user=users[Persona.NURSE],
-        lines=[services.DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
+        lines=[DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
         citations=[],
         rationale="Meets the policy.",
     )
-    services.webhook_subscribe(client=client, url=OWNER_WEBHOOK)
-    token, _ = services.api_token_create(user=client, label="EHR")
+    webhook_subscribe(client=client, url=OWNER_WEBHOOK)
+    token, _ = api_token_create(user=client, label="EHR")
     case.refresh_from_db()
     return World(users, case, decided_case, decision, attachment, version, draft, token, media=media)
 
@@ -198,7 +200,7 @@ def retro(world: World, capture_on_commit: Any) -> None:
         ),
         editor,
     )
-    line = services.LineInput(code_system="CPT", code="62330", units=1, date_of_service=_days_ago(50))
+    line = LineInput(code_system="CPT", code="62330", units=1, date_of_service=_days_ago(50))
     case = factories.case(
         world.users[Persona.CLIENT],
         review_type="retrospective",
@@ -206,11 +208,11 @@ def retro(world: World, capture_on_commit: Any) -> None:
         external_id=EXTERNAL_ID + "-R",
         service_lines=(line,),
     )
-    services.decision_record(
+    decision_record(
         case_id=case.pk,
         user=nurse,
-        lines=[services.DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
-        citations=[services.CitationInput(policy_version_id=old.pk)],
+        lines=[DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
+        citations=[CitationInput(policy_version_id=old.pk)],
         rationale="Meets the policy.",
     )
     factories.publish(
@@ -335,7 +337,7 @@ def _admin_object(label: str, variant: str, world: World) -> Model:
         "django_celery_beat.clockedschedule": lambda: ClockedSchedule.objects.create(clocked_time=timezone.now()),
         "django_celery_beat.periodictask": lambda: PeriodicTask.objects.create(
             name="matrix-test-task",
-            task="casemgmt.tasks.none",
+            task="casemgmt.cases.tasks.none",
             interval=IntervalSchedule.objects.create(every=1, period="days"),
         ),
         "retro.retrorun": lambda: world.retro_run,
@@ -396,7 +398,7 @@ def _browser(world: World, persona: Persona) -> Client:
 def _api(world: World, persona: Persona) -> APIClient:
     api = APIClient()
     if persona != Persona.ANONYMOUS:
-        _, raw = services.api_token_create(user=world.users[persona])
+        _, raw = api_token_create(user=world.users[persona])
         api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return api
 
@@ -584,7 +586,7 @@ def test_every_url_pattern_has_a_row() -> None:
         name = route.name or ("admin catch-all" if route.route.startswith("admin/") else route.route)
         if name not in named:
             missing.append(f"{route.route} ({name})")
-    assert not missing, f"URL patterns with no row in casemgmt/access_matrix.py: {missing}"
+    assert not missing, f"URL patterns with no row in casemgmt/security/access_matrix.py: {missing}"
 
 
 def test_every_row_names_a_url_that_exists() -> None:
@@ -619,7 +621,7 @@ def test_every_admin_model_has_a_row() -> None:
         if action.value not in rows.get(label, set())
     )
     stale = sorted(set(rows) - registered)
-    assert not missing, f"admin models without rows in casemgmt/access_matrix.py: {missing}"
+    assert not missing, f"admin models without rows in casemgmt/security/access_matrix.py: {missing}"
     assert not stale, f"rows for models no longer in the admin: {stale}"
 
 
@@ -671,10 +673,10 @@ def test_methods_not_in_the_matrix_are_not_allowed(
 
 
 def test_docs_security_carries_the_matrix_as_it_is() -> None:
-    from casemgmt.management.commands.access_matrix import DOC, current_doc_table, rendered_table
+    from casemgmt.security.management.commands.access_matrix import DOC, current_doc_table, rendered_table
 
     assert current_doc_table(DOC.read_text()) == rendered_table(), (
-        "docs/security.md's access matrix differs from casemgmt/access_matrix.py: "
+        "docs/security.md's access matrix differs from casemgmt/security/access_matrix.py: "
         "run `.venv/bin/python manage.py access_matrix --write`"
     )
 

@@ -1,7 +1,7 @@
 """docs/security.md names the code and the tests behind each claim: every one must exist.
 
 A renamed test or module would otherwise leave the HIPAA table pointing at nothing. (The access
-matrix section is checked against casemgmt/access_matrix.py by test_permission_matrix.py.)
+matrix section is checked against casemgmt/security/access_matrix.py by test_permission_matrix.py.)
 """
 
 from __future__ import annotations

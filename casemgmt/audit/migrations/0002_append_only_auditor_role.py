@@ -4,11 +4,11 @@ from typing import Any
 
 from django.db import migrations
 
-from casemgmt.db_triggers import install_append_only
+from casemgmt.kernel.db_triggers import install_append_only
 
 
 def forwards(apps: Any, schema_editor: Any) -> None:
-    # The auditor role, like the others, is a group (casemgmt.roles.Role.AUDITOR).
+    # The auditor role, like the others, is a group (casemgmt.kernel.roles.Role.AUDITOR).
     Group = apps.get_model("auth", "Group")
     Group.objects.get_or_create(name="auditor")
     install_append_only(schema_editor, ["audit_auditevent"], what="audit log rows")

@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 
 from casemgmt.retro import selectors
-from casemgmt.retro.web import runs_panel_context
+from casemgmt.retro.views import runs_panel_context
 
 register = template.Library()
 

@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from casemgmt.errors import PermissionDeniedError
-from casemgmt.roles import Role
+from casemgmt.kernel.errors import PermissionDeniedError
+from casemgmt.kernel.roles import Role
 from policies_app.importer import ImportRefused
 from policies_app.models import PolicyVersion
 from policies_app.services import policy_import

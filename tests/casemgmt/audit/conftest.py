@@ -9,9 +9,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
 
-from casemgmt import services
 from casemgmt.audit.models import AuditEvent
-from casemgmt.models import Attachment, Case, Decision
+from casemgmt.cases.models import Attachment, Case, Decision
+from casemgmt.cases.services.attachments import attachment_add
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.security.services import api_token_create
 from tests import factories
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
@@ -26,7 +28,7 @@ def web(user, *, ip: str = "10.1.2.3") -> Client:
 
 
 def api(user, *, ip: str = "10.9.8.7") -> APIClient:
-    _, raw = services.api_token_create(user=user, label="audit tests")
+    _, raw = api_token_create(user=user, label="audit tests")
     client = APIClient(REMOTE_ADDR=ip, HTTP_USER_AGENT="ehr-client/2.1")
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client
@@ -64,17 +66,17 @@ def version(editor):
 def world(integration_client, physician, version) -> World:
     """A case submitted by the client, denied by the physician citing the policy, with a PNG attached."""
     case = factories.case(integration_client)
-    attachment = services.attachment_add(
+    attachment = attachment_add(
         case_id=case.pk,
         user=integration_client,
         upload=SimpleUploadedFile("scan.png", PNG, content_type="image/png"),
         description="MRI",
     )
-    decision = services.decision_record(
+    decision = decision_record(
         case_id=case.pk,
         user=physician,
-        lines=[services.DecisionLineInput(service_line=1, outcome="denied", reason="The procedure is unproven.")],
-        citations=[services.CitationInput(policy_version_id=version.pk, criterion="It is investigational.")],
+        lines=[DecisionLineInput(service_line=1, outcome="denied", reason="The procedure is unproven.")],
+        citations=[CitationInput(policy_version_id=version.pk, criterion="It is investigational.")],
     )
     case.refresh_from_db()
     return World(case=case, decision=decision, attachment=attachment)

@@ -160,9 +160,9 @@ def test_pages_go_from_newest_to_older(auditor):
 
 def test_detail_shows_the_fields_changed_with_old_and_new_values(auditor, integration_client, nurse):
     case = factories.case(integration_client)
-    from casemgmt import services
+    from casemgmt.cases.services.assignment import case_claim
 
-    services.case_claim(case_id=case.pk, user=nurse)
+    case_claim(case_id=case.pk, user=nurse)
     event = only(action=AuditAction.CHANGE, case_number=case.case_number)
     html = web(auditor).get(f"/audit/{event.pk}/").content.decode()
     assert re.search(r"<code>status</code></td><td>received</td><td>in_review</td>", html)

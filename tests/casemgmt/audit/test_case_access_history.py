@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from casemgmt import services
 from casemgmt.audit.selectors import case_access_history
+from casemgmt.cases.services.assignment import case_claim
 from tests import factories
 from tests.casemgmt.audit.conftest import api, web
 
@@ -37,7 +37,7 @@ def test_manager_sees_who_viewed_and_changed_the_case(world, nurse, manager, int
 
 def test_the_history_names_the_fields_a_change_touched(integration_client, nurse, manager):
     case = factories.case(integration_client)
-    services.case_claim(case_id=case.pk, user=nurse)
+    case_claim(case_id=case.pk, user=nurse)
     html = web(manager).get(f"/cases/{case.case_number}/").content.decode()
     assert any("Change case (assignee, status)" in row for row in history_rows(html))
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from casemgmt import services
 from casemgmt.audit.models import AuditAction, AuditChannel, AuditObject
 from casemgmt.audit.selectors import case_access_history
+from casemgmt.cases.services.pend import case_pend_for_information
 from casemgmt.retro.models import RetroRun
 from tests import factories
 from tests.casemgmt.audit.conftest import PNG, api, only, rows
@@ -74,7 +74,7 @@ def test_a_replayed_decision_is_recorded_as_a_view_of_the_decision_on_its_case(i
 
 def test_a_replayed_information_answer_is_recorded_as_a_view_of_the_case(integration_client, nurse):
     case = factories.case(integration_client)
-    services.case_pend_for_information(case_id=case.pk, user=nurse, needed="weeks of therapy")
+    case_pend_for_information(case_id=case.pk, user=nurse, needed="weeks of therapy")
     url = f"/api/v1/cases/{case.case_number}/information"
     body = {"clinical_facts": {"conservative_therapy_weeks": 12}}
     first, second = post_twice(api(integration_client), url, body, "info-1", format="json")

@@ -16,14 +16,20 @@ from celery.app.task import Task
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from casemgmt import services
 from casemgmt.audit.logs import WITHHELD, MemberDataSafeFormatter
+from casemgmt.cases.services.assignment import case_claim
+from casemgmt.cases.services.attachments import attachment_add
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.intake import MemberInput
+from casemgmt.cases.services.pend import case_pend_for_information
+from casemgmt.cases.services.transitions import case_information_add
+from casemgmt.cases.services.webhooks import webhook_subscribe
 from tests import factories
 from tests.casemgmt.audit.conftest import PNG, api, web
 
 pytestmark = pytest.mark.django_db
 
-MEMBER = services.MemberInput(
+MEMBER = MemberInput(
     member_id="ZQ-556677", first_name="Philomena", last_name="Quaintance", birth_date=date(1961, 7, 19)
 )
 MEMBER_STRINGS = ("ZQ-556677", "Philomena", "Quaintance", "1961-07-19")
@@ -43,7 +49,7 @@ def our_tasks() -> dict[str, Task]:
 
 def test_every_task_takes_only_integer_ids():
     tasks = our_tasks()
-    assert "casemgmt.tasks.case_flags_refresh_task" in tasks
+    assert "casemgmt.cases.tasks.case_flags_refresh_task" in tasks
     for name, task in tasks.items():
         module = sys.modules[task.run.__module__]
         hints = inspect.get_annotations(task.run, eval_str=True, globals=vars(module))
@@ -70,30 +76,31 @@ def test_messages_sent_during_a_case_life_carry_only_ids(
     monkeypatch.setattr(Task, "apply_async", recording)
     monkeypatch.setattr("urllib.request.urlopen", no_network)
     with django_capture_on_commit_callbacks(execute=True):
-        services.webhook_subscribe(client=integration_client, url="https://hooks.example.org/pa")
+        webhook_subscribe(client=integration_client, url="https://hooks.example.org/pa")
     with django_capture_on_commit_callbacks(execute=True):
         case = factories.case(integration_client, member=MEMBER, clinical_notes="Quaintance reports pain.")
     with django_capture_on_commit_callbacks(execute=True):
         version = factories.publish(factories.draft_version(), editor)
     with django_capture_on_commit_callbacks(execute=True):
-        services.case_claim(case_id=case.pk, user=nurse)
-        services.case_pend_for_information(case_id=case.pk, user=nurse, needed="Quaintance's MRI")
+        case_claim(case_id=case.pk, user=nurse)
+        case_pend_for_information(case_id=case.pk, user=nurse, needed="Quaintance's MRI")
     with django_capture_on_commit_callbacks(execute=True):
-        services.attachment_add(
-            case_id=case.pk, user=integration_client, upload=SimpleUploadedFile("Quaintance.png", PNG)
-        )
-        services.case_information_add(
+        attachment_add(case_id=case.pk, user=integration_client, upload=SimpleUploadedFile("Quaintance.png", PNG))
+        case_information_add(
             case_id=case.pk, user=integration_client, clinical_facts={"conservative_therapy_weeks": 12}
         )
     with django_capture_on_commit_callbacks(execute=True):
-        services.decision_record(
+        decision_record(
             case_id=case.pk,
             user=physician,
-            lines=[services.DecisionLineInput(service_line=1, outcome="denied", reason="Quaintance: unproven.")],
-            citations=[services.CitationInput(policy_version_id=version.pk)],
+            lines=[DecisionLineInput(service_line=1, outcome="denied", reason="Quaintance: unproven.")],
+            citations=[CitationInput(policy_version_id=version.pk)],
         )
     names = {name for name, _, _ in sent}
-    assert {"casemgmt.tasks.webhook_deliver_task", "policies_app.tasks.policy_version_reflag_open_cases_task"} <= names
+    assert {
+        "casemgmt.cases.tasks.webhook_deliver_task",
+        "policies_app.tasks.policy_version_reflag_open_cases_task",
+    } <= names
     for name, args, kwargs in sent:
         assert kwargs == {}, f"{name} sent keyword arguments {kwargs}"
         assert all(type(arg) is int for arg in args), f"{name} sent {args!r}"
@@ -150,7 +157,7 @@ def test_a_server_error_shows_a_plain_page_and_logs_no_member_data(integration_c
     def explode(flags):
         raise RuntimeError(f"cannot draw the checklist of {MEMBER.first_name} {MEMBER.last_name} ({MEMBER.member_id})")
 
-    monkeypatch.setattr("casemgmt.web_case.checklists_attach", explode)
+    monkeypatch.setattr("casemgmt.workspace.case.checklists_attach", explode)
     handler = _console_handler()
     stream = io.StringIO()
     previous = handler.setStream(stream)  # type: ignore[attr-defined]

@@ -10,11 +10,19 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.utils import timezone
 
-from casemgmt import services
 from casemgmt.audit.models import AuditAction, AuditChannel, AuditEvent, AuditObject
-from casemgmt.errors import ConflictError
-from casemgmt.models import ApiToken, CaseStatus, DeadlineRule
-from casemgmt.roles import Role
+from casemgmt.cases.models import ApiToken, CaseStatus, DeadlineRule
+from casemgmt.cases.services.assignment import case_claim, case_reassign
+from casemgmt.cases.services.attachments import attachment_add
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.letters import decision_letter_record
+from casemgmt.cases.services.notes import case_note_add, case_peer_to_peer_record
+from casemgmt.cases.services.pend import case_pend_for_information
+from casemgmt.cases.services.transitions import case_cancel, case_close, case_information_add, case_refer_to_physician
+from casemgmt.cases.services.webhooks import webhook_subscribe
+from casemgmt.kernel.errors import ConflictError
+from casemgmt.kernel.roles import Role
+from casemgmt.security.services import api_token_create, roles_sync_permissions
 from policies_app import services as policy_services
 from tests import factories
 from tests.casemgmt.audit.conftest import PNG, api, only, rows, web
@@ -47,10 +55,8 @@ def test_submission_over_the_api_records_the_new_case_with_its_fields(integratio
 
 def test_added_information_records_old_and_new_facts_and_status(integration_client, nurse):
     case = factories.case(integration_client)
-    services.case_pend_for_information(case_id=case.pk, user=nurse, needed="weeks of therapy")
-    services.case_information_add(
-        case_id=case.pk, user=integration_client, clinical_facts={"conservative_therapy_weeks": 14}
-    )
+    case_pend_for_information(case_id=case.pk, user=nurse, needed="weeks of therapy")
+    case_information_add(case_id=case.pk, user=integration_client, clinical_facts={"conservative_therapy_weeks": 14})
     event = rows(action=AuditAction.CHANGE, case_number=case.case_number, actor=integration_client)[-1]
     assert change(event, "status") == ("pended", "in_review")
     assert change(event, "clinical_facts") == ({}, {"conservative_therapy_weeks": 14})
@@ -59,7 +65,7 @@ def test_added_information_records_old_and_new_facts_and_status(integration_clie
 
 def test_cancel_records_the_status_change_and_reason(integration_client):
     case = factories.case(integration_client)
-    services.case_cancel(case_id=case.pk, user=integration_client, reason="member withdrew")
+    case_cancel(case_id=case.pk, user=integration_client, reason="member withdrew")
     event = only(action=AuditAction.CHANGE, case_number=case.case_number)
     assert change(event, "status") == ("received", "cancelled")
     assert event.detail["reason"] == "member withdrew"
@@ -67,7 +73,7 @@ def test_cancel_records_the_status_change_and_reason(integration_client):
 
 def test_attachment_added_is_recorded_with_its_digest(integration_client):
     case = factories.case(integration_client)
-    attachment = services.attachment_add(
+    attachment = attachment_add(
         case_id=case.pk,
         user=integration_client,
         upload=SimpleUploadedFile("scan.png", PNG, content_type="image/png"),
@@ -80,7 +86,7 @@ def test_attachment_added_is_recorded_with_its_digest(integration_client):
 
 def test_webhook_subscription_is_recorded_without_its_secret(integration_client, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
-    _, secret = services.webhook_subscribe(client=integration_client, url="https://hooks.example.org/pa")
+    _, secret = webhook_subscribe(client=integration_client, url="https://hooks.example.org/pa")
     event = only(action=AuditAction.CREATE, object_type=AuditObject.WEBHOOK)
     assert change(event, "url") == (None, "https://hooks.example.org/pa")
     assert secret not in str(event.changes) and secret not in str(event.detail)
@@ -100,16 +106,16 @@ def test_claim_records_assignee_and_status(integration_client, nurse):
 
 def test_a_refused_change_leaves_no_row(integration_client, nurse, physician):
     case = factories.case(integration_client)
-    services.case_claim(case_id=case.pk, user=nurse)
+    case_claim(case_id=case.pk, user=nurse)
     with pytest.raises(ConflictError):
-        services.case_claim(case_id=case.pk, user=physician)
+        case_claim(case_id=case.pk, user=physician)
     assert [e.actor for e in rows(action=AuditAction.CHANGE, case_number=case.case_number)] == [nurse]
 
 
 def test_reassign_records_previous_and_new_assignee(integration_client, nurse, physician, manager):
     case = factories.case(integration_client)
-    services.case_claim(case_id=case.pk, user=nurse)
-    services.case_reassign(case_id=case.pk, user=manager, assignee_id=physician.pk)
+    case_claim(case_id=case.pk, user=nurse)
+    case_reassign(case_id=case.pk, user=manager, assignee_id=physician.pk)
     event = rows(action=AuditAction.CHANGE, case_number=case.case_number)[-1]
     assert (event.actor, event.roles) == (manager, "manager")
     assert change(event, "assignee_id") == (nurse.pk, physician.pk)
@@ -126,7 +132,7 @@ def test_pend_records_the_status_change_and_what_is_needed(integration_client, n
 
 def test_refer_records_the_status_change(integration_client, nurse):
     case = factories.case(integration_client)
-    services.case_refer_to_physician(case_id=case.pk, user=nurse, summary="possible denial")
+    case_refer_to_physician(case_id=case.pk, user=nurse, summary="possible denial")
     assert change(only(action=AuditAction.CHANGE, case_number=case.case_number), "status") == (
         "received",
         "physician_review",
@@ -136,11 +142,11 @@ def test_refer_records_the_status_change(integration_client, nurse):
 def test_decision_records_the_outcome_per_line_and_the_role_decided_in(integration_client, version):
     both = factories.user("dual.reviewer", Role.NURSE, Role.PHYSICIAN)
     case = factories.case(integration_client)
-    decision = services.decision_record(
+    decision = decision_record(
         case_id=case.pk,
         user=both,
-        lines=[services.DecisionLineInput(service_line=1, outcome="denied", reason="Unproven.")],
-        citations=[services.CitationInput(policy_version_id=version.pk)],
+        lines=[DecisionLineInput(service_line=1, outcome="denied", reason="Unproven.")],
+        citations=[CitationInput(policy_version_id=version.pk)],
     )
     event = only(action=AuditAction.CREATE, object_type=AuditObject.DECISION)
     assert (event.object_id, event.case_number) == (str(decision.pk), case.case_number)
@@ -152,21 +158,21 @@ def test_decision_records_the_outcome_per_line_and_the_role_decided_in(integrati
 
 
 def test_close_records_the_status_change(world, manager):
-    services.case_close(case_id=world.case.pk, user=manager)
+    case_close(case_id=world.case.pk, user=manager)
     event = rows(action=AuditAction.CHANGE, case_number=world.case.case_number)[-1]
     assert change(event, "status") == ("decided", "closed")
 
 
 def test_note_is_recorded_as_created(integration_client, physician):
     case = factories.case(integration_client)
-    note = services.case_note_add(case_id=case.pk, user=physician, text="Called the clinic.")
+    note = case_note_add(case_id=case.pk, user=physician, text="Called the clinic.")
     event = only(action=AuditAction.CREATE, object_type=AuditObject.NOTE)
     assert (event.object_id, event.case_number) == (str(note.pk), case.case_number)
     assert change(event, "text") == (None, "Called the clinic.")
 
 
 def test_peer_to_peer_is_recorded(world, physician):
-    services.case_peer_to_peer_record(
+    case_peer_to_peer_record(
         case_id=world.case.pk,
         user=physician,
         requesting_physician="Dr. Requester",
@@ -180,7 +186,7 @@ def test_peer_to_peer_is_recorded(world, physician):
 
 
 def test_letter_produced_is_recorded(world, nurse):
-    services.decision_letter_record(decision_id=world.decision.pk, user=nurse, recipient="provider")
+    decision_letter_record(decision_id=world.decision.pk, user=nurse, recipient="provider")
     event = only(action=AuditAction.CREATE, object_type=AuditObject.LETTER)
     assert (event.object_id, event.case_number, event.detail["recipient"]) == (
         str(world.decision.pk),
@@ -192,7 +198,7 @@ def test_letter_produced_is_recorded(world, nurse):
 def test_long_text_is_kept_as_its_digest(integration_client, physician):
     case = factories.case(integration_client)
     text = "x" * 3000
-    services.case_note_add(case_id=case.pk, user=physician, text=text)
+    case_note_add(case_id=case.pk, user=physician, text=text)
     new = only(action=AuditAction.CREATE, object_type=AuditObject.NOTE).changes["text"]["new"]
     assert new["length"] == 3000 and len(new["sha256"]) == 64
 
@@ -226,10 +232,10 @@ def test_token_created_by_the_command_is_recorded_on_the_command_channel(integra
 
 
 def test_token_revoked_in_the_admin_is_recorded_on_the_admin_channel(integration_client, manager):
-    services.roles_sync_permissions()
+    roles_sync_permissions()
     manager.is_staff = True
     manager.save()
-    token, _ = services.api_token_create(user=integration_client)
+    token, _ = api_token_create(user=integration_client)
     response = web(manager).post(f"/admin/casemgmt/apitoken/{token.pk}/revoke/")
     assert response.status_code == 302
     event = only(action=AuditAction.CHANGE, object_type=AuditObject.API_TOKEN)
@@ -256,7 +262,7 @@ def test_policy_version_status_changes_are_recorded(editor):
 
 
 def test_admin_edit_records_old_and_new_values(manager):
-    services.roles_sync_permissions()
+    roles_sync_permissions()
     manager.is_staff = True
     manager.save()
     rule = DeadlineRule.objects.get(review_type="retrospective", urgency="", line_of_business="")
@@ -293,14 +299,14 @@ def test_admin_password_change_records_that_it_changed_not_the_password(nurse, d
 def test_a_case_life_is_recorded_end_to_end(integration_client, nurse, physician, version):
     """Submit, claim, pend, answer, refer, decide: one row for each change, in order."""
     case = factories.case(integration_client)
-    services.case_claim(case_id=case.pk, user=nurse)
-    services.case_pend_for_information(case_id=case.pk, user=nurse, needed="notes")
-    services.case_information_add(case_id=case.pk, user=integration_client, clinical_facts={}, clinical_notes="PT x12")
-    services.case_refer_to_physician(case_id=case.pk, user=nurse, summary="deny?")
-    services.decision_record(
+    case_claim(case_id=case.pk, user=nurse)
+    case_pend_for_information(case_id=case.pk, user=nurse, needed="notes")
+    case_information_add(case_id=case.pk, user=integration_client, clinical_facts={}, clinical_notes="PT x12")
+    case_refer_to_physician(case_id=case.pk, user=nurse, summary="deny?")
+    decision_record(
         case_id=case.pk,
         user=physician,
-        lines=[services.DecisionLineInput(service_line=1, outcome="approved")],
+        lines=[DecisionLineInput(service_line=1, outcome="approved")],
         citations=[],
     )
     case.refresh_from_db()

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from casemgmt.audit.models import AuditAction, AuditChannel, AuditEvent, AuditObject
-from casemgmt.models import ApiToken
+from casemgmt.cases.models import ApiToken
 from tests import factories
 from tests.casemgmt.audit.conftest import BROWSER_AGENT, api, only, rows, web
 

@@ -10,8 +10,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from casemgmt import services
-from casemgmt.models import Case
+from casemgmt.cases.models import Case
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.intake import LineInput
 from policies_app.models import Criterion, Policy, PolicyVersion
 from tests import factories
 
@@ -20,8 +21,8 @@ def days_ago(n: int) -> date:
     return timezone.localdate() - timedelta(days=n)
 
 
-def line(code: str, dos: date, system: str = "CPT") -> services.LineInput:
-    return services.LineInput(code_system=system, code=code, units=2, date_of_service=dos)
+def line(code: str, dos: date, system: str = "CPT") -> LineInput:
+    return LineInput(code_system=system, code=code, units=2, date_of_service=dos)
 
 
 def decided_case(
@@ -45,11 +46,11 @@ def decided_case(
     )
     reason = "" if outcome == "approved" else "Not supported by the cited policy."
     units = 1 if outcome == "partially_approved" else None
-    services.decision_record(
+    decision_record(
         case_id=case.pk,
         user=reviewer,
-        lines=[services.DecisionLineInput(service_line=1, outcome=outcome, reason=reason, approved_units=units)],
-        citations=[services.CitationInput(policy_version_id=v.pk) for v in cite or []],
+        lines=[DecisionLineInput(service_line=1, outcome=outcome, reason=reason, approved_units=units)],
+        citations=[CitationInput(policy_version_id=v.pk) for v in cite or []],
         rationale="Reviewed.",
     )
     case.refresh_from_db()

@@ -9,8 +9,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django_celery_beat.models import PeriodicTask
 
-from casemgmt import services as case_services
 from casemgmt.retro.models import RetroOrigin, RetroRun, RetroRunStatus, RetroSchedule, RetroTrigger
+from casemgmt.security import services as services_services
 from tests.casemgmt.retro.conftest import days_ago
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def role_permissions(db: None) -> None:
-    case_services.roles_sync_permissions()
+    services_services.roles_sync_permissions()
 
 
 def staff(user: User) -> Client:

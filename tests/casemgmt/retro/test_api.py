@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from casemgmt import services as case_services
 from casemgmt.retro.models import RetroRun, RetroRunStatus, RetroTrigger
+from casemgmt.security import services as services_services
 from tests.casemgmt.retro.conftest import days_ago, decided_case
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ PERSONAS = ["nurse", "physician", "editor", "integration_client", "outsider"]
 def api_as(user: User | None) -> APIClient:
     api = APIClient()
     if user is not None:
-        api.credentials(HTTP_AUTHORIZATION=f"Bearer {case_services.api_token_create(user=user)[1]}")
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {services_services.api_token_create(user=user)[1]}")
     return api
 
 

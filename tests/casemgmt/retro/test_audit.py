@@ -16,11 +16,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from casemgmt import services as case_services
 from casemgmt.audit.models import AuditAction, AuditChannel, AuditEvent, AuditObject
 from casemgmt.audit.recording import AuditedAdminMixin
 from casemgmt.audit.selectors import case_access_history
-from casemgmt.errors import InvalidTransition, PermissionDeniedError
+from casemgmt.cases.services import decisions as decisions_services
+from casemgmt.kernel.errors import InvalidTransition, PermissionDeniedError
 from casemgmt.retro import services
 from casemgmt.retro.models import (
     RetroChunk,
@@ -33,6 +33,7 @@ from casemgmt.retro.models import (
     RetroTrigger,
 )
 from casemgmt.retro.tasks import retro_nightly_task
+from casemgmt.security import services as services_services
 from tests.casemgmt.audit.conftest import api, only, rows
 from tests.casemgmt.retro.conftest import Library, days_ago, decided_case, publish_replacements
 
@@ -58,7 +59,7 @@ def on_demand(library: Library, user: User | None, origin: str = RetroOrigin.API
 
 
 def staff(user: User) -> Client:
-    case_services.roles_sync_permissions()
+    services_services.roles_sync_permissions()
     user.is_staff = True
     user.save(update_fields=["is_staff"])
     client = Client(REMOTE_ADDR="10.4.4.4")
@@ -363,8 +364,8 @@ def test_correcting_records_the_item_closed_by_the_new_decision(item, nurse, phy
     corrected = services.retro_item_correct(
         item_id=item.pk,
         user=physician,
-        lines=[case_services.DecisionLineInput(service_line=1, outcome="denied", reason="Investigational.")],
-        citations=[case_services.CitationInput(policy_version_id=new_version)],
+        lines=[decisions_services.DecisionLineInput(service_line=1, outcome="denied", reason="Investigational.")],
+        citations=[decisions_services.CitationInput(policy_version_id=new_version)],
         rationale="Retrospective review: investigational.",
     )
     event = rows(action=AuditAction.CHANGE, object_type=AuditObject.RETRO_REVIEW)[-1]

@@ -6,13 +6,13 @@ from functools import partial
 
 import pytest
 
-from casemgmt.errors import InvalidTransition
+from casemgmt.kernel.errors import InvalidTransition
 from casemgmt.retro import selectors, services
 from casemgmt.retro.models import RetroRun, RetroTrigger
 from policies_app.services import policy_version_publish, policy_version_submit_for_review
 from tests import factories
+from tests.casemgmt.cases.test_concurrency import at_once
 from tests.casemgmt.retro.conftest import days_ago, decided_case
-from tests.casemgmt.test_concurrency import at_once
 from tests.services_fixtures import require_postgresql
 
 pytestmark = pytest.mark.django_db
@@ -83,6 +83,6 @@ def test_two_editors_publishing_at_once_make_one_run(editor):
 
 
 def editor_roles(editor):
-    from casemgmt.roles import user_roles
+    from casemgmt.kernel.roles import user_roles
 
     return sorted(user_roles(editor))

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from casemgmt.errors import PermissionDeniedError, ValidationFailed
+from casemgmt.kernel.errors import PermissionDeniedError, ValidationFailed
 from casemgmt.retro import selectors, services
 from casemgmt.retro.models import RetroRun, RetroSchedule, RetroTrigger
 from tests.casemgmt.retro.conftest import days_ago, decided_case

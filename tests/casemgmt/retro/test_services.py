@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from casemgmt.errors import InvalidTransition, PermissionDeniedError, ValidationFailed
+from casemgmt.kernel.errors import InvalidTransition, PermissionDeniedError, ValidationFailed
 from casemgmt.retro import services
 from casemgmt.retro.models import (
     RetroChunk,

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from casemgmt.errors import DomainError, ValidationFailed
+from casemgmt.kernel.errors import DomainError, ValidationFailed
 from casemgmt.retro import services
 from casemgmt.retro.models import RetroOrigin, RetroRun
 from policies_app.models import Policy

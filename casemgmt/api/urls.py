@@ -1,0 +1,28 @@
+"""The v1 API's routes, under /api/v1/."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from casemgmt.api import attachments, cases, coverage, webhooks
+from casemgmt.retro import api as retro_api
+
+urlpatterns = [
+    path("cases", cases.CaseCollectionApi.as_view(), name="api_cases"),
+    path("cases/<str:case_number>", cases.CaseDetailApi.as_view(), name="api_case_detail"),
+    path("cases/<str:case_number>/decisions", cases.CaseDecisionsApi.as_view(), name="api_case_decisions"),
+    path("cases/<str:case_number>/information", cases.CaseInformationApi.as_view(), name="api_case_information"),
+    path("cases/<str:case_number>/cancel", cases.CaseCancelApi.as_view(), name="api_case_cancel"),
+    path("cases/<str:case_number>/pend", cases.CasePendApi.as_view(), name="api_case_pend"),
+    path("cases/<str:case_number>/attachments", attachments.CaseAttachmentsApi.as_view(), name="api_case_attachments"),
+    path(
+        "cases/<str:case_number>/attachments/<int:attachment_id>",
+        attachments.CaseAttachmentDownloadApi.as_view(),
+        name="api_case_attachment_download",
+    ),
+    path("coverage", coverage.CoverageApi.as_view(), name="api_coverage"),
+    path("webhooks", webhooks.WebhooksApi.as_view(), name="api_webhooks"),
+    path("retro/runs", retro_api.RetroRunCollectionApi.as_view(), name="api_retro_runs"),
+    path("retro/runs/<int:run_id>", retro_api.RetroRunDetailApi.as_view(), name="api_retro_run_detail"),
+    path("retro/runs/<int:run_id>/cancel", retro_api.RetroRunCancelApi.as_view(), name="api_retro_run_cancel"),
+]

@@ -1,0 +1,1 @@
+"""The case domain: requests, lines, flags, decisions and their clocks (app label `casemgmt`)."""

@@ -1,0 +1,61 @@
+"""The case timeline's events and the audit row of a change to a case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.services import audit_record
+from casemgmt.cases.models import (
+    Case,
+    CaseEvent,
+    CaseEventKind,
+)
+from casemgmt.cases.services.webhooks import _webhooks_queue
+
+STATUS_EVENTS = frozenset(
+    {
+        CaseEventKind.RECEIVED,
+        CaseEventKind.PENDED,
+        CaseEventKind.INFORMATION_RECEIVED,
+        CaseEventKind.REFERRED,
+        CaseEventKind.DECIDED,
+        CaseEventKind.CANCELLED,
+        CaseEventKind.CLOSED,
+    }
+)
+
+
+def _event(case: Case, kind: str, actor: User | None, at: datetime, **detail: Any) -> CaseEvent:
+    event = CaseEvent.objects.create(case=case, kind=kind, actor=actor, at=at, detail=detail)
+    if kind in STATUS_EVENTS:
+        _webhooks_queue(case, [event])
+    return event
+
+
+def _events_add(case: Case, events: list[CaseEvent], *, status: str) -> list[CaseEvent]:
+    """Record several events of one case in one insert, in order; `status` is the case's status
+    after them, sent in the status-change notifications."""
+    created = CaseEvent.objects.bulk_create(events)
+    notify = [event for event in created if event.kind in STATUS_EVENTS]
+    if notify:
+        _webhooks_queue(case, notify, status=status)
+    return created
+
+
+def _case_change_recorded(
+    case: Case, user: User | None, *, changes: dict[str, Any], detail: dict[str, Any] | None = None
+) -> None:
+    """The audit row of a change to a case, written in the caller's transaction (None: the system)."""
+    audit_record(
+        action=AuditAction.CHANGE,
+        object_type=AuditObject.CASE,
+        object_id=case.case_number,
+        case_number=case.case_number,
+        user=user,
+        changes=changes,
+        detail=detail,
+    )

@@ -1,0 +1,300 @@
+"""Intake: a prior-authorization request becomes a case with its deadline and flags."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.services import audit_event_build
+from casemgmt.cases import case_insert
+from casemgmt.cases.models import (
+    Case,
+    CaseEvent,
+    CaseEventKind,
+    DeadlineRule,
+    Flag,
+    ServiceLine,
+)
+from casemgmt.cases.selectors import (
+    IntakeFacts,
+    case_request_data,
+    fact_catalogue,
+    intake_facts,
+    intake_facts_guard,
+)
+from casemgmt.cases.services.deadlines import _most_specific
+from casemgmt.cases.services.events import _events_add
+from casemgmt.cases.services.flags import _flags_build
+from casemgmt.cases.validation import Problems, check_diagnoses, check_facts, check_line, check_member, check_npi
+from casemgmt.kernel.db_rows import unsaved
+from casemgmt.kernel.errors import (
+    ConflictError,
+    DomainError,
+    ValidationFailed,
+)
+from casemgmt.kernel.roles import Role, has_role, remember_role_mask, require_role
+from policies_app.engine import evaluate_request
+from policies_app.selectors import engine_index
+
+CASE_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+
+@dataclass(frozen=True)
+class MemberInput:
+    member_id: str
+    first_name: str
+    last_name: str
+    birth_date: date
+
+
+@dataclass(frozen=True)
+class ProviderInput:
+    npi: str
+    name: str
+
+
+@dataclass(frozen=True)
+class LineInput:
+    code_system: str
+    code: str
+    units: int
+    date_of_service: date
+    modifiers: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    urgency: str
+    line_of_business: str
+    member: MemberInput
+    requesting_provider: ProviderInput
+    service_lines: tuple[LineInput, ...]
+    review_type: str = "prospective"
+    external_id: str = ""
+    servicing_provider: ProviderInput | None = None
+    diagnosis_codes: tuple[str, ...] = ()
+    clinical_facts: dict[str, Any] = field(default_factory=dict)
+    clinical_notes: str = ""
+
+
+# --- intake ---------------------------------------------------------------------------------
+
+
+def _validate_case(data: CaseInput, today: date) -> tuple[Problems, list[str]]:
+    problems = Problems()
+    check_member(problems, data.member.birth_date, today)
+    check_npi(problems, "requesting_provider.npi", data.requesting_provider.npi)
+    if data.servicing_provider is not None:
+        check_npi(problems, "servicing_provider.npi", data.servicing_provider.npi)
+    diagnoses = check_diagnoses(problems, "diagnosis_codes", list(data.diagnosis_codes))
+    if not data.service_lines:
+        problems.add("service_lines", "at least one service line is required")
+    for i, line in enumerate(data.service_lines):
+        check_line(problems, f"service_lines[{i}]", line, today)
+    # Only the facts sent need their catalogue entries (none sent: nothing to read).
+    check_facts(problems, data.clinical_facts, fact_catalogue(data.clinical_facts.keys()))
+    return problems, diagnoses
+
+
+def _new_case_number() -> str:
+    # 8 symbols of 5 random bits each (32 symbols): one call to the system's random source.
+    bits = secrets.randbits(40)
+    return "PA-" + "".join(CASE_NUMBER_ALPHABET[(bits >> shift) & 31] for shift in range(35, -1, -5))
+
+
+def case_submit(*, client: User, data: CaseInput) -> Case:
+    """Store a prior-authorization request, set its deadline and flag every service line.
+
+    The case comes back with its service lines and current flags loaded (`case.lines.all()`,
+    `case.current_flags`), as `selectors.case_detail` loads them, so no re-read is needed.
+    """
+    scope = {"urgency": data.urgency, "line_of_business": data.line_of_business, "review_type": data.review_type}
+    # On PostgreSQL the write checks again, in its own statement, every fact intake reads before
+    # it (selectors.intake_facts_guard), so those may come from this process's memory: a
+    # submission is then one round trip, not two. Elsewhere they are read on every submission.
+    facts = _intake_facts(client, scope, remembered_ok=case_insert.available())
+    received_at = timezone.now()
+    problems, diagnoses = _validate_case(data, timezone.localdate(received_at))
+    if problems:
+        raise ValidationFailed(problems.errors)
+    for _attempt in range(5):
+        rule = _most_specific(facts.rules, **scope)
+        due_at = received_at + timedelta(hours=rule.hours)
+        try:
+            # Each way _case_create writes is atomic by itself (see there).
+            case = _case_create(client, data, diagnoses, received_at, due_at, rule, facts, scope)
+        except IntegrityError as exc:
+            if data.external_id and Case.objects.filter(submitted_by=client, external_id=data.external_id).exists():
+                existing = Case.objects.get(submitted_by=client, external_id=data.external_id)
+                raise ConflictError(
+                    f"a case with external_id {data.external_id!r} was already submitted: {existing.case_number}",
+                    field="external_id",
+                    case_number=existing.case_number,
+                ) from exc
+            if "case_number" not in str(exc):
+                raise
+            continue
+        if case is not None:
+            return case
+        # The write found a remembered fact out of date: read them all afresh and write again.
+        facts = _intake_facts(client, scope, remembered_ok=False)
+    raise DomainError("could not allocate a case number; try again")  # pragma: no cover
+
+
+def _intake_facts(client: User, scope: dict[str, str], *, remembered_ok: bool) -> IntakeFacts:
+    """The facts for this submission, and the caller's roles checked with them."""
+    facts = intake_facts(**scope, client_id=client.pk, remembered_ok=remembered_ok)
+    remember_role_mask(client, facts.client_roles)
+    if facts.remembered and (
+        facts.client_has_webhooks or not facts.rules or not has_role(client, Role.INTEGRATION_CLIENT)
+    ):
+        # Memory may only let a guarded write through; a refusal, a missing rule or the ORM
+        # path (a client with webhooks) rests on a fresh read.
+        facts = intake_facts(**scope, client_id=client.pk, remembered_ok=False)
+        remember_role_mask(client, facts.client_roles)
+    require_role(client, Role.INTEGRATION_CLIENT, action="submit prior-authorization requests")
+    return facts
+
+
+# What a new case's audit row records of it (the service lines are added as text).
+CASE_AUDIT_FIELDS = (
+    "status",
+    "external_id",
+    "urgency",
+    "line_of_business",
+    "review_type",
+    "member_id",
+    "member_first_name",
+    "member_last_name",
+    "member_birth_date",
+    "requesting_provider_npi",
+    "servicing_provider_npi",
+    "diagnosis_codes",
+    "clinical_facts",
+    "clinical_notes",
+    "received_at",
+    "due_at",
+)
+
+
+def _case_create(
+    client: User,
+    data: CaseInput,
+    diagnoses: list[str],
+    received_at: datetime,
+    due_at: datetime,
+    rule: DeadlineRule,
+    facts: IntakeFacts,
+    scope: dict[str, str],
+) -> Case | None:
+    """The new case, or None when the guarded write found `facts` out of date (nothing written)."""
+    servicing = data.servicing_provider
+    case = unsaved(
+        Case,
+        case_number=_new_case_number(),
+        submitted_by=client,
+        external_id=data.external_id,
+        urgency=data.urgency,
+        line_of_business=data.line_of_business,
+        review_type=data.review_type,
+        member_id=data.member.member_id,
+        member_first_name=data.member.first_name,
+        member_last_name=data.member.last_name,
+        member_birth_date=data.member.birth_date,
+        requesting_provider_npi=data.requesting_provider.npi,
+        requesting_provider_name=data.requesting_provider.name,
+        servicing_provider_npi=servicing.npi if servicing else "",
+        servicing_provider_name=servicing.name if servicing else "",
+        diagnosis_codes=diagnoses,
+        clinical_facts=data.clinical_facts,
+        clinical_notes=data.clinical_notes,
+        received_at=received_at,
+        due_at=due_at,
+        deadline_rule=rule,
+    )
+    lines = [
+        unsaved(
+            ServiceLine,
+            case=case,
+            sequence=i,
+            code_system=line.code_system,
+            code=line.code.upper(),
+            modifiers=list(line.modifiers),
+            units=line.units,
+            date_of_service=line.date_of_service,
+            description=line.description,
+        )
+        for i, line in enumerate(data.service_lines, start=1)
+    ]
+    # The request is the engine's input: the flags are known before anything is written.
+    index = engine_index(facts.library)
+    flags = _flags_build(case, evaluate_request(index, case_request_data(case, lines)), received_at, lines)
+    events = [
+        unsaved(
+            CaseEvent,
+            case=case,
+            kind=CaseEventKind.RECEIVED,
+            actor=client,
+            at=received_at,
+            detail={"due_at": due_at.isoformat(), "rule": str(rule)},
+        ),
+        unsaved(
+            CaseEvent, case=case, kind=CaseEventKind.FLAGGED, actor=None, at=received_at, detail={"flags": len(flags)}
+        ),
+    ]
+    audit = audit_event_build(
+        action=AuditAction.CREATE,
+        object_type=AuditObject.CASE,
+        object_id=case.case_number,
+        case_number=case.case_number,
+        user=client,
+        changes={
+            **{name: (None, getattr(case, name)) for name in CASE_AUDIT_FIELDS},
+            "service_lines": (None, [f"{x.code_system} {x.code} x{x.units} on {x.date_of_service}" for x in lines]),
+        },
+    )
+    if case_insert.available() and not facts.client_has_webhooks:
+        # One statement, atomic by itself, that writes only while the facts hold (docs/architecture.md,
+        # "Intake"); a client with webhooks takes the ORM path below, which also queues the notifications.
+        written = case_insert.case_graph_insert(
+            case=case,
+            lines=lines,
+            children=[
+                case_insert.Rows(flags, case_fk="case", line_fk="service_line"),
+                case_insert.Rows(events, case_fk="case"),
+                case_insert.Rows([audit], case_fk=None),
+            ],
+            guard=intake_facts_guard(facts, **scope, client_id=client.pk),
+        )
+        if not written:
+            return None
+    else:
+        with transaction.atomic():
+            case.save(force_insert=True)
+            ServiceLine.objects.bulk_create(lines)
+            Flag.objects.bulk_create(flags)
+            _events_add(case, events, status=case.status)
+            audit.save(force_insert=True)
+    _case_loaded(case, lines, flags)
+    return case
+
+
+def _case_loaded(case: Case, lines: list[ServiceLine], flags: list[Flag]) -> None:
+    """Hold a case's lines and current flags on it as case_detail's prefetches would.
+
+    This is what prefetch_related_objects stores for `lines`, so `case.lines.all()` makes no query.
+    """
+    held = case.lines.all()
+    held._result_cache = lines
+    setattr(held, "_prefetch_done", True)  # noqa: B010
+    setattr(case, "_prefetched_objects_cache", {"lines": held})  # noqa: B010
+    # Ordered as Flag.Meta.ordering (line sequence, then id = creation order): the sort is stable.
+    setattr(case, "current_flags", sorted(flags, key=lambda f: f.service_line.sequence))  # noqa: B010

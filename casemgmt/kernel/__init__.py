@@ -1,0 +1,1 @@
+"""What every package may import: domain errors, roles, the database's own guards."""

@@ -1,0 +1,1 @@
+"""Who may do what, sign-in lockout and idle sessions."""

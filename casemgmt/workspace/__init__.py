@@ -1,0 +1,1 @@
+"""The reviewers' pages: queue, case, dashboard, letters."""

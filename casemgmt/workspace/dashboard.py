@@ -1,0 +1,483 @@
+"""The manager dashboard: workload, timeliness and the CMS-0057-F metrics, with a CSV export.
+
+Charts are inline SVG drawn on the server: no chart library, no CDN, no script, so the page
+works offline, prints, and passes a strict Content-Security-Policy. Figures come from
+casemgmt.cases.metrics; this module only lays them out.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from casemgmt.cases import metrics
+from casemgmt.kernel.roles import Role, has_role
+
+# Dates outside these years are typos, and converting them to aware datetimes could overflow.
+MIN_YEAR = 1990
+MAX_YEAR = 2200
+
+
+def _require_manager(request: HttpRequest) -> None:
+    if not has_role(request.user, Role.MANAGER):
+        raise PermissionDenied("Only managers may see the dashboard.")
+
+
+# --- the period -----------------------------------------------------------------------------
+
+
+class PeriodForm(forms.Form):
+    """A period [start, end) by decision date; blank fields default to the calendar year."""
+
+    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(
+        required=False,
+        label="Until (not included)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        start: date | None = data.get("start")
+        end: date | None = data.get("end")
+        for name, value in (("start", start), ("end", end)):
+            if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+                self.add_error(name, f"Choose a date between {MIN_YEAR} and {MAX_YEAR}.")
+        if self.errors:
+            return data
+        if start is None and end is None:
+            start = date(timezone.localdate().year, 1, 1)
+        if start is None:
+            assert end is not None
+            start = date((end - timedelta(days=1)).year, 1, 1)
+        if end is None:
+            end = date(start.year + 1, 1, 1)
+        if end <= start:
+            self.add_error("end", "The end must be after the start.")
+            return data
+        data["start"], data["end"] = start, end
+        return data
+
+    def period(self) -> metrics.Period:
+        return metrics.Period(self.cleaned_data["start"], self.cleaned_data["end"])
+
+
+# --- figures: one list for the page's table and the CSV -------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str  # stable, machine-readable: the CSV's first column
+    label: str
+    value: int | float | str | None
+    unit: str
+    period: str  # the period label, or "as of ..." for a snapshot
+
+    @property
+    def display(self) -> str:
+        if self.value is None:
+            return "—"
+        if self.unit == "percent":
+            return f"{self.value}%"
+        if self.unit == "hours" and isinstance(self.value, float):
+            return _duration_text(timedelta(hours=self.value))
+        return str(self.value)
+
+
+def _hours(value: timedelta | None) -> float | None:
+    return None if value is None else round(value.total_seconds() / 3600, 2)
+
+
+def _duration_text(value: timedelta) -> str:
+    minutes = round(value.total_seconds() / 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
+def figures(data: metrics.DashboardMetrics) -> list[Figure]:
+    period = data.period.label
+    now = f"as of {data.open_cases.as_of.isoformat(timespec='seconds')}"
+    oc, tl, cms = data.open_cases, data.timeliness, data.cms
+    out = [Figure(f"open_cases_{s.status}", f"Open: {s.label.lower()}", s.count, "cases", now) for s in oc.by_status]
+    out += [
+        Figure("open_cases_total", "Open cases", oc.total, "cases", now),
+        Figure("open_cases_overdue", "Open and overdue", oc.overdue, "cases", now),
+        Figure("open_cases_due_within_24h", "Open, due within 24 h", oc.due_within_24h, "cases", now),
+        Figure("open_cases_due_later", "Open, due later", oc.due_later, "cases", now),
+        Figure("open_cases_unassigned", "Open and unassigned", oc.unassigned, "cases", now),
+        Figure("decisions_total", "Requests decided", tl.total, "requests", period),
+        Figure("decisions_in_time", "Decided in time", tl.in_time, "requests", period),
+        Figure("decisions_late", "Decided late", tl.late, "requests", period),
+        Figure("decisions_in_time_percent", "Decided in time", tl.in_time_rate.percent, "percent", period),
+    ]
+    for key, name, rates in (("standard", "Standard", cms.standard), ("expedited", "Expedited", cms.expedited)):
+        out += [
+            Figure(f"{key}_decided", f"{name} requests decided", rates.total, "requests", period),
+            Figure(f"{key}_approved_percent", f"{name}: approved", rates.approved.percent, "percent", period),
+            Figure(f"{key}_denied_percent", f"{name}: denied", rates.denied.percent, "percent", period),
+            Figure(
+                f"{key}_partial_or_modified_percent",
+                f"{name}: partially approved or modified",
+                rates.partial_or_modified.percent,
+                "percent",
+                period,
+            ),
+            Figure(f"{key}_approved", f"{name}: approved", rates.approved.count, "requests", period),
+            Figure(f"{key}_denied", f"{name}: denied", rates.denied.count, "requests", period),
+            Figure(
+                f"{key}_partial_or_modified",
+                f"{name}: partially approved or modified",
+                rates.partial_or_modified.count,
+                "requests",
+                period,
+            ),
+            Figure(
+                f"{key}_time_to_decision_mean_hours",
+                f"{name}: average time to decision",
+                _hours(rates.time_to_decision.mean),
+                "hours",
+                period,
+            ),
+            Figure(
+                f"{key}_time_to_decision_median_hours",
+                f"{name}: median time to decision",
+                _hours(rates.time_to_decision.median),
+                "hours",
+                period,
+            ),
+        ]
+    out += [
+        Figure(
+            "approved_after_appeal_percent",
+            "Approved after appeal",
+            cms.approved_after_appeal.percent,
+            "percent",
+            period,
+        ),
+        Figure("approved_after_appeal", "Approved after appeal", cms.approved_after_appeal.count, "requests", period),
+        Figure(
+            "approved_after_extension_percent",
+            "Approved after an extended timeframe",
+            cms.approved_after_extension.percent,
+            "percent",
+            period,
+        ),
+        Figure(
+            "approved_after_extension",
+            "Approved after an extended timeframe",
+            cms.approved_after_extension.count,
+            "requests",
+            period,
+        ),
+    ]
+    for load in data.workload:
+        out += [
+            Figure(
+                f"reviewer_open_assigned:{load.username}", f"{load.name}: open cases", load.open_assigned, "cases", now
+            ),
+            Figure(
+                f"reviewer_decisions:{load.username}", f"{load.name}: decisions", load.decisions, "decisions", period
+            ),
+        ]
+    out.append(
+        Figure(
+            "services_requiring_pa", "Services requiring PA", len(data.services_requiring_pa), "codes", "as of today"
+        )
+    )
+    for service in data.services_requiring_pa:
+        out.append(
+            Figure(
+                "service_requiring_pa",
+                "Service requiring PA",
+                f"{service.system} {service.code_label}: {service.policy_number} {service.policy_title} "
+                f"(version {', '.join(service.version_labels)})",
+                "code",
+                "as of today",
+            )
+        )
+    return out
+
+
+# --- charts ---------------------------------------------------------------------------------
+
+LABEL_WIDTH = 170
+BAR_AREA = 330
+VALUE_ROOM = 60
+CHART_WIDTH = LABEL_WIDTH + BAR_AREA + VALUE_ROOM
+BAR_HEIGHT = 18
+BAR_GAP = 4
+ROW_GAP = 12
+TOP = 8
+
+
+@dataclass(frozen=True)
+class SvgBar:
+    x: int
+    y: int
+    width: int
+    height: int
+    css: str
+    title: str
+    value_text: str
+    value_x: int
+    value_y: int
+    # "after" the bar, "inside" a stacked segment wide enough to hold it, or "" (the title has it)
+    value_pos: str
+
+
+@dataclass(frozen=True)
+class SvgRow:
+    label: str
+    label_y: int
+    bars: tuple[SvgBar, ...]
+
+
+@dataclass(frozen=True)
+class SvgChart:
+    key: str
+    title: str
+    description: str
+    width: int
+    height: int
+    label_x: int
+    axis_x: int
+    rows: tuple[SvgRow, ...]
+    legend: tuple[tuple[str, str], ...]  # (css class, series name)
+
+
+Series = Sequence[tuple[str, int, str]]  # (series name, value, css class)
+
+
+def _short(label: str, room: int = 24) -> str:
+    """Row labels share a fixed column; a long name is cut (its bar's title keeps it whole)."""
+    return label if len(label) <= room else label[: room - 1] + "…"
+
+
+def bar_chart(
+    key: str,
+    title: str,
+    description: str,
+    rows: Sequence[tuple[str, Series]],
+    legend: Sequence[tuple[str, str]] = (),
+) -> SvgChart:
+    """Horizontal bars, one group per row, scaled to the largest value (a zero draws no bar)."""
+    largest = max((value for _, series in rows for _, value, _ in series), default=0) or 1
+    svg_rows = []
+    y = TOP
+    for label, series in rows:
+        bars = []
+        for i, (name, value, css) in enumerate(series):
+            bar_y = y + i * (BAR_HEIGHT + BAR_GAP)
+            width = round(BAR_AREA * value / largest)
+            bars.append(
+                SvgBar(
+                    x=LABEL_WIDTH,
+                    y=bar_y,
+                    width=width,
+                    height=BAR_HEIGHT,
+                    css=css,
+                    title=f"{label}: {value}" if len(series) == 1 else f"{label}, {name}: {value}",
+                    value_text=str(value),
+                    value_x=LABEL_WIDTH + width + 6,
+                    value_y=bar_y + BAR_HEIGHT - 5,
+                    value_pos="after",
+                )
+            )
+        group = len(series) * BAR_HEIGHT + (len(series) - 1) * BAR_GAP
+        svg_rows.append(SvgRow(label=_short(label), label_y=y + group // 2 + 5, bars=tuple(bars)))
+        y += group + ROW_GAP
+    return SvgChart(
+        key=key,
+        title=title,
+        description=description,
+        width=CHART_WIDTH,
+        height=max(y - ROW_GAP + TOP, 2 * TOP),
+        label_x=LABEL_WIDTH - 8,
+        axis_x=LABEL_WIDTH,
+        rows=tuple(svg_rows),
+        legend=tuple(legend),
+    )
+
+
+def stacked_chart(
+    key: str,
+    title: str,
+    description: str,
+    rows: Sequence[tuple[str, Series]],
+    legend: Sequence[tuple[str, str]],
+) -> SvgChart:
+    """One bar per row split into its parts, as shares of the row's total (100% wide)."""
+    svg_rows = []
+    y = TOP
+    for label, series in rows:
+        total = sum(value for _, value, _ in series)
+        x = LABEL_WIDTH
+        bars = []
+        for name, value, css in series:
+            width = round(BAR_AREA * value / total) if total else 0
+            share = f"{round(100 * value / total)}%" if total else "—"
+            bars.append(
+                SvgBar(
+                    x=x,
+                    y=y,
+                    width=width,
+                    height=BAR_HEIGHT,
+                    css=css,
+                    title=f"{label}, {name}: {value} ({share})",
+                    value_text=share,
+                    value_x=x + width // 2,
+                    value_y=y + BAR_HEIGHT - 5,
+                    value_pos="inside" if width >= 36 else "",
+                )
+            )
+            x += width
+        svg_rows.append(SvgRow(label=f"{label} ({total})", label_y=y + BAR_HEIGHT - 5, bars=tuple(bars)))
+        y += BAR_HEIGHT + ROW_GAP
+    return SvgChart(
+        key=key,
+        title=title,
+        description=description,
+        width=CHART_WIDTH,
+        height=y - ROW_GAP + TOP,
+        label_x=LABEL_WIDTH - 8,
+        axis_x=LABEL_WIDTH,
+        rows=tuple(svg_rows),
+        legend=tuple(legend),
+    )
+
+
+def charts(data: metrics.DashboardMetrics) -> list[SvgChart]:
+    oc, tl, cms = data.open_cases, data.timeliness, data.cms
+    outcome_legend = (("c-ok", "Approved"), ("c-warn", "Partially approved or modified"), ("c-bad", "Denied"))
+
+    def outcomes(rates: metrics.OutcomeRates) -> Series:
+        return (
+            ("approved", rates.approved.count, "c-ok"),
+            ("partially approved or modified", rates.partial_or_modified.count, "c-warn"),
+            ("denied", rates.denied.count, "c-bad"),
+        )
+
+    return [
+        bar_chart(
+            "status",
+            "Open cases by status",
+            f"{oc.total} open cases, by status.",
+            [(s.label, [("cases", s.count, f"c-status-{s.status}")]) for s in oc.by_status],
+        ),
+        bar_chart(
+            "risk",
+            "Open cases by due risk",
+            f"{oc.overdue} overdue, {oc.due_within_24h} due within 24 hours, {oc.due_later} due later.",
+            [
+                ("Overdue", [("cases", oc.overdue, "c-bad")]),
+                ("Due within 24 h", [("cases", oc.due_within_24h, "c-warn")]),
+                ("Later", [("cases", oc.due_later, "c-ok")]),
+            ],
+        ),
+        bar_chart(
+            "timeliness",
+            "Decisions in time and late",
+            f"{tl.in_time} requests decided in time and {tl.late} late in the period.",
+            [("In time", [("requests", tl.in_time, "c-ok")]), ("Late", [("requests", tl.late, "c-bad")])],
+        ),
+        stacked_chart(
+            "outcomes",
+            "Outcomes of prior-authorization requests",
+            f"Standard: {cms.standard.total} decided; expedited: {cms.expedited.total} decided.",
+            [("Standard", outcomes(cms.standard)), ("Expedited", outcomes(cms.expedited))],
+            outcome_legend,
+        ),
+        bar_chart(
+            "workload",
+            "Reviewer workload",
+            "Open cases assigned to each reviewer now, and decisions each recorded in the period.",
+            [
+                (load.name, [("open cases", load.open_assigned, "c-open"), ("decisions", load.decisions, "c-done")])
+                for load in data.workload
+            ],
+            legend=(("c-open", "Open cases assigned"), ("c-done", "Decisions in period")),
+        ),
+    ]
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+def _period_form(request: HttpRequest) -> PeriodForm:
+    # Bound even when the query string is empty, so the defaults go through the same checks.
+    return PeriodForm({"start": request.GET.get("start", ""), "end": request.GET.get("end", "")})
+
+
+@login_required
+@require_GET
+@never_cache
+def dashboard(request: HttpRequest) -> HttpResponse:
+    _require_manager(request)
+    form = _period_form(request)
+    if not form.is_valid():
+        return render(request, "workspace/dashboard.html", {"form": form}, status=400)
+    data = metrics.dashboard_metrics(form.period())
+    period = data.period
+    # Show the chosen dates in the form, defaults included, so the page says what it shows.
+    shown = PeriodForm(initial={"start": period.start, "end": period.end})
+    return render(
+        request,
+        "workspace/dashboard.html",
+        {
+            "form": shown,
+            "data": data,
+            "period": period,
+            "figures": {f.name: f for f in figures(data)},
+            "charts": charts(data),
+            "export_query": f"start={period.start.isoformat()}&end={period.end.isoformat()}",
+        },
+    )
+
+
+def _csv_safe(value: object) -> object:
+    """Spreadsheets run cells that begin with = + - @ as formulas; a reviewer's name must not."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@login_required
+@require_GET
+@never_cache
+def dashboard_export(request: HttpRequest) -> HttpResponse:
+    _require_manager(request)
+    form = _period_form(request)
+    if not form.is_valid():
+        problems = "; ".join(f"{field}: {' '.join(str(e) for e in errors)}" for field, errors in form.errors.items())
+        return HttpResponse(f"Bad period: {problems}\n", status=400, content_type="text/plain; charset=utf-8")
+    data = metrics.dashboard_metrics(form.period())
+    period = data.period
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="pa-metrics-{period.start.isoformat()}-{period.end.isoformat()}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(["name", "value", "unit", "period"])
+    for figure in figures(data):
+        value = "" if figure.value is None else figure.value
+        writer.writerow([_csv_safe(figure.name), _csv_safe(value), figure.unit, figure.period])
+    return response

@@ -1,0 +1,68 @@
+"""Decision letters: the page and the PDF."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.recording import audit_annotate, audited_view
+from casemgmt.cases import letters
+from casemgmt.cases.services.letters import decision_letter_record
+from casemgmt.kernel.errors import DomainError
+from casemgmt.workspace.case_actions import refusal_message, require_reviewer
+
+# --- letters --------------------------------------------------------------------------------
+
+
+def _letter(request: HttpRequest, case_number: str, decision_id: int) -> letters.Letter:
+    require_reviewer(request)
+    recipient = request.GET.get("to", "member")
+    audit_annotate(request, detail={"recipient": recipient[:20]})
+    if recipient not in letters.RECIPIENTS:
+        raise Http404("A letter goes to the member or the provider.")
+    decision = letters.decision_for_letter(request.user, case_number, decision_id)
+    if decision is None:
+        raise Http404("No such decision.")
+    return letters.letter_build(decision, recipient)
+
+
+@login_required
+@require_GET
+@never_cache
+@audited_view(action=AuditAction.VIEW, object_type=AuditObject.LETTER, object_kwarg="decision_id")
+def letter_page(request: HttpRequest, case_number: str, decision_id: int) -> HttpResponse:
+    letter = _letter(request, case_number, decision_id)
+    return render(
+        request,
+        "workspace/letter.html",
+        {"letter": letter, "text": letters.letter_paragraphs(letter), "recipients": letters.RECIPIENTS},
+    )
+
+
+@login_required
+@require_GET
+@never_cache
+@audited_view(action=AuditAction.DOWNLOAD, object_type=AuditObject.LETTER, object_kwarg="decision_id")
+def letter_pdf(request: HttpRequest, case_number: str, decision_id: int) -> HttpResponse:
+    letter = _letter(request, case_number, decision_id)
+    pdf = letters.letter_pdf(letter)
+    try:
+        decision_letter_record(
+            decision_id=letter.decision_id,
+            user=request.user,  # type: ignore[arg-type]
+            recipient=letter.recipient,
+        )
+    except DomainError as exc:
+        refusal_message(request, exc, "Letter not produced")
+        return redirect("case_detail", case_number=case_number)
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'inline; filename="{letter.case_number}-decision-{letter.decision_id}-{letter.recipient}.pdf"'
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,344 @@
+"""The work queue page and its two actions: a reviewer claims a case, a manager reassigns one.
+
+Every response works without JavaScript: the filter form and the actions are plain POST forms
+that redirect back. With htmx, the filter form swaps only the table partial and the actions swap
+only their row.
+
+No member data in a URL: the search box takes a member id, so the filter form is POSTed. Its
+answer is the queue's address with the other filters only (status, urgency, line of business,
+flag, assignee: nothing about a member), which stays bookmarkable and pages with `?page=`; the
+search term is kept in the session until it is cleared. A `q` in a query string is ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.html import format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.recording import audit_annotate, audited_view
+from casemgmt.cases import selectors
+from casemgmt.cases.models import OPEN_STATUSES, Case, CaseStatus, FlagKind, FlagSeverity, Urgency
+from casemgmt.cases.services import assignment as assignment_services
+from casemgmt.kernel.errors import DomainError, ValidationFailed
+from casemgmt.kernel.roles import REVIEWER_ROLES, Role, has_role, user_roles
+from policies_app.models import LineOfBusiness
+
+PAGE_SIZE = 50
+# A case due within this window is "at risk"; later ones are fine, earlier ones overdue.
+RISK_WINDOW = timedelta(hours=24)
+CLAIM_ROLES = (Role.NURSE, Role.PHYSICIAN)
+
+_ANY = [("", "Any")]
+# Where the queue's search term lives between requests (never in a URL).
+SEARCH_SESSION_KEY = "queue_search"
+
+
+class QueueFilterForm(forms.Form):
+    """The queue's filters. Unknown values are dropped rather than failing the page."""
+
+    status = forms.ChoiceField(
+        choices=_ANY + [(s.value, s.label) for s in CaseStatus if s in OPEN_STATUSES], required=False
+    )
+    urgency = forms.ChoiceField(choices=_ANY + Urgency.choices, required=False)
+    lob = forms.ChoiceField(choices=_ANY + LineOfBusiness.choices, required=False, label="Line of business")
+    flag = forms.ChoiceField(choices=_ANY + FlagKind.choices, required=False, label="Flag")
+    assigned = forms.ChoiceField(
+        choices=[("", "Anyone"), ("mine", "Mine"), ("unassigned", "Unassigned")], required=False, label="Assignee"
+    )
+    q = forms.CharField(required=False, max_length=50, label="Case number or member id")
+
+    # The filters that may appear in a URL: none of them says anything about a member.
+    URL_FIELDS = ("status", "urgency", "lob", "flag", "assigned")
+
+    def _data(self) -> dict[str, str]:
+        self.is_valid()
+        return {name: self.cleaned_data.get(name) or "" for name in self.fields}
+
+    def filters(self) -> dict[str, str]:
+        data = self._data()
+        return {
+            "status": data["status"],
+            "urgency": data["urgency"],
+            "line_of_business": data["lob"],
+            "flag_kind": data["flag"],
+            "assigned": data["assigned"],
+            "search": data["q"],
+        }
+
+    def url_query(self) -> QueryDict:
+        """The URL-safe filters that are set, in a fixed order: the query string of the queue's address."""
+        data = self._data()
+        query = QueryDict(mutable=True)
+        for name in self.URL_FIELDS:
+            if data[name]:
+                query[name] = data[name]
+        return query
+
+
+@dataclass(frozen=True)
+class Countdown:
+    risk: str  # "overdue", "soon" (within 24 h) or "later": also the CSS class
+    text: str
+
+
+def countdown(due_at: datetime, now: datetime) -> Countdown:
+    """Time left to the decision deadline, in words a reviewer reads at a glance."""
+    left = due_at - now
+    seconds = int(abs(left.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        span = f"{days} d {hours} h"
+    elif hours:
+        span = f"{hours} h {minutes} min"
+    else:
+        span = f"{minutes} min"
+    if left <= timedelta(0):
+        return Countdown("overdue", f"overdue by {span}")
+    return Countdown("soon" if left <= RISK_WINDOW else "later", f"{span} left")
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One row, with everything the template shows worked out here: Python is several times
+    cheaper than template tags and filters, and a page has 50 rows."""
+
+    case: Case
+    countdown: Countdown
+    due_iso: str
+    due_text: str
+    assignee_name: str
+    flag_kind: str | None
+    flag_label: str
+    flag_severity: str | None
+    flag_severity_label: str
+    detail_url: str
+    claim_url: str
+    reassign_url: str
+
+
+def _person(user: User | None) -> str:
+    return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+def queue_row(case: Case, now: datetime) -> QueueRow:
+    kind: str | None = getattr(case, "worst_flag_kind", None)
+    severity: str | None = getattr(case, "worst_flag_severity", None)
+    due = timezone.localtime(case.due_at)
+    detail_url = reverse("case_detail", args=[case.case_number])
+    return QueueRow(
+        case=case,
+        countdown=countdown(case.due_at, now),
+        due_iso=due.isoformat(),
+        due_text=due.strftime("%Y-%m-%d %H:%M"),
+        assignee_name=_person(case.assignee),
+        flag_kind=kind,
+        flag_label=FlagKind(kind).label if kind in FlagKind.values else (kind or ""),
+        flag_severity=severity,
+        flag_severity_label=FlagSeverity(severity).label if severity in FlagSeverity.values else "",
+        detail_url=detail_url,
+        # Both action URLs sit beside the case page's: /cases/<number>/claim and .../reassign.
+        claim_url=reverse("case_claim", args=[case.case_number]),
+        reassign_url=reverse("case_reassign", args=[case.case_number]),
+    )
+
+
+def _require_reviewer(request: HttpRequest) -> None:
+    if not (user_roles(request.user) & REVIEWER_ROLES):
+        raise PermissionDenied("Only reviewers and managers may use the work queue.")
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    # A history restore (back button with htmx's cache empty) wants the whole page.
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
+
+
+def _action_context(request: HttpRequest) -> dict[str, Any]:
+    """What the rows may offer this user: computed once per page, not per row."""
+    is_manager = has_role(request.user, Role.MANAGER)
+    return {
+        "can_claim": has_role(request.user, *CLAIM_ROLES),
+        "can_reassign": is_manager,
+        # One query, and only for managers: the reassign menu's choices, drawn once for all rows
+        # (a loop over every reviewer in each of 50 rows was most of the page's time).
+        "reviewer_options": (
+            format_html_join(
+                "", '<option value="{}">{}</option>', ((u.pk, _person(u)) for u in selectors.assignable_reviewers())
+            )
+            if is_manager
+            else ""
+        ),
+    }
+
+
+def _queue_url(query: QueryDict) -> str:
+    return reverse("queue") + (f"?{query.urlencode()}" if query else "")
+
+
+def _queue_form(request: HttpRequest) -> QueueFilterForm:
+    """The filters: from the POSTed form (which also sets or clears the search), or from the
+    query string plus the search kept in the session."""
+    if request.method == "POST":
+        posted = request.POST.copy()
+        if "clear" in posted:
+            posted = QueryDict(mutable=True)
+        form = QueueFilterForm(posted)
+        term = form.filters()["search"].strip()
+        if term:
+            request.session[SEARCH_SESSION_KEY] = term
+        else:
+            request.session.pop(SEARCH_SESSION_KEY, None)
+        return form
+    data = request.GET.copy()
+    # A search term never comes from a URL, even one written by hand or left in a bookmark.
+    data.pop("q", None)
+    data["q"] = request.session.get(SEARCH_SESSION_KEY, "")
+    return QueueFilterForm(data)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@never_cache
+@audited_view(action=AuditAction.LIST, object_type=AuditObject.CASE, case_kwarg=None, methods=("GET", "POST"))
+def queue(request: HttpRequest) -> HttpResponse:
+    _require_reviewer(request)
+    form = _queue_form(request)
+    address = _queue_url(form.url_query())
+    if request.method == "POST" and not _is_htmx(request):
+        # Post/redirect/get: the page's address carries the URL-safe filters only.
+        return redirect(address)
+    cases = selectors.queue_cases(request.user, **form.filters())
+    page_number = request.GET.get("page") if request.method == "GET" else None
+    page: Page[Case] = Paginator(cases, PAGE_SIZE).get_page(page_number)
+    now = timezone.now()
+    rows = [queue_row(case, now) for case in selectors.queue_rows(cast("QuerySet[Case]", page.object_list))]
+    audit_annotate(request, object_ids=[row.case.case_number for row in rows])
+    context = {
+        "form": form,
+        "page": page,
+        # A Paginator over a QuerySet pages it by slicing, so the page is still a QuerySet.
+        "rows": rows,
+        "url_query": form.url_query(),
+        "next_url": request.get_full_path() if request.method == "GET" else address,
+        **_action_context(request),
+    }
+    template = "workspace/_queue_table.html" if _is_htmx(request) else "workspace/queue.html"
+    response = render(request, template, context)
+    if request.method == "POST":
+        # htmx puts the queue's address (without the search) in the location bar.
+        response["HX-Push-Url"] = address
+    # The same URL answers with a fragment or a page: caches must keep them apart.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _case_or_404(request: HttpRequest, case_number: str) -> Case:
+    case = selectors.cases_visible_to(request.user).filter(case_number=case_number).first()
+    if case is None:
+        raise Http404("No such case.")
+    return case
+
+
+def _back_to_queue(request: HttpRequest) -> str:
+    """Where a plain POST returns: the queue as the user left it (filters, page), if that is ours."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("queue")
+
+
+def _row_response(request: HttpRequest, case_number: str, *, error: str = "", notice: str = "") -> HttpResponse:
+    """The one re-drawn row for htmx, with the outcome said in the row itself."""
+    case = selectors.queue_rows(selectors.queue_cases(request.user).filter(case_number=case_number)).first()
+    context = {
+        "next_url": request.POST.get("next", reverse("queue")),
+        "error": error,
+        "notice": notice,
+        **_action_context(request),
+    }
+    if case is None:
+        # No longer open (decided or cancelled meanwhile): the row says so instead of vanishing.
+        context["gone_case_number"] = case_number
+        return render(request, "workspace/_queue_row.html", context)
+    context["row"] = queue_row(case, timezone.now())
+    # htmx swaps only 2xx answers by default; a refusal is therefore a 200 row carrying the message.
+    return render(request, "workspace/_queue_row.html", context)
+
+
+def _act(request: HttpRequest, case_number: str, action: str, run: Any) -> HttpResponse:
+    case = _case_or_404(request, case_number)
+    try:
+        run(case)
+    except ValidationFailed as exc:
+        error = f"Not {action}: " + "; ".join(" ".join(v) for v in exc.errors.values())
+    except DomainError as exc:
+        if exc.status_code == 403:
+            raise PermissionDenied(exc.message) from exc
+        error = f"Not {action}: {exc.message}"
+    else:
+        error = ""
+    if _is_htmx(request):
+        return _row_response(request, case_number, error=error, notice="" if error else f"{action.capitalize()}.")
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"{case_number} {action}.")
+    return redirect(_back_to_queue(request))
+
+
+@login_required
+@require_POST
+def case_claim(request: HttpRequest, case_number: str) -> HttpResponse:
+    _require_reviewer(request)
+    # Refused before the case is even looked up: the service checks again, this is the page's answer.
+    if not has_role(request.user, *CLAIM_ROLES):
+        raise PermissionDenied("Only a nurse or physician reviewer may claim a case.")
+    user: User = request.user  # type: ignore[assignment]
+    return _act(
+        request, case_number, "claimed", lambda case: assignment_services.case_claim(case_id=case.pk, user=user)
+    )
+
+
+@login_required
+@require_POST
+def case_reassign(request: HttpRequest, case_number: str) -> HttpResponse:
+    _require_reviewer(request)
+    if not has_role(request.user, Role.MANAGER):
+        raise PermissionDenied("Only a manager may reassign a case.")
+    user: User = request.user  # type: ignore[assignment]
+    assignee = request.POST.get("assignee_id", "")
+    version = request.POST.get("row_version", "")
+
+    def run(case: Case) -> None:
+        if not assignee.isdigit():
+            raise ValidationFailed({"assignee_id": ["choose a reviewer"]})
+        assignment_services.case_reassign(
+            case_id=case.pk,
+            user=user,
+            assignee_id=int(assignee),
+            expected_row_version=int(version) if version.isdigit() else None,
+        )
+
+    return _act(request, case_number, "reassigned", run)

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import html
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from casemgmt.cases.models import ApiToken, DeadlineRule
+from casemgmt.kernel.errors import PermissionDeniedError
+from casemgmt.security.services import api_token_create, api_token_revoke, roles_sync_permissions
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def role_permissions(db: None) -> None:
+    roles_sync_permissions()
+
+
+def signed_in_staff(user: User) -> Client:
+    # Managers are staff in production (demo_user_ensure); the conftest persona is not.
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+@pytest.fixture
+def token(integration_client: User) -> ApiToken:
+    return api_token_create(user=integration_client, label="EHR")[0]
+
+
+def test_manager_edits_a_deadline_rule(manager: User) -> None:
+    rule = DeadlineRule.objects.get(review_type="prospective", urgency="expedited", line_of_business="")
+
+    response = signed_in_staff(manager).post(
+        f"/admin/casemgmt/deadlinerule/{rule.pk}/change/",
+        {
+            "review_type": "prospective",
+            "urgency": "expedited",
+            "line_of_business": "",
+            "hours": "48",
+            "pend_extension_hours": "48",
+            "source": "Plan",
+        },
+    )
+
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert (rule.hours, rule.pend_extension_hours, rule.source) == (48, 48, "Plan")
+
+
+def test_deadline_rule_duplicate_scope_is_a_form_error(manager: User) -> None:
+    response = signed_in_staff(manager).post(
+        "/admin/casemgmt/deadlinerule/add/",
+        {"review_type": "prospective", "urgency": "expedited", "line_of_business": "", "hours": "24", "source": "x"},
+    )
+
+    assert response.status_code == 200
+    assert DeadlineRule.objects.filter(review_type="prospective", urgency="expedited", line_of_business="").count() == 1
+
+
+def test_manager_revokes_a_token_with_the_list_action(manager: User, token: ApiToken) -> None:
+    response = signed_in_staff(manager).post(
+        "/admin/casemgmt/apitoken/", {"action": "revoke", "_selected_action": [str(token.pk)]}, follow=True
+    )
+
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert f"Token {token} revoked." in html.unescape(response.content.decode())
+
+
+def test_manager_revokes_a_token_from_its_change_page(manager: User, token: ApiToken) -> None:
+    browser = signed_in_staff(manager)
+    page = browser.get(f"/admin/casemgmt/apitoken/{token.pk}/change/").content.decode()
+
+    response = browser.post(f"/admin/casemgmt/apitoken/{token.pk}/revoke/")
+
+    assert f'action="/admin/casemgmt/apitoken/{token.pk}/revoke/"' in page
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_tokens_cannot_be_added_in_the_admin(manager: User) -> None:
+    assert signed_in_staff(manager).get("/admin/casemgmt/apitoken/add/").status_code == 403
+
+
+def test_nurse_has_no_access_to_tokens(nurse: User, token: ApiToken) -> None:
+    browser = signed_in_staff(nurse)
+
+    assert browser.get("/admin/casemgmt/apitoken/").status_code == 403
+    assert browser.post(f"/admin/casemgmt/apitoken/{token.pk}/revoke/").status_code == 403
+    token.refresh_from_db()
+    assert token.revoked_at is None
+
+
+def test_api_token_revoke_keeps_the_first_revocation_time(manager: User, token: ApiToken) -> None:
+    first = api_token_revoke(token_id=token.pk, user=manager).revoked_at
+
+    again = api_token_revoke(token_id=token.pk, user=manager)
+
+    assert first is not None
+    assert again.revoked_at == first
+
+
+def test_api_token_revoke_requires_the_manager_role(nurse: User, token: ApiToken) -> None:
+    with pytest.raises(PermissionDeniedError):
+        api_token_revoke(token_id=token.pk, user=nurse)
+    token.refresh_from_db()
+    assert token.revoked_at is None

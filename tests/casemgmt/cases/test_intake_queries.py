@@ -1,0 +1,145 @@
+"""The cost of `POST /api/v1/cases` in SQL statements, and the 201 body it answers with.
+
+The 201 body is built from the objects the submission already holds rather than by reading
+the case back; it must still be exactly what `GET /api/v1/cases/{case_number}` returns.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from casemgmt.cases.models import Case, CaseEvent, Flag, WebhookDelivery
+from casemgmt.cases.services.webhooks import webhook_subscribe
+from casemgmt.security.services import api_token_create
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+# A submission of 3 lines without clinical facts, after a first one (which touches the token's
+# last use, builds the engine index and reads the intake facts). On the API: the token, then on
+# PostgreSQL one statement for the case, its lines, flags, events and audit row that checks the
+# remembered intake facts itself (casemgmt/cases/case_insert.py, selectors.intake_facts_guard);
+# elsewhere one read of the deadline rules with the library stamp, the client's webhooks and
+# roles, then one insert each, plus the webhook read. The test's own transaction adds a
+# savepoint and its release around the writes.
+MAX_QUERIES_WITHOUT_FACTS = {"postgresql": 4, "sqlite": 10}
+# Clinical facts are checked against the fact catalogue: one more read.
+FACTS_READS = 1
+
+
+def _budget(extra: int = 0) -> int:
+    return MAX_QUERIES_WITHOUT_FACTS[connection.vendor] + extra
+
+
+def _client_for(user) -> APIClient:
+    _, raw = api_token_create(user=user)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return api
+
+
+def _body(external_id: str, **overrides: Any) -> dict[str, Any]:
+    dos = (timezone.localdate() + timedelta(days=14)).isoformat()
+    lines = [
+        {"code_system": "CPT", "code": "62330", "units": 1, "date_of_service": dos, "description": "mild, L4-L5"},
+        {"code_system": "CPT", "code": "62331", "units": 2, "date_of_service": dos, "modifiers": ["59"]},
+        {"code_system": "CPT", "code": "72148", "units": 1, "date_of_service": dos, "description": "MRI lumbar"},
+    ]
+    return factories.api_case_body(
+        external_id=external_id,
+        service_lines=lines,
+        diagnosis_codes=["M48.062", "M54.16"],
+        servicing_provider={"npi": factories.OTHER_VALID_NPI, "name": "Surgery Center"},
+        **overrides,
+    )
+
+
+@pytest.fixture
+def library(editor) -> None:
+    factories.two_policy_library(editor)
+
+
+def _submit_counted(api: APIClient, body: dict[str, Any]) -> tuple[dict[str, Any], int, list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post("/api/v1/cases", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json(), len(queries.captured_queries), [q["sql"] for q in queries.captured_queries]
+
+
+def test_three_line_submission_stays_within_its_query_budget(integration_client, library):
+    api = _client_for(integration_client)
+    _submit_counted(api, _body("WARM-UP"))
+
+    body, count, statements = _submit_counted(api, _body("EHR-2"))
+
+    assert count <= _budget(), "\n".join(statements)
+    # Nothing is read back after it was written, and nothing is superseded on a new case.
+    assert not any(sql.startswith("UPDATE") for sql in statements), "\n".join(statements)
+    assert len(body["service_lines"]) == 3
+    assert [(f["service_line"], f["kind"]) for f in body["flags"]] == [
+        (1, "investigational"),
+        (2, "criteria_incomplete"),
+    ]
+
+
+def test_submission_with_clinical_facts_reads_the_catalogue_once(integration_client, library):
+    api = _client_for(integration_client)
+    _submit_counted(api, _body("WARM-UP"))
+
+    body, count, statements = _submit_counted(api, _body("EHR-3", clinical_facts={"conservative_therapy_weeks": 14}))
+
+    assert count <= _budget(FACTS_READS), "\n".join(statements)
+    assert [(f["service_line"], f["kind"]) for f in body["flags"]] == [(1, "investigational"), (2, "criteria_met")]
+
+
+@pytest.mark.parametrize("facts", [{}, {"conservative_therapy_weeks": 6}])
+def test_201_body_is_what_get_returns(integration_client, library, facts):
+    api = _client_for(integration_client)
+
+    created = api.post("/api/v1/cases", _body("EHR-4", clinical_facts=facts), format="json")
+    assert created.status_code == 201, created.content
+    fetched = api.get(f"/api/v1/cases/{created.json()['case_number']}")
+
+    assert fetched.status_code == 200
+    assert created.json() == fetched.json()
+    assert created.json()["flags"], "the comparison must cover flags"
+
+
+def test_submission_records_events_in_order_and_current_flags(integration_client, library):
+    api = _client_for(integration_client)
+    body = api.post("/api/v1/cases", _body("EHR-5"), format="json").json()
+
+    case = Case.objects.get(case_number=body["case_number"])
+    events = list(CaseEvent.objects.filter(case=case).order_by("id"))
+    assert [(e.kind, e.actor_id) for e in events] == [("received", integration_client.pk), ("flagged", None)]
+    assert events[0].detail == {"due_at": case.due_at.isoformat(), "rule": str(case.deadline_rule)}
+    assert events[1].detail == {"flags": len(body["flags"])}
+    assert events[0].at == events[1].at == case.received_at
+    assert Flag.objects.filter(case=case, superseded_at__isnull=True).count() == len(body["flags"])
+
+
+def test_received_webhook_carries_the_status_without_reading_it_back(integration_client, library, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    webhook_subscribe(client=integration_client, url="https://hooks.example.test/a")
+    webhook_subscribe(client=integration_client, url="https://hooks.example.test/b")
+    api = _client_for(integration_client)
+
+    body = api.post("/api/v1/cases", _body("EHR-6"), format="json").json()
+
+    deliveries = WebhookDelivery.objects.filter(event__case__case_number=body["case_number"])
+    assert sorted(d.subscription.url for d in deliveries) == [
+        "https://hooks.example.test/a",
+        "https://hooks.example.test/b",
+    ]
+    for delivery in deliveries:
+        assert delivery.event.kind == "received"
+        assert delivery.payload["status"] == "received"
+        assert delivery.payload["case_number"] == body["case_number"]
+        assert delivery.payload["external_id"] == "EHR-6"

@@ -1,0 +1,296 @@
+"""Dashboard and CMS-0057-F metrics (casemgmt.cases.metrics) on a small hand-computed dataset.
+
+The clock is the services' `timezone.now`, moved by hand so every decision has a known time.
+Decisions are append-only, so their times are set that way; cases are moved directly where the
+product has no service yet (reopening for an appeal, assigning a reviewer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from casemgmt.cases import metrics
+from casemgmt.cases.models import Case, CaseStatus
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.intake import LineInput
+from casemgmt.cases.services.pend import case_pend_for_information
+from casemgmt.cases.services.transitions import case_information_add, case_refer_to_physician
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+# Today at 01:00 local time: every action below falls on a known day of the period.
+T0 = timezone.make_aware(datetime.combine(timezone.localdate(), time(1, 0)))
+PERIOD = metrics.Period(T0.date(), T0.date() + timedelta(days=5))
+NOW = T0 + timedelta(days=4)  # "now" for the open-case snapshot
+
+
+def hours(n: float) -> datetime:
+    return T0 + timedelta(hours=n)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    fake = Clock(T0)
+    monkeypatch.setattr("django.utils.timezone.now", fake)
+    return fake
+
+
+@pytest.fixture
+def investigational(editor):
+    return factories.publish(factories.draft_version(), editor)
+
+
+TWO_LINES = (
+    LineInput(code_system="CPT", code="62330", units=1, date_of_service=timezone.localdate() + timedelta(10)),
+    LineInput(code_system="CPT", code="62331", units=4, date_of_service=timezone.localdate() + timedelta(10)),
+)
+
+
+def line(seq: int, outcome: str, **kw) -> DecisionLineInput:
+    if outcome in ("denied", "partially_approved", "modified"):
+        kw.setdefault("reason", "Criteria not met.")
+    return DecisionLineInput(service_line=seq, outcome=outcome, **kw)
+
+
+@dataclass
+class World:
+    clock: Clock
+    client: User
+    nurse: User
+    physician: User
+    version_id: int
+
+    def submit(self, at: datetime, **overrides) -> Case:
+        self.clock.now = at
+        return factories.case(self.client, **overrides)
+
+    def decide(self, case: Case, at: datetime, by, *lines: DecisionLineInput):
+        self.clock.now = at
+        adverse = any(x.outcome in ("denied", "partially_approved", "modified") for x in lines)
+        citations = [CitationInput(policy_version_id=self.version_id)] if adverse else []
+        return decision_record(case_id=case.pk, user=by, lines=list(lines), citations=citations)
+
+    def reopen(self, case: Case) -> None:
+        """An appeal reopens the case (no service for it yet)."""
+        Case.objects.filter(pk=case.pk).update(status=CaseStatus.IN_REVIEW)
+
+
+@pytest.fixture
+def world(clock, integration_client, nurse, physician, investigational) -> World:
+    return World(clock, integration_client, nurse, physician, investigational.pk)
+
+
+@pytest.fixture
+def dataset(world: World) -> World:
+    """Eight decided cases, three open ones, one decided after the period.
+
+    prospective, decided in the period (decision of record):
+      A standard  approved            2 h  in time
+      B standard  denied (1 of 2)    10 h  in time
+      C standard  partially approved  4 h  in time
+      D standard  denied at 6 h, reopened, approved at 30 h: approved after appeal, in time
+      G standard  pended 1-25 h (deadline +24 h), approved at 50 h: extended, in time
+      E expedited approved           80 h  late (due 72 h): extended
+      F expedited denied              1 h  in time
+    retrospective: R approved at 3 h, in time (timeliness only, not CMS)
+    open: I received, assigned to the nurse, due T0+3 d (overdue at NOW)
+          J pended by a nurse's pend decision at 3 h, due in 15 d (later)
+          N expedited, received T0+2 d, referred (due T0+5 d: within 24 h at NOW)
+    after the period: K standard approved at T0+6 d
+    """
+    w, nurse, phys = world, world.nurse, world.physician
+    a = w.submit(T0)
+    w.decide(a, hours(2), nurse, line(1, "approved"))
+    b = w.submit(T0, service_lines=TWO_LINES)
+    w.decide(b, hours(10), phys, line(1, "approved"), line(2, "denied"))
+    c = w.submit(T0, service_lines=TWO_LINES)
+    w.decide(c, hours(4), phys, line(1, "approved"), line(2, "partially_approved", approved_units=2))
+    d = w.submit(T0)
+    w.decide(d, hours(6), phys, line(1, "denied"))
+    w.reopen(d)
+    w.decide(d, hours(30), phys, line(1, "approved"))
+    g = w.submit(T0)
+    w.clock.now = hours(1)
+    case_pend_for_information(case_id=g.pk, user=nurse, needed="PT notes")
+    w.clock.now = hours(25)
+    case_information_add(case_id=g.pk, user=w.client, clinical_facts={}, clinical_notes="PT notes.")
+    w.decide(g, hours(50), nurse, line(1, "approved"))
+    e = w.submit(T0, urgency="expedited")
+    w.decide(e, hours(80), nurse, line(1, "approved"))
+    f = w.submit(T0, urgency="expedited")
+    w.decide(f, hours(1), phys, line(1, "denied"))
+    past = timezone.localdate() - timedelta(days=10)
+    r = w.submit(
+        T0,
+        review_type="retrospective",
+        service_lines=(LineInput(code_system="CPT", code="62330", units=1, date_of_service=past),),
+    )
+    w.decide(r, hours(3), phys, line(1, "approved"))
+
+    i = w.submit(T0)
+    Case.objects.filter(pk=i.pk).update(assignee=nurse, due_at=T0 + timedelta(days=3))
+    j = w.submit(T0)
+    w.decide(j, hours(3), nurse, line(1, "pended"))
+    n = w.submit(T0 + timedelta(days=2), urgency="expedited")
+    w.clock.now = T0 + timedelta(days=2, hours=1)
+    case_refer_to_physician(case_id=n.pk, user=nurse, summary="Please review.")
+
+    k = w.submit(T0)
+    w.decide(k, T0 + timedelta(days=6), nurse, line(1, "approved"))
+    return w
+
+
+def test_open_cases_by_status_and_due_risk(dataset):
+    open_now = metrics.open_cases(NOW)
+    assert {s.status: s.count for s in open_now.by_status} == {
+        "received": 1,
+        "in_review": 0,
+        "pended": 1,
+        "physician_review": 1,
+    }
+    assert (open_now.overdue, open_now.due_within_24h, open_now.due_later) == (1, 1, 1)
+    assert open_now.total == 3
+    assert open_now.unassigned == 2
+
+
+def test_in_time_and_late_use_the_decision_of_record(dataset):
+    result = metrics.dashboard_metrics(PERIOD, NOW).timeliness
+    # A B C D G F R in time; E late. D's superseded denial, J's pend and K (after) do not count.
+    assert (result.in_time, result.late) == (7, 1)
+    assert result.in_time_rate.percent == 87.5
+
+
+def test_standard_outcomes(dataset):
+    standard = metrics.dashboard_metrics(PERIOD, NOW).cms.standard
+    assert standard.total == 5
+    assert (standard.approved.count, standard.denied.count, standard.partial_or_modified.count) == (3, 1, 1)
+    assert (standard.approved.percent, standard.denied.percent, standard.partial_or_modified.percent) == (
+        60.0,
+        20.0,
+        20.0,
+    )
+
+
+def test_expedited_outcomes(dataset):
+    expedited = metrics.dashboard_metrics(PERIOD, NOW).cms.expedited
+    assert expedited.total == 2
+    assert (expedited.approved.percent, expedited.denied.percent, expedited.partial_or_modified.percent) == (
+        50.0,
+        50.0,
+        0.0,
+    )
+
+
+def test_approved_after_appeal_and_after_extension(dataset):
+    cms = metrics.dashboard_metrics(PERIOD, NOW).cms
+    # Of the 7 prior-authorization requests: D after appeal; G (pend extension) and E (late).
+    assert (cms.approved_after_appeal.count, cms.approved_after_appeal.total) == (1, 7)
+    assert cms.approved_after_appeal.percent == 14.3
+    assert (cms.approved_after_extension.count, cms.approved_after_extension.total) == (2, 7)
+    assert cms.approved_after_extension.percent == 28.6
+
+
+def test_time_from_submission_to_decision(dataset):
+    cms = metrics.dashboard_metrics(PERIOD, NOW).cms
+    # Standard: 2, 10, 4, 30, 50 h. Expedited: 80, 1 h.
+    assert cms.standard.time_to_decision == metrics.DurationStats(
+        count=5, mean=timedelta(hours=19, minutes=12), median=timedelta(hours=10)
+    )
+    assert cms.expedited.time_to_decision == metrics.DurationStats(
+        count=2, mean=timedelta(hours=40, minutes=30), median=timedelta(hours=40, minutes=30)
+    )
+
+
+def test_reviewer_workload(dataset):
+    workload = {load.username: load for load in metrics.reviewer_workload(PERIOD)}
+    assert set(workload) == {"nina.nurse", "phil.physician"}
+    # Nurse: A, G, E and J's pend (K is after the period); holds I. Physician: B, C, D twice, F, R.
+    assert (workload["nina.nurse"].open_assigned, workload["nina.nurse"].decisions) == (1, 4)
+    assert (workload["phil.physician"].open_assigned, workload["phil.physician"].decisions) == (0, 6)
+
+
+def test_a_later_period_sees_only_its_own_decisions(dataset):
+    later = metrics.dashboard_metrics(metrics.Period(PERIOD.end, PERIOD.end + timedelta(days=5)), NOW)
+    assert (later.timeliness.in_time, later.timeliness.late) == (1, 0)  # K
+    assert later.cms.standard.approved == metrics.Rate(1, 1)
+    assert later.cms.expedited.total == 0
+    assert later.cms.expedited.approved.percent is None
+
+
+def test_due_at_the_time_of_the_decision_ignores_a_later_extension(world):
+    """Decided 30 min late; a pend after reopening moves due_at past the decision: still late."""
+    m = world.submit(T0, urgency="expedited")
+    world.decide(m, hours(72.5), world.nurse, line(1, "approved"))
+    world.reopen(m)
+    world.clock.now = hours(73)
+    case_pend_for_information(case_id=m.pk, user=world.nurse, needed="Imaging")
+    world.clock.now = hours(74)
+    case_information_add(case_id=m.pk, user=world.client, clinical_facts={}, clinical_notes="MRI.")
+    m.refresh_from_db()
+    assert m.due_at == hours(73)  # 72 h + the 1 h pended
+    Case.objects.filter(pk=m.pk).update(status=CaseStatus.DECIDED)
+    result = metrics.dashboard_metrics(PERIOD, NOW)
+    assert (result.timeliness.in_time, result.timeliness.late) == (0, 1)
+    # Approved after its deadline: an extended timeframe, not one granted before the decision.
+    assert result.cms.approved_after_extension == metrics.Rate(1, 1)
+
+
+def test_an_empty_period_has_no_percentages(db):
+    result = metrics.dashboard_metrics(metrics.Period(date(2001, 1, 1), date(2002, 1, 1)))
+    assert result.timeliness.total == 0
+    assert result.cms.standard.approved == metrics.Rate(0, 0)
+    assert result.cms.standard.approved.percent is None
+    assert result.cms.standard.time_to_decision == metrics.DurationStats(0, None, None)
+    assert result.open_cases.total == 0
+
+
+def test_median_of_an_even_count_is_the_mean_of_the_middle_two():
+    stats = metrics.duration_stats([timedelta(hours=h) for h in (1, 2, 6, 100)])
+    assert stats.median == timedelta(hours=4)
+    assert stats.mean == timedelta(hours=27, minutes=15)
+
+
+def test_services_requiring_pa_come_from_published_versions_only(editor, investigational):
+    other = factories.policy(number="TP.02", title="Spinal devices")
+    factories.publish(factories.draft_version(other, codes=[("CPT", "22867", "22870"), ("HCPCS", "G0276", "")]), editor)
+    factories.draft_version(factories.policy(number="TP.03", title="Draft only"), codes=[("CPT", "99999", "")])
+    services_list = metrics.services_requiring_pa()
+    assert [(s.system, s.code_label, s.policy_number, s.version_labels) for s in services_list] == [
+        ("CPT", "22867–22870", "TP.02", ("2024-01",)),
+        ("CPT", "62330", "TP.01", ("2024-01",)),
+        ("HCPCS", "G0276", "TP.02", ("2024-01",)),
+    ]
+    assert services_list[1].policy_title == "Test procedure policy"
+
+
+def test_metrics_cost_the_same_queries_whatever_the_number_of_cases(world):
+    def count() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            metrics.dashboard_metrics(PERIOD, NOW)
+        return len(ctx.captured_queries)
+
+    a = world.submit(T0)
+    world.decide(a, hours(1), world.nurse, line(1, "approved"))
+    few = count()
+    for n in range(4):
+        case = world.submit(T0, urgency="expedited" if n % 2 else "standard")
+        world.decide(case, hours(2 + n), world.physician, line(1, "denied" if n % 2 else "approved"))
+    assert count() == few == 4
