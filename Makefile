@@ -15,7 +15,7 @@ PORT ?= 8000
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k healthz -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint worker requirements bench browsers install
+.PHONY: help run test lint worker relay requirements bench browsers install
 
 help: ## List the commands
 	@echo "casemgmt: prior-authorization case management"
@@ -50,7 +50,8 @@ test: $(STAMP) ## Run the whole test suite
 	exit "$$rc"
 
 # mypy's Django plugin imports the settings, which need a SECRET_KEY when DEBUG is off.
-lint: $(STAMP) ## ruff format --check, ruff check, mypy
+# lint-imports checks the import contracts in pyproject.toml ([tool.importlinter]).
+lint: $(STAMP) ## ruff format --check, ruff check, mypy, import contracts
 	@rc=0; \
 	echo "== ruff format --check ."; $(VENV)/bin/ruff format --check . || rc=1; \
 	echo "== ruff check ."; $(VENV)/bin/ruff check . || rc=1; \
@@ -59,6 +60,7 @@ lint: $(STAMP) ## ruff format --check, ruff check, mypy
 	done; \
 	if [ -z "$${SECRET_KEY:-}$${SECRET_KEY_FILE:-}" ]; then export SECRET_KEY=mypy-only-not-a-secret; fi; \
 	echo "== mypy$$paths"; $(VENV)/bin/mypy $$paths || rc=1; \
+	echo "== lint-imports"; $(VENV)/bin/lint-imports --no-logo || rc=1; \
 	exit "$$rc"
 
 worker: $(STAMP) ## Celery worker with beat, against DATABASE_URL and CELERY_BROKER_URL
@@ -75,6 +77,17 @@ worker: $(STAMP) ## Celery worker with beat, against DATABASE_URL and CELERY_BRO
 		echo "warning: DATABASE_URL is not set; the worker uses the embedded SQLite database." >&2; \
 	fi
 	exec $(VENV)/bin/celery -A casemgmt worker -B -l info
+
+relay: $(STAMP) ## Outbox relay: sends queued tasks to the broker (beside `make worker`)
+	@if [ -z "$${CELERY_BROKER_URL:-}" ]; then \
+		echo "CELERY_BROKER_URL is not set: with no broker, tasks run in-process at commit and there is nothing to relay." >&2; \
+		exit 1; \
+	fi
+	@if [ -z "$${SECRET_KEY:-}$${SECRET_KEY_FILE:-}$${DEBUG:-}" ]; then \
+		echo "Set SECRET_KEY (or SECRET_KEY_FILE) for the relay, or DEBUG=1 on a development machine." >&2; \
+		exit 1; \
+	fi
+	exec $(PY) manage.py outbox_relay
 
 requirements: $(STAMP) ## Recompile requirements/*.txt from requirements/*.in (pip-tools)
 	cd requirements && ../$(VENV)/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \

@@ -45,7 +45,9 @@ INSTALLED_APPS = [
     "policies_app",
     "casemgmt.cases",
     "casemgmt.security",
+    "casemgmt.demo",
     "casemgmt.audit",
+    "casemgmt.outbox",
     "django_celery_beat",
     "casemgmt.retro",
 ]
@@ -53,6 +55,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    # API answers: JSON 413 and 503 for what happens outside the views, no-store on every answer.
+    # Before every middleware that touches the database, so it sees their failures.
+    "casemgmt.api.middleware.ApiResponseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "casemgmt.security.sessions.SessionIdleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -93,8 +98,8 @@ if _database_url:
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL could not be read: {exc}") from exc
     # Parameters sent apart from the SQL, and a statement run DATABASE_PREPARE_THRESHOLD times
-    # on a connection is prepared: PostgreSQL then skips planning it, which halved the
-    # database's share of an intake request (bench/intake). A pooler in transaction mode
+    # on a connection is prepared: PostgreSQL then skips planning the statements every
+    # request repeats. A pooler in transaction mode
     # (PgBouncer before 1.21) cannot carry prepared statements: set
     # DATABASE_PREPARED_STATEMENTS=0 behind one.
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
@@ -131,7 +136,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 # HIPAA automatic logoff: the session expires after this many idle seconds.
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 15 * 60, minimum=60)
-# Not every request: casemgmt.security.sessions.SessionIdleMiddleware moves the expiry on once a minute.
+# Not every request: casemgmt.security.sessions.SessionIdleMiddleware moves the expiry on at most
+# every twentieth of the window (at most a minute), so activity keeps a session alive.
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -224,7 +230,9 @@ REST_FRAMEWORK = {
         "casemgmt.api.throttling.ClientRateThrottle",
         "casemgmt.api.throttling.AnonymousRateThrottle",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only, with limits (depth, NUL, lone surrogates, non-finite numbers); the attachment
+    # endpoint sets its own multipart parser.
+    "DEFAULT_PARSER_CLASSES": ["casemgmt.api.parsers.ApiJSONParser"],
 }
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/min")
 API_ANON_RATE_LIMIT = env_str("API_ANON_RATE_LIMIT", "60/min")
@@ -236,6 +244,10 @@ for _name, _rate in (("API_RATE_LIMIT", API_RATE_LIMIT), ("API_ANON_RATE_LIMIT",
 # Webhook targets must be public https endpoints unless configured otherwise (local testing).
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=False)
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
+# A pending delivery whose message has not led to an attempt this long after it was queued (a
+# message lost with a broker that kept nothing, a worker killed mid-delivery) is queued again
+# by the sweeper (beat: "webhooks: sweeper").
+WEBHOOK_STALL_SECONDS = env_int("WEBHOOK_STALL_SECONDS", 120, minimum=1)
 
 _cache_url = env_secret("CACHE_URL")
 if _cache_url and not _cache_url.startswith(("redis://", "rediss://")):
@@ -255,6 +267,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # Separate request and response components, so required input strings carry minLength.
     "COMPONENT_SPLIT_REQUEST": True,
+    # After drf-spectacular's own (enum components): the rules the server enforces that the
+    # fields alone do not state, so a request that fits the schema gets past validation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "casemgmt.api.schema.strict_request_objects",
+    ],
     # Swagger UI from the installed sidecar package: the docs work offline, with no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -271,15 +289,39 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
+# A broker that is down or unreachable must fail a send in seconds, never hang a request: the
+# connect and socket timeouts bound each try (the outbox retries once, then leaves the task to
+# the relay). A worker, though, waits for the broker as long as it takes instead of exiting.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Must exceed the task time limit, or Redis redelivers a task that is still running.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_timeout": 3,
 }
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "casemgmt")
 if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be greater than CELERY_TASK_TIME_LIMIT")
+# The task outbox (casemgmt/outbox, docs/decisions/0003-task-outbox.md). The request that
+# writes a task sends it after commit, and the worker that starts it marks its row sent; the
+# relay (`manage.py outbox_relay`) sends again a row no worker has started this many seconds
+# after its commit (the request failed to send it, or the broker lost it). Longer than a task
+# normally waits in the queue, or busy queues get duplicates (harmless, but work).
+OUTBOX_FAST_PATH_GRACE_SECONDS = 120
+# Rows per relay pass, and how long a relay sleeps when a pass found less than that (the
+# defaults of `outbox_relay --batch --idle`).
+OUTBOX_RELAY_BATCH = 500
+OUTBOX_RELAY_IDLE_MS = 250
+# A failed send waits 1, 2, 4 ... seconds before the next, at most this long.
+OUTBOX_MAX_BACKOFF_SECONDS = 60
+# Sent rows are kept this long (to trace a message to the change that sent it), then purged.
+OUTBOX_KEEP_SENT_HOURS = 72
+
 # Beat's schedule lives in the database (django-celery-beat), editable in the admin; the
-# nightly retrospective review and its sweeper are created there by casemgmt/retro migrations.
+# nightly retrospective review and the sweepers are created there by migrations (casemgmt/retro,
+# casemgmt/cases: "webhooks: sweeper").
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # Retrospective review (casemgmt/retro). A chunk is this many case ids, evaluated in one

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from policies_app.models import (
     PolicyVersionStatus,
 )
 from policies_app.selectors import content_sha256
+from policies_app.signals import policy_version_published
 
 
 def _locked_version(version_id: int) -> PolicyVersion:
@@ -165,7 +165,8 @@ def policy_version_publish(*, version_id: int, user: User) -> PolicyVersion:
     """Publish a reviewed version. It never changes again.
 
     A published open-ended predecessor that starts before this version is closed the day
-    before this one starts; any other overlap is refused.
+    before this one starts; any other overlap is refused. Sends `policy_version_published` in
+    the transaction: its receivers (re-flagging open cases, the retrospective run) act on it.
     """
     require_role(user, Role.POLICY_EDITOR, action="publish a policy version")
     # Lock the policy row first so two publishes of one policy cannot both pass the overlap check.
@@ -217,15 +218,8 @@ def policy_version_publish(*, version_id: int, user: User) -> PolicyVersion:
         content_sha256=("", version.content_sha256),
     )
     library_stamp_bump()
-    from casemgmt.retro.services import retro_run_for_publish
-    from policies_app.tasks import policy_version_reflag_open_cases_task
-
-    # In this transaction: the retrospective run over decided cases exists iff the publish commits.
-    retro_run_for_publish(version_id=version.pk, user=user)
-
-    # robust: a broker outage must not turn a committed publish into an error page; the
-    # re-flag can be sent again (docs/operations.md) and cases are re-flagged on any change.
-    transaction.on_commit(partial(policy_version_reflag_open_cases_task.delay, version.pk), robust=True)
+    # In this transaction: what the receivers write exists iff the publish commits.
+    policy_version_published.send(sender=PolicyVersion, version_id=version.pk, user=user)
     return version
 
 
@@ -347,10 +341,6 @@ def policy_seed(*, data: dict[str, Any], user: User) -> PolicyVersion:
         )
         policy_version_submit_for_review(version_id=version.pk, user=user)
         return policy_version_publish(version_id=version.pk, user=user)
-
-
-# Imports for policy_import live here, not at the top, only because another change is editing the
-# top of this file at the same time; move them up when the two are merged.
 
 
 def policy_import(*, path_or_bytes: Path | str | bytes, filename: str, user: User) -> tuple[PolicyVersion, bool]:

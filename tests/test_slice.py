@@ -1,8 +1,15 @@
-"""One request from intake to a cited decision, through the real API and the real pages."""
+"""One request from intake to a cited decision, through the real API and the real pages; and the
+commands the README gives a newcomer, run as written."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -81,3 +88,84 @@ def test_load_demo_is_idempotent(db, capsys):
 def test_load_demo_names_the_address_it_is_told_the_app_is_served_on(db, capsys):
     call_command("load_demo", url="http://127.0.0.1:8011/")
     assert "Sign in at http://127.0.0.1:8011/ with one of these" in capsys.readouterr().out
+
+
+# --- the README's commands, as a newcomer types them ------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+COMMAND_IN_README = re.compile(r"DEBUG=1 \.venv/bin/python manage\.py [^`\n]+")
+
+
+def readme_commands() -> list[str]:
+    return sorted(set(COMMAND_IN_README.findall((REPO / "README.md").read_text())))
+
+
+@dataclass(frozen=True)
+class Shell:
+    """A terminal on a fresh development checkout: no SECRET_KEY, DEBUG or service URL set."""
+
+    env: dict[str, str]
+
+    def run(self, command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", command], cwd=REPO, env=self.env, capture_output=True, text=True, timeout=300
+        )
+
+
+@pytest.fixture(scope="module")
+def demo_shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Shell, str]]:
+    """A shell whose own SQLite database is migrated and has the demo loaded, as `make run` does."""
+    home = tmp_path_factory.mktemp("newcomer")
+    shell = Shell(
+        {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "SQLITE_PATH": str(home / "db.sqlite3"),
+            "MEDIA_ROOT": str(home / "media"),
+        }
+    )
+    migrated = shell.run("DEBUG=1 .venv/bin/python manage.py migrate --no-input")
+    assert migrated.returncode == 0, migrated.stderr
+    loaded = shell.run("DEBUG=1 .venv/bin/python manage.py load_demo")
+    assert loaded.returncode == 0, loaded.stderr
+    yield shell, loaded.stdout + loaded.stderr
+
+
+def test_the_readme_gives_manage_py_commands():
+    assert any("create_api_token portal" in command for command in readme_commands())
+
+
+@pytest.mark.parametrize("command", readme_commands(), ids=lambda command: command.split()[3])
+def test_a_readme_command_runs_as_written_on_the_development_default(demo_shell, command):
+    shell, _ = demo_shell
+    result = shell.run(command)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ImproperlyConfigured" not in result.stderr
+    if "create_api_token" in command:
+        assert result.stdout.startswith("pa_")
+
+
+def test_a_command_needs_debug_or_a_secret_key_to_start(demo_shell):
+    shell, _ = demo_shell
+    result = shell.run(".venv/bin/python manage.py create_api_token portal")
+    assert result.returncode != 0
+    assert "SECRET_KEY (or SECRET_KEY_FILE) must be set unless DEBUG is on" in result.stderr
+
+
+def test_load_demo_names_no_broker_when_tasks_run_in_process(demo_shell):
+    _, output = demo_shell
+    assert "kombu" not in output and "No hostname was supplied" not in output
+
+
+def test_the_token_command_load_demo_prints_is_the_readme_s(demo_shell):
+    _, output = demo_shell
+    command = re.search(r"^API token for portal: (.+)$", output, re.M)
+    assert command is not None and command.group(1) in readme_commands()
+
+
+def test_make_run_serves_on_the_port_it_is_given():
+    dry_run = subprocess.run(
+        ["make", "-n", "run", "PORT=8011"], cwd=REPO, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "load_demo --url http://127.0.0.1:8011/" in dry_run.stdout
+    assert "runserver 127.0.0.1:8011" in dry_run.stdout

@@ -1,6 +1,6 @@
 """Benchmark of `POST /api/v1/cases` served by gunicorn on PostgreSQL, beside a baseline endpoint.
 
-Run from the project root:  .venv/bin/python bench/intake/run.py [--peak-seconds S] [--clients N]
+Run from the project root:  .venv/bin/python bench/intake/run.py [--compare-tree PATH] [--peak-seconds S]
 
 What it does (see bench/intake/README.md):
 
@@ -13,16 +13,22 @@ What it does (see bench/intake/README.md):
    the product's settings plus `POST /bench/baseline`, which runs the same stack (middleware,
    bearer token, throttle, JSON, strict validation) and inserts one row. The per-client rate
    limit is raised (API_RATE_LIMIT=1000000/min) so the load is not throttled.
-3. Drives both endpoints from this process over loopback (threads, http.client; every request
+   With --compare-tree PATH (another checkout of the project, e.g. a git worktree of an older
+   commit), the same is done for that tree in a database of its own (`<name>_compare_bench`)
+   and a second gunicorn serves its intake, so one run measures both versions side by side.
+3. Drives every endpoint from this process over loopback (threads, http.client; every request
    bounded by count and time):
-   - peak: closed loop, --clients requests in flight, alternating baseline and intake in
-     rounds so both see the same machine; sustained req/s and p50/p99 latency.
+   - peak: closed loop, --clients requests in flight, alternating the endpoints in rounds so
+     all see the same machine; sustained req/s and p50/p99 latency.
    - half: open loop at half of each endpoint's peak rate, requests sent on a fixed schedule and
      latency measured from the scheduled time (so a stall is not hidden by sending less).
-4. Prints a table, the throughput ratio, PASS/FAIL per target; exits 1 when a target is missed.
+   - CPU: --cpu-requests requests per endpoint, one at a time, and the CPU each cost gunicorn's
+     workers, PostgreSQL's backends and this process (from /proc): a figure that other work on
+     the machine moves far less than req/s.
+4. Prints the tables, the throughput ratios, PASS/FAIL per target; exits 1 when a target is missed.
 
-Targets (issue 4): intake throughput >= 60% of the baseline's; intake p99 < 100 ms at half its
-peak rate. Any non-2xx answer in a measured phase is also a failure.
+Targets (issue 14), for this tree's intake: throughput >= 50% of the baseline's; p99 < 50 ms at
+half its peak rate. Any non-2xx answer in a measured phase is also a failure.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -69,8 +75,8 @@ CREATE TABLE IF NOT EXISTS bench_baseline (
 )
 """
 
-TARGET_RATIO = 0.60
-TARGET_P99_MS = 100.0
+TARGET_RATIO = 0.50
+TARGET_P99_MS = 50.0
 MAX_REQUESTS_PER_PHASE = 100_000
 REQUEST_TIMEOUT_S = 10.0
 SERVER_START_TIMEOUT_S = 60.0
@@ -111,7 +117,15 @@ def prepare_database(url: str, *, reuse: bool) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def server_env(database_url: str) -> dict[str, str]:
+def compare_database_url(url: str) -> str:
+    """The compare tree's database: the same server, a name of its own that ends in _bench."""
+    name = _db_name(url)
+    stem = name.removesuffix("_bench")
+    parts = urlsplit(url)
+    return parts._replace(path=f"/{stem}_compare_bench").geturl()
+
+
+def server_env(database_url: str, root: Path = ROOT) -> dict[str, str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
@@ -122,7 +136,7 @@ def server_env(database_url: str) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "API_RATE_LIMIT": "1000000/min",
         "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(root),
         "PYTHONUNBUFFERED": "1",
     }
     # Tasks in-process (no webhooks are registered, so none run); throttle counts per worker.
@@ -131,25 +145,25 @@ def server_env(database_url: str) -> dict[str, str]:
     return env
 
 
-def manage(env: dict[str, str], *args: str) -> str:
+def manage(env: dict[str, str], root: Path, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        cwd=ROOT,
+        [sys.executable, str(root / "manage.py"), *args],
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
     if result.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        raise SystemExit(f"{root}/manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
 
 
-def setup_application(env: dict[str, str]) -> str:
+def setup_application(env: dict[str, str], root: Path = ROOT) -> str:
     """Migrate, seed, create the baseline table; return the integration client's token."""
-    manage(env, "migrate", "--noinput")
-    manage(env, "load_demo")
-    token = manage(env, "create_api_token", "portal", "--label", "bench/intake").strip().splitlines()[-1]
+    manage(env, root, "migrate", "--noinput")
+    manage(env, root, "load_demo")
+    token = manage(env, root, "create_api_token", "portal", "--label", "bench/intake").strip().splitlines()[-1]
     import psycopg
 
     with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
@@ -164,7 +178,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def gunicorn(env: dict[str, str], port: int, log_path: Path, root: Path = ROOT) -> Iterator[subprocess.Popen[bytes]]:
     command = [
         sys.executable,
         "-m",
@@ -181,7 +195,7 @@ def gunicorn(env: dict[str, str], port: int, log_path: Path) -> Iterator[subproc
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
             wait_until_ready(process, port, log_path)
@@ -277,25 +291,31 @@ def baseline_body() -> bytes:
 
 @dataclass(frozen=True)
 class Target:
+    """An endpoint, and the server (port) and token that reach it."""
+
     name: str
     path: str
     body: Callable[[], bytes]
+    port: int = 0
+    token: str = ""
+    database_url: str = ""
 
 
-INTAKE = Target("POST /api/v1/cases (3 lines)", INTAKE_PATH, intake_body)
-BASELINE = Target("baseline (validate + 1 row)", BASELINE_PATH, baseline_body)
+BASELINE_NAME = "baseline (validate + 1 row)"
+INTAKE_NAME = "POST /api/v1/cases (3 lines)"
+COMPARED_NAME = "compare tree's POST /api/v1/cases"
 
 
-def send(port: int, token: str, target: Target) -> int:
+def send(target: Target) -> int:
     """One request on a new connection (gunicorn's sync workers close it after each answer)."""
     body = target.body()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
+    conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=REQUEST_TIMEOUT_S)
     try:
         conn.request(
             "POST",
             target.path,
             body=body,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {target.token}", "Content-Type": "application/json"},
         )
         response = conn.getresponse()
         response.read()
@@ -347,7 +367,7 @@ class Result:
         return statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
 
 
-def closed_loop(port: int, token: str, target: Target, seconds: float, clients: int, phase: str) -> Result:
+def closed_loop(target: Target, seconds: float, clients: int, phase: str) -> Result:
     """`clients` requests in flight at all times, until the time or the request budget runs out."""
     result = Result(target, phase)
     lock = threading.Lock()
@@ -362,7 +382,7 @@ def closed_loop(port: int, token: str, target: Target, seconds: float, clients: 
                     return
                 budget[0] -= 1
             t0 = time.perf_counter()
-            status = send(port, token, target)
+            status = send(target)
             latency = time.perf_counter() - t0
             with lock:
                 result.add(status, latency)
@@ -372,7 +392,7 @@ def closed_loop(port: int, token: str, target: Target, seconds: float, clients: 
     return result
 
 
-def open_loop(port: int, token: str, target: Target, seconds: float, rate: float, phase: str) -> Result:
+def open_loop(target: Target, seconds: float, rate: float, phase: str) -> Result:
     """Requests sent on a fixed schedule at `rate`/s; latency counted from the scheduled time.
 
     Enough sender threads are kept that a slow answer does not hold the schedule back; if the
@@ -395,7 +415,7 @@ def open_loop(port: int, token: str, target: Target, seconds: float, rate: float
             delay = scheduled - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            status = send(port, token, target)
+            status = send(target)
             latency = time.perf_counter() - scheduled
             with lock:
                 result.add(status, latency)
@@ -414,52 +434,147 @@ def run_threads(function: Callable[[], None], count: int) -> None:
         thread.join()
 
 
+# --- CPU per request ------------------------------------------------------------------------
+
+
+@dataclass
+class CpuCost:
+    target: Target
+    requests: int
+    workers_ms: float
+    database_ms: float
+    load_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.workers_ms + self.database_ms + self.load_ms
+
+
+def _process_cpu_s(pid: int) -> float:
+    """utime + stime of a process from /proc, in seconds (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue
+            if parent == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _database_backends(url: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(_admin_conninfo(url), autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [_db_name(url)]).fetchall()
+    return [int(pid) for (pid,) in rows]
+
+
+def cpu_per_request(target: Target, server_pid: int, requests: int) -> CpuCost:
+    """The CPU one request costs the server's workers, PostgreSQL's backends for its database and
+    this process, over `requests` sent one at a time. Other work on the machine moves it far
+    less than the req/s of the load phases: it delays these processes more than it costs them."""
+    workers = _children(server_pid)
+    backends = _database_backends(target.database_url)
+    before = [sum(_process_cpu_s(p) for p in workers), sum(_process_cpu_s(p) for p in backends), time.process_time()]
+    for _ in range(requests):
+        status = send(target)
+        if not 200 <= status < 300:
+            raise SystemExit(f"{target.name} answered {status} in the CPU phase")
+    after = [sum(_process_cpu_s(p) for p in workers), sum(_process_cpu_s(p) for p in backends), time.process_time()]
+    workers_ms, database_ms, load_ms = ((b - a) / requests * 1000 for a, b in zip(before, after, strict=True))
+    return CpuCost(target, requests, workers_ms, database_ms, load_ms)
+
+
+def report_cpu(costs: list[CpuCost]) -> None:
+    width = max(len(c.target.name) for c in costs)
+    header = f"{'ms of CPU per request':<{width}} {'workers':>8} {'database':>9} {'load':>6} {'total':>7} {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    base = costs[0].total_ms
+    for c in costs:
+        print(
+            f"{c.target.name:<{width}} {c.workers_ms:>8.2f} {c.database_ms:>9.2f} {c.load_ms:>6.2f} "
+            f"{c.total_ms:>7.2f} {base / c.total_ms:>6.2f}"
+        )
+    print(f"(ratio: the baseline's total over the endpoint's; {costs[0].requests} requests each, one at a time)")
+    print()
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
-def measure(port: int, token: str, args: argparse.Namespace) -> tuple[list[Result], list[float]]:
-    """The peak and half-rate results, and intake/baseline throughput in each round of the peak."""
-    targets = (BASELINE, INTAKE)
-    for target in targets:  # warm both workers: imports, connections, the policy index
-        closed_loop(port, token, target, args.warmup_seconds, args.clients, "warmup")
+def measure(targets: list[Target], args: argparse.Namespace) -> tuple[list[Result], dict[str, list[float]]]:
+    """The peak and half-rate results, and each endpoint's throughput over the baseline's in
+    every round of the peak (by endpoint name; targets[0] is the baseline)."""
+    for target in targets:  # warm every worker: imports, connections, the policy index
+        closed_loop(target, args.warmup_seconds, args.clients, "warmup")
 
     peaks = {target.name: Result(target, "peak") for target in targets}
-    round_ratios = []
+    round_ratios: dict[str, list[float]] = {target.name: [] for target in targets[1:]}
     rounds = max(1, args.rounds)
     for k in range(rounds):
-        # Alternate, so a drift on the machine affects both alike, and swap which goes first
-        # every other round (baseline-intake, intake-baseline), so a steady drift does too.
-        pair = {}
-        for target in targets if k % 2 == 0 else targets[::-1]:
-            pair[target.name] = closed_loop(port, token, target, args.peak_seconds / rounds, args.clients, "peak")
-            peaks[target.name].merge(pair[target.name])
-        base, intake = pair[BASELINE.name].rate, pair[INTAKE.name].rate
-        round_ratios.append(intake / base if base else 0.0)
+        # Alternate, so a drift on the machine affects all alike: each round starts with the next
+        # endpoint, and every other round runs them in the reverse order.
+        shift = k % len(targets)
+        order = targets[shift:] + targets[:shift]
+        if k % 2:
+            order.reverse()
+        this_round = {}
+        for target in order:
+            this_round[target.name] = closed_loop(target, args.peak_seconds / rounds, args.clients, "peak")
+            peaks[target.name].merge(this_round[target.name])
+        base = this_round[targets[0].name].rate
+        for target in targets[1:]:
+            round_ratios[target.name].append(this_round[target.name].rate / base if base else 0.0)
 
-    halves = [
-        open_loop(port, token, target, args.half_seconds, max(1.0, peaks[target.name].rate / 2), "half")
-        for target in targets
-    ]
+    halves = [open_loop(target, args.half_seconds, max(1.0, peaks[target.name].rate / 2), "half") for target in targets]
     return [*peaks.values(), *halves], round_ratios
 
 
-def report(results: list[Result], round_ratios: list[float]) -> bool:
-    header = f"{'endpoint':<30} {'phase':<6} {'offered/s':>9} {'req/s':>8} {'ok':>7} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}"
+def report(results: list[Result], round_ratios: dict[str, list[float]]) -> bool:
+    width = max(len(r.target.name) for r in results)
+    header = (
+        f"{'endpoint':<{width}} {'phase':<6} {'offered/s':>9} {'req/s':>8} {'ok':>7} {'errors':>7} "
+        f"{'p50 ms':>8} {'p99 ms':>8}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         offered = f"{r.offered_rate:.0f}" if r.offered_rate is not None else "max"
         errors = sum(r.errors.values())
         print(
-            f"{r.target.name:<30} {r.phase:<6} {offered:>9} {r.rate:>8.1f} {r.ok:>7} {errors:>7} "
+            f"{r.target.name:<{width}} {r.phase:<6} {offered:>9} {r.rate:>8.1f} {r.ok:>7} {errors:>7} "
             f"{r.median_ms:>8.1f} {r.percentile_ms(99):>8.1f}"
         )
     print()
 
-    def find(target: Target, phase: str) -> Result:
-        return next(r for r in results if r.target is target and r.phase == phase)
+    def find(name: str, phase: str) -> Result:
+        return next(r for r in results if r.target.name == name and r.phase == phase)
 
-    base_peak, intake_peak, intake_half = find(BASELINE, "peak"), find(INTAKE, "peak"), find(INTAKE, "half")
+    base_peak = find(BASELINE_NAME, "peak")
+    for name, ratios in round_ratios.items():
+        peak, half = find(name, "peak"), find(name, "half")
+        ratio = peak.rate / base_peak.rate if base_peak.rate else 0.0
+        spread = sorted(ratios)
+        print(
+            f"{name}: {peak.rate:.1f} req/s, {ratio:.2f} of the baseline's {base_peak.rate:.1f} "
+            f"(per round: median {statistics.median(spread):.2f}, lowest {spread[0]:.2f}, highest {spread[-1]:.2f}); "
+            f"p99 at half rate ({half.offered_rate:.0f} req/s offered) {half.percentile_ms(99):.1f} ms"
+        )
+    print()
+
+    intake_peak, intake_half = find(INTAKE_NAME, "peak"), find(INTAKE_NAME, "half")
     ratio = intake_peak.rate / base_peak.rate if base_peak.rate else 0.0
     p99 = intake_half.percentile_ms(99)
     error_detail = {r.target.name + " " + r.phase: r.errors for r in results if r.errors}
@@ -476,13 +591,6 @@ def report(results: list[Result], round_ratios: list[float]) -> bool:
         ),
         (f"every measured request answered 2xx (non-2xx by status: {error_detail or 'none'})", not error_detail),
     ]
-    print(f"ratio intake/baseline throughput: {ratio:.2f}")
-    if round_ratios:
-        spread = sorted(round_ratios)
-        print(
-            f"  per round ({len(spread)}): median {statistics.median(spread):.2f}, "
-            f"lowest {spread[0]:.2f}, highest {spread[-1]:.2f}"
-        )
     for text, passed in checks:
         print(f"{'PASS' if passed else 'FAIL'}  {text}")
     return all(passed for _, passed in checks)
@@ -499,13 +607,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # a drift over both endpoints alike.
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--half-seconds", type=float, default=20.0, help="per endpoint")
+    parser.add_argument(
+        "--cpu-requests",
+        type=int,
+        default=300,
+        help="requests per endpoint, one at a time, for the CPU per request (Linux /proc; 0 skips it)",
+    )
     parser.add_argument("--log", type=Path, default=None, help="gunicorn's log (default: a temporary file)")
+    parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        default=None,
+        help="another checkout of the project (e.g. a git worktree of an older commit) whose intake is "
+        "served by a second gunicorn and measured in the same rounds",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     database_url = args.database_url
+    compare_root = args.compare_tree.resolve() if args.compare_tree else None
+    if compare_root is not None and not (compare_root / "manage.py").is_file():
+        raise SystemExit(f"--compare-tree {compare_root} has no manage.py")
     started = time.monotonic()
     print(
         f"database: {_db_name(database_url)} (PostgreSQL); gunicorn: {WORKERS} sync workers; settings: {SETTINGS_MODULE}"
@@ -513,17 +637,43 @@ def main(argv: list[str] | None = None) -> int:
     prepare_database(database_url, reuse=args.reuse_db)
     env = server_env(database_url)
     token = setup_application(env)
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    log_path = args.log or tmp / f"bench-intake-gunicorn-{os.getpid()}.log"
     port = free_port()
-    log_path = args.log or Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-intake-gunicorn-{os.getpid()}.log"
-    print(f"setup done in {time.monotonic() - started:.0f}s; server on 127.0.0.1:{port}, log {log_path}")
+    targets = [
+        Target(BASELINE_NAME, BASELINE_PATH, baseline_body, port, token, database_url),
+        Target(INTAKE_NAME, INTAKE_PATH, intake_body, port, token, database_url),
+    ]
+    servers = [(env, port, log_path, ROOT)]
+    if compare_root is not None:
+        compare_url = compare_database_url(database_url)
+        print(f"compare tree: {compare_root}, database {_db_name(compare_url)}")
+        prepare_database(compare_url, reuse=False)
+        compare_env = server_env(compare_url, compare_root)
+        compare_token = setup_application(compare_env, compare_root)
+        compare_port = free_port()
+        while compare_port == port:
+            compare_port = free_port()
+        compare_log = log_path.with_name(log_path.stem + "-compare" + log_path.suffix)
+        targets.append(Target(COMPARED_NAME, INTAKE_PATH, intake_body, compare_port, compare_token, compare_url))
+        servers.append((compare_env, compare_port, compare_log, compare_root))
+    print(
+        f"setup done in {time.monotonic() - started:.0f}s; "
+        + "; ".join(f"{root} served on 127.0.0.1:{p}, log {log}" for _, p, log, root in servers)
+    )
     print(
         f"load: closed loop, {args.clients} in flight, {args.peak_seconds:.0f}s per endpoint in {args.rounds} rounds; "
         f"then open loop at half each peak rate for {args.half_seconds:.0f}s"
     )
     print()
-    with gunicorn(env, port, log_path):
-        results, round_ratios = measure(port, token, args)
+    with ExitStack() as stack:
+        pids = {server[1]: stack.enter_context(gunicorn(*server)).pid for server in servers}
+        results, round_ratios = measure(targets, args)
+        costs = [cpu_per_request(t, pids[t.port], args.cpu_requests) for t in targets] if args.cpu_requests else []
     passed = report(results, round_ratios)
+    if costs:
+        print()
+        report_cpu(costs)
     print(f"\ntotal time {time.monotonic() - started:.0f}s")
     return 0 if passed else 1
 

@@ -31,12 +31,13 @@ from rest_framework.views import APIView
 from casemgmt.api.cases import _visible_case
 from casemgmt.api.errors import error_responses
 from casemgmt.api.idempotency import idempotent
-from casemgmt.api.replay import IDEMPOTENCY_PARAMETER, _replayable_response
+from casemgmt.api.replay import IDEMPOTENCY_PARAMETER, replayable_response
 from casemgmt.api.serializers import StrictSerializer
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.recording import AuditedApiMixin, AuditSpec, ReplayAudit, audit_annotate
 from casemgmt.cases import selectors
 from casemgmt.cases.services.attachments import ATTACHMENT_DESCRIPTION_MAX, attachment_add, attachment_too_large
+from casemgmt.kernel.http import AuthenticatedRequest
 
 # --- attachments ----------------------------------------------------------------------------
 
@@ -82,9 +83,9 @@ def _upload_sha256(upload: UploadedFile) -> str:
     return digest.hexdigest()
 
 
-@extend_schema_field(OpenApiTypes.BINARY)
+@extend_schema_field({"type": "string", "format": "binary", "minLength": 1})
 class _UploadField(serializers.FileField):
-    """A file part of a multipart body (the schema would otherwise call it a URI)."""
+    """A file part of a multipart body, not empty (the schema would otherwise call it a URI)."""
 
 
 @extend_schema_serializer(component_name="Attachment")
@@ -127,10 +128,10 @@ class CaseAttachmentsApi(AuditedApiMixin, APIView):
 
     @extend_schema(
         operation_id="cases_attachments_list",
-        responses={200: AttachmentOutputSerializer(many=True), **error_responses(401, 404, 429)},
+        responses={200: AttachmentOutputSerializer(many=True), **error_responses(400, 401, 404, 429, 503)},
         summary="List a case's attachments (metadata only)",
     )
-    def get(self, request: Request, case_number: str) -> Response:
+    def get(self, request: AuthenticatedRequest, case_number: str) -> Response:
         if selectors.case_get_for(request.user, case_number) is None:
             raise NotFound("No such case.")
         attachments = selectors.case_attachments(request.user, case_number)
@@ -141,10 +142,13 @@ class CaseAttachmentsApi(AuditedApiMixin, APIView):
         operation_id="cases_attachments_create",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: AttachmentOutputSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)},
+        responses={
+            201: AttachmentOutputSerializer,
+            **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+        },
         summary="Attach a document (PDF, PNG, JPEG or TIFF) to an open case",
     )
-    def post(self, request: Request, case_number: str) -> Response:
+    def post(self, request: AuthenticatedRequest, case_number: str) -> Response:
         case = _visible_case(request, case_number)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -152,25 +156,20 @@ class CaseAttachmentsApi(AuditedApiMixin, APIView):
         description: str = serializer.validated_data["description"]
 
         def add() -> tuple[int, Any]:
-            attachment = attachment_add(
-                case_id=case.pk,
-                user=request.user,  # type: ignore[arg-type]
-                upload=upload,
-                description=description,
-            )
+            attachment = attachment_add(case_id=case.pk, user=request.user, upload=upload, description=description)
             return status.HTTP_201_CREATED, AttachmentOutputSerializer(attachment).data
 
         # A retry is recognised by the file's digest, not its bytes (which would not fit the
         # fingerprint) nor its name alone (which would let a different file replay the first).
         code, body, replayed = idempotent(
-            client=request.user,  # type: ignore[arg-type]
+            client=request.user,
             key=request.headers.get("Idempotency-Key"),
             method="POST",
             path=request.path,
             body={"file_sha256": _upload_sha256(upload), "file_name": upload.name, "description": description},
             operation=add,
         )
-        return _replayable_response(
+        return replayable_response(
             request, code, body, replayed, ReplayAudit(AuditObject.ATTACHMENT, "id", case_number=case.case_number)
         )
 
@@ -196,11 +195,11 @@ class CaseAttachmentDownloadApi(AuditedApiMixin, APIView):
                 (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description="The document, as an attachment.")
                 for media_type in ATTACHMENT_MEDIA_TYPES
             },
-            **error_responses(401, 404, 429),
+            **error_responses(400, 401, 404, 429, 503),
         },
         summary="Download an attachment",
     )
-    def get(self, request: Request, case_number: str, attachment_id: int) -> HttpResponseBase:
+    def get(self, request: AuthenticatedRequest, case_number: str, attachment_id: int) -> HttpResponseBase:
         attachment = selectors.attachment_get_for(request.user, case_number, attachment_id)
         if attachment is None:
             raise NotFound("No such attachment.")

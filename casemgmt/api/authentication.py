@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from django.utils import timezone
@@ -12,10 +11,6 @@ from rest_framework.request import Request
 
 from casemgmt.audit import context as audit_context
 from casemgmt.cases.models import ApiToken
-
-
-def token_hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -32,7 +27,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not raw or " " in raw:
             raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <token>'.")
         token = (
-            ApiToken.objects.select_related("user").filter(key_hash=token_hash(raw), revoked_at__isnull=True).first()
+            ApiToken.objects.select_related("user")
+            .filter(key_hash=ApiToken.hash_of(raw), revoked_at__isnull=True)
+            .first()
         )
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")

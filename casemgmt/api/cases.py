@@ -16,21 +16,32 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from casemgmt.api import fast_serializers
 from casemgmt.api.errors import error_responses
-from casemgmt.api.replay import IDEMPOTENCY_PARAMETER, _idempotent_response
+from casemgmt.api.replay import IDEMPOTENCY_PARAMETER, idempotent_response
 from casemgmt.api.serializers import (
+    CPT_PATTERN,
+    HCPCS_PATTERN,
     MAX_DIAGNOSES,
     MAX_LINES,
     MAX_NOTES,
+    MAX_UNITS,
+    NOT_BLANK_PATTERN,
+    ApprovedUnitsField,
     CaseOutputSerializer,
+    ClinicalFactsField,
     DecisionOutputSerializer,
+    DiagnosisCodesField,
+    LineNumberField,
+    ModifierField,
+    NpiField,
+    ProcedureCodeField,
     StrictSerializer,
 )
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.recording import AuditedApiMixin, AuditSpec, ReplayAudit, audit_annotate
 from casemgmt.cases import selectors
 from casemgmt.cases.models import (
+    ADVERSE_OUTCOMES,
     Case,
     CaseStatus,
     LineOutcome,
@@ -41,6 +52,7 @@ from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, 
 from casemgmt.cases.services.intake import CaseInput, LineInput, MemberInput, ProviderInput, case_submit
 from casemgmt.cases.services.pend import case_pend_for_information
 from casemgmt.cases.services.transitions import case_cancel, case_information_add
+from casemgmt.kernel.http import AuthenticatedRequest
 from policies_app.models import LineOfBusiness
 
 
@@ -63,15 +75,21 @@ class CaseCollectionApi(AuditedApiMixin, APIView):
 
         @extend_schema_serializer(component_name="CaseCollectionInputProvider")
         class ProviderSerializer(StrictSerializer):
-            npi = serializers.CharField(max_length=10)
+            npi = NpiField(max_length=10)
             name = serializers.CharField(max_length=200)
 
         @extend_schema_serializer(component_name="CaseCollectionInputLine")
         class LineSerializer(StrictSerializer):
+            # A code's form depends on its code system (policies_app.codes.code_problem).
+            schema_any_of = [
+                {"properties": {"code_system": {"enum": ["CPT"]}, "code": {"pattern": CPT_PATTERN}}},
+                {"properties": {"code_system": {"enum": ["HCPCS"]}, "code": {"pattern": HCPCS_PATTERN}}},
+            ]
+
             code_system = serializers.ChoiceField(choices=["CPT", "HCPCS"])
-            code = serializers.CharField(max_length=10)
-            modifiers = serializers.ListField(child=serializers.CharField(max_length=2), max_length=4, default=list)
-            units = serializers.IntegerField(min_value=1, max_value=10_000)
+            code = ProcedureCodeField(max_length=10)
+            modifiers = serializers.ListField(child=ModifierField(max_length=2), max_length=4, default=list)
+            units = serializers.IntegerField(min_value=1, max_value=MAX_UNITS)
             date_of_service = serializers.DateField()
             description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
@@ -82,11 +100,11 @@ class CaseCollectionApi(AuditedApiMixin, APIView):
         member = MemberSerializer()
         requesting_provider = ProviderSerializer()
         servicing_provider = ProviderSerializer(required=False, allow_null=True)
-        diagnosis_codes = serializers.ListField(
+        diagnosis_codes = DiagnosisCodesField(
             child=serializers.CharField(max_length=10), max_length=MAX_DIAGNOSES, default=list
         )
         service_lines = LineSerializer(many=True, min_length=1, max_length=MAX_LINES)  # type: ignore[call-arg]
-        clinical_facts = serializers.DictField(default=dict)
+        clinical_facts = ClinicalFactsField(default=dict)
         clinical_notes = serializers.CharField(max_length=MAX_NOTES, required=False, allow_blank=True, default="")
 
     @extend_schema_serializer(component_name="CaseCollectionFilter")
@@ -100,24 +118,26 @@ class CaseCollectionApi(AuditedApiMixin, APIView):
         operation_id="cases_submit",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: CaseOutputSerializer, **error_responses(400, 401, 403, 409, 415, 422, 429)},
+        responses={201: CaseOutputSerializer, **error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503)},
         summary="Submit a prior-authorization request",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         def submit() -> tuple[int, Any]:
-            case = case_submit(client=request.user, data=_parse_case_input(request.data))  # type: ignore[arg-type]
-            # The case comes back with its lines and flags loaded: the same body as GET, no re-read.
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            case = case_submit(client=request.user, data=_case_input(serializer.validated_data))
+            # The case comes back with its lines and current flags loaded: the same body as GET.
             return status.HTTP_201_CREATED, case_body(case)
 
-        return _idempotent_response(request, submit, replay=ReplayAudit(AuditObject.CASE, "case_number"))
+        return idempotent_response(request, submit, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
     @extend_schema(
         operation_id="cases_list",
         parameters=[FilterSerializer],
-        responses={200: CaseOutputSerializer(many=True), **error_responses(400, 401, 404, 429)},
+        responses={200: CaseOutputSerializer(many=True), **error_responses(400, 401, 404, 429, 503)},
         summary="List the cases you may see",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         cases: QuerySet[Case] = (
@@ -138,37 +158,13 @@ class CaseCollectionApi(AuditedApiMixin, APIView):
         return paginator.get_paginated_response([case_body(case) for case in page or []])
 
 
-# Built once for the intake path: constructing these nested serializers deep-copies every field,
-# which costs as much as the validation itself. Only their stateless run_validation and
-# to_representation are used on the shared instances, and the compiled forms of both
-# (casemgmt/fast_serializers.py: the same results without DRF's per-field machinery).
-_CASE_INPUT = CaseCollectionApi.InputSerializer()
-_CASE_OUTPUT = CaseOutputSerializer()
-_CASE_INPUT_FAST = fast_serializers.compile_input(_CASE_INPUT)
-_CASE_OUTPUT_FAST = fast_serializers.compile_output(_CASE_OUTPUT)
-
-
 def case_body(case: Case) -> Any:
-    """A case as CaseOutputSerializer renders it."""
-    body = _CASE_OUTPUT_FAST(case) if _CASE_OUTPUT_FAST is not None else fast_serializers.DECLINE
-    return _CASE_OUTPUT.to_representation(case) if body is fast_serializers.DECLINE else body
+    """A case as the API shows it; `case` carries its lines and current flags (selectors.case_detail)."""
+    return CaseOutputSerializer(case).data
 
 
-def _case_input_validated(raw: Any) -> Any:
-    v = _CASE_INPUT_FAST(raw) if _CASE_INPUT_FAST is not None else fast_serializers.DECLINE
-    if v is not fast_serializers.DECLINE:
-        return v
-    try:
-        return _CASE_INPUT.run_validation(raw)
-    except serializers.ValidationError:
-        # Refusals take the ordinary path, so their body is exactly DRF's for an invalid serializer.
-        serializer = CaseCollectionApi.InputSerializer(data=raw)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
-
-def _parse_case_input(raw: Any) -> CaseInput:
-    v = _case_input_validated(raw)
+def _case_input(v: dict[str, Any]) -> CaseInput:
+    """The service's input from CaseCollectionApi.InputSerializer's validated data."""
     servicing = v.get("servicing_provider")
     return CaseInput(
         external_id=v["external_id"],
@@ -208,10 +204,10 @@ class CaseDetailApi(AuditedApiMixin, APIView):
 
     @extend_schema(
         operation_id="cases_retrieve",
-        responses={200: CaseOutputSerializer, **error_responses(401, 404, 429)},
+        responses={200: CaseOutputSerializer, **error_responses(400, 401, 404, 429, 503)},
         summary="Read one case",
     )
-    def get(self, request: Request, case_number: str) -> Response:
+    def get(self, request: AuthenticatedRequest, case_number: str) -> Response:
         return Response(case_body(_visible_case(request, case_number)))
 
 
@@ -224,9 +220,30 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
     class InputSerializer(StrictSerializer):
         @extend_schema_serializer(component_name="CaseDecisionsInputLine")
         class LineSerializer(StrictSerializer):
-            service_line = serializers.IntegerField(min_value=1)
+            # What decision_record checks of each line by itself: an adverse outcome gives a
+            # reason, a partial approval the units it approves (fewer than the line requested).
+            schema_any_of = [
+                {"properties": {"outcome": {"enum": [o for o in LineOutcome.values if o not in ADVERSE_OUTCOMES]}}},
+                {
+                    "required": ["reason"],
+                    "properties": {
+                        "outcome": {"enum": [LineOutcome.DENIED.value, LineOutcome.MODIFIED.value]},
+                        "reason": {"pattern": NOT_BLANK_PATTERN},
+                    },
+                },
+                {
+                    "required": ["reason", "approved_units"],
+                    "properties": {
+                        "outcome": {"enum": [LineOutcome.PARTIALLY_APPROVED.value]},
+                        "reason": {"pattern": NOT_BLANK_PATTERN},
+                        "approved_units": {"type": "integer", "minimum": 1, "maximum": MAX_UNITS - 1},
+                    },
+                },
+            ]
+
+            service_line = LineNumberField(min_value=1)
             outcome = serializers.ChoiceField(choices=LineOutcome.values)
-            approved_units = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+            approved_units = ApprovedUnitsField(min_value=0, required=False, allow_null=True)
             reason = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
 
         @extend_schema_serializer(component_name="CaseDecisionsInputCitation")
@@ -234,15 +251,31 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
             policy_version_id = serializers.IntegerField(min_value=1)
             criterion = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
 
+        # An adverse outcome on any line needs a citation (decision_record).
+        schema_any_of = [
+            {
+                "properties": {
+                    "lines": {
+                        "items": {
+                            "properties": {
+                                "outcome": {"enum": [o for o in LineOutcome.values if o not in ADVERSE_OUTCOMES]}
+                            }
+                        }
+                    }
+                }
+            },
+            {"required": ["citations"], "properties": {"citations": {"minItems": 1}}},
+        ]
+
         lines = LineSerializer(many=True, min_length=1, max_length=MAX_LINES)  # type: ignore[call-arg]
         citations = CitationSerializer(many=True, max_length=20, required=False, default=list)  # type: ignore[call-arg]
         rationale = serializers.CharField(max_length=20_000, required=False, allow_blank=True, default="")
 
     @extend_schema(
         operation_id="cases_decisions_list",
-        responses={200: DecisionOutputSerializer(many=True), **error_responses(401, 404, 429)},
+        responses={200: DecisionOutputSerializer(many=True), **error_responses(400, 401, 404, 429, 503)},
     )
-    def get(self, request: Request, case_number: str) -> Response:
+    def get(self, request: AuthenticatedRequest, case_number: str) -> Response:
         case = _visible_case(request, case_number)
         decisions = case.decisions.all()
         audit_annotate(request, object_ids=[decision.pk for decision in decisions])
@@ -252,10 +285,10 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
         operation_id="cases_decisions_create",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: DecisionOutputSerializer, **error_responses(400, 401, 403, 404, 409, 415, 422, 429)},
+        responses={201: DecisionOutputSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)},
         summary="Record a decision (reviewers)",
     )
-    def post(self, request: Request, case_number: str) -> Response:
+    def post(self, request: AuthenticatedRequest, case_number: str) -> Response:
         case = _visible_case(request, case_number)
 
         def record() -> tuple[int, Any]:
@@ -264,14 +297,14 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
             v = serializer.validated_data
             decision = decision_record(
                 case_id=case.pk,
-                user=request.user,  # type: ignore[arg-type]
+                user=request.user,
                 lines=[DecisionLineInput(**line) for line in v["lines"]],
                 citations=[CitationInput(**c) for c in v["citations"]],
                 rationale=v["rationale"],
             )
             return status.HTTP_201_CREATED, DecisionOutputSerializer(decision).data
 
-        return _idempotent_response(
+        return idempotent_response(
             request, record, replay=ReplayAudit(AuditObject.DECISION, "id", case_number=case.case_number)
         )
 
@@ -279,17 +312,23 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
 class CaseInformationApi(APIView):
     @extend_schema_serializer(component_name="CaseInformationInput")
     class InputSerializer(StrictSerializer):
-        clinical_facts = serializers.DictField(default=dict)
+        # At least one clinical fact or a note (case_information_add).
+        schema_any_of = [
+            {"required": ["clinical_facts"], "properties": {"clinical_facts": {"minProperties": 1}}},
+            {"required": ["clinical_notes"], "properties": {"clinical_notes": {"pattern": NOT_BLANK_PATTERN}}},
+        ]
+
+        clinical_facts = ClinicalFactsField(default=dict)
         clinical_notes = serializers.CharField(max_length=MAX_NOTES, required=False, allow_blank=True, default="")
 
     @extend_schema(
         operation_id="cases_information_add",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: CaseOutputSerializer, **error_responses(400, 401, 403, 404, 409, 415, 422, 429)},
+        responses={200: CaseOutputSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)},
         summary="Send more clinical information; flags are re-evaluated",
     )
-    def post(self, request: Request, case_number: str) -> Response:
+    def post(self, request: AuthenticatedRequest, case_number: str) -> Response:
         case = _visible_case(request, case_number)
 
         def add() -> tuple[int, Any]:
@@ -297,13 +336,13 @@ class CaseInformationApi(APIView):
             serializer.is_valid(raise_exception=True)
             case_information_add(
                 case_id=case.pk,
-                user=request.user,  # type: ignore[arg-type]
+                user=request.user,
                 clinical_facts=dict(serializer.validated_data["clinical_facts"]),
                 clinical_notes=serializer.validated_data["clinical_notes"],
             )
-            return status.HTTP_200_OK, case_body(selectors.case_detail(request.user, case_number))  # type: ignore[arg-type]
+            return status.HTTP_200_OK, case_body(_visible_case(request, case_number))
 
-        return _idempotent_response(request, add, replay=ReplayAudit(AuditObject.CASE, "case_number"))
+        return idempotent_response(request, add, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
 
 class CaseCancelApi(APIView):
@@ -315,10 +354,10 @@ class CaseCancelApi(APIView):
         operation_id="cases_cancel",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: CaseOutputSerializer, **error_responses(400, 401, 403, 404, 409, 415, 422, 429)},
+        responses={200: CaseOutputSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)},
         summary="Cancel (withdraw) a request",
     )
-    def post(self, request: Request, case_number: str) -> Response:
+    def post(self, request: AuthenticatedRequest, case_number: str) -> Response:
         case = _visible_case(request, case_number)
 
         def cancel() -> tuple[int, Any]:
@@ -326,12 +365,12 @@ class CaseCancelApi(APIView):
             serializer.is_valid(raise_exception=True)
             case_cancel(
                 case_id=case.pk,
-                user=request.user,  # type: ignore[arg-type]
+                user=request.user,
                 reason=serializer.validated_data["reason"],
             )
-            return status.HTTP_200_OK, case_body(selectors.case_detail(request.user, case_number))  # type: ignore[arg-type]
+            return status.HTTP_200_OK, case_body(_visible_case(request, case_number))
 
-        return _idempotent_response(request, cancel, replay=ReplayAudit(AuditObject.CASE, "case_number"))
+        return idempotent_response(request, cancel, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
 
 # --- pend for information -------------------------------------------------------------------
@@ -348,10 +387,10 @@ class CasePendApi(APIView):
         operation_id="cases_pend",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: CaseOutputSerializer, **error_responses(400, 401, 403, 404, 409, 415, 422, 429)},
+        responses={200: CaseOutputSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)},
         summary="Pend a case for information (reviewers); the time pended extends the deadline as its rule allows",
     )
-    def post(self, request: Request, case_number: str) -> Response:
+    def post(self, request: AuthenticatedRequest, case_number: str) -> Response:
         case = _visible_case(request, case_number)
 
         def pend() -> tuple[int, Any]:
@@ -359,9 +398,9 @@ class CasePendApi(APIView):
             serializer.is_valid(raise_exception=True)
             case_pend_for_information(
                 case_id=case.pk,
-                user=request.user,  # type: ignore[arg-type]
+                user=request.user,
                 needed=serializer.validated_data["needed"],
             )
-            return status.HTTP_200_OK, case_body(selectors.case_detail(request.user, case_number))  # type: ignore[arg-type]
+            return status.HTTP_200_OK, case_body(_visible_case(request, case_number))
 
-        return _idempotent_response(request, pend, replay=ReplayAudit(AuditObject.CASE, "case_number"))
+        return idempotent_response(request, pend, replay=ReplayAudit(AuditObject.CASE, "case_number"))

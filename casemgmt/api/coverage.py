@@ -8,12 +8,12 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from casemgmt.api.errors import error_responses
-from casemgmt.api.serializers import CitationOutputSerializer, StrictSerializer
+from casemgmt.api.serializers import CitationOutputSerializer, ProcedureCodeField, StrictSerializer
+from casemgmt.kernel.http import AuthenticatedRequest
 from casemgmt.kernel.roles import user_roles
 from policies_app.codes import code_problem
 from policies_app.models import LineOfBusiness
@@ -25,7 +25,7 @@ class CoverageApi(APIView):
 
     @extend_schema_serializer(component_name="CoverageFilter")
     class FilterSerializer(StrictSerializer):
-        code = serializers.CharField(max_length=10)
+        code = ProcedureCodeField(max_length=10)
         code_system = serializers.ChoiceField(choices=["CPT", "HCPCS"])
         date_of_service = serializers.DateField()
         line_of_business = serializers.ChoiceField(choices=LineOfBusiness.values)
@@ -48,9 +48,9 @@ class CoverageApi(APIView):
     @extend_schema(
         operation_id="coverage_lookup",
         parameters=[FilterSerializer],
-        responses={200: OutputSerializer, **error_responses(400, 401, 403, 429)},
+        responses={200: OutputSerializer, **error_responses(400, 401, 403, 429, 503)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         if not user_roles(request.user):
             raise PermissionDenied("Your account has no role in this system.")
         filters = self.FilterSerializer(data=request.query_params.dict())

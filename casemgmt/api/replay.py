@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from casemgmt.api.idempotency import idempotent
 from casemgmt.audit.recording import ReplayAudit, audit_replay
+from casemgmt.kernel.http import AuthenticatedRequest
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
@@ -23,25 +24,23 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-def _idempotent_response(
-    request: Request, operation: Callable[[], tuple[int, Any]], *, replay: ReplayAudit | None
+def idempotent_response(
+    request: AuthenticatedRequest, operation: Callable[[], tuple[int, Any]], *, replay: ReplayAudit | None
 ) -> Response:
     """Run a POST once per Idempotency-Key. `replay` says what its answer shows, for the audit
     row of a replay (a read of the stored answer); None only for an answer with no member data."""
     code, body, replayed = idempotent(
-        client=request.user,  # type: ignore[arg-type]
+        client=request.user,
         key=request.headers.get("Idempotency-Key"),
         method=request.method or "POST",
         path=request.path,
         body=request.data,
         operation=operation,
     )
-    return _replayable_response(request, code, body, replayed, replay)
+    return replayable_response(request, code, body, replayed, replay)
 
 
-def _replayable_response(
-    request: Request, code: int, body: Any, replayed: bool, replay: ReplayAudit | None
-) -> Response:
+def replayable_response(request: Request, code: int, body: Any, replayed: bool, replay: ReplayAudit | None) -> Response:
     response = Response(body, status=code)
     if replayed:
         response["Idempotent-Replayed"] = "true"

@@ -1,14 +1,17 @@
-"""What the API's answers share: the strict input base and the output shapes of cases and decisions."""
+"""What the API's views share: the strict input base, the input fields whose schema states what a
+service checks after them, and the output shapes of cases and decisions."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from drf_spectacular.utils import (
+    extend_schema_field,
     extend_schema_serializer,
 )
 from rest_framework import serializers
 
+from casemgmt.api.parsers import INTEGER_LIMIT
 from casemgmt.cases.models import (
     X12_REVIEW_ACTION,
     DecisionLine,
@@ -18,10 +21,105 @@ from casemgmt.cases.models import (
 MAX_LINES = 50
 MAX_DIAGNOSES = 25
 MAX_NOTES = 20_000
+MAX_UNITS = 10_000
+
+# The forms the services check codes and NPIs against (casemgmt.cases.validation,
+# policies_app.codes), as ECMA-262 patterns for the schema. The services read a code after
+# trimming it and putting it in upper case, so the patterns take lower case too.
+NPI_PATTERN = r"^[0-9]{10}$"
+_CPT = r"[0-9]{4}[0-9FTUftu]"
+_HCPCS = r"[A-Va-v][0-9]{4}"
+CPT_PATTERN = f"^{_CPT}$"
+HCPCS_PATTERN = f"^{_HCPCS}$"
+PROCEDURE_CODE_PATTERN = f"^(?:{_CPT}|{_HCPCS})$"
+ICD10CM_PATTERN = r"^[A-Za-z][0-9A-Za-z]{2}(?:\.?[0-9A-Za-z]{1,4})?$"
+MODIFIER_PATTERN = r"^[A-Za-z0-9]{2}$"
+# Holds a character that Python's str.strip() keeps (one not str.isspace()): a string that may
+# not be blank must, as DRF's CharField and the services trim before they look.
+NOT_BLANK_PATTERN = r"[^\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+# The fields below read and refuse exactly as the DRF field they extend: the service checks the
+# rest and names the problem in its own words. They only let the schema say what that check
+# takes (a code's form; whether the code exists is the service's answer).
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": NPI_PATTERN, "description": "Ten digits, the last a check digit (Luhn)."}
+)
+class NpiField(serializers.CharField):
+    """An NPI; the intake service checks its form and check digit (casemgmt.cases.validation)."""
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": PROCEDURE_CODE_PATTERN,
+        "description": "CPT: four digits and a digit, F, T or U. HCPCS Level II: a letter A-V and four digits.",
+    }
+)
+class ProcedureCodeField(serializers.CharField):
+    """A CPT or HCPCS code; its form is checked for its code system (policies_app.codes)."""
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "string",
+            "pattern": ICD10CM_PATTERN,
+            "minLength": 1,
+            "maxLength": 10,
+            "description": "An ICD-10-CM code, with or without its dot.",
+        },
+        "uniqueItems": True,
+    }
+)
+class DiagnosisCodesField(serializers.ListField):
+    """ICD-10-CM codes; the intake service checks that the code set has each, and that none is
+    listed twice (as it reads them: m48.062 and M48062 are the same code)."""
+
+
+@extend_schema_field({"type": "string", "pattern": MODIFIER_PATTERN, "description": "Two letters or digits."})
+class ModifierField(serializers.CharField):
+    """A procedure code modifier; the intake service checks its form."""
+
+
+@extend_schema_field({"type": "integer", "maximum": MAX_LINES})
+class LineNumberField(serializers.IntegerField):
+    """A service line's number on its case: the decision service says whether the case has it."""
+
+
+@extend_schema_field({"type": "integer", "maximum": MAX_UNITS})
+class ApprovedUnitsField(serializers.IntegerField):
+    """Never more than the line requested: the decision service checks it against the line."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "number", "minimum": -INTEGER_LIMIT - 1, "maximum": INTEGER_LIMIT},
+                {"type": "boolean"},
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}},
+            ]
+        },
+        "description": "Facts from the plan's fact catalogue, by key: each a number, true or false, "
+        "text, a date (YYYY-MM-DD) or a list of codes, as the catalogue says.",
+    }
+)
+class ClinicalFactsField(serializers.DictField):
+    """The intake service checks each fact against the catalogue (casemgmt.cases.validation.check_facts)."""
 
 
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, so a client's typo is an error rather than lost data."""
+
+    # The docstring above is every request object's description in the schema, where
+    # casemgmt.api.schema also says additionalProperties: false. `schema_any_of` states a rule
+    # across fields that a service checks, as OpenAPI anyOf alternatives of the object.
+    schema_any_of: ClassVar[list[dict[str, Any]]] = []
 
     def to_internal_value(self, data: Any) -> Any:
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []

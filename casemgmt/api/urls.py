@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from casemgmt.api import attachments, cases, coverage, webhooks
-from casemgmt.retro import api as retro_api
+from casemgmt.api import attachments, cases, coverage, retro, webhooks
 
 urlpatterns = [
     path("cases", cases.CaseCollectionApi.as_view(), name="api_cases"),
@@ -22,7 +21,7 @@ urlpatterns = [
     ),
     path("coverage", coverage.CoverageApi.as_view(), name="api_coverage"),
     path("webhooks", webhooks.WebhooksApi.as_view(), name="api_webhooks"),
-    path("retro/runs", retro_api.RetroRunCollectionApi.as_view(), name="api_retro_runs"),
-    path("retro/runs/<int:run_id>", retro_api.RetroRunDetailApi.as_view(), name="api_retro_run_detail"),
-    path("retro/runs/<int:run_id>/cancel", retro_api.RetroRunCancelApi.as_view(), name="api_retro_run_cancel"),
+    path("retro/runs", retro.RetroRunCollectionApi.as_view(), name="api_retro_runs"),
+    path("retro/runs/<int:run_id>", retro.RetroRunDetailApi.as_view(), name="api_retro_run_detail"),
+    path("retro/runs/<int:run_id>/cancel", retro.RetroRunCancelApi.as_view(), name="api_retro_run_cancel"),
 ]

@@ -40,7 +40,6 @@ from django.db.models import Model
 
 from casemgmt.audit.context import SYSTEM_ACTOR, current
 from casemgmt.audit.models import AuditAction, AuditEvent
-from casemgmt.kernel.db_rows import unsaved
 from casemgmt.kernel.roles import user_roles
 
 VALUE_MAX = 500
@@ -163,8 +162,8 @@ def audit_event_build(
     object_ids: Iterable[str] = (),
     status_code: int | None = None,
 ) -> AuditEvent:
-    """One audit row, not yet saved: for a caller that inserts it with other rows in one statement
-    (casemgmt.cases.case_insert); everyone else calls audit_record.
+    """One audit row, not yet saved: for a caller that inserts many with `bulk_create` (a
+    retrospective review chunk's results); everyone else calls audit_record.
 
     `username` names an actor with no account row (a failed sign-in's attempted name);
     `roles` overrides the roles read from the user (the one role a decision was made in).
@@ -176,8 +175,7 @@ def audit_event_build(
     if username is not None:
         actor_username = username
     merged_detail = {**context.detail, **{k: bounded(v) for k, v in (detail or {}).items()}}
-    return unsaved(
-        AuditEvent,
+    return AuditEvent(
         actor=actor,
         actor_username=actor_username[:150],
         roles=" ".join(sorted(set(roles) if roles is not None else actor_roles)),

@@ -14,8 +14,6 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
@@ -27,15 +25,12 @@ from casemgmt.audit.export import as_of_now, csv_lines
 from casemgmt.audit.models import AuditAction, AuditChannel, AuditEvent, AuditObject
 from casemgmt.audit.recording import audit_annotate, audited_view
 from casemgmt.audit.selectors import AuditFilters, audit_events
-from casemgmt.kernel.roles import Role, has_role
+from casemgmt.kernel.http import AuthenticatedHttpRequest, role_required
+from casemgmt.kernel.roles import Role
 
 PAGE_SIZE = 50
 _ANY = [("", "Any")]
-
-
-def _require_auditor(request: HttpRequest) -> None:
-    if not has_role(request.user, Role.AUDITOR):
-        raise PermissionDenied("Only auditors may read the audit log.")
+AUDITORS_ONLY = "Only auditors may read the audit log."
 
 
 class AuditFilterForm(forms.Form):
@@ -106,12 +101,11 @@ def _filter_query(request: HttpRequest) -> QueryDict:
     return query
 
 
-@login_required
 @require_GET
 @never_cache
 @audited_view(action=AuditAction.LIST, object_type=AuditObject.AUDIT_LOG, case_kwarg=None)
-def audit_event_list(request: HttpRequest) -> HttpResponse:
-    _require_auditor(request)
+@role_required(Role.AUDITOR, refusal=AUDITORS_ONLY)
+def audit_event_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     try:
         form = _form_or_400(request)
     except _BadFilters as exc:
@@ -143,12 +137,11 @@ def audit_event_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
 @require_GET
 @never_cache
 @audited_view(action=AuditAction.VIEW, object_type=AuditObject.AUDIT_LOG, object_kwarg="event_id", case_kwarg=None)
-def audit_event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
-    _require_auditor(request)
+@role_required(Role.AUDITOR, refusal=AUDITORS_ONLY)
+def audit_event_detail(request: AuthenticatedHttpRequest, event_id: int) -> HttpResponse:
     event = AuditEvent.objects.filter(pk=event_id).first()
     if event is None:
         raise Http404("No such audit row.")
@@ -174,13 +167,12 @@ def _shown(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-@login_required
 @require_GET
 @never_cache
 @audited_view(action=AuditAction.EXPORT, object_type=AuditObject.AUDIT_LOG, case_kwarg=None)
-def audit_event_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+@role_required(Role.AUDITOR, refusal=AUDITORS_ONLY)
+def audit_event_export(request: AuthenticatedHttpRequest) -> HttpResponse | StreamingHttpResponse:
     """Every row the filters match, oldest first, as CSV; streamed, so any range fits."""
-    _require_auditor(request)
     try:
         form = _form_or_400(request)
     except _BadFilters as exc:

@@ -1,4 +1,4 @@
-"""Managers' admin: deadline rules and integration clients' API tokens.
+"""Managers' admin: deadline rules, and the webhook deliveries (read-only).
 
 Cases, flags and decisions are deliberately absent: they change only through the services
 behind the reviewer pages and the API, where every change is audited.
@@ -6,19 +6,11 @@ behind the reviewer pages and the API, where every change is audited.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from django.contrib import admin, messages
-from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.urls import URLPattern, path, reverse
+from django.contrib import admin
+from django.http import HttpRequest
 
 from casemgmt.audit.recording import AuditedAdminMixin
-from casemgmt.cases.models import ApiToken, DeadlineRule
-from casemgmt.kernel.errors import DomainError
-from casemgmt.security.services import api_token_revoke
+from casemgmt.cases.models import DeadlineRule, WebhookDelivery
 
 
 @admin.register(DeadlineRule)
@@ -28,56 +20,58 @@ class DeadlineRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     fields = ["review_type", "urgency", "line_of_business", "hours", "pend_extension_hours", "source"]
 
 
-@admin.register(ApiToken)
-class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ["prefix", "label", "user", "created_at", "last_used_at", "revoked_at", "active"]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
-    search_fields = ["prefix", "label", "user__username"]
-    list_select_related = ["user"]
-    # The hash is useless to a person and the raw token is never stored; show what tells tokens apart.
-    fields = ("prefix", "label", "user", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = ("prefix", "label", "user", "created_at", "last_used_at", "revoked_at")
-    actions = ["revoke"]
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """Which clients' notifications are pending, delivered or given up, and why: read-only.
 
-    @admin.display(boolean=True, description="Active")
-    def active(self, obj: ApiToken) -> bool:
-        return obj.revoked_at is None
+    It shows the client, its URL, the kind of event and the outcome, never the payload (which
+    names the case), so it shows no member data.
+    """
+
+    list_display = [
+        "id",
+        "client",
+        "subscription",
+        "event_kind",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "next_attempt_at",
+        "delivered_at",
+    ]
+    list_filter = ["status", ("subscription__client", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["subscription__client"]
+    fields = (
+        "client",
+        "subscription",
+        "event_kind",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "last_attempt_at",
+        "next_attempt_at",
+        "enqueued_at",
+        "delivered_at",
+    )
+    readonly_fields = fields
+    ordering = ["-id"]
+    show_full_result_count = False
+
+    @admin.display(description="Client", ordering="subscription__client__username")
+    def client(self, obj: WebhookDelivery) -> str:
+        return obj.subscription.client.get_username()
+
+    @admin.display(description="Event")
+    def event_kind(self, obj: WebhookDelivery) -> str:
+        return str(obj.payload.get("event", ""))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        # Tokens are issued by `manage.py create_api_token`, which shows the raw token once.
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
-        # A revoked token stays on record: which client could call the API, and until when.
+    def has_change_permission(self, request: HttpRequest, obj: WebhookDelivery | None = None) -> bool:
         return False
 
-    def _revoke(self, request: HttpRequest, token: ApiToken) -> None:
-        user = request.user
-        if not isinstance(user, User):
-            raise PermissionDenied
-        try:
-            api_token_revoke(token_id=token.pk, user=user)
-        except DomainError as exc:
-            self.message_user(request, f"Could not revoke token {token}: {exc.message}", messages.ERROR)
-        else:
-            self.message_user(request, f"Token {token} revoked.", messages.SUCCESS)
-
-    @admin.action(description="Revoke selected tokens", permissions=["change"])
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        for token in queryset.select_related("user"):
-            self._revoke(request, token)
-
-    def get_urls(self) -> list[URLPattern]:
-        view: Callable[..., HttpResponse] = self.admin_site.admin_view(self.revoke_view)
-        return [path("<int:object_id>/revoke/", view, name="casemgmt_apitoken_revoke"), *super().get_urls()]
-
-    def revoke_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        token = self.get_object(request, str(object_id))
-        if token is None:
-            raise Http404(f"API token {object_id} does not exist")
-        self._revoke(request, token)
-        return HttpResponseRedirect(reverse("admin:casemgmt_apitoken_change", args=[token.pk]))
+    def has_delete_permission(self, request: HttpRequest, obj: WebhookDelivery | None = None) -> bool:
+        return False

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from policies_app.models import CodeSystem, LineOfBusiness, PolicyVersion
 
@@ -39,6 +42,9 @@ OPEN_STATUSES = (
 
 
 class Case(models.Model):
+    # Held by the `selectors.current_flags()` prefetch (to_attr), or by intake as it writes them.
+    current_flags: list[Flag]
+
     # Indexes are kept to those a read uses: each one is written on every intake (bench/intake).
     # Unique by a named constraint rather than unique=True, which would add a LIKE index too.
     case_number = models.CharField(max_length=20)
@@ -345,6 +351,11 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
 
+    @staticmethod
+    def hash_of(raw: str) -> str:
+        """What `key_hash` holds for a raw token."""
+        return hashlib.sha256(raw.encode()).hexdigest()
+
 
 class IdempotencyStatus(models.TextChoices):
     IN_PROGRESS = "in_progress", "In progress"
@@ -395,7 +406,12 @@ class WebhookDeliveryStatus(models.TextChoices):
 
 
 class WebhookDelivery(models.Model):
-    """One status-change notification. The payload names the case, never the member."""
+    """One status-change notification. The payload names the case, never the member.
+
+    Pending until delivered or given up (failed). Its schedule is here, not in the broker: the
+    next attempt is due at `next_attempt_at`; `enqueued_at` is when a message for it was last
+    queued (through the outbox), so the sweeper can tell a lost message from one on its way.
+    """
 
     subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey(CaseEvent, on_delete=models.CASCADE, related_name="+")
@@ -407,10 +423,21 @@ class WebhookDelivery(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["subscription", "event"], name="webhookdelivery_unique_event"),
+        ]
+        indexes = [
+            # The sweeper's question: which pending deliveries are due?
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhookdelivery_due_idx"),
+            # A client's given-up deliveries, newest first (GET /api/v1/webhooks).
+            models.Index(
+                fields=["subscription", "-id"], condition=Q(status="failed"), name="webhookdelivery_failed_idx"
+            ),
         ]
 
     def __str__(self) -> str:

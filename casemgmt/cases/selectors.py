@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, replace
-from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import connection, connections
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from casemgmt.cases.models import (
     OPEN_STATUSES,
@@ -20,12 +17,13 @@ from casemgmt.cases.models import (
     Decision,
     Flag,
     ServiceLine,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
     WebhookSubscription,
 )
-from casemgmt.kernel import db_rows
-from casemgmt.kernel.roles import REVIEWER_ROLES, Role, role_mask_sql, user_roles
+from casemgmt.kernel.roles import REVIEWER_ROLES, Role, user_roles
 from policies_app.engine import LineRequest, RequestData
-from policies_app.models import FactDefinition, LibraryStamp
+from policies_app.models import FactDefinition
 
 
 def cases_visible_to(user: User | AnonymousUser) -> QuerySet[Case]:
@@ -209,136 +207,46 @@ def assignable_reviewers() -> QuerySet[User]:
 def deadline_rule_candidates(*, urgency: str, line_of_business: str, review_type: str) -> list[DeadlineRule]:
     """The deadline rules that could govern such a request (a blank urgency or line of business
     matches any; the services pick the most specific)."""
-    scope = {"urgency": urgency, "line_of_business": line_of_business, "review_type": review_type}
-    return list(_intake_facts_read(client_id=None, **scope).rules)
-
-
-@dataclass(frozen=True)
-class IntakeFacts:
-    """What intake must know before it writes, for one client and one kind of request."""
-
-    rules: tuple[DeadlineRule, ...]  # the candidate deadline rules (deadline_rule_candidates)
-    library: tuple[int, str]  # the library stamp: is this process's engine index current?
-    client_has_webhooks: bool
-    client_roles: int  # a mask for roles.remember_role_mask
-    # PostgreSQL: a digest of the candidate rules' rows, which intake_facts_guard compares.
-    rules_digest: str | None
-    # Taken from this process's memory rather than read now: only a write guarded by
-    # intake_facts_guard may rely on it.
-    remembered: bool = False
-
-
-# (client id, review type, urgency, line of business) -> the facts last read for them.
-_remembered_facts: dict[tuple[int, str, str, str], IntakeFacts] = {}
-_REMEMBERED_FACTS_MAX = 4096
-
-
-def intake_facts(
-    *, urgency: str, line_of_business: str, review_type: str, client_id: int, remembered_ok: bool
-) -> IntakeFacts:
-    """The facts intake needs, in one read; with `remembered_ok`, the ones this process read last
-    time for the same client and kind of request, without reading.
-
-    Why remember: the read was a round trip of its own on every submission (bench/intake). A
-    remembered fact can be out of date (a manager edits a rule, an editor publishes, a client
-    registers a webhook or loses a role), so the caller may use one only in a write that checks
-    every fact again in the same statement (intake_facts_guard) and reads afresh when it fails.
-    """
-    key = (client_id, review_type, urgency, line_of_business)
-    if remembered_ok:
-        known = _remembered_facts.get(key)
-        if known is not None:
-            return known
-    facts = _intake_facts_read(
-        client_id=client_id, urgency=urgency, line_of_business=line_of_business, review_type=review_type
+    return list(
+        DeadlineRule.objects.filter(
+            review_type=review_type, urgency__in=[urgency, ""], line_of_business__in=[line_of_business, ""]
+        )
     )
-    if len(_remembered_facts) >= _REMEMBERED_FACTS_MAX:
-        _remembered_facts.clear()
-    _remembered_facts[key] = replace(facts, remembered=True)
-    return facts
 
 
-def intake_facts_guard(
-    facts: IntakeFacts, *, urgency: str, line_of_business: str, review_type: str, client_id: int
-) -> tuple[str, list[Any]]:
-    """An SQL condition (PostgreSQL) and its parameters, true only while `facts` still hold for a
-    client without webhooks: the same candidate rules, row for row, the same library stamp, the
-    same roles, and no active webhook. A write that carries it is consistent with the facts as
-    if it had read them in its own statement."""
-    parts = _facts_sql(connection.alias)
-    if parts.digest is None or facts.rules_digest is None:
-        raise ValueError("intake facts can be verified in a write on PostgreSQL only")
-    sql = (
-        f"{parts.stamp_token} IS NOT DISTINCT FROM %s AND NOT {parts.webhooks} AND {parts.roles} = %s"
-        f" AND {parts.digest} = %s"
+# Given-up deliveries listed per webhook, newest first.
+WEBHOOK_RECENT_FAILURES = 10
+
+
+def _deliveries_counted(status: str) -> Coalesce:
+    """How many of a webhook's deliveries have `status` (read through that status's partial index)."""
+    counted = (
+        WebhookDelivery.objects.filter(subscription=OuterRef("pk"), status=status)
+        .order_by()
+        .values("subscription")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
-    params = [
-        facts.library[1] if facts.library != _NO_STAMP else None,
-        client_id,
-        *parts.role_params,
-        client_id,
-        facts.client_roles,
-        review_type,
-        urgency,
-        line_of_business,
-        facts.rules_digest,
-    ]
-    return sql, params
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
-# What a database without a stamp row reads as the library stamp.
-_NO_STAMP = (0, "")
-
-
-@dataclass(frozen=True)
-class _FactsSql:
-    stamp_token: str
-    webhooks: str  # takes the client id
-    roles: str  # takes role_params, then the client id
-    role_params: list[str]
-    digest: str | None  # takes the review type, urgency and line of business; PostgreSQL only
-    read: str  # the whole read: webhooks, roles, digest, then the rules' scope
-
-
-@functools.cache
-def _facts_sql(alias: str) -> _FactsSql:
-    # Built once per process: a RawQuerySet cost as much Python as the rest of intake's reads.
-    conn = connections[alias]
-    q = conn.ops.quote_name
-    rule, stamp, hooks = (q(m._meta.db_table) for m in (DeadlineRule, LibraryStamp, WebhookSubscription))
-    scope = "{t}.review_type = %s AND {t}.urgency IN (%s, '') AND {t}.line_of_business IN (%s, '')"
-    roles, role_params = role_mask_sql()
-    # The whole row as text, so any change to any column of any candidate rule changes it.
-    digest = (
-        f"(SELECT md5(string_agg(x::text, ',' ORDER BY x.id)) FROM {rule} x WHERE {scope.format(t='x')})"
-        if conn.vendor == "postgresql"
-        else None
-    )
-    stamp_value = f"(SELECT value FROM {stamp} WHERE id = 1)"
-    stamp_token = f"(SELECT token FROM {stamp} WHERE id = 1)"
-    webhooks = f"EXISTS (SELECT 1 FROM {hooks} w WHERE w.client_id = %s AND w.active)"
-    # One row even when no rule matches (the LEFT JOIN), so the other facts are read regardless.
-    read = (
-        f"SELECT {db_rows.columns(DeadlineRule, alias, 'r')}, {stamp_value}, {stamp_token}, {webhooks}, {roles},"
-        f" {digest or 'NULL'} FROM (SELECT 1 AS one) one LEFT JOIN {rule} r ON {scope.format(t='r')}"
-    )
-    return _FactsSql(stamp_token, webhooks, roles, role_params, digest, read)
-
-
-def _intake_facts_read(*, client_id: int | None, urgency: str, line_of_business: str, review_type: str) -> IntakeFacts:
-    alias = connection.alias
-    parts = _facts_sql(alias)
-    scope = [review_type, urgency, line_of_business]
-    with connection.cursor() as cursor:
-        digest_scope = scope if parts.digest else []
-        cursor.execute(parts.read, [client_id, *parts.role_params, client_id, *digest_scope, *scope])
-        rows = cursor.fetchall()
-    width = db_rows.width(DeadlineRule)
-    value, token, webhooks, roles, digest = rows[0][width:]
-    return IntakeFacts(
-        rules=tuple(db_rows.instance(DeadlineRule, alias, row[:width]) for row in rows if row[0] is not None),
-        library=_NO_STAMP if token is None else (int(value), str(token)),
-        client_has_webhooks=bool(webhooks),
-        client_roles=int(roles or 0),
-        rules_digest=digest,
+def webhooks_of_client(client_id: int) -> list[WebhookSubscription]:
+    """A client's webhooks, oldest first, each with `pending_count`, `failed_count` (given up)
+    and `recent_failures`, its latest given-up deliveries."""
+    return list(
+        WebhookSubscription.objects.filter(client=client_id)
+        .annotate(
+            pending_count=_deliveries_counted(WebhookDeliveryStatus.PENDING),
+            failed_count=_deliveries_counted(WebhookDeliveryStatus.FAILED),
+        )
+        .prefetch_related(
+            Prefetch(
+                "deliveries",
+                queryset=WebhookDelivery.objects.filter(status=WebhookDeliveryStatus.FAILED).order_by("-id")[
+                    :WEBHOOK_RECENT_FAILURES
+                ],
+                to_attr="recent_failures",
+            )
+        )
+        .order_by("id")
     )

@@ -1,22 +1,38 @@
+"""Celery tasks of the cases: ids in, a service call, nothing else.
+
+Each task's name is part of the stored data (messages waiting in the broker, the outbox's rows,
+beat's schedule, the audit log's task column), so it is written out and stays when the code moves.
+"""
+
 from __future__ import annotations
 
-from celery import Task, shared_task
+from celery import shared_task
 
-from casemgmt.cases.services.flags import case_flags_refresh
-from casemgmt.cases.services.webhooks import WEBHOOK_MAX_ATTEMPTS, webhook_deliver
+from casemgmt.cases.services.flags import case_flags_refresh, cases_reflag_for_version
+from casemgmt.cases.services.webhooks import WEBHOOK_DELIVER_TASK, webhook_deliver, webhook_deliveries_sweep
+from casemgmt.outbox.retry import DATABASE_RETRY
 
 
-@shared_task(acks_late=True)
+@shared_task(name="casemgmt.tasks.case_flags_refresh_task", acks_late=True, **DATABASE_RETRY)
 def case_flags_refresh_task(case_id: int) -> bool:
     """Re-evaluate one case's flags against the current library."""
     return case_flags_refresh(case_id=case_id)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=WEBHOOK_MAX_ATTEMPTS)
-def webhook_deliver_task(self: Task, delivery_id: int) -> str:
-    """POST one status notification, retrying with exponential backoff on failure."""
-    outcome = webhook_deliver(delivery_id=delivery_id)
-    # In-process (no broker) there is no one to retry later; the delivery stays pending.
-    if outcome == "retry" and not self.request.is_eager:
-        raise self.retry(countdown=min(3600, 2 ** (self.request.retries + 2)))
-    return outcome
+@shared_task(name=WEBHOOK_DELIVER_TASK, acks_late=True, **DATABASE_RETRY)
+def webhook_deliver_task(delivery_id: int) -> str:
+    """Make one delivery's attempt if it is due; the next one, if any, is scheduled in the database."""
+    return webhook_deliver(delivery_id=delivery_id)
+
+
+# Beat's row (migration 0012_webhook_sweeper, editable in the admin) names this.
+@shared_task(name="casemgmt.tasks.webhook_sweep_task", acks_late=True, **DATABASE_RETRY)
+def webhook_sweep_task() -> int:
+    """Queue again the due webhook deliveries whose message was lost (beat: "webhooks: sweeper")."""
+    return webhook_deliveries_sweep()
+
+
+@shared_task(name="policies_app.tasks.policy_version_reflag_open_cases_task", acks_late=True, **DATABASE_RETRY)
+def policy_version_reflag_open_cases_task(version_id: int) -> int:
+    """Re-flag the open cases a newly published version may govern."""
+    return cases_reflag_for_version(version_id=version_id)

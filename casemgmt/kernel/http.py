@@ -1,4 +1,5 @@
-"""What every page and API view starts from: a request whose user is signed in, and the role check."""
+"""What every page and API view starts from: a request whose user is signed in, the role check,
+and what a page says when a service refuses."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from rest_framework.request import Request
 
+from casemgmt.kernel.errors import DomainError, ValidationFailed
 from casemgmt.kernel.roles import Role, has_role
 
 P = ParamSpec("P")
@@ -35,7 +37,12 @@ PageView = Callable[Concatenate[AuthenticatedHttpRequest, P], HttpResponseBase]
 def role_required(
     *roles: Role, refusal: str
 ) -> Callable[[PageView[P]], Callable[Concatenate[HttpRequest, P], HttpResponseBase]]:
-    """A page for people signed in with one of `roles`; anyone else signed in gets 403 with `refusal`."""
+    """A page for people signed in with one of `roles`: anyone not signed in is sent to sign in,
+    anyone else signed in gets 403 with `refusal`.
+
+    Put it right above the view function, under the method check and `audited_view`: a refusal
+    is then recorded as a denied view of what the page shows. Stacked, the outer check runs first.
+    """
 
     def decorator(view: PageView[P]) -> Callable[Concatenate[HttpRequest, P], HttpResponseBase]:
         @wraps(view)
@@ -48,3 +55,19 @@ def role_required(
         return login_required(checked)
 
     return decorator
+
+
+def refusal_text(exc: DomainError, what: str, *, field_names: bool = True) -> str:
+    """What a page tells its user when a service refuses: `what` was not done ("Not recorded"),
+    and why; with `field_names`, each problem of bad input is said with the field it is about.
+
+    A refusal for want of permission is no message: it stays a 403.
+    """
+    if exc.status_code == 403:
+        raise PermissionDenied(exc.message) from exc
+    if isinstance(exc, ValidationFailed):
+        problems = (
+            f"{field}: {' '.join(said)}" if field_names else " ".join(said) for field, said in exc.errors.items()
+        )
+        return f"{what}: " + "; ".join(problems)
+    return f"{what}: {exc.message}"

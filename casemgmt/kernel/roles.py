@@ -26,7 +26,9 @@ AnyUser = User | AnonymousUser
 
 
 def _group_names(user_id: int) -> set[str]:
-    # Raw SQL: every request asks this, and compiling the ORM's version cost more than running it.
+    # Raw SQL: nearly every request asks this, and the ORM's version
+    # (Group.objects.filter(user=...).values_list) took about 0.26 ms of CPU against this
+    # statement's 0.04 ms (measured in-process against PostgreSQL on the machine of bench/intake).
     q = connection.ops.quote_name
     membership = User.groups.through._meta.db_table
     with connection.cursor() as cursor:
@@ -36,31 +38,6 @@ def _group_names(user_id: int) -> set[str]:
             [user_id],
         )
         return {name for (name,) in cursor.fetchall()}
-
-
-# Bit i of a role mask stands for _ROLE_BITS[i] (the order is internal: masks are never stored).
-_ROLE_BITS = tuple(Role)
-
-
-def role_mask_sql() -> tuple[str, list[str]]:
-    """A scalar subquery giving the roles of the user whose id is its last parameter, as a bit
-    mask, and its parameters but that id. For a read that must also know the caller's roles
-    (intake's pre-write read), so the roles cost no query of their own. Portable SQL: a group
-    name is compared whole, never parsed out of a joined string."""
-    q = connection.ops.quote_name
-    membership = User.groups.through._meta.db_table
-    cases = " ".join("WHEN %s THEN " + str(1 << i) for i in range(len(_ROLE_BITS)))
-    sql = (
-        f"(SELECT COALESCE(SUM(CASE g.name {cases} ELSE 0 END), 0) FROM {q(Group._meta.db_table)} g"
-        f" JOIN {q(membership)} m ON m.group_id = g.id WHERE m.user_id = %s)"
-    )
-    return sql, [role.value for role in _ROLE_BITS]
-
-
-def remember_role_mask(user: User, mask: int) -> None:
-    """Hold the roles read by a `role_mask_sql` column as the user's roles for this request."""
-    roles = frozenset(role for i, role in enumerate(_ROLE_BITS) if int(mask) & (1 << i))
-    setattr(user, "_casemgmt_roles", roles)  # noqa: B010
 
 
 def user_roles(user: AnyUser) -> frozenset[Role]:

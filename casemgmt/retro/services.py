@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -37,7 +36,9 @@ from casemgmt.cases.models import Case, Citation, Decision, DecisionLine, Servic
 from casemgmt.cases.services import decisions as decisions_services
 from casemgmt.cases.validation import Problems
 from casemgmt.kernel.errors import InvalidTransition, NotFoundError, PermissionDeniedError, ValidationFailed
+from casemgmt.kernel.guarded import GuardedRows
 from casemgmt.kernel.roles import Role, has_role, require_role, reviewer_role
+from casemgmt.outbox.services import task_enqueue_on_commit, tasks_enqueue_on_commit
 from casemgmt.retro import selectors
 from casemgmt.retro.discrepancy import (
     CitedVersion,
@@ -147,11 +148,14 @@ class RunRequest:
     sample_percent: Decimal | None = None
 
 
-def _enqueue_plan(run: RetroRun) -> None:
-    from casemgmt.retro.tasks import retro_run_plan_task
+# The names casemgmt.retro.tasks registers these tasks under.
+RETRO_RUN_PLAN_TASK = "casemgmt.retro.tasks.retro_run_plan_task"
+RETRO_CHUNK_PROCESS_TASK = "casemgmt.retro.tasks.retro_chunk_process_task"
 
-    # robust: a broker outage must not undo a committed run; the sweeper sends it again.
-    transaction.on_commit(partial(retro_run_plan_task.delay, run.pk), robust=True)
+
+def _enqueue_plan(run: RetroRun) -> None:
+    # In the outbox with the run: a broker outage delays the planning, never loses it.
+    task_enqueue_on_commit(RETRO_RUN_PLAN_TASK, run.pk)
 
 
 # What the audit row of a new run records: everything that decides which cases it reviews.
@@ -356,11 +360,9 @@ _SELECTIONS = {
 
 
 def _enqueue_chunks(chunk_ids: list[int]) -> None:
-    from casemgmt.retro.tasks import retro_chunk_process_task
-
-    for chunk_id in chunk_ids:
-        # robust: a chunk whose message is lost stays queued, and the sweeper sends it again.
-        transaction.on_commit(partial(retro_chunk_process_task.delay, chunk_id), robust=True)
+    # In the outbox with the chunks; a message lost after that (a worker killed mid-chunk) leaves
+    # its chunk queued, and the sweeper sends it again.
+    tasks_enqueue_on_commit(RETRO_CHUNK_PROCESS_TASK, [(chunk_id,) for chunk_id in chunk_ids])
 
 
 def retro_run_plan(*, run_id: int) -> int:
@@ -871,15 +873,9 @@ def _chunk_give_up(chunk: RetroChunk, now: datetime) -> int:
 # --- review items ---------------------------------------------------------------------------
 
 
-def _lock_item(item_id: int, *, allowed: tuple[str, ...], refusal: str) -> RetroReviewItem:
-    item = RetroReviewItem.objects.select_for_update().filter(pk=item_id).first()
-    if item is None:
-        raise NotFoundError("no such retrospective review item")
-    if item.status not in allowed:
-        raise InvalidTransition(
-            f"review item {item.pk} is {item.get_status_display().lower()}; {refusal}", current_status=item.status
-        )
-    return item
+ITEMS = GuardedRows(
+    RetroReviewItem, missing="no such retrospective review item", name=lambda item: f"review item {item.pk}"
+)
 
 
 def _note(path: str, text: str, what: str) -> str:
@@ -921,7 +917,7 @@ def retro_item_claim(*, item_id: int, user: User) -> RetroReviewItem:
     """A nurse or physician reviewer takes an open item; one owner at a time."""
     require_role(user, Role.NURSE, Role.PHYSICIAN, action="claim a retrospective review item")
     with transaction.atomic():
-        item = _lock_item(
+        item = ITEMS.lock(
             item_id, allowed=(RetroItemStatus.OPEN, RetroItemStatus.REFERRED), refusal="it cannot be claimed"
         )
         if item.assignee_id == user.pk:
@@ -932,9 +928,7 @@ def retro_item_claim(*, item_id: int, user: User) -> RetroReviewItem:
             raise PermissionDeniedError("A referred item is for a physician reviewer.")
         now = timezone.now()
         status = RetroItemStatus.IN_REVIEW if item.status == RetroItemStatus.OPEN else item.status
-        RetroReviewItem.objects.filter(pk=item.pk, row_version=item.row_version).update(
-            assignee=user, claimed_at=now, status=status, row_version=F("row_version") + 1
-        )
+        ITEMS.update(item, assignee=user, claimed_at=now, status=status)
         _item_change_recorded(
             item,
             user,
@@ -952,7 +946,7 @@ def retro_item_resolve(*, item_id: int, user: User, note: str) -> RetroReviewIte
         raise PermissionDeniedError("Only a nurse or physician reviewer may resolve a retrospective review item.")
     text = _note("note", note, "say why the decision stands")
     with transaction.atomic():
-        item = _lock_item(
+        item = ITEMS.lock(
             item_id,
             allowed=(RetroItemStatus.OPEN, RetroItemStatus.IN_REVIEW, RetroItemStatus.REFERRED),
             refusal="it is already closed",
@@ -961,14 +955,14 @@ def retro_item_resolve(*, item_id: int, user: User, note: str) -> RetroReviewIte
         if item.status == RetroItemStatus.REFERRED and not has_role(user, Role.PHYSICIAN):
             raise PermissionDeniedError("A referred item is closed by a physician reviewer.")
         now = timezone.now()
-        RetroReviewItem.objects.filter(pk=item.pk, row_version=item.row_version).update(
+        ITEMS.update(
+            item,
             status=RetroItemStatus.CLOSED,
             resolution=RetroResolution.DECISION_STANDS,
             resolution_note=text,
             resolved_by=user,
             resolved_at=now,
             assignee=item.assignee or user,
-            row_version=F("row_version") + 1,
         )
         _item_change_recorded(
             item,
@@ -996,19 +990,19 @@ def retro_item_refer(*, item_id: int, user: User, note: str) -> RetroReviewItem:
     require_role(user, Role.NURSE, Role.PHYSICIAN, action="refer a retrospective review item")
     text = _note("note", note, "say what the physician should correct")
     with transaction.atomic():
-        item = _lock_item(
+        item = ITEMS.lock(
             item_id, allowed=(RetroItemStatus.OPEN, RetroItemStatus.IN_REVIEW), refusal="it cannot be referred"
         )
         _claim_check(item, user)
         now = timezone.now()
-        RetroReviewItem.objects.filter(pk=item.pk, row_version=item.row_version).update(
+        ITEMS.update(
+            item,
             status=RetroItemStatus.REFERRED,
             referred_by=user,
             referred_at=now,
             referral_note=text,
             assignee=None,
             claimed_at=None,
-            row_version=F("row_version") + 1,
         )
         _item_change_recorded(
             item,
@@ -1038,13 +1032,14 @@ def retro_item_correct(
     require_role(user, Role.PHYSICIAN, action="record a corrected decision")
     text = _note("rationale", rationale, "explain the correction")
     with transaction.atomic():
-        item = _lock_item(item_id, allowed=(RetroItemStatus.REFERRED,), refusal="only a referred item is corrected")
+        item = ITEMS.lock(item_id, allowed=(RetroItemStatus.REFERRED,), refusal="only a referred item is corrected")
         _claim_check(item, user)
         decision = decisions_services.decision_record(
             case_id=item.case_id, user=user, lines=lines, citations=citations, rationale=text, correction=True
         )
         now = timezone.now()
-        RetroReviewItem.objects.filter(pk=item.pk, row_version=item.row_version).update(
+        ITEMS.update(
+            item,
             status=RetroItemStatus.CLOSED,
             resolution=RetroResolution.CORRECTED,
             resolution_note=text,
@@ -1052,7 +1047,6 @@ def retro_item_correct(
             resolved_by=user,
             resolved_at=now,
             assignee=user,
-            row_version=F("row_version") + 1,
         )
         # decision_record has recorded the new decision itself; this row is the item's own change.
         _item_change_recorded(

@@ -7,15 +7,13 @@ Every page works without JavaScript; htmx only refreshes progress bars.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -24,24 +22,17 @@ from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.recording import audit_annotate, audited_view
 from casemgmt.cases.models import LineOutcome
 from casemgmt.cases.services import decisions as decisions_services
-from casemgmt.kernel.errors import DomainError, ValidationFailed
-from casemgmt.kernel.roles import REVIEWER_ROLES, Role, has_role, user_roles
+from casemgmt.kernel.errors import DomainError
+from casemgmt.kernel.http import AuthenticatedHttpRequest, refusal_text, role_required
+from casemgmt.kernel.roles import REVIEWER_ROLES, Role, has_role
 from casemgmt.retro import selectors, services
 from casemgmt.retro.discrepancy import rule_label
 from casemgmt.retro.models import RetroItemStatus, RetroReviewItem
 
 PAGE_SIZE = 50
 CORRECTION_OUTCOMES = [(v, label) for v, label in LineOutcome.choices if v != LineOutcome.PENDED]
-
-
-def _require_reviewer(request: HttpRequest) -> None:
-    if not (user_roles(request.user) & REVIEWER_ROLES):
-        raise PermissionDenied("Only reviewers and managers may see the retrospective review queue.")
-
-
-def _require_manager(request: HttpRequest) -> None:
-    if not has_role(request.user, Role.MANAGER):
-        raise PermissionDenied("Only managers may follow retrospective review runs.")
+REVIEWERS_ONLY = "Only reviewers and managers may see the retrospective review queue."
+MANAGERS_ONLY = "Only managers may follow retrospective review runs."
 
 
 class ItemFilterForm(forms.Form):
@@ -58,12 +49,11 @@ class ItemFilterForm(forms.Form):
         return {name: self.cleaned_data.get(name) or "" for name in self.fields}
 
 
-@login_required
 @require_GET
 @never_cache
 @audited_view(action=AuditAction.LIST, object_type=AuditObject.RETRO_REVIEW, case_kwarg=None)
-def queue(request: HttpRequest) -> HttpResponse:
-    _require_reviewer(request)
+@role_required(*REVIEWER_ROLES, refusal=REVIEWERS_ONLY)
+def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ItemFilterForm(request.GET)
     items = selectors.open_items(request.user, **form.filters())
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -76,7 +66,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _item_or_404(request: HttpRequest, item_id: int) -> RetroReviewItem:
+def _item_or_404(request: AuthenticatedHttpRequest, item_id: int) -> RetroReviewItem:
     item = selectors.item_detail(request.user, item_id)
     if item is None:
         raise Http404("No such review item.")
@@ -137,7 +127,7 @@ class CorrectionForm(forms.Form):
         return lines, citations
 
 
-def _item_context(request: HttpRequest, item: RetroReviewItem, **extra: Any) -> dict[str, Any]:
+def _item_context(request: AuthenticatedHttpRequest, item: RetroReviewItem, **extra: Any) -> dict[str, Any]:
     user = request.user
     is_physician = has_role(user, Role.PHYSICIAN)
     mine_or_free = item.assignee_id in (None, user.pk)
@@ -164,76 +154,66 @@ def _item_context(request: HttpRequest, item: RetroReviewItem, **extra: Any) -> 
     }
 
 
-@login_required
 @require_GET
 @never_cache
 @audited_view(action=AuditAction.VIEW, object_type=AuditObject.RETRO_REVIEW, object_kwarg="item_id", case_kwarg=None)
-def item_detail(request: HttpRequest, item_id: int) -> HttpResponse:
-    _require_reviewer(request)
+@role_required(*REVIEWER_ROLES, refusal=REVIEWERS_ONLY)
+def item_detail(request: AuthenticatedHttpRequest, item_id: int) -> HttpResponse:
     item = _item_or_404(request, item_id)
     audit_annotate(request, case_number=item.case.case_number)
     return render(request, "retro/item.html", _item_context(request, item))
 
 
-def _act(request: HttpRequest, item_id: int, done: str, action: Any) -> HttpResponse:
-    _require_reviewer(request)
+def _act(
+    request: AuthenticatedHttpRequest, item_id: int, done: str, action: Callable[[RetroReviewItem], object]
+) -> HttpResponse:
     item = _item_or_404(request, item_id)
     try:
         action(item)
-    except ValidationFailed as exc:
-        messages.error(request, f"Not {done}: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items()))
     except DomainError as exc:
-        if exc.status_code == 403:
-            raise PermissionDenied(exc.message) from exc
-        messages.error(request, f"Not {done}: {exc.message}")
+        messages.error(request, refusal_text(exc, f"Not {done}"))
     else:
         messages.success(request, f"Review item {item.pk} {done}.")
     return redirect("retro_item", item_id=item.pk)
 
 
-@login_required
 @require_POST
-def item_claim(request: HttpRequest, item_id: int) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
-    return _act(request, item_id, "claimed", lambda item: services.retro_item_claim(item_id=item.pk, user=user))
+@role_required(*REVIEWER_ROLES, refusal=REVIEWERS_ONLY)
+def item_claim(request: AuthenticatedHttpRequest, item_id: int) -> HttpResponse:
+    return _act(request, item_id, "claimed", lambda item: services.retro_item_claim(item_id=item.pk, user=request.user))
 
 
-@login_required
 @require_POST
-def item_resolve(request: HttpRequest, item_id: int) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+@role_required(*REVIEWER_ROLES, refusal=REVIEWERS_ONLY)
+def item_resolve(request: AuthenticatedHttpRequest, item_id: int) -> HttpResponse:
     note = request.POST.get("note", "")
     return _act(
         request,
         item_id,
         "closed: decision stands",
-        lambda item: services.retro_item_resolve(item_id=item.pk, user=user, note=note),
+        lambda item: services.retro_item_resolve(item_id=item.pk, user=request.user, note=note),
     )
 
 
-@login_required
 @require_POST
-def item_refer(request: HttpRequest, item_id: int) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+@role_required(*REVIEWER_ROLES, refusal=REVIEWERS_ONLY)
+def item_refer(request: AuthenticatedHttpRequest, item_id: int) -> HttpResponse:
     note = request.POST.get("note", "")
     return _act(
         request,
         item_id,
         "referred for a corrected decision",
-        lambda item: services.retro_item_refer(item_id=item.pk, user=user, note=note),
+        lambda item: services.retro_item_refer(item_id=item.pk, user=request.user, note=note),
     )
 
 
-@login_required
+# Said before the item is looked up or the form read: a correction is a physician's (the service
+# checks again).
 @require_POST
-def item_correct(request: HttpRequest, item_id: int) -> HttpResponse:
-    _require_reviewer(request)
-    # Said before the item is looked up or the form read: a correction is a physician's (the
-    # service checks again).
-    if not has_role(request.user, Role.PHYSICIAN):
-        raise PermissionDenied("Only a physician reviewer may record a corrected decision.")
+@role_required(*REVIEWER_ROLES, refusal=REVIEWERS_ONLY)
+@role_required(Role.PHYSICIAN, refusal="Only a physician reviewer may record a corrected decision.")
+def item_correct(request: AuthenticatedHttpRequest, item_id: int) -> HttpResponse:
     item = _item_or_404(request, item_id)
-    user: User = request.user  # type: ignore[assignment]
     form = CorrectionForm(request.POST, item=item)
     if not form.is_valid():
         return render(request, "retro/item.html", _item_context(request, item, correction_form=form), status=400)
@@ -243,7 +223,11 @@ def item_correct(request: HttpRequest, item_id: int) -> HttpResponse:
         item_id,
         "corrected by a new decision",
         lambda it: services.retro_item_correct(
-            item_id=it.pk, user=user, lines=lines, citations=citations, rationale=form.cleaned_data["rationale"]
+            item_id=it.pk,
+            user=request.user,
+            lines=lines,
+            citations=citations,
+            rationale=form.cleaned_data["rationale"],
         ),
     )
 
@@ -251,22 +235,20 @@ def item_correct(request: HttpRequest, item_id: int) -> HttpResponse:
 # --- run progress (managers: the dashboard and the admin poll these) ------------------------
 
 
-@login_required
 @require_GET
 @never_cache
-def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
-    _require_manager(request)
+@role_required(Role.MANAGER, refusal=MANAGERS_ONLY)
+def run_progress(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     run = selectors.runs_visible_to(request.user).filter(pk=run_id).first()
     if run is None:
         raise Http404("No such run.")
     return render(request, "retro/_run_progress.html", {"run": run})
 
 
-@login_required
 @require_GET
 @never_cache
-def runs_panel(request: HttpRequest) -> HttpResponse:
-    _require_manager(request)
+@role_required(Role.MANAGER, refusal=MANAGERS_ONLY)
+def runs_panel(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "retro/_runs_panel.html", runs_panel_context(request.user))
 
 

@@ -613,6 +613,12 @@ ADMIN_MODELS: list[Entry] = [
         change=MANAGER,
         rule="Managers see and revoke integration clients' tokens; tokens are issued by a command, never deleted.",
     ),
+    *_model_rows(
+        "casemgmt.webhookdelivery",
+        view=MANAGER,
+        rule="Managers see which clients' notifications are pending, delivered or given up, and why; "
+        "nobody adds, changes or deletes one here.",
+    ),
     *_model_rows("auth.user", rule=SUPERUSERS_ONLY),
     *_model_rows("auth.group", rule=SUPERUSERS_ONLY),
     *_model_rows(

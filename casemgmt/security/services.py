@@ -8,7 +8,6 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from casemgmt.api.authentication import token_hash
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.services import MASKED, audit_record
 from casemgmt.cases.models import (
@@ -29,7 +28,7 @@ def api_token_create(*, user: User, label: str = "") -> tuple[ApiToken, str]:
         raise ValidationFailed({"user": ["the account is inactive"]})
     raw = "pa_" + secrets.token_urlsafe(32)
     with transaction.atomic():
-        token = ApiToken.objects.create(user=user, label=label, prefix=raw[:10], key_hash=token_hash(raw))
+        token = ApiToken.objects.create(user=user, label=label, prefix=raw[:10], key_hash=ApiToken.hash_of(raw))
         # The actor is whoever issues it (a command, an admin); `user` is the client it is for.
         audit_record(
             action=AuditAction.CREATE,
@@ -55,6 +54,7 @@ ROLE_ADMIN_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         *[("policies_app", m, ("view",)) for m in ("policy", "policyversion", "factdefinition")],
         ("casemgmt", "deadlinerule", ("view", "add", "change")),
         ("casemgmt", "apitoken", ("view", "change")),
+        ("casemgmt", "webhookdelivery", ("view",)),
         # Retrospective review: runs, the nightly settings and the beat schedule they run on.
         ("retro", "retrorun", ("view", "add", "change")),
         ("retro", "retroschedule", ("view", "change")),

@@ -14,8 +14,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from django import forms
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -23,16 +21,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from casemgmt.cases import metrics
-from casemgmt.kernel.roles import Role, has_role
+from casemgmt.kernel.http import AuthenticatedHttpRequest, role_required
+from casemgmt.kernel.roles import Role
 
+MANAGERS_ONLY = "Only managers may see the dashboard."
 # Dates outside these years are typos, and converting them to aware datetimes could overflow.
 MIN_YEAR = 1990
 MAX_YEAR = 2200
-
-
-def _require_manager(request: HttpRequest) -> None:
-    if not has_role(request.user, Role.MANAGER):
-        raise PermissionDenied("Only managers may see the dashboard.")
 
 
 # --- the period -----------------------------------------------------------------------------
@@ -427,11 +422,10 @@ def _period_form(request: HttpRequest) -> PeriodForm:
     return PeriodForm({"start": request.GET.get("start", ""), "end": request.GET.get("end", "")})
 
 
-@login_required
 @require_GET
 @never_cache
-def dashboard(request: HttpRequest) -> HttpResponse:
-    _require_manager(request)
+@role_required(Role.MANAGER, refusal=MANAGERS_ONLY)
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = _period_form(request)
     if not form.is_valid():
         return render(request, "workspace/dashboard.html", {"form": form}, status=400)
@@ -460,11 +454,10 @@ def _csv_safe(value: object) -> object:
     return value
 
 
-@login_required
 @require_GET
 @never_cache
-def dashboard_export(request: HttpRequest) -> HttpResponse:
-    _require_manager(request)
+@role_required(Role.MANAGER, refusal=MANAGERS_ONLY)
+def dashboard_export(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = _period_form(request)
     if not form.is_valid():
         problems = "; ".join(f"{field}: {' '.join(str(e) for e in errors)}" for field, errors in form.errors.items())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib import messages
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -13,13 +13,12 @@ from casemgmt.audit.recording import audit_annotate, audited_view
 from casemgmt.cases import letters
 from casemgmt.cases.services.letters import decision_letter_record
 from casemgmt.kernel.errors import DomainError
-from casemgmt.workspace.case_actions import refusal_message, require_reviewer
+from casemgmt.kernel.http import AuthenticatedHttpRequest, refusal_text, role_required
+from casemgmt.kernel.roles import REVIEWER_ROLES
+from casemgmt.workspace.access import CASE_REFUSAL
 
-# --- letters --------------------------------------------------------------------------------
 
-
-def _letter(request: HttpRequest, case_number: str, decision_id: int) -> letters.Letter:
-    require_reviewer(request)
+def _letter(request: AuthenticatedHttpRequest, case_number: str, decision_id: int) -> letters.Letter:
     recipient = request.GET.get("to", "member")
     audit_annotate(request, detail={"recipient": recipient[:20]})
     if recipient not in letters.RECIPIENTS:
@@ -30,11 +29,11 @@ def _letter(request: HttpRequest, case_number: str, decision_id: int) -> letters
     return letters.letter_build(decision, recipient)
 
 
-@login_required
 @require_GET
 @never_cache
 @audited_view(action=AuditAction.VIEW, object_type=AuditObject.LETTER, object_kwarg="decision_id")
-def letter_page(request: HttpRequest, case_number: str, decision_id: int) -> HttpResponse:
+@role_required(*REVIEWER_ROLES, refusal=CASE_REFUSAL)
+def letter_page(request: AuthenticatedHttpRequest, case_number: str, decision_id: int) -> HttpResponse:
     letter = _letter(request, case_number, decision_id)
     return render(
         request,
@@ -43,21 +42,17 @@ def letter_page(request: HttpRequest, case_number: str, decision_id: int) -> Htt
     )
 
 
-@login_required
 @require_GET
 @never_cache
 @audited_view(action=AuditAction.DOWNLOAD, object_type=AuditObject.LETTER, object_kwarg="decision_id")
-def letter_pdf(request: HttpRequest, case_number: str, decision_id: int) -> HttpResponse:
+@role_required(*REVIEWER_ROLES, refusal=CASE_REFUSAL)
+def letter_pdf(request: AuthenticatedHttpRequest, case_number: str, decision_id: int) -> HttpResponse:
     letter = _letter(request, case_number, decision_id)
     pdf = letters.letter_pdf(letter)
     try:
-        decision_letter_record(
-            decision_id=letter.decision_id,
-            user=request.user,  # type: ignore[arg-type]
-            recipient=letter.recipient,
-        )
+        decision_letter_record(decision_id=letter.decision_id, user=request.user, recipient=letter.recipient)
     except DomainError as exc:
-        refusal_message(request, exc, "Letter not produced")
+        messages.error(request, refusal_text(exc, "Letter not produced"))
         return redirect("case_detail", case_number=case_number)
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = (

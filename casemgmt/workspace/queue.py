@@ -12,18 +12,17 @@ search term is kept in the session until it is cleared. A `q` in a query string 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -39,7 +38,9 @@ from casemgmt.cases import selectors
 from casemgmt.cases.models import OPEN_STATUSES, Case, CaseStatus, FlagKind, FlagSeverity, Urgency
 from casemgmt.cases.services import assignment as assignment_services
 from casemgmt.kernel.errors import DomainError, ValidationFailed
-from casemgmt.kernel.roles import REVIEWER_ROLES, Role, has_role, user_roles
+from casemgmt.kernel.http import AuthenticatedHttpRequest, refusal_text, role_required
+from casemgmt.kernel.roles import REVIEWER_ROLES, Role, has_role
+from casemgmt.workspace.access import QUEUE_REFUSAL, case_or_404
 from policies_app.models import LineOfBusiness
 
 PAGE_SIZE = 50
@@ -163,17 +164,12 @@ def queue_row(case: Case, now: datetime) -> QueueRow:
     )
 
 
-def _require_reviewer(request: HttpRequest) -> None:
-    if not (user_roles(request.user) & REVIEWER_ROLES):
-        raise PermissionDenied("Only reviewers and managers may use the work queue.")
-
-
 def _is_htmx(request: HttpRequest) -> bool:
     # A history restore (back button with htmx's cache empty) wants the whole page.
     return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
 
 
-def _action_context(request: HttpRequest) -> dict[str, Any]:
+def _action_context(request: AuthenticatedHttpRequest) -> dict[str, Any]:
     """What the rows may offer this user: computed once per page, not per row."""
     is_manager = has_role(request.user, Role.MANAGER)
     return {
@@ -195,7 +191,7 @@ def _queue_url(query: QueryDict) -> str:
     return reverse("queue") + (f"?{query.urlencode()}" if query else "")
 
 
-def _queue_form(request: HttpRequest) -> QueueFilterForm:
+def _queue_form(request: AuthenticatedHttpRequest) -> QueueFilterForm:
     """The filters: from the POSTed form (which also sets or clears the search), or from the
     query string plus the search kept in the session."""
     if request.method == "POST":
@@ -216,12 +212,11 @@ def _queue_form(request: HttpRequest) -> QueueFilterForm:
     return QueueFilterForm(data)
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 @never_cache
 @audited_view(action=AuditAction.LIST, object_type=AuditObject.CASE, case_kwarg=None, methods=("GET", "POST"))
-def queue(request: HttpRequest) -> HttpResponse:
-    _require_reviewer(request)
+@role_required(*REVIEWER_ROLES, refusal=QUEUE_REFUSAL)
+def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = _queue_form(request)
     address = _queue_url(form.url_query())
     if request.method == "POST" and not _is_htmx(request):
@@ -252,13 +247,6 @@ def queue(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _case_or_404(request: HttpRequest, case_number: str) -> Case:
-    case = selectors.cases_visible_to(request.user).filter(case_number=case_number).first()
-    if case is None:
-        raise Http404("No such case.")
-    return case
-
-
 def _back_to_queue(request: HttpRequest) -> str:
     """Where a plain POST returns: the queue as the user left it (filters, page), if that is ours."""
     target = request.POST.get("next", "")
@@ -269,7 +257,9 @@ def _back_to_queue(request: HttpRequest) -> str:
     return reverse("queue")
 
 
-def _row_response(request: HttpRequest, case_number: str, *, error: str = "", notice: str = "") -> HttpResponse:
+def _row_response(
+    request: AuthenticatedHttpRequest, case_number: str, *, error: str = "", notice: str = ""
+) -> HttpResponse:
     """The one re-drawn row for htmx, with the outcome said in the row itself."""
     case = selectors.queue_rows(selectors.queue_cases(request.user).filter(case_number=case_number)).first()
     context = {
@@ -287,16 +277,14 @@ def _row_response(request: HttpRequest, case_number: str, *, error: str = "", no
     return render(request, "workspace/_queue_row.html", context)
 
 
-def _act(request: HttpRequest, case_number: str, action: str, run: Any) -> HttpResponse:
-    case = _case_or_404(request, case_number)
+def _act(
+    request: AuthenticatedHttpRequest, case_number: str, action: str, run: Callable[[Case], object]
+) -> HttpResponse:
+    case = case_or_404(request.user, case_number)
     try:
         run(case)
-    except ValidationFailed as exc:
-        error = f"Not {action}: " + "; ".join(" ".join(v) for v in exc.errors.values())
     except DomainError as exc:
-        if exc.status_code == 403:
-            raise PermissionDenied(exc.message) from exc
-        error = f"Not {action}: {exc.message}"
+        error = refusal_text(exc, f"Not {action}", field_names=False)
     else:
         error = ""
     if _is_htmx(request):
@@ -308,26 +296,23 @@ def _act(request: HttpRequest, case_number: str, action: str, run: Any) -> HttpR
     return redirect(_back_to_queue(request))
 
 
-@login_required
+# The claim roles are checked before the case is looked up: this is the page's answer; the service checks again.
 @require_POST
-def case_claim(request: HttpRequest, case_number: str) -> HttpResponse:
-    _require_reviewer(request)
-    # Refused before the case is even looked up: the service checks again, this is the page's answer.
-    if not has_role(request.user, *CLAIM_ROLES):
-        raise PermissionDenied("Only a nurse or physician reviewer may claim a case.")
-    user: User = request.user  # type: ignore[assignment]
+@role_required(*REVIEWER_ROLES, refusal=QUEUE_REFUSAL)
+@role_required(*CLAIM_ROLES, refusal="Only a nurse or physician reviewer may claim a case.")
+def case_claim(request: AuthenticatedHttpRequest, case_number: str) -> HttpResponse:
     return _act(
-        request, case_number, "claimed", lambda case: assignment_services.case_claim(case_id=case.pk, user=user)
+        request,
+        case_number,
+        "claimed",
+        lambda case: assignment_services.case_claim(case_id=case.pk, user=request.user),
     )
 
 
-@login_required
 @require_POST
-def case_reassign(request: HttpRequest, case_number: str) -> HttpResponse:
-    _require_reviewer(request)
-    if not has_role(request.user, Role.MANAGER):
-        raise PermissionDenied("Only a manager may reassign a case.")
-    user: User = request.user  # type: ignore[assignment]
+@role_required(*REVIEWER_ROLES, refusal=QUEUE_REFUSAL)
+@role_required(Role.MANAGER, refusal="Only a manager may reassign a case.")
+def case_reassign(request: AuthenticatedHttpRequest, case_number: str) -> HttpResponse:
     assignee = request.POST.get("assignee_id", "")
     version = request.POST.get("row_version", "")
 
@@ -336,7 +321,7 @@ def case_reassign(request: HttpRequest, case_number: str) -> HttpResponse:
             raise ValidationFailed({"assignee_id": ["choose a reviewer"]})
         assignment_services.case_reassign(
             case_id=case.pk,
-            user=user,
+            user=request.user,
             assignee_id=int(assignee),
             expected_row_version=int(version) if version.isdigit() else None,
         )

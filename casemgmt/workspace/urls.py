@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from casemgmt.workspace import case, case_actions, dashboard, home, letters, queue
+from casemgmt.workspace import attachments, case, dashboard, home, letters, queue
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -12,12 +12,12 @@ urlpatterns = [
     path("cases/<str:case_number>/", case.case_detail, name="case_detail"),
     path("cases/<str:case_number>/decide", case.case_decide, name="case_decide"),
     path("cases/<str:case_number>/refer", case.case_refer, name="case_refer"),
-    path("cases/<str:case_number>/note", case_actions.case_note, name="case_note"),
-    path("cases/<str:case_number>/pend", case_actions.case_pend, name="case_pend"),
-    path("cases/<str:case_number>/peer-to-peer", case_actions.case_peer_to_peer, name="case_peer_to_peer"),
+    path("cases/<str:case_number>/note", case.case_note, name="case_note"),
+    path("cases/<str:case_number>/pend", case.case_pend, name="case_pend"),
+    path("cases/<str:case_number>/peer-to-peer", case.case_peer_to_peer, name="case_peer_to_peer"),
     path(
         "cases/<str:case_number>/attachments/<int:attachment_id>/view",
-        case_actions.attachment_view,
+        attachments.attachment_view,
         name="case_attachment_view",
     ),
     path("cases/<str:case_number>/letter/<int:decision_id>/", letters.letter_page, name="case_letter"),

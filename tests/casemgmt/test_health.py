@@ -35,3 +35,19 @@ def test_healthz_reports_an_unreachable_broker_as_503(client, settings, monkeypa
 
 def test_healthz_only_answers_get(client):
     assert client.post("/healthz").status_code == 405
+
+
+def test_healthz_reports_the_outbox_without_failing_on_it(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from casemgmt.outbox.services import outbox_task_add
+
+    outbox_task_add(name="casemgmt.tasks.case_flags_refresh_task", args=[1], due_at=timezone.now() - timedelta(hours=1))
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    outbox = response.json()["outbox"]
+    assert (outbox["unsent"], outbox["overdue"], outbox["relays"]) == (1, 1, 0)
+    assert outbox["oldest_overdue_seconds"] >= 3600
+    assert outbox["relay_heartbeat_seconds"] is None

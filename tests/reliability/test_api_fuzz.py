@@ -15,12 +15,16 @@ of them steered past the domain's first checks into the code that writes. After 
 - every flag belongs to a line of its own case.
 
 Reproducible: Hypothesis is derandomized (the examples depend only on the test's name), so a
-failure recurs on the next run, and its falsifying example is printed.
+failure recurs on the next run, and its falsifying example is printed. Bounded: the fuzzing phase
+only, MAX_EXAMPLES per operation, a deadline per example; the figures (requests by status and by
+persona) are printed at the end of the module.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -53,20 +57,25 @@ from tests import factories
 
 MAX_EXAMPLES = 20
 PERSONAS = ("integration_client", "other_client", "nurse", "physician", "manager")
+FIGURES: dict[str, Counter[Any]] = {"status": Counter(), "persona": Counter()}
 
 
 def _load_schema() -> schemathesis.BaseSchema:
     with override_settings(ALLOWED_HOSTS=["localhost"]):
         loaded = schemathesis.openapi.from_wsgi("/api/schema/", application)
     loaded.config.generation.update(
-        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=MAX_EXAMPLES, database="none"
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        max_examples=MAX_EXAMPLES,
+        database="none",
+        with_security_parameters=False,
     )
+    loaded.config.phases.coverage.enabled = False
     return loaded
 
 
 schema = _load_schema()
 FUZZ = settings(
-    deadline=None,
+    deadline=timedelta(seconds=10),
     database=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -74,6 +83,26 @@ FUZZ = settings(
 
 
 pytestmark = pytest.mark.usefixtures("api_over_wsgi")  # tests/conftest.py
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if not FIGURES["status"] or reporter is None or capture is None:
+        return
+    by_status = ", ".join(f"{status}: {n}" for status, n in sorted(FIGURES["status"].items()))
+    by_persona = ", ".join(f"{persona}: {n}" for persona, n in sorted(FIGURES["persona"].items()))
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_line(
+            f"API fuzz: {sum(FIGURES['status'].values())} requests, nothing half-written; "
+            f"by status {by_status}; by persona {by_persona}"
+        )
+    # pytest-randomly may run the module's tests in two stretches: each prints its own figures.
+    for figures in FIGURES.values():
+        figures.clear()
 
 
 @pytest.fixture
@@ -200,7 +229,8 @@ def _half_written(media_root: Path) -> list[str]:
 def call(case: schemathesis.Case, world: dict[str, Any]) -> None:
     world["calls"] += 1
     n = world["calls"]
-    who = world["people"][PERSONAS[n % len(PERSONAS)]]
+    persona = PERSONAS[n % len(PERSONAS)]
+    who = world["people"][persona]
     _steer(case, who, world, n)
     headers = {"Authorization": f"Bearer {who['token']}"}
     if n % 4 == 0 and case.method == "POST":
@@ -211,7 +241,9 @@ def call(case: schemathesis.Case, world: dict[str, Any]) -> None:
         response = case.call_and_validate(headers=headers, checks=[not_a_server_error])
         assert response.status_code == 404
     else:
-        case.call_and_validate(headers=headers, checks=[not_a_server_error])
+        response = case.call_and_validate(headers=headers, checks=[not_a_server_error])
+    FIGURES["status"][response.status_code] += 1
+    FIGURES["persona"][persona] += 1
     from django.conf import settings as django_settings
 
     problems = _half_written(Path(django_settings.MEDIA_ROOT))

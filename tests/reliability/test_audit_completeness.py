@@ -163,6 +163,7 @@ NO_MEMBER_DATA: dict[str, str] = {
 NO_MEMBER_DATA_ADMIN_MODELS: dict[str, str] = {
     "casemgmt.deadlinerule": "deadline rules: configuration",
     "casemgmt.apitoken": "which client holds which token; no member",
+    "casemgmt.webhookdelivery": "notification outcomes: client, URL, event kind, status, errors; no payload, no member",
     "policies_app.policy": "the policy library",
     "policies_app.policyversion": "the policy library",
     "policies_app.factdefinition": "the clinical fact catalogue: definitions, no values",

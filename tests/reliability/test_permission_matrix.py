@@ -14,8 +14,8 @@ row fails `test_every_url_pattern_has_a_row` / `test_every_admin_model_has_a_row
 cannot ship without saying who may use it. Methods a page or endpoint does not list must be
 refused with 405 (`test_methods_not_in_the_matrix_are_not_allowed`).
 
-Folded in from the former tests/casemgmt/test_api_access.py: a denied write changes nothing; the
-case list and the webhook list show each persona only its own.
+A denied write changes nothing; the case list and the webhook list show each persona only its
+own.
 """
 
 from __future__ import annotations
@@ -313,6 +313,7 @@ def _admin_object(label: str, variant: str, world: World) -> Model:
         SolarSchedule,
     )
 
+    from casemgmt.cases.models import CaseEvent, WebhookDelivery, WebhookSubscription
     from casemgmt.retro.models import RetroSchedule
 
     seen = {"ip_address": "192.0.2.10", "user_agent": "test", "http_accept": "*/*", "path_info": "/login/"}
@@ -322,6 +323,11 @@ def _admin_object(label: str, variant: str, world: World) -> Model:
         "policies_app.factdefinition": lambda: FactDefinition.objects.order_by("pk")[0],
         "casemgmt.deadlinerule": lambda: DeadlineRule.objects.order_by("pk")[0],
         "casemgmt.apitoken": lambda: world.token,
+        "casemgmt.webhookdelivery": lambda: WebhookDelivery.objects.create(
+            subscription=WebhookSubscription.objects.get(url=OWNER_WEBHOOK),
+            event=CaseEvent.objects.filter(case=world.case).order_by("pk")[0],
+            payload={"event": "received", "case_number": world.case.case_number},
+        ),
         "auth.user": lambda: world.users[Persona.NURSE],
         "auth.group": lambda: Group.objects.order_by("pk")[0],
         "axes.accessattempt": lambda: AccessAttempt.objects.create(

@@ -15,23 +15,21 @@ from django.utils import timezone
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.services import audit_record
 from casemgmt.cases.models import (
-    OPEN_STATUSES,
     Attachment,
     Case,
     CaseEventKind,
     attachment_storage,
 )
 from casemgmt.cases.services.events import _event
+from casemgmt.cases.services.locking import case_action_check, case_lock
+from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import (
     DomainError,
-    InvalidTransition,
     NotFoundError,
     PermissionDeniedError,
     ValidationFailed,
 )
 from casemgmt.kernel.roles import reviewer_role
-
-# --- attachments ----------------------------------------------------------------------------
 
 
 class AttachmentTooLarge(DomainError):
@@ -79,11 +77,7 @@ def attachment_name_sanitize(name: str) -> str:
 def _attachment_guard(case: Case, user: User) -> None:
     if not (case.submitted_by_id == user.pk or reviewer_role(user) is not None):
         raise PermissionDeniedError("Only the submitting client or a nurse or physician reviewer may add attachments.")
-    if case.status not in OPEN_STATUSES:
-        raise InvalidTransition(
-            f"case {case.case_number} is {case.get_status_display().lower()}; it takes no more attachments",
-            current_status=case.status,
-        )
+    case_action_check(case, Action.ATTACH)
 
 
 def attachment_too_large(size: int, limit: int) -> AttachmentTooLarge:
@@ -133,7 +127,7 @@ def attachment_add(*, case_id: int, user: User, upload: UploadedFile, descriptio
     stored_name = storage.save(f"attachments/{secrets.token_hex(16)}.{extension}", upload)
     try:
         with transaction.atomic():
-            case = Case.objects.select_for_update().get(pk=case_id)
+            case = case_lock(case_id)
             _attachment_guard(case, user)
             now = timezone.now()
             attachment = Attachment.objects.create(

@@ -7,28 +7,25 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.services import audit_record
+from casemgmt.cases import workflow
 from casemgmt.cases.models import (
     ADVERSE_OUTCOMES,
-    OPEN_STATUSES,
-    Case,
     CaseEventKind,
-    CaseStatus,
     Citation,
     Decision,
     DecisionLine,
     LineOutcome,
 )
 from casemgmt.cases.services.events import _event
-from casemgmt.cases.services.locking import _lock_case
+from casemgmt.cases.services.locking import case_lock, case_write
 from casemgmt.cases.services.pend import _pend_record
 from casemgmt.cases.validation import Problems
+from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import (
-    ConflictError,
     PermissionDeniedError,
     ValidationFailed,
 )
@@ -48,9 +45,6 @@ class DecisionLineInput:
 class CitationInput:
     policy_version_id: int
     criterion: str = ""
-
-
-# --- decisions ------------------------------------------------------------------------------
 
 
 def _citation_snapshots(citations: list[CitationInput], problems: Problems) -> list[tuple[PolicyVersion, str]]:
@@ -97,13 +91,10 @@ def decision_record(
             "A nurse reviewer may not deny, partially approve or modify a request; "
             "refer the case to a physician reviewer."
         )
+    pended = any(line.outcome == LineOutcome.PENDED for line in lines)
+    action = Action.CORRECT if correction else Action.DECIDE_PENDED if pended else Action.DECIDE
     with transaction.atomic():
-        case = _lock_case(
-            case_id,
-            expected_row_version=expected_row_version,
-            allowed=(CaseStatus.DECIDED, CaseStatus.CLOSED) if correction else OPEN_STATUSES,
-            refusal="no decision can be recorded" if not correction else "only a decided case can be corrected",
-        )
+        case = case_lock(case_id, action=action, expected_row_version=expected_row_version)
         problems = Problems()
         service_lines = {line.sequence: line for line in case.lines.all()}
         seen: set[int] = set()
@@ -177,16 +168,13 @@ def decision_record(
             )
             for version, criterion in snapshots
         )
-        pended = any(line.outcome == LineOutcome.PENDED for line in lines)
-        new_status = case.status if correction else CaseStatus.PENDED if pended else CaseStatus.DECIDED
-        updated = Case.objects.filter(pk=case.pk, status=case.status, row_version=case.row_version).update(
+        new_status = workflow.target(case.status, action)
+        case_write(
+            case,
+            now=now,
             status=new_status,
             decided_at=case.decided_at if correction else None if pended else now,
-            row_version=F("row_version") + 1,
-            updated_at=now,
         )
-        if updated != 1:  # pragma: no cover - the row lock makes this unreachable
-            raise ConflictError("the case changed while the decision was recorded; try again")
         detail: dict[str, Any] = {
             "decision": decision.pk,
             "role": role,

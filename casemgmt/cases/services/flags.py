@@ -8,8 +8,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from casemgmt.cases import workflow
 from casemgmt.cases.models import (
-    OPEN_STATUSES,
     Case,
     CaseEventKind,
     Flag,
@@ -19,20 +19,17 @@ from casemgmt.cases.selectors import (
     case_request_data,
 )
 from casemgmt.cases.services.events import _case_change_recorded, _event
-from casemgmt.kernel.db_rows import unsaved
+from casemgmt.cases.workflow import Action
 from policies_app.engine import FlagData, evaluate_request
 from policies_app.models import PolicyVersion, PolicyVersionStatus
 from policies_app.selectors import engine_index
-
-# --- flags ----------------------------------------------------------------------------------
 
 
 def _flags_build(case: Case, flags: list[FlagData], now: datetime, lines: Iterable[ServiceLine]) -> list[Flag]:
     """The engine's flags as unsaved rows of `case`, each on its service line."""
     by_sequence = {line.sequence: line for line in lines}
     return [
-        unsaved(
-            Flag,
+        Flag(
             case=case,
             service_line=by_sequence[f.service_line],
             kind=f.kind,
@@ -64,7 +61,7 @@ def case_flags_refresh(*, case_id: int) -> bool:
     Returns whether the flags changed.
     """
     case = Case.objects.select_for_update().filter(pk=case_id).first()
-    if case is None or case.status not in OPEN_STATUSES:
+    if case is None or not workflow.allowed(case.status, Action.REFLAG):
         return False
     fresh = evaluate_request(engine_index(), case_request_data(case))
     current = Flag.objects.filter(case=case, superseded_at__isnull=True).select_related("service_line")
@@ -90,7 +87,7 @@ def cases_reflag_for_version(*, version_id: int) -> int:
     version = PolicyVersion.objects.filter(pk=version_id, status=PolicyVersionStatus.PUBLISHED).first()
     if version is None:
         return 0
-    lines = ServiceLine.objects.filter(case__status__in=OPEN_STATUSES)
+    lines = ServiceLine.objects.filter(case__status__in=workflow.statuses_allowing(Action.REFLAG))
     if version.effective_start:
         lines = lines.filter(date_of_service__gte=version.effective_start)
     if version.effective_end:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from casemgmt.audit.models import AuditAction, AuditObject
-from casemgmt.audit.services import audit_event_build
-from casemgmt.cases import case_insert
+from casemgmt.audit.services import audit_record
 from casemgmt.cases.models import (
     Case,
     CaseEvent,
@@ -22,24 +22,17 @@ from casemgmt.cases.models import (
     Flag,
     ServiceLine,
 )
-from casemgmt.cases.selectors import (
-    IntakeFacts,
-    case_request_data,
-    fact_catalogue,
-    intake_facts,
-    intake_facts_guard,
-)
-from casemgmt.cases.services.deadlines import _most_specific
+from casemgmt.cases.selectors import case_request_data, fact_catalogue
+from casemgmt.cases.services.deadlines import deadline_for
 from casemgmt.cases.services.events import _events_add
 from casemgmt.cases.services.flags import _flags_build
 from casemgmt.cases.validation import Problems, check_diagnoses, check_facts, check_line, check_member, check_npi
-from casemgmt.kernel.db_rows import unsaved
 from casemgmt.kernel.errors import (
     ConflictError,
     DomainError,
     ValidationFailed,
 )
-from casemgmt.kernel.roles import Role, has_role, remember_role_mask, require_role
+from casemgmt.kernel.roles import Role, require_role
 from policies_app.engine import evaluate_request
 from policies_app.selectors import engine_index
 
@@ -114,23 +107,23 @@ def case_submit(*, client: User, data: CaseInput) -> Case:
     """Store a prior-authorization request, set its deadline and flag every service line.
 
     The case comes back with its service lines and current flags loaded (`case.lines.all()`,
-    `case.current_flags`), as `selectors.case_detail` loads them, so no re-read is needed.
+    `case.current_flags`), as `selectors.case_detail` loads them; the flags are the ones just
+    written, not read again.
     """
-    scope = {"urgency": data.urgency, "line_of_business": data.line_of_business, "review_type": data.review_type}
-    # On PostgreSQL the write checks again, in its own statement, every fact intake reads before
-    # it (selectors.intake_facts_guard), so those may come from this process's memory: a
-    # submission is then one round trip, not two. Elsewhere they are read on every submission.
-    facts = _intake_facts(client, scope, remembered_ok=case_insert.available())
+    require_role(client, Role.INTEGRATION_CLIENT, action="submit prior-authorization requests")
     received_at = timezone.now()
     problems, diagnoses = _validate_case(data, timezone.localdate(received_at))
     if problems:
         raise ValidationFailed(problems.errors)
+    due_at, rule = deadline_for(
+        received_at=received_at,
+        urgency=data.urgency,
+        line_of_business=data.line_of_business,
+        review_type=data.review_type,
+    )
     for _attempt in range(5):
-        rule = _most_specific(facts.rules, **scope)
-        due_at = received_at + timedelta(hours=rule.hours)
         try:
-            # Each way _case_create writes is atomic by itself (see there).
-            case = _case_create(client, data, diagnoses, received_at, due_at, rule, facts, scope)
+            case = _case_create(client, data, diagnoses, received_at, due_at, rule)
         except IntegrityError as exc:
             if data.external_id and Case.objects.filter(submitted_by=client, external_id=data.external_id).exists():
                 existing = Case.objects.get(submitted_by=client, external_id=data.external_id)
@@ -141,27 +134,10 @@ def case_submit(*, client: User, data: CaseInput) -> Case:
                 ) from exc
             if "case_number" not in str(exc):
                 raise
-            continue
-        if case is not None:
-            return case
-        # The write found a remembered fact out of date: read them all afresh and write again.
-        facts = _intake_facts(client, scope, remembered_ok=False)
+            continue  # another case drew the same number: draw again
+        prefetch_related_objects([case], "lines")
+        return case
     raise DomainError("could not allocate a case number; try again")  # pragma: no cover
-
-
-def _intake_facts(client: User, scope: dict[str, str], *, remembered_ok: bool) -> IntakeFacts:
-    """The facts for this submission, and the caller's roles checked with them."""
-    facts = intake_facts(**scope, client_id=client.pk, remembered_ok=remembered_ok)
-    remember_role_mask(client, facts.client_roles)
-    if facts.remembered and (
-        facts.client_has_webhooks or not facts.rules or not has_role(client, Role.INTEGRATION_CLIENT)
-    ):
-        # Memory may only let a guarded write through; a refusal, a missing rule or the ORM
-        # path (a client with webhooks) rests on a fresh read.
-        facts = intake_facts(**scope, client_id=client.pk, remembered_ok=False)
-        remember_role_mask(client, facts.client_roles)
-    require_role(client, Role.INTEGRATION_CLIENT, action="submit prior-authorization requests")
-    return facts
 
 
 # What a new case's audit row records of it (the service lines are added as text).
@@ -192,13 +168,10 @@ def _case_create(
     received_at: datetime,
     due_at: datetime,
     rule: DeadlineRule,
-    facts: IntakeFacts,
-    scope: dict[str, str],
-) -> Case | None:
-    """The new case, or None when the guarded write found `facts` out of date (nothing written)."""
+) -> Case:
+    """Write the case with its lines, flags, events and audit row, all or nothing."""
     servicing = data.servicing_provider
-    case = unsaved(
-        Case,
+    case = Case(
         case_number=_new_case_number(),
         submitted_by=client,
         external_id=data.external_id,
@@ -221,8 +194,7 @@ def _case_create(
         deadline_rule=rule,
     )
     lines = [
-        unsaved(
-            ServiceLine,
+        ServiceLine(
             case=case,
             sequence=i,
             code_system=line.code_system,
@@ -234,67 +206,37 @@ def _case_create(
         )
         for i, line in enumerate(data.service_lines, start=1)
     ]
-    # The request is the engine's input: the flags are known before anything is written.
-    index = engine_index(facts.library)
-    flags = _flags_build(case, evaluate_request(index, case_request_data(case, lines)), received_at, lines)
-    events = [
-        unsaved(
-            CaseEvent,
-            case=case,
-            kind=CaseEventKind.RECEIVED,
-            actor=client,
-            at=received_at,
-            detail={"due_at": due_at.isoformat(), "rule": str(rule)},
-        ),
-        unsaved(
-            CaseEvent, case=case, kind=CaseEventKind.FLAGGED, actor=None, at=received_at, detail={"flags": len(flags)}
-        ),
-    ]
-    audit = audit_event_build(
-        action=AuditAction.CREATE,
-        object_type=AuditObject.CASE,
-        object_id=case.case_number,
-        case_number=case.case_number,
-        user=client,
-        changes={
-            **{name: (None, getattr(case, name)) for name in CASE_AUDIT_FIELDS},
-            "service_lines": (None, [f"{x.code_system} {x.code} x{x.units} on {x.date_of_service}" for x in lines]),
-        },
-    )
-    if case_insert.available() and not facts.client_has_webhooks:
-        # One statement, atomic by itself, that writes only while the facts hold (docs/architecture.md,
-        # "Intake"); a client with webhooks takes the ORM path below, which also queues the notifications.
-        written = case_insert.case_graph_insert(
-            case=case,
-            lines=lines,
-            children=[
-                case_insert.Rows(flags, case_fk="case", line_fk="service_line"),
-                case_insert.Rows(events, case_fk="case"),
-                case_insert.Rows([audit], case_fk=None),
-            ],
-            guard=intake_facts_guard(facts, **scope, client_id=client.pk),
+    # The request is the engine's input: the flags are known before the transaction opens.
+    evaluation = evaluate_request(engine_index(), case_request_data(case, lines))
+    with transaction.atomic():
+        case.save()
+        ServiceLine.objects.bulk_create(lines)
+        flags = Flag.objects.bulk_create(_flags_build(case, evaluation, received_at, lines))
+        events = [
+            CaseEvent(
+                case=case,
+                kind=CaseEventKind.RECEIVED,
+                actor=client,
+                at=received_at,
+                detail={"due_at": due_at.isoformat(), "rule": str(rule)},
+            ),
+            CaseEvent(case=case, kind=CaseEventKind.FLAGGED, actor=None, at=received_at, detail={"flags": len(flags)}),
+        ]
+        _events_add(case, events, status=case.status)
+        # As the current_flags prefetch holds them: in Flag.Meta.ordering (line, then creation).
+        case.current_flags = sorted(flags, key=lambda flag: flag.service_line.sequence)
+        audit_record(
+            action=AuditAction.CREATE,
+            object_type=AuditObject.CASE,
+            object_id=case.case_number,
+            case_number=case.case_number,
+            user=client,
+            changes={
+                **{name: (None, getattr(case, name)) for name in CASE_AUDIT_FIELDS},
+                "service_lines": (
+                    None,
+                    [f"{x.code_system} {x.code} x{x.units} on {x.date_of_service}" for x in lines],
+                ),
+            },
         )
-        if not written:
-            return None
-    else:
-        with transaction.atomic():
-            case.save(force_insert=True)
-            ServiceLine.objects.bulk_create(lines)
-            Flag.objects.bulk_create(flags)
-            _events_add(case, events, status=case.status)
-            audit.save(force_insert=True)
-    _case_loaded(case, lines, flags)
     return case
-
-
-def _case_loaded(case: Case, lines: list[ServiceLine], flags: list[Flag]) -> None:
-    """Hold a case's lines and current flags on it as case_detail's prefetches would.
-
-    This is what prefetch_related_objects stores for `lines`, so `case.lines.all()` makes no query.
-    """
-    held = case.lines.all()
-    held._result_cache = lines
-    setattr(held, "_prefetch_done", True)  # noqa: B010
-    setattr(case, "_prefetched_objects_cache", {"lines": held})  # noqa: B010
-    # Ordered as Flag.Meta.ordering (line sequence, then id = creation order): the sort is stable.
-    setattr(case, "current_flags", sorted(flags, key=lambda f: f.service_line.sequence))  # noqa: B010

@@ -1,44 +1,37 @@
-"""Locking a case row for a guarded change."""
+"""A case changes under guard: locked, checked against the workflow, written with a new row_version."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from datetime import datetime
+from typing import Any
 
-from casemgmt.cases.models import (
-    Case,
-)
-from casemgmt.kernel.errors import (
-    ConflictError,
-    InvalidTransition,
-    NotFoundError,
-)
+from casemgmt.cases import workflow
+from casemgmt.cases.models import Case
+from casemgmt.cases.workflow import Action
+from casemgmt.kernel.guarded import GuardedRows
 
-
-def _lock_case(
-    case_id: int,
-    *,
-    expected_row_version: int | None = None,
-    allowed: Collection[str] | None = None,
-    refusal: str = "",
-) -> Case:
-    """Lock a case row for a guarded change: it must exist, be as the caller last saw it,
-    and (when `allowed` is given) be in one of those statuses."""
-    case = Case.objects.select_for_update().filter(pk=case_id).first()
-    if case is None:
-        raise NotFoundError("no such case")
-    _row_version_check(case, expected_row_version)
-    if allowed is not None and case.status not in allowed:
-        raise InvalidTransition(
-            f"case {case.case_number} is {case.get_status_display().lower()}; {refusal}",
-            current_status=case.status,
-        )
-    return case
+CASES = GuardedRows(Case, missing="no such case", name=lambda case: f"case {case.case_number}")
 
 
-def _row_version_check(case: Case, expected_row_version: int | None) -> None:
-    """Refuse an action taken on a page that no longer shows the case as it is."""
-    if expected_row_version is not None and case.row_version != expected_row_version:
-        raise ConflictError(
-            f"case {case.case_number} changed since you opened it; reload it and review again",
-            current_status=case.status,
-        )
+def case_lock(case_id: int, *, action: Action | None = None, expected_row_version: int | None = None) -> Case:
+    """Lock a case for a change: it must exist, be as the caller last saw it (when
+    `expected_row_version` is given) and, when `action` is given, be in a status that allows it."""
+    if action is None:
+        return CASES.lock(case_id, expected_row_version=expected_row_version)
+    return CASES.lock(
+        case_id,
+        expected_row_version=expected_row_version,
+        allowed=workflow.statuses_allowing(action),
+        refusal=workflow.REFUSALS[action],
+    )
+
+
+def case_action_check(case: Case, action: Action) -> None:
+    """Refuse `action` on a case whose status does not allow it."""
+    if not workflow.allowed(case.status, action):
+        raise CASES.refused(case, workflow.REFUSALS[action])
+
+
+def case_write(case: Case, *, now: datetime, **values: Any) -> None:
+    """Write a change to a case `case_lock` returned."""
+    CASES.update(case, updated_at=now, **values)

@@ -15,18 +15,16 @@ from casemgmt.cases.models import (
     Case,
     CaseEvent,
     CaseEventKind,
-    CaseStatus,
 )
 from casemgmt.cases.services.events import _event
-from casemgmt.cases.services.locking import _lock_case
+from casemgmt.cases.services.locking import case_lock
 from casemgmt.cases.validation import Problems
+from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import (
     PermissionDeniedError,
     ValidationFailed,
 )
 from casemgmt.kernel.roles import Role, require_role, reviewer_role
-
-# --- reviewer workspace: notes, peer-to-peer, letters ---------------------------------------
 
 NOTE_MAX = 4000
 PEER_TO_PEER_SUMMARY_MAX = 4000
@@ -51,7 +49,7 @@ def case_note_add(*, case_id: int, user: User, text: str, expected_row_version: 
     if len(text) > NOTE_MAX:
         raise ValidationFailed({"text": [f"at most {NOTE_MAX} characters"]})
     with transaction.atomic():
-        case = _lock_case(case_id, expected_row_version=expected_row_version)
+        case = case_lock(case_id, action=Action.NOTE, expected_row_version=expected_row_version)
         now = timezone.now()
         Case.objects.filter(pk=case.pk).update(updated_at=now)
         event = _event(case, CaseEventKind.NOTE, user, now, text=text)
@@ -102,12 +100,7 @@ def case_peer_to_peer_record(
     if problems:
         raise ValidationFailed(problems.errors)
     with transaction.atomic():
-        case = _lock_case(
-            case_id,
-            expected_row_version=expected_row_version,
-            allowed=[s for s in CaseStatus.values if s not in (CaseStatus.CANCELLED, CaseStatus.CLOSED)],
-            refusal="no discussion can be recorded",
-        )
+        case = case_lock(case_id, action=Action.PEER_TO_PEER, expected_row_version=expected_row_version)
         if held_at < case.received_at - PEER_TO_PEER_CLOCK_SKEW:
             raise ValidationFailed({"held_at": ["is before the request was received"]})
         Case.objects.filter(pk=case.pk).update(updated_at=now)

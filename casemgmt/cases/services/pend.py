@@ -7,9 +7,9 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
+from casemgmt.cases import workflow
 from casemgmt.cases.models import (
     Case,
     CaseEvent,
@@ -18,15 +18,12 @@ from casemgmt.cases.models import (
     DeadlineRule,
 )
 from casemgmt.cases.services.events import _case_change_recorded, _event
-from casemgmt.cases.services.locking import _lock_case
+from casemgmt.cases.services.locking import case_lock, case_write
+from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import (
     ValidationFailed,
 )
 from casemgmt.kernel.roles import Role, require_role
-
-# --- pends and the clock --------------------------------------------------------------------
-
-PEND_ALLOWED_FROM = (CaseStatus.RECEIVED, CaseStatus.IN_REVIEW, CaseStatus.PHYSICIAN_REVIEW)
 
 
 def _pend_started_at(case: Case) -> datetime | None:
@@ -88,21 +85,15 @@ def case_pend_for_information(
     if not needed:
         raise ValidationFailed({"needed": ["say what information is needed"]})
     with transaction.atomic():
-        case = _lock_case(
-            case_id,
-            expected_row_version=expected_row_version,
-            allowed=PEND_ALLOWED_FROM,
-            refusal="it cannot be pended for information",
-        )
+        case = case_lock(case_id, action=Action.PEND, expected_row_version=expected_row_version)
+        to = workflow.target(case.status, Action.PEND)
         now = timezone.now()
-        Case.objects.filter(pk=case.pk, status=case.status).update(
-            status=CaseStatus.PENDED, row_version=F("row_version") + 1, updated_at=now
-        )
+        case_write(case, now=now, status=to)
         _pend_record(case, user, now, previous_status=case.status, needed=needed)
         _case_change_recorded(
             case,
             user,
-            changes={"status": (case.status, CaseStatus.PENDED)},
+            changes={"status": (case.status, to)},
             detail={"event": CaseEventKind.PENDED, "needed": needed},
         )
         case.refresh_from_db()

@@ -6,12 +6,11 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from casemgmt.audit.services import changes_between
+from casemgmt.cases import workflow
 from casemgmt.cases.models import (
-    OPEN_STATUSES,
     Case,
     CaseEventKind,
     CaseStatus,
@@ -22,11 +21,11 @@ from casemgmt.cases.selectors import (
 )
 from casemgmt.cases.services.events import _case_change_recorded, _event
 from casemgmt.cases.services.flags import _flags_write
-from casemgmt.cases.services.locking import _lock_case
+from casemgmt.cases.services.locking import case_action_check, case_lock, case_write
 from casemgmt.cases.services.pend import _pend_extension
 from casemgmt.cases.validation import Problems, check_facts
+from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import (
-    InvalidTransition,
     NotFoundError,
     PermissionDeniedError,
     ValidationFailed,
@@ -40,23 +39,16 @@ def _transition(
     *,
     case_id: int,
     user: User,
-    allowed_from: tuple[str, ...],
-    to: str,
+    action: Action,
     event: str,
     expected_row_version: int | None = None,
     **detail: Any,
 ) -> Case:
     with transaction.atomic():
-        case = _lock_case(
-            case_id,
-            expected_row_version=expected_row_version,
-            allowed=allowed_from,
-            refusal=f"it cannot move to {CaseStatus(to).label.lower()}",
-        )
+        case = case_lock(case_id, action=action, expected_row_version=expected_row_version)
+        to = workflow.target(case.status, action)
         now = timezone.now()
-        Case.objects.filter(pk=case.pk, status=case.status).update(
-            status=to, row_version=F("row_version") + 1, updated_at=now
-        )
+        case_write(case, now=now, status=to)
         _event(case, event, user, now, **detail)
         _case_change_recorded(
             case,
@@ -75,8 +67,7 @@ def case_refer_to_physician(*, case_id: int, user: User, summary: str, expected_
     return _transition(
         case_id=case_id,
         user=user,
-        allowed_from=(CaseStatus.RECEIVED, CaseStatus.IN_REVIEW, CaseStatus.PENDED),
-        to=CaseStatus.PHYSICIAN_REVIEW,
+        action=Action.REFER,
         event=CaseEventKind.REFERRED,
         expected_row_version=expected_row_version,
         summary=summary.strip(),
@@ -93,8 +84,7 @@ def case_close(*, case_id: int, user: User, expected_row_version: int | None = N
     return _transition(
         case_id=case_id,
         user=user,
-        allowed_from=(CaseStatus.DECIDED,),
-        to=CaseStatus.CLOSED,
+        action=Action.CLOSE,
         event=CaseEventKind.CLOSED,
         expected_row_version=expected_row_version,
     )
@@ -110,8 +100,7 @@ def case_cancel(*, case_id: int, user: User, reason: str = "") -> Case:
     return _transition(
         case_id=case_id,
         user=user,
-        allowed_from=OPEN_STATUSES,
-        to=CaseStatus.CANCELLED,
+        action=Action.CANCEL,
         event=CaseEventKind.CANCELLED,
         reason=reason,
     )
@@ -129,34 +118,28 @@ def case_information_add(*, case_id: int, user: User, clinical_facts: dict[str, 
     if problems:
         raise ValidationFailed(problems.errors)
     with transaction.atomic():
-        case = Case.objects.select_for_update().filter(pk=case_id).first()
-        if case is None:
-            raise NotFoundError("no such case")
+        case = case_lock(case_id)
         if case.submitted_by_id != user.pk:
             raise PermissionDeniedError("Only the client that submitted the request may add information to it.")
-        if case.status not in OPEN_STATUSES:
-            raise InvalidTransition(
-                f"case {case.case_number} is {case.get_status_display().lower()}; it takes no more information",
-                current_status=case.status,
-            )
+        case_action_check(case, Action.ADD_INFORMATION)
         now = timezone.now()
         notes = case.clinical_notes
         if clinical_notes.strip():
             stamp = now.strftime("%Y-%m-%d %H:%M UTC")
             notes = f"{notes}\n\n[{stamp}] {clinical_notes.strip()}".strip()
-        new_status = CaseStatus.IN_REVIEW if case.status == CaseStatus.PENDED else case.status
+        new_status = workflow.target(case.status, Action.ADD_INFORMATION)
         clock: dict[str, Any] = {}
         due_at = case.due_at
         if case.status == CaseStatus.PENDED:
             extension, clock = _pend_extension(case, now)
             due_at = case.due_at + extension
-        Case.objects.filter(pk=case.pk, status=case.status).update(
+        case_write(
+            case,
+            now=now,
             clinical_facts={**case.clinical_facts, **clinical_facts},
             clinical_notes=notes,
             status=new_status,
             due_at=due_at,
-            row_version=F("row_version") + 1,
-            updated_at=now,
         )
         _event(
             case,

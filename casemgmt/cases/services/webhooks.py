@@ -1,14 +1,34 @@
-"""Clients' webhooks: registration, the notification of each status change, delivery."""
+"""Clients' webhooks: registration, the notification of each status change, delivery.
+
+A delivery is a row, written with the change it reports and sent through the task outbox; its
+schedule is kept in the row. The task claims a due delivery (moving `next_attempt_at` past the
+POST's timeout), POSTs it and records the outcome: delivered, or the next attempt scheduled with
+exponential backoff (a task in the outbox, due then), or given up after WEBHOOK_MAX_ATTEMPTS.
+The claim makes a repeated message harmless: only the task holding it POSTs. The sweeper
+(`webhook_deliveries_sweep`, beat: "webhooks: sweeper") queues again any due delivery whose
+message was lost.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import ipaddress
+import json
+import logging
 import secrets
-from functools import partial
+import socket
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from casemgmt.audit.models import AuditAction, AuditObject
@@ -20,22 +40,41 @@ from casemgmt.cases.models import (
     WebhookDeliveryStatus,
     WebhookSubscription,
 )
-from casemgmt.kernel.errors import (
-    ValidationFailed,
-)
+from casemgmt.kernel.errors import ValidationFailed
 from casemgmt.kernel.roles import Role, require_role
+from casemgmt.outbox.services import outbox_task_add, tasks_enqueue_on_commit
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_TIMEOUT_SECONDS = 5
+WEBHOOK_MAX_ATTEMPTS = 8
+# After a POST, how long to keep trying to record its outcome through a database outage: a
+# delivery made but not recorded would be made again.
+WEBHOOK_RECORD_RETRY_SECONDS = 30
+# How long a claim keeps other messages for the same delivery away: longer than a live attempt
+# can hold it (the POST, then recording its outcome). A worker that dies holding one leaves the
+# delivery to the sweeper once the claim has lapsed.
+WEBHOOK_CLAIM_SECONDS = WEBHOOK_TIMEOUT_SECONDS + WEBHOOK_RECORD_RETRY_SECONDS + 15
+# Deliveries the sweeper queues in one run; the next run takes the rest.
+WEBHOOK_SWEEP_LIMIT = 5000
+# The name casemgmt.cases.tasks registers the delivery task under.
+WEBHOOK_DELIVER_TASK = "casemgmt.tasks.webhook_deliver_task"
+
+
+def webhook_retry_delay(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failed attempt: 8 s, 16 s, 32 s ... at most an hour."""
+    return timedelta(seconds=min(3600, 2 ** (attempts + 2)))
 
 
 def _webhooks_queue(case: Case, events: list[CaseEvent], status: str | None = None) -> None:
     """Queue a notification of each event to each of the submitting client's webhooks, sent after
     commit. `status` is the case's current status when the caller knows it; otherwise it is read."""
-    from casemgmt.cases.tasks import webhook_deliver_task
-
     subscriptions = list(WebhookSubscription.objects.filter(client_id=case.submitted_by_id, active=True))
     if not subscriptions:
         return
     if status is None:
         status = Case.objects.values_list("status", flat=True).get(pk=case.pk)
+    now = timezone.now()
     deliveries = WebhookDelivery.objects.bulk_create(
         WebhookDelivery(
             subscription=sub,
@@ -47,27 +86,18 @@ def _webhooks_queue(case: Case, events: list[CaseEvent], status: str | None = No
                 "status": status,
                 "at": event.at.isoformat(),
             },
+            next_attempt_at=now,
+            enqueued_at=now,
         )
         for event in events
         for sub in subscriptions
     )
-    for delivery in deliveries:
-        # robust: the delivery row stays pending if the broker is down; it is not lost.
-        transaction.on_commit(partial(webhook_deliver_task.delay, delivery.pk), robust=True)
-
-
-# --- webhooks -------------------------------------------------------------------------------
-
-WEBHOOK_TIMEOUT_SECONDS = 5
-WEBHOOK_MAX_ATTEMPTS = 8
+    # In the outbox with the deliveries: a broker outage delays them, never loses them.
+    tasks_enqueue_on_commit(WEBHOOK_DELIVER_TASK, [(delivery.pk,) for delivery in deliveries])
 
 
 def _webhook_target_problem(url: str) -> str | None:
     """Refuse URLs that would let a client make this server call into the plan's own network."""
-    import ipaddress
-    import socket
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return "must be an http(s) URL with a host"
@@ -117,27 +147,27 @@ def webhook_subscribe(*, client: User, url: str) -> tuple[WebhookSubscription, s
 
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
-    import hmac
-
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 def webhook_deliver(*, delivery_id: int) -> str:
-    """POST one notification. Returns delivered, retry or failed; idempotent once delivered."""
-    import json
-    import urllib.error
-    import urllib.request
-
+    """Make the delivery's next attempt if it is due. Returns delivered, retry or failed (gave
+    up) for an attempt made, `done` for a delivery already delivered or given up, and `not due`
+    for one whose next attempt is later or that another task is making now."""
+    now = timezone.now()
     delivery = WebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != WebhookDeliveryStatus.PENDING:
         return "done"
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery.pk, status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + timedelta(seconds=WEBHOOK_CLAIM_SECONDS), last_attempt_at=now)
+    if not claimed:
+        return "not due"
     subscription = delivery.subscription
     attempts = delivery.attempts + 1
     problem = _webhook_target_problem(subscription.url)
     if problem:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=WebhookDeliveryStatus.FAILED, attempts=attempts, last_error=problem
-        )
+        _record(delivery, status=WebhookDeliveryStatus.FAILED, attempts=attempts, last_error=problem)
         return "failed"
     body = json.dumps(delivery.payload, sort_keys=True).encode()
     timestamp = str(int(timezone.now().timestamp()))
@@ -160,14 +190,65 @@ def webhook_deliver(*, delivery_id: int) -> str:
     except (urllib.error.URLError, OSError) as exc:
         code, error = 0, f"{type(exc).__name__}: {exc}"[:500]
     if 200 <= code < 300:
-        WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDeliveryStatus.PENDING).update(
-            status=WebhookDeliveryStatus.DELIVERED, attempts=attempts, delivered_at=timezone.now(), last_error=""
+        _record(
+            delivery,
+            status=WebhookDeliveryStatus.DELIVERED,
+            attempts=attempts,
+            delivered_at=timezone.now(),
+            last_error="",
         )
         return "delivered"
-    gave_up = attempts >= WEBHOOK_MAX_ATTEMPTS
-    WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDeliveryStatus.PENDING).update(
-        status=WebhookDeliveryStatus.FAILED if gave_up else WebhookDeliveryStatus.PENDING,
-        attempts=attempts,
-        last_error=error,
-    )
-    return "failed" if gave_up else "retry"
+    if attempts >= WEBHOOK_MAX_ATTEMPTS:
+        _record(delivery, status=WebhookDeliveryStatus.FAILED, attempts=attempts, last_error=error)
+        return "failed"
+    due = timezone.now() + webhook_retry_delay(attempts)
+    _record(delivery, attempts=attempts, last_error=error, next_attempt_at=due, enqueued_at=due, retry_at=due)
+    return "retry"
+
+
+def _record(delivery: WebhookDelivery, *, retry_at: datetime | None = None, **values: Any) -> None:
+    """Write an attempt's outcome (and, for a retry, its task in the outbox, due at `retry_at`).
+
+    The POST has happened: if the database is unreachable, keep trying for a while rather than
+    let the delivery be made again once its claim lapses. Inside a caller's transaction (tests)
+    there is nothing to retry on.
+    """
+    deadline = time.monotonic() + WEBHOOK_RECORD_RETRY_SECONDS
+    while True:
+        try:
+            with transaction.atomic():
+                WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDeliveryStatus.PENDING).update(**values)
+                if retry_at is not None:
+                    outbox_task_add(name=WEBHOOK_DELIVER_TASK, args=[delivery.pk], due_at=retry_at)
+            return
+        except (OperationalError, InterfaceError) as exc:
+            if connection.in_atomic_block or time.monotonic() > deadline:
+                raise
+            log.warning(
+                "webhook delivery %s: could not record its outcome (%s); retrying", delivery.pk, type(exc).__name__
+            )
+            # A broken connection is only replaced once closed.
+            connection.close()
+            time.sleep(1)
+
+
+def webhook_deliveries_sweep(*, now: datetime | None = None) -> int:
+    """Queue again, through the outbox, the pending deliveries that are due and have no message on
+    its way: none queued since their last attempt, or one queued more than WEBHOOK_STALL_SECONDS
+    ago (lost with a broker that kept nothing, or with a worker killed mid-delivery). Returns how
+    many were queued."""
+    now = now or timezone.now()
+    stalled_before = now - timedelta(seconds=settings.WEBHOOK_STALL_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            WebhookDelivery.objects.filter(status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now)
+            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stalled_before))
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:WEBHOOK_SWEEP_LIMIT]
+        )
+        if ids:
+            WebhookDelivery.objects.filter(pk__in=ids).update(enqueued_at=now)
+            tasks_enqueue_on_commit(WEBHOOK_DELIVER_TASK, [(pk,) for pk in ids])
+    if ids:
+        log.info("webhooks sweeper: %d delivery(ies) queued again", len(ids))
+    return len(ids)

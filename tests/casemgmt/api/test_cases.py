@@ -334,3 +334,44 @@ def test_unknown_api_path_is_a_json_404(nurse, settings):
     response = api.get("/api/v1/no-such-thing")
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found."}
+
+
+def test_a_case_without_flags_shows_an_empty_list(integration_client):
+    case = factories.case(integration_client)
+    body = client_for(integration_client).get(f"/api/v1/cases/{case.case_number}").json()
+    assert body["flags"] == []
+    assert [line["sequence"] for line in body["service_lines"]] == [1]
+
+
+def test_a_flag_without_citation_shows_a_null_citation(integration_client):
+    # The engine cites a version on every flag it raises; the column is nullable, so a row
+    # written otherwise (older data, an admin) must still render.
+    from django.utils import timezone
+
+    from casemgmt.cases.models import Flag
+
+    case = factories.case(integration_client)
+    Flag.objects.create(
+        case=case,
+        service_line=case.lines.get(sequence=1),
+        kind="term_match",
+        severity="info",
+        message="Named in text.",
+        citation=None,
+        created_at=timezone.now(),
+    )
+    body = client_for(integration_client).get(f"/api/v1/cases/{case.case_number}").json()
+    assert body["flags"] == [
+        {"service_line": 1, "kind": "term_match", "severity": "info", "message": "Named in text.", "citation": None}
+    ]
+
+
+def test_a_decided_case_shows_when_it_was_decided(integration_client, nurse, investigational):
+    case = factories.case(integration_client)
+    decision_record(
+        case_id=case.pk, user=nurse, lines=[DecisionLineInput(service_line=1, outcome="approved")], citations=[]
+    )
+    case.refresh_from_db()
+    body = client_for(integration_client).get(f"/api/v1/cases/{case.case_number}").json()
+    assert body["status"] == "decided"
+    assert body["decided_at"] == case.decided_at.isoformat().replace("+00:00", "Z")

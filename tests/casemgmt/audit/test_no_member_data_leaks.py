@@ -49,7 +49,7 @@ def our_tasks() -> dict[str, Task]:
 
 def test_every_task_takes_only_integer_ids():
     tasks = our_tasks()
-    assert "casemgmt.cases.tasks.case_flags_refresh_task" in tasks
+    assert "casemgmt.tasks.case_flags_refresh_task" in tasks
     for name, task in tasks.items():
         module = sys.modules[task.run.__module__]
         hints = inspect.get_annotations(task.run, eval_str=True, globals=vars(module))
@@ -98,7 +98,7 @@ def test_messages_sent_during_a_case_life_carry_only_ids(
         )
     names = {name for name, _, _ in sent}
     assert {
-        "casemgmt.cases.tasks.webhook_deliver_task",
+        "casemgmt.tasks.webhook_deliver_task",
         "policies_app.tasks.policy_version_reflag_open_cases_task",
     } <= names
     for name, args, kwargs in sent:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from casemgmt.cases.models import Case, CaseEvent, CaseEventKind, Flag, FlagKind
+from casemgmt.cases.tasks import policy_version_reflag_open_cases_task
 from casemgmt.celery import app
-from policies_app.tasks import policy_version_reflag_open_cases_task
 from tests import factories
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True, serialized_rollback=True)]

@@ -1,4 +1,5 @@
-"""Races the API must win: identical submissions at once make one case; two deciders, one decision.
+"""Races the API must win: identical submissions at once make one case; two deciders, one decision;
+two reviewers claiming one case, one owner.
 
 Each request runs in its own thread with its own database connection, released together at a
 barrier, so the two really overlap in PostgreSQL. SQLite serializes every writer and would
@@ -17,7 +18,9 @@ from django.contrib.auth.models import User
 from django.db import connection
 from rest_framework.test import APIClient
 
-from casemgmt.cases.models import Case, Decision, IdempotencyRecord
+from casemgmt.cases.models import Case, CaseEvent, CaseEventKind, Decision, IdempotencyRecord
+from casemgmt.cases.services.assignment import case_claim
+from casemgmt.kernel.errors import ConflictError
 from casemgmt.kernel.roles import Role
 from casemgmt.security.services import api_token_create
 from tests import factories
@@ -131,3 +134,25 @@ def test_two_physicians_deciding_one_case_record_one_decision(integration_client
         assert Decision.objects.filter(case=case).count() == 1
         case.refresh_from_db()
         assert case.status == "decided"
+
+
+def test_two_reviewers_claiming_one_case_at_once_one_wins_and_the_other_learns_who(integration_client: User) -> None:
+    nurses = [factories.user(f"nurse.claim.{i}", Role.NURSE) for i in range(2)]
+    for n in range(ROUNDS):
+        case = factories.case(integration_client, external_id=f"EHR-CLAIM-{n}")
+
+        def claim(user: User, case: Case = case) -> str:
+            try:
+                case_claim(case_id=case.pk, user=user)
+            except ConflictError as exc:
+                return exc.message
+            return "won"
+
+        results = at_once(*(lambda user=user: claim(user) for user in nurses))
+
+        assert results.count("won") == 1, results
+        case.refresh_from_db()
+        refused = next(r for r in results if r != "won")
+        assert refused == f"{case.case_number} is already claimed by {case.assignee.get_username()}."
+        assert case.status == "in_review"
+        assert CaseEvent.objects.filter(case=case, kind=CaseEventKind.CLAIMED).count() == 1

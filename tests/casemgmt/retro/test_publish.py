@@ -5,10 +5,12 @@ from __future__ import annotations
 from functools import partial
 
 import pytest
+from django.db import IntegrityError
 
 from casemgmt.kernel.errors import InvalidTransition
 from casemgmt.retro import selectors, services
 from casemgmt.retro.models import RetroRun, RetroTrigger
+from policies_app.models import PolicyVersionStatus
 from policies_app.services import policy_version_publish, policy_version_submit_for_review
 from tests import factories
 from tests.casemgmt.cases.test_concurrency import at_once
@@ -60,6 +62,21 @@ def test_a_publish_that_fails_leaves_no_run(library, editor):
     draft.save(update_fields=["statement"])
     with pytest.raises(Exception):
         policy_version_publish(version_id=draft.pk, user=editor)
+    assert not RetroRun.objects.filter(policy_version=draft).exists()
+
+
+def test_a_run_that_cannot_be_planned_rolls_the_publish_back(library, editor, monkeypatch):
+    draft = factories.draft_version(library.a1.policy, version_label="A2", effective_start=days_ago(100))
+    policy_version_submit_for_review(version_id=draft.pk, user=editor)
+
+    def refuse(**kwargs):
+        raise IntegrityError("the run could not be written")
+
+    monkeypatch.setattr("casemgmt.retro.receivers.retro_run_for_publish", refuse)
+    with pytest.raises(IntegrityError):
+        policy_version_publish(version_id=draft.pk, user=editor)
+    draft.refresh_from_db()
+    assert draft.status == PolicyVersionStatus.IN_REVIEW
     assert not RetroRun.objects.filter(policy_version=draft).exists()
 
 

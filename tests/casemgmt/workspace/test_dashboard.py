@@ -17,6 +17,7 @@ from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, 
 from casemgmt.kernel.roles import Role
 from casemgmt.workspace.dashboard import _csv_safe
 from tests import factories
+from tests.casemgmt.workspace.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -24,12 +25,6 @@ T0 = timezone.make_aware(datetime.combine(timezone.localdate(), time(1, 0)))
 START = T0.date().isoformat()
 END = (T0.date() + timedelta(days=5)).isoformat()
 PERIOD = f"?start={START}&end={END}"
-
-
-def signed_in(user) -> Client:
-    browser = Client()
-    browser.force_login(user)
-    return browser
 
 
 class Clock:
@@ -45,11 +40,6 @@ def clock(monkeypatch) -> Clock:
     fake = Clock(T0)
     monkeypatch.setattr("django.utils.timezone.now", fake)
     return fake
-
-
-@pytest.fixture
-def investigational(editor):
-    return factories.publish(factories.draft_version(), editor)
 
 
 def decided(client, clock: Clock, reviewer, outcome: str, after_hours: float, version_id: int, **overrides):

@@ -18,16 +18,11 @@ from casemgmt.kernel.errors import ConflictError, PermissionDeniedError, Validat
 from casemgmt.kernel.roles import Role
 from casemgmt.workspace.queue import PAGE_SIZE
 from tests import factories
+from tests.casemgmt.workspace.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
 UNFLAGGED_LINE = (LineInput(code_system="CPT", code="99213", units=1, date_of_service=timezone.localdate()),)
-
-
-def signed_in(user) -> Client:
-    browser = Client()
-    browser.force_login(user)
-    return browser
 
 
 def make(client, *, due_in_hours: float | None = None, status: str | None = None, **overrides) -> Case:
@@ -69,6 +64,27 @@ def page(user, query: str = "", **headers) -> str:
 
 
 # --- the page -------------------------------------------------------------------------------
+
+
+def test_queue_lists_open_cases_by_due_time(integration_client, nurse):
+    later = factories.case(integration_client, urgency="standard")
+    sooner = factories.case(integration_client, urgency="expedited")
+    html = signed_in(nurse).get("/queue/").content.decode()
+    assert html.index(sooner.case_number) < html.index(later.case_number)
+
+
+def test_queue_hides_decided_cases(integration_client, physician, investigational):
+    case = factories.case(integration_client)
+    signed_in(physician).post(
+        f"/cases/{case.case_number}/decide",
+        {
+            "outcome_1": "denied",
+            "reason_1": "Investigational.",
+            "citation_versions": [investigational.pk],
+            "row_version": case.row_version,
+        },
+    )
+    assert case.case_number not in signed_in(physician).get("/queue/").content.decode()
 
 
 def test_open_cases_are_ordered_by_due_time(integration_client, nurse):
@@ -492,3 +508,20 @@ def test_actions_need_sign_in_and_post(integration_client, nurse):
 
 def test_claim_of_unknown_case_is_404(nurse):
     assert signed_in(nurse).post("/cases/PA-NOPE/claim").status_code == 404
+
+
+def test_queue_requires_sign_in(db):
+    response = Client().get("/queue/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_queue_is_forbidden_to_integration_clients_and_outsiders(integration_client, outsider):
+    assert signed_in(integration_client).get("/queue/").status_code == 403
+    assert signed_in(outsider).get("/queue/").status_code == 403
+
+
+def test_login_page_signs_in_and_lands_on_queue(nurse):
+    browser = Client()
+    response = browser.post("/login/", {"username": "nina.nurse", "password": factories.PASSWORD}, follow=True)
+    assert response.redirect_chain[-1][0] == "/queue/"

@@ -1,0 +1,128 @@
+"""The case workflow: for each status, the actions it allows and the status each one leads to.
+
+This table is the one place the status rules of a case live. The services enforce it (an action
+the case's status does not allow is an InvalidTransition, see casemgmt.cases.services.locking)
+and the pages ask it what to offer (`allowed(case.status, Action.REFER)`). Who may take an action
+is a separate question, answered by the roles (casemgmt.kernel.roles).
+
+A new status is a member of CaseStatus (casemgmt.cases.models) and its row in TRANSITIONS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from casemgmt.cases.models import CaseStatus
+
+
+class Action(StrEnum):
+    CLAIM = "claim"
+    REASSIGN = "reassign"
+    REFER = "refer"  # to a physician reviewer
+    PEND = "pend"  # for more information from the requester
+    DECIDE = "decide"  # a decision on every line
+    DECIDE_PENDED = "decide_pended"  # a decision that pends a line: the case waits for information
+    ADD_INFORMATION = "add_information"  # the requester sends more clinical information
+    ATTACH = "attach"
+    NOTE = "note"
+    PEER_TO_PEER = "peer_to_peer"  # record a discussion with the requesting physician
+    REFLAG = "reflag"  # the policy engine evaluates the case again
+    CLOSE = "close"
+    CANCEL = "cancel"
+    CORRECT = "correct"  # a new decision supersedes the decision of record (retrospective review)
+
+
+def _open(status: CaseStatus) -> dict[Action, CaseStatus]:
+    """What every open status allows: the work that leaves it where it is, and the ways out."""
+    work = (
+        Action.CLAIM,
+        Action.REASSIGN,
+        Action.ADD_INFORMATION,
+        Action.ATTACH,
+        Action.NOTE,
+        Action.PEER_TO_PEER,
+        Action.REFLAG,
+    )
+    return {
+        **dict.fromkeys(work, status),
+        Action.DECIDE: CaseStatus.DECIDED,
+        Action.DECIDE_PENDED: CaseStatus.PENDED,
+        Action.CANCEL: CaseStatus.CANCELLED,
+    }
+
+
+# status -> {action it allows: the status the case is in afterwards}. What is not here is refused.
+TRANSITIONS: Mapping[CaseStatus, Mapping[Action, CaseStatus]] = {
+    CaseStatus.RECEIVED: {
+        **_open(CaseStatus.RECEIVED),
+        # Whoever takes a received case starts reviewing it.
+        Action.CLAIM: CaseStatus.IN_REVIEW,
+        Action.REASSIGN: CaseStatus.IN_REVIEW,
+        Action.PEND: CaseStatus.PENDED,
+        Action.REFER: CaseStatus.PHYSICIAN_REVIEW,
+    },
+    CaseStatus.IN_REVIEW: {
+        **_open(CaseStatus.IN_REVIEW),
+        Action.PEND: CaseStatus.PENDED,
+        Action.REFER: CaseStatus.PHYSICIAN_REVIEW,
+    },
+    CaseStatus.PENDED: {
+        **_open(CaseStatus.PENDED),
+        # The information asked for has come: back into review.
+        Action.ADD_INFORMATION: CaseStatus.IN_REVIEW,
+        Action.REFER: CaseStatus.PHYSICIAN_REVIEW,
+    },
+    CaseStatus.PHYSICIAN_REVIEW: {
+        **_open(CaseStatus.PHYSICIAN_REVIEW),
+        Action.PEND: CaseStatus.PENDED,
+    },
+    CaseStatus.DECIDED: {
+        Action.CLOSE: CaseStatus.CLOSED,
+        Action.CORRECT: CaseStatus.DECIDED,
+        Action.NOTE: CaseStatus.DECIDED,
+        Action.PEER_TO_PEER: CaseStatus.DECIDED,
+    },
+    # A closed case takes no more actions: an appeal is a new decision through the appeal
+    # process, and a retrospective correction supersedes the decision without reopening it.
+    CaseStatus.CLOSED: {
+        Action.CORRECT: CaseStatus.CLOSED,
+        Action.NOTE: CaseStatus.CLOSED,
+    },
+    CaseStatus.CANCELLED: {
+        Action.NOTE: CaseStatus.CANCELLED,
+    },
+}
+
+# What a refusal says after "case PA-… is <status>; ".
+REFUSALS: Mapping[Action, str] = {
+    Action.CLAIM: "it can no longer be claimed",
+    Action.REASSIGN: "it can no longer be reassigned",
+    Action.REFER: "it cannot move to physician review",
+    Action.PEND: "it cannot be pended for information",
+    Action.DECIDE: "no decision can be recorded",
+    Action.DECIDE_PENDED: "no decision can be recorded",
+    Action.ADD_INFORMATION: "it takes no more information",
+    Action.ATTACH: "it takes no more attachments",
+    Action.NOTE: "no note can be added",
+    Action.PEER_TO_PEER: "no discussion can be recorded",
+    Action.REFLAG: "its flags are no longer evaluated",
+    Action.CLOSE: "it cannot move to closed",
+    Action.CANCEL: "it cannot move to cancelled",
+    Action.CORRECT: "only a decided case can be corrected",
+}
+
+
+def allowed(status: str, action: Action) -> bool:
+    """Whether a case in `status` allows `action`."""
+    return action in TRANSITIONS.get(CaseStatus(status), {})
+
+
+def target(status: str, action: Action) -> CaseStatus:
+    """The status `action` leads to from `status`; only for an action `allowed` admits."""
+    return TRANSITIONS[CaseStatus(status)][action]
+
+
+def statuses_allowing(action: Action) -> tuple[CaseStatus, ...]:
+    """The statuses from which `action` may be taken, in CaseStatus's order."""
+    return tuple(status for status in CaseStatus if action in TRANSITIONS.get(status, {}))
