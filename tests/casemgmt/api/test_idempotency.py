@@ -40,7 +40,7 @@ def _run(client, calls: list[int]):
     return idempotent(client=client, key="key-1", method="POST", path=PATH, body=BODY, operation=operation)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_claim_whose_request_died_is_taken_over_at_once(integration_client):
     require_postgresql(" (a lock refused without waiting)")
     _claim_left_behind(integration_client)
@@ -52,7 +52,7 @@ def test_a_claim_whose_request_died_is_taken_over_at_once(integration_client):
     assert (record.status, record.response_status) == (IdempotencyStatus.COMPLETED, 201)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_claim_its_live_request_holds_answers_409(integration_client):
     require_postgresql(" (a lock refused without waiting)")
     claim = _claim_left_behind(integration_client)
