@@ -8,9 +8,9 @@ from functools import lru_cache
 import simple_icd_10_cm as icd
 
 # CPT: category I is five digits; category II ends in F, category III in T, PLA codes in U.
-CPT_RE = re.compile(r"^\d{4}[0-9FTU]$")
+CPT_RE = re.compile(r"^[0-9]{4}[0-9FTU]$")
 # HCPCS Level II: a letter A-V followed by four digits.
-HCPCS_RE = re.compile(r"^[A-V]\d{4}$")
+HCPCS_RE = re.compile(r"^[A-V][0-9]{4}$")
 
 
 def normalize_code(system: str, code: str) -> str:

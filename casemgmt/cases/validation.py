@@ -9,7 +9,7 @@ from typing import Any
 
 from policies_app.codes import code_problem, normalize_code
 
-NPI_RE = re.compile(r"^\d{10}$")
+NPI_RE = re.compile(r"^[0-9]{10}$")
 MODIFIER_RE = re.compile(r"^[A-Z0-9]{2}$")
 # A date of service further out than this is almost certainly a typing error.
 MAX_DAYS_AHEAD = 366 * 2
