@@ -28,7 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from casemgmt.api.cases import _visible_case
+from casemgmt.api.cases import visible_case
 from casemgmt.api.errors import error_responses
 from casemgmt.api.idempotency import idempotent
 from casemgmt.api.replay import IDEMPOTENCY_PARAMETER, replayable_response
@@ -149,7 +149,7 @@ class CaseAttachmentsApi(AuditedApiMixin, APIView):
         summary="Attach a document (PDF, PNG, JPEG or TIFF) to an open case",
     )
     def post(self, request: AuthenticatedRequest, case_number: str) -> Response:
-        case = _visible_case(request, case_number)
+        case = visible_case(request, case_number)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload: UploadedFile = serializer.validated_data["file"]

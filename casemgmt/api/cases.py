@@ -191,7 +191,7 @@ def _case_input(v: dict[str, Any]) -> CaseInput:
     )
 
 
-def _visible_case(request: Request, case_number: str) -> Case:
+def visible_case(request: Request, case_number: str) -> Case:
     case = selectors.case_detail(request.user, case_number)
     if case is None:
         # The same answer whether the case does not exist or is not yours: no probing.
@@ -208,7 +208,7 @@ class CaseDetailApi(AuditedApiMixin, APIView):
         summary="Read one case",
     )
     def get(self, request: AuthenticatedRequest, case_number: str) -> Response:
-        return Response(case_body(_visible_case(request, case_number)))
+        return Response(case_body(visible_case(request, case_number)))
 
 
 class CaseDecisionsApi(AuditedApiMixin, APIView):
@@ -276,7 +276,7 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
         responses={200: DecisionOutputSerializer(many=True), **error_responses(400, 401, 404, 429, 503)},
     )
     def get(self, request: AuthenticatedRequest, case_number: str) -> Response:
-        case = _visible_case(request, case_number)
+        case = visible_case(request, case_number)
         decisions = case.decisions.all()
         audit_annotate(request, object_ids=[decision.pk for decision in decisions])
         return Response(DecisionOutputSerializer(decisions, many=True).data)
@@ -289,7 +289,7 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
         summary="Record a decision (reviewers)",
     )
     def post(self, request: AuthenticatedRequest, case_number: str) -> Response:
-        case = _visible_case(request, case_number)
+        case = visible_case(request, case_number)
 
         def record() -> tuple[int, Any]:
             serializer = self.InputSerializer(data=request.data)
@@ -329,7 +329,7 @@ class CaseInformationApi(APIView):
         summary="Send more clinical information; flags are re-evaluated",
     )
     def post(self, request: AuthenticatedRequest, case_number: str) -> Response:
-        case = _visible_case(request, case_number)
+        case = visible_case(request, case_number)
 
         def add() -> tuple[int, Any]:
             serializer = self.InputSerializer(data=request.data)
@@ -340,7 +340,7 @@ class CaseInformationApi(APIView):
                 clinical_facts=dict(serializer.validated_data["clinical_facts"]),
                 clinical_notes=serializer.validated_data["clinical_notes"],
             )
-            return status.HTTP_200_OK, case_body(_visible_case(request, case_number))
+            return status.HTTP_200_OK, case_body(visible_case(request, case_number))
 
         return idempotent_response(request, add, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
@@ -358,7 +358,7 @@ class CaseCancelApi(APIView):
         summary="Cancel (withdraw) a request",
     )
     def post(self, request: AuthenticatedRequest, case_number: str) -> Response:
-        case = _visible_case(request, case_number)
+        case = visible_case(request, case_number)
 
         def cancel() -> tuple[int, Any]:
             serializer = self.InputSerializer(data=request.data)
@@ -368,7 +368,7 @@ class CaseCancelApi(APIView):
                 user=request.user,
                 reason=serializer.validated_data["reason"],
             )
-            return status.HTTP_200_OK, case_body(_visible_case(request, case_number))
+            return status.HTTP_200_OK, case_body(visible_case(request, case_number))
 
         return idempotent_response(request, cancel, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
@@ -391,7 +391,7 @@ class CasePendApi(APIView):
         summary="Pend a case for information (reviewers); the time pended extends the deadline as its rule allows",
     )
     def post(self, request: AuthenticatedRequest, case_number: str) -> Response:
-        case = _visible_case(request, case_number)
+        case = visible_case(request, case_number)
 
         def pend() -> tuple[int, Any]:
             serializer = self.InputSerializer(data=request.data)
@@ -401,6 +401,6 @@ class CasePendApi(APIView):
                 user=request.user,
                 needed=serializer.validated_data["needed"],
             )
-            return status.HTTP_200_OK, case_body(_visible_case(request, case_number))
+            return status.HTTP_200_OK, case_body(visible_case(request, case_number))
 
         return idempotent_response(request, pend, replay=ReplayAudit(AuditObject.CASE, "case_number"))

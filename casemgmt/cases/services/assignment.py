@@ -16,9 +16,9 @@ from casemgmt.cases.models import (
     CaseEvent,
     CaseEventKind,
 )
-from casemgmt.cases.services.events import _case_change_recorded, _event
+from casemgmt.cases.services.events import case_change_audit, case_event_add
 from casemgmt.cases.services.locking import case_lock, case_write
-from casemgmt.cases.services.webhooks import _webhooks_queue
+from casemgmt.cases.services.webhooks import webhooks_queue
 from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import (
     ConflictError,
@@ -34,11 +34,11 @@ def _person(user: User | None) -> str:
 
 
 def _assignment_event(case: Case, user: User, now: datetime, previous_status: str, **detail: Any) -> CaseEvent:
-    event = _event(case, CaseEventKind.CLAIMED, user, now, previous_status=previous_status, **detail)
+    event = case_event_add(case, CaseEventKind.CLAIMED, user, now, previous_status=previous_status, **detail)
     if previous_status != case.status:
         # CLAIMED is not a status event in general, but received -> in review is a status change
         # the submitting client is promised a notification for.
-        _webhooks_queue(case, [event], status=case.status)
+        webhooks_queue(case, [event], status=case.status)
     return event
 
 
@@ -64,7 +64,7 @@ def case_claim(*, case_id: int, user: User) -> Case:
         case_write(case, now=now, assignee=user, status=to)
         case.refresh_from_db()
         _assignment_event(case, user, now, previous_status, assignee=user.get_username())
-        _case_change_recorded(
+        case_change_audit(
             case,
             user,
             changes=changes_between(
@@ -104,7 +104,7 @@ def case_reassign(*, case_id: int, user: User, assignee_id: int, expected_row_ve
             previous_assignee_id=previous_assignee,
             reassigned_by=user.get_username(),
         )
-        _case_change_recorded(
+        case_change_audit(
             case,
             user,
             changes=changes_between(

@@ -20,7 +20,7 @@ from casemgmt.cases.models import (
     CaseEventKind,
     attachment_storage,
 )
-from casemgmt.cases.services.events import _event
+from casemgmt.cases.services.events import case_event_add
 from casemgmt.cases.services.locking import case_action_check, case_lock
 from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import (
@@ -143,7 +143,7 @@ def attachment_add(*, case_id: int, user: User, upload: UploadedFile, descriptio
             )
             Case.objects.filter(pk=case.pk).update(updated_at=now)
             # The event names no file: a client's file name may itself carry member details.
-            _event(
+            case_event_add(
                 case,
                 CaseEventKind.ATTACHMENT_ADDED,
                 user,

@@ -20,9 +20,9 @@ from casemgmt.cases.models import (
     DecisionLine,
     LineOutcome,
 )
-from casemgmt.cases.services.events import _event
+from casemgmt.cases.services.events import case_event_add
 from casemgmt.cases.services.locking import case_lock, case_write
-from casemgmt.cases.services.pend import _pend_record
+from casemgmt.cases.services.pend import pend_record
 from casemgmt.cases.validation import Problems
 from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import (
@@ -183,9 +183,9 @@ def decision_record(
         if correction:
             detail["corrects"] = previous.pk if previous else None
         if pended:
-            _pend_record(case, user, now, previous_status=case.status, **detail)
+            pend_record(case, user, now, previous_status=case.status, **detail)
         else:
-            _event(case, CaseEventKind.DECIDED, user, now, **detail)
+            case_event_add(case, CaseEventKind.DECIDED, user, now, **detail)
         audit_record(
             action=AuditAction.CREATE,
             object_type=AuditObject.DECISION,

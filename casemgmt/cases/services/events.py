@@ -14,7 +14,7 @@ from casemgmt.cases.models import (
     CaseEvent,
     CaseEventKind,
 )
-from casemgmt.cases.services.webhooks import _webhooks_queue
+from casemgmt.cases.services.webhooks import webhooks_queue
 
 STATUS_EVENTS = frozenset(
     {
@@ -29,24 +29,24 @@ STATUS_EVENTS = frozenset(
 )
 
 
-def _event(case: Case, kind: str, actor: User | None, at: datetime, **detail: Any) -> CaseEvent:
+def case_event_add(case: Case, kind: str, actor: User | None, at: datetime, **detail: Any) -> CaseEvent:
     event = CaseEvent.objects.create(case=case, kind=kind, actor=actor, at=at, detail=detail)
     if kind in STATUS_EVENTS:
-        _webhooks_queue(case, [event])
+        webhooks_queue(case, [event])
     return event
 
 
-def _events_add(case: Case, events: list[CaseEvent], *, status: str) -> list[CaseEvent]:
+def case_events_add(case: Case, events: list[CaseEvent], *, status: str) -> list[CaseEvent]:
     """Record several events of one case in one insert, in order; `status` is the case's status
     after them, sent in the status-change notifications."""
     created = CaseEvent.objects.bulk_create(events)
     notify = [event for event in created if event.kind in STATUS_EVENTS]
     if notify:
-        _webhooks_queue(case, notify, status=status)
+        webhooks_queue(case, notify, status=status)
     return created
 
 
-def _case_change_recorded(
+def case_change_audit(
     case: Case, user: User | None, *, changes: dict[str, Any], detail: dict[str, Any] | None = None
 ) -> None:
     """The audit row of a change to a case, written in the caller's transaction (None: the system)."""

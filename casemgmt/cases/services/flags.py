@@ -18,14 +18,14 @@ from casemgmt.cases.models import (
 from casemgmt.cases.selectors import (
     case_request_data,
 )
-from casemgmt.cases.services.events import _case_change_recorded, _event
+from casemgmt.cases.services.events import case_change_audit, case_event_add
 from casemgmt.cases.workflow import Action
 from policies_app.engine import FlagData, evaluate_request
 from policies_app.models import PolicyVersion, PolicyVersionStatus
 from policies_app.selectors import engine_index
 
 
-def _flags_build(case: Case, flags: list[FlagData], now: datetime, lines: Iterable[ServiceLine]) -> list[Flag]:
+def flags_build(case: Case, flags: list[FlagData], now: datetime, lines: Iterable[ServiceLine]) -> list[Flag]:
     """The engine's flags as unsaved rows of `case`, each on its service line."""
     by_sequence = {line.sequence: line for line in lines}
     return [
@@ -44,10 +44,10 @@ def _flags_build(case: Case, flags: list[FlagData], now: datetime, lines: Iterab
     ]
 
 
-def _flags_write(case: Case, flags: list[FlagData], now: datetime) -> list[Flag]:
+def flags_write(case: Case, flags: list[FlagData], now: datetime) -> list[Flag]:
     """Write the engine's flags as the case's current ones, superseding those before them."""
     Flag.objects.filter(case=case, superseded_at__isnull=True).update(superseded_at=now)
-    return Flag.objects.bulk_create(_flags_build(case, flags, now, case.lines.all()))
+    return Flag.objects.bulk_create(flags_build(case, flags, now, case.lines.all()))
 
 
 def _flag_key(line: int, kind: str, version_id: int | None, message: str) -> tuple[int, str, int | None, str]:
@@ -72,9 +72,9 @@ def case_flags_refresh(*, case_id: int) -> bool:
     if old_keys == new_keys:
         return False
     now = timezone.now()
-    _flags_write(case, fresh, now)
-    _event(case, CaseEventKind.REFLAGGED, None, now, flags=len(fresh))
-    _case_change_recorded(
+    flags_write(case, fresh, now)
+    case_event_add(case, CaseEventKind.REFLAGGED, None, now, flags=len(fresh))
+    case_change_audit(
         case,
         None,
         changes={"flags": ([f"{k[0]}:{k[1]}:{k[2]}" for k in old_keys], [f"{k[0]}:{k[1]}:{k[2]}" for k in new_keys])},

@@ -24,8 +24,8 @@ from casemgmt.cases.models import (
 )
 from casemgmt.cases.selectors import case_request_data, fact_catalogue
 from casemgmt.cases.services.deadlines import deadline_for
-from casemgmt.cases.services.events import _events_add
-from casemgmt.cases.services.flags import _flags_build
+from casemgmt.cases.services.events import case_events_add
+from casemgmt.cases.services.flags import flags_build
 from casemgmt.cases.validation import Problems, check_diagnoses, check_facts, check_line, check_member, check_npi
 from casemgmt.kernel.errors import (
     ConflictError,
@@ -211,7 +211,7 @@ def _case_create(
     with transaction.atomic():
         case.save()
         ServiceLine.objects.bulk_create(lines)
-        flags = Flag.objects.bulk_create(_flags_build(case, evaluation, received_at, lines))
+        flags = Flag.objects.bulk_create(flags_build(case, evaluation, received_at, lines))
         events = [
             CaseEvent(
                 case=case,
@@ -222,7 +222,7 @@ def _case_create(
             ),
             CaseEvent(case=case, kind=CaseEventKind.FLAGGED, actor=None, at=received_at, detail={"flags": len(flags)}),
         ]
-        _events_add(case, events, status=case.status)
+        case_events_add(case, events, status=case.status)
         # As the current_flags prefetch holds them: in Flag.Meta.ordering (line, then creation).
         case.current_flags = sorted(flags, key=lambda flag: flag.service_line.sequence)
         audit_record(

@@ -13,7 +13,7 @@ from casemgmt.cases.models import (
     CaseEventKind,
     Decision,
 )
-from casemgmt.cases.services.events import _event
+from casemgmt.cases.services.events import case_event_add
 from casemgmt.kernel.errors import (
     NotFoundError,
     PermissionDeniedError,
@@ -34,7 +34,7 @@ def decision_letter_record(*, decision_id: int, user: User, recipient: str) -> C
     if decision is None:
         raise NotFoundError("no such decision")
     with transaction.atomic():
-        event = _event(
+        event = case_event_add(
             decision.case,
             CaseEventKind.LETTER_GENERATED,
             user,

@@ -16,7 +16,7 @@ from casemgmt.cases.models import (
     CaseEvent,
     CaseEventKind,
 )
-from casemgmt.cases.services.events import _event
+from casemgmt.cases.services.events import case_event_add
 from casemgmt.cases.services.locking import case_lock
 from casemgmt.cases.validation import Problems
 from casemgmt.cases.workflow import Action
@@ -52,7 +52,7 @@ def case_note_add(*, case_id: int, user: User, text: str, expected_row_version: 
         case = case_lock(case_id, action=Action.NOTE, expected_row_version=expected_row_version)
         now = timezone.now()
         Case.objects.filter(pk=case.pk).update(updated_at=now)
-        event = _event(case, CaseEventKind.NOTE, user, now, text=text)
+        event = case_event_add(case, CaseEventKind.NOTE, user, now, text=text)
         audit_record(
             action=AuditAction.CREATE,
             object_type=AuditObject.NOTE,
@@ -104,7 +104,7 @@ def case_peer_to_peer_record(
         if held_at < case.received_at - PEER_TO_PEER_CLOCK_SKEW:
             raise ValidationFailed({"held_at": ["is before the request was received"]})
         Case.objects.filter(pk=case.pk).update(updated_at=now)
-        event = _event(
+        event = case_event_add(
             case,
             CaseEventKind.PEER_TO_PEER,
             user,

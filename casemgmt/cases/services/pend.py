@@ -17,7 +17,7 @@ from casemgmt.cases.models import (
     CaseStatus,
     DeadlineRule,
 )
-from casemgmt.cases.services.events import _case_change_recorded, _event
+from casemgmt.cases.services.events import case_change_audit, case_event_add
 from casemgmt.cases.services.locking import case_lock, case_write
 from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import (
@@ -35,17 +35,17 @@ def _pend_started_at(case: Case) -> datetime | None:
     return datetime.fromisoformat(raw) if raw else event.at
 
 
-def _pend_record(case: Case, user: User, now: datetime, *, previous_status: str, **detail: Any) -> CaseEvent:
+def pend_record(case: Case, user: User, now: datetime, *, previous_status: str, **detail: Any) -> CaseEvent:
     """Record that a case is pended for information and since when.
 
     Every way into PENDED comes through here, so the clock extension has one source of truth.
     Pending a case that is already pended keeps the original start: no waiting time is lost.
     """
     started = _pend_started_at(case) if previous_status == CaseStatus.PENDED else None
-    return _event(case, CaseEventKind.PENDED, user, now, pended_at=(started or now).isoformat(), **detail)
+    return case_event_add(case, CaseEventKind.PENDED, user, now, pended_at=(started or now).isoformat(), **detail)
 
 
-def _pend_extension(case: Case, now: datetime) -> tuple[timedelta, dict[str, Any]]:
+def pend_extension(case: Case, now: datetime) -> tuple[timedelta, dict[str, Any]]:
     """How far the pend now ending moves the deadline, and what to record about it.
 
     The time pended counts, up to the deadline rule's pend_extension_hours for the whole case:
@@ -89,8 +89,8 @@ def case_pend_for_information(
         to = workflow.target(case.status, Action.PEND)
         now = timezone.now()
         case_write(case, now=now, status=to)
-        _pend_record(case, user, now, previous_status=case.status, needed=needed)
-        _case_change_recorded(
+        pend_record(case, user, now, previous_status=case.status, needed=needed)
+        case_change_audit(
             case,
             user,
             changes={"status": (case.status, to)},

@@ -19,10 +19,10 @@ from casemgmt.cases.selectors import (
     case_request_data,
     fact_catalogue,
 )
-from casemgmt.cases.services.events import _case_change_recorded, _event
-from casemgmt.cases.services.flags import _flags_write
+from casemgmt.cases.services.events import case_change_audit, case_event_add
+from casemgmt.cases.services.flags import flags_write
 from casemgmt.cases.services.locking import case_action_check, case_lock, case_write
-from casemgmt.cases.services.pend import _pend_extension
+from casemgmt.cases.services.pend import pend_extension
 from casemgmt.cases.validation import Problems, check_facts
 from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import (
@@ -49,8 +49,8 @@ def _transition(
         to = workflow.target(case.status, action)
         now = timezone.now()
         case_write(case, now=now, status=to)
-        _event(case, event, user, now, **detail)
-        _case_change_recorded(
+        case_event_add(case, event, user, now, **detail)
+        case_change_audit(
             case,
             user,
             changes={"status": (case.status, to)},
@@ -131,7 +131,7 @@ def case_information_add(*, case_id: int, user: User, clinical_facts: dict[str, 
         clock: dict[str, Any] = {}
         due_at = case.due_at
         if case.status == CaseStatus.PENDED:
-            extension, clock = _pend_extension(case, now)
+            extension, clock = pend_extension(case, now)
             due_at = case.due_at + extension
         case_write(
             case,
@@ -141,7 +141,7 @@ def case_information_add(*, case_id: int, user: User, clinical_facts: dict[str, 
             status=new_status,
             due_at=due_at,
         )
-        _event(
+        case_event_add(
             case,
             CaseEventKind.INFORMATION_RECEIVED,
             user,
@@ -150,7 +150,7 @@ def case_information_add(*, case_id: int, user: User, clinical_facts: dict[str, 
             due_at=due_at.isoformat(),
             **clock,
         )
-        _case_change_recorded(
+        case_change_audit(
             case,
             user,
             changes=changes_between(
@@ -171,6 +171,6 @@ def case_information_add(*, case_id: int, user: User, clinical_facts: dict[str, 
         )
         case.refresh_from_db()
         fresh = evaluate_request(engine_index(), case_request_data(case))
-        _flags_write(case, fresh, now)
-        _event(case, CaseEventKind.REFLAGGED, None, now, flags=len(fresh))
+        flags_write(case, fresh, now)
+        case_event_add(case, CaseEventKind.REFLAGGED, None, now, flags=len(fresh))
         return case

@@ -66,7 +66,7 @@ def webhook_retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 2 ** (attempts + 2)))
 
 
-def _webhooks_queue(case: Case, events: list[CaseEvent], status: str | None = None) -> None:
+def webhooks_queue(case: Case, events: list[CaseEvent], status: str | None = None) -> None:
     """Queue a notification of each event to each of the submitting client's webhooks, sent after
     commit. `status` is the case's current status when the caller knows it; otherwise it is read."""
     subscriptions = list(WebhookSubscription.objects.filter(client_id=case.submitted_by_id, active=True))
