@@ -324,6 +324,11 @@ OUTBOX_KEEP_SENT_HOURS = 72
 # casemgmt/cases: "webhooks: sweeper").
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# How long after its decision a case may be reopened: for any reason, and for good cause
+# (42 CFR 422.616 for Medicare Advantage; the plan may set its own limits).
+REOPEN_ANY_REASON_DAYS = env_int("REOPEN_ANY_REASON_DAYS", 365, minimum=1)
+REOPEN_GOOD_CAUSE_DAYS = env_int("REOPEN_GOOD_CAUSE_DAYS", 4 * 365, minimum=1)
+
 # Retrospective review (casemgmt/retro). A chunk is this many case ids, evaluated in one
 # transaction by one task; it must finish well inside CELERY_TASK_TIME_LIMIT.
 RETRO_CHUNK_SIZE = env_int("RETRO_CHUNK_SIZE", 2000, minimum=1)

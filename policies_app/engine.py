@@ -29,6 +29,25 @@ NON_COVERED_POSITIONS = {
 }
 
 
+# The labels of policies_app.models.LineOfBusiness, for the flags' plain-language text (the engine
+# runs without Django; tests/policies_app keeps the two in step).
+LINE_OF_BUSINESS_LABELS = MappingProxyType(
+    {
+        "commercial": "Commercial",
+        "medicare_advantage": "Medicare Advantage",
+        "medicaid": "Medicaid",
+        "chip": "CHIP",
+        "exchange": "Exchange (ACA marketplace)",
+    }
+)
+
+
+def lines_of_business_text(values: Iterable[str]) -> str:
+    """'Commercial and Exchange (ACA marketplace)': labels in a sentence, never the stored values."""
+    labels = [LINE_OF_BUSINESS_LABELS.get(v, v) for v in sorted(values)]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1] if labels else ""
+
+
 class Tri(StrEnum):
     """Three-valued result of a criterion: facts may be missing when a request arrives."""
 
@@ -829,10 +848,11 @@ def _evaluate_line(
                     line.sequence,
                     "line_of_business_excluded",
                     "info",
-                    f"{in_effect.reference} does not apply to the {request.line_of_business.replace('_', ' ')} "
-                    "line of business: review under that line's own coverage rules.",
+                    f"{in_effect.reference} does not apply to "
+                    f"{lines_of_business_text([request.line_of_business])} plans: review under that line of "
+                    "business's own coverage rules.",
                     in_effect,
-                    "Lines of business: " + ", ".join(sorted(in_effect.lines_of_business)),
+                    f"This policy applies to {lines_of_business_text(in_effect.lines_of_business)} plans.",
                     {"line_of_business": request.line_of_business},
                 )
             )

@@ -25,6 +25,8 @@ from policies_app.importer import ImportRefused, parse_policy
 from policies_app.models import (
     CoveragePosition,
     Criterion,
+    CriterionNodeType,
+    FactDefinition,
     LibraryStamp,
     LineOfBusiness,
     Policy,
@@ -306,6 +308,9 @@ def policy_seed(*, data: dict[str, Any], user: User) -> PolicyVersion:
     """Create and publish a policy version from structured data, unless it already exists.
 
     Used by `load_demo`; goes through the same draft, review and publish services as editors.
+    `facts` (key, label, value type, unit) adds the clinical facts the `criteria` test to the
+    catalogue; each criteria node is a leaf (`label`, `fact`, `operator`, `value`) or a group
+    (`label`, `children`, and `node_type` and `min_met` other than "all of").
     """
     policy, _ = Policy.objects.get_or_create(
         payer=data["payer"],
@@ -339,8 +344,46 @@ def policy_seed(*, data: dict[str, Any], user: User) -> PolicyVersion:
         PolicyTerm.objects.bulk_create(
             PolicyTerm(version=version, term=term, kind=kind) for term, kind in data.get("terms", [])
         )
+        for key, label, value_type, unit in data.get("facts", []):
+            _fact_seed(key=key, label=label, value_type=value_type, unit=unit, user=user)
+        for position, node in enumerate(data.get("criteria", [])):
+            _criterion_seed(version=version, parent=None, position=position, node=node)
         policy_version_submit_for_review(version_id=version.pk, user=user)
         return policy_version_publish(version_id=version.pk, user=user)
+
+
+def _fact_seed(*, key: str, label: str, value_type: str, unit: str, user: User) -> None:
+    """Add a clinical fact to the catalogue unless it is there: an existing entry is the editors' to change."""
+    fact, created = FactDefinition.objects.get_or_create(
+        key=key, defaults={"label": label, "value_type": value_type, "unit": unit}
+    )
+    if created:
+        # The same object type as the admin's rows for the catalogue.
+        audit_record(
+            action=AuditAction.CREATE,
+            object_type="policies_app.factdefinition",
+            object_id=fact.pk,
+            user=user,
+            changes={"key": (None, key), "value_type": (None, value_type)},
+        )
+
+
+def _criterion_seed(*, version: PolicyVersion, parent: Criterion | None, position: int, node: dict[str, Any]) -> None:
+    """One node of a seeded criteria tree: a leaf names `fact`, `operator` and `value`; a group its `children`."""
+    children: list[dict[str, Any]] = node.get("children", [])
+    created = Criterion.objects.create(
+        version=version,
+        parent=parent,
+        position=position,
+        node_type=node.get("node_type", CriterionNodeType.ALL_OF if children else CriterionNodeType.LEAF),
+        label=node["label"],
+        min_met=node.get("min_met"),
+        fact=FactDefinition.objects.get(key=node["fact"]) if "fact" in node else None,
+        operator=node.get("operator", ""),
+        value=node.get("value"),
+    )
+    for i, child in enumerate(children):
+        _criterion_seed(version=version, parent=created, position=i, node=child)
 
 
 def policy_import(*, path_or_bytes: Path | str | bytes, filename: str, user: User) -> tuple[PolicyVersion, bool]:

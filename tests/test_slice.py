@@ -81,7 +81,8 @@ def test_load_demo_is_idempotent(db, capsys):
     call_command("load_demo")
     counts = (Case.objects.count(), PolicyVersion.objects.count())
     call_command("load_demo")
-    assert (Case.objects.count(), PolicyVersion.objects.count()) == counts == (5, 2)
+    # Five cases of the seed policies; four facet denervation cases and one appeal per line of business.
+    assert (Case.objects.count(), PolicyVersion.objects.count()) == counts == (30, 3)
     assert "nurse" in capsys.readouterr().out
 
 

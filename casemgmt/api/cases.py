@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import (
     extend_schema,
     extend_schema_serializer,
@@ -42,10 +42,13 @@ from casemgmt.audit.recording import AuditedApiMixin, AuditSpec, ReplayAudit, au
 from casemgmt.cases import selectors
 from casemgmt.cases.models import (
     ADVERSE_OUTCOMES,
+    INITIAL_REVIEW_TYPES,
+    PARTIAL_OUTCOMES,
     Case,
     CaseStatus,
     LineOutcome,
     ReviewType,
+    ServiceLine,
     Urgency,
 )
 from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
@@ -96,7 +99,17 @@ class CaseCollectionApi(AuditedApiMixin, APIView):
         external_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
         urgency = serializers.ChoiceField(choices=Urgency.values)
         line_of_business = serializers.ChoiceField(choices=LineOfBusiness.values)
-        review_type = serializers.ChoiceField(choices=ReviewType.values, default=ReviewType.PROSPECTIVE)
+        # Appeals and extensions open through their own endpoints, from the case or authorization.
+        review_type = serializers.ChoiceField(
+            choices=[str(t) for t in INITIAL_REVIEW_TYPES], default=ReviewType.PROSPECTIVE
+        )
+        plan_id = serializers.CharField(
+            max_length=50,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="The plan or contract: a Medicare Advantage contract number, a state for Medicaid.",
+        )
         member = MemberSerializer()
         requesting_provider = ProviderSerializer()
         servicing_provider = ProviderSerializer(required=False, allow_null=True)
@@ -127,7 +140,7 @@ class CaseCollectionApi(AuditedApiMixin, APIView):
             serializer.is_valid(raise_exception=True)
             case = case_submit(client=request.user, data=_case_input(serializer.validated_data))
             # The case comes back with its lines and current flags loaded: the same body as GET.
-            return status.HTTP_201_CREATED, case_body(case)
+            return status.HTTP_201_CREATED, case_body(case, with_authorizations=False)
 
         return idempotent_response(request, submit, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
@@ -142,7 +155,11 @@ class CaseCollectionApi(AuditedApiMixin, APIView):
         filters.is_valid(raise_exception=True)
         cases: QuerySet[Case] = (
             selectors.cases_visible_to(request.user)
-            .prefetch_related("lines", selectors.current_flags())
+            .select_related("appeal_of", "extension_of")
+            .prefetch_related(
+                Prefetch("lines", queryset=ServiceLine.objects.select_related("origin__origin")),
+                selectors.current_flags(),
+            )
             .order_by("-updated_at", "-id")
         )
         values = filters.validated_data
@@ -155,12 +172,23 @@ class CaseCollectionApi(AuditedApiMixin, APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(cases, request, view=self)
         audit_annotate(request, object_ids=[case.case_number for case in page or []])
-        return paginator.get_paginated_response([case_body(case) for case in page or []])
+        cases_on_page = page or []
+        # One query for the authorizations of every line on the page.
+        authorizations = selectors.line_authorizations(line for case in cases_on_page for line in case.lines.all())
+        return paginator.get_paginated_response(
+            [CaseOutputSerializer(case, context={"authorizations": authorizations}).data for case in cases_on_page]
+        )
 
 
-def case_body(case: Case) -> Any:
-    """A case as the API shows it; `case` carries its lines and current flags (selectors.case_detail)."""
-    return CaseOutputSerializer(case).data
+def case_body(case: Case, *, with_authorizations: bool = True) -> Any:
+    """A case as the API shows it; `case` carries its lines and current flags (selectors.case_detail).
+
+    A case just submitted has no authorization yet: intake passes `with_authorizations=False`
+    and saves the query.
+    """
+    lines = case.lines.all()
+    authorizations = selectors.line_authorizations(lines) if with_authorizations else {}
+    return CaseOutputSerializer(case, context={"authorizations": authorizations}).data
 
 
 def _case_input(v: dict[str, Any]) -> CaseInput:
@@ -171,6 +199,7 @@ def _case_input(v: dict[str, Any]) -> CaseInput:
         urgency=v["urgency"],
         line_of_business=v["line_of_business"],
         review_type=v["review_type"],
+        plan_id=v["plan_id"].strip(),
         member=MemberInput(**v["member"]),
         requesting_provider=ProviderInput(**v["requesting_provider"]),
         servicing_provider=ProviderInput(**servicing) if servicing else None,
@@ -211,6 +240,12 @@ class CaseDetailApi(AuditedApiMixin, APIView):
         return Response(case_body(visible_case(request, case_number)))
 
 
+@extend_schema_serializer(component_name="CaseDecisionsInputCitation")
+class CitationInputSerializer(StrictSerializer):
+    policy_version_id = serializers.IntegerField(min_value=1)
+    criterion = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
 class CaseDecisionsApi(AuditedApiMixin, APIView):
     """`GET` lists a case's decisions; `POST` records one (reviewers only)."""
 
@@ -218,6 +253,8 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
 
     @extend_schema_serializer(component_name="CaseDecisionsInput")
     class InputSerializer(StrictSerializer):
+        CitationSerializer = CitationInputSerializer
+
         @extend_schema_serializer(component_name="CaseDecisionsInputLine")
         class LineSerializer(StrictSerializer):
             # What decision_record checks of each line by itself: an adverse outcome gives a
@@ -227,14 +264,16 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
                 {
                     "required": ["reason"],
                     "properties": {
-                        "outcome": {"enum": [LineOutcome.DENIED.value, LineOutcome.MODIFIED.value]},
+                        "outcome": {
+                            "enum": [o for o in ADVERSE_OUTCOMES if o not in PARTIAL_OUTCOMES],
+                        },
                         "reason": {"pattern": NOT_BLANK_PATTERN},
                     },
                 },
                 {
                     "required": ["reason", "approved_units"],
                     "properties": {
-                        "outcome": {"enum": [LineOutcome.PARTIALLY_APPROVED.value]},
+                        "outcome": {"enum": [str(o) for o in PARTIAL_OUTCOMES]},
                         "reason": {"pattern": NOT_BLANK_PATTERN},
                         "approved_units": {"type": "integer", "minimum": 1, "maximum": MAX_UNITS - 1},
                     },
@@ -242,24 +281,39 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
             ]
 
             service_line = LineNumberField(min_value=1)
-            outcome = serializers.ChoiceField(choices=LineOutcome.values)
+            outcome = serializers.ChoiceField(
+                choices=LineOutcome.values,
+                help_text="An initial request's line: approved, partially_approved, denied, pended, modified. "
+                "An appealed line: overturned, partially_overturned, upheld, pended.",
+            )
             approved_units = ApprovedUnitsField(min_value=0, required=False, allow_null=True)
             reason = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+            citations = CitationInputSerializer(  # type: ignore[call-arg]
+                many=True,
+                max_length=20,
+                required=False,
+                default=list,
+                help_text="What this line rests on: each version must have been in effect on the line's "
+                "date of service and apply to the case's line of business.",
+            )
 
-        @extend_schema_serializer(component_name="CaseDecisionsInputCitation")
-        class CitationSerializer(StrictSerializer):
-            policy_version_id = serializers.IntegerField(min_value=1)
-            criterion = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
-
-        # An adverse outcome on any line needs a citation (decision_record).
+        # An adverse outcome needs a citation (decision_record): the decision's own, which apply
+        # to every adverse line, or the line's.
         schema_any_of = [
             {
                 "properties": {
                     "lines": {
                         "items": {
-                            "properties": {
-                                "outcome": {"enum": [o for o in LineOutcome.values if o not in ADVERSE_OUTCOMES]}
-                            }
+                            "anyOf": [
+                                {
+                                    "properties": {
+                                        "outcome": {
+                                            "enum": [o for o in LineOutcome.values if o not in ADVERSE_OUTCOMES]
+                                        }
+                                    }
+                                },
+                                {"required": ["citations"], "properties": {"citations": {"minItems": 1}}},
+                            ]
                         }
                     }
                 }
@@ -298,7 +352,10 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
             decision = decision_record(
                 case_id=case.pk,
                 user=request.user,
-                lines=[DecisionLineInput(**line) for line in v["lines"]],
+                lines=[
+                    DecisionLineInput(**{**line, "citations": tuple(CitationInput(**c) for c in line["citations"])})
+                    for line in v["lines"]
+                ],
                 citations=[CitationInput(**c) for c in v["citations"]],
                 rationale=v["rationale"],
             )

@@ -14,8 +14,11 @@ from rest_framework import serializers
 from casemgmt.api.parsers import INTEGER_LIMIT
 from casemgmt.cases.models import (
     X12_REVIEW_ACTION,
+    AuthorizationStatus,
+    Citation,
     DecisionLine,
     LineOutcome,
+    ServiceLine,
 )
 
 MAX_LINES = 50
@@ -154,6 +157,18 @@ class FlagOutputSerializer(serializers.Serializer):
     citation = CitationOutputSerializer(allow_null=True)
 
 
+class LineAuthorizationSerializer(serializers.Serializer):
+    """The authorization a claim for this service is paid against: the latest one of the service,
+    which a later case (an appeal, an extension) may have issued."""
+
+    authorization_number = serializers.CharField()
+    status = serializers.ChoiceField(choices=AuthorizationStatus.values, source="current_status")
+    case_number = serializers.CharField(source="case.case_number")
+    approved_units = serializers.IntegerField()
+    valid_from = serializers.DateField()
+    valid_to = serializers.DateField()
+
+
 class ServiceLineOutputSerializer(serializers.Serializer):
     sequence = serializers.IntegerField()
     code_system = serializers.CharField()
@@ -162,6 +177,12 @@ class ServiceLineOutputSerializer(serializers.Serializer):
     units = serializers.IntegerField()
     date_of_service = serializers.DateField()
     description = serializers.CharField()
+    authorization = serializers.SerializerMethodField()
+
+    @extend_schema_field(LineAuthorizationSerializer(allow_null=True))
+    def get_authorization(self, obj: ServiceLine) -> dict[str, Any] | None:
+        found = self.context.get("authorizations", {}).get(obj.pk)
+        return None if found is None else dict(LineAuthorizationSerializer(found).data)
 
 
 class CaseOutputSerializer(serializers.Serializer):
@@ -170,13 +191,32 @@ class CaseOutputSerializer(serializers.Serializer):
     status = serializers.CharField()
     urgency = serializers.CharField()
     line_of_business = serializers.CharField()
+    plan_id = serializers.CharField()
     review_type = serializers.CharField()
+    appeal_of = serializers.CharField(source="appeal_of.case_number", allow_null=True, default=None)
+    appeal_requested_by = serializers.CharField()
+    extension_of = serializers.CharField(source="extension_of.authorization_number", allow_null=True, default=None)
     received_at = serializers.DateTimeField()
     due_at = serializers.DateTimeField()
     decided_at = serializers.DateTimeField(allow_null=True)
     updated_at = serializers.DateTimeField()
     service_lines = ServiceLineOutputSerializer(many=True, source="lines.all")
     flags = FlagOutputSerializer(many=True, source="current_flags")
+
+
+@extend_schema_serializer(component_name="DecisionOutputCitation")
+class DecisionCitationSerializer(CitationOutputSerializer):
+    version = serializers.CharField(source="version_label")
+    content_sha256 = serializers.CharField()
+    service_line = serializers.SerializerMethodField(
+        help_text="The line the citation supports; null for one recorded for the whole decision."
+    )
+
+    def get_service_line(self, obj: Citation) -> int | None:
+        if obj.decision_line_id is None:
+            return None
+        sequences = {line.pk: line.service_line.sequence for line in obj.decision.lines.all()}
+        return sequences.get(obj.decision_line_id)
 
 
 class DecisionOutputSerializer(serializers.Serializer):
@@ -187,14 +227,18 @@ class DecisionOutputSerializer(serializers.Serializer):
         review_action_code = serializers.SerializerMethodField()
         approved_units = serializers.IntegerField(allow_null=True)
         reason = serializers.CharField()
+        citations = serializers.SerializerMethodField()
 
         def get_review_action_code(self, obj: DecisionLine) -> str:
             return X12_REVIEW_ACTION[LineOutcome(obj.outcome)]
 
-    @extend_schema_serializer(component_name="DecisionOutputCitation")
-    class CitationSerializer(CitationOutputSerializer):
-        version = serializers.CharField(source="version_label")
-        content_sha256 = serializers.CharField()
+        @extend_schema_field(DecisionCitationSerializer(many=True))
+        def get_citations(self, obj: DecisionLine) -> list[Any]:
+            """The line's own citations; one recorded for the whole decision applies to it too."""
+            cited = [c for c in obj.decision.citations.all() if c.decision_line_id in (None, obj.pk)]
+            return list(DecisionCitationSerializer(cited, many=True).data)
+
+    CitationSerializer = DecisionCitationSerializer
 
     id = serializers.IntegerField()
     decided_at = serializers.DateTimeField()

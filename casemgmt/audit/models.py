@@ -55,6 +55,8 @@ class AuditObject(models.TextChoices):
     # The results one chunk of a run wrote (object id: the run; the cases in object_ids).
     RETRO_RESULT = "retro_result", "Retrospective review results"
     RETRO_SCHEDULE = "retro_schedule", "Nightly retrospective review settings"
+    AUTHORIZATION = "authorization", "Authorization"
+    REPORT = "report", "Public metrics report"
 
 
 class AuditEvent(models.Model):

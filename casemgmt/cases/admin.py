@@ -1,4 +1,5 @@
-"""Managers' admin: deadline rules, and the webhook deliveries (read-only).
+"""Managers' admin: deadline rules, authorization validity rules and appeal windows; the
+webhook deliveries and the authorizations (read-only).
 
 Cases, flags and decisions are deliberately absent: they change only through the services
 behind the reviewer pages and the API, where every change is audited.
@@ -9,8 +10,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from casemgmt.audit.models import AuditObject
 from casemgmt.audit.recording import AuditedAdminMixin
-from casemgmt.cases.models import DeadlineRule, WebhookDelivery
+from casemgmt.cases.models import (
+    AppealWindow,
+    Authorization,
+    AuthorizationValidityRule,
+    DeadlineRule,
+    WebhookDelivery,
+)
 
 
 @admin.register(DeadlineRule)
@@ -74,4 +82,121 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: WebhookDelivery | None = None) -> bool:
+        return False
+
+
+@admin.register(AuthorizationValidityRule)
+class AuthorizationValidityRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """How long authorizations last. A rule is never deleted: authorizations name the rule that
+    set their period."""
+
+    list_display = [
+        "name",
+        "line_of_business",
+        "policy",
+        "code_system",
+        "code_start",
+        "code_end",
+        "days_before",
+        "days_after",
+    ]
+    list_filter = ["line_of_business", "code_system"]
+    list_select_related = ["policy"]
+    fields = [
+        "name",
+        "line_of_business",
+        "policy",
+        "code_system",
+        "code_start",
+        "code_end",
+        "days_before",
+        "days_after",
+    ]
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuthorizationValidityRule | None = None) -> bool:
+        return False
+
+
+@admin.register(AppealWindow)
+class AppealWindowAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """How long after a decision an appeal may be filed, by line of business. Never deleted: a
+    line of business without a window accepts no appeal."""
+
+    list_display = ["line_of_business", "days", "source"]
+    fields = ["line_of_business", "days", "source"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: AppealWindow | None = None) -> bool:
+        return False
+
+
+@admin.register(Authorization)
+class AuthorizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Authorizations, read-only: they are issued, superseded and voided by decisions, and never
+    edited. Their pages show a member's services, so each list and view is recorded."""
+
+    audit_member_data = True
+    audit_object_type = AuditObject.AUTHORIZATION
+
+    list_display = [
+        "authorization_number",
+        "status",
+        "member_id",
+        "code_system",
+        "code",
+        "approved_units",
+        "valid_from",
+        "valid_to",
+        "case",
+        "issued_at",
+    ]
+    list_filter = ["status", "line_of_business"]
+    list_select_related = ["case"]
+    search_fields = ["=authorization_number", "=member_id"]
+    show_full_result_count = False
+    fields = (
+        "authorization_number",
+        "status",
+        "case",
+        "decision",
+        "service_line",
+        "client",
+        "member_id",
+        "member_first_name",
+        "member_last_name",
+        "member_birth_date",
+        "line_of_business",
+        "plan_id",
+        "requesting_provider_npi",
+        "requesting_provider_name",
+        "servicing_provider_npi",
+        "servicing_provider_name",
+        "code_system",
+        "code",
+        "modifiers",
+        "approved_units",
+        "valid_from",
+        "valid_to",
+        "validity_rule",
+        "validity_basis",
+        "issued_at",
+        "supersedes",
+        "ended_at",
+        "ended_reason",
+    )
+    readonly_fields = fields
+
+    def audit_listed_id(self, obj: Authorization) -> str:  # type: ignore[override]
+        return obj.authorization_number
+
+    def audit_case_number(self, object_id: str) -> str:
+        number = Authorization.objects.filter(pk=object_id).values_list("case__case_number", flat=True).first()
+        return number or ""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Authorization | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Authorization | None = None) -> bool:
         return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
@@ -21,6 +22,19 @@ class Urgency(models.TextChoices):
 class ReviewType(models.TextChoices):
     PROSPECTIVE = "prospective", "Prospective (pre-service)"
     RETROSPECTIVE = "retrospective", "Retrospective (post-service)"
+    # A reconsideration of an adverse decision on another case (`Case.appeal_of`).
+    APPEAL = "appeal", "Appeal (reconsideration)"
+    # More units or a later end for an authorization (`Case.extension_of`).
+    EXTENSION = "extension", "Extension of an authorization"
+
+
+# Initial requests: what the CMS-0057-F figures count as prior-authorization requests.
+INITIAL_REVIEW_TYPES = (ReviewType.PROSPECTIVE, ReviewType.RETROSPECTIVE)
+
+
+class AppealRequester(models.TextChoices):
+    PROVIDER = "provider", "Provider"
+    MEMBER = "member", "Member"
 
 
 class CaseStatus(models.TextChoices):
@@ -29,8 +43,20 @@ class CaseStatus(models.TextChoices):
     PENDED = "pended", "Pended for information"
     PHYSICIAN_REVIEW = "physician_review", "Physician review"
     DECIDED = "decided", "Decided"
+    # A Medicare Advantage reconsideration that upheld a denial in whole or part goes to the
+    # Independent Review Entity (42 CFR 422.592); the plan's part is over.
+    FORWARDED_TO_IRE = "forwarded_to_ire", "Forwarded to the Independent Review Entity"
     CANCELLED = "cancelled", "Cancelled"
     CLOSED = "closed", "Closed"
+
+
+class RequestOutcome(models.TextChoices):
+    """A determination of a whole request, from its lines (the CMS-0057-F categories)."""
+
+    APPROVED = "approved", "Approved"
+    PARTIALLY_APPROVED = "partially_approved", "Partially approved or modified"
+    MIXED = "mixed", "Mixed: some lines approved, some denied"
+    DENIED = "denied", "Denied"
 
 
 OPEN_STATUSES = (
@@ -71,6 +97,25 @@ class Case(models.Model):
     clinical_facts = models.JSONField(default=dict)
     clinical_notes = models.TextField(blank=True)
 
+    # A Medicare Advantage contract number, a state for Medicaid: the CMS-0057-F report's unit.
+    plan_id = models.CharField(max_length=50, blank=True)
+
+    # An appeal names the case whose adverse decision it reconsiders.
+    appeal_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="appeals", db_index=False
+    )
+    appeal_requested_by = models.CharField(max_length=20, choices=AppealRequester.choices, blank=True)
+    appeal_reason = models.TextField(blank=True)
+    # A filing after its window, accepted by a manager for good cause.
+    late_filing_reason = models.TextField(blank=True)
+    late_filing_accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    # An extension request names the authorization it would extend.
+    extension_of = models.ForeignKey(
+        "Authorization", null=True, blank=True, on_delete=models.PROTECT, related_name="extension_cases", db_index=False
+    )
+
     received_at = models.DateTimeField()
     due_at = models.DateTimeField()
     # No index: nothing reads cases by rule; deleting a rule (rare, PROTECT) may scan.
@@ -81,6 +126,22 @@ class Case(models.Model):
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # What the case's determinations came to, written by decision_record as it records them, so
+    # the yearly report is one pass over the cases (bench/report).
+    outcome = models.CharField(
+        max_length=20,
+        choices=RequestOutcome.choices,
+        blank=True,
+        db_default="",
+        help_text="The outcome of the decision of record; blank until the case is determined.",
+    )
+    first_determined_at = models.DateTimeField(null=True, blank=True)
+    # The deadline as it stood at the first determination (a reopening starts a new clock).
+    first_determination_due_at = models.DateTimeField(null=True, blank=True)
+    # A pend for information extended the clock before the first determination.
+    first_determination_extended = models.BooleanField(default=False, db_default=False)
+    # The decision of record was made by the system, not a reviewer (automatic approval).
+    determined_automatically = models.BooleanField(default=False, db_default=False)
     # Bumped by every guarded status change, so a page can tell that a case moved under it.
     row_version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
@@ -95,6 +156,23 @@ class Case(models.Model):
                 name="case_unique_external_id_per_client",
             ),
             models.CheckConstraint(condition=Q(due_at__gt=models.F("received_at")), name="case_due_after_receipt"),
+            models.CheckConstraint(
+                condition=Q(
+                    review_type="appeal", appeal_of__isnull=False, appeal_requested_by__in=["provider", "member"]
+                )
+                | (~Q(review_type="appeal") & Q(appeal_of__isnull=True, appeal_requested_by="")),
+                name="case_appeal_has_original",
+            ),
+            models.CheckConstraint(
+                condition=Q(review_type="extension", extension_of__isnull=False)
+                | (~Q(review_type="extension") & Q(extension_of__isnull=True)),
+                name="case_extension_has_authorization",
+            ),
+            models.CheckConstraint(
+                condition=Q(late_filing_reason="", late_filing_accepted_by__isnull=True)
+                | (~Q(late_filing_reason="") & Q(late_filing_accepted_by__isnull=False)),
+                name="case_late_filing_has_reason_and_manager",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "due_at"], name="case_status_due_idx"),
@@ -107,6 +185,15 @@ class Case(models.Model):
                 name="case_open_due_idx",
             ),
             models.Index(fields=["member_id"], name="case_member_idx"),
+            models.Index(fields=["appeal_of"], condition=Q(appeal_of__isnull=False), name="case_appeal_of_idx"),
+            models.Index(
+                fields=["first_determined_at"],
+                condition=Q(first_determined_at__isnull=False),
+                name="case_first_determined_idx",
+            ),
+            models.Index(
+                fields=["extension_of"], condition=Q(extension_of__isnull=False), name="case_extension_of_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -115,6 +202,10 @@ class Case(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def is_appeal(self) -> bool:
+        return self.review_type == ReviewType.APPEAL
 
 
 class ServiceLine(models.Model):
@@ -127,6 +218,11 @@ class ServiceLine(models.Model):
     units = models.PositiveIntegerField()
     date_of_service = models.DateField()
     description = models.CharField(max_length=500, blank=True)
+    # On an appeal or extension: the line of the original request this one reviews again. Its
+    # authorizations and decisions form one history with the original's.
+    origin = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reviews", db_index=False
+    )
 
     class Meta:
         ordering = ["case", "sequence"]
@@ -213,16 +309,80 @@ class LineOutcome(models.TextChoices):
     DENIED = "denied", "Denied (A3 not certified)"
     PENDED = "pended", "Pended (A4)"
     MODIFIED = "modified", "Modified (A6)"
+    # The outcomes of an appeal, for each appealed line.
+    OVERTURNED = "overturned", "Overturned on appeal (A1 certified in total)"
+    PARTIALLY_OVERTURNED = "partially_overturned", "Partially overturned on appeal (A2)"
+    UPHELD = "upheld", "Upheld on appeal (A3 not certified)"
 
 
-ADVERSE_OUTCOMES = (LineOutcome.DENIED, LineOutcome.PARTIALLY_APPROVED, LineOutcome.MODIFIED)
+# An adverse line needs a physician, a plain-language reason and a citation.
+ADVERSE_OUTCOMES = (
+    LineOutcome.DENIED,
+    LineOutcome.PARTIALLY_APPROVED,
+    LineOutcome.MODIFIED,
+    LineOutcome.PARTIALLY_OVERTURNED,
+    LineOutcome.UPHELD,
+)
+# What a line of an initial request may get, and what an appealed line may get.
+INITIAL_OUTCOMES = (
+    LineOutcome.APPROVED,
+    LineOutcome.PARTIALLY_APPROVED,
+    LineOutcome.DENIED,
+    LineOutcome.PENDED,
+    LineOutcome.MODIFIED,
+)
+APPEAL_OUTCOMES = (
+    LineOutcome.OVERTURNED,
+    LineOutcome.PARTIALLY_OVERTURNED,
+    LineOutcome.UPHELD,
+    LineOutcome.PENDED,
+)
+# Outcomes that approve some units: each yields an authorization.
+AUTHORIZING_OUTCOMES = (
+    LineOutcome.APPROVED,
+    LineOutcome.PARTIALLY_APPROVED,
+    LineOutcome.MODIFIED,
+    LineOutcome.OVERTURNED,
+    LineOutcome.PARTIALLY_OVERTURNED,
+)
+# Outcomes that approve fewer units than asked: between 1 and the requested units less one.
+PARTIAL_OUTCOMES = (LineOutcome.PARTIALLY_APPROVED, LineOutcome.PARTIALLY_OVERTURNED)
 X12_REVIEW_ACTION = {
     LineOutcome.APPROVED: "A1",
     LineOutcome.PARTIALLY_APPROVED: "A2",
     LineOutcome.DENIED: "A3",
     LineOutcome.PENDED: "A4",
     LineOutcome.MODIFIED: "A6",
+    LineOutcome.OVERTURNED: "A1",
+    LineOutcome.PARTIALLY_OVERTURNED: "A2",
+    LineOutcome.UPHELD: "A3",
 }
+
+
+# How an appealed line's outcome counts in the request's outcome.
+_APPEAL_AS_INITIAL = {
+    "overturned": "approved",
+    "partially_overturned": "partially_approved",
+    "upheld": "denied",
+}
+
+
+def request_outcome(line_outcomes: Iterable[str]) -> RequestOutcome:
+    """The outcome of a determination from its lines' outcomes (none pended).
+
+    Approved when every line is approved; denied when every line is denied; mixed when some line
+    is denied and another approved in whole or part; otherwise partially approved or modified.
+    An appeal's lines count as overturned = approved, partially overturned = partially
+    approved, upheld = denied.
+    """
+    outcomes = {_APPEAL_AS_INITIAL.get(o, o) for o in line_outcomes}
+    if outcomes == {"approved"}:
+        return RequestOutcome.APPROVED
+    if outcomes == {"denied"}:
+        return RequestOutcome.DENIED
+    if "denied" in outcomes:
+        return RequestOutcome.MIXED
+    return RequestOutcome.PARTIALLY_APPROVED
 
 
 class DecisionLine(models.Model):
@@ -237,7 +397,8 @@ class DecisionLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["decision", "service_line"], name="decisionline_unique_line"),
             models.CheckConstraint(
-                condition=~Q(outcome__in=["denied", "partially_approved", "modified"]) | ~Q(reason=""),
+                condition=~Q(outcome__in=["denied", "partially_approved", "modified", "partially_overturned", "upheld"])
+                | ~Q(reason=""),
                 name="decisionline_adverse_has_reason",
             ),
         ]
@@ -247,9 +408,16 @@ class DecisionLine(models.Model):
 
 
 class Citation(models.Model):
-    """What a decision rested on, frozen as it was when the decision was made."""
+    """What a decision line rested on, frozen as it was when the decision was made.
+
+    Each citation belongs to one decision line; citations recorded before they were per line
+    have none and apply to the whole decision.
+    """
 
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="citations")
+    decision_line = models.ForeignKey(
+        DecisionLine, null=True, blank=True, on_delete=models.PROTECT, related_name="citations"
+    )
     policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
     policy_number = models.CharField(max_length=50)
     policy_title = models.CharField(max_length=300)
@@ -283,6 +451,12 @@ class CaseEventKind(models.TextChoices):
     PEER_TO_PEER = "peer_to_peer", "Peer-to-peer discussion"
     LETTER_GENERATED = "letter_generated", "Decision letter generated"
     CLOSED = "closed", "Closed"
+    APPEALED = "appealed", "Appeal filed"
+    REOPENED = "reopened", "Reopened"
+    FORWARDED_TO_IRE = "forwarded_to_ire", "Forwarded to the Independent Review Entity"
+    AUTHORIZATION_ISSUED = "authorization_issued", "Authorization issued"
+    AUTHORIZATION_ENDED = "authorization_ended", "Authorization superseded or voided"
+    EXTENSION_REQUESTED = "extension_requested", "Extension requested"
 
 
 class CaseEvent(models.Model):
@@ -313,6 +487,16 @@ class DeadlineRule(models.Model):
     review_type = models.CharField(max_length=20, choices=ReviewType.choices)
     urgency = models.CharField(max_length=20, choices=Urgency.choices, blank=True)
     line_of_business = models.CharField(max_length=30, choices=LineOfBusiness.choices, blank=True)
+    # Appeals of a pre-service request and of a payment (post-service) have different clocks.
+    appealed_review_type = models.CharField(
+        max_length=20,
+        choices=[
+            (ReviewType.PROSPECTIVE.value, ReviewType.PROSPECTIVE.label),
+            (ReviewType.RETROSPECTIVE.value, ReviewType.RETROSPECTIVE.label),
+        ],
+        blank=True,
+        help_text="Appeals only: the review type of the appealed request. Blank matches any.",
+    )
     hours = models.PositiveIntegerField(help_text="Time from receipt to decision due, in hours.")
     source = models.CharField(max_length=200, help_text="The regulation or standard behind the rule.")
     # 0 means a pend never moves the deadline: without a rule that allows it, the plan
@@ -327,14 +511,180 @@ class DeadlineRule(models.Model):
         ordering = ["review_type", "urgency", "line_of_business"]
         constraints = [
             models.UniqueConstraint(
-                fields=["review_type", "urgency", "line_of_business"], name="deadlinerule_unique_scope"
+                fields=["review_type", "urgency", "line_of_business", "appealed_review_type"],
+                name="deadlinerule_unique_scope",
             ),
             models.CheckConstraint(condition=Q(hours__gt=0), name="deadlinerule_hours_positive"),
         ]
 
     def __str__(self) -> str:
-        scope = " ".join(filter(None, [self.review_type, self.urgency, self.line_of_business]))
+        scope = " ".join(
+            filter(None, [self.review_type, self.appealed_review_type, self.urgency, self.line_of_business])
+        )
         return f"{scope}: {self.hours} h"
+
+
+class AppealWindow(models.Model):
+    """How long after a decision a member or provider may file an appeal, by line of business."""
+
+    line_of_business = models.CharField(max_length=30, choices=LineOfBusiness.choices)
+    days = models.PositiveIntegerField(help_text="Days from the decision within which an appeal may be filed.")
+    source = models.CharField(max_length=200, help_text="The regulation or standard behind the window.")
+
+    class Meta:
+        ordering = ["line_of_business"]
+        constraints = [
+            models.UniqueConstraint(fields=["line_of_business"], name="appealwindow_unique_line_of_business"),
+            models.CheckConstraint(condition=Q(days__gt=0), name="appealwindow_days_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_line_of_business_display()}: {self.days} days"
+
+
+class AuthorizationValidityRule(models.Model):
+    """How long an authorization is valid, by line of business and optionally policy or code range.
+
+    The most specific matching rule wins: a policy before a code range before a line of business
+    alone. Where none matches, the plan default applies (the date of service through 90 days
+    after it). The rule used is recorded on each authorization.
+    """
+
+    name = models.CharField(
+        max_length=200, help_text="Shown on the authorizations it sets, e.g. 'Physical therapy: 60 days'."
+    )
+    line_of_business = models.CharField(
+        max_length=30, choices=LineOfBusiness.choices, blank=True, help_text="Blank matches any line of business."
+    )
+    policy = models.ForeignKey(
+        "policies_app.Policy",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Only lines governed by this policy. Blank matches any.",
+    )
+    code_system = models.CharField(max_length=10, choices=CodeSystem.choices, blank=True)
+    code_start = models.CharField(
+        max_length=10, blank=True, help_text="First code of the range; blank matches any code."
+    )
+    code_end = models.CharField(max_length=10, blank=True, help_text="Last code of the range; blank for one code.")
+    days_before = models.PositiveIntegerField(
+        default=0, help_text="The authorization starts this many days before the date of service."
+    )
+    days_after = models.PositiveIntegerField(
+        default=90, help_text="The authorization ends this many days after the date of service."
+    )
+
+    class Meta:
+        ordering = ["line_of_business", "code_system", "code_start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(code_start="") | ~Q(code_system=""), name="authvalidityrule_code_has_system"
+            ),
+            models.CheckConstraint(
+                condition=Q(code_end="") | (~Q(code_start="") & Q(code_end__gte=models.F("code_start"))),
+                name="authvalidityrule_code_range_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AuthorizationStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    VOIDED = "voided", "Voided"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class Authorization(models.Model):
+    """What a claim is paid against: an approved service for a member, for a period.
+
+    Issued for every line a decision approves in whole or part. Never edited: a later decision on
+    the same line supersedes it (a new authorization) or voids it, and its end of validity makes
+    it expired. Only `status`, `ended_at` and `ended_reason` change, once, from active (a
+    database trigger refuses anything else).
+    """
+
+    authorization_number = models.CharField(max_length=20)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="authorizations", db_index=False)
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="authorizations", db_index=False)
+    decision_line = models.OneToOneField(DecisionLine, on_delete=models.PROTECT, related_name="authorization")
+    service_line = models.ForeignKey(
+        ServiceLine, on_delete=models.PROTECT, related_name="authorizations", db_index=False
+    )
+    # The line of the initial request: every authorization of one service shares it.
+    origin_line = models.ForeignKey(ServiceLine, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # The integration client that submitted the initial request: it sees this authorization.
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+
+    member_id = models.CharField(max_length=50)
+    member_first_name = models.CharField(max_length=100)
+    member_last_name = models.CharField(max_length=100)
+    member_birth_date = models.DateField()
+    line_of_business = models.CharField(max_length=30, choices=LineOfBusiness.choices)
+    plan_id = models.CharField(max_length=50, blank=True)
+    requesting_provider_npi = models.CharField(max_length=10)
+    requesting_provider_name = models.CharField(max_length=200)
+    servicing_provider_npi = models.CharField(max_length=10, blank=True)
+    servicing_provider_name = models.CharField(max_length=200, blank=True)
+    code_system = models.CharField(max_length=10, choices=CodeSystem.choices)
+    code = models.CharField(max_length=10)
+    modifiers = models.JSONField(default=list, blank=True)
+    approved_units = models.PositiveIntegerField()
+    valid_from = models.DateField()
+    valid_to = models.DateField()
+    validity_rule = models.ForeignKey(
+        AuthorizationValidityRule, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    # The rule as it read when applied ("plan default: ..." where no rule matched).
+    validity_basis = models.CharField(max_length=300)
+
+    status = models.CharField(max_length=20, choices=AuthorizationStatus.choices, default=AuthorizationStatus.ACTIVE)
+    issued_at = models.DateTimeField()
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["authorization_number"], name="authorization_unique_number"),
+            models.CheckConstraint(condition=Q(approved_units__gt=0), name="authorization_units_positive"),
+            models.CheckConstraint(
+                condition=Q(valid_to__gte=models.F("valid_from")), name="authorization_valid_period"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="active", ended_at__isnull=True) | (~Q(status="active") & Q(ended_at__isnull=False)),
+                name="authorization_ended_iff_not_active",
+            ),
+            # One active authorization per service of a request: a new one supersedes the old.
+            models.UniqueConstraint(
+                fields=["origin_line"], condition=Q(status="active"), name="authorization_one_active_per_line"
+            ),
+        ]
+        indexes = [
+            # The claims question: this member, this code, this date of service.
+            models.Index(fields=["member_id", "code", "valid_from"], name="authorization_lookup_idx"),
+            models.Index(fields=["case"], name="authorization_case_idx"),
+            models.Index(fields=["client", "-issued_at"], name="authorization_client_idx"),
+            models.Index(fields=["valid_to"], condition=Q(status="active"), name="authorization_active_end_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.authorization_number
+
+    @property
+    def current_status(self) -> str:
+        """The status as of today: an active authorization whose period has ended is expired,
+        before the nightly expiry marks it so."""
+        if self.status == AuthorizationStatus.ACTIVE and self.valid_to < timezone.localdate():
+            return AuthorizationStatus.EXPIRED.value
+        return self.status
 
 
 class ApiToken(models.Model):

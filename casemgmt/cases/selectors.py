@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from datetime import date
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
@@ -11,6 +12,8 @@ from django.db.models.functions import Coalesce
 from casemgmt.cases.models import (
     OPEN_STATUSES,
     Attachment,
+    Authorization,
+    AuthorizationStatus,
     Case,
     CaseEvent,
     DeadlineRule,
@@ -53,8 +56,9 @@ def case_detail(user: User | AnonymousUser, case_number: str) -> Case | None:
         cases_visible_to(user)
         .filter(case_number=case_number)
         .select_related("submitted_by", "assignee", "deadline_rule")
+        .select_related("appeal_of", "extension_of")
         .prefetch_related(
-            "lines",
+            Prefetch("lines", queryset=ServiceLine.objects.select_related("origin__origin")),
             current_flags(),
             Prefetch(
                 "decisions",
@@ -66,6 +70,25 @@ def case_detail(user: User | AnonymousUser, case_number: str) -> Case | None:
         )
         .first()
     )
+
+
+def line_authorizations(lines: Iterable[ServiceLine]) -> dict[int, Authorization]:
+    """For each line (by id), the latest authorization of its service: every authorization shares
+    the line of the initial request (`origin_line`), whichever case issued it. One query."""
+    roots: dict[int, int] = {}
+    for line in lines:
+        root = line
+        while root.origin_id is not None and root.origin is not None:
+            root = root.origin
+        roots[line.pk] = root.pk
+    latest: dict[int, Authorization] = {}
+    for authorization in (
+        Authorization.objects.filter(origin_line_id__in=set(roots.values()))
+        .select_related("case")
+        .order_by("issued_at", "pk")
+    ):
+        latest[authorization.origin_line_id] = authorization
+    return {line_id: latest[root] for line_id, root in roots.items() if root in latest}
 
 
 def case_request_data(case: Case, lines: Iterable[ServiceLine] | None = None) -> RequestData:
@@ -204,12 +227,17 @@ def assignable_reviewers() -> QuerySet[User]:
     )
 
 
-def deadline_rule_candidates(*, urgency: str, line_of_business: str, review_type: str) -> list[DeadlineRule]:
-    """The deadline rules that could govern such a request (a blank urgency or line of business
-    matches any; the services pick the most specific)."""
+def deadline_rule_candidates(
+    *, urgency: str, line_of_business: str, review_type: str, appealed_review_type: str = ""
+) -> list[DeadlineRule]:
+    """The deadline rules that could govern such a request (a blank urgency, line of business or
+    appealed review type matches any; the services pick the most specific)."""
     return list(
         DeadlineRule.objects.filter(
-            review_type=review_type, urgency__in=[urgency, ""], line_of_business__in=[line_of_business, ""]
+            review_type=review_type,
+            urgency__in=[urgency, ""],
+            line_of_business__in=[line_of_business, ""],
+            appealed_review_type__in=[appealed_review_type, ""],
         )
     )
 
@@ -249,4 +277,94 @@ def webhooks_of_client(client_id: int) -> list[WebhookSubscription]:
             )
         )
         .order_by("id")
+    )
+
+
+# --- authorizations ---
+# The claims question reads at most this many authorizations of one member, code and date: in
+# practice one or two (an authorization and, in its last days, the extension superseding it).
+AUTHORIZATION_LOOKUP_LIMIT = 50
+
+
+def authorizations_visible_to(user: User | AnonymousUser) -> QuerySet[Authorization]:
+    """A claims system, reviewers and managers see every authorization; an integration client
+    those of the requests it submitted; others none."""
+    roles = user_roles(user)
+    if Role.CLAIMS_SYSTEM in roles or roles & REVIEWER_ROLES:
+        return Authorization.objects.all()
+    if Role.INTEGRATION_CLIENT in roles:
+        return Authorization.objects.filter(client=user.pk)
+    return Authorization.objects.none()
+
+
+# What the API shows of an authorization (casemgmt.api.authorizations.AuthorizationOutputSerializer):
+# read in one query, and only these columns, since building the SQL for every column of five
+# tables costs more than running it (bench/authorizations).
+AUTHORIZATION_OUTPUT_FIELDS = (
+    "authorization_number",
+    "status",
+    "member_id",
+    "code_system",
+    "code",
+    "modifiers",
+    "approved_units",
+    "valid_from",
+    "valid_to",
+    "line_of_business",
+    "plan_id",
+    "requesting_provider_npi",
+    "requesting_provider_name",
+    "servicing_provider_npi",
+    "servicing_provider_name",
+    "decision",
+    "validity_basis",
+    "issued_at",
+    "ended_at",
+    "case__case_number",
+    "service_line__sequence",
+    "supersedes__authorization_number",
+    "superseded_by__authorization_number",
+)
+
+
+def _authorization_output(authorizations: QuerySet[Authorization]) -> QuerySet[Authorization]:
+    return authorizations.select_related("case", "service_line", "supersedes", "superseded_by").only(
+        *AUTHORIZATION_OUTPUT_FIELDS
+    )
+
+
+def authorization_detail(user: User | AnonymousUser, authorization_number: str) -> Authorization | None:
+    return _authorization_output(
+        authorizations_visible_to(user).filter(authorization_number=authorization_number.strip().upper())
+    ).first()
+
+
+def authorizations_for_service(
+    user: User | AnonymousUser, *, member_id: str, code: str, date_of_service: date
+) -> list[Authorization]:
+    """The claims question: the authorizations `user` may see that cover this member's service on
+    this date, newest first, in one query (the index authorization_lookup_idx).
+
+    An authorization that has since expired still covers a service performed while it was valid;
+    a voided or superseded one covers nothing (its successor, if any, does).
+    """
+    return list(
+        _authorization_output(
+            authorizations_visible_to(user).filter(
+                member_id=member_id,
+                code=code,
+                valid_from__lte=date_of_service,
+                valid_to__gte=date_of_service,
+                status__in=[AuthorizationStatus.ACTIVE, AuthorizationStatus.EXPIRED],
+            )
+        ).order_by("-issued_at", "-id")[:AUTHORIZATION_LOOKUP_LIMIT]
+    )
+
+
+def open_extension_case(authorization_id: int) -> Case | None:
+    """The extension request still under review for an authorization, if any."""
+    return (
+        Case.objects.filter(extension_of=authorization_id, status__in=OPEN_STATUSES)
+        .order_by("received_at", "id")
+        .first()
     )

@@ -7,7 +7,9 @@ beat's schedule, the audit log's task column), so it is written out and stays wh
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
+from casemgmt.cases.services.authorizations import authorizations_expire
 from casemgmt.cases.services.flags import case_flags_refresh, cases_reflag_for_version
 from casemgmt.cases.services.webhooks import WEBHOOK_DELIVER_TASK, webhook_deliver, webhook_deliveries_sweep
 from casemgmt.outbox.retry import DATABASE_RETRY
@@ -36,3 +38,12 @@ def webhook_sweep_task() -> int:
 def policy_version_reflag_open_cases_task(version_id: int) -> int:
     """Re-flag the open cases a newly published version may govern."""
     return cases_reflag_for_version(version_id=version_id)
+
+
+# Beat's row (migration 0015_authorization_expiry_schedule, editable in the admin) names this.
+@shared_task(name="casemgmt.tasks.authorizations_expire_task", acks_late=True, **DATABASE_RETRY)
+def authorizations_expire_task() -> int:
+    """Mark the active authorizations whose validity has ended as expired (beat: "authorizations:
+    expiry"); idempotent, and a run that leaves some for the next one is caught up by it."""
+    now = timezone.now()
+    return authorizations_expire(today=timezone.localdate(now), now=now)

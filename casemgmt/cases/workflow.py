@@ -31,6 +31,9 @@ class Action(StrEnum):
     CLOSE = "close"
     CANCEL = "cancel"
     CORRECT = "correct"  # a new decision supersedes the decision of record (retrospective review)
+    APPEAL = "appeal"  # a member or provider appeals the decision: a new appeal case opens
+    REOPEN = "reopen"  # a decided case returns to review (a clerical error, new and material information)
+    FORWARD_TO_IRE = "forward_to_ire"  # an upheld Medicare Advantage appeal goes to the IRE
 
 
 def _open(status: CaseStatus) -> dict[Action, CaseStatus]:
@@ -77,17 +80,28 @@ TRANSITIONS: Mapping[CaseStatus, Mapping[Action, CaseStatus]] = {
         **_open(CaseStatus.PHYSICIAN_REVIEW),
         Action.PEND: CaseStatus.PENDED,
     },
+    # An appeal is a case of its own: the appealed case keeps its status. A reopened case
+    # returns to review and its new decision supersedes the old one.
     CaseStatus.DECIDED: {
         Action.CLOSE: CaseStatus.CLOSED,
         Action.CORRECT: CaseStatus.DECIDED,
         Action.NOTE: CaseStatus.DECIDED,
         Action.PEER_TO_PEER: CaseStatus.DECIDED,
+        Action.APPEAL: CaseStatus.DECIDED,
+        Action.REOPEN: CaseStatus.IN_REVIEW,
+        Action.FORWARD_TO_IRE: CaseStatus.FORWARDED_TO_IRE,
     },
-    # A closed case takes no more actions: an appeal is a new decision through the appeal
-    # process, and a retrospective correction supersedes the decision without reopening it.
+    # A retrospective correction supersedes the decision without reopening the case.
     CaseStatus.CLOSED: {
         Action.CORRECT: CaseStatus.CLOSED,
         Action.NOTE: CaseStatus.CLOSED,
+        Action.APPEAL: CaseStatus.CLOSED,
+        Action.REOPEN: CaseStatus.IN_REVIEW,
+    },
+    # The Independent Review Entity decides now; the plan records what it hears.
+    CaseStatus.FORWARDED_TO_IRE: {
+        Action.NOTE: CaseStatus.FORWARDED_TO_IRE,
+        Action.ATTACH: CaseStatus.FORWARDED_TO_IRE,
     },
     CaseStatus.CANCELLED: {
         Action.NOTE: CaseStatus.CANCELLED,
@@ -110,6 +124,9 @@ REFUSALS: Mapping[Action, str] = {
     Action.CLOSE: "it cannot move to closed",
     Action.CANCEL: "it cannot move to cancelled",
     Action.CORRECT: "only a decided case can be corrected",
+    Action.APPEAL: "only a decided case can be appealed",
+    Action.REOPEN: "only a decided or closed case can be reopened",
+    Action.FORWARD_TO_IRE: "only a decided appeal can be forwarded to the Independent Review Entity",
 }
 
 

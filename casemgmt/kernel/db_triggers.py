@@ -124,3 +124,44 @@ BEGIN SELECT RAISE(ABORT, '{op} on {child} refused: the policy version is publis
                 ]
     for sql in statements:
         schema_editor.execute(sql, params=None)
+
+
+def install_ended_once(
+    schema_editor: BaseDatabaseSchemaEditor,
+    *,
+    table: str,
+    frozen_columns: Sequence[str],
+    what: str,
+) -> None:
+    """Rows that are never edited but end once: only an active row may change, only its status
+    (to something other than active) and the columns that say when and why it ended.
+
+    `frozen_columns` are every other column. Deleting is refused on PostgreSQL (the SQLite test
+    runner empties tables with DELETE between tests).
+    """
+    vendor = schema_editor.connection.vendor
+    changed = _distinct(frozen_columns, vendor)
+    bad_move = f"OLD.status <> 'active' OR NEW.status = 'active' OR {changed}"
+    if vendor == "postgresql":
+        fn = f"{table}_ended_once"
+        statements = [
+            f"""CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP = 'DELETE' OR {bad_move} THEN
+    RAISE EXCEPTION '% on {table} refused: {what} are never edited; a new one supersedes', TG_OP
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  RETURN NEW;
+END $$ LANGUAGE plpgsql""",
+            f"DROP TRIGGER IF EXISTS {fn} ON {table}",
+            f"CREATE TRIGGER {fn} BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION {fn}()",
+        ]
+    else:
+        statements = [
+            f"DROP TRIGGER IF EXISTS {table}_ended_once",
+            f"""CREATE TRIGGER {table}_ended_once BEFORE UPDATE ON {table}
+FOR EACH ROW WHEN {bad_move}
+BEGIN SELECT RAISE(ABORT, 'UPDATE on {table} refused: {what} are never edited; a new one supersedes'); END""",
+        ]
+    for sql in statements:
+        schema_editor.execute(sql, params=None)

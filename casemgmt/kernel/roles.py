@@ -17,6 +17,8 @@ class Role(TextChoices):
     INTEGRATION_CLIENT = "integration_client", "Integration client"
     # Reads the audit log (HIPAA 164.312(b)); sees no case pages and changes nothing.
     AUDITOR = "auditor", "Auditor"
+    # A claims system: looks up any authorization (read-only, every lookup audited).
+    CLAIMS_SYSTEM = "claims_system", "Claims system"
 
 
 REVIEWER_ROLES = frozenset({Role.NURSE, Role.PHYSICIAN, Role.MANAGER})

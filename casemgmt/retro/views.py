@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.recording import audit_annotate, audited_view
-from casemgmt.cases.models import LineOutcome
+from casemgmt.cases.models import INITIAL_OUTCOMES, LineOutcome
 from casemgmt.cases.services import decisions as decisions_services
 from casemgmt.kernel.errors import DomainError
 from casemgmt.kernel.http import AuthenticatedHttpRequest, refusal_text, role_required
@@ -30,7 +30,9 @@ from casemgmt.retro.discrepancy import rule_label
 from casemgmt.retro.models import RetroItemStatus, RetroReviewItem
 
 PAGE_SIZE = 50
-CORRECTION_OUTCOMES = [(v, label) for v, label in LineOutcome.choices if v != LineOutcome.PENDED]
+CORRECTION_OUTCOMES = [
+    (v, label) for v, label in LineOutcome.choices if v in INITIAL_OUTCOMES and v != LineOutcome.PENDED
+]
 REVIEWERS_ONLY = "Only reviewers and managers may see the retrospective review queue."
 MANAGERS_ONLY = "Only managers may follow retrospective review runs."
 

@@ -20,8 +20,8 @@ Answers:
 
 Personas: the roles of casemgmt/kernel/roles.py, plus `anonymous` (not signed in), `outsider` (signed
 in, no role) and two integration clients, one that submitted the fixture case (`client`) and
-one that did not (`other_client`). Every role but the integration clients is staff, as
-`demo_user_ensure` makes them: staff status opens the admin's door, and what each sees there is
+one that did not (`other_client`). Every role but the integration clients and the claims system
+is staff, as `demo_user_ensure` makes them: staff status opens the admin's door, and what each sees there is
 its group's permissions (`casemgmt.security.services.ROLE_ADMIN_PERMISSIONS`). Superusers are not a role:
 they bypass the matrix and are for the plan's administrators only.
 """
@@ -42,6 +42,7 @@ class Persona(StrEnum):
     AUDITOR = "auditor"
     CLIENT = "client"
     OTHER_CLIENT = "other_client"
+    CLAIMS_SYSTEM = "claims_system"
     OUTSIDER = "outsider"
 
 
@@ -54,6 +55,7 @@ PERSONA_LABELS: dict[Persona, str] = {
     Persona.AUDITOR: "auditor",
     Persona.CLIENT: "integration client (its own case)",
     Persona.OTHER_CLIENT: "integration client (another's case)",
+    Persona.CLAIMS_SYSTEM: "claims system",
     Persona.OUTSIDER: "signed in, no role",
 }
 
@@ -217,6 +219,20 @@ PAGES: list[Entry] = [
         grant({Persona.PHYSICIAN}),
         "Only a physician reviewer records a peer-to-peer discussion.",
     ),
+    _page(
+        "case_appeal",
+        "POST",
+        "/cases/{decided_case}/appeal",
+        REVIEWER_PAGE,
+        "Reviewers and managers record an appeal received by phone or mail (a late one: managers).",
+    ),
+    _page(
+        "case_reopen",
+        "POST",
+        "/cases/{decided_case}/reopen",
+        grant({Persona.PHYSICIAN, Persona.MANAGER}),
+        "Physician reviewers and managers reopen a decided case.",
+    ),
     _page("case_claim", "POST", "/cases/{case}/claim", grant(DECIDERS), "Nurse and physician reviewers claim cases."),
     _page("case_reassign", "POST", "/cases/{case}/reassign", grant({Persona.MANAGER}), "Managers reassign cases."),
     _page(
@@ -261,6 +277,20 @@ PAGES: list[Entry] = [
         "/dashboard/export.csv",
         grant({Persona.MANAGER}),
         "The dashboard's figures as CSV (aggregates, no member data).",
+    ),
+    _page(
+        "dashboard_report",
+        "GET",
+        "/dashboard/report/?year=2025",
+        grant({Persona.MANAGER}),
+        "The CMS-0057-F public report (aggregates, public data once posted): managers produce it.",
+    ),
+    _page(
+        "dashboard_report_export",
+        "GET",
+        "/dashboard/report.csv?year=2025",
+        grant({Persona.MANAGER}),
+        "The CMS-0057-F public report as CSV, each metric with its formula: managers.",
     ),
     _page(
         "api_schema",
@@ -478,6 +508,24 @@ API: list[Entry] = [
         "Nurse and physician reviewers pend for information.",
         ok=(200,),
     ),
+    # The matrix posts these with an empty body to a case whose line was approved: an answer of
+    # 400 (the body checked) shows the request got past the access check.
+    _api(
+        "api_case_appeals",
+        "POST",
+        "/api/v1/cases/{decided_case}/appeals",
+        _case_write({Persona.CLIENT, *REVIEWERS}),
+        "The submitting client appeals a decision; reviewers and managers record an appeal received by phone or mail.",
+        ok=(201, 400),
+    ),
+    _api(
+        "api_case_reopen",
+        "POST",
+        "/api/v1/cases/{decided_case}/reopen",
+        _case_write({Persona.PHYSICIAN, Persona.MANAGER}),
+        "Physician reviewers and managers reopen a decided case.",
+        ok=(200, 400),
+    ),
     _api(
         "api_case_attachments",
         "GET",
@@ -505,6 +553,14 @@ API: list[Entry] = [
         "/api/v1/coverage?code=62330&code_system=CPT&date_of_service=2026-12-01&line_of_business=commercial",
         grant(SIGNED_IN - {Persona.OUTSIDER}),
         "Which policy governs a service: not case data; every role may ask, an account without one may not.",
+    ),
+    _api(
+        "api_reports_cms_0057f",
+        "GET",
+        "/api/v1/reports/cms-0057f?year=2025",
+        grant({Persona.MANAGER}),
+        "The CMS-0057-F public report: aggregates meant for publication, but produced by managers, "
+        "who decide when a year's figures are final and post them.",
     ),
     _api("api_webhooks", "GET", "/api/v1/webhooks", ANY_ACCOUNT, "Lists the caller's own webhooks (none for most)."),
     _api("api_webhooks", "POST", "/api/v1/webhooks", CLIENTS_CREATE, "Integration clients register webhooks."),
@@ -764,6 +820,65 @@ ADMIN_MODELS += [
         "retro.retroreviewitem",
         view=MANAGER,
         rule="Managers read review items here; reviewers work them on their own pages.",
+    ),
+]
+
+
+# --- authorizations (casemgmt/api/authorizations.py) -------------------------------------------
+# {authorization} is the authorization of the fixture's decided case (submitted by `client`);
+# {member} and {date_of_service} its member and a date it covers.
+
+API += [
+    _api(
+        "api_authorizations",
+        "GET",
+        "/api/v1/authorizations?member_id={member}&code=62330&date_of_service={date_of_service}",
+        grant({Persona.CLIENT, Persona.OTHER_CLIENT, Persona.CLAIMS_SYSTEM}),
+        "The claims question (is there a valid authorization for this member, service and date?): a claims "
+        "system finds any, an integration client only its own (another client's finds nothing); every "
+        "lookup is audited. Reviewers read authorizations on the case.",
+    ),
+    _api(
+        "api_authorization_detail",
+        "GET",
+        "/api/v1/authorizations/{authorization}",
+        grant({Persona.CLIENT, Persona.CLAIMS_SYSTEM, *REVIEWERS}, otherwise=Access.HIDDEN),
+        "One authorization: the client of its request, the claims system and reviewers; to anyone else "
+        "it does not exist.",
+    ),
+    _api(
+        "api_authorization_extensions",
+        "POST",
+        "/api/v1/authorizations/{authorization}/extensions",
+        grant(
+            {Persona.CLIENT, *REVIEWERS},
+            otherwise=Access.HIDDEN,
+            claims_system=Access.FORBIDDEN,
+        ),
+        "More units or a later end: the client of its request, or a reviewer or manager recording a request "
+        "received by phone. The claims system reads only.",
+    ),
+]
+ADMIN_MODELS += [
+    *_model_rows(
+        "casemgmt.authorizationvalidityrule",
+        view=MANAGER,
+        add=MANAGER,
+        change=MANAGER,
+        rule="Managers set how long authorizations last; a rule is never deleted (authorizations name it).",
+    ),
+    *_model_rows(
+        "casemgmt.appealwindow",
+        view=MANAGER,
+        add=MANAGER,
+        change=MANAGER,
+        rule="Managers keep the appeal filing windows; never deleted (without one, a line of business takes no appeal).",
+    ),
+    *_model_rows(
+        "casemgmt.authorization",
+        view=MANAGER,
+        rule="Managers read authorizations (each page recorded); decisions issue, supersede and void them, "
+        "nobody adds, changes or deletes one here.",
     ),
 ]
 

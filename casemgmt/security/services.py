@@ -53,6 +53,10 @@ ROLE_ADMIN_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
     Role.MANAGER: [
         *[("policies_app", m, ("view",)) for m in ("policy", "policyversion", "factdefinition")],
         ("casemgmt", "deadlinerule", ("view", "add", "change")),
+        # After the decision: how long authorizations last and how long appeals may be filed.
+        ("casemgmt", "authorizationvalidityrule", ("view", "add", "change")),
+        ("casemgmt", "appealwindow", ("view", "add", "change")),
+        ("casemgmt", "authorization", ("view",)),
         ("casemgmt", "apitoken", ("view", "change")),
         ("casemgmt", "webhookdelivery", ("view",)),
         # Retrospective review: runs, the nightly settings and the beat schedule they run on.
@@ -64,6 +68,7 @@ ROLE_ADMIN_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         ("django_celery_beat", "intervalschedule", ("view", "add", "change")),
     ],
     Role.INTEGRATION_CLIENT: [],
+    Role.CLAIMS_SYSTEM: [],
 }
 
 
@@ -98,8 +103,9 @@ def demo_user_ensure(*, username: str, role: Role, password: str, full_name: str
     user, created = get_user_model().objects.get_or_create(username=username)
     user.first_name, user.last_name = first, last
     # Staff status only opens the admin; what each role sees there is its group's permissions.
-    # Clients use the API and auditors the audit pages: neither has anything to do in the admin.
-    user.is_staff = role not in (Role.INTEGRATION_CLIENT, Role.AUDITOR)
+    # Clients and claims systems use the API and auditors the audit pages: none of them has
+    # anything to do in the admin.
+    user.is_staff = role not in (Role.INTEGRATION_CLIENT, Role.CLAIMS_SYSTEM, Role.AUDITOR)
     user.set_password(password)
     user.save()
     user.groups.set([Group.objects.get(name=role.value)])

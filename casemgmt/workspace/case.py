@@ -1,5 +1,5 @@
 """The case page and what a reviewer does on it: decide, refer, pend, add a note, record a
-peer-to-peer discussion.
+peer-to-peer discussion, record an appeal received by phone or mail, reopen a decided case.
 
 The page offers what the case's status allows (casemgmt.cases.workflow) to the reviewer's role;
 the services refuse the rest whatever is posted. Each action is a plain POST form that redirects
@@ -9,11 +9,13 @@ back to the page with a message.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.db.models import prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -24,10 +26,27 @@ from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.recording import audited_view
 from casemgmt.audit.selectors import case_access_history
 from casemgmt.cases import selectors, workflow
-from casemgmt.cases.models import ADVERSE_OUTCOMES, Case, Flag, LineOutcome
+from casemgmt.cases.models import (
+    ADVERSE_OUTCOMES,
+    APPEAL_OUTCOMES,
+    INITIAL_OUTCOMES,
+    AppealRequester,
+    Authorization,
+    AuthorizationStatus,
+    Case,
+    CaseEvent,
+    CaseEventKind,
+    Flag,
+    LineOutcome,
+    ServiceLine,
+    Urgency,
+)
+from casemgmt.cases.services.appeals import appeal_deciders_excluded, appeal_open, decision_of_record
+from casemgmt.cases.services.authorizations import origin_line_of
 from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
 from casemgmt.cases.services.notes import PeerToPeerOutcome, case_note_add, case_peer_to_peer_record
 from casemgmt.cases.services.pend import case_pend_for_information
+from casemgmt.cases.services.reopenings import case_reopen
 from casemgmt.cases.services.transitions import case_refer_to_physician
 from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import ConflictError, DomainError
@@ -72,15 +91,22 @@ class DecisionForm(forms.Form):
     def __init__(self, *args: Any, case: Case, adverse_allowed: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.case = case
+        # An appealed line is overturned, partially overturned or upheld; a request's line approved,
+        # denied and so on. The decision service refuses the other set whatever is posted.
+        offered = APPEAL_OUTCOMES if case.is_appeal else INITIAL_OUTCOMES
         outcomes = [
-            (value, label) for value, label in LineOutcome.choices if adverse_allowed or value not in ADVERSE_OUTCOMES
+            (outcome.value, outcome.label) for outcome in offered if adverse_allowed or outcome not in ADVERSE_OUTCOMES
         ]
+        partial = "partially overturned" if case.is_appeal else "partially approved"
         for line in case.lines.all():
             self.fields[f"outcome_{line.sequence}"] = forms.ChoiceField(
                 choices=outcomes, label=f"Line {line.sequence}: {line.code_system} {line.code}"
             )
             self.fields[f"units_{line.sequence}"] = forms.IntegerField(
-                required=False, min_value=0, label="Approved units", help_text=f"of {line.units} requested"
+                required=False,
+                min_value=0,
+                label="Approved units",
+                help_text=f"of {line.units} requested; required when {partial}",
             )
             self.fields[f"reason_{line.sequence}"] = forms.CharField(
                 required=False, label="Reason (plain language)", widget=forms.Textarea(attrs={"rows": 2})
@@ -148,6 +174,60 @@ def peer_to_peer_form(case: Case) -> PeerToPeerForm:
     return PeerToPeerForm(initial={"row_version": case.row_version, "held_at": now})
 
 
+class AppealForm(forms.Form):
+    """An appeal received by phone or mail: which adverse lines, why, how urgent, from whom.
+
+    The lines offered are the adverse ones of the decision of record; the service checks again.
+    """
+
+    lines = forms.TypedMultipleChoiceField(
+        coerce=int, widget=forms.CheckboxSelectMultiple, label="Lines appealed", choices=()
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Why the requester disagrees")
+    urgency = forms.ChoiceField(choices=Urgency.choices, initial=Urgency.STANDARD, label="Urgency")
+    requested_by = forms.ChoiceField(choices=AppealRequester.choices, label="Requested by")
+    late_filing_reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        label="Accept a late filing for good cause: the reason",
+        help_text="Managers only, for an appeal filed after its window.",
+    )
+
+    def __init__(self, *args: Any, adverse_lines: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["lines"]
+        assert isinstance(field, forms.TypedMultipleChoiceField)
+        field.choices = adverse_lines
+
+
+class ReopenForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Why the case is reopened",
+        help_text="A clerical error, or new and material information.",
+    )
+    good_cause = forms.BooleanField(
+        required=False, label="Good cause (new and material evidence): allows up to four years from the decision"
+    )
+    row_version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+def adverse_lines_of(case: Case) -> list[tuple[int, str]]:
+    """The lines of a case's decision of record that may be appealed, as (sequence, label)."""
+    decision = decision_of_record(case)
+    if decision is None:
+        return []
+    return [
+        (
+            line.service_line.sequence,
+            f"Line {line.service_line.sequence}: {line.service_line.code_system} {line.service_line.code}, "
+            f"{LineOutcome(line.outcome).label}",
+        )
+        for line in decision.lines.select_related("service_line").order_by("service_line__sequence")
+        if line.outcome in ADVERSE_OUTCOMES
+    ]
+
+
 # --- checklist presentation -----------------------------------------------------------------
 
 
@@ -190,6 +270,110 @@ def checklists_attach(flags: Iterable[Flag]) -> None:
         flag.checklist_rows = rows  # type: ignore[attr-defined]
 
 
+# --- after the decision: authorizations, appeals, the IRE ------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthorizationRow:
+    number: str
+    units: int
+    valid_from: str
+    valid_to: str
+    status: str
+    case_number: str
+
+
+def line_authorizations(case: Case) -> dict[int, list[AuthorizationRow]]:
+    """Each line's authorizations, newest first: every one issued for its service, on this case
+    or on an appeal, reopening or extension of the same request."""
+    lines: list[ServiceLine] = list(case.lines.select_related("origin__origin"))
+    origins = {line.sequence: origin_line_of(line).pk for line in lines}
+    issued = Authorization.objects.filter(origin_line__in=set(origins.values())).select_related("case")
+    by_origin: dict[int, list[AuthorizationRow]] = {}
+    for authorization in issued:
+        by_origin.setdefault(authorization.origin_line_id, []).append(
+            AuthorizationRow(
+                number=authorization.authorization_number,
+                units=authorization.approved_units,
+                valid_from=authorization.valid_from.isoformat(),
+                valid_to=authorization.valid_to.isoformat(),
+                status=AuthorizationStatus(authorization.current_status).label,
+                case_number=authorization.case.case_number,
+            )
+        )
+    return {sequence: by_origin.get(origin, []) for sequence, origin in origins.items()}
+
+
+def _outcome_text(outcomes: dict[str, str]) -> str:
+    return ", ".join(
+        f"line {sequence} {LineOutcome(outcome).label if outcome in LineOutcome.values else outcome}"
+        for sequence, outcome in outcomes.items()
+    )
+
+
+def event_text(event: CaseEvent) -> str:
+    """What a timeline entry says after its kind, in words (never an internal code), or ""
+    for the kinds the timeline's template words itself."""
+    detail = event.detail or {}
+    kind = event.kind
+    if kind == CaseEventKind.APPEALED:
+        text = f"appeal {detail.get('appeal', '')} of line(s) {', '.join(map(str, detail.get('lines', [])))}"
+        if detail.get("requested_by") in AppealRequester.values:
+            text += f", requested by the {AppealRequester(detail['requested_by']).label.lower()}"
+        if detail.get("late_filing_reason"):
+            text += f"; late filing accepted: {detail['late_filing_reason']}"
+        return text
+    if kind == CaseEventKind.REOPENED:
+        basis = "for good cause" if detail.get("good_cause") else "for any reason"
+        return f"{basis}: {detail.get('reason', '')}"
+    if kind == CaseEventKind.FORWARDED_TO_IRE:
+        return f"due at the IRE by {str(detail.get('forward_due_by', ''))[:16].replace('T', ' ')}"
+    if kind == CaseEventKind.AUTHORIZATION_ISSUED:
+        text = (
+            f"{detail.get('authorization', '')} for line {detail.get('line', '')}, "
+            f"{detail.get('approved_units', '')} units, valid {detail.get('valid_from', '')} to {detail.get('valid_to', '')}"
+        )
+        return text + (f", superseding {detail['supersedes']}" if detail.get("supersedes") else "")
+    if kind == CaseEventKind.AUTHORIZATION_ENDED:
+        return " ".join(str(detail.get(key, "")) for key in ("authorization", "reason") if detail.get(key))
+    if isinstance(detail.get("outcomes"), dict):
+        return _outcome_text(detail["outcomes"])
+    return ""
+
+
+def ire_forward(case: Case) -> dict[str, Any] | None:
+    """When and with what file a case went to the Independent Review Entity, if it did."""
+    event = next((e for e in case.events.all() if e.kind == CaseEventKind.FORWARDED_TO_IRE), None)
+    if event is None:
+        return None
+    due = str(event.detail.get("forward_due_by", ""))
+    return {
+        "at": event.at,
+        "due_by": datetime.fromisoformat(due) if due else None,
+        "source": event.detail.get("source", ""),
+        "case_file": event.detail.get("case_file", []),
+    }
+
+
+def appeal_context(case: Case, user: Any) -> dict[str, Any]:
+    """What the page shows and offers about appeals, reopening and authorizations."""
+    appealable = not case.is_appeal and workflow.allowed(case.status, Action.APPEAL)
+    adverse = adverse_lines_of(case) if appealable else []
+    excluded = case.is_appeal and case.appeal_of_id is not None and user.pk in appeal_deciders_excluded(case)
+    is_manager = has_role(user, Role.MANAGER)
+    return {
+        "appeals": list(case.appeals.order_by("received_at", "id")) if not case.is_appeal else [],
+        "appeal_of": case.appeal_of if case.is_appeal else None,
+        "appeal_form": (AppealForm(adverse_lines=adverse, initial={"urgency": case.urgency}) if adverse else None),
+        "can_accept_late_filing": is_manager,
+        "can_reopen": has_role(user, Role.PHYSICIAN, Role.MANAGER) and workflow.allowed(case.status, Action.REOPEN),
+        "reopen_form": ReopenForm(initial={"row_version": case.row_version}),
+        "excluded_from_appeal": excluded,
+        "line_authorizations": line_authorizations(case),
+        "ire": ire_forward(case),
+    }
+
+
 # --- the page -------------------------------------------------------------------------------
 
 
@@ -214,6 +398,10 @@ def case_detail(request: AuthenticatedHttpRequest, case_number: str) -> HttpResp
     role = reviewer_role(request.user)
     form = DecisionForm(case=case, adverse_allowed=role == Role.PHYSICIAN, initial={"row_version": case.row_version})
     checklists_attach(getattr(case, "current_flags", []))
+    # Each decision line's own citations; older citations (no line) stay on the decision.
+    prefetch_related_objects(list(case.decisions.all()), "lines__citations")
+    for event in case.events.all():
+        event.text = event_text(event)  # type: ignore[attr-defined]
     # The library search for citations; htmx fills it in place, without JavaScript it is ?q=.
     cite_q = request.GET.get("q", "").strip()[:200]
     return render(
@@ -225,6 +413,7 @@ def case_detail(request: AuthenticatedHttpRequest, case_number: str) -> HttpResp
             "attachments": selectors.case_attachments(request.user, case_number),
             **actions_offered(role, case.status),
             "is_physician": role == Role.PHYSICIAN,
+            **appeal_context(case, request.user),
             "peer_to_peer_form": peer_to_peer_form(case),
             "cite_q": cite_q,
             "cite_results": published_versions_matching(cite_q),
@@ -369,3 +558,58 @@ def case_peer_to_peer(request: AuthenticatedHttpRequest, case_number: str) -> Ht
             expected_row_version=data["row_version"],
         ),
     )
+
+
+@require_POST
+@role_required(*REVIEWER_ROLES, refusal=CASE_REFUSAL)
+def case_appeal(request: AuthenticatedHttpRequest, case_number: str) -> HttpResponse:
+    """An appeal received by phone or mail, recorded by a reviewer (a late one by a manager)."""
+    case = case_or_404(request.user, case_number)
+    form = AppealForm(request.POST, adverse_lines=adverse_lines_of(case))
+    if not form.is_valid():
+        messages.error(request, "The appeal could not be read: " + form.errors.as_text())
+        return redirect("case_detail", case_number=case_number)
+    data = form.cleaned_data
+    try:
+        appeal = appeal_open(
+            case_id=case.pk,
+            user=request.user,
+            lines=data["lines"],
+            reason=data["reason"],
+            urgency=data["urgency"],
+            requested_by=data["requested_by"],
+            late_filing_reason=data["late_filing_reason"],
+        )
+    except DomainError as exc:
+        # A late filing's refusal says the window and the dates: the message is the answer.
+        messages.error(request, refusal_text(exc, "Appeal not recorded"))
+        return redirect("case_detail", case_number=case_number)
+    due = timezone.localtime(appeal.due_at)
+    messages.success(request, f"Appeal {appeal.case_number} opened; its decision is due {due:%Y-%m-%d %H:%M}.")
+    return redirect("case_detail", case_number=appeal.case_number)
+
+
+@require_POST
+@role_required(Role.PHYSICIAN, Role.MANAGER, refusal="Only a physician reviewer or a manager may reopen a case.")
+def case_reopen_view(request: AuthenticatedHttpRequest, case_number: str) -> HttpResponse:
+    case = case_or_404(request.user, case_number)
+    form = ReopenForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Not reopened: " + form.errors.as_text())
+        return redirect("case_detail", case_number=case_number)
+    data = form.cleaned_data
+    try:
+        case_reopen(
+            case_id=case.pk,
+            user=request.user,
+            reason=data["reason"],
+            good_cause=data["good_cause"],
+            expected_row_version=data["row_version"],
+        )
+    except DomainError as exc:
+        # A stale page's refusal names the status it found; a refusal past the limits, the dates.
+        stale = isinstance(exc, ConflictError) and "current_status" in exc.extra
+        messages.error(request, CONFLICT_MESSAGE if stale else refusal_text(exc, "Not reopened"))
+    else:
+        messages.success(request, f"{case_number} reopened: it is back in review.")
+    return redirect("case_detail", case_number=case_number)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.http import HttpRequest, HttpResponse
@@ -20,9 +21,12 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.recording import audited_view
 from casemgmt.cases import metrics
 from casemgmt.kernel.http import AuthenticatedHttpRequest, role_required
 from casemgmt.kernel.roles import Role
+from policies_app.models import LineOfBusiness
 
 MANAGERS_ONLY = "Only managers may see the dashboard."
 # Dates outside these years are typos, and converting them to aware datetimes could overflow.
@@ -81,6 +85,9 @@ class Figure:
     value: int | float | str | None
     unit: str
     period: str  # the period label, or "as of ..." for a snapshot
+    formula: str = ""  # how a CMS-0057-F metric is computed, and the paragraph it answers
+    count: int | None = None
+    total: int | None = None
 
     @property
     def display(self) -> str:
@@ -91,6 +98,11 @@ class Figure:
         if self.unit == "hours" and isinstance(self.value, float):
             return _duration_text(timedelta(hours=self.value))
         return str(self.value)
+
+    @property
+    def counts(self) -> str:
+        """ "3 of 7" beside a percentage, so the denominator is on the page."""
+        return "" if self.count is None else f"{self.count} of {self.total}"
 
 
 def _hours(value: timedelta | None) -> float | None:
@@ -108,10 +120,25 @@ def _duration_text(value: timedelta) -> str:
     return f"{minutes} min"
 
 
+def cms_figures(row: metrics.CmsMetrics, period: str) -> list[Figure]:
+    """The public table's figures as the page and the CSV show them, formulas included."""
+    out = []
+    for f in metrics.cms_figures(row):
+        value: int | float | str | None
+        if isinstance(f.value, timedelta):
+            value, unit = _hours(f.value), "hours"
+        elif f.unit == "duration":
+            value, unit = None, "hours"
+        else:
+            value, unit = f.value, f.unit
+        out.append(Figure(f.name, f.label, value, unit, period, f"{f.formula} [{f.source}]", f.count, f.total))
+    return out
+
+
 def figures(data: metrics.DashboardMetrics) -> list[Figure]:
     period = data.period.label
     now = f"as of {data.open_cases.as_of.isoformat(timespec='seconds')}"
-    oc, tl, cms = data.open_cases, data.timeliness, data.cms
+    oc, tl = data.open_cases, data.timeliness
     out = [Figure(f"open_cases_{s.status}", f"Open: {s.label.lower()}", s.count, "cases", now) for s in oc.by_status]
     out += [
         Figure("open_cases_total", "Open cases", oc.total, "cases", now),
@@ -119,71 +146,28 @@ def figures(data: metrics.DashboardMetrics) -> list[Figure]:
         Figure("open_cases_due_within_24h", "Open, due within 24 h", oc.due_within_24h, "cases", now),
         Figure("open_cases_due_later", "Open, due later", oc.due_later, "cases", now),
         Figure("open_cases_unassigned", "Open and unassigned", oc.unassigned, "cases", now),
-        Figure("decisions_total", "Requests decided", tl.total, "requests", period),
-        Figure("decisions_in_time", "Decided in time", tl.in_time, "requests", period),
-        Figure("decisions_late", "Decided late", tl.late, "requests", period),
-        Figure("decisions_in_time_percent", "Decided in time", tl.in_time_rate.percent, "percent", period),
     ]
-    for key, name, rates in (("standard", "Standard", cms.standard), ("expedited", "Expedited", cms.expedited)):
+    for key, name, counts in (
+        ("decisions", "Requests", tl.initial),
+        ("appeals", "Appeals", tl.appeals),
+        ("extensions", "Extensions", tl.extensions),
+    ):
         out += [
-            Figure(f"{key}_decided", f"{name} requests decided", rates.total, "requests", period),
-            Figure(f"{key}_approved_percent", f"{name}: approved", rates.approved.percent, "percent", period),
-            Figure(f"{key}_denied_percent", f"{name}: denied", rates.denied.percent, "percent", period),
+            Figure(f"{key}_total", f"{name} decided", counts.total, "cases", period),
+            Figure(f"{key}_in_time", f"{name} decided in time", counts.in_time, "cases", period),
+            Figure(f"{key}_late", f"{name} decided late", counts.late, "cases", period),
             Figure(
-                f"{key}_partial_or_modified_percent",
-                f"{name}: partially approved or modified",
-                rates.partial_or_modified.percent,
+                f"{key}_in_time_percent",
+                f"{name} decided in time",
+                counts.in_time_rate.percent,
                 "percent",
                 period,
-            ),
-            Figure(f"{key}_approved", f"{name}: approved", rates.approved.count, "requests", period),
-            Figure(f"{key}_denied", f"{name}: denied", rates.denied.count, "requests", period),
-            Figure(
-                f"{key}_partial_or_modified",
-                f"{name}: partially approved or modified",
-                rates.partial_or_modified.count,
-                "requests",
-                period,
-            ),
-            Figure(
-                f"{key}_time_to_decision_mean_hours",
-                f"{name}: average time to decision",
-                _hours(rates.time_to_decision.mean),
-                "hours",
-                period,
-            ),
-            Figure(
-                f"{key}_time_to_decision_median_hours",
-                f"{name}: median time to decision",
-                _hours(rates.time_to_decision.median),
-                "hours",
-                period,
+                "first determinations by their deadline at the time / first determinations in the period",
+                counts.in_time,
+                counts.total,
             ),
         ]
-    out += [
-        Figure(
-            "approved_after_appeal_percent",
-            "Approved after appeal",
-            cms.approved_after_appeal.percent,
-            "percent",
-            period,
-        ),
-        Figure("approved_after_appeal", "Approved after appeal", cms.approved_after_appeal.count, "requests", period),
-        Figure(
-            "approved_after_extension_percent",
-            "Approved after an extended timeframe",
-            cms.approved_after_extension.percent,
-            "percent",
-            period,
-        ),
-        Figure(
-            "approved_after_extension",
-            "Approved after an extended timeframe",
-            cms.approved_after_extension.count,
-            "requests",
-            period,
-        ),
-    ]
+    out += cms_figures(data.cms, period)
     for load in data.workload:
         out += [
             Figure(
@@ -361,14 +345,21 @@ def stacked_chart(
 
 
 def charts(data: metrics.DashboardMetrics) -> list[SvgChart]:
-    oc, tl, cms = data.open_cases, data.timeliness, data.cms
-    outcome_legend = (("c-ok", "Approved"), ("c-warn", "Partially approved or modified"), ("c-bad", "Denied"))
+    oc, tl, cms = data.open_cases, data.timeliness.initial, data.cms
+    outcome_legend = (
+        ("c-ok", "Approved"),
+        ("c-warn", "Partially approved or modified"),
+        ("c-open", "Mixed: some lines approved, some denied"),
+        ("c-bad", "Denied"),
+    )
 
-    def outcomes(rates: metrics.OutcomeRates) -> Series:
+    def outcomes(rates: metrics.BaseMetrics) -> Series:
+        o = rates.outcomes
         return (
-            ("approved", rates.approved.count, "c-ok"),
-            ("partially approved or modified", rates.partial_or_modified.count, "c-warn"),
-            ("denied", rates.denied.count, "c-bad"),
+            ("approved", o.approved, "c-ok"),
+            ("partially approved or modified", o.partially_approved, "c-warn"),
+            ("mixed", o.mixed, "c-open"),
+            ("denied", o.denied, "c-bad"),
         )
 
     return [
@@ -441,6 +432,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
             "data": data,
             "period": period,
             "figures": {f.name: f for f in figures(data)},
+            "cms_figures": cms_figures(data.cms, period.label),
             "charts": charts(data),
             "export_query": f"start={period.start.isoformat()}&end={period.end.isoformat()}",
         },
@@ -469,8 +461,95 @@ def dashboard_export(request: AuthenticatedHttpRequest) -> HttpResponse:
         f'attachment; filename="pa-metrics-{period.start.isoformat()}-{period.end.isoformat()}.csv"'
     )
     writer = csv.writer(response)
-    writer.writerow(["name", "value", "unit", "period"])
+    writer.writerow(CSV_HEADER)
     for figure in figures(data):
-        value = "" if figure.value is None else figure.value
-        writer.writerow([_csv_safe(figure.name), _csv_safe(value), figure.unit, figure.period])
+        writer.writerow(_csv_row(figure))
+    return response
+
+
+CSV_HEADER = ["name", "value", "unit", "period", "count", "total", "formula"]
+
+
+def _csv_row(figure: Figure, *prefix: str) -> list[object]:
+    value = "" if figure.value is None else figure.value
+    count = "" if figure.count is None else figure.count
+    total = "" if figure.total is None else figure.total
+    cells: list[object] = [*prefix, figure.name, value, figure.unit, figure.period, count, total, figure.formula]
+    return [_csv_safe(cell) for cell in cells]
+
+
+# --- the yearly public report ---------------------------------------------------------------
+
+
+class ReportForm(forms.Form):
+    """A calendar year, and optionally one line of business and one plan or contract."""
+
+    year = forms.IntegerField(min_value=MIN_YEAR, max_value=MAX_YEAR, label="Calendar year")
+    line_of_business = forms.ChoiceField(
+        required=False, label="Line of business", choices=[("", "All"), *LineOfBusiness.choices]
+    )
+    plan_id = forms.CharField(
+        required=False, max_length=50, label="Plan or contract", help_text="Blank for every plan."
+    )
+
+    def report(self) -> metrics.CmsReport:
+        data = self.cleaned_data
+        return metrics.cms_report(
+            metrics.Period.calendar_year(data["year"]),
+            line_of_business=data["line_of_business"] or "",
+            plan_id=data["plan_id"].strip() or None,
+        )
+
+
+def _report_form(request: HttpRequest) -> ReportForm:
+    return ReportForm(
+        {
+            "year": request.GET.get("year", str(timezone.localdate().year - 1)),
+            "line_of_business": request.GET.get("line_of_business", ""),
+            "plan_id": request.GET.get("plan_id", ""),
+        }
+    )
+
+
+@require_GET
+@never_cache
+@audited_view(action=AuditAction.VIEW, object_type=AuditObject.REPORT, case_kwarg=None)
+@role_required(Role.MANAGER, refusal=MANAGERS_ONLY)
+def cms_report(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The CMS-0057-F public table for a calendar year (by default the last one)."""
+    form = _report_form(request)
+    if not form.is_valid():
+        return render(request, "workspace/dashboard_report.html", {"form": form}, status=400)
+    report = form.report()
+    period = report.period.label
+    return render(
+        request,
+        "workspace/dashboard_report.html",
+        {
+            "form": form,
+            "report": report,
+            "tables": [(row, cms_figures(row, period)) for row in report.rows],
+            "export_query": urlencode({k: v for k, v in form.cleaned_data.items() if v not in ("", None)}),
+        },
+    )
+
+
+@require_GET
+@never_cache
+@audited_view(action=AuditAction.EXPORT, object_type=AuditObject.REPORT, case_kwarg=None)
+@role_required(Role.MANAGER, refusal=MANAGERS_ONLY)
+def cms_report_export(request: AuthenticatedHttpRequest) -> HttpResponse:
+    form = _report_form(request)
+    if not form.is_valid():
+        problems = "; ".join(f"{field}: {' '.join(str(e) for e in errors)}" for field, errors in form.errors.items())
+        return HttpResponse(f"Bad report: {problems}\n", status=400, content_type="text/plain; charset=utf-8")
+    report = form.report()
+    year = form.cleaned_data["year"]
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="cms-0057f-{year}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["line_of_business", "plan_id", *CSV_HEADER])
+    for row in report.rows:
+        for figure in cms_figures(row, report.period.label):
+            writer.writerow(_csv_row(figure, row.line_of_business_label, row.plan_label))
     return response

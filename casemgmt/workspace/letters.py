@@ -19,6 +19,7 @@ from casemgmt.workspace.access import CASE_REFUSAL
 
 
 def _letter(request: AuthenticatedHttpRequest, case_number: str, decision_id: int) -> letters.Letter:
+    """The letter, or Http404; a DomainError where the plan's settings cannot complete it."""
     recipient = request.GET.get("to", "member")
     audit_annotate(request, detail={"recipient": recipient[:20]})
     if recipient not in letters.RECIPIENTS:
@@ -34,11 +35,21 @@ def _letter(request: AuthenticatedHttpRequest, case_number: str, decision_id: in
 @audited_view(action=AuditAction.VIEW, object_type=AuditObject.LETTER, object_kwarg="decision_id")
 @role_required(*REVIEWER_ROLES, refusal=CASE_REFUSAL)
 def letter_page(request: AuthenticatedHttpRequest, case_number: str, decision_id: int) -> HttpResponse:
-    letter = _letter(request, case_number, decision_id)
+    try:
+        letter = _letter(request, case_number, decision_id)
+    except DomainError as exc:
+        # A letter without its appeal rights must not go out: the case page says what is missing.
+        messages.error(request, refusal_text(exc, "Letter not produced"))
+        return redirect("case_detail", case_number=case_number)
     return render(
         request,
         "workspace/letter.html",
-        {"letter": letter, "text": letters.letter_paragraphs(letter), "recipients": letters.RECIPIENTS},
+        {
+            "letter": letter,
+            "text": letters.letter_paragraphs(letter),
+            "recipients": letters.RECIPIENTS,
+            "policy_copy": letters.POLICY_COPY,
+        },
     )
 
 
@@ -47,9 +58,9 @@ def letter_page(request: AuthenticatedHttpRequest, case_number: str, decision_id
 @audited_view(action=AuditAction.DOWNLOAD, object_type=AuditObject.LETTER, object_kwarg="decision_id")
 @role_required(*REVIEWER_ROLES, refusal=CASE_REFUSAL)
 def letter_pdf(request: AuthenticatedHttpRequest, case_number: str, decision_id: int) -> HttpResponse:
-    letter = _letter(request, case_number, decision_id)
-    pdf = letters.letter_pdf(letter)
     try:
+        letter = _letter(request, case_number, decision_id)
+        pdf = letters.letter_pdf(letter)
         decision_letter_record(decision_id=letter.decision_id, user=request.user, recipient=letter.recipient)
     except DomainError as exc:
         messages.error(request, refusal_text(exc, "Letter not produced"))

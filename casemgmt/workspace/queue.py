@@ -6,7 +6,7 @@ only their row.
 
 No member data in a URL: the search box takes a member id, so the filter form is POSTed. Its
 answer is the queue's address with the other filters only (status, urgency, line of business,
-flag, assignee: nothing about a member), which stays bookmarkable and pages with `?page=`; the
+review type, flag, assignee: nothing about a member), which stays bookmarkable and pages with `?page=`; the
 search term is kept in the session until it is cleared. A `q` in a query string is ignored.
 """
 
@@ -35,7 +35,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.recording import audit_annotate, audited_view
 from casemgmt.cases import selectors
-from casemgmt.cases.models import OPEN_STATUSES, Case, CaseStatus, FlagKind, FlagSeverity, Urgency
+from casemgmt.cases.models import OPEN_STATUSES, Case, CaseStatus, FlagKind, FlagSeverity, ReviewType, Urgency
 from casemgmt.cases.services import assignment as assignment_services
 from casemgmt.kernel.errors import DomainError, ValidationFailed
 from casemgmt.kernel.http import AuthenticatedHttpRequest, refusal_text, role_required
@@ -61,6 +61,7 @@ class QueueFilterForm(forms.Form):
     )
     urgency = forms.ChoiceField(choices=_ANY + Urgency.choices, required=False)
     lob = forms.ChoiceField(choices=_ANY + LineOfBusiness.choices, required=False, label="Line of business")
+    review = forms.ChoiceField(choices=_ANY + ReviewType.choices, required=False, label="Review type")
     flag = forms.ChoiceField(choices=_ANY + FlagKind.choices, required=False, label="Flag")
     assigned = forms.ChoiceField(
         choices=[("", "Anyone"), ("mine", "Mine"), ("unassigned", "Unassigned")], required=False, label="Assignee"
@@ -68,7 +69,7 @@ class QueueFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=50, label="Case number or member id")
 
     # The filters that may appear in a URL: none of them says anything about a member.
-    URL_FIELDS = ("status", "urgency", "lob", "flag", "assigned")
+    URL_FIELDS = ("status", "urgency", "lob", "review", "flag", "assigned")
 
     def _data(self) -> dict[str, str]:
         self.is_valid()
@@ -84,6 +85,9 @@ class QueueFilterForm(forms.Form):
             "assigned": data["assigned"],
             "search": data["q"],
         }
+
+    def review_type(self) -> str:
+        return self._data()["review"]
 
     def url_query(self) -> QueryDict:
         """The URL-safe filters that are set, in a fixed order: the query string of the queue's address."""
@@ -133,6 +137,9 @@ class QueueRow:
     flag_label: str
     flag_severity: str | None
     flag_severity_label: str
+    # "Appeal", "Appeal, expedited", "Extension": a badge beside the case number; blank otherwise.
+    badge: str
+    badge_kind: str
     detail_url: str
     claim_url: str
     reassign_url: str
@@ -140,6 +147,14 @@ class QueueRow:
 
 def _person(user: User | None) -> str:
     return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+def review_badge(case: Case) -> str:
+    if case.review_type == ReviewType.APPEAL:
+        return "Appeal, expedited" if case.urgency == Urgency.EXPEDITED else "Appeal"
+    if case.review_type == ReviewType.EXTENSION:
+        return "Extension"
+    return ""
 
 
 def queue_row(case: Case, now: datetime) -> QueueRow:
@@ -157,6 +172,8 @@ def queue_row(case: Case, now: datetime) -> QueueRow:
         flag_label=FlagKind(kind).label if kind in FlagKind.values else (kind or ""),
         flag_severity=severity,
         flag_severity_label=FlagSeverity(severity).label if severity in FlagSeverity.values else "",
+        badge=review_badge(case),
+        badge_kind=case.review_type if case.review_type in (ReviewType.APPEAL, ReviewType.EXTENSION) else "",
         detail_url=detail_url,
         # Both action URLs sit beside the case page's: /cases/<number>/claim and .../reassign.
         claim_url=reverse("case_claim", args=[case.case_number]),
@@ -223,6 +240,8 @@ def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
         # Post/redirect/get: the page's address carries the URL-safe filters only.
         return redirect(address)
     cases = selectors.queue_cases(request.user, **form.filters())
+    if form.review_type():
+        cases = cases.filter(review_type=form.review_type())
     page_number = request.GET.get("page") if request.method == "GET" else None
     page: Page[Case] = Paginator(cases, PAGE_SIZE).get_page(page_number)
     now = timezone.now()

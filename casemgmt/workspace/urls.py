@@ -15,6 +15,8 @@ urlpatterns = [
     path("cases/<str:case_number>/note", case.case_note, name="case_note"),
     path("cases/<str:case_number>/pend", case.case_pend, name="case_pend"),
     path("cases/<str:case_number>/peer-to-peer", case.case_peer_to_peer, name="case_peer_to_peer"),
+    path("cases/<str:case_number>/appeal", case.case_appeal, name="case_appeal"),
+    path("cases/<str:case_number>/reopen", case.case_reopen_view, name="case_reopen"),
     path(
         "cases/<str:case_number>/attachments/<int:attachment_id>/view",
         attachments.attachment_view,
@@ -26,4 +28,6 @@ urlpatterns = [
     path("cases/<str:case_number>/reassign", queue.case_reassign, name="case_reassign"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/export.csv", dashboard.dashboard_export, name="dashboard_export"),
+    path("dashboard/report/", dashboard.cms_report, name="dashboard_report"),
+    path("dashboard/report.csv", dashboard.cms_report_export, name="dashboard_report_export"),
 ]

@@ -130,7 +130,7 @@ def test_nurse_approves_a_case(page: Page, workspace: Workspace) -> None:
     expect(decision).to_have_count(1)
     expect(decision).to_contain_text(f"by {full_name('nurse')} (Nurse reviewer)")
     expect(decision).to_contain_text("Line 1: Approved (A1 certified in total), 1 units")
-    expect(page.locator("#timeline li.event.decided")).to_contain_text("line 1 approved")
+    expect(page.locator("#timeline li.event.decided")).to_contain_text("line 1 Approved")
     # A decided case offers no further decision.
     expect(page.locator("#decide")).to_have_count(0)
     assert Decision.objects.filter(case=case, lines__outcome="approved").count() == 1
@@ -279,9 +279,9 @@ def test_manager_dashboard_counts_the_decisions(page: Page, workspace: Workspace
     def metric(name: str) -> Locator:
         return metrics.locator("tr", has=page.get_by_role("rowheader", name=name, exact=True)).locator("td").first
 
-    expect(metric("Requests decided")).to_have_text("2")
-    expect(metric("Approved")).to_contain_text("(1)")
-    expect(metric("Denied")).to_contain_text("(1)")
+    expect(metric("Standard requests")).to_have_text("2")
+    expect(metric("Standard: approved")).to_have_text("50.0%")
+    expect(metric("Standard: denied")).to_have_text("50.0%")
 
     workload = page.locator("section", has=page.get_by_role("heading", name="Reviewer workload"))
     for username in ("nurse", "physician"):

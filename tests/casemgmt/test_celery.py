@@ -16,6 +16,7 @@ STORED_NAMES = {
     "casemgmt.tasks.case_flags_refresh_task",
     "casemgmt.tasks.webhook_deliver_task",
     "casemgmt.tasks.webhook_sweep_task",
+    "casemgmt.tasks.authorizations_expire_task",
     "policies_app.tasks.policy_version_reflag_open_cases_task",
     "casemgmt.retro.tasks.retro_run_plan_task",
     "casemgmt.retro.tasks.retro_chunk_process_task",

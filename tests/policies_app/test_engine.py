@@ -212,7 +212,7 @@ def test_no_version_in_effect_when_the_date_of_service_is_outside_every_version(
 def test_line_of_business_excluded_replaces_the_position_flag() -> None:
     [flag] = flags_for([version()], request("62330", lob="medicare_advantage"))
     assert (flag.kind, flag.severity) == ("line_of_business_excluded", "info")
-    assert "medicare advantage" in flag.message
+    assert "Medicare Advantage plans" in flag.message
     assert flag.citation is not None
     assert flag.citation["policy_number"] == "07.01.89"
 

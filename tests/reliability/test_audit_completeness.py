@@ -109,6 +109,11 @@ CHANGE_ONLY: dict[str, str] = {
     "api_case_information": "POST only; case_information_add records the facts and notes changed",
     "api_case_cancel": "POST only; case_cancel records the status change",
     "api_case_pend": "POST only; case_pend_for_information records the status change",
+    "api_case_appeals": "POST only; appeal_open records the appeal case it opens",
+    "api_case_reopen": "POST only; case_reopen records the status change",
+    "case_appeal": "POST only; appeal_open records the appeal case it opens",
+    "case_reopen": "POST only; case_reopen records the status change",
+    "api_authorization_extensions": "POST only; the extension case's creation is recorded by case_derive",
     "retro_item_claim": "POST only; the retrospective review services record it",
     "retro_item_resolve": "POST only; the retrospective review services record it",
     "retro_item_refer": "POST only; the retrospective review services record it",
@@ -157,11 +162,18 @@ NO_MEMBER_DATA: dict[str, str] = {
     "admin:retro_retroreviewitem_delete": "refused: a review item is never deleted",
     "admin:retro_retroreviewitem_history": "the admin's change messages, none: nothing is changed here",
     "admin/retro/retroreviewitem/<path:object_id>/": "redirects to the item's change page",
+    # The authorizations' admin (its list and change pages are audited): its other pages show none.
+    "admin:casemgmt_authorization_add": "refused: authorizations are issued by decisions",
+    "admin:casemgmt_authorization_delete": "refused: an authorization is never deleted",
+    "admin:casemgmt_authorization_history": "the admin's change messages, none: nothing is changed here",
+    "admin/casemgmt/authorization/<path:object_id>/": "redirects to the authorization's change page",
 }
 
 # Admin models with no member data (their changes are recorded by AuditedAdminMixin where it is used).
 NO_MEMBER_DATA_ADMIN_MODELS: dict[str, str] = {
     "casemgmt.deadlinerule": "deadline rules: configuration",
+    "casemgmt.authorizationvalidityrule": "authorization validity rules: configuration",
+    "casemgmt.appealwindow": "appeal filing windows: configuration",
     "casemgmt.apitoken": "which client holds which token; no member",
     "casemgmt.webhookdelivery": "notification outcomes: client, URL, event kind, status, errors; no payload, no member",
     "policies_app.policy": "the policy library",
@@ -250,8 +262,18 @@ def world(request, settings, tmp_path, integration_client, physician, editor) ->
         lines=[DecisionLineInput(service_line=1, outcome="denied", reason="Unproven.")],
         citations=[CitationInput(policy_version_id=version.pk)],
     )
+    approved = factories.case(integration_client, external_id="APPROVED-1")
+    decision_record(
+        case_id=approved.pk,
+        user=physician,
+        lines=[DecisionLineInput(service_line=1, outcome="approved")],
+        citations=[],
+    )
+    authorization = approved.authorizations.get()
     event = audit_record(action="view", object_type="case", object_id=case.case_number)
     ids = {
+        "authorization_number": authorization.authorization_number,
+        "authorization_id": authorization.pk,
         "case_number": case.case_number,
         "decision_id": decision.pk,
         "attachment_id": attachment.pk,
@@ -318,6 +340,17 @@ RECIPES: dict[str, Recipe] = {
     "retro_item": Recipe("nurse"),
     "admin:retro_retroreviewitem_changelist": Recipe("manager", admin=True),
     "admin:retro_retroreviewitem_change": Recipe("manager", admin=True, ids=(("object_id", "item_id"),)),
+    "api_authorizations": Recipe(
+        "integration_client",
+        api=True,
+        query=f"?member_id=M123&code=62330&date_of_service={timezone.localdate() + timedelta(days=10)}",
+    ),
+    "api_authorization_detail": Recipe("integration_client", api=True),
+    "dashboard_report": Recipe("manager", query=f"?year={timezone.localdate().year}"),
+    "dashboard_report_export": Recipe("manager", query=f"?year={timezone.localdate().year}"),
+    "api_reports_cms_0057f": Recipe("manager", api=True, query=f"?year={timezone.localdate().year}"),
+    "admin:casemgmt_authorization_changelist": Recipe("manager", admin=True),
+    "admin:casemgmt_authorization_change": Recipe("manager", admin=True, ids=(("object_id", "authorization_id"),)),
 }
 
 

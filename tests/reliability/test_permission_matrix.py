@@ -41,7 +41,17 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from casemgmt.audit.models import AuditEvent
-from casemgmt.cases.models import ApiToken, Attachment, Case, DeadlineRule, Decision, LineOutcome
+from casemgmt.cases.models import (
+    ApiToken,
+    AppealWindow,
+    Attachment,
+    Authorization,
+    AuthorizationValidityRule,
+    Case,
+    DeadlineRule,
+    Decision,
+    LineOutcome,
+)
 from casemgmt.cases.services.attachments import attachment_add
 from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
 from casemgmt.cases.services.intake import LineInput, MemberInput
@@ -103,9 +113,16 @@ class World:
             "retro_item": getattr(self.retro_item, "pk", None),
             "audit_event": AuditEvent.objects.order_by("pk").values_list("pk", flat=True).first(),
             "retro_run": getattr(self.retro_run, "pk", None),
+            # The authorization the approval of the decided case issued, and what it covers.
+            "authorization": self.authorization().authorization_number,
+            "member": MEMBER.member_id,
+            "date_of_service": self.authorization().valid_from.isoformat(),
             **extra,
         }
         return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
+
+    def authorization(self) -> Authorization:
+        return Authorization.objects.get(case=self.decided_case)
 
     def member_secrets(self) -> list[bytes]:
         """The member's data and the submitter's reference for the request."""
@@ -128,6 +145,7 @@ USERNAMES = {
     Persona.AUDITOR: ("audrey.auditor", Role.AUDITOR),
     Persona.CLIENT: ("ehr.client", Role.INTEGRATION_CLIENT),
     Persona.OTHER_CLIENT: ("other.portal", Role.INTEGRATION_CLIENT),
+    Persona.CLAIMS_SYSTEM: ("claims.system", Role.CLAIMS_SYSTEM),
     Persona.OUTSIDER: ("olive.outsider", None),
 }
 
@@ -290,6 +308,11 @@ def _api_body(entry: Entry, world: World) -> tuple[Any, str]:
         "api_case_pend": lambda: {"needed": "The MRI report of the lumbar spine."},
         "api_case_attachments": lambda: {"file": SimpleUploadedFile("notes.pdf", PDF, content_type="application/pdf")},
         "api_webhooks": lambda: {"url": "https://hooks.example.org/pa-status"},
+        "api_authorization_extensions": lambda: {
+            "units": 3,
+            "reason": "Two more sessions are needed after the first.",
+            "urgency": "standard",
+        },
         "api_retro_runs": lambda: {
             "policy_id": world.version.policy_id,
             "date_from": str(timezone.localdate() - timedelta(days=60)),
@@ -349,6 +372,11 @@ def _admin_object(label: str, variant: str, world: World) -> Model:
         "retro.retrorun": lambda: world.retro_run,
         "retro.retroschedule": lambda: RetroSchedule.objects.get_or_create(pk=1)[0],
         "retro.retroreviewitem": lambda: world.retro_item,
+        "casemgmt.authorizationvalidityrule": lambda: AuthorizationValidityRule.objects.create(
+            name="Matrix rule: 60 days", days_after=60
+        ),
+        "casemgmt.appealwindow": lambda: AppealWindow.objects.order_by("pk")[0],
+        "casemgmt.authorization": lambda: world.authorization(),
     }
     return factories_by_label[label]()
 

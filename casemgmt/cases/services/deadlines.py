@@ -26,8 +26,11 @@ class ConfigurationError(DomainError):
 def _most_specific(
     rules: Iterable[DeadlineRule], *, urgency: str, line_of_business: str, review_type: str
 ) -> DeadlineRule:
-    """The most specific rule wins; blank urgency or line of business matches any."""
-    best = max(rules, key=lambda r: (r.urgency != "", r.line_of_business != ""), default=None)
+    """The most specific rule wins; a blank urgency, line of business or appealed review type
+    matches any."""
+    best = max(
+        rules, key=lambda r: (r.urgency != "", r.line_of_business != "", r.appealed_review_type != ""), default=None
+    )
     if best is None:
         raise ConfigurationError(
             f"no deadline rule covers a {urgency} {review_type} request for {line_of_business}; "
@@ -37,10 +40,15 @@ def _most_specific(
 
 
 def deadline_for(
-    *, received_at: datetime, urgency: str, line_of_business: str, review_type: str
+    *, received_at: datetime, urgency: str, line_of_business: str, review_type: str, appealed_review_type: str = ""
 ) -> tuple[datetime, DeadlineRule]:
     best = _most_specific(
-        deadline_rule_candidates(urgency=urgency, line_of_business=line_of_business, review_type=review_type),
+        deadline_rule_candidates(
+            urgency=urgency,
+            line_of_business=line_of_business,
+            review_type=review_type,
+            appealed_review_type=appealed_review_type,
+        ),
         urgency=urgency,
         line_of_business=line_of_business,
         review_type=review_type,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -14,12 +15,22 @@ from casemgmt.audit.services import audit_record
 from casemgmt.cases import workflow
 from casemgmt.cases.models import (
     ADVERSE_OUTCOMES,
+    APPEAL_OUTCOMES,
+    INITIAL_OUTCOMES,
+    PARTIAL_OUTCOMES,
+    Case,
     CaseEventKind,
+    CaseStatus,
     Citation,
     Decision,
     DecisionLine,
     LineOutcome,
+    ReviewerRole,
+    ServiceLine,
+    request_outcome,
 )
+from casemgmt.cases.services.appeals import appeal_decider_check, appeal_forward_to_ire, appeal_needs_ire
+from casemgmt.cases.services.authorizations import authorizations_apply
 from casemgmt.cases.services.events import case_event_add
 from casemgmt.cases.services.locking import case_lock, case_write
 from casemgmt.cases.services.pend import pend_record
@@ -30,15 +41,7 @@ from casemgmt.kernel.errors import (
     ValidationFailed,
 )
 from casemgmt.kernel.roles import Role, reviewer_role
-from policies_app.models import PolicyVersion, PolicyVersionStatus
-
-
-@dataclass(frozen=True)
-class DecisionLineInput:
-    service_line: int  # the line's sequence within the case
-    outcome: str
-    reason: str = ""
-    approved_units: int | None = None
+from policies_app.models import LineOfBusiness, PolicyVersion, PolicyVersionStatus
 
 
 @dataclass(frozen=True)
@@ -47,22 +50,45 @@ class CitationInput:
     criterion: str = ""
 
 
-def _citation_snapshots(citations: list[CitationInput], problems: Problems) -> list[tuple[PolicyVersion, str]]:
-    ids = [c.policy_version_id for c in citations]
-    versions = {
+@dataclass(frozen=True)
+class DecisionLineInput:
+    service_line: int  # the line's sequence within the case
+    outcome: str
+    reason: str = ""
+    approved_units: int | None = None
+    citations: tuple[CitationInput, ...] = ()
+
+
+def _versions(ids: set[int]) -> dict[int, PolicyVersion]:
+    return {
         v.pk: v
         for v in PolicyVersion.objects.select_related("policy").filter(
             pk__in=ids, status__in=[PolicyVersionStatus.PUBLISHED, PolicyVersionStatus.RETIRED]
         )
     }
-    out = []
-    for i, citation in enumerate(citations):
-        version = versions.get(citation.policy_version_id)
-        if version is None:
-            problems.add(f"citations[{i}].policy_version_id", "is not a published policy version")
-            continue
-        out.append((version, citation.criterion.strip() or version.statement))
-    return out
+
+
+def _citation_problem(version: PolicyVersion, line: ServiceLine, line_of_business: str) -> str | None:
+    """Why `version` cannot be cited for `line`, or None: it must have been in effect on the
+    line's date of service and apply to the case's line of business."""
+    label = f"{version.policy.number or version.policy.title} version {version.version_label}"
+    dos = line.date_of_service
+    if version.effective_start is None:
+        return f"{label} has no known effective date, so it cannot be shown to govern line {line.sequence}"
+    if dos < version.effective_start or (version.effective_end is not None and dos > version.effective_end):
+        until = version.effective_end.isoformat() if version.effective_end else "open-ended"
+        return (
+            f"{label} was not in effect on line {line.sequence}'s date of service {dos.isoformat()} "
+            f"(in effect {version.effective_start.isoformat()} to {until})"
+        )
+    lines_of_business = version.policy.lines_of_business or []
+    if lines_of_business and line_of_business not in lines_of_business:
+        applies = ", ".join(LineOfBusiness(x).label for x in lines_of_business if x in LineOfBusiness.values)
+        return (
+            f"{label} does not apply to {LineOfBusiness(line_of_business).label} "
+            f"(it applies to {applies}), so it cannot be cited for line {line.sequence}"
+        )
+    return None
 
 
 def decision_record(
@@ -77,8 +103,17 @@ def decision_record(
 ) -> Decision:
     """Record a determination on every service line of an open case.
 
-    Only a physician reviewer may deny, partially approve or modify (URAC, NCQA UM); such a
-    decision needs a plain-language reason on each adverse line and at least one citation.
+    Only a physician reviewer may deny, partially approve or modify (URAC, NCQA UM); such a line
+    needs a plain-language reason and at least one citation: its own (`lines[i].citations`) or
+    the decision's (`citations`, which apply to every adverse line, or to every line when none
+    is adverse). A cited version must have been in effect on the line's date of service and
+    apply to the case's line of business.
+
+    An appeal is decided only by a physician who took no part in the decision under appeal, with
+    the appeal outcomes (overturned, partially overturned, upheld); an upheld Medicare Advantage
+    reconsideration goes to the Independent Review Entity. A determination (nothing pended)
+    issues, supersedes or voids the lines' authorizations.
+
     With `correction` (retrospective review), the case is a decided or closed one and the new
     decision supersedes its decision of record; the case keeps its status and decision date.
     """
@@ -95,8 +130,11 @@ def decision_record(
     action = Action.CORRECT if correction else Action.DECIDE_PENDED if pended else Action.DECIDE
     with transaction.atomic():
         case = case_lock(case_id, action=action, expected_row_version=expected_row_version)
+        if case.is_appeal:
+            appeal_decider_check(case, user)
         problems = Problems()
         service_lines = {line.sequence: line for line in case.lines.all()}
+        allowed_outcomes = APPEAL_OUTCOMES if case.is_appeal else INITIAL_OUTCOMES
         seen: set[int] = set()
         for i, line in enumerate(lines):
             path = f"lines[{i}]"
@@ -109,13 +147,19 @@ def decision_record(
             seen.add(line.service_line)
             if line.outcome not in LineOutcome.values:
                 problems.add(f"{path}.outcome", f"{line.outcome!r} is not an outcome")
+            elif line.outcome not in allowed_outcomes:
+                kind = "an appealed line" if case.is_appeal else "a line of an initial request"
+                problems.add(
+                    f"{path}.outcome",
+                    f"{line.outcome!r} is not an outcome of {kind}; use one of {', '.join(allowed_outcomes)}",
+                )
             elif correction and line.outcome == LineOutcome.PENDED:
                 problems.add(f"{path}.outcome", "a corrected decision decides the line; it cannot pend it")
             if line.outcome in ADVERSE_OUTCOMES and not line.reason.strip():
                 problems.add(
                     f"{path}.reason", "a denial, partial approval or modification needs a plain-language reason"
                 )
-            if line.outcome == LineOutcome.PARTIALLY_APPROVED and not (
+            if line.outcome in PARTIAL_OUTCOMES and not (
                 line.approved_units and 0 < line.approved_units < service_line.units
             ):
                 problems.add(
@@ -127,9 +171,7 @@ def decision_record(
         missing = sorted(set(service_lines) - seen)
         if missing:
             problems.add("lines", f"every service line needs an outcome; missing: {', '.join(map(str, missing))}")
-        if adverse and not citations:
-            problems.add("citations", "a denial, partial approval or modification must cite at least one policy")
-        snapshots = _citation_snapshots(citations, problems)
+        per_line = _line_citations(case, lines, citations, service_lines, problems)
         if problems:
             raise ValidationFailed(problems.errors)
 
@@ -138,7 +180,7 @@ def decision_record(
         decision = Decision.objects.create(
             case=case, decided_by=user, decided_role=role, decided_at=now, rationale=rationale, supersedes=previous
         )
-        DecisionLine.objects.bulk_create(
+        decision_lines = DecisionLine.objects.bulk_create(
             DecisionLine(
                 decision=decision,
                 service_line=service_lines[line.service_line],
@@ -146,27 +188,16 @@ def decision_record(
                 reason=line.reason.strip(),
                 approved_units=(
                     service_lines[line.service_line].units
-                    if line.outcome == LineOutcome.APPROVED and line.approved_units is None
+                    if line.outcome in (LineOutcome.APPROVED, LineOutcome.OVERTURNED) and line.approved_units is None
                     else line.approved_units
                 ),
             )
             for line in lines
         )
         Citation.objects.bulk_create(
-            Citation(
-                decision=decision,
-                policy_version=version,
-                policy_number=version.policy.number,
-                policy_title=version.policy.title,
-                payer=version.policy.payer,
-                version_label=version.version_label,
-                effective_start=version.effective_start,
-                effective_end=version.effective_end,
-                coverage_position=version.coverage_position,
-                criterion=criterion,
-                content_sha256=version.content_sha256,
-            )
-            for version, criterion in snapshots
+            _citation_row(decision, decision_line, version, criterion)
+            for decision_line, line in zip(decision_lines, lines, strict=True)
+            for version, criterion in per_line[line.service_line]
         )
         new_status = workflow.target(case.status, action)
         case_write(
@@ -174,18 +205,20 @@ def decision_record(
             now=now,
             status=new_status,
             decided_at=case.decided_at if correction else None if pended else now,
+            **({} if pended else _determination_summary(case, lines, role=role, now=now, correction=correction)),
         )
-        detail: dict[str, Any] = {
-            "decision": decision.pk,
-            "role": role,
-            "outcomes": {str(line.service_line): line.outcome for line in lines},
-        }
+        outcomes = {str(line.service_line): line.outcome for line in lines}
+        detail: dict[str, Any] = {"decision": decision.pk, "role": role, "outcomes": outcomes}
         if correction:
             detail["corrects"] = previous.pk if previous else None
         if pended:
             pend_record(case, user, now, previous_status=case.status, **detail)
         else:
             case_event_add(case, CaseEventKind.DECIDED, user, now, **detail)
+            authorizations_apply(case=case, decision=decision, user=user, now=now)
+            if not correction and appeal_needs_ire(case, [line.outcome for line in lines]):
+                appeal_forward_to_ire(case, decision=decision, now=now)
+                new_status = CaseStatus.FORWARDED_TO_IRE
         audit_record(
             action=AuditAction.CREATE,
             object_type=AuditObject.DECISION,
@@ -198,6 +231,100 @@ def decision_record(
                 "decision_of_record": (previous.pk if previous else None, decision.pk),
                 **{f"line {line.service_line}": (None, line.outcome) for line in lines},
             },
-            detail={"citations": [version.pk for version, _ in snapshots], **detail},
+            detail={
+                "citations": {
+                    str(sequence): [version.pk for version, _ in cited] for sequence, cited in per_line.items() if cited
+                },
+                **detail,
+            },
         )
         return decision
+
+
+def _determination_summary(
+    case: Case, lines: list[DecisionLineInput], *, role: str, now: datetime, correction: bool
+) -> dict[str, Any]:
+    """What the case keeps of a determination for the reports: the outcome of record and, the
+    first time, when it was determined, against which deadline, and whether a pend extended it."""
+    summary: dict[str, Any] = {
+        "outcome": request_outcome(line.outcome for line in lines),
+        "determined_automatically": role not in ReviewerRole.values,
+    }
+    if case.first_determined_at is None and not correction:
+        summary.update(
+            first_determined_at=now,
+            first_determination_due_at=case.due_at,
+            first_determination_extended=case.events.filter(
+                kind=CaseEventKind.INFORMATION_RECEIVED, detail__clock_extension_seconds__gt=0
+            ).exists(),
+        )
+    return summary
+
+
+def _line_citations(
+    case: Case,
+    lines: list[DecisionLineInput],
+    citations: list[CitationInput],
+    service_lines: dict[int, ServiceLine],
+    problems: Problems,
+) -> dict[int, list[tuple[PolicyVersion, str]]]:
+    """Each decided line's citations as (version, criterion as worded), checked against the line."""
+    versions = _versions(
+        {c.policy_version_id for c in citations} | {c.policy_version_id for x in lines for c in x.citations}
+    )
+    any_adverse = any(line.outcome in ADVERSE_OUTCOMES for line in lines)
+    for i, citation in enumerate(citations):
+        if citation.policy_version_id not in versions:
+            problems.add(f"citations[{i}].policy_version_id", "is not a published policy version")
+    out: dict[int, list[tuple[PolicyVersion, str]]] = {}
+    for i, line in enumerate(lines):
+        service_line = service_lines.get(line.service_line)
+        if service_line is None:
+            continue
+        cited: list[tuple[PolicyVersion, str]] = []
+        for j, citation in enumerate(line.citations):
+            path = f"lines[{i}].citations[{j}].policy_version_id"
+            version = versions.get(citation.policy_version_id)
+            if version is None:
+                problems.add(path, "is not a published policy version")
+                continue
+            problem = _citation_problem(version, service_line, case.line_of_business)
+            if problem:
+                problems.add(path, problem)
+                continue
+            cited.append((version, citation.criterion.strip() or version.statement))
+        # The decision's own citations apply to every adverse line (every line if none is adverse).
+        if line.outcome in ADVERSE_OUTCOMES or not any_adverse:
+            for j, citation in enumerate(citations):
+                version = versions.get(citation.policy_version_id)
+                if version is None:
+                    continue
+                problem = _citation_problem(version, service_line, case.line_of_business)
+                if problem:
+                    problems.add(f"citations[{j}].policy_version_id", problem)
+                    continue
+                cited.append((version, citation.criterion.strip() or version.statement))
+        if line.outcome in ADVERSE_OUTCOMES and not cited and not line.citations and not citations:
+            problems.add(
+                "citations" if not any(x.citations for x in lines) else f"lines[{i}].citations",
+                "a denial, partial approval or modification must cite at least one policy",
+            )
+        out[line.service_line] = cited
+    return out
+
+
+def _citation_row(decision: Decision, decision_line: DecisionLine, version: PolicyVersion, criterion: str) -> Citation:
+    return Citation(
+        decision=decision,
+        decision_line=decision_line,
+        policy_version=version,
+        policy_number=version.policy.number,
+        policy_title=version.policy.title,
+        payer=version.policy.payer,
+        version_label=version.version_label,
+        effective_start=version.effective_start,
+        effective_end=version.effective_end,
+        coverage_position=version.coverage_position,
+        criterion=criterion,
+        content_sha256=version.content_sha256,
+    )

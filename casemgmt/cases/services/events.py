@@ -25,6 +25,8 @@ STATUS_EVENTS = frozenset(
         CaseEventKind.DECIDED,
         CaseEventKind.CANCELLED,
         CaseEventKind.CLOSED,
+        CaseEventKind.REOPENED,
+        CaseEventKind.FORWARDED_TO_IRE,
     }
 )
 

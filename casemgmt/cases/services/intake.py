@@ -15,6 +15,7 @@ from django.utils import timezone
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.services import audit_record
 from casemgmt.cases.models import (
+    INITIAL_REVIEW_TYPES,
     Case,
     CaseEvent,
     CaseEventKind,
@@ -76,6 +77,8 @@ class CaseInput:
     diagnosis_codes: tuple[str, ...] = ()
     clinical_facts: dict[str, Any] = field(default_factory=dict)
     clinical_notes: str = ""
+    # A Medicare Advantage contract number, a state for Medicaid (the CMS-0057-F report's unit).
+    plan_id: str = ""
 
 
 # --- intake ---------------------------------------------------------------------------------
@@ -83,6 +86,13 @@ class CaseInput:
 
 def _validate_case(data: CaseInput, today: date) -> tuple[Problems, list[str]]:
     problems = Problems()
+    if data.review_type not in INITIAL_REVIEW_TYPES:
+        problems.add(
+            "review_type",
+            f"must be one of {', '.join(INITIAL_REVIEW_TYPES)}; an appeal or extension opens from its case or authorization",
+        )
+    if len(data.plan_id) > 50:
+        problems.add("plan_id", "at most 50 characters")
     check_member(problems, data.member.birth_date, today)
     check_npi(problems, "requesting_provider.npi", data.requesting_provider.npi)
     if data.servicing_provider is not None:
@@ -97,7 +107,7 @@ def _validate_case(data: CaseInput, today: date) -> tuple[Problems, list[str]]:
     return problems, diagnoses
 
 
-def _new_case_number() -> str:
+def new_case_number() -> str:
     # 8 symbols of 5 random bits each (32 symbols): one call to the system's random source.
     bits = secrets.randbits(40)
     return "PA-" + "".join(CASE_NUMBER_ALPHABET[(bits >> shift) & 31] for shift in range(35, -1, -5))
@@ -146,6 +156,7 @@ CASE_AUDIT_FIELDS = (
     "external_id",
     "urgency",
     "line_of_business",
+    "plan_id",
     "review_type",
     "member_id",
     "member_first_name",
@@ -172,11 +183,12 @@ def _case_create(
     """Write the case with its lines, flags, events and audit row, all or nothing."""
     servicing = data.servicing_provider
     case = Case(
-        case_number=_new_case_number(),
+        case_number=new_case_number(),
         submitted_by=client,
         external_id=data.external_id,
         urgency=data.urgency,
         line_of_business=data.line_of_business,
+        plan_id=data.plan_id,
         review_type=data.review_type,
         member_id=data.member.member_id,
         member_first_name=data.member.first_name,

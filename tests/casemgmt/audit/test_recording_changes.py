@@ -154,7 +154,7 @@ def test_decision_records_the_outcome_per_line_and_the_role_decided_in(integrati
     assert change(event, "line 1") == (None, "denied")
     assert change(event, "status") == ("received", "decided")
     assert change(event, "decision_of_record") == (None, decision.pk)
-    assert event.detail["citations"] == [version.pk]
+    assert event.detail["citations"] == {"1": [version.pk]}  # by the line each rests under
 
 
 def test_close_records_the_status_change(world, manager):
@@ -318,5 +318,6 @@ def test_a_case_life_is_recorded_end_to_end(integration_client, nurse, physician
         ("change", "nina.nurse"),
         ("change", "ehr.client"),
         ("change", "nina.nurse"),
-        ("create", "phil.physician"),
+        ("create", "phil.physician"),  # the decision
+        ("create", "phil.physician"),  # the authorization it issues for the approved line
     ]

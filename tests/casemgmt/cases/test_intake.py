@@ -135,6 +135,7 @@ def test_the_audit_row_records_the_new_case_and_its_lines(integration_client, li
         "external_id": {"old": None, "new": "STORE-5"},
         "urgency": {"old": None, "new": "standard"},
         "line_of_business": {"old": None, "new": "commercial"},
+        "plan_id": {"old": None, "new": ""},
         "review_type": {"old": None, "new": "prospective"},
         "member_id": {"old": None, "new": "M123"},
         "member_first_name": {"old": None, "new": "Ada"},
@@ -221,7 +222,7 @@ def test_a_refused_write_leaves_the_callers_transaction_usable(integration_clien
 def test_a_taken_case_number_is_retried(integration_client, library, monkeypatch):
     first = case_submit(client=integration_client, data=_input("NUM-1"))
     numbers = iter([first.case_number, "PA-FRESH001"])
-    monkeypatch.setattr(intake, "_new_case_number", lambda: next(numbers))
+    monkeypatch.setattr(intake, "new_case_number", lambda: next(numbers))
 
     second = case_submit(client=integration_client, data=_input("NUM-2"))
 

@@ -1,8 +1,8 @@
 """Dashboard and CMS-0057-F metrics (casemgmt.cases.metrics) on a small hand-computed dataset.
 
 The clock is the services' `timezone.now`, moved by hand so every decision has a known time.
-Decisions are append-only, so their times are set that way; cases are moved directly where the
-product has no service yet (reopening for an appeal, assigning a reviewer).
+Decisions are append-only, so their times are set that way. Cases go through the services
+(decisions, reopenings, appeals); only assigning a reviewer is done directly.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from casemgmt.cases import metrics
-from casemgmt.cases.models import Case, CaseStatus
+from casemgmt.cases.models import Case
+from casemgmt.cases.services.appeals import appeal_open
 from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
 from casemgmt.cases.services.intake import LineInput
 from casemgmt.cases.services.pend import case_pend_for_information
+from casemgmt.cases.services.reopenings import case_reopen
 from casemgmt.cases.services.transitions import case_information_add, case_refer_to_physician
 from tests import factories
 
@@ -61,8 +63,11 @@ TWO_LINES = (
 )
 
 
+ADVERSE = ("denied", "partially_approved", "modified", "partially_overturned", "upheld")
+
+
 def line(seq: int, outcome: str, **kw) -> DecisionLineInput:
-    if outcome in ("denied", "partially_approved", "modified"):
+    if outcome in ADVERSE:
         kw.setdefault("reason", "Criteria not met.")
     return DecisionLineInput(service_line=seq, outcome=outcome, **kw)
 
@@ -81,13 +86,13 @@ class World:
 
     def decide(self, case: Case, at: datetime, by, *lines: DecisionLineInput):
         self.clock.now = at
-        adverse = any(x.outcome in ("denied", "partially_approved", "modified") for x in lines)
+        adverse = any(x.outcome in ADVERSE for x in lines)
         citations = [CitationInput(policy_version_id=self.version_id)] if adverse else []
         return decision_record(case_id=case.pk, user=by, lines=list(lines), citations=citations)
 
-    def reopen(self, case: Case) -> None:
-        """An appeal reopens the case (no service for it yet)."""
-        Case.objects.filter(pk=case.pk).update(status=CaseStatus.IN_REVIEW)
+    def reopen(self, case: Case, at: datetime) -> None:
+        self.clock.now = at
+        case_reopen(case_id=case.pk, user=self.physician, reason="Clerical error in the units.")
 
 
 @pytest.fixture
@@ -101,11 +106,12 @@ def dataset(world: World) -> World:
 
     prospective, decided in the period (decision of record):
       A standard  approved            2 h  in time
-      B standard  denied (1 of 2)    10 h  in time
+      B standard  mixed (1 approved, 1 denied) 10 h  in time
       C standard  partially approved  4 h  in time
-      D standard  denied at 6 h, reopened, approved at 30 h: approved after appeal, in time
+      D standard  denied at 6 h, reopened, approved at 30 h: approved (not an appeal), first
+                  determined at 6 h, in time
       G standard  pended 1-25 h (deadline +24 h), approved at 50 h: extended, in time
-      E expedited approved           80 h  late (due 72 h): extended
+      E expedited approved           80 h  late (due 72 h): late, not extended
       F expedited denied              1 h  in time
     retrospective: R approved at 3 h, in time (timeliness only, not CMS)
     open: I received, assigned to the nurse, due T0+3 d (overdue at NOW)
@@ -122,7 +128,7 @@ def dataset(world: World) -> World:
     w.decide(c, hours(4), phys, line(1, "approved"), line(2, "partially_approved", approved_units=2))
     d = w.submit(T0)
     w.decide(d, hours(6), phys, line(1, "denied"))
-    w.reopen(d)
+    w.reopen(d, hours(7))
     w.decide(d, hours(30), phys, line(1, "approved"))
     g = w.submit(T0)
     w.clock.now = hours(1)
@@ -168,52 +174,110 @@ def test_open_cases_by_status_and_due_risk(dataset):
     assert open_now.unassigned == 2
 
 
-def test_in_time_and_late_use_the_decision_of_record(dataset):
-    result = metrics.dashboard_metrics(PERIOD, NOW).timeliness
-    # A B C D G F R in time; E late. D's superseded denial, J's pend and K (after) do not count.
+def test_in_time_and_late_use_the_first_determination(dataset):
+    """Timeliness is of the first determination against its deadline (issue 16, section 5)."""
+    result = metrics.dashboard_metrics(PERIOD, NOW).timeliness.initial
+    # A B C D G F R in time (D at 6 h); E late. J's pend and K (after the period) do not count.
     assert (result.in_time, result.late) == (7, 1)
     assert result.in_time_rate.percent == 87.5
 
 
-def test_standard_outcomes(dataset):
-    standard = metrics.dashboard_metrics(PERIOD, NOW).cms.standard
-    assert standard.total == 5
-    assert (standard.approved.count, standard.denied.count, standard.partial_or_modified.count) == (3, 1, 1)
-    assert (standard.approved.percent, standard.denied.percent, standard.partial_or_modified.percent) == (
+def test_standard_outcomes_show_a_mixed_outcome_apart(dataset):
+    """42 CFR 422.122(c)(2)-(3); issue 16, section 5: a mixed outcome is its own category."""
+    outcomes = metrics.dashboard_metrics(PERIOD, NOW).cms.standard.outcomes
+    assert outcomes.total == 5
+    assert (outcomes.approved, outcomes.partially_approved, outcomes.mixed, outcomes.denied) == (3, 1, 1, 0)
+    assert (outcomes.approved_rate.percent, outcomes.denied_rate.percent, outcomes.mixed_rate.percent) == (
         60.0,
-        20.0,
+        0.0,
         20.0,
     )
 
 
 def test_expedited_outcomes(dataset):
-    expedited = metrics.dashboard_metrics(PERIOD, NOW).cms.expedited
-    assert expedited.total == 2
-    assert (expedited.approved.percent, expedited.denied.percent, expedited.partial_or_modified.percent) == (
+    """42 CFR 422.122(c)(6)-(7): expedited requests are their own base."""
+    outcomes = metrics.dashboard_metrics(PERIOD, NOW).cms.expedited.outcomes
+    assert outcomes.total == 2
+    assert (outcomes.approved_rate.percent, outcomes.denied_rate.percent, outcomes.partially_approved_rate.percent) == (
         50.0,
         50.0,
         0.0,
     )
 
 
-def test_approved_after_appeal_and_after_extension(dataset):
+def test_a_reopening_is_not_an_appeal(dataset):
+    """Issue 16, section 5: D's reopening and new approval is not "approved after appeal"."""
     cms = metrics.dashboard_metrics(PERIOD, NOW).cms
-    # Of the 7 prior-authorization requests: D after appeal; G (pend extension) and E (late).
-    assert (cms.approved_after_appeal.count, cms.approved_after_appeal.total) == (1, 7)
-    assert cms.approved_after_appeal.percent == 14.3
-    assert (cms.approved_after_extension.count, cms.approved_after_extension.total) == (2, 7)
-    assert cms.approved_after_extension.percent == 28.6
+    assert cms.approved_after_appeal == metrics.Rate(0, 5)
 
 
-def test_time_from_submission_to_decision(dataset):
+def test_approved_after_an_extended_timeframe_counts_pend_extensions_only(dataset):
+    """42 CFR 422.122(c)(5): of all requests; G's pend extended its clock, E was merely late."""
     cms = metrics.dashboard_metrics(PERIOD, NOW).cms
-    # Standard: 2, 10, 4, 30, 50 h. Expedited: 80, 1 h.
+    assert cms.approved_after_extension == metrics.Rate(1, 7)
+    assert cms.approved_after_extension.percent == 14.3
+
+
+def test_time_from_submission_to_first_determination(dataset):
+    """42 CFR 422.122(c)(8)-(9): average and median from submission to determination."""
+    cms = metrics.dashboard_metrics(PERIOD, NOW).cms
+    # Standard: 2, 10, 4, 6 (D's first determination), 50 h. Expedited: 80, 1 h.
     assert cms.standard.time_to_decision == metrics.DurationStats(
-        count=5, mean=timedelta(hours=19, minutes=12), median=timedelta(hours=10)
+        count=5, mean=timedelta(hours=14, minutes=24), median=timedelta(hours=6)
     )
     assert cms.expedited.time_to_decision == metrics.DurationStats(
         count=2, mean=timedelta(hours=40, minutes=30), median=timedelta(hours=40, minutes=30)
     )
+
+
+def test_an_overturned_appeal_is_approved_after_appeal_of_the_standard_base(world):
+    """42 CFR 422.122(c)(4): standard requests approved after appeal / standard requests; the
+    appeal is a case of its own and not a request."""
+    from casemgmt.kernel.roles import Role
+
+    other = factories.user("olga.physician", Role.PHYSICIAN)
+    denied = world.submit(T0)
+    world.decide(denied, hours(2), world.physician, line(1, "denied"))
+    approved = world.submit(T0)
+    world.decide(approved, hours(3), world.nurse, line(1, "approved"))
+    world.clock.now = hours(4)
+    appeal = appeal_open(
+        case_id=denied.pk,
+        user=world.client,
+        lines=[1],
+        reason="New imaging.",
+        urgency="standard",
+        requested_by="provider",
+    )
+    world.decide(appeal, hours(20), other, line(1, "overturned"))
+    cms = metrics.dashboard_metrics(PERIOD, NOW).cms
+    assert cms.standard.total == 2
+    assert cms.approved_after_appeal == metrics.Rate(1, 2)
+    assert cms.standard.after_appeal == metrics.AppealOutcomes(appealed=1, approved=1)
+    # The original keeps its own outcome: denied at its determination.
+    assert cms.standard.outcomes.denied == 1
+
+
+def test_an_upheld_appeal_is_denied_after_appeal(world):
+    """Issue 16, section 5: upheld = denied; it is not approved after appeal."""
+    from casemgmt.kernel.roles import Role
+
+    other = factories.user("olga.physician", Role.PHYSICIAN)
+    denied = world.submit(T0)
+    world.decide(denied, hours(2), world.physician, line(1, "denied"))
+    world.clock.now = hours(4)
+    appeal = appeal_open(
+        case_id=denied.pk,
+        user=world.client,
+        lines=[1],
+        reason="Disagree.",
+        urgency="standard",
+        requested_by="member",
+    )
+    world.decide(appeal, hours(20), other, line(1, "upheld"))
+    cms = metrics.dashboard_metrics(PERIOD, NOW).cms
+    assert cms.approved_after_appeal == metrics.Rate(0, 1)
+    assert cms.standard.after_appeal == metrics.AppealOutcomes(appealed=1, denied=1)
 
 
 def test_reviewer_workload(dataset):
@@ -225,36 +289,34 @@ def test_reviewer_workload(dataset):
 
 
 def test_a_later_period_sees_only_its_own_decisions(dataset):
+    """A request belongs to the period of its first determination (issue 16, section 5)."""
     later = metrics.dashboard_metrics(metrics.Period(PERIOD.end, PERIOD.end + timedelta(days=5)), NOW)
-    assert (later.timeliness.in_time, later.timeliness.late) == (1, 0)  # K
-    assert later.cms.standard.approved == metrics.Rate(1, 1)
+    assert (later.timeliness.initial.in_time, later.timeliness.initial.late) == (1, 0)  # K
+    assert later.cms.standard.outcomes.approved_rate == metrics.Rate(1, 1)
     assert later.cms.expedited.total == 0
-    assert later.cms.expedited.approved.percent is None
+    assert later.cms.expedited.outcomes.approved_rate.percent is None
 
 
-def test_due_at_the_time_of_the_decision_ignores_a_later_extension(world):
-    """Decided 30 min late; a pend after reopening moves due_at past the decision: still late."""
+def test_a_reopened_case_is_timed_against_the_deadline_it_had(world):
+    """Issue 16, section 5: a reopened case's first determination is measured against the
+    REOPENED event's previous_due_at, not the new deadline."""
     m = world.submit(T0, urgency="expedited")
-    world.decide(m, hours(72.5), world.nurse, line(1, "approved"))
-    world.reopen(m)
-    world.clock.now = hours(73)
-    case_pend_for_information(case_id=m.pk, user=world.nurse, needed="Imaging")
-    world.clock.now = hours(74)
-    case_information_add(case_id=m.pk, user=world.client, clinical_facts={}, clinical_notes="MRI.")
+    world.decide(m, hours(72.5), world.physician, line(1, "denied"))
+    world.reopen(m, hours(73))
+    world.decide(m, hours(74), world.physician, line(1, "approved"))
     m.refresh_from_db()
-    assert m.due_at == hours(73)  # 72 h + the 1 h pended
-    Case.objects.filter(pk=m.pk).update(status=CaseStatus.DECIDED)
+    assert m.due_at > hours(74)  # the new clock
     result = metrics.dashboard_metrics(PERIOD, NOW)
-    assert (result.timeliness.in_time, result.timeliness.late) == (0, 1)
-    # Approved after its deadline: an extended timeframe, not one granted before the decision.
-    assert result.cms.approved_after_extension == metrics.Rate(1, 1)
+    assert (result.timeliness.initial.in_time, result.timeliness.initial.late) == (0, 1)
+    assert result.cms.expedited.outcomes.approved == 1
+    assert result.cms.approved_after_extension == metrics.Rate(0, 1)
 
 
 def test_an_empty_period_has_no_percentages(db):
     result = metrics.dashboard_metrics(metrics.Period(date(2001, 1, 1), date(2002, 1, 1)))
-    assert result.timeliness.total == 0
-    assert result.cms.standard.approved == metrics.Rate(0, 0)
-    assert result.cms.standard.approved.percent is None
+    assert result.timeliness.initial.total == 0
+    assert result.cms.standard.outcomes.approved_rate == metrics.Rate(0, 0)
+    assert result.cms.standard.outcomes.approved_rate.percent is None
     assert result.cms.standard.time_to_decision == metrics.DurationStats(0, None, None)
     assert result.open_cases.total == 0
 
@@ -293,4 +355,4 @@ def test_metrics_cost_the_same_queries_whatever_the_number_of_cases(world):
     for n in range(4):
         case = world.submit(T0, urgency="expedited" if n % 2 else "standard")
         world.decide(case, hours(2 + n), world.physician, line(1, "denied" if n % 2 else "approved"))
-    assert count() == few == 4
+    assert count() == few

@@ -65,6 +65,14 @@ LEGAL_MOVES = {
     ("closed", "note", "closed"),
     ("cancelled", "note", "cancelled"),
     ("decided", "peer_to_peer", "decided"),
+    # The review cycle after a decision (../shared/DOMAIN.md, "After the decision").
+    ("decided", "appeal", "decided"),
+    ("closed", "appeal", "closed"),
+    ("decided", "reopen", "in_review"),
+    ("closed", "reopen", "in_review"),
+    ("decided", "forward_to_ire", "forwarded_to_ire"),
+    ("forwarded_to_ire", "note", "forwarded_to_ire"),
+    ("forwarded_to_ire", "attach", "forwarded_to_ire"),
 }
 LEGAL = {(status, action) for status, action, _ in LEGAL_MOVES}
 ILLEGAL = sorted((status, action) for status in CaseStatus.values for action in Action if (status, action) not in LEGAL)

@@ -135,35 +135,45 @@ def test_csv_export_has_one_metric_per_row(manager, dataset):
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"] == f'attachment; filename="pa-metrics-{START}-{END}.csv"'
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[0] == ["name", "value", "unit", "period"]
+    assert rows[0] == ["name", "value", "unit", "period", "count", "total", "formula"]
     by_name = {row[0]: row for row in rows[1:]}
     period = f"{START}/{END}"
-    assert by_name["standard_approved_percent"] == ["standard_approved_percent", "66.7", "percent", period]
+    assert by_name["standard_approved_percent"][:6] == [
+        "standard_approved_percent",
+        "66.7",
+        "percent",
+        period,
+        "2",
+        "3",
+    ]
     assert by_name["standard_denied_percent"][1] == "33.3"
-    assert by_name["standard_partial_or_modified_percent"][1] == "0.0"
+    assert by_name["standard_partially_approved_percent"][1] == "0.0"
+    assert by_name["standard_mixed_percent"][1] == "0.0"
     assert by_name["expedited_approved_percent"][1] == "100.0"
-    assert by_name["expedited_denied"][1:3] == ["0", "requests"]
+    assert by_name["expedited_denied_percent"][4:6] == ["0", "1"]
     assert by_name["decisions_in_time"][1] == "3"
     assert by_name["decisions_late"][1] == "1"
-    assert by_name["standard_time_to_decision_mean_hours"][1:3] == ["4.0", "hours"]
-    assert by_name["standard_time_to_decision_median_hours"][1] == "4.0"
-    assert by_name["expedited_time_to_decision_median_hours"][1] == "80.0"
-    assert by_name["approved_after_appeal_percent"][1] == "0.0"
-    assert by_name["approved_after_extension_percent"][1] == "25.0"
+    assert by_name["standard_time_to_decision_mean"][1:3] == ["4.0", "hours"]
+    assert by_name["standard_time_to_decision_median"][1] == "4.0"
+    assert by_name["expedited_time_to_decision_median"][1] == "80.0"
+    assert by_name["standard_approved_after_appeal_percent"][1] == "0.0"
+    # Late is not extended (42 CFR 422.122(c)(5)): the expedited approval at 80 h was only late.
+    assert by_name["approved_after_extension_percent"][1] == "0.0"
     assert by_name["open_cases_received"][1] == "1"
     assert by_name["open_cases_total"][3].startswith("as of ")
     assert by_name["reviewer_decisions:nina.nurse"][1:3] == ["3", "decisions"]
     assert by_name["reviewer_decisions:phil.physician"][1] == "1"
     assert by_name["services_requiring_pa"][1] == "1"
     assert by_name["service_requiring_pa"][1] == "CPT 62330: TP.01 Test procedure policy (version 2024-01)"
-    assert all(len(row) == 4 for row in rows)
+    assert "422.122(c)(4)" in by_name["standard_approved_after_appeal_percent"][6]
+    assert all(len(row) == 7 for row in rows)
 
 
 def test_csv_of_an_empty_period_leaves_percentages_blank(manager):
     response = signed_in(manager).get("/dashboard/export.csv?start=2001-01-01&end=2002-01-01")
     by_name = {row[0]: row for row in csv.reader(io.StringIO(response.content.decode()))}
     assert by_name["standard_approved_percent"][1] == ""
-    assert by_name["standard_decided"][1] == "0"
+    assert by_name["standard_requests"][1] == "0"
 
 
 def test_csv_cells_cannot_start_a_formula():

@@ -1,30 +1,42 @@
-"""Load the two seed policies, demo users and a handful of demo cases. Safe to run again."""
+"""Load the seed policies, the demo's facet denervation policy, demo users and demo cases. Safe to run again."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 from django.utils import timezone
 
-from casemgmt.cases.models import Case
+from casemgmt.cases.models import AppealRequester, Case, LineOutcome, Urgency
+from casemgmt.cases.services.appeals import appeal_open
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
 from casemgmt.cases.services.intake import CaseInput, LineInput, MemberInput, ProviderInput, case_submit
+from casemgmt.cases.services.transitions import case_refer_to_physician
+from casemgmt.demo.facet_policy import BLOCKS_CRITERION, FACET_DENERVATION
 from casemgmt.kernel.roles import Role
 from casemgmt.security.services import demo_user_ensure, roles_sync_permissions
 from policies_app.demo.seed_policies import SEED_POLICIES
+from policies_app.models import LineOfBusiness, PolicyVersion
 from policies_app.services import policy_seed
 
 DEMO_USERS = [
     ("nurse", Role.NURSE, "Nora Reyes"),
     ("physician", Role.PHYSICIAN, "Dr. Paul Okafor"),
+    # An appeal is decided by a physician who took no part in the decision under appeal.
+    ("physician2", Role.PHYSICIAN, "Dr. Ines Alvarez"),
     ("editor", Role.POLICY_EDITOR, "Edith Lund"),
     ("manager", Role.MANAGER, "Maria Chen"),
     ("portal", Role.INTEGRATION_CLIENT, "Provider Portal"),
+    ("claims", Role.CLAIMS_SYSTEM, "Claims System"),
     ("auditor", Role.AUDITOR, "Audrey Stone"),
 ]
+API_ROLES = (Role.INTEGRATION_CLIENT, Role.CLAIMS_SYSTEM)
 DEFAULT_PASSWORD = "demo-pass-2026"
 DEMO_NPI = "1234567893"  # a well-formed NPI (valid check digit), not a real provider
 
@@ -76,6 +88,155 @@ def _demo_cases(today: date) -> list[dict[str, Any]]:
     ]
 
 
+# --- facet joint denervation: one set of cases per line of business --------------------------
+
+# The CMS-0057-F report's unit: a Medicare Advantage contract, a state for Medicaid and CHIP,
+# an exchange plan's HIOS id, a commercial group.
+PLAN_IDS = {
+    LineOfBusiness.COMMERCIAL: "GRP-40021",
+    LineOfBusiness.EXCHANGE: "12345IA0010001",
+    LineOfBusiness.MEDICARE_ADVANTAGE: "H1234",
+    LineOfBusiness.MEDICAID: "IA",
+    LineOfBusiness.CHIP: "IA",
+}
+LOB_TAGS = {
+    LineOfBusiness.COMMERCIAL: "COM",
+    LineOfBusiness.EXCHANGE: "EXC",
+    LineOfBusiness.MEDICARE_ADVANTAGE: "MA",
+    LineOfBusiness.MEDICAID: "MCD",
+    LineOfBusiness.CHIP: "CHIP",
+}
+# Members by line of business: Medicare Advantage members are older; CHIP covers members up to
+# 19, and the policy's adults are 18 or older.
+BIRTH_YEARS = {
+    LineOfBusiness.COMMERCIAL: 1971,
+    LineOfBusiness.EXCHANGE: 1979,
+    LineOfBusiness.MEDICARE_ADVANTAGE: 1951,
+    LineOfBusiness.MEDICAID: 1984,
+    LineOfBusiness.CHIP: 2008,
+}
+MEMBER_NAMES = ("Alma Ruiz", "Ben Ostrowski", "Carla Nguyen", "Dev Patel")
+
+CRITERIA_MET = {
+    "medial_branch_blocks_80_relief": 2,
+    "symptom_duration_months": 9,
+    "conservative_therapy_weeks": 12,
+    "facet_denervation_within_6_months": False,
+}
+ONE_BLOCK_ONLY = {**CRITERIA_MET, "medial_branch_blocks_80_relief": 1}
+DENIAL_REASON = (
+    "Only one diagnostic medial branch block is documented. The policy asks for two blocks at the "
+    "level to be treated, each relieving at least 80% of the pain, before radiofrequency denervation."
+)
+
+
+@dataclass(frozen=True)
+class FacetKind:
+    """One demo case of each line of business: what it is for, and how far load_demo takes it."""
+
+    tag: str
+    purpose: str
+    facts: dict[str, Any]
+    days_ahead: int
+    code: str
+    decided: str = ""  # "denied" or "approved": load_demo records that decision
+    appealed: bool = False  # and opens an appeal of it, for a second physician to decide
+
+
+FACET_KINDS = (
+    FacetKind("REQ", "to deny", ONE_BLOCK_ONLY, 10, "64635"),
+    FacetKind("DEN", "denied, to appeal", ONE_BLOCK_ONLY, 12, "64635", decided="denied"),
+    FacetKind("APL", "denied and appealed", ONE_BLOCK_ONLY, 9, "64633", decided="denied", appealed=True),
+    FacetKind("APR", "approved, to reopen", CRITERIA_MET, 7, "64633", decided="approved"),
+)
+DESCRIPTIONS = {
+    "64633": "RF denervation, cervical facet joint C5-C6, right",
+    "64635": "RF denervation, lumbar facet joint L4-L5, left",
+}
+DIAGNOSES = {"64633": "M47.812", "64635": "M47.816"}
+
+
+def facet_external_id(line_of_business: str, kind: FacetKind) -> str:
+    return f"FACET-{LOB_TAGS[LineOfBusiness(line_of_business)]}-{kind.tag}"
+
+
+def _facet_input(line_of_business: LineOfBusiness, index: int, kind: FacetKind, today: date) -> CaseInput:
+    first, _, last = MEMBER_NAMES[index % len(MEMBER_NAMES)].partition(" ")
+    region = "cervical" if kind.code == "64633" else "lumbar"
+    return CaseInput(
+        external_id=facet_external_id(line_of_business, kind),
+        urgency=Urgency.STANDARD,
+        line_of_business=line_of_business,
+        plan_id=PLAN_IDS[line_of_business],
+        member=MemberInput(
+            member_id=f"F{LOB_TAGS[line_of_business]}{700 + index}",
+            first_name=first,
+            last_name=last,
+            birth_date=date(BIRTH_YEARS[line_of_business], 1 + index * 3, 9),
+        ),
+        requesting_provider=ProviderInput(npi=DEMO_NPI, name="Demo Spine Clinic"),
+        diagnosis_codes=(DIAGNOSES[kind.code],),
+        service_lines=(
+            LineInput(
+                code_system="CPT",
+                code=kind.code,
+                units=1,
+                date_of_service=today + timedelta(days=kind.days_ahead),
+                description=DESCRIPTIONS[kind.code],
+            ),
+        ),
+        clinical_facts=dict(kind.facts),
+        clinical_notes=(
+            f"Chronic axial {region} pain for {kind.facts['symptom_duration_months']} months; "
+            f"{kind.facts['conservative_therapy_weeks']} weeks of physical therapy and medicines without relief. "
+            f"{kind.facts['medial_branch_blocks_80_relief']} diagnostic medial branch block(s) with at least 80% relief."
+        ),
+    )
+
+
+def _facet_case(
+    *, users: dict[str, User], version: PolicyVersion, line_of_business: LineOfBusiness, index: int, today: date
+) -> tuple[Case, Case | None, bool]:
+    """The case of `FACET_KINDS[index]`, taken as far as its kind says; (case, its appeal, created)."""
+    kind = FACET_KINDS[index]
+    client = users["portal"]
+    case = Case.objects.filter(submitted_by=client, external_id=facet_external_id(line_of_business, kind)).first()
+    created = case is None
+    # A case is written with its decision and appeal or not at all; a case a demo user has acted
+    # on since (reopened, say) is left as it is.
+    with transaction.atomic():
+        if case is None:
+            case = case_submit(client=client, data=_facet_input(line_of_business, index, kind, today))
+        if created and kind.decided == "denied":
+            case_refer_to_physician(
+                case_id=case.pk, user=users["nurse"], summary="One diagnostic block only; please review."
+            )
+            cite = CitationInput(policy_version_id=version.pk, criterion=BLOCKS_CRITERION)
+            line = DecisionLineInput(
+                service_line=1, outcome=LineOutcome.DENIED, reason=DENIAL_REASON, citations=(cite,)
+            )
+            decision_record(case_id=case.pk, user=users["physician"], lines=[line], citations=[])
+        elif created and kind.decided == "approved":
+            # No criterion named: the citation quotes the policy statement, whose criteria are all met.
+            cite = CitationInput(policy_version_id=version.pk)
+            line = DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED, citations=(cite,))
+            decision_record(case_id=case.pk, user=users["nurse"], lines=[line], citations=[])
+        if created and kind.appealed:
+            appeal_open(
+                case_id=case.pk,
+                user=client,
+                lines=[1],
+                reason=(
+                    "A second medial branch block gave 85% relief for six hours; "
+                    "the procedure note is on its way by fax."
+                ),
+                urgency=Urgency.STANDARD,
+                requested_by=AppealRequester.PROVIDER,
+            )
+    case.refresh_from_db()
+    return case, case.appeals.order_by("pk").first(), created
+
+
 class Command(BaseCommand):
     help = "Load the seed policies, the demo users and demo cases (idempotent)."
 
@@ -90,9 +251,10 @@ class Command(BaseCommand):
             username: demo_user_ensure(username=username, role=role, password=password, full_name=name)
             for username, role, name in DEMO_USERS
         }
-        for data in SEED_POLICIES:
+        for data in [*SEED_POLICIES, FACET_DENERVATION]:
             version = policy_seed(data=data, user=users["editor"])
             self.stdout.write(f"policy {data['number']} version {version.version_label}: {version.status}")
+        facet_version = version
         client = users["portal"]
         created = 0
         for i, demo in enumerate(_demo_cases(timezone.localdate())):
@@ -121,14 +283,49 @@ class Command(BaseCommand):
                 ),
             )
             created += 1
+        today = timezone.localdate()
+        table: list[tuple[LineOfBusiness, list[str]]] = []
+        lookup = ""
+        for line_of_business in LineOfBusiness:
+            row = []
+            for index, kind in enumerate(FACET_KINDS):
+                case, appeal, new = _facet_case(
+                    users=users, version=facet_version, line_of_business=line_of_business, index=index, today=today
+                )
+                created += new
+                row.append(f"{kind.purpose} {case.case_number}")
+                if kind.decided == "approved" and not lookup:
+                    line = case.lines.get()
+                    lookup = (
+                        f"/api/v1/authorizations?member_id={case.member_id}&code={line.code}"
+                        f"&date_of_service={line.date_of_service.isoformat()}"
+                    )
+                if appeal is not None and kind.appealed:
+                    row.append(f"its appeal {appeal.case_number}")
+            table.append((line_of_business, row))
         self.stdout.write(f"demo cases: {created} created, {Case.objects.count()} in total")
+        self.stdout.write("")
+        self.stdout.write(
+            f"Facet joint denervation (policy {FACET_DENERVATION['number']}, CPT 64633/64635), "
+            "by line of business and plan:"
+        )
+        for line_of_business, row in table:
+            self.stdout.write(f"  {line_of_business.label} ({PLAN_IDS[line_of_business]}): {'; '.join(row)}")
+        self.stdout.write(
+            "  physician denied them; physician2, who took no part, decides the appeals "
+            "(upheld for Medicare Advantage: forwarded to the Independent Review Entity)."
+        )
         self.stdout.write("")
         self.stdout.write(f"Sign in at {options['url']} with one of these (password: {password}):")
         for username, role, name in DEMO_USERS:
-            where = "API token (below)" if role == Role.INTEGRATION_CLIENT else "browser"
+            where = "API token (below)" if role in API_ROLES else "browser"
             self.stdout.write(f"  {username:<10} {role.label:<20} {name:<18} {where}")
         # Runnable as printed: without a SECRET_KEY, a command needs the same DEBUG=1 as make run.
         debug = "DEBUG=1 " if settings.DEBUG else ""
         self.stdout.write(
             f'API token for portal: {debug}.venv/bin/python manage.py create_api_token portal --label "EHR"'
         )
+        self.stdout.write(
+            f'API token for claims: {debug}.venv/bin/python manage.py create_api_token claims --label "Claims"'
+        )
+        self.stdout.write(f"  then, as the claims system: GET {lookup}")
