@@ -165,13 +165,26 @@ def build_world(media: Path) -> World:
     attachment = attachment_add(
         case_id=case.pk, user=client, upload=SimpleUploadedFile("mri.pdf", PDF, content_type="application/pdf")
     )
-    decided_case = factories.case(client, external_id=EXTERNAL_ID + "-B", member=member)
+    # Decided with one line approved (an authorization to extend) and one denied (a line to appeal).
+    dos = timezone.localdate() + timedelta(days=10)
+    decided_case = factories.case(
+        client,
+        external_id=EXTERNAL_ID + "-B",
+        member=member,
+        service_lines=(
+            LineInput(code_system="CPT", code="62330", units=1, date_of_service=dos),
+            LineInput(code_system="CPT", code="62330", units=2, date_of_service=dos),
+        ),
+    )
     decision = decision_record(
         case_id=decided_case.pk,
-        user=users[Persona.NURSE],
-        lines=[DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED)],
-        citations=[],
-        rationale="Meets the policy.",
+        user=users[Persona.PHYSICIAN],
+        lines=[
+            DecisionLineInput(service_line=1, outcome=LineOutcome.APPROVED),
+            DecisionLineInput(service_line=2, outcome=LineOutcome.DENIED, reason="Investigational per policy."),
+        ],
+        citations=[CitationInput(policy_version_id=version.pk)],
+        rationale="Meets the policy for one level only.",
     )
     webhook_subscribe(client=client, url=OWNER_WEBHOOK)
     token, _ = api_token_create(user=client, label="EHR")
@@ -308,6 +321,13 @@ def _api_body(entry: Entry, world: World) -> tuple[Any, str]:
         "api_case_pend": lambda: {"needed": "The MRI report of the lumbar spine."},
         "api_case_attachments": lambda: {"file": SimpleUploadedFile("notes.pdf", PDF, content_type="application/pdf")},
         "api_webhooks": lambda: {"url": "https://hooks.example.org/pa-status"},
+        "api_case_appeals": lambda: {
+            "lines": [2],
+            "reason": "The second level was documented in the notes sent.",
+            "urgency": "standard",
+            "requested_by": "provider",
+        },
+        "api_case_reopen": lambda: {"reason": "Clerical error: the units were misread."},
         "api_authorization_extensions": lambda: {
             "units": 3,
             "reason": "Two more sessions are needed after the first.",
