@@ -37,12 +37,18 @@ $(STAMP): $(REQUIREMENTS) | $(PY)
 
 install: $(STAMP) ## Create .venv and install the pinned requirements
 
+# With no broker nothing else makes a webhook delivery's retry when it falls due: webhooks_run
+# does, beside the server (its lines prefixed [webhooks]), and the trap stops it with the server.
 run: $(STAMP) ## Migrate, load demo data and serve on http://127.0.0.1:8000 (DEBUG=1 unless set)
 	@export DEBUG="$${DEBUG:-1}"; \
 	$(PY) manage.py migrate --no-input; \
 	$(PY) manage.py load_demo --url http://$(HOST):$(PORT)/; \
 	echo; echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"; echo; \
-	exec $(PY) manage.py runserver $(HOST):$(PORT)
+	if [ -n "$${CELERY_BROKER_URL:-}$${CELERY_BROKER_URL_FILE:-}" ]; then exec $(PY) manage.py runserver $(HOST):$(PORT); fi; \
+	$(PY) -u manage.py webhooks_run > >(trap '' INT; exec awk '{ print "[webhooks] " $$0; fflush() }') 2>&1 & \
+	loop=$$!; \
+	trap 'kill -TERM $$loop 2>/dev/null || true; wait $$loop 2>/dev/null || true' EXIT; \
+	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(STAMP) ## Run the whole test suite
 	@echo "pytest $(PYTEST_ARGS)"; rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \

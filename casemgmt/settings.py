@@ -329,6 +329,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 REOPEN_ANY_REASON_DAYS = env_int("REOPEN_ANY_REASON_DAYS", 365, minimum=1)
 REOPEN_GOOD_CAUSE_DAYS = env_int("REOPEN_GOOD_CAUSE_DAYS", 4 * 365, minimum=1)
 
+# Intake flags a service line whose date of service no loaded coverage of the member covers
+# (casemgmt.cases.services.eligibility). Off until the plan loads its members' coverage
+# (`manage.py load_eligibility`, POST /api/v1/eligibility): without it every line would be flagged.
+ELIGIBILITY_CHECK = env_bool("ELIGIBILITY_CHECK", default=False)
+
+# A policy version is published by a second editor, not by the one who submitted it for review
+# (policies_app.services.policy_version_publish). A plan too small for two editors turns it off.
+POLICY_PUBLISH_NEEDS_SECOND_EDITOR = env_bool("POLICY_PUBLISH_NEEDS_SECOND_EDITOR", default=True)
+
 # Retrospective review (casemgmt/retro). A chunk is this many case ids, evaluated in one
 # transaction by one task; it must finish well inside CELERY_TASK_TIME_LIMIT.
 RETRO_CHUNK_SIZE = env_int("RETRO_CHUNK_SIZE", 2000, minimum=1)

@@ -1,4 +1,4 @@
-"""Code formats: CPT, HCPCS Level II and ICD-10-CM (checked against the real code set)."""
+"""Code formats: CPT, HCPCS Level II and ICD-10-CM (checked against the real code set, with its billable codes)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ def icd10cm_is_valid(code: str) -> bool:
     return bool(icd.is_valid_item(code))
 
 
+@lru_cache(maxsize=65536)
+def icd10cm_is_billable(code: str) -> bool:
+    """A code valid for reporting: a leaf of the tabular list, with no more specific code under it.
+
+    A category (M48) or subcategory (M48.06) is a valid code, as a policy's code list may name
+    one, but only its leaves may be reported on a claim or a request (ICD-10-CM Official
+    Guidelines for Coding and Reporting, Section I.B.2, "Level of Detail in Coding").
+    """
+    return bool(icd.is_valid_item(code)) and bool(icd.is_leaf(code))
+
+
 def code_problem(system: str, code: str) -> str | None:
     """Return what is wrong with a code in its system, or None when it is well-formed."""
     if system == "CPT":
@@ -41,6 +52,16 @@ def code_problem(system: str, code: str) -> str | None:
             return f"{code!r} is not an ICD-10-CM code"
         return None
     return f"unknown code system {system!r}"
+
+
+def diagnosis_problem(code: str) -> str | None:
+    """What is wrong with a diagnosis code on a request, or None when it may be reported."""
+    problem = code_problem("ICD10CM", code)
+    if problem:
+        return problem
+    if not icd10cm_is_billable(normalize_code("ICD10CM", code)):
+        return f"{code!r} is not a billable code: use a more specific one"
+    return None
 
 
 def range_problem(system: str, first: str, last: str) -> str | None:

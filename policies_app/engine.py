@@ -18,6 +18,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from policies_app.negation import term_mentions
+
 # Ranges wider than this are kept as ranges and scanned, not expanded into single codes.
 MAX_EXPANDED_RANGE = 5000
 
@@ -777,16 +779,14 @@ def _merge_hits(a: Mapping[int, set[str]], b: Mapping[int, set[str]]) -> Mapping
     return merged
 
 
-def _evaluate_line(
-    index: PolicyIndex, request: RequestData, line: LineRequest, note_hits: Mapping[int, set[str]]
-) -> list[FlagData]:
+def _evaluate_line(index: PolicyIndex, request: RequestData, line: LineRequest, note_hits: _NoteHits) -> list[FlagData]:
     flags: list[FlagData] = []
     versions = index.versions
     code_match = index.code_match(line.code_system, line.code)
     code_ids = code_match.version_ids
     code_policies = code_match.policies
     # The description and the notes are matched separately, so a term cannot span the two.
-    term_hits = _merge_hits(note_hits, index.versions_for_text(line.description) if line.description else {})
+    term_hits = _merge_hits(note_hits.terms, index.versions_for_text(line.description) if line.description else {})
     if not code_ids and not term_hits:
         return flags
 
@@ -830,6 +830,10 @@ def _evaluate_line(
         if not governs_code and not terms_now:
             continue
         if not governs_code and terms_now:
+            term_details: dict[str, Any] = {"terms": sorted(terms_now)}
+            negated = note_hits.negated.get(in_effect.version_id)
+            if negated:
+                term_details["mentioned_negated"] = sorted(negated)
             flags.append(
                 FlagData(
                     line.sequence,
@@ -839,7 +843,7 @@ def _evaluate_line(
                     f"which does not list {line.code_system} {line.code}.",
                     in_effect,
                     in_effect.statement,
-                    {"terms": sorted(terms_now)},
+                    term_details,
                 )
             )
         if request.line_of_business not in in_effect.lines_of_business:
@@ -861,8 +865,33 @@ def _evaluate_line(
     return flags
 
 
-def _note_hits(index: PolicyIndex, request: RequestData) -> Mapping[int, set[str]]:
-    return index.versions_for_text(request.notes) if request.notes and index.has_terms else {}
+class _NoteHits(NamedTuple):
+    """The policy terms a request's notes name, by version id: those named as wanted, and those
+    named in a negated mention ("no Dynesys will be used"). A term every mention of which is negated
+    is only in `negated` and raises no flag (issue 17, section 6)."""
+
+    terms: Mapping[int, set[str]]
+    negated: Mapping[int, set[str]]
+
+
+_NO_NOTE_HITS = _NoteHits(MappingProxyType({}), MappingProxyType({}))
+
+
+def _note_hits(index: PolicyIndex, request: RequestData) -> _NoteHits:
+    if not request.notes or not index.has_terms:
+        return _NO_NOTE_HITS
+    hits = index.versions_for_text(request.notes)
+    if not hits:
+        return _NO_NOTE_HITS
+    # Negation is judged only once a term is found, so a note naming none costs nothing more.
+    mentions = term_mentions(request.notes, set().union(*hits.values()), normalize_words)
+    if not mentions.negated:
+        return _NoteHits(hits, _NO_NOTE_HITS.negated)
+    dropped = mentions.negated_only
+    return _NoteHits(
+        {vid: kept for vid, terms in hits.items() if (kept := terms - dropped)},
+        {vid: found for vid, terms in hits.items() if (found := terms & mentions.negated)},
+    )
 
 
 def evaluate_line(index: PolicyIndex, request: RequestData, line: LineRequest) -> list[FlagData]:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
@@ -18,7 +19,13 @@ from django.utils.text import get_valid_filename
 
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.services import audit_record
-from casemgmt.kernel.errors import ConflictError, InvalidTransition, NotFoundError, ValidationFailed
+from casemgmt.kernel.errors import (
+    ConflictError,
+    InvalidTransition,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationFailed,
+)
 from casemgmt.kernel.roles import Role, require_role
 from policies_app.codes import code_problem, normalize_code, range_problem
 from policies_app.importer import ImportRefused, parse_policy
@@ -169,6 +176,8 @@ def policy_version_publish(*, version_id: int, user: User) -> PolicyVersion:
     A published open-ended predecessor that starts before this version is closed the day
     before this one starts; any other overlap is refused. Sends `policy_version_published` in
     the transaction: its receivers (re-flagging open cases, the retrospective run) act on it.
+    With POLICY_PUBLISH_NEEDS_SECOND_EDITOR on, the editor who submitted the version for review
+    cannot publish it: a second editor reviews what the first wrote.
     """
     require_role(user, Role.POLICY_EDITOR, action="publish a policy version")
     # Lock the policy row first so two publishes of one policy cannot both pass the overlap check.
@@ -181,6 +190,11 @@ def policy_version_publish(*, version_id: int, user: User) -> PolicyVersion:
             f"version {version.version_label} is {version.get_status_display().lower()}; "
             "only a version in review can be published",
             current_status=version.status,
+        )
+    if settings.POLICY_PUBLISH_NEEDS_SECOND_EDITOR and version.submitted_by_id == user.pk:
+        raise PermissionDeniedError(
+            f"you submitted version {version.version_label} for review, so another policy editor "
+            "must review and publish it"
         )
     problems = publish_problems(version)
     if problems:
@@ -304,10 +318,14 @@ def policy_code_add(
     return obj
 
 
-def policy_seed(*, data: dict[str, Any], user: User) -> PolicyVersion:
+def policy_seed(*, data: dict[str, Any], user: User, publisher: User) -> PolicyVersion:
     """Create and publish a policy version from structured data, unless it already exists.
 
-    Used by `load_demo`; goes through the same draft, review and publish services as editors.
+    Used by `load_demo`; goes through the same draft, review and publish services as editors:
+    `user` drafts the version and submits it for review, `publisher` publishes it. Seeding has
+    no exemption from POLICY_PUBLISH_NEEDS_SECOND_EDITOR, so with it on (the default)
+    `publisher` is a second policy editor; the audit trail then shows two editors for every
+    published version, seeded or not.
     `facts` (key, label, value type, unit) adds the clinical facts the `criteria` test to the
     catalogue; each criteria node is a leaf (`label`, `fact`, `operator`, `value`) or a group
     (`label`, `children`, and `node_type` and `min_met` other than "all of").
@@ -349,7 +367,7 @@ def policy_seed(*, data: dict[str, Any], user: User) -> PolicyVersion:
         for position, node in enumerate(data.get("criteria", [])):
             _criterion_seed(version=version, parent=None, position=position, node=node)
         policy_version_submit_for_review(version_id=version.pk, user=user)
-        return policy_version_publish(version_id=version.pk, user=user)
+        return policy_version_publish(version_id=version.pk, user=publisher)
 
 
 def _fact_seed(*, key: str, label: str, value_type: str, unit: str, user: User) -> None:

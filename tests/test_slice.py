@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_request_flows_from_intake_to_cited_denial(integration_client, nurse, physician, editor):
-    version = policy_seed(data=WELLMARK_07_01_89, user=editor)
+    version = policy_seed(data=WELLMARK_07_01_89, user=editor, publisher=factories.second_editor())
     _, token = api_token_create(user=integration_client)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")

@@ -126,8 +126,9 @@ def seed_library() -> Library:
         operator="gte",
         value=6,
     )
+    # One editor submits, a second publishes (POLICY_PUBLISH_NEEDS_SECOND_EDITOR), as in load_demo.
     policy_version_submit_for_review(version_id=version.pk, user=editor)
-    criteria = policy_version_publish(version_id=version.pk, user=editor)
+    criteria = policy_version_publish(version_id=version.pk, user=User.objects.get(username="editor2"))
     wellmark = PolicyVersion.objects.select_related("policy").get(policy__number="07.01.89", status="published")
     return Library(
         client_id=User.objects.get(username="portal").pk,

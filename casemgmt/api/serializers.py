@@ -72,14 +72,15 @@ class ProcedureCodeField(serializers.CharField):
             "pattern": ICD10CM_PATTERN,
             "minLength": 1,
             "maxLength": 10,
-            "description": "An ICD-10-CM code, with or without its dot.",
+            "description": "A billable ICD-10-CM code (a leaf such as M48.062, not a category such as "
+            "M48.06), with or without its dot.",
         },
         "uniqueItems": True,
     }
 )
 class DiagnosisCodesField(serializers.ListField):
-    """ICD-10-CM codes; the intake service checks that the code set has each, and that none is
-    listed twice (as it reads them: m48.062 and M48062 are the same code)."""
+    """ICD-10-CM codes; the intake service checks that the code set has each as a billable code,
+    and that none is listed twice (as it reads them: m48.062 and M48062 are the same code)."""
 
 
 @extend_schema_field({"type": "string", "pattern": MODIFIER_PATTERN, "description": "Two letters or digits."})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from casemgmt.api import appeals, attachments, authorizations, cases, coverage, reports, retro, webhooks
+from casemgmt.api import appeals, attachments, authorizations, cases, coverage, eligibility, reports, retro, webhooks
 
 urlpatterns = [
     path("cases", cases.CaseCollectionApi.as_view(), name="api_cases"),
@@ -33,6 +33,7 @@ urlpatterns = [
         name="api_authorization_extensions",
     ),
     path("coverage", coverage.CoverageApi.as_view(), name="api_coverage"),
+    path("eligibility", eligibility.EligibilityApi.as_view(), name="api_eligibility"),
     path("reports/cms-0057f", reports.CmsReportApi.as_view(), name="api_reports_cms_0057f"),
     path("webhooks", webhooks.WebhooksApi.as_view(), name="api_webhooks"),
     path("retro/runs", retro.RetroRunCollectionApi.as_view(), name="api_retro_runs"),

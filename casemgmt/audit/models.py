@@ -57,6 +57,7 @@ class AuditObject(models.TextChoices):
     RETRO_SCHEDULE = "retro_schedule", "Nightly retrospective review settings"
     AUTHORIZATION = "authorization", "Authorization"
     REPORT = "report", "Public metrics report"
+    MEMBER_COVERAGE = "member_coverage", "Member coverage (eligibility)"
 
 
 class AuditEvent(models.Model):

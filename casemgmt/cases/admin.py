@@ -1,5 +1,5 @@
-"""Managers' admin: deadline rules, authorization validity rules and appeal windows; the
-webhook deliveries and the authorizations (read-only).
+"""Managers' admin: deadline rules, authorization validity rules, appeal windows and duplicate
+rules; the webhook deliveries and the authorizations (read-only).
 
 Cases, flags and decisions are deliberately absent: they change only through the services
 behind the reviewer pages and the API, where every change is audited.
@@ -17,6 +17,7 @@ from casemgmt.cases.models import (
     Authorization,
     AuthorizationValidityRule,
     DeadlineRule,
+    DuplicateRule,
     WebhookDelivery,
 )
 
@@ -126,6 +127,23 @@ class AppealWindowAdmin(AuditedAdminMixin, admin.ModelAdmin):
     fields = ["line_of_business", "days", "source"]
 
     def has_delete_permission(self, request: HttpRequest, obj: AppealWindow | None = None) -> bool:
+        return False
+
+
+@admin.register(DuplicateRule)
+class DuplicateRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """What intake does with a request repeating one still open or approved for the same member:
+    the window between dates of service, and whether to flag it or refuse it. One rule per line
+    of business, seeded by the migration: managers change them, nobody adds or deletes one."""
+
+    list_display = ["line_of_business", "window_days", "action"]
+    fields = ["line_of_business", "window_days", "action"]
+    readonly_fields = ["line_of_business"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: DuplicateRule | None = None) -> bool:
         return False
 
 

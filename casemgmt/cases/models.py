@@ -247,6 +247,12 @@ class FlagKind(models.TextChoices):
     LINE_OF_BUSINESS_EXCLUDED = "line_of_business_excluded", "Line of business excluded"
     TERM_MATCH = "term_match", "Device or procedure named in text"
     POSITION_UNDETERMINED = "position_undetermined", "Policy position not determined"
+    MEMBER_NOT_ELIGIBLE = "member_not_eligible", "Member not covered on the date of service"
+    DUPLICATE_REQUEST = "duplicate_request", "Duplicate of an earlier request"
+
+
+# Found by intake's triage, not the policy engine: re-evaluating the engine's flags keeps them.
+TRIAGE_FLAG_KINDS = (FlagKind.MEMBER_NOT_ELIGIBLE, FlagKind.DUPLICATE_REQUEST)
 
 
 class FlagSeverity(models.TextChoices):
@@ -522,6 +528,60 @@ class DeadlineRule(models.Model):
             filter(None, [self.review_type, self.appealed_review_type, self.urgency, self.line_of_business])
         )
         return f"{scope}: {self.hours} h"
+
+
+class MemberCoverage(models.Model):
+    """A member's coverage, as the plan's enrollment system states it: under a line of business
+    and plan or contract, from a start date to an end date (blank while open-ended)."""
+
+    member_id = models.CharField(max_length=50)
+    line_of_business = models.CharField(max_length=30, choices=LineOfBusiness.choices)
+    plan_id = models.CharField(max_length=50, blank=True)
+    coverage_start = models.DateField()
+    coverage_end = models.DateField(null=True, blank=True, help_text="Blank while the coverage is open-ended.")
+    loaded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["member_id", "coverage_start"]
+        constraints = [
+            # Loading the same row again changes nothing (load_eligibility, POST /api/v1/eligibility).
+            models.UniqueConstraint(
+                fields=["member_id", "line_of_business", "plan_id", "coverage_start"],
+                name="membercoverage_unique_period",
+            ),
+            models.CheckConstraint(
+                condition=Q(coverage_end__isnull=True) | Q(coverage_end__gte=models.F("coverage_start")),
+                name="membercoverage_end_not_before_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["member_id", "coverage_start"], name="membercoverage_member_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.line_of_business} from {self.coverage_start}"
+
+
+class DuplicateAction(models.TextChoices):
+    FLAG = "flag", "Flag the new request for the reviewer"
+    REFUSE = "refuse", "Refuse the new request (409)"
+
+
+class DuplicateRule(models.Model):
+    """What intake does with a request that repeats an earlier one, by line of business."""
+
+    line_of_business = models.CharField(max_length=30, choices=LineOfBusiness.choices)
+    window_days = models.PositiveIntegerField(
+        default=30, help_text="Dates of service this many days apart or closer count as the same service."
+    )
+    action = models.CharField(max_length=10, choices=DuplicateAction.choices, default=DuplicateAction.FLAG)
+
+    class Meta:
+        ordering = ["line_of_business"]
+        constraints = [
+            models.UniqueConstraint(fields=["line_of_business"], name="duplicaterule_unique_line_of_business")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_line_of_business_display()}: {self.get_action_display()} within {self.window_days} days"
 
 
 class AppealWindow(models.Model):

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from policies_app.codes import code_problem, normalize_code
+from policies_app.codes import code_problem, diagnosis_problem, normalize_code
 
 NPI_RE = re.compile(r"^[0-9]{10}$")
 MODIFIER_RE = re.compile(r"^[A-Z0-9]{2}$")
@@ -50,9 +50,10 @@ def check_npi(problems: Problems, path: str, npi: str) -> None:
 
 
 def check_diagnoses(problems: Problems, path: str, codes: list[str]) -> list[str]:
+    """The request's diagnoses, normalized; each must be a billable ICD-10-CM code."""
     normalized = []
     for i, code in enumerate(codes):
-        problem = code_problem("ICD10CM", code)
+        problem = diagnosis_problem(code)
         if problem:
             problems.add(f"{path}[{i}]", problem)
         normalized.append(normalize_code("ICD10CM", code))

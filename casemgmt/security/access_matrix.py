@@ -875,10 +875,34 @@ ADMIN_MODELS += [
         rule="Managers keep the appeal filing windows; never deleted (without one, a line of business takes no appeal).",
     ),
     *_model_rows(
+        "casemgmt.duplicaterule",
+        view=MANAGER,
+        change=MANAGER,
+        rule="Managers set the window and the action (flag or refuse) for duplicate requests; one rule per "
+        "line of business, never added or deleted.",
+    ),
+    *_model_rows(
         "casemgmt.authorization",
         view=MANAGER,
         rule="Managers read authorizations (each page recorded); decisions issue, supersede and void them, "
         "nobody adds, changes or deletes one here.",
+    ),
+]
+
+
+# --- eligibility (casemgmt/api/eligibility.py) ---------------------------------------------------
+
+API += [
+    _api(
+        "api_eligibility",
+        "POST",
+        "/api/v1/eligibility",
+        grant({Persona.MANAGER}),
+        "Member coverage from the enrollment system: loaded with a manager's token (the plan gives its "
+        "enrollment system an account in the manager role), as managers also load it with "
+        "`manage.py load_eligibility`. Not integration clients (a provider's EHR must not say who is "
+        "covered) nor the claims system (it reads only).",
+        ok=(200,),
     ),
 ]
 

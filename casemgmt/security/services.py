@@ -56,6 +56,8 @@ ROLE_ADMIN_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         # After the decision: how long authorizations last and how long appeals may be filed.
         ("casemgmt", "authorizationvalidityrule", ("view", "add", "change")),
         ("casemgmt", "appealwindow", ("view", "add", "change")),
+        # Triage at intake: the window and the action for duplicate requests, one rule per line of business.
+        ("casemgmt", "duplicaterule", ("view", "change")),
         ("casemgmt", "authorization", ("view",)),
         ("casemgmt", "apitoken", ("view", "change")),
         ("casemgmt", "webhookdelivery", ("view",)),

@@ -67,6 +67,7 @@ USERS: dict[str, tuple[Role, str]] = {
     "physician": (Role.PHYSICIAN, "Dr. Paul Okafor"),
     "manager": (Role.MANAGER, "Maria Chen"),
     "editor": (Role.POLICY_EDITOR, "Edith Lund"),
+    "editor2": (Role.POLICY_EDITOR, "Eli Brandt"),
     "portal": (Role.INTEGRATION_CLIENT, "Provider Portal"),
 }
 # The seed policy that governs CPT 62330 for commercial members (investigational).
@@ -168,7 +169,10 @@ def workspace(live_server: Any) -> Workspace:
         username: demo_user_ensure(username=username, role=role, password=PASSWORD, full_name=name)
         for username, (role, name) in USERS.items()
     }
-    versions = {data["number"]: policy_seed(data=data, user=users["editor"]) for data in SEED_POLICIES}
+    versions = {
+        data["number"]: policy_seed(data=data, user=users["editor"], publisher=users["editor2"])
+        for data in SEED_POLICIES
+    }
     return Workspace(url=live_server.url, users=users, versions=versions)
 
 

@@ -174,8 +174,7 @@ def test_in_review_version_is_read_only_too(editor: User) -> None:
 
 
 def test_publish_list_action_publishes_a_version_in_review(editor: User) -> None:
-    version = factories.draft_version()
-    policy_version_submit_for_review(version_id=version.pk, user=editor)
+    version = factories.submit(factories.draft_version())
 
     response = signed_in(editor).post(
         VERSIONS, {"action": "publish", "_selected_action": [str(version.pk)]}, follow=True
@@ -190,8 +189,7 @@ def test_publish_list_action_publishes_a_version_in_review(editor: User) -> None
 def test_overlapping_publish_shows_the_clear_message_and_changes_nothing(editor: User) -> None:
     policy = factories.policy()
     factories.publish(factories.draft_version(policy, effective_end=date(2024, 12, 31)), editor)
-    later = factories.draft_version(policy, version_label="2024-06", effective_start=date(2024, 6, 1))
-    policy_version_submit_for_review(version_id=later.pk, user=editor)
+    later = factories.submit(factories.draft_version(policy, version_label="2024-06", effective_start=date(2024, 6, 1)))
 
     response = signed_in(editor).post(f"{VERSIONS}{later.pk}/transition/publish/", follow=True)
 
@@ -200,6 +198,21 @@ def test_overlapping_publish_shows_the_clear_message_and_changes_nothing(editor:
     assert "Effective start: version 2024-06 (2024-06-01 to open) overlaps published version 2024-01" in page
     later.refresh_from_db()
     assert later.status == PolicyVersionStatus.IN_REVIEW
+
+
+def test_the_editor_who_submitted_a_version_is_told_another_editor_must_publish_it(editor: User) -> None:
+    """Issue 17 §6: the one who submitted a version for review cannot publish it; the admin says why."""
+    version = factories.draft_version()
+    policy_version_submit_for_review(version_id=version.pk, user=editor)
+
+    response = signed_in(editor).post(f"{VERSIONS}{version.pk}/transition/publish/", follow=True)
+
+    assert (
+        "Could not publish TP.01 v2024-01: You submitted version 2024-01 for review, "
+        "so another policy editor must review and publish it."
+    ) in text(response)
+    version.refresh_from_db()
+    assert version.status == PolicyVersionStatus.IN_REVIEW
 
 
 def test_submit_for_review_of_an_incomplete_draft_names_each_missing_field(editor: User) -> None:

@@ -222,6 +222,12 @@ def test_term_match_when_text_names_a_device_the_codes_do_not_cover() -> None:
     assert kinds([dynesys], request("22612", notes="Plan: L4-5 Dynesys.")) == ["term_match", "investigational"]
 
 
+def test_term_named_only_in_a_negated_mention_raises_no_flag() -> None:
+    """Issue 17 section 6: "no Dynesys will be used" raises no investigational flag for Dynesys."""
+    dynesys = version(codes=(), terms=("Dynesys",), position="experimental_investigational")
+    assert kinds([dynesys], request("22612", notes="Plan: L4-5 decompression; no Dynesys will be used.")) == []
+
+
 def test_term_match_is_not_raised_when_the_code_also_matches() -> None:
     both = version(terms=("mild procedure",))
     assert kinds([both], request("62330", notes="Patient asks about the mild procedure.")) == ["investigational"]

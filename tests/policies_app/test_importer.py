@@ -19,7 +19,7 @@ from casemgmt.kernel.errors import PermissionDeniedError
 from casemgmt.kernel.roles import Role
 from policies_app.importer import BCBS_MN, WELLMARK, ImportRefused, parse_policy
 from policies_app.models import Policy, PolicyCode, PolicyTerm, PolicyVersion
-from policies_app.services import policy_import, policy_version_publish, policy_version_submit_for_review
+from policies_app.services import policy_import, policy_version_publish
 from tests import factories
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -569,7 +569,7 @@ def publish_import(version: PolicyVersion, editor, **policy_fields) -> PolicyVer
     """What an editor does with an imported draft: fill the gaps, clear the notes, publish."""
     Policy.objects.filter(pk=version.policy_id).update(**policy_fields)
     PolicyVersion.objects.filter(pk=version.pk).update(missing_fields=[])
-    policy_version_submit_for_review(version_id=version.pk, user=editor)
+    factories.submit(version)
     return policy_version_publish(version_id=version.pk, user=editor)
 
 

@@ -46,8 +46,10 @@ def fresh_engine_index() -> Iterator[None]:
 @pytest.fixture
 def seeded(editor: User) -> dict[str, PolicyVersion]:
     return {
-        "wellmark": policy_seed(data=WELLMARK_07_01_89, user=editor),
-        "bcbsmn": policy_seed(data=BCBSMN_DYNAMIC_SPINE_STABILIZATION, user=editor),
+        "wellmark": policy_seed(data=WELLMARK_07_01_89, user=editor, publisher=factories.second_editor()),
+        "bcbsmn": policy_seed(
+            data=BCBSMN_DYNAMIC_SPINE_STABILIZATION, user=editor, publisher=factories.second_editor()
+        ),
     }
 
 
@@ -133,7 +135,7 @@ def test_notes_naming_a_longer_word_do_not_flag(seeded: dict[str, PolicyVersion]
 
 
 def test_seeding_twice_changes_nothing(seeded: dict[str, PolicyVersion], editor: User) -> None:
-    again = policy_seed(data=WELLMARK_07_01_89, user=editor)
+    again = policy_seed(data=WELLMARK_07_01_89, user=editor, publisher=factories.second_editor())
     assert again.pk == seeded["wellmark"].pk
     assert PolicyVersion.objects.count() == 2
 

@@ -12,7 +12,7 @@ from django.db import connection
 from casemgmt.audit.models import AuditEvent
 from casemgmt.kernel.errors import InvalidTransition
 from policies_app.models import LibraryStamp, PolicyVersion, PolicyVersionStatus
-from policies_app.services import policy_version_publish, policy_version_submit_for_review
+from policies_app.services import policy_version_publish
 from policies_app.signals import policy_version_published
 from tests import factories
 
@@ -34,9 +34,8 @@ def announcements() -> Iterator[list[dict[str, Any]]]:
 
 @pytest.fixture
 def in_review(editor: User) -> PolicyVersion:
-    version = factories.draft_version()
-    policy_version_submit_for_review(version_id=version.pk, user=editor)
-    return version
+    # Submitted by a second editor: `editor` publishes it.
+    return factories.submit(factories.draft_version())
 
 
 def test_publishing_announces_the_version_and_its_editor_inside_the_transaction(

@@ -50,6 +50,7 @@ from casemgmt.cases.models import (
     Case,
     DeadlineRule,
     Decision,
+    DuplicateRule,
     LineOutcome,
 )
 from casemgmt.cases.services.attachments import attachment_add
@@ -338,6 +339,18 @@ def _api_body(entry: Entry, world: World) -> tuple[Any, str]:
             "date_from": str(timezone.localdate() - timedelta(days=60)),
             "date_to": str(timezone.localdate() - timedelta(days=1)),
         },
+        "api_eligibility": lambda: {
+            "coverages": [
+                {"member_id": "M-MATRIX-1", "line_of_business": "commercial", "coverage_start": "2026-01-01"},
+                {
+                    "member_id": "M-MATRIX-2",
+                    "line_of_business": "medicare_advantage",
+                    "plan_id": "H1234-001",
+                    "coverage_start": "2026-01-01",
+                    "coverage_end": "2026-12-31",
+                },
+            ]
+        },
     }
     body = bodies[entry.name]() if entry.name in bodies else {}
     return body, "multipart" if entry.name == "api_case_attachments" else "json"
@@ -396,6 +409,7 @@ def _admin_object(label: str, variant: str, world: World) -> Model:
             name="Matrix rule: 60 days", days_after=60
         ),
         "casemgmt.appealwindow": lambda: AppealWindow.objects.order_by("pk")[0],
+        "casemgmt.duplicaterule": lambda: DuplicateRule.objects.order_by("pk")[0],
         "casemgmt.authorization": lambda: world.authorization(),
     }
     return factories_by_label[label]()

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from casemgmt.cases import workflow
 from casemgmt.cases.models import (
+    TRIAGE_FLAG_KINDS,
     Case,
     CaseEventKind,
     Flag,
@@ -45,8 +46,11 @@ def flags_build(case: Case, flags: list[FlagData], now: datetime, lines: Iterabl
 
 
 def flags_write(case: Case, flags: list[FlagData], now: datetime) -> list[Flag]:
-    """Write the engine's flags as the case's current ones, superseding those before them."""
-    Flag.objects.filter(case=case, superseded_at__isnull=True).update(superseded_at=now)
+    """Write the engine's flags as the case's current ones, superseding the engine's before them
+    (triage's flags from intake stay)."""
+    Flag.objects.filter(case=case, superseded_at__isnull=True).exclude(kind__in=TRIAGE_FLAG_KINDS).update(
+        superseded_at=now
+    )
     return Flag.objects.bulk_create(flags_build(case, flags, now, case.lines.all()))
 
 
@@ -64,7 +68,11 @@ def case_flags_refresh(*, case_id: int) -> bool:
     if case is None or not workflow.allowed(case.status, Action.REFLAG):
         return False
     fresh = evaluate_request(engine_index(), case_request_data(case))
-    current = Flag.objects.filter(case=case, superseded_at__isnull=True).select_related("service_line")
+    current = (
+        Flag.objects.filter(case=case, superseded_at__isnull=True)
+        .exclude(kind__in=TRIAGE_FLAG_KINDS)
+        .select_related("service_line")
+    )
     old_keys = sorted(_flag_key(f.service_line.sequence, f.kind, f.policy_version_id, f.message) for f in current)
     new_keys = sorted(
         _flag_key(f.service_line, f.kind, f.version.version_id if f.version else None, f.message) for f in fresh

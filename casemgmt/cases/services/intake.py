@@ -25,6 +25,8 @@ from casemgmt.cases.models import (
 )
 from casemgmt.cases.selectors import case_request_data, fact_catalogue
 from casemgmt.cases.services.deadlines import deadline_for
+from casemgmt.cases.services.duplicates import duplicate_flags, duplicate_matches, duplicate_refusal
+from casemgmt.cases.services.eligibility import eligibility_flags
 from casemgmt.cases.services.events import case_events_add
 from casemgmt.cases.services.flags import flags_build
 from casemgmt.cases.validation import Problems, check_diagnoses, check_facts, check_line, check_member, check_npi
@@ -218,12 +220,26 @@ def _case_create(
         )
         for i, line in enumerate(data.service_lines, start=1)
     ]
-    # The request is the engine's input: the flags are known before the transaction opens.
+    # The request is the engine's and triage's input: the flags are known before the transaction
+    # opens, and a refused duplicate stores nothing.
     evaluation = evaluate_request(engine_index(), case_request_data(case, lines))
+    duplicates = duplicate_matches(member_id=case.member_id, line_of_business=case.line_of_business, lines=lines)
+    refusal = duplicate_refusal(line_of_business=case.line_of_business, matches=duplicates)
+    if refusal is not None:
+        raise refusal
+    not_covered = eligibility_flags(
+        line_of_business=case.line_of_business, member_id=case.member_id, lines=lines, case=case, now=received_at
+    )
     with transaction.atomic():
         case.save()
         ServiceLine.objects.bulk_create(lines)
-        flags = Flag.objects.bulk_create(flags_build(case, evaluation, received_at, lines))
+        flags = Flag.objects.bulk_create(
+            [
+                *flags_build(case, evaluation, received_at, lines),
+                *duplicate_flags(case=case, lines=lines, matches=duplicates, now=received_at),
+                *not_covered,
+            ]
+        )
         events = [
             CaseEvent(
                 case=case,

@@ -161,8 +161,9 @@ SERVICE_RULES = (
         ("POST /api/v1/cases",),
         400,
         r"diagnosis_codes\[\d+\]",
-        r"is not an ICD-10-CM code",
-        "Whether a code of the right form is in the ICD-10-CM code set.",
+        r"is not an ICD-10-CM code|is not a billable code",
+        "Whether a code of the right form is in the ICD-10-CM code set, and billable there (a leaf, "
+        "not a category such as M48): issue 17 §6.",
     ),
     ServiceRule(
         "diagnosis codes equal as read",
@@ -257,6 +258,15 @@ SERVICE_RULES = (
         r"must use https|does not resolve|is on a private network",
         "The deployment decides whether http is allowed (WEBHOOK_ALLOW_HTTP); whether the host "
         "resolves, and where to, is the network's answer at the time.",
+    ),
+    ServiceRule(
+        "coverage end not before its start",
+        ("POST /api/v1/eligibility",),
+        400,
+        r"coverages\[\d+\]\.coverage_end",
+        r"is before the coverage start",
+        "A period's end compared with its start: OpenAPI 3.0 has no minimum for a date and compares "
+        "no field with another.",
     ),
     ServiceRule(
         "existing policies",
@@ -554,7 +564,7 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case, world: dict[str, An
 
 
 def test_every_service_rule_names_operations_of_the_schema() -> None:
-    assert len(IDEMPOTENT_OPERATIONS) == 11
+    assert len(IDEMPOTENT_OPERATIONS) == 12
     for rule in SERVICE_RULES:
         assert rule.operations and set(rule.operations) <= set(OPERATIONS), rule.name
 

@@ -197,3 +197,11 @@ def test_load_demo_records_its_writes_in_the_audit_log():
     """HIPAA 45 CFR 164.312(b): the demo's policy publishing and decisions are audited like anyone's."""
     load_demo()
     assert AuditEvent.objects.filter(object_type="policy_version", object_id=str(facet_version().pk)).exists()
+
+
+def test_the_demo_policies_are_submitted_by_one_editor_and_published_by_another():
+    """Issue 17 §6: publishing needs a second editor, for the demo's own policies too; so the demo has two editors."""
+    load_demo()
+    versions = PolicyVersion.objects.filter(status=PolicyVersionStatus.PUBLISHED)
+    assert versions.count() >= 3
+    assert {(v.submitted_by.username, v.published_by.username) for v in versions} == {("editor", "editor2")}

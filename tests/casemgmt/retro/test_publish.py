@@ -11,7 +11,7 @@ from casemgmt.kernel.errors import InvalidTransition
 from casemgmt.retro import selectors, services
 from casemgmt.retro.models import RetroRun, RetroTrigger
 from policies_app.models import PolicyVersionStatus
-from policies_app.services import policy_version_publish, policy_version_submit_for_review
+from policies_app.services import policy_version_publish
 from tests import factories
 from tests.casemgmt.cases.test_concurrency import at_once
 from tests.casemgmt.retro.conftest import days_ago, decided_case
@@ -56,8 +56,9 @@ def test_publishing_twice_does_not_double_the_run(library, editor):
 
 
 def test_a_publish_that_fails_leaves_no_run(library, editor):
-    draft = factories.draft_version(library.a1.policy, version_label="A2", effective_start=days_ago(100))
-    policy_version_submit_for_review(version_id=draft.pk, user=editor)
+    draft = factories.submit(
+        factories.draft_version(library.a1.policy, version_label="A2", effective_start=days_ago(100))
+    )
     draft.statement = ""
     draft.save(update_fields=["statement"])
     with pytest.raises(Exception):
@@ -66,8 +67,9 @@ def test_a_publish_that_fails_leaves_no_run(library, editor):
 
 
 def test_a_run_that_cannot_be_planned_rolls_the_publish_back(library, editor, monkeypatch):
-    draft = factories.draft_version(library.a1.policy, version_label="A2", effective_start=days_ago(100))
-    policy_version_submit_for_review(version_id=draft.pk, user=editor)
+    draft = factories.submit(
+        factories.draft_version(library.a1.policy, version_label="A2", effective_start=days_ago(100))
+    )
 
     def refuse(**kwargs):
         raise IntegrityError("the run could not be written")
@@ -85,8 +87,8 @@ def test_two_editors_publishing_at_once_make_one_run(editor):
     require_postgresql(" (SQLite serializes writers)")
     second_editor = factories.user("erin.editor", *editor_roles(editor))
     for n in range(5):
-        draft = factories.draft_version(factories.policy(number=f"RACE.{n}"), version_label="V1")
-        policy_version_submit_for_review(version_id=draft.pk, user=editor)
+        # Submitted by a third editor, so that either of the two may publish it.
+        draft = factories.submit(factories.draft_version(factories.policy(number=f"RACE.{n}"), version_label="V1"))
 
         def publish(user, pk=draft.pk):
             try:

@@ -31,6 +31,9 @@ DEMO_USERS = [
     # An appeal is decided by a physician who took no part in the decision under appeal.
     ("physician2", Role.PHYSICIAN, "Dr. Ines Alvarez"),
     ("editor", Role.POLICY_EDITOR, "Edith Lund"),
+    # A version is published by an editor other than the one who submitted it for review
+    # (POLICY_PUBLISH_NEEDS_SECOND_EDITOR): editor2 publishes the seed policies editor submits.
+    ("editor2", Role.POLICY_EDITOR, "Eli Brandt"),
     ("manager", Role.MANAGER, "Maria Chen"),
     ("portal", Role.INTEGRATION_CLIENT, "Provider Portal"),
     ("claims", Role.CLAIMS_SYSTEM, "Claims System"),
@@ -252,7 +255,7 @@ class Command(BaseCommand):
             for username, role, name in DEMO_USERS
         }
         for data in [*SEED_POLICIES, FACET_DENERVATION]:
-            version = policy_seed(data=data, user=users["editor"])
+            version = policy_seed(data=data, user=users["editor"], publisher=users["editor2"])
             self.stdout.write(f"policy {data['number']} version {version.version_label}: {version.status}")
         facet_version = version
         client = users["portal"]
