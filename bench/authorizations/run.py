@@ -322,19 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             from django.db import connections
 
             connections.close_all()
-            drop_database(url)
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = common_db.db_name(url)
-    if not name.endswith(SUFFIX):  # pragma: no cover - checked in main
-        return
-    admin = urlsplit(url)._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            common_db.drop_database(url, suffix=SUFFIX)
 
 
 def run(url: str, args: argparse.Namespace) -> int:

@@ -154,7 +154,7 @@ def main() -> int:
                 from django.db import connections
 
                 connections.close_all()
-                admin_drop(url)
+                common_db.drop_database(url, suffix="_bench_eligibility")
     ratio = load_time / baseline if baseline else float("inf")
     print(f"wrote {args.rows:,} rows ({size / 1e6:.0f} MB) in {written:.1f} s")
     print(f"{'':40} {'seconds':>9}")
@@ -165,16 +165,6 @@ def main() -> int:
     ok = load_time < TARGET_SECONDS and loaded == args.rows
     print(f"{'PASS' if ok else 'FAIL'}: load_eligibility {load_time:.1f} s (target under {TARGET_SECONDS:.0f} s)")
     return 0 if ok else 1
-
-
-def admin_drop(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = common_db.db_name(url)
-    admin = common_db.urlsplit(url)._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 if __name__ == "__main__":

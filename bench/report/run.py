@@ -286,7 +286,7 @@ def main() -> int:
             from django.db import connections
 
             connections.close_all()
-            admin_drop(url)
+            common_db.drop_database(url, suffix="_bench_report")
     ratio = report_time / baseline if baseline else float("inf")
     print(f"loaded {args.cases:,} requests and {args.appeals:,} appeals in {load_seconds:.1f} s")
     print(f"{'':34} {'seconds':>9}")
@@ -298,16 +298,6 @@ def main() -> int:
     ok = report_time < TARGET_SECONDS
     print(f"{'PASS' if ok else 'FAIL'}: yearly report {report_time:.2f} s (target under {TARGET_SECONDS:.0f} s)")
     return 0 if ok else 1
-
-
-def admin_drop(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = common_db.db_name(url)
-    admin = common_db.urlsplit(url)._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 if __name__ == "__main__":
