@@ -200,7 +200,7 @@ def authorizations_apply(*, case: Case, decision: Decision, user: User | None, n
     lines = list(
         DecisionLine.objects.filter(decision=decision)
         .select_related("service_line__origin__origin")
-        .prefetch_related("citations")
+        .prefetch_related("citations__policy_version")
     )
     flag_policies: dict[int, set[int]] = {}
     for line_id, policy_id in case.flags.filter(superseded_at__isnull=True, policy_version__isnull=False).values_list(
@@ -212,7 +212,7 @@ def authorizations_apply(*, case: Case, decision: Decision, user: User | None, n
         origin = origin_line_of(line)
         current = active_authorization(origin.pk)
         if decision_line.outcome in AUTHORIZING_OUTCOMES:
-            policy_ids = {c.policy_version.policy_id for c in decision_line.citations.select_related("policy_version")}
+            policy_ids = {c.policy_version.policy_id for c in decision_line.citations.all()}
             policy_ids |= flag_policies.get(line.pk, set())
             if current is not None:
                 _end(

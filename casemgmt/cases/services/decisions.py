@@ -29,7 +29,12 @@ from casemgmt.cases.models import (
     ServiceLine,
     request_outcome,
 )
-from casemgmt.cases.services.appeals import appeal_decider_check, appeal_forward_to_ire, appeal_needs_ire
+from casemgmt.cases.services.appeals import (
+    appeal_decider_check,
+    appeal_forward_to_ire,
+    appeal_needs_ire,
+    decision_of_record,
+)
 from casemgmt.cases.services.authorizations import authorizations_apply
 from casemgmt.cases.services.events import case_event_add
 from casemgmt.cases.services.locking import case_lock, case_write
@@ -176,7 +181,7 @@ def decision_record(
             raise ValidationFailed(problems.errors)
 
         now = timezone.now()
-        previous = case.decisions.filter(superseded_by__isnull=True).order_by("-decided_at", "-id").first()
+        previous = decision_of_record(case)
         decision = Decision.objects.create(
             case=case, decided_by=user, decided_role=role, decided_at=now, rationale=rationale, supersedes=previous
         )
