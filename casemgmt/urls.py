@@ -14,6 +14,8 @@ urlpatterns = [
     path("", include("casemgmt.workspace.urls")),
     path("policies/versions/<int:version_id>/", policy_views.version_detail, name="policy_version_detail"),
     path("policies/search", policy_views.version_search, name="policy_search"),
+    path("prior-authorization/requirements/", policy_views.requirements_list, name="requirements_list"),
+    path("prior-authorization/requirements.csv", policy_views.requirements_csv, name="requirements_csv"),
     path("", include("casemgmt.retro.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("audit/", include("casemgmt.audit.urls")),

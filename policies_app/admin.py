@@ -50,6 +50,17 @@ from policies_app.models import (
     PolicyTerm,
     PolicyVersion,
     PolicyVersionStatus,
+    RequirementRule,
+    RequirementRuleStatus,
+)
+from policies_app.requirement_rules import (
+    RequirementRuleInput,
+    requirement_rule_create,
+    requirement_rule_new_version,
+    requirement_rule_problems,
+    requirement_rule_publish,
+    requirement_rule_retire,
+    requirement_rule_update,
 )
 from policies_app.selectors import index_with_draft, version_content
 
@@ -408,6 +419,7 @@ DIFF_SECTIONS = [
     ("lines_of_business", "Lines of business"),
     ("version", "Version"),
     ("coverage_position", "Coverage position"),
+    ("auto_approve_when_met", "Approval when criteria are met"),
     ("effective_start", "Effective start"),
     ("effective_end", "Effective end"),
     ("statement", "Policy statement"),
@@ -504,7 +516,7 @@ class PolicyVersionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     inlines = [PolicyCodeInline, PolicyTermInline, CriterionInline]
     actions = ["submit_for_review", "return_to_draft", "publish", "retire", "new_draft_from"]
     fieldsets = [
-        (None, {"fields": ["policy", "version_label", "status", "coverage_position"]}),
+        (None, {"fields": ["policy", "version_label", "status", "coverage_position", "auto_approve_when_met"]}),
         ("Dates", {"fields": ["effective_start", "effective_end", "revised_date", "review_date"]}),
         ("Content", {"fields": ["statement", "history", "missing_fields"]}),
         ("Source", {"fields": ["source_document", "source_sha256"]}),
@@ -781,3 +793,206 @@ def _flag_view(flag: FlagData) -> dict[str, Any]:
         "unknown_facts": details.get("unknown_facts", []),
         "checklist": checklist,
     }
+
+
+# --- requirement rules -----------------------------------------------------------------------
+
+
+class RequirementRuleForm(forms.ModelForm):
+    diagnosis_codes = forms.CharField(
+        required=False,
+        help_text=(
+            "ICD-10-CM codes, separated by commas; the rule applies only to requests carrying one of them. "
+            "A category (M48.06) includes the codes under it. Blank: every diagnosis."
+        ),
+    )
+
+    class Meta:
+        model = RequirementRule
+        fields = [
+            "code_system",
+            "code_start",
+            "code_end",
+            "diagnosis_codes",
+            "line_of_business",
+            "requirement",
+            "effective_start",
+            "effective_end",
+            "policy",
+            "note",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["diagnosis_codes"] = ", ".join(self.instance.diagnosis_codes)
+
+    def rule_input(self) -> RequirementRuleInput:
+        data = self.cleaned_data
+        policy = data.get("policy")
+        return RequirementRuleInput(
+            requirement=data.get("requirement") or "",
+            effective_start=data.get("effective_start"),
+            code_system=data.get("code_system") or "",
+            code_start=data.get("code_start") or "",
+            code_end=data.get("code_end") or "",
+            diagnosis_codes=tuple(c.strip() for c in (data.get("diagnosis_codes") or "").split(",") if c.strip()),
+            line_of_business=data.get("line_of_business") or "",
+            effective_end=data.get("effective_end"),
+            policy_id=policy.pk if policy is not None else None,
+            note=data.get("note") or "",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # The services decide what is valid; the form shows their answer beside the fields.
+        for field_path, problems in requirement_rule_problems(self.rule_input()).items():
+            field = field_path.split("[")[0]
+            self.add_error(field if field in self.fields else None, "; ".join(problems))
+        return cleaned
+
+
+class SuggestedFilter(admin.SimpleListFilter):
+    title = "origin"
+    parameter_name = "origin"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("suggested", "Suggested by a policy"), ("editor", "Written by an editor")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "suggested":
+            return queryset.filter(suggested_from__isnull=False)
+        if self.value() == "editor":
+            return queryset.filter(suggested_from__isnull=True)
+        return queryset
+
+
+RULE_READONLY = [
+    "status",
+    "version",
+    "supersedes",
+    "source_text",
+    "suggested_from",
+    "created_by",
+    "created_at",
+    "published_by",
+    "published_at",
+]
+
+
+@admin.register(RequirementRule)
+class RequirementRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Which services need prior authorization. Drafts are edited here; every save and move is a service."""
+
+    form = RequirementRuleForm
+    audit_saved_by_services = True
+    list_display = [
+        "scope",
+        "requirement_label",
+        "line_of_business_label",
+        "diagnoses",
+        "effective_start",
+        "effective_end",
+        "status",
+        "version",
+        "suggested",
+        "policy",
+    ]
+    list_display_links = ["scope"]
+    list_filter = ["requirement", "line_of_business", "status", SuggestedFilter]
+    search_fields = ["code_start", "code_end", "policy__number", "source_text"]
+    list_select_related = ["policy", "suggested_from__policy"]
+    actions = ["publish_rules", "retire_rules", "new_version"]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["code_system", "code_start", "code_end", "diagnosis_codes", "line_of_business", "requirement"]},
+        ),
+        ("Dates", {"fields": ["effective_start", "effective_end"]}),
+        ("Source", {"fields": ["policy", "suggested_from", "source_text", "note"]}),
+        (
+            "Record",
+            {"fields": ["status", "version", "supersedes", "created_by", "created_at", "published_by", "published_at"]},
+        ),
+    ]
+
+    # -- display
+
+    @admin.display(description="Code or range", ordering="code_start")
+    def scope(self, obj: RequirementRule) -> str:
+        return obj.scope_label
+
+    @admin.display(description="Requirement", ordering="requirement")
+    def requirement_label(self, obj: RequirementRule) -> str:
+        return obj.get_requirement_display()
+
+    @admin.display(description="Line of business", ordering="line_of_business")
+    def line_of_business_label(self, obj: RequirementRule) -> str:
+        return obj.get_line_of_business_display() if obj.line_of_business else "All lines of business"
+
+    @admin.display(description="Diagnoses")
+    def diagnoses(self, obj: RequirementRule) -> str:
+        return ", ".join(obj.diagnosis_codes) or "Any"
+
+    @admin.display(description="Suggested by")
+    def suggested(self, obj: RequirementRule) -> str:
+        version = obj.suggested_from
+        if version is None:
+            return ""
+        return f"{_name(version)}: {obj.source_text}"
+
+    # -- permissions: drafts are edited; the rest moves only through the actions
+
+    def has_change_permission(self, request: HttpRequest, obj: RequirementRule | None = None) -> bool:
+        return (obj is None or obj.status == RequirementRuleStatus.DRAFT) and super().has_change_permission(
+            request, obj
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: RequirementRule | None = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: RequirementRule | None = None) -> list[str]:
+        if obj is not None and obj.status != RequirementRuleStatus.DRAFT:
+            return [*flatten_fieldsets(self.fieldsets)]
+        return list(RULE_READONLY)
+
+    def save_model(self, request: HttpRequest, obj: RequirementRule, form: forms.ModelForm, change: bool) -> None:
+        assert isinstance(form, RequirementRuleForm)
+        user = _acting_user(request)
+        if change:
+            saved = requirement_rule_update(user=user, rule_id=obj.pk, data=form.rule_input())
+        else:
+            saved = requirement_rule_create(user=user, data=form.rule_input())
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        # No many-to-many fields or inlines: the service wrote everything.
+        pass
+
+    # -- actions
+
+    def _each(
+        self, request: HttpRequest, queryset: QuerySet[RequirementRule], service: Callable[..., Any], done: str
+    ) -> None:
+        user = _acting_user(request)
+        for rule in queryset.order_by("pk"):
+            try:
+                service(user=user, rule_id=rule.pk)
+            except DomainError as exc:
+                for message in domain_error_messages(exc):
+                    self.message_user(request, f"{rule.scope_label} (rule {rule.pk}): {message}", messages.ERROR)
+                continue
+            self.message_user(request, f"{rule.scope_label} (rule {rule.pk}) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Publish (confirm) the selected draft rules", permissions=["change"])
+    def publish_rules(self, request: HttpRequest, queryset: QuerySet[RequirementRule]) -> None:
+        self._each(request, queryset, requirement_rule_publish, "published")
+
+    @admin.action(description="Retire the selected rules", permissions=["change"])
+    def retire_rules(self, request: HttpRequest, queryset: QuerySet[RequirementRule]) -> None:
+        self._each(request, queryset, requirement_rule_retire, "retired")
+
+    @admin.action(description="New version (a draft copy) of the selected published rules", permissions=["change"])
+    def new_version(self, request: HttpRequest, queryset: QuerySet[RequirementRule]) -> None:
+        self._each(request, queryset, requirement_rule_new_version, "has a new draft version")

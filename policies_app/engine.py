@@ -89,6 +89,8 @@ class VersionData:
     terms: tuple[str, ...] = ()
     criteria: CriterionNode | None = None
     content_sha256: str = ""
+    # The editors allowed approval at intake when the criteria are met (issue 17, automatic approval).
+    auto_approve: bool = False
     # Every flag message names the version; formatted once here rather than once per flag.
     reference: str = field(init=False, repr=False, compare=False)
 

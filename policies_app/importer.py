@@ -67,6 +67,8 @@ class ParsedPolicy:
     missing_fields: list[str] = field(default_factory=list)
     # "" when neither a revised nor a replacement date is known; the service then derives one.
     version_label: str = ""
+    # The document's PRIOR APPROVAL statement ("Not applicable."), "" when it has none.
+    prior_approval: str = ""
 
 
 # --- text and dates ----------------------------------------------------------------------
@@ -617,7 +619,15 @@ def _parse_wellmark(text: str) -> ParsedPolicy:
         retrospective_review=bool(_RETROSPECTIVE_RE.search(text)),
         missing_fields=_identity_gaps(number, title) + missing,
         version_label=revised.value.strftime("%Y-%m") if revised else "",
+        prior_approval=_prior_approval(sections),
     )
+
+
+def _prior_approval(sections: dict[str, list[str]]) -> str:
+    """The PRIOR APPROVAL section's first paragraph, which states whether the service needs it."""
+    lines = sections.get("PRIOR APPROVAL") or sections.get("PRIOR AUTHORIZATION") or []
+    paragraphs = [p for p in "\n".join(lines).split("\n\n") if p.strip()]
+    return _clean(paragraphs[0])[:500] if paragraphs else ""
 
 
 # --- Blue Cross and Blue Shield of Minnesota ---------------------------------------------------

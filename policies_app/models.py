@@ -95,6 +95,15 @@ class PolicyVersion(models.Model):
         default=list, blank=True, help_text="What the editor must fill in before this can be published."
     )
     content_sha256 = models.CharField(max_length=64, blank=True)
+    auto_approve_when_met = models.BooleanField(
+        "approval when criteria are met",
+        default=False,
+        help_text=(
+            "Let intake approve a request on its own when this version's criteria are met on the submitted "
+            "facts and nothing else is flagged (only while the plan's automatic-approval switch is on). "
+            "Denials are never automatic."
+        ),
+    )
     based_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -274,3 +283,145 @@ class LibraryStamp(models.Model):
 
     def __str__(self) -> str:
         return f"library stamp {self.value}"
+
+
+class Requirement(models.TextChoices):
+    """Whether a service needs prior authorization: the plan's list (CMS-0057-F makes plans publish it)."""
+
+    REQUIRED = "required", "Prior authorization required"
+    NOTIFICATION_ONLY = "notification_only", "Notification only"
+    NOT_REQUIRED = "not_required", "No prior authorization required"
+    NOT_COVERED = "not_covered", "Not covered: benefit exclusion"
+
+
+class RequirementRuleStatus(models.TextChoices):
+    """A rule is drafted and published by an editor (no separate review: publishing is confirming)."""
+
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+    RETIRED = "retired", "Retired"
+
+
+class RequirementRule(models.Model):
+    """Whether a code (or range), for a line of business and dates, needs prior authorization.
+
+    A rule without a code is the plan-wide default. `diagnosis_codes` narrows a rule to requests
+    carrying one of those ICD-10-CM codes; a category or subcategory also matches the codes under
+    it (M48.06 matches M48.062), as policies name diagnoses at that level. Published rules are
+    frozen (migrations/0003 installs the trigger); a change is a new version that `supersedes`
+    the rule it replaces.
+    """
+
+    code_system = models.CharField(
+        max_length=10,
+        choices=[(CodeSystem.CPT.value, CodeSystem.CPT.label), (CodeSystem.HCPCS.value, CodeSystem.HCPCS.label)],
+        blank=True,
+        help_text="Blank for the plan-wide default.",
+    )
+    code_start = models.CharField(
+        "code",
+        max_length=10,
+        blank=True,
+        help_text="A code, or the first code of a range; blank for the plan-wide default.",
+    )
+    code_end = models.CharField(
+        "last code of the range", max_length=10, blank=True, help_text="Blank for a single code."
+    )
+    diagnosis_codes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="ICD-10-CM codes; the rule applies only to requests carrying one of them (a category includes its codes).",
+    )
+    line_of_business = models.CharField(
+        max_length=30, choices=LineOfBusiness.choices, blank=True, help_text="Blank for every line of business."
+    )
+    requirement = models.CharField(max_length=20, choices=Requirement.choices)
+    effective_start = models.DateField()
+    effective_end = models.DateField(null=True, blank=True, help_text="Blank while open-ended.")
+    status = models.CharField(max_length=20, choices=RequirementRuleStatus.choices, default=RequirementRuleStatus.DRAFT)
+    version = models.PositiveIntegerField(default=1)
+    supersedes = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="superseded_by",
+        help_text="The rule this version replaces.",
+    )
+    policy = models.ForeignKey(
+        Policy,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="requirement_rules",
+        help_text="The policy this rule comes from, if any.",
+    )
+    source_text = models.TextField(
+        blank=True,
+        help_text="The policy's own words the rule was suggested from, e.g. 'PRIOR APPROVAL: Not applicable'.",
+    )
+    suggested_from = models.ForeignKey(
+        PolicyVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="suggested_requirement_rules",
+        help_text="The policy version whose statement suggested this rule.",
+    )
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["code_system", "code_start", "line_of_business", "-effective_start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(code_end="") | Q(code_end__gte=models.F("code_start")),
+                name="requirementrule_range_ordered",
+            ),
+            models.CheckConstraint(
+                condition=(Q(code_start="") & Q(code_end="") & Q(code_system=""))
+                | (~Q(code_start="") & ~Q(code_system="")),
+                name="requirementrule_code_needs_system",
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_end__isnull=True) | Q(effective_end__gte=models.F("effective_start")),
+                name="requirementrule_end_not_before_start",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="published") | (Q(published_at__isnull=False) & Q(published_by__isnull=False)),
+                name="requirementrule_published_has_stamp",
+            ),
+            models.CheckConstraint(condition=Q(version__gte=1), name="requirementrule_version_positive"),
+            models.CheckConstraint(
+                condition=Q(supersedes__isnull=True) | Q(version__gt=1),
+                name="requirementrule_successor_has_later_version",
+            ),
+            models.UniqueConstraint(
+                fields=["supersedes"],
+                condition=Q(supersedes__isnull=False) & ~Q(status="retired"),
+                name="requirementrule_one_live_successor",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "code_system", "code_start"], name="requirementrule_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.scope_label} v{self.version} ({self.get_status_display()})"
+
+    @property
+    def scope_label(self) -> str:
+        """The code or range the rule covers, in people's words."""
+        if not self.code_start:
+            return "Plan-wide default"
+        dash = "\u2013"
+        return f"{self.code_system} {self.code_start}{dash + self.code_end if self.code_end else ''}"
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.status != RequirementRuleStatus.DRAFT

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, Q, QuerySet, Value, When
 
 from policies_app.engine import (
     CriterionNode,
@@ -23,14 +23,19 @@ from policies_app.engine import (
 )
 from policies_app.models import (
     Criterion,
+    FactDefinition,
     LibraryStamp,
     Policy,
     PolicyVersion,
     PolicyVersionStatus,
+    RequirementRule,
+    RequirementRuleStatus,
 )
+from policies_app.requirement_index import RequirementIndex, RuleData
 
 _index_lock = threading.Lock()
 _index: tuple[str, PolicyIndex] | None = None
+_requirements: tuple[str, RequirementIndex] | None = None
 
 
 def library_stamp() -> tuple[int, str]:
@@ -89,6 +94,7 @@ def version_data(version: PolicyVersion) -> VersionData:
         terms=tuple(t.term for t in version.terms.all()),
         criteria=_criteria_tree(version.criteria.all()),
         content_sha256=version.content_sha256,
+        auto_approve=version.auto_approve_when_met,
     )
 
 
@@ -162,6 +168,7 @@ def version_content(version: PolicyVersion) -> dict[str, Any]:
         "terms": sorted(t.term for t in version.terms.all()),
         "criteria": criteria,
         "source_sha256": version.source_sha256,
+        "auto_approve_when_met": version.auto_approve_when_met,
     }
 
 
@@ -170,6 +177,9 @@ def content_sha256(version: PolicyVersion) -> str:
     # The end date of an open-ended version is closed once, when its successor is published;
     # everything else is frozen at publish, and the hash covers exactly that.
     content.pop("effective_end")
+    # Hashed only when on, so versions published before the switch existed keep their hashes.
+    if not content["auto_approve_when_met"]:
+        content.pop("auto_approve_when_met")
     payload = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -187,6 +197,19 @@ def published_versions_for_citation(ids: Iterable[int]) -> dict[int, PolicyVersi
     }
 
 
+def criteria_facts(version: VersionData) -> list[FactDefinition]:
+    """The catalogue's facts a version's criteria read, in the order the criteria name them."""
+    keys: list[str] = []
+    pending = [version.criteria] if version.criteria is not None else []
+    while pending:
+        node = pending.pop(0)
+        if node.fact and node.fact not in keys:
+            keys.append(node.fact)
+        pending.extend(node.children)
+    found = {f.key: f for f in FactDefinition.objects.filter(key__in=keys)}
+    return [found[k] for k in keys if k in found]
+
+
 def coverage_lookup(*, code_system: str, code: str, date_of_service: date, line_of_business: str) -> list[FlagData]:
     """Which policy versions govern a service on a date, and their position (Da Vinci CRD's question)."""
     request = RequestData(
@@ -194,3 +217,94 @@ def coverage_lookup(*, code_system: str, code: str, date_of_service: date, line_
         lines=(LineRequest(sequence=1, code_system=code_system, code=code, date_of_service=date_of_service),),
     )
     return evaluate_request(engine_index(), request)
+
+
+# --- requirement rules ------------------------------------------------------------------------
+
+
+def rule_data(rule: RequirementRule) -> RuleData:
+    return RuleData(
+        rule_id=rule.pk,
+        version=rule.version,
+        code_system=rule.code_system,
+        code_start=rule.code_start,
+        code_end=rule.code_end,
+        diagnosis_codes=tuple(rule.diagnosis_codes),
+        line_of_business=rule.line_of_business,
+        requirement=rule.requirement,
+        effective_start=rule.effective_start,
+        effective_end=rule.effective_end,
+    )
+
+
+def build_requirement_index(stamp: int = 0) -> RequirementIndex:
+    rules = RequirementRule.objects.filter(status=RequirementRuleStatus.PUBLISHED).only(
+        "pk",
+        "version",
+        "code_system",
+        "code_start",
+        "code_end",
+        "diagnosis_codes",
+        "line_of_business",
+        "requirement",
+        "effective_start",
+        "effective_end",
+    )
+    return RequirementIndex((rule_data(r) for r in rules.iterator(chunk_size=2000)), stamp=stamp)
+
+
+def requirement_index(stamp: tuple[int, str] | None = None) -> RequirementIndex:
+    """The process's index of published requirement rules, rebuilt only when the library stamp moved.
+
+    Publishing or retiring a rule bumps the same stamp as a policy version, so the read that
+    keeps the engine index current keeps this one current too; a caller that has read the stamp
+    already (intake) passes it and the lookup costs no query.
+    """
+    global _requirements
+    value, token = library_stamp() if stamp is None else stamp
+    current = _requirements
+    if current is not None and current[0] == token:
+        return current[1]
+    with _index_lock:
+        if _requirements is None or _requirements[0] != token:
+            _requirements = (token, build_requirement_index(value))
+        return _requirements[1]
+
+
+def requirement_rules_in_effect(*, day: date, line_of_business: str = "") -> QuerySet[RequirementRule]:
+    """Published rules in effect on `day` (for one line of business and the rules for every line, if given)."""
+    rules = RequirementRule.objects.filter(status=RequirementRuleStatus.PUBLISHED, effective_start__lte=day).filter(
+        Q(effective_end__isnull=True) | Q(effective_end__gte=day)
+    )
+    if line_of_business:
+        rules = rules.filter(line_of_business__in=["", line_of_business])
+    # The plan-wide default is listed last: it applies to what the rules above it do not name.
+    return (
+        rules.select_related("policy")
+        .annotate(is_default=Case(When(code_start="", then=Value(1)), default=Value(0)))
+        .order_by("is_default", "code_system", "code_start", "code_end", "line_of_business")
+    )
+
+
+def requirement_code_descriptions(rules: Iterable[RequirementRule], day: date) -> dict[int, str]:
+    """Rule id -> what its code means, from the codes table of its policy's version in effect on `day`."""
+    by_policy: dict[int, list[RequirementRule]] = defaultdict(list)
+    for rule in rules:
+        if rule.policy_id is not None and rule.code_start:
+            by_policy[rule.policy_id].append(rule)
+    if not by_policy:
+        return {}
+    versions = (
+        PolicyVersion.objects.filter(policy_id__in=list(by_policy), status=PolicyVersionStatus.PUBLISHED)
+        .filter(Q(effective_start__isnull=True) | Q(effective_start__lte=day))
+        .filter(Q(effective_end__isnull=True) | Q(effective_end__gte=day))
+        .prefetch_related("codes")
+    )
+    found: dict[int, str] = {}
+    for version in versions:
+        codes = {(c.system, c.code, c.code_end): c.description for c in version.codes.all()}
+        for rule in by_policy[version.policy_id]:
+            description = codes.get((rule.code_system, rule.code_start, rule.code_end))
+            if description:
+                found[rule.pk] = description
+    return found

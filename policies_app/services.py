@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -34,7 +33,6 @@ from policies_app.models import (
     Criterion,
     CriterionNodeType,
     FactDefinition,
-    LibraryStamp,
     LineOfBusiness,
     Policy,
     PolicyCode,
@@ -42,8 +40,12 @@ from policies_app.models import (
     PolicyVersion,
     PolicyVersionStatus,
 )
+from policies_app.requirement_rules import requirement_rules_suggest
 from policies_app.selectors import content_sha256
 from policies_app.signals import policy_version_published
+
+# Re-exported: the stamp is bumped here and by the requirement rules, which services imports.
+from policies_app.stamp import library_stamp_bump as library_stamp_bump
 
 
 def _locked_version(version_id: int) -> PolicyVersion:
@@ -71,14 +73,6 @@ def _require_editable(version: PolicyVersion) -> None:
             f"version {version.version_label} is {version.get_status_display().lower()}; only a draft can be changed",
             current_status=version.status,
         )
-
-
-def library_stamp_bump() -> None:
-    """Tell every process's engine index that the published library changed."""
-    token = uuid.uuid4().hex
-    updated = LibraryStamp.objects.filter(pk=1).update(value=F("value") + 1, token=token, changed_at=timezone.now())
-    if not updated:
-        LibraryStamp.objects.update_or_create(pk=1, defaults={"value": 1, "token": token})
 
 
 def publish_problems(version: PolicyVersion) -> dict[str, list[str]]:
@@ -273,6 +267,7 @@ def policy_version_draft_from(*, version_id: int, user: User, version_label: str
         effective_end=None,
         statement=source.statement,
         history=source.history,
+        auto_approve_when_met=source.auto_approve_when_met,
         based_on=source,
         created_by=user,
     )
@@ -326,6 +321,8 @@ def policy_seed(*, data: dict[str, Any], user: User, publisher: User) -> PolicyV
     no exemption from POLICY_PUBLISH_NEEDS_SECOND_EDITOR, so with it on (the default)
     `publisher` is a second policy editor; the audit trail then shows two editors for every
     published version, seeded or not.
+    `prior_approval` (the policy's PRIOR APPROVAL statement) suggests draft requirement rules for
+    its codes, and `auto_approve_when_met` allows approval at intake when the criteria are met.
     `facts` (key, label, value type, unit) adds the clinical facts the `criteria` test to the
     catalogue; each criteria node is a leaf (`label`, `fact`, `operator`, `value`) or a group
     (`label`, `children`, and `node_type` and `min_met` other than "all of").
@@ -354,6 +351,7 @@ def policy_seed(*, data: dict[str, Any], user: User, publisher: User) -> PolicyV
             review_date=data.get("review_date"),
             statement=data["statement"],
             history=data.get("history", []),
+            auto_approve_when_met=data.get("auto_approve_when_met", False),
             created_by=user,
         )
         for system, code, description in data.get("codes", []):
@@ -366,6 +364,9 @@ def policy_seed(*, data: dict[str, Any], user: User, publisher: User) -> PolicyV
             _fact_seed(key=key, label=label, value_type=value_type, unit=unit, user=user)
         for position, node in enumerate(data.get("criteria", [])):
             _criterion_seed(version=version, parent=None, position=position, node=node)
+        if data.get("prior_approval"):
+            # As for an imported document: the policy's word on prior approval is a suggestion to confirm.
+            requirement_rules_suggest(user=user, version=version, statement=data["prior_approval"])
         policy_version_submit_for_review(version_id=version.pk, user=user)
         return policy_version_publish(version_id=version.pk, user=publisher)
 
@@ -495,6 +496,9 @@ def policy_import(*, path_or_bytes: Path | str | bytes, filename: str, user: Use
             stored_name = version.source_document.name or ""
             version.save(update_fields=["source_document"])
             _audit_version(version, user, AuditAction.CREATE, status=(None, version.status), source_sha256=(None, sha))
+            if parsed.prior_approval:
+                # The policy's own word on prior approval becomes draft rules for the editor to confirm.
+                requirement_rules_suggest(user=user, version=version, statement=parsed.prior_approval)
     except BaseException:
         # The file system is not part of the transaction: remove a copy the rollback orphaned.
         if stored_name and version is not None:

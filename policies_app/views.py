@@ -1,4 +1,5 @@
-"""Read-only policy pages for reviewers: one version as it stands, and a search of the library.
+"""Read-only policy pages for reviewers: one version as it stands, and a search of the library;
+and the public list of services that need prior authorization.
 
 Editors maintain policies in the admin; these pages only show published (or retired) versions,
 which never change, so what a reviewer reads is what a decision will cite.
@@ -6,18 +7,30 @@ which never change, so what a reviewer reads is what a decision will cite.
 
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from casemgmt.kernel.roles import REVIEWER_ROLES, user_roles
-from policies_app.models import Criterion, CriterionNodeType, PolicyVersion, PolicyVersionStatus
+from policies_app.models import (
+    Criterion,
+    CriterionNodeType,
+    LineOfBusiness,
+    PolicyVersion,
+    PolicyVersionStatus,
+    RequirementRule,
+)
+from policies_app.selectors import requirement_code_descriptions, requirement_rules_in_effect
 
 SEARCH_LIMIT = 20
 READABLE_STATUSES = (PolicyVersionStatus.PUBLISHED, PolicyVersionStatus.RETIRED)
@@ -108,3 +121,121 @@ def version_search(request: HttpRequest) -> HttpResponse:
     # htmx asks for the fragment to drop into the decision form; a plain GET gets a page.
     template = "search_results.html" if request.headers.get("HX-Request") else "search_page.html"
     return render(request, f"policies_app/{template}", {"query": query, "versions": published_versions_matching(query)})
+
+
+# --- the public list of services requiring prior authorization (CMS-0057-F) ------------------
+
+CSV_COLUMNS = [
+    "Code system",
+    "Code or range",
+    "Description",
+    "Diagnoses",
+    "Line of business",
+    "Requirement",
+    "Effective from",
+    "Effective to",
+    "Policy",
+]
+
+
+@dataclass(frozen=True)
+class RequirementRow:
+    code_system: str
+    codes: str
+    description: str
+    diagnoses: str
+    line_of_business: str
+    requirement: str
+    effective_start: date
+    effective_end: date | None
+    policy_number: str
+
+
+def requirement_rows(rules: Iterable[RequirementRule], day: date) -> list[RequirementRow]:
+    rules = list(rules)
+    descriptions = requirement_code_descriptions(rules, day)
+    return [
+        RequirementRow(
+            code_system=rule.get_code_system_display() if rule.code_system else "",
+            codes=(f"{rule.code_start}\u2013{rule.code_end}" if rule.code_end else rule.code_start)
+            or "Every other service (plan-wide default)",
+            description=descriptions.get(rule.pk, ""),
+            diagnoses=", ".join(rule.diagnosis_codes),
+            line_of_business=rule.get_line_of_business_display() if rule.line_of_business else "All lines of business",
+            requirement=rule.get_requirement_display(),
+            effective_start=rule.effective_start,
+            effective_end=rule.effective_end,
+            policy_number=rule.policy.number if rule.policy is not None else "",
+        )
+        for rule in rules
+    ]
+
+
+def _requirements_request(request: HttpRequest) -> tuple[date, str, str]:
+    """(today, the chosen line of business or "", a problem with the request or "")."""
+    line_of_business = request.GET.get("line_of_business", "")
+    if line_of_business and line_of_business not in LineOfBusiness.values:
+        return timezone.localdate(), "", f"line_of_business: unknown line of business {line_of_business[:40]!r}"
+    return timezone.localdate(), line_of_business, ""
+
+
+@require_GET
+def requirements_list(request: HttpRequest) -> HttpResponse:
+    """GET /prior-authorization/requirements/: public, as CMS-0057-F asks plans to publish the list."""
+    today, line_of_business, problem = _requirements_request(request)
+    rows = (
+        []
+        if problem
+        else requirement_rows(requirement_rules_in_effect(day=today, line_of_business=line_of_business), today)
+    )
+    return render(
+        request,
+        "policies_app/requirements_list.html",
+        {
+            "rows": rows,
+            "today": today,
+            "line_of_business": line_of_business,
+            "lines_of_business": LineOfBusiness.choices,
+            "problem": problem,
+        },
+        status=400 if problem else 200,
+    )
+
+
+def _csv_cell(value: object) -> object:
+    # Spreadsheets run a cell beginning with = + - @ as a formula; descriptions come from documents.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+@require_GET
+def requirements_csv(request: HttpRequest) -> HttpResponse:
+    """GET /prior-authorization/requirements.csv: the same list as CSV."""
+    today, line_of_business, problem = _requirements_request(request)
+    if problem:
+        return HttpResponse(problem, status=400, content_type="text/plain; charset=utf-8")
+    rows = requirement_rows(requirement_rules_in_effect(day=today, line_of_business=line_of_business), today)
+    suffix = f"-{line_of_business}" if line_of_business else ""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="prior-authorization-requirements{suffix}-{today.isoformat()}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            _csv_cell(v)
+            for v in (
+                row.code_system,
+                row.codes,
+                row.description,
+                row.diagnoses,
+                row.line_of_business,
+                row.requirement,
+                row.effective_start.isoformat(),
+                row.effective_end.isoformat() if row.effective_end else "",
+                row.policy_number,
+            )
+        )
+    return response

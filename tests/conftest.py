@@ -76,8 +76,10 @@ def fresh_engine_index() -> Iterator[None]:
     from policies_app import selectors
 
     selectors._index = None
+    selectors._requirements = None
     yield
     selectors._index = None
+    selectors._requirements = None
 
 
 @pytest.fixture

@@ -9,10 +9,21 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from casemgmt.cases.models import Case
+from casemgmt.cases.models import Case, GoldCardProgramme
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.gold_cards import gold_card_programme_create
 from casemgmt.cases.services.intake import CaseInput, LineInput, MemberInput, ProviderInput, case_submit
 from casemgmt.kernel.roles import Role
-from policies_app.models import Criterion, FactDefinition, Policy, PolicyCode, PolicyTerm, PolicyVersion
+from policies_app.models import (
+    Criterion,
+    FactDefinition,
+    Policy,
+    PolicyCode,
+    PolicyTerm,
+    PolicyVersion,
+    RequirementRule,
+)
+from policies_app.requirement_rules import RequirementRuleInput, requirement_rule_create, requirement_rule_publish
 from policies_app.services import policy_version_publish, policy_version_submit_for_review
 
 VALID_NPI = "1234567893"
@@ -142,3 +153,76 @@ def two_policy_library(editor: User) -> None:
     root = Criterion.objects.create(version=version, node_type="all_of", label="All of")
     leaf(version, root, "At least 12 weeks of conservative therapy", "conservative_therapy_weeks", "gte", 12)
     publish(version, editor)
+
+
+def criteria_library(editor: User, *, auto_approve: bool, number: str = "TP.02", code: str = "62331") -> PolicyVersion:
+    """A published version for `code` whose criteria read weeks of conservative therapy (at
+    least 12), allowing approval when they are met or not."""
+    version = draft_version(
+        policy(number=number, title="Second procedure"),
+        codes=[("CPT", code, "")],
+        coverage_position="medically_necessary_with_criteria",
+        auto_approve_when_met=auto_approve,
+    )
+    root = Criterion.objects.create(version=version, node_type="all_of", label="All of")
+    leaf(version, root, "At least 12 weeks of conservative therapy", "conservative_therapy_weeks", "gte", 12)
+    return publish(version, editor)
+
+
+def requirement_rule(editor: User, *, publish: bool = True, **overrides: Any) -> RequirementRule:
+    """A requirement rule drafted (and by default published) by `editor` through the services."""
+    values: dict[str, Any] = {
+        "requirement": "required",
+        "effective_start": date(2024, 1, 1),
+        "code_system": "CPT",
+        "code_start": "62330",
+    }
+    values.update(overrides)
+    values["diagnosis_codes"] = tuple(values.get("diagnosis_codes", ()))
+    rule = requirement_rule_create(user=editor, data=RequirementRuleInput(**values))
+    return requirement_rule_publish(user=editor, rule_id=rule.pk) if publish else rule
+
+
+def gold_card_programme(manager: User, **overrides: Any) -> GoldCardProgramme:
+    """A gold-card programme defined by `manager` (defaults: CPT 62330, commercial, 90%, 6 months, 5 requests)."""
+    values: dict[str, Any] = {
+        "name": "Lumbar injections",
+        "line_of_business": "commercial",
+        "code_system": "CPT",
+        "code_start": "62330",
+    }
+    values.update(overrides)
+    return gold_card_programme_create(user=manager, **values)
+
+
+def decided_case(
+    client: User,
+    reviewer: User,
+    *outcomes: str,
+    version: PolicyVersion | None = None,
+    npi: str = VALID_NPI,
+    codes: tuple[str, ...] = ("62330",),
+    **overrides: Any,
+) -> Case:
+    """A request from provider `npi` for `codes` (one line each), decided by `reviewer` through
+    decision_record: line i gets outcomes[i] (default: every line approved). An adverse outcome
+    needs a physician and a published `version` to cite."""
+    dos = timezone.localdate() + timedelta(days=10)
+    lines = tuple(LineInput(code_system="CPT", code=code, units=2, date_of_service=dos) for code in codes)
+    submitted = case(
+        client, service_lines=lines, requesting_provider=ProviderInput(npi=npi, name="Clinic"), **overrides
+    )
+    adverse = ("denied", "partially_approved", "modified")
+    decided_lines = [
+        DecisionLineInput(
+            service_line=i + 1,
+            outcome=outcome,
+            reason="Criteria not met." if outcome in adverse else "",
+            approved_units=1 if outcome in ("partially_approved", "modified") else None,
+        )
+        for i, outcome in enumerate(outcomes or ("approved",) * len(codes))
+    ]
+    citations = [CitationInput(policy_version_id=version.pk)] if version is not None else []
+    decision_record(case_id=submitted.pk, user=reviewer, lines=decided_lines, citations=citations)
+    submitted.refresh_from_db()
+    return submitted

@@ -81,8 +81,9 @@ def test_load_demo_is_idempotent(db, capsys):
     call_command("load_demo")
     counts = (Case.objects.count(), PolicyVersion.objects.count())
     call_command("load_demo")
-    # Five cases of the seed policies; four facet denervation cases and one appeal per line of business.
-    assert (Case.objects.count(), PolicyVersion.objects.count()) == counts == (30, 3)
+    # Five cases of the seed policies; four facet denervation cases and one appeal per line of
+    # business; two answered at intake (an office visit, an automatic approval).
+    assert (Case.objects.count(), PolicyVersion.objects.count()) == counts == (32, 3)
     assert "nurse" in capsys.readouterr().out
 
 

@@ -43,6 +43,7 @@ from casemgmt.cases import selectors
 from casemgmt.cases.models import (
     ADVERSE_OUTCOMES,
     INITIAL_REVIEW_TYPES,
+    NO_REVIEW_OUTCOMES,
     PARTIAL_OUTCOMES,
     Case,
     CaseStatus,
@@ -139,8 +140,15 @@ class CaseCollectionApi(AuditedApiMixin, APIView):
             serializer = self.InputSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             case = case_submit(client=request.user, data=_case_input(serializer.validated_data))
-            # The case comes back with its lines and current flags loaded: the same body as GET.
-            return status.HTTP_201_CREATED, case_body(case, with_authorizations=False)
+            # The case comes back with its lines, current flags and what triage answered: the same
+            # body as GET, without reading any of it again.
+            return status.HTTP_201_CREATED, CaseOutputSerializer(
+                case,
+                context={
+                    "authorizations": case.intake_authorizations,
+                    "determinations": case.intake_determinations,
+                },
+            ).data
 
         return idempotent_response(request, submit, replay=ReplayAudit(AuditObject.CASE, "case_number"))
 
@@ -173,22 +181,23 @@ class CaseCollectionApi(AuditedApiMixin, APIView):
         page = paginator.paginate_queryset(cases, request, view=self)
         audit_annotate(request, object_ids=[case.case_number for case in page or []])
         cases_on_page = page or []
-        # One query for the authorizations of every line on the page.
+        # One query each for the authorizations and the determinations of every line on the page.
         authorizations = selectors.line_authorizations(line for case in cases_on_page for line in case.lines.all())
+        determinations = selectors.line_determinations(case.pk for case in cases_on_page)
+        context = {"authorizations": authorizations, "determinations": determinations}
         return paginator.get_paginated_response(
-            [CaseOutputSerializer(case, context={"authorizations": authorizations}).data for case in cases_on_page]
+            [CaseOutputSerializer(case, context=context).data for case in cases_on_page]
         )
 
 
-def case_body(case: Case, *, with_authorizations: bool = True) -> Any:
-    """A case as the API shows it; `case` carries its lines and current flags (selectors.case_detail).
-
-    A case just submitted has no authorization yet: intake passes `with_authorizations=False`
-    and saves the query.
-    """
+def case_body(case: Case) -> Any:
+    """A case as the API shows it; `case` carries its lines and current flags (selectors.case_detail)."""
     lines = case.lines.all()
-    authorizations = selectors.line_authorizations(lines) if with_authorizations else {}
-    return CaseOutputSerializer(case, context={"authorizations": authorizations}).data
+    context = {
+        "authorizations": selectors.line_authorizations(lines),
+        "determinations": selectors.line_determinations([case.pk]),
+    }
+    return CaseOutputSerializer(case, context=context).data
 
 
 def _case_input(v: dict[str, Any]) -> CaseInput:
@@ -281,8 +290,9 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
             ]
 
             service_line = LineNumberField(min_value=1)
+            # "No authorization required" is intake's answer, never a reviewer's.
             outcome = serializers.ChoiceField(
-                choices=LineOutcome.values,
+                choices=[o for o in LineOutcome.values if o not in NO_REVIEW_OUTCOMES],
                 help_text="An initial request's line: approved, partially_approved, denied, pended, modified. "
                 "An appealed line: overturned, partially_overturned, upheld, pended.",
             )

@@ -18,6 +18,7 @@ from casemgmt.cases.models import (
     Citation,
     DecisionLine,
     LineOutcome,
+    ReviewerRole,
     ServiceLine,
 )
 
@@ -170,6 +171,28 @@ class LineAuthorizationSerializer(serializers.Serializer):
     valid_to = serializers.DateField()
 
 
+class LineDeterminationSerializer(serializers.Serializer):
+    """Where the line stands in the case's decision of record: its outcome and X12 306 review
+    action (NA for a service that needs no authorization), and whether intake answered it."""
+
+    outcome = serializers.ChoiceField(choices=LineOutcome.values)
+    outcome_label = serializers.CharField(source="get_outcome_display")
+    review_action_code = serializers.SerializerMethodField()
+    approved_units = serializers.IntegerField(allow_null=True)
+    reason = serializers.CharField()
+    decided_at = serializers.DateTimeField(source="decision.decided_at")
+    decided_automatically = serializers.SerializerMethodField(
+        help_text="Answered at intake by the plan's rules (no authorization required, or approved "
+        "automatically), not by a reviewer."
+    )
+
+    def get_review_action_code(self, obj: DecisionLine) -> str:
+        return X12_REVIEW_ACTION[LineOutcome(obj.outcome)]
+
+    def get_decided_automatically(self, obj: DecisionLine) -> bool:
+        return obj.carried_from_id is not None or obj.decision.decided_role == ReviewerRole.AUTOMATED
+
+
 class ServiceLineOutputSerializer(serializers.Serializer):
     sequence = serializers.IntegerField()
     code_system = serializers.CharField()
@@ -180,10 +203,17 @@ class ServiceLineOutputSerializer(serializers.Serializer):
     description = serializers.CharField()
     authorization = serializers.SerializerMethodField()
 
+    determination = serializers.SerializerMethodField()
+
     @extend_schema_field(LineAuthorizationSerializer(allow_null=True))
     def get_authorization(self, obj: ServiceLine) -> dict[str, Any] | None:
         found = self.context.get("authorizations", {}).get(obj.pk)
         return None if found is None else dict(LineAuthorizationSerializer(found).data)
+
+    @extend_schema_field(LineDeterminationSerializer(allow_null=True))
+    def get_determination(self, obj: ServiceLine) -> dict[str, Any] | None:
+        found = self.context.get("determinations", {}).get(obj.pk)
+        return None if found is None else dict(LineDeterminationSerializer(found).data)
 
 
 class CaseOutputSerializer(serializers.Serializer):

@@ -58,6 +58,10 @@ class AuditObject(models.TextChoices):
     AUTHORIZATION = "authorization", "Authorization"
     REPORT = "report", "Public metrics report"
     MEMBER_COVERAGE = "member_coverage", "Member coverage (eligibility)"
+    REQUIREMENT_RULE = "requirement_rule", "Prior-authorization requirement rule"
+    INTAKE_SETTINGS = "intake_settings", "Intake settings (automatic approval)"
+    GOLD_CARD_PROGRAMME = "gold_card_programme", "Gold-card programme"
+    GOLD_CARD_EXEMPTION = "gold_card_exemption", "Gold-card exemption"
 
 
 class AuditEvent(models.Model):

@@ -7,7 +7,13 @@ behind the reviewer pages and the API, where every change is audited.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from casemgmt.audit.models import AuditObject
@@ -18,8 +24,20 @@ from casemgmt.cases.models import (
     AuthorizationValidityRule,
     DeadlineRule,
     DuplicateRule,
+    GoldCardExemption,
+    GoldCardProgramme,
+    IntakeSettings,
     WebhookDelivery,
 )
+from casemgmt.cases.services.gold_cards import (
+    gold_card_programme_create,
+    gold_card_programme_deactivate,
+    gold_card_programme_update,
+    gold_card_programme_values,
+    gold_cards_evaluate,
+)
+from casemgmt.cases.services.triage import intake_settings_update
+from casemgmt.kernel.errors import DomainError, ValidationFailed
 
 
 @admin.register(DeadlineRule)
@@ -218,3 +236,201 @@ class AuthorizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Authorization | None = None) -> bool:
         return False
+
+
+# --- gold cards -------------------------------------------------------------------------------
+
+
+class GoldCardProgrammeForm(forms.ModelForm):
+    """A programme's terms; the service's own checks report on each field."""
+
+    class Meta:
+        model = GoldCardProgramme
+        fields = [
+            "name",
+            "line_of_business",
+            "policy",
+            "code_system",
+            "code_start",
+            "code_end",
+            "min_approval_rate",
+            "period_months",
+            "min_requests",
+        ]
+
+    def programme_values(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        policy = data.get("policy")
+        return {
+            "name": data.get("name") or "",
+            "line_of_business": data.get("line_of_business") or "",
+            "policy_id": policy.pk if policy is not None else None,
+            "code_system": data.get("code_system") or "",
+            "code_start": data.get("code_start") or "",
+            "code_end": data.get("code_end") or "",
+            "min_approval_rate": data.get("min_approval_rate"),
+            "period_months": data.get("period_months"),
+            "min_requests": data.get("min_requests"),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        try:
+            gold_card_programme_values(**self.programme_values())
+        except ValidationFailed as exc:
+            for path, problems in exc.errors.items():
+                self.add_error(path if path in self.fields else None, " ".join(problems))
+        return data
+
+    def _post_clean(self) -> None:
+        # The programme is written by the services, not from this form: skip the model's validation.
+        return None
+
+
+def _admin_user(request: HttpRequest) -> User:
+    if not isinstance(request.user, User):
+        raise PermissionDenied
+    return request.user
+
+
+@admin.register(GoldCardProgramme)
+class GoldCardProgrammeAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Managers define gold-card programmes; the services validate and record each change.
+    Exemptions are on the reviewers' page /gold-cards/ (and read-only below)."""
+
+    audit_saved_by_services = True
+    audit_object_type = AuditObject.GOLD_CARD_PROGRAMME
+    form = GoldCardProgrammeForm
+    list_display = [
+        "name",
+        "line_of_business",
+        "policy",
+        "code_range",
+        "min_approval_rate",
+        "period_months",
+        "min_requests",
+        "active",
+    ]
+    list_filter = ["active", "line_of_business"]
+    readonly_fields = ["active", "created_by", "created_at"]
+    actions = ["evaluate_now", "deactivate_programmes"]
+
+    @admin.display(description="Code range")
+    def code_range(self, obj: GoldCardProgramme) -> str:
+        if not obj.code_start:
+            return "-"
+        return f"{obj.code_system} {obj.code_start}" + (f"-{obj.code_end}" if obj.code_end else "")
+
+    def get_fields(self, request: HttpRequest, obj: GoldCardProgramme | None = None) -> Any:
+        fields = list(GoldCardProgrammeForm.Meta.fields)
+        return fields if obj is None else [*fields, *self.readonly_fields]
+
+    def has_change_permission(self, request: HttpRequest, obj: GoldCardProgramme | None = None) -> bool:
+        # A deactivated programme is a record of what was evaluated: read-only.
+        if obj is not None and not obj.active:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: GoldCardProgramme | None = None) -> bool:
+        return False  # exemptions name it; deactivate instead
+
+    def save_model(self, request: HttpRequest, obj: GoldCardProgramme, form: Any, change: bool) -> None:
+        values = form.programme_values()
+        if change:
+            saved = gold_card_programme_update(user=_admin_user(request), programme_id=obj.pk, **values)
+        else:
+            saved = gold_card_programme_create(user=_admin_user(request), **values)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    @admin.action(description="Evaluate every active programme now (as the nightly task does)", permissions=["change"])
+    def evaluate_now(self, request: HttpRequest, queryset: QuerySet[GoldCardProgramme]) -> None:
+        summary = gold_cards_evaluate(user=_admin_user(request))
+        self.message_user(
+            request,
+            f"{len(summary.programmes)} programme(s) evaluated: {summary.granted} gold card(s) earned, "
+            f"{summary.ended} ended.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Deactivate selected programmes (their gold cards end)", permissions=["change"])
+    def deactivate_programmes(self, request: HttpRequest, queryset: QuerySet[GoldCardProgramme]) -> None:
+        for programme in queryset:
+            try:
+                gold_card_programme_deactivate(user=_admin_user(request), programme_id=programme.pk)
+            except DomainError as exc:
+                self.message_user(request, f"{programme.name}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{programme.name} deactivated.", messages.SUCCESS)
+
+
+@admin.register(GoldCardExemption)
+class GoldCardExemptionAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Read-only: exemptions are earned by evaluation, granted and revoked on /gold-cards/."""
+
+    list_display = [
+        "provider_npi",
+        "programme",
+        "source",
+        "status",
+        "approval_rate",
+        "decided_count",
+        "granted_at",
+        "ended_at",
+    ]
+    list_filter = ["status", "source", "programme"]
+    search_fields = ["provider_npi"]
+    fields = (
+        "programme",
+        "provider_npi",
+        "source",
+        "status",
+        "period_start",
+        "period_end",
+        "decided_count",
+        "approved_count",
+        "approval_rate",
+        "reason",
+        "granted_by",
+        "granted_at",
+        "ended_at",
+        "ended_by",
+        "ended_reason",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: GoldCardExemption | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: GoldCardExemption | None = None) -> bool:
+        return False
+
+
+@admin.register(IntakeSettings)
+class IntakeSettingsAdmin(admin.ModelAdmin):
+    """The plan's switch for automatic approval at intake: one row (the migration makes it), changed
+    by managers through
+        `intake_settings_update`, which audits the change and tells every process (the library stamp)."""
+
+    fields = ["automatic_approval", "changed_by", "changed_at"]
+    readonly_fields = ["changed_by", "changed_at"]
+
+    list_display = ["__str__", "automatic_approval", "changed_by", "changed_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: IntakeSettings | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: IntakeSettings, form: Any, change: bool) -> None:
+        assert isinstance(request.user, User)
+        try:
+            intake_settings_update(user=request.user, automatic_approval=obj.automatic_approval)
+        except DomainError as exc:
+            raise PermissionDenied(str(exc)) from exc

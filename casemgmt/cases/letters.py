@@ -126,6 +126,8 @@ PLAIN_OUTCOMES = {
     LineOutcome.OVERTURNED: "Overturned: we changed our decision and approve this service in full",
     LineOutcome.PARTIALLY_OVERTURNED: "Partially overturned: we changed our decision in part",
     LineOutcome.UPHELD: "Upheld: we kept our earlier decision on this service",
+    LineOutcome.NOT_REQUIRED: "No prior authorization is needed for this service",
+    LineOutcome.NOTIFIED: "Notification received: no prior authorization is needed for this service",
 }
 
 EXTERNAL_REVIEW_MONTHS = 4

@@ -23,9 +23,11 @@ care 42 CFR 438.210(f), CHIP managed care 42 CFR 457.495 (which applies 438.210(
   first determination. A reopening or a correction changes the outcome, not when the request was
   first decided. `decision_record` keeps both on the case as it records them (`Case.outcome`,
   `first_determined_at`), with the deadline of that moment and whether a pend had extended it.
-- **Automated determination**: a decision of record made by the system, not a reviewer
-  (`Case.determined_automatically`). None exist yet; when they do they are counted on their own and not in the
-  bases below, so a reviewer's figures are not diluted and nothing vanishes silently.
+- **Automated determination**: a decision of record made by the system at intake, not a reviewer
+  (`Case.determined_automatically`; casemgmt.cases.services.triage approves, never denies). The
+  regulation counts every request, so they are in the bases below, and their number is shown on
+  its own beside them. A request whose every line needed no authorization (X12 NA) is no
+  determination and is not counted.
 - **Outcome** of a request, from the lines of its decision of record: *approved* when every line
   is approved (A1); *denied* when every line is denied (A3); *mixed* when some line is denied
   and some other is approved, partially approved or modified; otherwise *partially approved or
@@ -94,7 +96,8 @@ from casemgmt.cases.models import (
     Urgency,
 )
 from casemgmt.kernel.roles import Role
-from policies_app.models import LineOfBusiness, PolicyCode, PolicyVersionStatus
+from policies_app.models import LineOfBusiness, Requirement
+from policies_app.selectors import requirement_code_descriptions, requirement_rules_in_effect
 
 # The work queue's countdown colours use the same bounds: due at or before now is overdue, due
 # within the next 24 h (inclusive) is at risk.
@@ -288,7 +291,7 @@ class CmsMetrics:
     plan_id: str | None
     standard: BaseMetrics
     expedited: BaseMetrics
-    automated: int = 0  # automated determinations: not in the bases
+    automated: int = 0  # of the requests above, those approved automatically at intake
 
     @property
     def line_of_business_label(self) -> str:
@@ -317,7 +320,8 @@ class CmsMetrics:
 
 @dataclass(frozen=True)
 class PaService:
-    """A code (or code range) that a published policy governs: a service requiring PA."""
+    """A code (or code range) a published requirement rule says needs prior authorization; no code
+    is the plan-wide default (every service no other rule names)."""
 
     system: str
     code: str
@@ -325,11 +329,18 @@ class PaService:
     description: str
     policy_number: str
     policy_title: str
-    version_labels: tuple[str, ...]
+    line_of_business: str = ""
+    diagnoses: tuple[str, ...] = ()
 
     @property
     def code_label(self) -> str:
+        if not self.code:
+            return "every other service (plan-wide default)"
         return f"{self.code}–{self.code_end}" if self.code_end else self.code
+
+    @property
+    def line_of_business_label(self) -> str:
+        return str(LineOfBusiness(self.line_of_business).label) if self.line_of_business else "All lines of business"
 
 
 @dataclass(frozen=True)
@@ -391,7 +402,7 @@ def open_cases(now: datetime | None = None) -> OpenCases:
 # decision_record keeps on each case the outcome of its decision of record, when it was first
 # determined, the deadline it had then and whether a pend extended it: a report is one grouped
 # pass over the cases, with no decision, line or event read (bench/report).
-HUMAN = Q(determined_automatically=False)
+AUTOMATED = Q(determined_automatically=True)
 
 
 class Median(Aggregate):
@@ -475,21 +486,19 @@ def _grouped_counts(requests: QuerySet[Case], keys: Sequence[str]) -> dict[Group
     found: dict[GroupKey, dict[str, Any]] = defaultdict(dict)
     postgres = connection.vendor == "postgresql"
     counted = {
-        "n": Count("pk", filter=HUMAN),
-        "automated": Count("pk", filter=~HUMAN),
-        **{f"outcome_{outcome}": Count("pk", filter=HUMAN & Q(outcome=outcome)) for outcome in RequestOutcome.values},
-        "in_time": Count("pk", filter=HUMAN & Q(first_determined_at__lte=F("first_determination_due_at"))),
-        "extended": Count("pk", filter=HUMAN & Q(first_determination_extended=True, outcome=RequestOutcome.APPROVED)),
-        "mean": Avg(_duration(), filter=HUMAN),
-        "appealed": Count("pk", filter=HUMAN & _appealed()),
-        "appeal_approved": Count("pk", filter=HUMAN & _appealed(RequestOutcome.APPROVED)),
-        "appeal_partially": Count(
-            "pk", filter=HUMAN & _appealed(RequestOutcome.PARTIALLY_APPROVED, RequestOutcome.MIXED)
-        ),
-        "appeal_denied": Count("pk", filter=HUMAN & _appealed(RequestOutcome.DENIED)),
+        "n": Count("pk"),
+        "automated": Count("pk", filter=AUTOMATED),
+        **{f"outcome_{outcome}": Count("pk", filter=Q(outcome=outcome)) for outcome in RequestOutcome.values},
+        "in_time": Count("pk", filter=Q(first_determined_at__lte=F("first_determination_due_at"))),
+        "extended": Count("pk", filter=Q(first_determination_extended=True, outcome=RequestOutcome.APPROVED)),
+        "mean": Avg(_duration()),
+        "appealed": Count("pk", filter=_appealed()),
+        "appeal_approved": Count("pk", filter=_appealed(RequestOutcome.APPROVED)),
+        "appeal_partially": Count("pk", filter=_appealed(RequestOutcome.PARTIALLY_APPROVED, RequestOutcome.MIXED)),
+        "appeal_denied": Count("pk", filter=_appealed(RequestOutcome.DENIED)),
     }
     if postgres:
-        counted["median"] = Median(_duration(), filter=HUMAN, output_field=DurationField())
+        counted["median"] = Median(_duration(), output_field=DurationField())
     for row in requests.values(*keys).annotate(**counted).order_by():
         found[tuple(row[k] for k in keys)] = {
             "outcomes": Outcomes(
@@ -511,7 +520,7 @@ def _grouped_counts(requests: QuerySet[Case], keys: Sequence[str]) -> dict[Group
         }
     if not postgres:
         durations: dict[GroupKey, list[timedelta]] = defaultdict(list)
-        for *group, duration in requests.filter(HUMAN).annotate(duration=_duration()).values_list(*keys, "duration"):
+        for *group, duration in requests.annotate(duration=_duration()).values_list(*keys, "duration"):
             durations[tuple(group)].append(duration)
         for group, values in durations.items():
             stats = found[group]["time"]
@@ -758,11 +767,11 @@ def cms_figures(row: CmsMetrics) -> list[CmsFigure]:
     out.append(
         CmsFigure(
             "automated_determinations",
-            "Decided automatically (not in the bases above)",
+            "Approved automatically at intake (counted in the figures above)",
             row.automated,
             "requests",
-            "requests whose decision of record was not made by a nurse or physician reviewer",
-            "issue 16, section 5",
+            "requests whose decision of record was made at intake by the automated reviewer, not a nurse or physician",
+            "issue 17, section 4",
         )
     )
     return out
@@ -816,43 +825,26 @@ def reviewer_workload(period: Period) -> tuple[ReviewerLoad, ...]:
 # --- services requiring PA ------------------------------------------------------------------
 
 
-def services_requiring_pa() -> tuple[PaService, ...]:
-    """Codes governed by a published policy version, once per code and policy.
-
-    Several published versions of one policy (consecutive effective windows) list the same
-    code; the list shows it once with each version's label.
-    """
-    rows = (
-        PolicyCode.objects.filter(version__status=PolicyVersionStatus.PUBLISHED)
-        .order_by("system", "code", "code_end", "version__policy__number", "version__effective_start", "version_id")
-        .values_list(
-            "system",
-            "code",
-            "code_end",
-            "description",
-            "version__policy_id",
-            "version__policy__number",
-            "version__policy__title",
-            "version__version_label",
+def services_requiring_pa(day: date | None = None) -> tuple[PaService, ...]:
+    """The services the plan's published requirement rules say need prior authorization on `day`
+    (today): each code or range, by line of business, with the policy it came from; the plan-wide
+    default last when it requires authorization of every other service."""
+    day = day or timezone.localdate()
+    rules = list(requirement_rules_in_effect(day=day).filter(requirement=Requirement.REQUIRED))
+    descriptions = requirement_code_descriptions(rules, day)
+    return tuple(
+        PaService(
+            system=rule.code_system,
+            code=rule.code_start,
+            code_end=rule.code_end,
+            description=descriptions.get(rule.pk, ""),
+            policy_number=rule.policy.number if rule.policy is not None else "",
+            policy_title=rule.policy.title if rule.policy is not None else "",
+            line_of_business=rule.line_of_business,
+            diagnoses=tuple(rule.diagnosis_codes),
         )
+        for rule in rules
     )
-    merged: dict[tuple[str, str, str, int], PaService] = {}
-    for system, code, code_end, description, policy_id, number, title, label in rows:
-        key = (system, code, code_end, policy_id)
-        seen = merged.get(key)
-        if seen is None:
-            merged[key] = PaService(system, code, code_end, description, number, title, (label,))
-        else:
-            merged[key] = PaService(
-                system,
-                code,
-                code_end,
-                seen.description or description,
-                number,
-                title,
-                (*seen.version_labels, label),
-            )
-    return tuple(merged.values())
 
 
 # --- everything -----------------------------------------------------------------------------

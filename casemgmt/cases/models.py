@@ -70,6 +70,10 @@ OPEN_STATUSES = (
 class Case(models.Model):
     # Held by the `selectors.current_flags()` prefetch (to_attr), or by intake as it writes them.
     current_flags: list[Flag]
+    # Set by intake on the case it returns: the lines its triage answered and the authorizations
+    # that issued, by service line id (empty when every line waits for a reviewer).
+    intake_determinations: dict[int, DecisionLine]
+    intake_authorizations: dict[int, Authorization]
 
     # Indexes are kept to those a read uses: each one is written on every intake (bench/intake).
     # Unique by a named constraint rather than unique=True, which would add a LIKE index too.
@@ -249,10 +253,12 @@ class FlagKind(models.TextChoices):
     POSITION_UNDETERMINED = "position_undetermined", "Policy position not determined"
     MEMBER_NOT_ELIGIBLE = "member_not_eligible", "Member not covered on the date of service"
     DUPLICATE_REQUEST = "duplicate_request", "Duplicate of an earlier request"
+    # A requirement rule says the service is a benefit exclusion: a physician decides.
+    NOT_COVERED = "not_covered", "Not a covered benefit (benefit exclusion)"
 
 
 # Found by intake's triage, not the policy engine: re-evaluating the engine's flags keeps them.
-TRIAGE_FLAG_KINDS = (FlagKind.MEMBER_NOT_ELIGIBLE, FlagKind.DUPLICATE_REQUEST)
+TRIAGE_FLAG_KINDS = (FlagKind.MEMBER_NOT_ELIGIBLE, FlagKind.DUPLICATE_REQUEST, FlagKind.NOT_COVERED)
 
 
 class FlagSeverity(models.TextChoices):
@@ -288,6 +294,8 @@ class Flag(models.Model):
 class ReviewerRole(models.TextChoices):
     NURSE = "nurse_reviewer", "Nurse reviewer"
     PHYSICIAN = "physician_reviewer", "Physician reviewer"
+    # Intake's triage: it may approve or answer "no authorization required", never deny or pend.
+    AUTOMATED = "automated", "Automated review at intake"
 
 
 class Decision(models.Model):
@@ -319,6 +327,9 @@ class LineOutcome(models.TextChoices):
     OVERTURNED = "overturned", "Overturned on appeal (A1 certified in total)"
     PARTIALLY_OVERTURNED = "partially_overturned", "Partially overturned on appeal (A2)"
     UPHELD = "upheld", "Upheld on appeal (A3 not certified)"
+    # Answered at intake from the plan's requirement rules: no determination was needed.
+    NOT_REQUIRED = "not_required", "No authorization required (NA)"
+    NOTIFIED = "notified", "Notification recorded; no authorization required (NA)"
 
 
 # An adverse line needs a physician, a plain-language reason and a citation.
@@ -343,6 +354,8 @@ APPEAL_OUTCOMES = (
     LineOutcome.UPHELD,
     LineOutcome.PENDED,
 )
+# Lines answered at intake by a requirement rule: not a determination of medical necessity.
+NO_REVIEW_OUTCOMES = (LineOutcome.NOT_REQUIRED, LineOutcome.NOTIFIED)
 # Outcomes that approve some units: each yields an authorization.
 AUTHORIZING_OUTCOMES = (
     LineOutcome.APPROVED,
@@ -362,6 +375,8 @@ X12_REVIEW_ACTION = {
     LineOutcome.OVERTURNED: "A1",
     LineOutcome.PARTIALLY_OVERTURNED: "A2",
     LineOutcome.UPHELD: "A3",
+    LineOutcome.NOT_REQUIRED: "NA",
+    LineOutcome.NOTIFIED: "NA",
 }
 
 
@@ -374,14 +389,15 @@ _APPEAL_AS_INITIAL = {
 
 
 def request_outcome(line_outcomes: Iterable[str]) -> RequestOutcome:
-    """The outcome of a determination from its lines' outcomes (none pended).
+    """The outcome of a determination from its lines' outcomes (none pended); lines answered
+    "no authorization required" at intake do not count.
 
     Approved when every line is approved; denied when every line is denied; mixed when some line
     is denied and another approved in whole or part; otherwise partially approved or modified.
     An appeal's lines count as overturned = approved, partially overturned = partially
     approved, upheld = denied.
     """
-    outcomes = {_APPEAL_AS_INITIAL.get(o, o) for o in line_outcomes}
+    outcomes = {_APPEAL_AS_INITIAL.get(o, o) for o in line_outcomes if o not in NO_REVIEW_OUTCOMES}
     if outcomes == {"approved"}:
         return RequestOutcome.APPROVED
     if outcomes == {"denied"}:
@@ -397,6 +413,12 @@ class DecisionLine(models.Model):
     outcome = models.CharField(max_length=30, choices=LineOutcome.choices)
     approved_units = models.PositiveIntegerField(null=True, blank=True)
     reason = models.TextField(blank=True)
+    # A line answered at intake (approved automatically, or no authorization required) is not
+    # reviewed again: each later decision of the case restates it, pointing to where it was
+    # decided, so the decision of record always holds every line.
+    carried_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["decision", "service_line__sequence"]
@@ -463,6 +485,9 @@ class CaseEventKind(models.TextChoices):
     AUTHORIZATION_ISSUED = "authorization_issued", "Authorization issued"
     AUTHORIZATION_ENDED = "authorization_ended", "Authorization superseded or voided"
     EXTENSION_REQUESTED = "extension_requested", "Extension requested"
+    # Some lines were answered at intake (no authorization required, approved automatically);
+    # the rest wait for a reviewer.
+    ANSWERED_AT_INTAKE = "answered_at_intake", "Lines answered at intake"
 
 
 class CaseEvent(models.Model):
@@ -745,6 +770,152 @@ class Authorization(models.Model):
         if self.status == AuthorizationStatus.ACTIVE and self.valid_to < timezone.localdate():
             return AuthorizationStatus.EXPIRED.value
         return self.status
+
+
+class IntakeSettings(models.Model):
+    """The plan's switches for what intake may answer on its own (one row, edited by managers)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    automatic_approval = models.BooleanField(
+        default=False,
+        help_text="Approve at intake a line whose criteria are met (where its policy version allows it) "
+        "or whose provider holds a gold card. Intake never denies, modifies or pends on its own.",
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "intake settings"
+        verbose_name_plural = "intake settings"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="intakesettings_singleton")]
+
+    def __str__(self) -> str:
+        return "Intake settings"
+
+
+class GoldCardProgramme(models.Model):
+    """A gold-card programme: providers whose requests for these services were approved often
+    enough are exempt from review of them (Texas HB 3459 sets 90% over 6 months, 5 requests)."""
+
+    name = models.CharField(max_length=200)
+    line_of_business = models.CharField(max_length=30, choices=LineOfBusiness.choices)
+    policy = models.ForeignKey(
+        "policies_app.Policy",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Services governed by this policy (any of its versions). Blank: use the code range.",
+    )
+    code_system = models.CharField(max_length=10, choices=CodeSystem.choices, blank=True)
+    code_start = models.CharField(max_length=10, blank=True, help_text="First code of the range.")
+    code_end = models.CharField(max_length=10, blank=True, help_text="Last code of the range; blank for one code.")
+    min_approval_rate = models.DecimalField(
+        max_digits=5, decimal_places=2, default=90, help_text="Approval rate in percent, at least."
+    )
+    period_months = models.PositiveSmallIntegerField(default=6, help_text="Months of decisions evaluated.")
+    min_requests = models.PositiveIntegerField(default=5, help_text="Decided requests in the period, at least.")
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(policy__isnull=False) | (~Q(code_system="") & ~Q(code_start="")),
+                name="goldcardprogramme_has_services",
+            ),
+            models.CheckConstraint(
+                condition=Q(code_end="") | (~Q(code_start="") & Q(code_end__gte=models.F("code_start"))),
+                name="goldcardprogramme_code_range_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_approval_rate__gte=0, min_approval_rate__lte=100),
+                name="goldcardprogramme_rate_percent",
+            ),
+            models.CheckConstraint(condition=Q(period_months__gte=1), name="goldcardprogramme_period_positive"),
+            models.CheckConstraint(condition=Q(min_requests__gte=1), name="goldcardprogramme_min_requests_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GoldCardSource(models.TextChoices):
+    EVALUATED = "evaluated", "Earned by evaluation"
+    GRANTED = "granted", "Granted by a manager"
+
+
+class GoldCardStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    ENDED = "ended", "Ended (no longer meets the programme)"
+    REVOKED = "revoked", "Revoked by a manager"
+
+
+class GoldCardExemption(models.Model):
+    """One provider's exemption under a programme, with the evidence it was granted on.
+
+    Never edited but to end it: a later evaluation that no longer meets the programme ends it,
+    a manager revokes it with a reason; a new exemption is a new row.
+    """
+
+    programme = models.ForeignKey(GoldCardProgramme, on_delete=models.PROTECT, related_name="exemptions")
+    provider_npi = models.CharField(max_length=10)
+    source = models.CharField(max_length=20, choices=GoldCardSource.choices)
+    status = models.CharField(max_length=20, choices=GoldCardStatus.choices, default=GoldCardStatus.ACTIVE)
+    # The evidence: the period evaluated and what was decided in it.
+    period_start = models.DateField()
+    period_end = models.DateField()
+    decided_count = models.PositiveIntegerField()
+    approved_count = models.PositiveIntegerField()
+    approval_rate = models.DecimalField(max_digits=5, decimal_places=2)
+    reason = models.TextField(blank=True, help_text="Why a manager granted it.")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    granted_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    ended_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-granted_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["programme", "provider_npi"],
+                condition=Q(status="active"),
+                name="goldcardexemption_one_active_per_provider",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_count__lte=models.F("decided_count")), name="goldcardexemption_counts_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=models.F("period_start")), name="goldcardexemption_period_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="active", ended_at__isnull=True) | (~Q(status="active") & Q(ended_at__isnull=False)),
+                name="goldcardexemption_ended_iff_not_active",
+            ),
+            models.CheckConstraint(
+                condition=~Q(source="granted") | (~Q(reason="") & Q(granted_by__isnull=False)),
+                name="goldcardexemption_grant_has_reason_and_manager",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="revoked") | (~Q(ended_reason="") & Q(ended_by__isnull=False)),
+                name="goldcardexemption_revocation_has_reason_and_manager",
+            ),
+        ]
+        indexes = [models.Index(fields=["provider_npi"], condition=Q(status="active"), name="goldcard_active_npi_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.provider_npi} under {self.programme}"
 
 
 class ApiToken(models.Model):

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable
 from datetime import date
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from casemgmt.cases.models import (
@@ -18,7 +18,10 @@ from casemgmt.cases.models import (
     CaseEvent,
     DeadlineRule,
     Decision,
+    DecisionLine,
     Flag,
+    GoldCardExemption,
+    GoldCardStatus,
     ServiceLine,
     WebhookDelivery,
     WebhookDeliveryStatus,
@@ -89,6 +92,20 @@ def line_authorizations(lines: Iterable[ServiceLine]) -> dict[int, Authorization
     ):
         latest[authorization.origin_line_id] = authorization
     return {line_id: latest[root] for line_id, root in roots.items() if root in latest}
+
+
+def line_determinations(case_ids: Iterable[int]) -> dict[int, DecisionLine]:
+    """Each line's place (by line id) in its case's decision of record: the decision no later
+    one supersedes. One query for every case."""
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    return {
+        line.service_line_id: line
+        for line in DecisionLine.objects.filter(
+            decision__case_id__in=ids, decision__superseded_by__isnull=True
+        ).select_related("decision")
+    }
 
 
 def case_request_data(case: Case, lines: Iterable[ServiceLine] | None = None) -> RequestData:
@@ -366,5 +383,35 @@ def open_extension_case(authorization_id: int) -> Case | None:
     return (
         Case.objects.filter(extension_of=authorization_id, status__in=OPEN_STATUSES)
         .order_by("received_at", "id")
+        .first()
+    )
+
+
+def gold_card_exemption_for(
+    *, provider_npi: str, line_of_business: str, code_system: str, code: str, policy_ids: Collection[int]
+) -> GoldCardExemption | None:
+    """The provider's active gold-card exemption that covers this service, with its programme, or None.
+
+    A programme covers a service of its line of business when the programme's policy governs the
+    line (`policy_ids`: the policies intake found for it) or the code is in the programme's code
+    range. One query, led by the partial index goldcard_active_npi_idx (active exemptions only),
+    so it costs an index probe that finds nothing for a provider without a gold card.
+    """
+    covers = Q(programme__code_system=code_system) & (
+        Q(programme__code_end="", programme__code_start=code)
+        | (Q(programme__code_start__lte=code, programme__code_end__gte=code) & ~Q(programme__code_end=""))
+    )
+    if policy_ids:
+        covers |= Q(programme__policy_id__in=list(policy_ids))
+    return (
+        GoldCardExemption.objects.select_related("programme")
+        .filter(
+            covers,
+            status=GoldCardStatus.ACTIVE,
+            provider_npi=provider_npi,
+            programme__active=True,
+            programme__line_of_business=line_of_business,
+        )
+        .order_by("granted_at", "pk")
         .first()
     )

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from casemgmt.cases.services.authorizations import authorizations_expire
 from casemgmt.cases.services.flags import case_flags_refresh, cases_reflag_for_version
+from casemgmt.cases.services.gold_cards import gold_cards_evaluate
 from casemgmt.cases.services.webhooks import WEBHOOK_DELIVER_TASK, webhook_deliver, webhook_deliveries_sweep
 from casemgmt.outbox.retry import DATABASE_RETRY
 
@@ -47,3 +48,10 @@ def authorizations_expire_task() -> int:
     expiry"); idempotent, and a run that leaves some for the next one is caught up by it."""
     now = timezone.now()
     return authorizations_expire(today=timezone.localdate(now), now=now)
+
+
+# Beat's row (migration 0019_gold_card_schedule, editable in the admin) names this.
+@shared_task(name="casemgmt.tasks.gold_cards_evaluate_task", acks_late=True, **DATABASE_RETRY)
+def gold_cards_evaluate_task() -> dict[str, int]:
+    """Evaluate every active gold-card programme (beat: "gold cards: evaluation"); idempotent."""
+    return gold_cards_evaluate().as_dict()

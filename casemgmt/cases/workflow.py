@@ -34,6 +34,8 @@ class Action(StrEnum):
     APPEAL = "appeal"  # a member or provider appeals the decision: a new appeal case opens
     REOPEN = "reopen"  # a decided case returns to review (a clerical error, new and material information)
     FORWARD_TO_IRE = "forward_to_ire"  # an upheld Medicare Advantage appeal goes to the IRE
+    # Intake's triage found that no line needs authorization: the request is answered and closed.
+    ANSWER_AT_INTAKE = "answer_at_intake"
 
 
 def _open(status: CaseStatus) -> dict[Action, CaseStatus]:
@@ -64,6 +66,7 @@ TRANSITIONS: Mapping[CaseStatus, Mapping[Action, CaseStatus]] = {
         Action.REASSIGN: CaseStatus.IN_REVIEW,
         Action.PEND: CaseStatus.PENDED,
         Action.REFER: CaseStatus.PHYSICIAN_REVIEW,
+        Action.ANSWER_AT_INTAKE: CaseStatus.CLOSED,
     },
     CaseStatus.IN_REVIEW: {
         **_open(CaseStatus.IN_REVIEW),
@@ -127,6 +130,7 @@ REFUSALS: Mapping[Action, str] = {
     Action.APPEAL: "only a decided case can be appealed",
     Action.REOPEN: "only a decided or closed case can be reopened",
     Action.FORWARD_TO_IRE: "only a decided appeal can be forwarded to the Independent Review Entity",
+    Action.ANSWER_AT_INTAKE: "only a request just received can be answered at intake",
 }
 
 

@@ -34,6 +34,8 @@ FACET_DENERVATION: dict[str, Any] = {
     "revised_date": date(2024, 4, 1),
     "review_date": date(2027, 4, 1),
     "coverage_position": "medically_necessary_with_criteria",
+    # Intake approves a request on its own when every criterion is met (and the plan's switch is on).
+    "auto_approve_when_met": True,
     "statement": (
         "Radiofrequency denervation of the nerves to the cervical, thoracic or lumbar facet joints "
         "is medically necessary for chronic neck or back pain that comes from those joints, when "

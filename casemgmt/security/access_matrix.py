@@ -270,6 +270,20 @@ PAGES: list[Entry] = [
         REVIEWER_PAGE,
         "The policy search behind the decision form's citations.",
     ),
+    _page(
+        "requirements_list",
+        "GET",
+        "/prior-authorization/requirements/",
+        EVERYONE,
+        "The public list of services requiring prior authorization (CMS-0057-F): published rules, no member.",
+    ),
+    _page(
+        "requirements_csv",
+        "GET",
+        "/prior-authorization/requirements.csv",
+        EVERYONE,
+        "The same public list as CSV.",
+    ),
     _page("dashboard", "GET", "/dashboard/", grant({Persona.MANAGER}), "The manager dashboard."),
     _page(
         "dashboard_export",
@@ -291,6 +305,22 @@ PAGES: list[Entry] = [
         "/dashboard/report.csv?year=2025",
         grant({Persona.MANAGER}),
         "The CMS-0057-F public report as CSV, each metric with its formula: managers.",
+    ),
+    _page(
+        "gold_cards",
+        "GET",
+        "/gold-cards/",
+        REVIEWER_PAGE,
+        "Gold cards with their evidence: reviewers read them (an approval at intake names one), managers "
+        "grant and revoke. Not auditors (the audit log records every grant and revocation) nor clients.",
+    ),
+    _page("gold_card_grant", "POST", "/gold-cards/grant", grant({Persona.MANAGER}), "Managers grant a gold card."),
+    _page(
+        "gold_card_revoke",
+        "POST",
+        "/gold-cards/1/revoke",
+        grant({Persona.MANAGER}),
+        "Managers revoke a gold card, with a reason.",
     ),
     _page(
         "api_schema",
@@ -648,6 +678,22 @@ ADMIN_MODELS: list[Entry] = [
         "A published version is never deleted.",
         variant="published",
     ),
+    _model(
+        "policies_app.requirementrule",
+        AdminAction.VIEW,
+        POLICY_VIEWERS,
+        "Editors keep which services need prior authorization; reviewers and managers read the rules.",
+    ),
+    _model("policies_app.requirementrule", AdminAction.ADD, EDITOR, "Editors draft requirement rules."),
+    _model("policies_app.requirementrule", AdminAction.CHANGE, EDITOR, "Editors edit draft rules.", variant="draft"),
+    _model(
+        "policies_app.requirementrule",
+        AdminAction.CHANGE,
+        (),
+        "A published rule is frozen for everyone; a change is a new version.",
+        variant="published",
+    ),
+    _model("policies_app.requirementrule", AdminAction.DELETE, (), "A rule is never deleted; it is retired."),
     *_model_rows(
         "policies_app.factdefinition",
         view=POLICY_VIEWERS,
@@ -880,6 +926,25 @@ ADMIN_MODELS += [
         change=MANAGER,
         rule="Managers set the window and the action (flag or refuse) for duplicate requests; one rule per "
         "line of business, never added or deleted.",
+    ),
+    *_model_rows(
+        "casemgmt.intakesettings",
+        view=MANAGER,
+        change=MANAGER,
+        rule="Managers turn automatic approval at intake on or off for the plan; one row, never added or deleted.",
+    ),
+    *_model_rows(
+        "casemgmt.goldcardprogramme",
+        view=MANAGER,
+        add=MANAGER,
+        change=MANAGER,
+        rule="Managers define gold-card programmes; a programme is deactivated, never deleted (exemptions name it).",
+    ),
+    *_model_rows(
+        "casemgmt.goldcardexemption",
+        view=MANAGER,
+        rule="Managers read gold-card exemptions here; evaluation earns and ends them, managers grant and revoke "
+        "them on /gold-cards/.",
     ),
     *_model_rows(
         "casemgmt.authorization",

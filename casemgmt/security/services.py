@@ -45,20 +45,33 @@ def api_token_create(*, user: User, label: str = "") -> tuple[ApiToken, str]:
 # managers also keep the deadline rules.
 ROLE_ADMIN_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
     Role.POLICY_EDITOR: [
-        ("policies_app", model, ("view", "add", "change", "delete"))
-        for model in ("policy", "policyversion", "policycode", "policyterm", "criterion", "factdefinition")
+        *[
+            ("policies_app", model, ("view", "add", "change", "delete"))
+            for model in ("policy", "policyversion", "policycode", "policyterm", "criterion", "factdefinition")
+        ],
+        # Requirement rules are never deleted: a rule is retired, and its history stays.
+        ("policies_app", "requirementrule", ("view", "add", "change")),
     ],
-    Role.NURSE: [("policies_app", m, ("view",)) for m in ("policy", "policyversion", "factdefinition")],
-    Role.PHYSICIAN: [("policies_app", m, ("view",)) for m in ("policy", "policyversion", "factdefinition")],
+    Role.NURSE: [
+        ("policies_app", m, ("view",)) for m in ("policy", "policyversion", "factdefinition", "requirementrule")
+    ],
+    Role.PHYSICIAN: [
+        ("policies_app", m, ("view",)) for m in ("policy", "policyversion", "factdefinition", "requirementrule")
+    ],
     Role.MANAGER: [
-        *[("policies_app", m, ("view",)) for m in ("policy", "policyversion", "factdefinition")],
+        *[("policies_app", m, ("view",)) for m in ("policy", "policyversion", "factdefinition", "requirementrule")],
         ("casemgmt", "deadlinerule", ("view", "add", "change")),
         # After the decision: how long authorizations last and how long appeals may be filed.
         ("casemgmt", "authorizationvalidityrule", ("view", "add", "change")),
         ("casemgmt", "appealwindow", ("view", "add", "change")),
         # Triage at intake: the window and the action for duplicate requests, one rule per line of business.
         ("casemgmt", "duplicaterule", ("view", "change")),
+        # Automatic approval at intake: one plan-wide switch.
+        ("casemgmt", "intakesettings", ("view", "change")),
         ("casemgmt", "authorization", ("view",)),
+        # Gold cards: managers define programmes; exemptions are granted and revoked on /gold-cards/.
+        ("casemgmt", "goldcardprogramme", ("view", "add", "change")),
+        ("casemgmt", "goldcardexemption", ("view",)),
         ("casemgmt", "apitoken", ("view", "change")),
         ("casemgmt", "webhookdelivery", ("view",)),
         # Retrospective review: runs, the nightly settings and the beat schedule they run on.

@@ -36,6 +36,7 @@ from casemgmt.cases.models import (
     Case,
     CaseEvent,
     CaseEventKind,
+    DecisionLine,
     Flag,
     LineOutcome,
     ServiceLine,
@@ -43,7 +44,7 @@ from casemgmt.cases.models import (
 )
 from casemgmt.cases.services.appeals import appeal_deciders_excluded, appeal_open, decision_of_record
 from casemgmt.cases.services.authorizations import origin_line_of
-from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record, standing_intake_answers
 from casemgmt.cases.services.notes import PeerToPeerOutcome, case_note_add, case_peer_to_peer_record
 from casemgmt.cases.services.pend import case_pend_for_information
 from casemgmt.cases.services.reopenings import case_reopen
@@ -91,6 +92,10 @@ class DecisionForm(forms.Form):
     def __init__(self, *args: Any, case: Case, adverse_allowed: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.case = case
+        # Lines intake answered (no authorization required, approved automatically) are not
+        # decided again: the decision restates them.
+        self.answered = standing_intake_answers(case, decision_of_record(case))
+        self.open_lines = [line for line in case.lines.all() if line.sequence not in self.answered]
         # An appealed line is overturned, partially overturned or upheld; a request's line approved,
         # denied and so on. The decision service refuses the other set whatever is posted.
         offered = APPEAL_OUTCOMES if case.is_appeal else INITIAL_OUTCOMES
@@ -98,7 +103,7 @@ class DecisionForm(forms.Form):
             (outcome.value, outcome.label) for outcome in offered if adverse_allowed or outcome not in ADVERSE_OUTCOMES
         ]
         partial = "partially overturned" if case.is_appeal else "partially approved"
-        for line in case.lines.all():
+        for line in self.open_lines:
             self.fields[f"outcome_{line.sequence}"] = forms.ChoiceField(
                 choices=outcomes, label=f"Line {line.sequence}: {line.code_system} {line.code}"
             )
@@ -135,7 +140,13 @@ class DecisionForm(forms.Form):
     def line_fields(self) -> list[tuple[Any, Any, Any]]:
         return [
             (self[f"outcome_{line.sequence}"], self[f"units_{line.sequence}"], self[f"reason_{line.sequence}"])
-            for line in self.case.lines.all()
+            for line in self.open_lines
+        ]
+
+    def answered_lines(self) -> list[tuple[ServiceLine, DecisionLine]]:
+        """The lines intake answered, with its answer, for the reviewer to see beside the form."""
+        return [
+            (line, self.answered[line.sequence]) for line in self.case.lines.all() if line.sequence in self.answered
         ]
 
     def to_inputs(self) -> tuple[list[DecisionLineInput], list[CitationInput]]:
@@ -147,7 +158,7 @@ class DecisionForm(forms.Form):
                 approved_units=data[f"units_{line.sequence}"],
                 reason=data[f"reason_{line.sequence}"],
             )
-            for line in self.case.lines.all()
+            for line in self.open_lines
         ]
         citations = [
             CitationInput(

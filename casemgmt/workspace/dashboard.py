@@ -187,8 +187,9 @@ def figures(data: metrics.DashboardMetrics) -> list[Figure]:
             Figure(
                 "service_requiring_pa",
                 "Service requiring PA",
-                f"{service.system} {service.code_label}: {service.policy_number} {service.policy_title} "
-                f"(version {', '.join(service.version_labels)})",
+                f"{service.system} {service.code_label}".strip()
+                + f" ({service.line_of_business_label})"
+                + (f": {service.policy_number} {service.policy_title}" if service.policy_number else ""),
                 "code",
                 "as of today",
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from casemgmt.workspace import attachments, case, dashboard, home, letters, queue
+from casemgmt.workspace import attachments, case, dashboard, gold_cards, home, letters, queue
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -30,4 +30,7 @@ urlpatterns = [
     path("dashboard/export.csv", dashboard.dashboard_export, name="dashboard_export"),
     path("dashboard/report/", dashboard.cms_report, name="dashboard_report"),
     path("dashboard/report.csv", dashboard.cms_report_export, name="dashboard_report_export"),
+    path("gold-cards/", gold_cards.gold_cards, name="gold_cards"),
+    path("gold-cards/grant", gold_cards.gold_card_grant_view, name="gold_card_grant"),
+    path("gold-cards/<int:exemption_id>/revoke", gold_cards.gold_card_revoke_view, name="gold_card_revoke"),
 ]

@@ -25,6 +25,8 @@ WELLMARK_07_01_89: dict[str, Any] = {
     "revised_date": date(2023, 7, 1),
     "review_date": date(2025, 7, 1),
     "coverage_position": "investigational",
+    # The document's PRIOR APPROVAL section; load_demo shows it as a suggested requirement rule.
+    "prior_approval": "Not applicable.",
     "statement": (
         "Image-guided minimally invasive decompression of the spine (the percutaneous 'mild' "
         "procedure), whether lumbar, cervical or thoracic, is investigational: the evidence is "

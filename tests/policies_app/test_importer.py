@@ -18,7 +18,7 @@ from casemgmt.cases.services.intake import LineInput
 from casemgmt.kernel.errors import PermissionDeniedError
 from casemgmt.kernel.roles import Role
 from policies_app.importer import BCBS_MN, WELLMARK, ImportRefused, parse_policy
-from policies_app.models import Policy, PolicyCode, PolicyTerm, PolicyVersion
+from policies_app.models import Policy, PolicyCode, PolicyTerm, PolicyVersion, RequirementRule
 from policies_app.services import policy_import, policy_version_publish
 from tests import factories
 
@@ -608,3 +608,42 @@ def test_published_bcbsmn_import_has_no_version_in_effect_after_its_replacement(
     kinds = set(Flag.objects.filter(case=case, superseded_at__isnull=True).values_list("kind", flat=True))
     assert "no_version_in_effect" in kinds
     assert "investigational" not in kinds
+
+
+# --- the PRIOR APPROVAL statement suggests requirement rules --------------------------------------
+
+
+@needs_shared
+def test_real_wellmark_prior_approval_statement_is_read():
+    assert parse_policy(WELLMARK_REAL.read_bytes()).prior_approval == "Not applicable."
+
+
+def test_document_without_prior_approval_section_has_no_statement(wellmark_sample):
+    assert wellmark_sample.prior_approval == ""
+
+
+@needs_shared
+def test_import_suggests_a_draft_rule_for_each_procedure_code(editor):
+    version, _ = policy_import(path_or_bytes=WELLMARK_REAL.read_bytes(), filename="w.txt", user=editor)
+    rules = list(RequirementRule.objects.filter(suggested_from=version).order_by("code_system", "code_start"))
+    assert [(r.code_system, r.code_start, r.requirement, r.status) for r in rules] == [
+        ("CPT", "0274T", "not_required", "draft"),
+        ("CPT", "62330", "not_required", "draft"),
+        ("CPT", "62331", "not_required", "draft"),
+        ("HCPCS", "G0276", "not_required", "draft"),
+    ]
+    assert {r.source_text for r in rules} == {"PRIOR APPROVAL: Not applicable."}
+    assert {r.policy_id for r in rules} == {version.policy_id}
+
+
+@needs_shared
+def test_suggestion_for_a_code_with_a_published_rule_is_its_next_version(editor):
+    current = factories.requirement_rule(editor, requirement="required", effective_start=date(2020, 1, 1))
+    version, _ = policy_import(path_or_bytes=WELLMARK_REAL.read_bytes(), filename="w.txt", user=editor)
+    suggestion = RequirementRule.objects.get(suggested_from=version, code_start="62330")
+    assert (suggestion.supersedes_id, suggestion.version) == (current.pk, 2)
+
+
+def test_import_without_prior_approval_suggests_nothing(editor):
+    policy_import(path_or_bytes=sample("wellmark-cryoablation.txt"), filename="t.txt", user=editor)
+    assert not RequirementRule.objects.exists()

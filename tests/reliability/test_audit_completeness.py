@@ -119,6 +119,8 @@ CHANGE_ONLY: dict[str, str] = {
     "retro_item_resolve": "POST only; the retrospective review services record it",
     "retro_item_refer": "POST only; the retrospective review services record it",
     "retro_item_correct": "POST only; decision_record (correction) records the new decision",
+    "gold_card_grant": "POST only; gold_card_grant records the exemption",
+    "gold_card_revoke": "POST only; gold_card_revoke records the revocation",
 }
 
 NO_MEMBER_DATA: dict[str, str] = {
@@ -127,8 +129,11 @@ NO_MEMBER_DATA: dict[str, str] = {
     "logout": "signs out (recorded by the auth signal)",
     "policy_version_detail": "a published policy version: library content, no member",
     "policy_search": "searches the policy library by number or title",
+    "requirements_list": "the public list of services requiring prior authorization: published rules, no member",
+    "requirements_csv": "the same public list as CSV",
     "dashboard": "aggregate counts and rates; reviewer workload by staff name, no member",
     "dashboard_export": "the dashboard's aggregate figures as CSV, no member",
+    "gold_cards": "providers' gold-card exemptions (NPI, programme, counts): no member",
     "healthz": "database and broker status",
     "api_schema": "the OpenAPI schema",
     "api_docs": "the API documentation page",
@@ -176,11 +181,13 @@ NO_MEMBER_DATA_ADMIN_MODELS: dict[str, str] = {
     "casemgmt.authorizationvalidityrule": "authorization validity rules: configuration",
     "casemgmt.appealwindow": "appeal filing windows: configuration",
     "casemgmt.duplicaterule": "duplicate request rules: configuration",
+    "casemgmt.intakesettings": "the plan's switch for automatic approval (its change is audited by its service)",
     "casemgmt.apitoken": "which client holds which token; no member",
     "casemgmt.webhookdelivery": "notification outcomes: client, URL, event kind, status, errors; no payload, no member",
     "policies_app.policy": "the policy library",
     "policies_app.policyversion": "the policy library",
     "policies_app.factdefinition": "the clinical fact catalogue: definitions, no values",
+    "policies_app.requirementrule": "which services need prior authorization: plan rules, no member",
     "auth.user": "staff and client accounts; no member",
     "auth.group": "roles",
     "axes.accessattempt": "sign-in attempts: staff user names and addresses",
@@ -193,6 +200,8 @@ NO_MEMBER_DATA_ADMIN_MODELS: dict[str, str] = {
     "django_celery_beat.intervalschedule": "task schedule",
     "retro.retrorun": "retrospective review runs: parameters and counts",
     "retro.retroschedule": "the nightly review's settings",
+    "casemgmt.goldcardprogramme": "gold-card programmes: configuration",
+    "casemgmt.goldcardexemption": "providers' gold-card exemptions (NPI, counts): no member",
 }
 
 
@@ -281,10 +290,22 @@ def world(request, settings, tmp_path, integration_client, physician, editor) ->
         "attachment_id": attachment.pk,
         "version_id": version.pk,
         "event_id": event.pk,
+        "exemption_id": _gold_card(request.getfixturevalue("manager")),
     }
     ids.update(_retro_item(case, decision))
     names = ["nurse", "physician", "manager", "auditor", "integration_client", "other_client", "outsider"]
     return World(ids=ids, personas={name: request.getfixturevalue(name) for name in names})
+
+
+def _gold_card(manager: Any) -> int:
+    """A provider's gold card, granted by a manager."""
+    from casemgmt.cases.services.gold_cards import gold_card_grant
+    from tests import factories
+
+    programme = factories.gold_card_programme(manager)
+    return gold_card_grant(
+        user=manager, programme_id=programme.pk, provider_npi=factories.VALID_NPI, reason="Pilot."
+    ).pk
 
 
 def _retro_item(case: Any, decision: Any) -> dict[str, Any]:

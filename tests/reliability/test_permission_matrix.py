@@ -51,10 +51,12 @@ from casemgmt.cases.models import (
     DeadlineRule,
     Decision,
     DuplicateRule,
+    IntakeSettings,
     LineOutcome,
 )
 from casemgmt.cases.services.attachments import attachment_add
 from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.gold_cards import gold_card_grant
 from casemgmt.cases.services.intake import LineInput, MemberInput
 from casemgmt.cases.services.webhooks import webhook_subscribe
 from casemgmt.kernel.roles import Role
@@ -69,7 +71,7 @@ from casemgmt.security.access_matrix import (
     Surface,
 )
 from casemgmt.security.services import api_token_create, roles_sync_permissions
-from policies_app.models import FactDefinition, PolicyVersion
+from policies_app.models import FactDefinition, PolicyVersion, RequirementRule
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -377,6 +379,12 @@ def _admin_object(label: str, variant: str, world: World) -> Model:
         "policies_app.policy": lambda: world.version.policy,
         "policies_app.policyversion": lambda: world.draft if variant == "draft" else world.version,
         "policies_app.factdefinition": lambda: FactDefinition.objects.order_by("pk")[0],
+        # A code of its own each time: two published rules for one code and dates would clash.
+        "policies_app.requirementrule": lambda: factories.requirement_rule(
+            world.users[Persona.EDITOR],
+            publish=variant != "draft",
+            code_start=str(10021 + RequirementRule.objects.count()),
+        ),
         "casemgmt.deadlinerule": lambda: DeadlineRule.objects.order_by("pk")[0],
         "casemgmt.apitoken": lambda: world.token,
         "casemgmt.webhookdelivery": lambda: WebhookDelivery.objects.create(
@@ -410,7 +418,15 @@ def _admin_object(label: str, variant: str, world: World) -> Model:
         ),
         "casemgmt.appealwindow": lambda: AppealWindow.objects.order_by("pk")[0],
         "casemgmt.duplicaterule": lambda: DuplicateRule.objects.order_by("pk")[0],
+        "casemgmt.intakesettings": lambda: IntakeSettings.objects.get_or_create(pk=1)[0],
         "casemgmt.authorization": lambda: world.authorization(),
+        "casemgmt.goldcardprogramme": lambda: factories.gold_card_programme(world.users[Persona.MANAGER]),
+        "casemgmt.goldcardexemption": lambda: gold_card_grant(
+            user=world.users[Persona.MANAGER],
+            programme_id=factories.gold_card_programme(world.users[Persona.MANAGER]).pk,
+            provider_npi=factories.VALID_NPI,
+            reason="Matrix test.",
+        ),
     }
     return factories_by_label[label]()
 

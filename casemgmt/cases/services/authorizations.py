@@ -208,6 +208,9 @@ def authorizations_apply(*, case: Case, decision: Decision, user: User | None, n
     ):
         flag_policies.setdefault(line_id, set()).add(policy_id)
     for decision_line in lines:
+        if decision_line.carried_from_id is not None:
+            # Restated from intake's decision, which issued its authorization.
+            continue
         line = decision_line.service_line
         origin = origin_line_of(line)
         current = active_authorization(origin.pk)

@@ -139,6 +139,8 @@ def decision_record(
             appeal_decider_check(case, user)
         problems = Problems()
         service_lines = {line.sequence: line for line in case.lines.all()}
+        previous = decision_of_record(case)
+        answered = standing_intake_answers(case, previous)
         allowed_outcomes = APPEAL_OUTCOMES if case.is_appeal else INITIAL_OUTCOMES
         seen: set[int] = set()
         for i, line in enumerate(lines):
@@ -149,6 +151,12 @@ def decision_record(
                 continue
             if line.service_line in seen:
                 problems.add(f"{path}.service_line", "is decided twice in this decision")
+            if line.service_line in answered and not correction:
+                problems.add(
+                    f"{path}.service_line",
+                    f"line {line.service_line} was answered at intake "
+                    f"({LineOutcome(answered[line.service_line].outcome).label.lower()}); it is not reviewed again",
+                )
             seen.add(line.service_line)
             if line.outcome not in LineOutcome.values:
                 problems.add(f"{path}.outcome", f"{line.outcome!r} is not an outcome")
@@ -173,7 +181,9 @@ def decision_record(
                 )
             if line.approved_units is not None and line.approved_units > service_line.units:
                 problems.add(f"{path}.approved_units", f"cannot exceed the {service_line.units} units requested")
-        missing = sorted(set(service_lines) - seen)
+        if not lines and answered:
+            problems.add("lines", "every line was answered at intake; there is nothing to decide")
+        missing = sorted(set(service_lines) - seen - set(answered))
         if missing:
             problems.add("lines", f"every service line needs an outcome; missing: {', '.join(map(str, missing))}")
         per_line = _line_citations(case, lines, citations, service_lines, problems)
@@ -181,7 +191,6 @@ def decision_record(
             raise ValidationFailed(problems.errors)
 
         now = timezone.now()
-        previous = decision_of_record(case)
         decision = Decision.objects.create(
             case=case, decided_by=user, decided_role=role, decided_at=now, rationale=rationale, supersedes=previous
         )
@@ -204,13 +213,16 @@ def decision_record(
             for decision_line, line in zip(decision_lines, lines, strict=True)
             for version, criterion in per_line[line.service_line]
         )
+        # A retrospective correction may decide a line intake answered; the rest are restated.
+        carried = _carry_forward(decision, {k: v for k, v in answered.items() if k not in seen}, service_lines)
+        all_outcomes = [line.outcome for line in lines] + [line.outcome for line in carried]
         new_status = workflow.target(case.status, action)
         case_write(
             case,
             now=now,
             status=new_status,
             decided_at=case.decided_at if correction else None if pended else now,
-            **({} if pended else _determination_summary(case, lines, role=role, now=now, correction=correction)),
+            **({} if pended else _determination_summary(case, all_outcomes, now=now, correction=correction)),
         )
         outcomes = {str(line.service_line): line.outcome for line in lines}
         detail: dict[str, Any] = {"decision": decision.pk, "role": role, "outcomes": outcomes}
@@ -246,14 +258,77 @@ def decision_record(
         return decision
 
 
-def _determination_summary(
-    case: Case, lines: list[DecisionLineInput], *, role: str, now: datetime, correction: bool
-) -> dict[str, Any]:
+def answered_at_intake(decision: Decision | None) -> dict[int, DecisionLine]:
+    """The lines of a case that intake answered, by sequence, each as the automated decision
+    recorded it: every line of that decision, or what a later decision carried from it."""
+    if decision is None:
+        return {}
+    automated = decision.decided_role == ReviewerRole.AUTOMATED
+    answered: dict[int, DecisionLine] = {}
+    for line in decision.lines.select_related("service_line", "carried_from"):
+        origin = line if automated else line.carried_from
+        if origin is not None:
+            answered[line.service_line.sequence] = origin
+    return answered
+
+
+def standing_intake_answers(case: Case, decision: Decision | None) -> dict[int, DecisionLine]:
+    """The lines intake answered that a reviewer's decision restates rather than decides: none
+    once the case has been reopened, when every line is reviewed again."""
+    answered = answered_at_intake(decision)
+    if answered and case.events.filter(kind=CaseEventKind.REOPENED).exists():
+        return {}
+    return answered
+
+
+def _carry_forward(
+    decision: Decision, answered: dict[int, DecisionLine], service_lines: dict[int, ServiceLine]
+) -> list[DecisionLine]:
+    """Restate in `decision` the lines intake answered, with their citations as frozen then."""
+    if not answered:
+        return []
+    carried = DecisionLine.objects.bulk_create(
+        DecisionLine(
+            decision=decision,
+            service_line=service_lines[sequence],
+            outcome=origin.outcome,
+            approved_units=origin.approved_units,
+            reason=origin.reason,
+            carried_from=origin,
+        )
+        for sequence, origin in sorted(answered.items())
+    )
+    by_origin = {line.carried_from_id: line for line in carried}
+    copies = []
+    for citation in Citation.objects.filter(decision_line__in=list(answered.values())).order_by("id"):
+        assert citation.decision_line_id is not None
+        copies.append(
+            Citation(
+                decision=decision,
+                decision_line=by_origin[citation.decision_line_id],
+                policy_version_id=citation.policy_version_id,
+                policy_number=citation.policy_number,
+                policy_title=citation.policy_title,
+                payer=citation.payer,
+                version_label=citation.version_label,
+                effective_start=citation.effective_start,
+                effective_end=citation.effective_end,
+                coverage_position=citation.coverage_position,
+                criterion=citation.criterion,
+                content_sha256=citation.content_sha256,
+            )
+        )
+    Citation.objects.bulk_create(copies)
+    return carried
+
+
+def _determination_summary(case: Case, outcomes: list[str], *, now: datetime, correction: bool) -> dict[str, Any]:
     """What the case keeps of a determination for the reports: the outcome of record and, the
-    first time, when it was determined, against which deadline, and whether a pend extended it."""
+    first time, when it was determined, against which deadline, and whether a pend extended it.
+    A reviewer's decision is a person's, whatever intake answered of the other lines."""
     summary: dict[str, Any] = {
-        "outcome": request_outcome(line.outcome for line in lines),
-        "determined_automatically": role not in ReviewerRole.values,
+        "outcome": request_outcome(outcomes),
+        "determined_automatically": False,
     }
     if case.first_determined_at is None and not correction:
         summary.update(

@@ -17,9 +17,9 @@ from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.services import audit_record
 from casemgmt.cases.models import Case, CaseEvent, CaseEventKind, DeadlineRule, Flag, ServiceLine
 from casemgmt.cases.selectors import case_request_data
+from casemgmt.cases.services.case_records import CASE_AUDIT_FIELDS, new_case_number
 from casemgmt.cases.services.events import case_events_add
 from casemgmt.cases.services.flags import flags_build
-from casemgmt.cases.services.intake import CASE_AUDIT_FIELDS, new_case_number
 from casemgmt.kernel.errors import DomainError
 from policies_app.engine import evaluate_request
 from policies_app.selectors import engine_index

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -24,11 +23,13 @@ from casemgmt.cases.models import (
     ServiceLine,
 )
 from casemgmt.cases.selectors import case_request_data, fact_catalogue
+from casemgmt.cases.services.case_records import CASE_AUDIT_FIELDS, new_case_number
 from casemgmt.cases.services.deadlines import deadline_for
 from casemgmt.cases.services.duplicates import duplicate_flags, duplicate_matches, duplicate_refusal
 from casemgmt.cases.services.eligibility import eligibility_flags
 from casemgmt.cases.services.events import case_events_add
 from casemgmt.cases.services.flags import flags_build
+from casemgmt.cases.services.triage import triage_lines, triage_record
 from casemgmt.cases.validation import Problems, check_diagnoses, check_facts, check_line, check_member, check_npi
 from casemgmt.kernel.errors import (
     ConflictError,
@@ -37,9 +38,7 @@ from casemgmt.kernel.errors import (
 )
 from casemgmt.kernel.roles import Role, require_role
 from policies_app.engine import evaluate_request
-from policies_app.selectors import engine_index
-
-CASE_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+from policies_app.selectors import engine_index, library_stamp
 
 
 @dataclass(frozen=True)
@@ -109,18 +108,14 @@ def _validate_case(data: CaseInput, today: date) -> tuple[Problems, list[str]]:
     return problems, diagnoses
 
 
-def new_case_number() -> str:
-    # 8 symbols of 5 random bits each (32 symbols): one call to the system's random source.
-    bits = secrets.randbits(40)
-    return "PA-" + "".join(CASE_NUMBER_ALPHABET[(bits >> shift) & 31] for shift in range(35, -1, -5))
-
-
 def case_submit(*, client: User, data: CaseInput) -> Case:
-    """Store a prior-authorization request, set its deadline and flag every service line.
+    """Store a prior-authorization request, set its deadline, flag every service line and
+    answer at once the lines triage can answer (casemgmt.cases.services.triage).
 
     The case comes back with its service lines and current flags loaded (`case.lines.all()`,
-    `case.current_flags`), as `selectors.case_detail` loads them; the flags are the ones just
-    written, not read again.
+    `case.current_flags`), as `selectors.case_detail` loads them, and with what triage answered
+    (`case.intake_determinations`, `case.intake_authorizations`); all are the rows just written,
+    not read again.
     """
     require_role(client, Role.INTEGRATION_CLIENT, action="submit prior-authorization requests")
     received_at = timezone.now()
@@ -150,28 +145,6 @@ def case_submit(*, client: User, data: CaseInput) -> Case:
         prefetch_related_objects([case], "lines")
         return case
     raise DomainError("could not allocate a case number; try again")  # pragma: no cover
-
-
-# What a new case's audit row records of it (the service lines are added as text).
-CASE_AUDIT_FIELDS = (
-    "status",
-    "external_id",
-    "urgency",
-    "line_of_business",
-    "plan_id",
-    "review_type",
-    "member_id",
-    "member_first_name",
-    "member_last_name",
-    "member_birth_date",
-    "requesting_provider_npi",
-    "servicing_provider_npi",
-    "diagnosis_codes",
-    "clinical_facts",
-    "clinical_notes",
-    "received_at",
-    "due_at",
-)
 
 
 def _case_create(
@@ -220,25 +193,28 @@ def _case_create(
         )
         for i, line in enumerate(data.service_lines, start=1)
     ]
-    # The request is the engine's and triage's input: the flags are known before the transaction
-    # opens, and a refused duplicate stores nothing.
-    evaluation = evaluate_request(engine_index(), case_request_data(case, lines))
+    # The request is the engine's and triage's input: the flags and answers are known before the
+    # transaction opens, and a refused duplicate stores nothing.
+    stamp = library_stamp()
+    evaluation = evaluate_request(engine_index(stamp), case_request_data(case, lines))
     duplicates = duplicate_matches(member_id=case.member_id, line_of_business=case.line_of_business, lines=lines)
     refusal = duplicate_refusal(line_of_business=case.line_of_business, matches=duplicates)
     if refusal is not None:
         raise refusal
-    not_covered = eligibility_flags(
-        line_of_business=case.line_of_business, member_id=case.member_id, lines=lines, case=case, now=received_at
+    triage_flags = [
+        *duplicate_flags(case=case, lines=lines, matches=duplicates, now=received_at),
+        *eligibility_flags(
+            line_of_business=case.line_of_business, member_id=case.member_id, lines=lines, case=case, now=received_at
+        ),
+    ]
+    triage = triage_lines(
+        case=case, lines=lines, evaluation=evaluation, triage_flags=triage_flags, stamp=stamp, now=received_at
     )
     with transaction.atomic():
         case.save()
         ServiceLine.objects.bulk_create(lines)
         flags = Flag.objects.bulk_create(
-            [
-                *flags_build(case, evaluation, received_at, lines),
-                *duplicate_flags(case=case, lines=lines, matches=duplicates, now=received_at),
-                *not_covered,
-            ]
+            [*flags_build(case, evaluation, received_at, lines), *triage_flags, *triage.flags]
         )
         events = [
             CaseEvent(
@@ -267,4 +243,7 @@ def _case_create(
                 ),
             },
         )
+        answered = triage_record(case=case, lines=lines, triage=triage, now=received_at)
+        case.intake_determinations = answered.lines if answered else {}
+        case.intake_authorizations = answered.authorizations if answered else {}
     return case

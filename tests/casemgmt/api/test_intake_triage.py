@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from casemgmt.cases.models import Case, DuplicateAction, DuplicateRule, MemberCoverage
 from casemgmt.cases.services.flags import case_flags_refresh
+from casemgmt.cases.services.triage import intake_settings_update
 from casemgmt.security.services import api_token_create
 from tests import factories
 
@@ -113,3 +114,59 @@ def test_with_eligibility_checking_on_a_covered_line_is_not_flagged(integration_
 def test_eligibility_checking_is_off_by_default(integration_client: User) -> None:
     """Off by default, so the demo works without an eligibility file (issue 17, section 2)."""
     assert [f["kind"] for f in submit(integration_client, "EHR-1").json()["flags"]] == []
+
+
+def test_a_service_that_needs_no_authorization_is_answered_na_in_the_201(
+    integration_client: User, editor: User
+) -> None:
+    """Section 1: a not_required line is answered at once with review action NA."""
+    factories.requirement_rule(editor, code_start="62330", requirement="not_required")
+
+    response = submit(integration_client, "EHR-1")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "closed"
+    determination = body["service_lines"][0]["determination"]
+    assert determination["outcome"] == "not_required"
+    assert determination["review_action_code"] == "NA"
+    assert determination["decided_automatically"] is True
+    assert body["service_lines"][0]["authorization"] is None
+
+
+def test_an_automatic_approval_is_in_the_201_with_its_authorization(
+    integration_client: User, editor: User, manager: User
+) -> None:
+    """Section 4: approved at intake, with the authorization, in the same response."""
+    factories.criteria_library(editor, auto_approve=True)
+    intake_settings_update(user=manager, automatic_approval=True)
+    body = factories.api_case_body(
+        service_lines=[
+            {
+                "code_system": "CPT",
+                "code": "62331",
+                "units": 2,
+                "date_of_service": factories.api_case_body()["service_lines"][0]["date_of_service"],
+            }
+        ],
+        clinical_facts={"conservative_therapy_weeks": 14},
+    )
+
+    response = api_for(integration_client).post("/api/v1/cases", body, format="json")
+
+    assert response.status_code == 201, response.content
+    line = response.json()["service_lines"][0]
+    assert line["determination"]["review_action_code"] == "A1"
+    assert line["determination"]["approved_units"] == 2
+    assert line["authorization"]["status"] == "active"
+    assert line["authorization"]["approved_units"] == 2
+    case_number = response.json()["case_number"]
+    again = api_for(integration_client).get(f"/api/v1/cases/{case_number}").json()
+    assert again["service_lines"][0]["determination"] == line["determination"]
+    assert again["service_lines"][0]["authorization"] == line["authorization"]
+
+
+def test_a_request_waiting_for_review_has_no_determination(integration_client: User) -> None:
+    response = submit(integration_client, "EHR-1")
+
+    assert response.json()["service_lines"][0]["determination"] is None

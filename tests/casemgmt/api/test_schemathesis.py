@@ -158,9 +158,9 @@ SERVICE_RULES = (
     ),
     ServiceRule(
         "ICD-10-CM code set",
-        ("POST /api/v1/cases",),
+        ("POST /api/v1/cases", "GET /api/v1/coverage"),
         400,
-        r"diagnosis_codes\[\d+\]",
+        r"diagnosis_codes(\[\d+\])?",
         r"is not an ICD-10-CM code|is not a billable code",
         "Whether a code of the right form is in the ICD-10-CM code set, and billable there (a leaf, "
         "not a category such as M48): issue 17 §6.",

@@ -262,6 +262,7 @@ def test_the_api_takes_no_member_data_in_a_query_string(db, integration_client):
         "line_of_business",
         "year",  # the CMS-0057-F report's
         "plan_id",  # a plan or contract number, not a member's
+        "diagnosis_codes",  # the coverage question's ICD-10-CM codes: codes, with no member
     }
     # The one exception is the claims question itself, whose form issue 16 sets ("is there a
     # valid authorization for this member, service and date?" as a GET): our own logs name

@@ -6,7 +6,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from casemgmt.audit.models import AuditEvent, AuditObject
 from casemgmt.cases.models import ApiToken, DeadlineRule
+from casemgmt.cases.services.triage import intake_settings
 from casemgmt.kernel.errors import PermissionDeniedError
 from casemgmt.security.services import api_token_create, api_token_revoke, roles_sync_permissions
 
@@ -111,3 +113,14 @@ def test_api_token_revoke_requires_the_manager_role(nurse: User, token: ApiToken
         api_token_revoke(token_id=token.pk, user=nurse)
     token.refresh_from_db()
     assert token.revoked_at is None
+
+
+def test_manager_turns_automatic_approval_on_in_the_admin_through_the_service(manager: User) -> None:
+    response = signed_in_staff(manager).post(
+        "/admin/casemgmt/intakesettings/1/change/", {"automatic_approval": "on", "_save": "Save"}
+    )
+
+    assert response.status_code == 302, response.content
+    assert intake_settings().automatic_approval is True
+    assert intake_settings().changed_by == manager
+    assert AuditEvent.objects.filter(object_type=AuditObject.INTAKE_SETTINGS).count() == 1

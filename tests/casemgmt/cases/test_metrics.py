@@ -327,17 +327,20 @@ def test_median_of_an_even_count_is_the_mean_of_the_middle_two():
     assert stats.mean == timedelta(hours=27, minutes=15)
 
 
-def test_services_requiring_pa_come_from_published_versions_only(editor, investigational):
-    other = factories.policy(number="TP.02", title="Spinal devices")
-    factories.publish(factories.draft_version(other, codes=[("CPT", "22867", "22870"), ("HCPCS", "G0276", "")]), editor)
-    factories.draft_version(factories.policy(number="TP.03", title="Draft only"), codes=[("CPT", "99999", "")])
+def test_services_requiring_pa_come_from_the_published_requirement_rules_that_require_it(editor, investigational):
+    factories.requirement_rule(editor, code_start="22867", code_end="22870", line_of_business="commercial")
+    factories.requirement_rule(editor, code_system="HCPCS", code_start="G0276", policy_id=investigational.policy_id)
+    factories.requirement_rule(editor, code_start="99213", requirement="not_required")
+    factories.requirement_rule(editor, code_start="99999", publish=False)
+    factories.requirement_rule(editor, code_system="", code_start="")  # the plan-wide default
+
     services_list = metrics.services_requiring_pa()
-    assert [(s.system, s.code_label, s.policy_number, s.version_labels) for s in services_list] == [
-        ("CPT", "22867–22870", "TP.02", ("2024-01",)),
-        ("CPT", "62330", "TP.01", ("2024-01",)),
-        ("HCPCS", "G0276", "TP.02", ("2024-01",)),
+
+    assert [(s.system, s.code_label, s.line_of_business_label, s.policy_number) for s in services_list] == [
+        ("CPT", "22867–22870", "Commercial", ""),
+        ("HCPCS", "G0276", "All lines of business", "TP.01"),
+        ("", "every other service (plan-wide default)", "All lines of business", ""),
     ]
-    assert services_list[1].policy_title == "Test procedure policy"
 
 
 def test_metrics_cost_the_same_queries_whatever_the_number_of_cases(world):

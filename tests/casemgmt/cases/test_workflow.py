@@ -73,6 +73,8 @@ LEGAL_MOVES = {
     ("decided", "forward_to_ire", "forwarded_to_ire"),
     ("forwarded_to_ire", "note", "forwarded_to_ire"),
     ("forwarded_to_ire", "attach", "forwarded_to_ire"),
+    # Triage at intake: a request none of whose lines needs authorization is answered and closed.
+    ("received", "answer_at_intake", "closed"),
 }
 LEGAL = {(status, action) for status, action, _ in LEGAL_MOVES}
 ILLEGAL = sorted((status, action) for status in CaseStatus.values for action in Action if (status, action) not in LEGAL)

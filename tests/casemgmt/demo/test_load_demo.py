@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import date
 
 import pytest
 from django.contrib.auth.models import User
@@ -25,11 +26,20 @@ from casemgmt.cases.models import (
 from casemgmt.cases.services.appeals import decision_of_record
 from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
 from casemgmt.cases.services.reopenings import case_reopen
+from casemgmt.cases.services.triage import intake_settings
 from casemgmt.demo.facet_policy import BLOCKS_CRITERION, FACET_CODES, FACET_POLICY_NUMBER
 from casemgmt.demo.management.commands.load_demo import DEMO_USERS, FACET_KINDS, facet_external_id
 from casemgmt.kernel.errors import PermissionDeniedError
 from casemgmt.kernel.roles import Role, user_roles
-from policies_app.models import Criterion, FactDefinition, LineOfBusiness, PolicyVersion, PolicyVersionStatus
+from policies_app.models import (
+    Criterion,
+    FactDefinition,
+    LineOfBusiness,
+    PolicyVersion,
+    PolicyVersionStatus,
+    RequirementRule,
+)
+from policies_app.selectors import requirement_index
 
 pytestmark = pytest.mark.django_db
 
@@ -205,3 +215,73 @@ def test_the_demo_policies_are_submitted_by_one_editor_and_published_by_another(
     versions = PolicyVersion.objects.filter(status=PolicyVersionStatus.PUBLISHED)
     assert versions.count() >= 3
     assert {(v.submitted_by.username, v.published_by.username) for v in versions} == {("editor", "editor2")}
+
+
+# --- triage at intake: which services need authorization, automatic approval ----------------------
+
+
+def test_office_visits_need_no_prior_authorization():
+    load_demo()
+    answer = requirement_index().lookup(
+        code_system="CPT", code="99213", date_of_service=date(2024, 11, 18), line_of_business="medicaid"
+    )
+    assert answer.requirement == "not_required"
+
+
+def test_the_facet_policy_codes_need_prior_authorization_by_their_own_rule():
+    load_demo()
+    answer = requirement_index().lookup(
+        code_system="CPT", code="64635", date_of_service=date(2026, 1, 5), line_of_business="commercial"
+    )
+    assert (answer.requirement, answer.is_default) == ("required", False)
+
+
+def test_any_other_service_needs_prior_authorization_by_the_plan_wide_rule():
+    load_demo()
+    answer = requirement_index().lookup(
+        code_system="CPT", code="72148", date_of_service=date(2026, 1, 5), line_of_business="exchange"
+    )
+    assert (answer.requirement, answer.is_default, answer.rule_id is not None) == ("required", True, True)
+
+
+def test_the_wellmark_prior_approval_statement_waits_as_a_suggested_rule():
+    load_demo()
+    suggested = RequirementRule.objects.filter(suggested_from__policy__number="07.01.89")
+    assert {(r.code_start, r.requirement, r.status) for r in suggested} >= {("62330", "not_required", "draft")}
+    assert {r.source_text for r in suggested} == {"PRIOR APPROVAL: Not applicable."}
+
+
+def test_the_facet_policy_allows_approval_when_its_criteria_are_met():
+    load_demo()
+    assert facet_version().auto_approve_when_met is True
+
+
+def test_load_demo_turns_automatic_approval_on():
+    load_demo()
+    assert intake_settings().automatic_approval is True
+
+
+def test_running_load_demo_twice_adds_no_requirement_rule():
+    load_demo()
+    before = RequirementRule.objects.count()
+    load_demo()
+    assert RequirementRule.objects.count() == before
+
+
+def test_the_demo_shows_an_office_visit_answered_no_authorization_required():
+    load_demo()
+
+    case = Case.objects.get(external_id="DEMO-OFFICE")
+
+    assert case.status == CaseStatus.CLOSED
+    assert decision_of_record(case).lines.get().outcome == LineOutcome.NOT_REQUIRED
+
+
+def test_the_demo_shows_a_facet_request_approved_automatically_at_intake():
+    load_demo()
+
+    case = Case.objects.get(external_id="DEMO-AUTO")
+
+    assert case.status == CaseStatus.DECIDED
+    assert case.determined_automatically is True
+    assert Authorization.objects.get(case=case).status == AuthorizationStatus.ACTIVE

@@ -81,7 +81,8 @@ def test_dashboard_is_for_managers_only(request, who):
     assert browser.get("/dashboard/export.csv").status_code == 403
 
 
-def test_dashboard_shows_the_figures_and_charts(manager, dataset):
+def test_dashboard_shows_the_figures_and_charts(manager, editor, investigational, dataset):
+    factories.requirement_rule(editor, code_start="62330", policy_id=investigational.policy_id)
     response = signed_in(manager).get("/dashboard/" + PERIOD)
     assert response.status_code == 200
     html = response.content.decode()
@@ -129,7 +130,8 @@ def test_a_bad_period_is_a_form_error(manager, query, message):
     assert message in export.content.decode()
 
 
-def test_csv_export_has_one_metric_per_row(manager, dataset):
+def test_csv_export_has_one_metric_per_row(manager, editor, investigational, dataset):
+    factories.requirement_rule(editor, code_start="62330", policy_id=investigational.policy_id)
     response = signed_in(manager).get("/dashboard/export.csv" + PERIOD)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
@@ -164,7 +166,7 @@ def test_csv_export_has_one_metric_per_row(manager, dataset):
     assert by_name["reviewer_decisions:nina.nurse"][1:3] == ["3", "decisions"]
     assert by_name["reviewer_decisions:phil.physician"][1] == "1"
     assert by_name["services_requiring_pa"][1] == "1"
-    assert by_name["service_requiring_pa"][1] == "CPT 62330: TP.01 Test procedure policy (version 2024-01)"
+    assert by_name["service_requiring_pa"][1] == "CPT 62330 (All lines of business): TP.01 Test procedure policy"
     assert "422.122(c)(4)" in by_name["standard_approved_after_appeal_percent"][6]
     assert all(len(row) == 7 for row in rows)
 

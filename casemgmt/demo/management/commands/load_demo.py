@@ -18,11 +18,13 @@ from casemgmt.cases.services.appeals import appeal_open
 from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
 from casemgmt.cases.services.intake import CaseInput, LineInput, MemberInput, ProviderInput, case_submit
 from casemgmt.cases.services.transitions import case_refer_to_physician
+from casemgmt.cases.services.triage import intake_settings, intake_settings_update
 from casemgmt.demo.facet_policy import BLOCKS_CRITERION, FACET_DENERVATION
 from casemgmt.kernel.roles import Role
 from casemgmt.security.services import demo_user_ensure, roles_sync_permissions
 from policies_app.demo.seed_policies import SEED_POLICIES
-from policies_app.models import LineOfBusiness, PolicyVersion
+from policies_app.models import LineOfBusiness, PolicyCode, PolicyVersion, RequirementRule, RequirementRuleStatus
+from policies_app.requirement_rules import RequirementRuleInput, requirement_rule_create, requirement_rule_publish
 from policies_app.services import policy_seed
 
 DEMO_USERS = [
@@ -240,6 +242,129 @@ def _facet_case(
     return case, case.appeals.order_by("pk").first(), created
 
 
+# In effect before every demo case (the retrospective one is from November 2024).
+RULES_START = date(2024, 1, 1)
+
+
+def _triage_cases(client: User, today: date) -> list[tuple[str, Case]]:
+    """Two requests intake answers on its own once the rules and the switch are in place: an office
+    visit (no authorization required) and a facet denervation whose criteria are all met."""
+    requests = [
+        (
+            "an office visit, no authorization required:",
+            "DEMO-OFFICE",
+            LineInput(
+                code_system="CPT",
+                code="99213",
+                units=1,
+                date_of_service=today + timedelta(days=3),
+                description="Office visit, established patient",
+            ),
+            "M54.16",
+            {},
+        ),
+        (
+            "criteria met, approved automatically:",
+            "DEMO-AUTO",
+            LineInput(
+                code_system="CPT",
+                code="64633",
+                units=1,
+                date_of_service=today + timedelta(days=8),
+                description=DESCRIPTIONS["64633"],
+            ),
+            DIAGNOSES["64633"],
+            CRITERIA_MET,
+        ),
+    ]
+    out = []
+    for purpose, external_id, line, diagnosis, facts in requests:
+        case = Case.objects.filter(submitted_by=client, external_id=external_id).first()
+        if case is None:
+            case = case_submit(
+                client=client,
+                data=CaseInput(
+                    external_id=external_id,
+                    urgency=Urgency.STANDARD,
+                    line_of_business=LineOfBusiness.COMMERCIAL,
+                    plan_id=PLAN_IDS[LineOfBusiness.COMMERCIAL],
+                    member=MemberInput(
+                        member_id=f"T{external_id[5:]}",
+                        first_name="Tess",
+                        last_name="Intake",
+                        birth_date=date(1969, 4, 2),
+                    ),
+                    requesting_provider=ProviderInput(npi=DEMO_NPI, name="Demo Spine Clinic"),
+                    diagnosis_codes=(diagnosis,),
+                    service_lines=(line,),
+                    clinical_facts=dict(facts),
+                    clinical_notes="Sent after the plan's rules and automatic approval were in place.",
+                ),
+            )
+        out.append((purpose, case))
+    return out
+
+
+def _rule_ensure(*, editor: User, data: RequirementRuleInput) -> bool:
+    """Publish a demo rule unless a published rule of the same scope is there; whether it was added."""
+    if RequirementRule.objects.filter(
+        status=RequirementRuleStatus.PUBLISHED,
+        code_system=data.code_system,
+        code_start=data.code_start,
+        code_end=data.code_end,
+        line_of_business=data.line_of_business,
+    ).exists():
+        return False
+    rule = requirement_rule_create(user=editor, data=data)
+    requirement_rule_publish(user=editor, rule_id=rule.pk)
+    return True
+
+
+def _demo_rules(editor: User, versions: list[PolicyVersion]) -> int:
+    """The rules a plan starts from: office visits need nothing, the policies' codes need authorization,
+    and so does anything else (the plan-wide default). A code with a rule the policy itself suggested
+    is left to that suggestion, for an editor to confirm."""
+    added = 0
+    added += _rule_ensure(
+        editor=editor,
+        data=RequirementRuleInput(
+            requirement="not_required",
+            effective_start=RULES_START,
+            code_system="CPT",
+            code_start="99202",
+            code_end="99215",
+            note="Office and outpatient visits.",
+        ),
+    )
+    added += _rule_ensure(
+        editor=editor,
+        data=RequirementRuleInput(
+            requirement="required", effective_start=RULES_START, note="Anything no other rule names."
+        ),
+    )
+    suggested = set(
+        RequirementRule.objects.filter(suggested_from__isnull=False).values_list(
+            "code_system", "code_start", "code_end"
+        )
+    )
+    codes = PolicyCode.objects.filter(version__in=versions, system__in=["CPT", "HCPCS"]).select_related("version")
+    for code in codes.order_by("system", "code"):
+        if (code.system, code.code, code.code_end) in suggested:
+            continue
+        added += _rule_ensure(
+            editor=editor,
+            data=RequirementRuleInput(
+                requirement="required",
+                effective_start=RULES_START,
+                code_system=code.system,
+                code_start=code.code,
+                code_end=code.code_end,
+                policy_id=code.version.policy_id,
+            ),
+        )
+    return added
+
+
 class Command(BaseCommand):
     help = "Load the seed policies, the demo users and demo cases (idempotent)."
 
@@ -258,6 +383,9 @@ class Command(BaseCommand):
             version = policy_seed(data=data, user=users["editor"], publisher=users["editor2"])
             self.stdout.write(f"policy {data['number']} version {version.version_label}: {version.status}")
         facet_version = version
+        seeded = list(PolicyVersion.objects.filter(policy__number__in=[d["number"] for d in SEED_POLICIES]))
+        rules = _demo_rules(users["editor"], [*seeded, facet_version])
+        self.stdout.write(f"requirement rules: {rules} published, {RequirementRule.objects.count()} in total")
         client = users["portal"]
         created = 0
         for i, demo in enumerate(_demo_cases(timezone.localdate())):
@@ -307,6 +435,23 @@ class Command(BaseCommand):
                     row.append(f"its appeal {appeal.case_number}")
             table.append((line_of_business, row))
         self.stdout.write(f"demo cases: {created} created, {Case.objects.count()} in total")
+        # After the demo cases, which load_demo decides itself: from now on a request whose criteria are
+        # all met under the facet policy is approved at intake.
+        if not intake_settings().automatic_approval:
+            intake_settings_update(user=users["manager"], automatic_approval=True)
+        answered = _triage_cases(client, today)
+        self.stdout.write(
+            "Answered at intake: "
+            + "; ".join(
+                f"{purpose} {case.case_number} ({case.get_status_display().lower()})" for purpose, case in answered
+            )
+        )
+        self.stdout.write(
+            "Automatic approval at intake: on (policy "
+            f"{FACET_DENERVATION['number']} allows it). Requirement rules: /admin/policies_app/requirementrule/ "
+            "(a suggested rule from policy 07.01.89's PRIOR APPROVAL waits to be confirmed); "
+            "public list: /prior-authorization/requirements/"
+        )
         self.stdout.write("")
         self.stdout.write(
             f"Facet joint denervation (policy {FACET_DENERVATION['number']}, CPT 64633/64635), "

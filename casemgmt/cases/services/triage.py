@@ -1,0 +1,460 @@
+"""Triage at intake: the lines a request's answer needs no person for.
+
+../shared/DOMAIN.md, "Triage at intake"; issue 17, sections 1, 4 and 5. For each service line
+intake asks the plan's requirement rules (policies_app.selectors.requirement_index) whether the
+service needs authorization at all:
+
+- not required: the line is answered at once, "no authorization required" (X12 306 NA);
+- notification only: the notification is recorded and the line answered the same way;
+- not covered (a benefit exclusion, not a medical-necessity question): the line is flagged and
+  reviewed; only a physician may deny it;
+- required: a person reviews the line, unless the plan's switch for automatic approval is on
+  (IntakeSettings) and either the line's criteria are met, with every fact known, under a policy
+  version whose editors allow approval when criteria are met, or the requesting provider holds a
+  gold card for the service, and no flag calls for a person (see below).
+
+The system may approve on its own; it never denies, modifies or pends on its own. What it answers
+is a decision by the automated reviewer (ReviewerRole.AUTOMATED) covering the answered lines,
+with its citations frozen as they read then; the lines it did not answer wait for a reviewer,
+whose decision restates the answered ones (`DecisionLine.carried_from`). A request whose every
+line is answered is decided (some line approved) or closed (no line needed authorization).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.services import audit_record
+from casemgmt.cases import workflow
+from casemgmt.cases.models import (
+    AUTHORIZING_OUTCOMES,
+    NO_REVIEW_OUTCOMES,
+    TRIAGE_FLAG_KINDS,
+    Authorization,
+    Case,
+    CaseEventKind,
+    Citation,
+    Decision,
+    DecisionLine,
+    Flag,
+    FlagKind,
+    FlagSeverity,
+    GoldCardExemption,
+    GoldCardSource,
+    IntakeSettings,
+    LineOutcome,
+    ReviewerRole,
+    ServiceLine,
+    request_outcome,
+)
+from casemgmt.cases.selectors import gold_card_exemption_for
+from casemgmt.cases.services.authorizations import authorizations_apply
+from casemgmt.cases.services.events import case_event_add
+from casemgmt.cases.services.locking import case_lock, case_write
+from casemgmt.cases.workflow import Action
+from casemgmt.kernel.roles import Role, require_role
+from policies_app.engine import FlagData
+from policies_app.models import Requirement
+from policies_app.requirement_index import RequirementAnswer
+from policies_app.selectors import requirement_index
+from policies_app.stamp import library_stamp_bump
+
+# The system account the automated reviewer's decisions are recorded under. It has no role and
+# cannot sign in: it only ever appears as the author of decisions made at intake.
+AUTOMATED_REVIEWER_USERNAME = "automated-review"
+
+# Criteria met may be approved only when these are the line's only flags: anything else
+# (investigational, excluded, not eligible, a duplicate, a benefit exclusion, criteria not met or
+# unknown, a device named in the notes) goes to a person.
+CRITERIA_APPROVAL_FLAGS = frozenset({FlagKind.CRITERIA_MET, FlagKind.MEDICALLY_NECESSARY})
+# A gold card lifts the criteria review, not the rest: a line with a likely adverse flag, a
+# triage flag or an excluded line of business still goes to a person.
+GOLD_CARD_BLOCKING_FLAGS = frozenset({*TRIAGE_FLAG_KINDS, FlagKind.LINE_OF_BUSINESS_EXCLUDED})
+
+
+# --- the plan's switch ----------------------------------------------------------------------
+
+
+def intake_settings() -> IntakeSettings:
+    """The plan's intake switches; the defaults (everything off) until a manager saves them."""
+    return IntakeSettings.objects.filter(pk=1).first() or IntakeSettings(pk=1)
+
+
+# Intake reads the switch on every request; each process keeps it with the library stamp's token,
+# which every change of the switch moves (as every publish does), so it is read again only then.
+_automatic: tuple[str, bool] | None = None
+
+
+def automatic_approval_on(stamp: tuple[int, str] | None) -> bool:
+    """Whether the plan's switch for automatic approval is on, as of the library `stamp`."""
+    global _automatic
+    if stamp is None:
+        return intake_settings().automatic_approval
+    cached = _automatic
+    if cached is not None and cached[0] == stamp[1]:
+        return cached[1]
+    value = intake_settings().automatic_approval
+    _automatic = (stamp[1], value)
+    return value
+
+
+def intake_settings_update(*, user: User, automatic_approval: bool) -> IntakeSettings:
+    """Turn automatic approval at intake on or off for the whole plan (a manager)."""
+    require_role(user, Role.MANAGER, action="change what intake approves on its own")
+    with transaction.atomic():
+        current = IntakeSettings.objects.select_for_update().filter(pk=1).first()
+        before = current.automatic_approval if current else False
+        settings_row, _created = IntakeSettings.objects.update_or_create(
+            pk=1,
+            defaults={"automatic_approval": automatic_approval, "changed_by": user, "changed_at": timezone.now()},
+        )
+        library_stamp_bump()
+        audit_record(
+            action=AuditAction.CHANGE,
+            object_type=AuditObject.INTAKE_SETTINGS,
+            object_id=1,
+            user=user,
+            changes={"automatic_approval": (before, automatic_approval)},
+        )
+    return settings_row
+
+
+def automated_reviewer() -> User:
+    """The system account of the automated reviewer (created the first time it is needed)."""
+    user, created = User.objects.get_or_create(
+        username=AUTOMATED_REVIEWER_USERNAME,
+        defaults={"first_name": "Automated", "last_name": "review", "is_active": False},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+# --- what triage decides ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineAnswer:
+    """Intake's answer to one service line."""
+
+    sequence: int
+    outcome: LineOutcome
+    reason: str
+    # The citations the answer rests on, as the engine's snapshots of the versions (FlagData.citation).
+    citations: tuple[Mapping[str, Any], ...] = ()
+    exemption: GoldCardExemption | None = None
+    requirement: RequirementAnswer | None = None
+
+
+@dataclass
+class Triage:
+    """What intake's triage found: the lines it answers and the flags it adds."""
+
+    requirements: dict[int, RequirementAnswer] = field(default_factory=dict)
+    answers: dict[int, LineAnswer] = field(default_factory=dict)
+    flags: list[Flag] = field(default_factory=list)
+
+    def answers_every_line(self, lines: Sequence[ServiceLine]) -> bool:
+        return bool(lines) and all(line.sequence in self.answers for line in lines)
+
+
+def _met_criteria_text(flag: FlagData) -> str:
+    """Every criterion met, as it read then: "label (value)"; the citation's criterion."""
+    leaves = [leaf for leaf in flag.details.get("checklist", []) if leaf.get("result") == "met"]
+    if not leaves:
+        return flag.criterion
+    met = "; ".join(f"{leaf['label']} ({_value_text(leaf.get('actual'))})" for leaf in leaves)
+    return f"Criteria met: {met}"
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _criteria_approval(flags: Sequence[FlagData], triage_flags: Sequence[Flag]) -> LineAnswer | None:
+    """An approval because the line's criteria are met with every fact known, or None."""
+    if triage_flags or not flags:
+        return None
+    if any(flag.kind not in CRITERIA_APPROVAL_FLAGS for flag in flags):
+        return None
+    met = [flag for flag in flags if flag.kind == FlagKind.CRITERIA_MET]
+    if not met or not all(flag.version is not None and flag.version.auto_approve for flag in met):
+        return None
+    # Met with a fact unknown (an "any of" met by another branch) is not met with every fact known.
+    if any(leaf.get("result") != "met" and leaf.get("actual") is None for f in met for leaf in f.details["checklist"]):
+        return None
+    references = "; ".join(flag.version.reference for flag in met if flag.version is not None)
+    return LineAnswer(
+        sequence=met[0].service_line,
+        outcome=LineOutcome.APPROVED,
+        reason=f"Approved automatically at intake: the criteria of {references} are met with every fact known.",
+        citations=tuple({**flag.citation, "criterion": _met_criteria_text(flag)} for flag in met if flag.citation),
+    )
+
+
+def _gold_card_approval(
+    line: ServiceLine, case: Case, flags: Sequence[FlagData], triage_flags: Sequence[Flag]
+) -> LineAnswer | None:
+    """An approval because the requesting provider holds a gold card for the service, or None."""
+    if triage_flags or any(
+        flag.kind in GOLD_CARD_BLOCKING_FLAGS or flag.severity == FlagSeverity.CRITICAL for flag in flags
+    ):
+        return None
+    exemption = gold_card_exemption_for(
+        provider_npi=case.requesting_provider_npi,
+        line_of_business=case.line_of_business,
+        code_system=line.code_system,
+        code=line.code,
+        policy_ids={flag.version.policy_id for flag in flags if flag.version is not None},
+    )
+    if exemption is None:
+        return None
+    evidence = (
+        f"granted by a manager: {exemption.reason}"
+        if exemption.source == GoldCardSource.GRANTED
+        else f"{exemption.approved_count} of {exemption.decided_count} requests approved "
+        f"({exemption.approval_rate}%) from {exemption.period_start:%d %b %Y} to {exemption.period_end:%d %b %Y}"
+    )
+    return LineAnswer(
+        sequence=line.sequence,
+        outcome=LineOutcome.APPROVED,
+        reason=(
+            f"Approved automatically at intake: the requesting provider (NPI {exemption.provider_npi}) holds a "
+            f"gold card under \u201c{exemption.programme.name}\u201d ({evidence})."
+        ),
+        citations=tuple(
+            dict(flag.citation)
+            for flag in flags
+            if flag.citation and flag.kind in (FlagKind.CRITERIA_MET, FlagKind.MEDICALLY_NECESSARY)
+        ),
+        exemption=exemption,
+    )
+
+
+def triage_lines(
+    *,
+    case: Case,
+    lines: Sequence[ServiceLine],
+    evaluation: Sequence[FlagData],
+    triage_flags: Sequence[Flag],
+    stamp: tuple[int, str] | None = None,
+    now: datetime,
+) -> Triage:
+    """Answer what can be answered of a new request's lines, before anything is stored.
+
+    `evaluation` is the engine's flags, `triage_flags` the unsaved eligibility and duplicate
+    flags. Reads the requirement rules (in memory), the plan's switch and, for a line that
+    might be approved by a gold card, the provider's exemption.
+    """
+    triage = Triage()
+    index = requirement_index(stamp)
+    engine_flags: dict[int, list[FlagData]] = {}
+    for flag in evaluation:
+        engine_flags.setdefault(flag.service_line, []).append(flag)
+    flagged: dict[int, list[Flag]] = {}
+    for row in triage_flags:
+        flagged.setdefault(row.service_line.sequence, []).append(row)
+    automatic: bool | None = None
+    for line in lines:
+        answer = index.lookup(
+            code_system=line.code_system,
+            code=line.code,
+            date_of_service=line.date_of_service,
+            line_of_business=case.line_of_business,
+            diagnoses=tuple(case.diagnosis_codes),
+        )
+        triage.requirements[line.sequence] = answer
+        if answer.requirement == Requirement.NOT_REQUIRED:
+            triage.answers[line.sequence] = LineAnswer(
+                sequence=line.sequence,
+                outcome=LineOutcome.NOT_REQUIRED,
+                reason=f"No prior authorization is required for this service: {answer.description}.",
+                requirement=answer,
+            )
+        elif answer.requirement == Requirement.NOTIFICATION_ONLY:
+            triage.answers[line.sequence] = LineAnswer(
+                sequence=line.sequence,
+                outcome=LineOutcome.NOTIFIED,
+                reason=f"Notification recorded; no prior authorization is required: {answer.description}.",
+                requirement=answer,
+            )
+        elif answer.requirement == Requirement.NOT_COVERED:
+            triage.flags.append(
+                Flag(
+                    case=case,
+                    service_line=line,
+                    kind=FlagKind.NOT_COVERED,
+                    severity=FlagSeverity.CRITICAL,
+                    message=(
+                        f"Not a covered benefit: {answer.description}. A benefit exclusion is not a "
+                        "medical-necessity question; only a physician reviewer may deny it."
+                    ),
+                    details={"requirement_rule": answer.rule_id, "requirement": answer.requirement},
+                    created_at=now,
+                )
+            )
+        else:
+            if automatic is None:
+                automatic = automatic_approval_on(stamp)
+            if not automatic:
+                continue
+            flags = engine_flags.get(line.sequence, [])
+            blocking = flagged.get(line.sequence, [])
+            approval = _criteria_approval(flags, blocking) or _gold_card_approval(line, case, flags, blocking)
+            if approval is not None:
+                triage.answers[line.sequence] = LineAnswer(
+                    sequence=line.sequence,
+                    outcome=approval.outcome,
+                    reason=approval.reason,
+                    citations=approval.citations,
+                    exemption=approval.exemption,
+                    requirement=answer,
+                )
+    return triage
+
+
+# --- recording the answers ------------------------------------------------------------------
+
+
+def _citation_row(decision: Decision, decision_line: DecisionLine, snapshot: Mapping[str, Any]) -> Citation:
+    start, end = snapshot.get("effective_start"), snapshot.get("effective_end")
+    return Citation(
+        decision=decision,
+        decision_line=decision_line,
+        policy_version_id=snapshot["policy_version_id"],
+        policy_number=snapshot["policy_number"],
+        policy_title=snapshot["policy_title"],
+        payer=snapshot["payer"],
+        version_label=snapshot["version"],
+        effective_start=date.fromisoformat(start) if start else None,
+        effective_end=date.fromisoformat(end) if end else None,
+        coverage_position=snapshot["coverage_position"],
+        criterion=snapshot["criterion"],
+        content_sha256=snapshot["content_sha256"],
+    )
+
+
+@dataclass(frozen=True)
+class TriageRecord:
+    """What recording intake's answers wrote: the automated decision, its lines by service line
+    id, and the authorizations it issued by service line id."""
+
+    decision: Decision
+    lines: dict[int, DecisionLine]
+    authorizations: dict[int, Authorization]
+
+
+def triage_record(*, case: Case, lines: Sequence[ServiceLine], triage: Triage, now: datetime) -> TriageRecord | None:
+    """Record intake's answers as the automated reviewer's decision, in intake's transaction.
+
+    Issues the approved lines' authorizations and, when every line is answered, decides the case
+    (some line approved) or closes it (no line needed authorization).
+    """
+    if not triage.answers:
+        return None
+    answered = [line for line in lines if line.sequence in triage.answers]
+    everything = len(answered) == len(lines)
+    decision = Decision.objects.create(
+        case=case,
+        decided_by=automated_reviewer(),
+        decided_role=ReviewerRole.AUTOMATED,
+        decided_at=now,
+        rationale="Answered at intake by the plan's requirement rules and automatic approval.",
+    )
+    decision_lines = DecisionLine.objects.bulk_create(
+        DecisionLine(
+            decision=decision,
+            service_line=line,
+            outcome=triage.answers[line.sequence].outcome,
+            reason=triage.answers[line.sequence].reason,
+            approved_units=line.units if triage.answers[line.sequence].outcome in AUTHORIZING_OUTCOMES else None,
+        )
+        for line in answered
+    )
+    Citation.objects.bulk_create(
+        _citation_row(decision, decision_line, snapshot)
+        for decision_line, line in zip(decision_lines, answered, strict=True)
+        for snapshot in triage.answers[line.sequence].citations
+    )
+    issued = authorizations_apply(case=case, decision=decision, user=None, now=now)
+    outcomes = {str(line.sequence): triage.answers[line.sequence].outcome.value for line in answered}
+    detail: dict[str, Any] = {
+        "decision": decision.pk,
+        "role": ReviewerRole.AUTOMATED.value,
+        "outcomes": outcomes,
+        "gold_cards": {
+            str(line.sequence): triage.answers[line.sequence].exemption.pk  # type: ignore[union-attr]
+            for line in answered
+            if triage.answers[line.sequence].exemption is not None
+        },
+        "requirement_rules": {
+            str(line.sequence): answer.rule_id
+            for line in answered
+            if (answer := triage.requirements.get(line.sequence))
+        },
+    }
+    status_change: dict[str, tuple[str, str]] = {}
+    if everything:
+        reviewed = [o for o in outcomes.values() if o not in NO_REVIEW_OUTCOMES]
+        action = Action.DECIDE if reviewed else Action.ANSWER_AT_INTAKE
+        locked = case_lock(case.pk, action=action)
+        status = workflow.target(locked.status, action)
+        status_change["status"] = (locked.status, status)
+        values: dict[str, Any] = {"status": status, "decided_at": now}
+        if reviewed:
+            values.update(
+                outcome=request_outcome(reviewed),
+                determined_automatically=True,
+                first_determined_at=now,
+                first_determination_due_at=case.due_at,
+            )
+        case_write(locked, now=now, **values)
+        for name, value in values.items():
+            setattr(case, name, value)
+        case.row_version = locked.row_version + 1
+        case.updated_at = now
+        case_event_add(
+            case, CaseEventKind.DECIDED if reviewed else CaseEventKind.CLOSED, None, now, automated=True, **detail
+        )
+    else:
+        case_event_add(case, CaseEventKind.ANSWERED_AT_INTAKE, None, now, **detail)
+    audit_record(
+        action=AuditAction.CREATE,
+        object_type=AuditObject.DECISION,
+        object_id=decision.pk,
+        case_number=case.case_number,
+        user=None,
+        username=AUTOMATED_REVIEWER_USERNAME,
+        roles=[ReviewerRole.AUTOMATED.value],
+        changes={
+            **status_change,
+            **{f"line {sequence}": (None, outcome) for sequence, outcome in outcomes.items()},
+        },
+        detail={
+            "citations": {
+                str(line.sequence): [c["policy_version_id"] for c in triage.answers[line.sequence].citations]
+                for line in answered
+                if triage.answers[line.sequence].citations
+            },
+            **detail,
+        },
+    )
+    by_line = {dl.service_line_id: dl for dl in decision_lines}
+    return TriageRecord(
+        decision=decision,
+        lines=by_line,
+        authorizations={a.service_line_id: a for a in issued},
+    )
