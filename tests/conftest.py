@@ -72,14 +72,20 @@ def empty_cache() -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_engine_index() -> Iterator[None]:
-    """Each test builds its own library; none may see an index cached by another."""
+    """Each test builds its own library and settings; none may see an index, a switch or an
+    account cached by another."""
+    from casemgmt.cases.services import triage
     from policies_app import selectors
 
     selectors._index = None
     selectors._requirements = None
+    triage._automatic = None
+    triage._reviewer = None
     yield
     selectors._index = None
     selectors._requirements = None
+    triage._automatic = None
+    triage._reviewer = None
 
 
 @pytest.fixture

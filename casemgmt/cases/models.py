@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
@@ -844,6 +844,17 @@ class GoldCardProgramme(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def covers(self, *, code_system: str, code: str, policy_ids: Collection[int]) -> bool:
+        """Whether a service line of the programme's line of business is in the programme: its
+        policy governs the line (`policy_ids`, the policies intake found for it), or its code is
+        in the programme's code range (codes of one system have one length, so a range is the
+        codes between its ends in text order)."""
+        if self.policy_id is not None and self.policy_id in policy_ids:
+            return True
+        if not self.code_start or self.code_system != code_system:
+            return False
+        return self.code_start <= code <= (self.code_end or self.code_start)
 
 
 class GoldCardSource(models.TextChoices):

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable
 from datetime import date
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from casemgmt.cases.models import (
@@ -387,31 +387,33 @@ def open_extension_case(authorization_id: int) -> Case | None:
     )
 
 
-def gold_card_exemption_for(
-    *, provider_npi: str, line_of_business: str, code_system: str, code: str, policy_ids: Collection[int]
-) -> GoldCardExemption | None:
-    """The provider's active gold-card exemption that covers this service, with its programme, or None.
-
-    A programme covers a service of its line of business when the programme's policy governs the
-    line (`policy_ids`: the policies intake found for it) or the code is in the programme's code
-    range. One query, led by the partial index goldcard_active_npi_idx (active exemptions only),
-    so it costs an index probe that finds nothing for a provider without a gold card.
-    """
-    covers = Q(programme__code_system=code_system) & (
-        Q(programme__code_end="", programme__code_start=code)
-        | (Q(programme__code_start__lte=code, programme__code_end__gte=code) & ~Q(programme__code_end=""))
-    )
-    if policy_ids:
-        covers |= Q(programme__policy_id__in=list(policy_ids))
-    return (
+def gold_card_exemptions_of(*, provider_npi: str, line_of_business: str) -> list[GoldCardExemption]:
+    """The provider's active gold-card exemptions under active programmes of the line of business,
+    oldest first, with their programmes. One query, led by the partial index
+    goldcard_active_npi_idx (active exemptions only), so it costs an index probe that finds
+    nothing for a provider without a gold card."""
+    return list(
         GoldCardExemption.objects.select_related("programme")
         .filter(
-            covers,
             status=GoldCardStatus.ACTIVE,
             provider_npi=provider_npi,
             programme__active=True,
             programme__line_of_business=line_of_business,
         )
         .order_by("granted_at", "pk")
-        .first()
+    )
+
+
+def gold_card_exemption_for(
+    *, provider_npi: str, line_of_business: str, code_system: str, code: str, policy_ids: Collection[int]
+) -> GoldCardExemption | None:
+    """The provider's active gold-card exemption that covers this service, with its programme, or
+    None (see GoldCardProgramme.covers)."""
+    return next(
+        (
+            exemption
+            for exemption in gold_card_exemptions_of(provider_npi=provider_npi, line_of_business=line_of_business)
+            if exemption.programme.covers(code_system=code_system, code=code, policy_ids=policy_ids)
+        ),
+        None,
     )

@@ -10,21 +10,24 @@ authorization is never edited: only its status moves, once, from active (see
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from casemgmt.audit.models import AuditAction, AuditObject
-from casemgmt.audit.services import audit_record
+from casemgmt.audit.models import AuditAction, AuditEvent, AuditObject
+from casemgmt.audit.services import audit_event_build, audit_record
 from casemgmt.cases.models import (
     AUTHORIZING_OUTCOMES,
     Authorization,
     AuthorizationStatus,
     AuthorizationValidityRule,
     Case,
+    CaseEvent,
     CaseEventKind,
     Decision,
     DecisionLine,
@@ -67,12 +70,24 @@ def _rule_matches(
     return True
 
 
-def authorization_validity(*, line: ServiceLine, line_of_business: str, policy_ids: set[int]) -> Validity:
+def validity_rules(line_of_business: str) -> list[AuthorizationValidityRule]:
+    """The validity rules that may apply to a line of `line_of_business`."""
+    return list(AuthorizationValidityRule.objects.filter(line_of_business__in=[line_of_business, ""]).order_by("pk"))
+
+
+def authorization_validity(
+    *,
+    line: ServiceLine,
+    line_of_business: str,
+    policy_ids: set[int],
+    rules: list[AuthorizationValidityRule] | None = None,
+) -> Validity:
     """The validity period of an authorization for `line`: the most specific matching rule (a
-    policy before a code range before a line of business alone), else the plan default."""
+    policy before a code range before a line of business alone), else the plan default. `rules`
+    are `validity_rules(line_of_business)` when the caller has read them for several lines."""
     candidates = [
         rule
-        for rule in AuthorizationValidityRule.objects.filter(line_of_business__in=[line_of_business, ""]).order_by("pk")
+        for rule in (validity_rules(line_of_business) if rules is None else rules)
         if _rule_matches(rule, line, line_of_business, policy_ids)
     ]
     if not candidates:
@@ -132,8 +147,11 @@ def _issue(
     supersedes: Authorization | None,
     policy_ids: set[int],
     now: datetime,
+    rules: list[AuthorizationValidityRule] | None = None,
 ) -> Authorization:
-    validity = authorization_validity(line=line, line_of_business=case.line_of_business, policy_ids=policy_ids)
+    validity = authorization_validity(
+        line=line, line_of_business=case.line_of_business, policy_ids=policy_ids, rules=rules
+    )
     valid_from, valid_to = validity.valid_from, validity.valid_to
     if case.review_type == ReviewType.EXTENSION:
         if supersedes is not None:
@@ -235,18 +253,7 @@ def authorizations_apply(*, case: Case, decision: Decision, user: User | None, n
                 now=now,
             )
             issued.append(authorization)
-            case_event_add(
-                case,
-                CaseEventKind.AUTHORIZATION_ISSUED,
-                user,
-                now,
-                authorization=authorization.authorization_number,
-                line=line.sequence,
-                supersedes=current.authorization_number if current else None,
-                valid_from=authorization.valid_from.isoformat(),
-                valid_to=authorization.valid_to.isoformat(),
-                approved_units=authorization.approved_units,
-            )
+            case_event_add(case, CaseEventKind.AUTHORIZATION_ISSUED, user, now, **_issued_event(authorization, line))
             _audit(authorization, user, previous=current)
         elif (
             current is not None
@@ -280,13 +287,17 @@ def authorizations_apply(*, case: Case, decision: Decision, user: User | None, n
 
 
 def _audit(authorization: Authorization, user: User | None, *, previous: Authorization | None) -> None:
-    audit_record(
-        action=AuditAction.CREATE,
-        object_type=AuditObject.AUTHORIZATION,
-        object_id=authorization.authorization_number,
-        case_number=authorization.case.case_number,
-        user=user,
-        changes={
+    audit_record(**_audit_values(authorization, user, previous=previous))
+
+
+def _audit_values(authorization: Authorization, user: User | None, *, previous: Authorization | None) -> dict[str, Any]:
+    return {
+        "action": AuditAction.CREATE,
+        "object_type": AuditObject.AUTHORIZATION,
+        "object_id": authorization.authorization_number,
+        "case_number": authorization.case.case_number,
+        "user": user,
+        "changes": {
             "status": (None, authorization.status),
             "service": (None, f"{authorization.code_system} {authorization.code}"),
             "approved_units": (None, authorization.approved_units),
@@ -294,8 +305,73 @@ def _audit(authorization: Authorization, user: User | None, *, previous: Authori
             "valid_to": (None, authorization.valid_to.isoformat()),
             "supersedes": (None, previous.authorization_number if previous else None),
         },
-        detail={"validity_basis": authorization.validity_basis, "decision": authorization.decision_id},
-    )
+        "detail": {"validity_basis": authorization.validity_basis, "decision": authorization.decision_id},
+    }
+
+
+def _issued_event(authorization: Authorization, line: ServiceLine) -> dict[str, Any]:
+    return {
+        "authorization": authorization.authorization_number,
+        "line": line.sequence,
+        "supersedes": authorization.supersedes.authorization_number if authorization.supersedes else None,
+        "valid_from": authorization.valid_from.isoformat(),
+        "valid_to": authorization.valid_to.isoformat(),
+        "approved_units": authorization.approved_units,
+    }
+
+
+@dataclass(frozen=True)
+class NewRequestAuthorizations:
+    """What issuing a new request's authorizations wrote, and its timeline events and audit rows,
+    not yet saved."""
+
+    authorizations: list[Authorization]
+    events: list[CaseEvent]
+    audit_rows: list[AuditEvent]
+
+
+def authorizations_issue_for_new_request(
+    *,
+    case: Case,
+    decision: Decision,
+    approvals: Sequence[tuple[DecisionLine, ServiceLine, set[int]]],
+    now: datetime,
+) -> NewRequestAuthorizations:
+    """Issue the authorizations of the lines `decision` approves as a new request is stored
+    (intake's triage): each (decision line, its service line, the policies that govern it).
+
+    The lines are new, so none has an authorization to supersede and nothing is looked up or
+    locked; the timeline events and audit rows come back unsaved, for intake to insert with its
+    own in one statement each.
+    """
+    rules = validity_rules(case.line_of_business) if approvals else []
+    issued: list[Authorization] = []
+    events: list[CaseEvent] = []
+    audit_rows: list[AuditEvent] = []
+    for decision_line, line, policy_ids in approvals:
+        authorization = _issue(
+            case=case,
+            decision=decision,
+            decision_line=decision_line,
+            line=line,
+            origin=line,
+            supersedes=None,
+            policy_ids=policy_ids,
+            now=now,
+            rules=rules,
+        )
+        issued.append(authorization)
+        events.append(
+            CaseEvent(
+                case=case,
+                kind=CaseEventKind.AUTHORIZATION_ISSUED,
+                actor=None,
+                at=now,
+                detail=_issued_event(authorization, line),
+            )
+        )
+        audit_rows.append(audit_event_build(**_audit_values(authorization, None, previous=None)))
+    return NewRequestAuthorizations(issued, events, audit_rows)
 
 
 def authorizations_expire(*, today: date, now: datetime, limit: int = 10_000) -> int:

@@ -11,8 +11,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
-from casemgmt.audit.models import AuditAction, AuditObject
-from casemgmt.audit.services import audit_record
+from casemgmt.audit.models import AuditAction, AuditEvent, AuditObject
+from casemgmt.audit.services import audit_event_build
 from casemgmt.cases.models import (
     INITIAL_REVIEW_TYPES,
     Case,
@@ -29,7 +29,7 @@ from casemgmt.cases.services.duplicates import duplicate_flags, duplicate_matche
 from casemgmt.cases.services.eligibility import eligibility_flags
 from casemgmt.cases.services.events import case_events_add
 from casemgmt.cases.services.flags import flags_build
-from casemgmt.cases.services.triage import triage_lines, triage_record
+from casemgmt.cases.services.triage import triage_lines, triage_record, triage_settle
 from casemgmt.cases.validation import Problems, check_diagnoses, check_facts, check_line, check_member, check_npi
 from casemgmt.kernel.errors import (
     ConflictError,
@@ -210,12 +210,14 @@ def _case_create(
     triage = triage_lines(
         case=case, lines=lines, evaluation=evaluation, triage_flags=triage_flags, stamp=stamp, now=received_at
     )
+    triage_settle(case=case, lines=lines, triage=triage, now=received_at)
     with transaction.atomic():
         case.save()
         ServiceLine.objects.bulk_create(lines)
         flags = Flag.objects.bulk_create(
             [*flags_build(case, evaluation, received_at, lines), *triage_flags, *triage.flags]
         )
+        answered = triage_record(case=case, lines=lines, triage=triage, now=received_at)
         events = [
             CaseEvent(
                 case=case,
@@ -225,11 +227,14 @@ def _case_create(
                 detail={"due_at": due_at.isoformat(), "rule": str(rule)},
             ),
             CaseEvent(case=case, kind=CaseEventKind.FLAGGED, actor=None, at=received_at, detail={"flags": len(flags)}),
+            *(answered.events if answered else []),
         ]
         case_events_add(case, events, status=case.status)
         # As the current_flags prefetch holds them: in Flag.Meta.ordering (line, then creation).
         case.current_flags = sorted(flags, key=lambda flag: flag.service_line.sequence)
-        audit_record(
+        case.intake_determinations = answered.lines if answered else {}
+        case.intake_authorizations = answered.authorizations if answered else {}
+        created = audit_event_build(
             action=AuditAction.CREATE,
             object_type=AuditObject.CASE,
             object_id=case.case_number,
@@ -243,7 +248,5 @@ def _case_create(
                 ),
             },
         )
-        answered = triage_record(case=case, lines=lines, triage=triage, now=received_at)
-        case.intake_determinations = answered.lines if answered else {}
-        case.intake_authorizations = answered.authorizations if answered else {}
+        AuditEvent.objects.bulk_create([created, *(answered.audit_rows if answered else [])])
     return case

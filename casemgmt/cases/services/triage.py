@@ -22,7 +22,7 @@ line is answered is decided (some line approved) or closed (no line needed autho
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -31,8 +31,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from casemgmt.audit.models import AuditAction, AuditObject
-from casemgmt.audit.services import audit_record
+from casemgmt.audit.models import AuditAction, AuditEvent, AuditObject
+from casemgmt.audit.services import audit_event_build, audit_record
 from casemgmt.cases import workflow
 from casemgmt.cases.models import (
     AUTHORIZING_OUTCOMES,
@@ -40,7 +40,9 @@ from casemgmt.cases.models import (
     TRIAGE_FLAG_KINDS,
     Authorization,
     Case,
+    CaseEvent,
     CaseEventKind,
+    CaseStatus,
     Citation,
     Decision,
     DecisionLine,
@@ -55,11 +57,10 @@ from casemgmt.cases.models import (
     ServiceLine,
     request_outcome,
 )
-from casemgmt.cases.selectors import gold_card_exemption_for
-from casemgmt.cases.services.authorizations import authorizations_apply
-from casemgmt.cases.services.events import case_event_add
-from casemgmt.cases.services.locking import case_lock, case_write
+from casemgmt.cases.selectors import gold_card_exemptions_of
+from casemgmt.cases.services.authorizations import authorizations_issue_for_new_request
 from casemgmt.cases.workflow import Action
+from casemgmt.kernel.errors import InvalidTransition
 from casemgmt.kernel.roles import Role, require_role
 from policies_app.engine import FlagData
 from policies_app.models import Requirement
@@ -139,6 +140,22 @@ def automated_reviewer() -> User:
     return user
 
 
+# The account never changes once made (decisions protect it), so each process reads it once per
+# library stamp, as it does the switch, rather than on every answered request.
+_reviewer: tuple[str, int] | None = None
+
+
+def automated_reviewer_id(stamp: tuple[int, str] | None) -> int:
+    global _reviewer
+    cached = _reviewer
+    if stamp is not None and cached is not None and cached[0] == stamp[1]:
+        return cached[1]
+    reviewer_id = automated_reviewer().pk
+    if stamp is not None:
+        _reviewer = (stamp[1], reviewer_id)
+    return reviewer_id
+
+
 # --- what triage decides ----------------------------------------------------------------------
 
 
@@ -153,6 +170,8 @@ class LineAnswer:
     citations: tuple[Mapping[str, Any], ...] = ()
     exemption: GoldCardExemption | None = None
     requirement: RequirementAnswer | None = None
+    # The policies that govern the line (from its flags): what its authorization's validity reads.
+    policy_ids: tuple[int, ...] = ()
 
 
 @dataclass
@@ -162,6 +181,8 @@ class Triage:
     requirements: dict[int, RequirementAnswer] = field(default_factory=dict)
     answers: dict[int, LineAnswer] = field(default_factory=dict)
     flags: list[Flag] = field(default_factory=list)
+    # The library stamp the answers were made under (None: read afresh).
+    stamp: tuple[int, str] | None = None
 
     def answers_every_line(self, lines: Sequence[ServiceLine]) -> bool:
         return bool(lines) and all(line.sequence in self.answers for line in lines)
@@ -206,19 +227,25 @@ def _criteria_approval(flags: Sequence[FlagData], triage_flags: Sequence[Flag]) 
 
 
 def _gold_card_approval(
-    line: ServiceLine, case: Case, flags: Sequence[FlagData], triage_flags: Sequence[Flag]
+    line: ServiceLine,
+    exemptions: Callable[[], list[GoldCardExemption]],
+    flags: Sequence[FlagData],
+    triage_flags: Sequence[Flag],
 ) -> LineAnswer | None:
-    """An approval because the requesting provider holds a gold card for the service, or None."""
+    """An approval because the requesting provider holds a gold card for the service, or None;
+    `exemptions` reads the provider's active gold cards (once per request)."""
     if triage_flags or any(
         flag.kind in GOLD_CARD_BLOCKING_FLAGS or flag.severity == FlagSeverity.CRITICAL for flag in flags
     ):
         return None
-    exemption = gold_card_exemption_for(
-        provider_npi=case.requesting_provider_npi,
-        line_of_business=case.line_of_business,
-        code_system=line.code_system,
-        code=line.code,
-        policy_ids={flag.version.policy_id for flag in flags if flag.version is not None},
+    policy_ids = {flag.version.policy_id for flag in flags if flag.version is not None}
+    exemption = next(
+        (
+            e
+            for e in exemptions()
+            if e.programme.covers(code_system=line.code_system, code=line.code, policy_ids=policy_ids)
+        ),
+        None,
     )
     if exemption is None:
         return None
@@ -259,7 +286,7 @@ def triage_lines(
     flags. Reads the requirement rules (in memory), the plan's switch and, for a line that
     might be approved by a gold card, the provider's exemption.
     """
-    triage = Triage()
+    triage = Triage(stamp=stamp)
     index = requirement_index(stamp)
     engine_flags: dict[int, list[FlagData]] = {}
     for flag in evaluation:
@@ -268,6 +295,17 @@ def triage_lines(
     for row in triage_flags:
         flagged.setdefault(row.service_line.sequence, []).append(row)
     automatic: bool | None = None
+    held: list[list[GoldCardExemption]] = []
+
+    def exemptions() -> list[GoldCardExemption]:
+        if not held:
+            held.append(
+                gold_card_exemptions_of(
+                    provider_npi=case.requesting_provider_npi, line_of_business=case.line_of_business
+                )
+            )
+        return held[0]
+
     for line in lines:
         answer = index.lookup(
             code_system=line.code_system,
@@ -313,7 +351,7 @@ def triage_lines(
                 continue
             flags = engine_flags.get(line.sequence, [])
             blocking = flagged.get(line.sequence, [])
-            approval = _criteria_approval(flags, blocking) or _gold_card_approval(line, case, flags, blocking)
+            approval = _criteria_approval(flags, blocking) or _gold_card_approval(line, exemptions, flags, blocking)
             if approval is not None:
                 triage.answers[line.sequence] = LineAnswer(
                     sequence=line.sequence,
@@ -322,6 +360,7 @@ def triage_lines(
                     citations=approval.citations,
                     exemption=approval.exemption,
                     requirement=answer,
+                    policy_ids=tuple(sorted({f.version.policy_id for f in flags if f.version is not None})),
                 )
     return triage
 
@@ -347,29 +386,49 @@ def _citation_row(decision: Decision, decision_line: DecisionLine, snapshot: Map
     )
 
 
+def triage_settle(*, case: Case, lines: Sequence[ServiceLine], triage: Triage, now: datetime) -> None:
+    """Give a new, unsaved case the status its triage answers lead to, before intake stores it:
+    decided when every line is answered and some is approved, closed when none needed
+    authorization (the workflow's table says where each leads); otherwise it stays received."""
+    if not triage.answers_every_line(lines):
+        return
+    reviewed = [a.outcome for a in triage.answers.values() if a.outcome not in NO_REVIEW_OUTCOMES]
+    action = Action.DECIDE if reviewed else Action.ANSWER_AT_INTAKE
+    if not workflow.allowed(case.status, action):  # pragma: no cover - a new case is received
+        raise InvalidTransition(f"a {case.get_status_display().lower()} case cannot be answered at intake")
+    case.status = workflow.target(case.status, action)
+    case.decided_at = now
+    if reviewed:
+        # A determination: what the reports count (a request needing no authorization is none).
+        case.outcome = request_outcome(reviewed)
+        case.determined_automatically = True
+        case.first_determined_at = now
+        case.first_determination_due_at = case.due_at
+
+
 @dataclass(frozen=True)
 class TriageRecord:
-    """What recording intake's answers wrote: the automated decision, its lines by service line
-    id, and the authorizations it issued by service line id."""
+    """What recording intake's answers wrote: the automated decision, its lines and the
+    authorizations it issued by service line id, and its timeline events and audit rows, not yet
+    saved, for intake to insert with its own."""
 
     decision: Decision
     lines: dict[int, DecisionLine]
     authorizations: dict[int, Authorization]
+    events: list[CaseEvent]
+    audit_rows: list[AuditEvent]
 
 
 def triage_record(*, case: Case, lines: Sequence[ServiceLine], triage: Triage, now: datetime) -> TriageRecord | None:
-    """Record intake's answers as the automated reviewer's decision, in intake's transaction.
-
-    Issues the approved lines' authorizations and, when every line is answered, decides the case
-    (some line approved) or closes it (no line needed authorization).
-    """
+    """Record intake's answers as the automated reviewer's decision, in intake's transaction,
+    after the case (settled by `triage_settle`) and its lines are stored: the decision with its
+    citations frozen as they read then, and the approved lines' authorizations."""
     if not triage.answers:
         return None
     answered = [line for line in lines if line.sequence in triage.answers]
-    everything = len(answered) == len(lines)
     decision = Decision.objects.create(
         case=case,
-        decided_by=automated_reviewer(),
+        decided_by_id=automated_reviewer_id(triage.stamp),
         decided_role=ReviewerRole.AUTOMATED,
         decided_at=now,
         rationale="Answered at intake by the plan's requirement rules and automatic approval.",
@@ -384,21 +443,32 @@ def triage_record(*, case: Case, lines: Sequence[ServiceLine], triage: Triage, n
         )
         for line in answered
     )
-    Citation.objects.bulk_create(
+    citations = [
         _citation_row(decision, decision_line, snapshot)
         for decision_line, line in zip(decision_lines, answered, strict=True)
         for snapshot in triage.answers[line.sequence].citations
+    ]
+    if citations:
+        Citation.objects.bulk_create(citations)
+    issued = authorizations_issue_for_new_request(
+        case=case,
+        decision=decision,
+        approvals=[
+            (decision_line, line, set(triage.answers[line.sequence].policy_ids))
+            for decision_line, line in zip(decision_lines, answered, strict=True)
+            if decision_line.outcome in AUTHORIZING_OUTCOMES
+        ],
+        now=now,
     )
-    issued = authorizations_apply(case=case, decision=decision, user=None, now=now)
     outcomes = {str(line.sequence): triage.answers[line.sequence].outcome.value for line in answered}
     detail: dict[str, Any] = {
         "decision": decision.pk,
         "role": ReviewerRole.AUTOMATED.value,
         "outcomes": outcomes,
         "gold_cards": {
-            str(line.sequence): triage.answers[line.sequence].exemption.pk  # type: ignore[union-attr]
-            for line in answered
-            if triage.answers[line.sequence].exemption is not None
+            str(sequence): answer.exemption.pk
+            for sequence, answer in sorted(triage.answers.items())
+            if answer.exemption is not None
         },
         "requirement_rules": {
             str(line.sequence): answer.rule_id
@@ -406,32 +476,16 @@ def triage_record(*, case: Case, lines: Sequence[ServiceLine], triage: Triage, n
             if (answer := triage.requirements.get(line.sequence))
         },
     }
-    status_change: dict[str, tuple[str, str]] = {}
-    if everything:
-        reviewed = [o for o in outcomes.values() if o not in NO_REVIEW_OUTCOMES]
-        action = Action.DECIDE if reviewed else Action.ANSWER_AT_INTAKE
-        locked = case_lock(case.pk, action=action)
-        status = workflow.target(locked.status, action)
-        status_change["status"] = (locked.status, status)
-        values: dict[str, Any] = {"status": status, "decided_at": now}
-        if reviewed:
-            values.update(
-                outcome=request_outcome(reviewed),
-                determined_automatically=True,
-                first_determined_at=now,
-                first_determination_due_at=case.due_at,
-            )
-        case_write(locked, now=now, **values)
-        for name, value in values.items():
-            setattr(case, name, value)
-        case.row_version = locked.row_version + 1
-        case.updated_at = now
-        case_event_add(
-            case, CaseEventKind.DECIDED if reviewed else CaseEventKind.CLOSED, None, now, automated=True, **detail
-        )
-    else:
-        case_event_add(case, CaseEventKind.ANSWERED_AT_INTAKE, None, now, **detail)
-    audit_record(
+    everything = len(answered) == len(lines)
+    kind = (
+        CaseEventKind.ANSWERED_AT_INTAKE
+        if not everything
+        else CaseEventKind.CLOSED
+        if case.status == CaseStatus.CLOSED
+        else CaseEventKind.DECIDED
+    )
+    event = CaseEvent(case=case, kind=kind, actor=None, at=now, detail={**detail, "automated": True})
+    audit_row = audit_event_build(
         action=AuditAction.CREATE,
         object_type=AuditObject.DECISION,
         object_id=decision.pk,
@@ -439,10 +493,7 @@ def triage_record(*, case: Case, lines: Sequence[ServiceLine], triage: Triage, n
         user=None,
         username=AUTOMATED_REVIEWER_USERNAME,
         roles=[ReviewerRole.AUTOMATED.value],
-        changes={
-            **status_change,
-            **{f"line {sequence}": (None, outcome) for sequence, outcome in outcomes.items()},
-        },
+        changes={f"line {sequence}": (None, outcome) for sequence, outcome in outcomes.items()},
         detail={
             "citations": {
                 str(line.sequence): [c["policy_version_id"] for c in triage.answers[line.sequence].citations]
@@ -452,9 +503,10 @@ def triage_record(*, case: Case, lines: Sequence[ServiceLine], triage: Triage, n
             **detail,
         },
     )
-    by_line = {dl.service_line_id: dl for dl in decision_lines}
     return TriageRecord(
         decision=decision,
-        lines=by_line,
-        authorizations={a.service_line_id: a for a in issued},
+        lines={dl.service_line_id: dl for dl in decision_lines},
+        authorizations={a.service_line_id: a for a in issued.authorizations},
+        events=[*issued.events, event],
+        audit_rows=[audit_row, *issued.audit_rows],
     )

@@ -203,9 +203,19 @@ SERVICE_RULES = (
         ("POST /api/v1/cases/{case_number}/decisions",),
         400,
         r"lines\[\d+\]\.service_line|lines",
-        r"has no service line|is decided twice|every service line needs an outcome",
-        "Which service lines the case has; and each line decided once, which is uniqueness of one "
-        "property across the items (uniqueItems compares whole items).",
+        r"has no service line|is decided twice|every service line needs an outcome|was answered at intake",
+        "Which service lines the case has, and which of them intake answered (they are not decided "
+        "again); and each line decided once, which is uniqueness of one property across the items "
+        "(uniqueItems compares whole items).",
+    ),
+    ServiceRule(
+        "outcomes of the case's kind",
+        ("POST /api/v1/cases/{case_number}/decisions",),
+        400,
+        r"lines\[\d+\]\.outcome",
+        r"is not an outcome of (a line of an initial request|an appealed line)",
+        "Which outcomes a line takes depends on the case the path names: an appeal's lines are "
+        "overturned, partially overturned or upheld; an initial request's approved, denied and so on.",
     ),
     ServiceRule(
         "the line's requested units",
@@ -219,7 +229,7 @@ SERVICE_RULES = (
         "published policy versions",
         ("POST /api/v1/cases/{case_number}/decisions",),
         400,
-        r"citations\[\d+\]\.policy_version_id",
+        r"(lines\[\d+\]\.)?citations\[\d+\]\.policy_version_id",
         r"is not a published policy version",
         "Which policy versions are published.",
     ),

@@ -31,6 +31,10 @@ pytestmark = pytest.mark.django_db
 QUERIES_WITHOUT_FACTS = 15
 # Clinical facts are checked against the fact catalogue: one more read.
 FACTS_READS = 1
+# A request triage answers at intake writes the automated reviewer's decision and its lines (the
+# reviewer's account is read once per process); its events and audit rows go into the same
+# inserts as the case's.
+ANSWERED_WRITES = 2
 
 
 def _client_for(user) -> APIClient:
@@ -96,6 +100,30 @@ def test_submission_with_clinical_facts_reads_the_catalogue_once_more(integratio
 
     assert count == QUERIES_WITHOUT_FACTS + FACTS_READS, "\n".join(statements)
     assert [(f["service_line"], f["kind"]) for f in body["flags"]] == [(1, "investigational"), (2, "criteria_met")]
+
+
+def test_a_request_answered_at_intake_costs_its_known_number_of_queries(integration_client, library, editor):
+    for code in ("62330", "62331", "72148"):
+        factories.requirement_rule(editor, code_start=code, requirement="not_required")
+    api = _client_for(integration_client)
+    _submit_counted(api, _body("WARM-UP", member=WARM_UP_MEMBER))
+
+    body, count, statements = _submit_counted(api, _body("EHR-NA"))
+
+    assert body["status"] == "closed"
+    assert count == QUERIES_WITHOUT_FACTS + ANSWERED_WRITES, "\n".join(statements)
+    assert not any(sql.startswith("UPDATE") for sql in statements), "\n".join(statements)
+
+
+def test_the_201_of_a_request_answered_at_intake_is_what_get_returns(integration_client, library, editor):
+    factories.requirement_rule(editor, code_start="72148", requirement="not_required")
+    api = _client_for(integration_client)
+
+    created = api.post("/api/v1/cases", _body("EHR-NA2"), format="json")
+    fetched = api.get(f"/api/v1/cases/{created.json()['case_number']}")
+
+    assert created.json() == fetched.json()
+    assert created.json()["service_lines"][2]["determination"]["review_action_code"] == "NA"
 
 
 @pytest.mark.parametrize("facts", [{}, {"conservative_therapy_weeks": 6}])
