@@ -31,7 +31,7 @@ from casemgmt.cases.services.reopenings import case_reopen
 from casemgmt.cases.services.transitions import case_refer_to_physician
 from casemgmt.cases.services.triage import intake_settings, intake_settings_update
 from casemgmt.kernel.errors import PermissionDeniedError, ValidationFailed
-from policies_app.models import PolicyVersion
+from policies_app.models import Criterion, PolicyVersion
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -381,3 +381,28 @@ def test_a_reopened_automatic_approval_is_reviewed_again_line_by_line(
     assert line.carried_from is None
     case.refresh_from_db()
     assert case.determined_automatically is False
+
+
+@pytest.mark.usefixtures("automatic")
+def test_any_of_met_with_another_fact_unknown_is_not_met_with_every_fact_known(
+    integration_client: User, editor: User
+) -> None:
+    version = factories.draft_version(
+        factories.policy(number="TP.04"),
+        codes=[("CPT", "27447", "")],
+        coverage_position="medically_necessary_with_criteria",
+        auto_approve_when_met=True,
+    )
+    either = Criterion.objects.create(version=version, node_type="any_of", label="Any of")
+    factories.leaf(
+        version, either, "At least 12 weeks of conservative therapy", "conservative_therapy_weeks", "gte", 12
+    )
+    factories.leaf(version, either, "Imaging confirms stenosis", "imaging_confirms_stenosis", "is_true", None)
+    factories.publish(version, editor)
+
+    case = factories.case(
+        integration_client, service_lines=(_line("27447"),), clinical_facts={"conservative_therapy_weeks": 16}
+    )
+
+    assert any(f.kind == FlagKind.CRITERIA_MET for f in case.current_flags)
+    assert case.status == CaseStatus.RECEIVED
