@@ -7,7 +7,9 @@ What it does (see bench/triage/README.md):
 1. Prepares two PostgreSQL databases, each dropped and created afresh (names ending in `_bench`),
    migrated and seeded like bench/intake (`load_demo`, a token for the demo integration client):
    - **off**: the product after `load_demo`, eligibility checking off (ELIGIBILITY_CHECK=0),
-     automatic approval off, no requirement rules, coverage or earlier cases;
+     automatic approval off, no requirement rules or coverage, and the same 1,000,000 earlier
+     cases as "on" (a plan's history is there whether or not it triages; `--bare-off` leaves
+     them out, as the first measurement did);
    - **on**: the same plus 10,000 published requirement rules, 1,000,000 member coverage rows and
      1,000,000 earlier cases with their service lines (bulk-loaded with COPY, not measured), a
      version of the demo's facet denervation policy that allows approval when its criteria are
@@ -459,8 +461,11 @@ def _copy(conn: psycopg.Connection[Any], statement: str, rows: Iterable[str]) ->
         copy.write(block.getvalue())
 
 
-def load_data(url: str, *, rules: int, coverage: int, cases: int, seed: int) -> dict[str, float]:
-    """Bulk-load the rules, coverage rows and earlier cases into the "on" database; seconds each."""
+def load_data(
+    url: str, *, rules: int, coverage: int, cases: int, seed: int, triage_data: bool = True
+) -> dict[str, float]:
+    """Bulk-load the earlier cases and, with `triage_data`, the rules and coverage rows (the "on"
+    database); seconds each. `coverage` also sets the bench's members, whose cases these are."""
     import psycopg
 
     r = random.Random(seed)
@@ -473,24 +478,25 @@ def load_data(url: str, *, rules: int, coverage: int, cases: int, seed: int) -> 
         assert row is not None, "load_demo made no editor2"
         publisher = int(row[0])
 
-        started = time.monotonic()
-        with conn.transaction():
-            _copy(
-                conn,
-                f"COPY policies_app_requirementrule ({RULE_COLUMNS}) FROM STDIN",
-                rule_rows(rules, r, publisher, now),
-            )
-        timings["rules"] = time.monotonic() - started
+        if triage_data:
+            started = time.monotonic()
+            with conn.transaction():
+                _copy(
+                    conn,
+                    f"COPY policies_app_requirementrule ({RULE_COLUMNS}) FROM STDIN",
+                    rule_rows(rules, r, publisher, now),
+                )
+            timings["rules"] = time.monotonic() - started
 
-        started = time.monotonic()
-        with conn.transaction():
-            _copy(
-                conn,
-                "COPY casemgmt_membercoverage (member_id, line_of_business, plan_id, coverage_start, coverage_end, "
-                "loaded_at) FROM STDIN",
-                coverage_rows(coverage // COVERAGE_PER_MEMBER, today, now),
-            )
-        timings["coverage"] = time.monotonic() - started
+            started = time.monotonic()
+            with conn.transaction():
+                _copy(
+                    conn,
+                    "COPY casemgmt_membercoverage (member_id, line_of_business, plan_id, coverage_start, "
+                    "coverage_end, loaded_at) FROM STDIN",
+                    coverage_rows(coverage // COVERAGE_PER_MEMBER, today, now),
+                )
+            timings["coverage"] = time.monotonic() - started
 
         started = time.monotonic()
         columns = [
@@ -699,6 +705,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rules", type=int, default=10_000, help="published requirement rules (default 10,000)")
     parser.add_argument("--coverage-rows", type=int, default=1_000_000, help="member coverage rows (default 1,000,000)")
     parser.add_argument("--earlier-cases", type=int, default=1_000_000, help="earlier cases (default 1,000,000)")
+    parser.add_argument(
+        "--bare-off",
+        action="store_true",
+        help='leave the earlier cases out of the "off" database (the first measurement\'s baseline)',
+    )
     parser.add_argument("--seed", type=int, default=20261205)
     parser.add_argument("--clients", type=int, default=4, help="requests in flight in the peak phase (default 4)")
     parser.add_argument("--warmup-seconds", type=float, default=3.0)
@@ -745,6 +756,18 @@ def main(argv: list[str] | None = None) -> int:
             on_url, rules=args.rules, coverage=args.coverage_rows, cases=args.earlier_cases, seed=args.seed
         )
         lines = int(timings.pop("lines"))
+        if not args.bare_off:
+            off_timings = load_data(
+                off_url,
+                rules=0,
+                coverage=args.coverage_rows,
+                cases=args.earlier_cases,
+                seed=args.seed,
+                triage_data=False,
+            )
+            print(
+                f"loaded into the off database: the same {args.earlier_cases:,} earlier cases ({off_timings['copy cases']:.1f}s)"
+            )
         print(
             f"loaded into the on database: {args.rules:,} rules, {args.coverage_rows:,} coverage rows, "
             f"{args.earlier_cases:,} earlier cases with {lines:,} lines ("
