@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.utils import timezone
 
 from casemgmt.audit.models import AuditEvent
 from casemgmt.cases.models import (
@@ -20,15 +21,18 @@ from casemgmt.cases.models import (
     Decision,
     Flag,
     FlagKind,
+    GoldCardExemption,
+    GoldCardStatus,
     LineOutcome,
     ReviewType,
 )
 from casemgmt.cases.services.appeals import decision_of_record
 from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.intake import LineInput, ProviderInput, case_submit
 from casemgmt.cases.services.reopenings import case_reopen
 from casemgmt.cases.services.triage import intake_settings
 from casemgmt.demo.facet_policy import BLOCKS_CRITERION, FACET_CODES, FACET_POLICY_NUMBER
-from casemgmt.demo.management.commands.load_demo import DEMO_USERS, FACET_KINDS, facet_external_id
+from casemgmt.demo.management.commands.load_demo import DEMO_USERS, FACET_KINDS, GOLD_CARD_NPI, facet_external_id
 from casemgmt.kernel.errors import PermissionDeniedError
 from casemgmt.kernel.roles import Role, user_roles
 from policies_app.models import (
@@ -40,6 +44,7 @@ from policies_app.models import (
     RequirementRule,
 )
 from policies_app.selectors import requirement_index
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -285,3 +290,26 @@ def test_the_demo_shows_a_facet_request_approved_automatically_at_intake():
     assert case.status == CaseStatus.DECIDED
     assert case.determined_automatically is True
     assert Authorization.objects.get(case=case).status == AuthorizationStatus.ACTIVE
+
+
+def test_the_demo_gold_card_holders_facet_request_is_approved_at_intake():
+    load_demo()
+    card = GoldCardExemption.objects.get(provider_npi=GOLD_CARD_NPI, status=GoldCardStatus.ACTIVE)
+    portal = user("portal")
+
+    case = case_submit(
+        client=portal,
+        data=factories.case_input(
+            external_id="GOLD-1",
+            requesting_provider=ProviderInput(npi=GOLD_CARD_NPI, name="Gold Spine Associates"),
+            service_lines=(
+                LineInput(
+                    code_system="CPT", code="64635", units=1, date_of_service=timezone.localdate() + timedelta(days=9)
+                ),
+            ),
+            diagnosis_codes=("M47.816",),
+        ),
+    )
+
+    assert case.status == CaseStatus.DECIDED
+    assert card.programme.name in decision_of_record(case).lines.get().reason

@@ -13,9 +13,18 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from casemgmt.cases.models import AppealRequester, Case, LineOutcome, Urgency
+from casemgmt.cases.models import (
+    AppealRequester,
+    Case,
+    GoldCardExemption,
+    GoldCardProgramme,
+    GoldCardStatus,
+    LineOutcome,
+    Urgency,
+)
 from casemgmt.cases.services.appeals import appeal_open
 from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.gold_cards import gold_card_grant, gold_card_programme_create
 from casemgmt.cases.services.intake import CaseInput, LineInput, MemberInput, ProviderInput, case_submit
 from casemgmt.cases.services.transitions import case_refer_to_physician
 from casemgmt.cases.services.triage import intake_settings, intake_settings_update
@@ -44,6 +53,9 @@ DEMO_USERS = [
 API_ROLES = (Role.INTEGRATION_CLIENT, Role.CLAIMS_SYSTEM)
 DEFAULT_PASSWORD = "demo-pass-2026"
 DEMO_NPI = "1234567893"  # a well-formed NPI (valid check digit), not a real provider
+# A second well-formed NPI: the demo's gold-card holder, so the demo cases above keep their review.
+GOLD_CARD_NPI = "1234567802"
+GOLD_CARD_PROGRAMME = "Facet joint denervation (commercial)"
 
 
 def _demo_cases(today: date) -> list[dict[str, Any]]:
@@ -305,6 +317,28 @@ def _triage_cases(client: User, today: date) -> list[tuple[str, Case]]:
     return out
 
 
+def _gold_card_ensure(manager: User, version: PolicyVersion) -> GoldCardExemption:
+    """A commercial gold-card programme over the facet policy, and a card a manager granted to a
+    second demo provider: a request of theirs for the service is approved at intake."""
+    programme = GoldCardProgramme.objects.filter(name=GOLD_CARD_PROGRAMME).first()
+    if programme is None:
+        programme = gold_card_programme_create(
+            user=manager,
+            name=GOLD_CARD_PROGRAMME,
+            line_of_business=LineOfBusiness.COMMERCIAL,
+            policy_id=version.policy_id,
+        )
+    card = GoldCardExemption.objects.filter(
+        programme=programme, provider_npi=GOLD_CARD_NPI, status=GoldCardStatus.ACTIVE
+    ).first()
+    return card or gold_card_grant(
+        user=manager,
+        programme_id=programme.pk,
+        provider_npi=GOLD_CARD_NPI,
+        reason="Demo: a peer review of the practice's last 40 facet requests found every one justified.",
+    )
+
+
 def _rule_ensure(*, editor: User, data: RequirementRuleInput) -> bool:
     """Publish a demo rule unless a published rule of the same scope is there; whether it was added."""
     if RequirementRule.objects.filter(
@@ -439,12 +473,17 @@ class Command(BaseCommand):
         # all met under the facet policy is approved at intake.
         if not intake_settings().automatic_approval:
             intake_settings_update(user=users["manager"], automatic_approval=True)
+        card = _gold_card_ensure(users["manager"], facet_version)
         answered = _triage_cases(client, today)
         self.stdout.write(
             "Answered at intake: "
             + "; ".join(
                 f"{purpose} {case.case_number} ({case.get_status_display().lower()})" for purpose, case in answered
             )
+        )
+        self.stdout.write(
+            f"Gold card: NPI {card.provider_npi} under \u201c{card.programme.name}\u201d (/gold-cards/): "
+            "its facet requests for commercial members are approved at intake."
         )
         self.stdout.write(
             "Automatic approval at intake: on (policy "
