@@ -530,16 +530,14 @@ def _evaluate_programme(programme_id: int, now: datetime, user: User | None) -> 
             return None
         period = programme_period(programme, now)
         result = ProgrammeEvaluation(programme.pk, period.start, period.end)
-        active = dict(
-            GoldCardExemption.objects.filter(programme=programme, status=GoldCardStatus.ACTIVE).values_list(
-                "provider_npi", "source"
-            )
-        )
-        active_ids = dict(
-            GoldCardExemption.objects.filter(
-                programme=programme, status=GoldCardStatus.ACTIVE, source=GoldCardSource.EVALUATED
-            ).values_list("provider_npi", "pk")
-        )
+        active = {
+            npi: (pk, source)
+            for npi, pk, source in GoldCardExemption.objects.filter(
+                programme=programme, status=GoldCardStatus.ACTIVE
+            ).values_list("provider_npi", "pk", "source")
+        }
+        # Only a card the evaluation earned is ended by it; a manager's grant stays.
+        active_ids = {npi: pk for npi, (pk, source) in active.items() if source == GoldCardSource.EVALUATED}
         revoked = set(
             GoldCardExemption.objects.filter(
                 programme=programme, status=GoldCardStatus.REVOKED, ended_at__gte=period.start_at

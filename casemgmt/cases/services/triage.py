@@ -23,7 +23,7 @@ line is answered is decided (some line approved) or closed (no line needed autho
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -353,12 +353,8 @@ def triage_lines(
             blocking = flagged.get(line.sequence, [])
             approval = _criteria_approval(flags, blocking) or _gold_card_approval(line, exemptions, flags, blocking)
             if approval is not None:
-                triage.answers[line.sequence] = LineAnswer(
-                    sequence=line.sequence,
-                    outcome=approval.outcome,
-                    reason=approval.reason,
-                    citations=approval.citations,
-                    exemption=approval.exemption,
+                triage.answers[line.sequence] = replace(
+                    approval,
                     requirement=answer,
                     policy_ids=tuple(sorted({f.version.policy_id for f in flags if f.version is not None})),
                 )
