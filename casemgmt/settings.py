@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "casemgmt.outbox",
     "django_celery_beat",
     "casemgmt.retro",
+    "casemgmt.fhir",
 ]
 
 MIDDLEWARE = [
@@ -232,7 +233,7 @@ REST_FRAMEWORK = {
     ],
     # JSON only, with limits (depth, NUL, lone surrogates, non-finite numbers); the attachment
     # endpoint sets its own multipart parser.
-    "DEFAULT_PARSER_CLASSES": ["casemgmt.api.parsers.ApiJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["casemgmt.kernel.json_input.ApiJSONParser"],
 }
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/min")
 API_ANON_RATE_LIMIT = env_str("API_ANON_RATE_LIMIT", "60/min")
@@ -267,6 +268,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # Separate request and response components, so required input strings carry minLength.
     "COMPONENT_SPLIT_REQUEST": True,
+    # The v1 API only: the FHIR door describes itself (/fhir/r4/metadata, /cds-services).
+    "PREPROCESSING_HOOKS": ["casemgmt.api.schema.v1_endpoints_only"],
     # After drf-spectacular's own (enum components): the rules the server enforces that the
     # fields alone do not state, so a request that fits the schema gets past validation.
     "POSTPROCESSING_HOOKS": [

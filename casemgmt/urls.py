@@ -28,5 +28,7 @@ urlpatterns = [
         name="api_docs",
     ),
     path("api/v1/", include("casemgmt.api.urls")),
+    path("fhir/r4/", include("casemgmt.fhir.urls")),
+    path("", include("casemgmt.fhir.cds_urls")),
 ]
 handler404 = "casemgmt.workspace.home.not_found"

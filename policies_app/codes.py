@@ -11,6 +11,8 @@ import simple_icd_10_cm as icd
 CPT_RE = re.compile(r"^[0-9]{4}[0-9FTU]$")
 # HCPCS Level II: a letter A-V followed by four digits.
 HCPCS_RE = re.compile(r"^[A-V][0-9]{4}$")
+# X12 1365 service type codes: "3", "42", "A4", "BT".
+SERVICE_TYPE_RE = re.compile(r"^[0-9A-Z]{1,2}$")
 
 
 def normalize_code(system: str, code: str) -> str:
@@ -46,6 +48,10 @@ def code_problem(system: str, code: str) -> str | None:
     if system == "HCPCS":
         if not HCPCS_RE.match(code):
             return f"{code!r} is not a HCPCS Level II code: a letter A-V then four digits"
+        return None
+    if system == "X12_1365":
+        if not SERVICE_TYPE_RE.match(code):
+            return f"{code!r} is not an X12 1365 service type code: one or two letters or digits"
         return None
     if system == "ICD10CM":
         if not icd10cm_is_valid(normalize_code(system, code)):

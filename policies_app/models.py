@@ -25,6 +25,9 @@ class CodeSystem(models.TextChoices):
     CPT = "CPT", "CPT"
     HCPCS = "HCPCS", "HCPCS Level II"
     ICD10CM = "ICD10CM", "ICD-10-CM"
+    # A category of service (X12 1365: "3" consultation, "42" home health care) where a standard
+    # request names no procedure, as a PAS referral may.
+    SERVICE_TYPE = "X12_1365", "Service type (X12 1365)"
 
 
 class CoveragePosition(models.TextChoices):

@@ -219,6 +219,16 @@ def coverage_lookup(*, code_system: str, code: str, date_of_service: date, line_
     return evaluate_request(engine_index(), request)
 
 
+def governing_version(flags: Iterable[FlagData], *, line_of_business: str, day: date) -> VersionData | None:
+    """The version governing a service: of the flags' versions in effect on `day`, the first for
+    the line of business, else the first."""
+    versions = [f.version for f in flags if f.version is not None and f.version.in_effect_on(day)]
+    for version in versions:
+        if line_of_business in version.lines_of_business:
+            return version
+    return versions[0] if versions else None
+
+
 # --- requirement rules ------------------------------------------------------------------------
 
 

@@ -3,8 +3,6 @@ the documentation its criteria read."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import (
     extend_schema,
@@ -25,9 +23,15 @@ from casemgmt.api.serializers import (
 from casemgmt.kernel.http import AuthenticatedRequest
 from casemgmt.kernel.roles import user_roles
 from policies_app.codes import code_problem, normalize_code
-from policies_app.engine import FlagData, VersionData
+from policies_app.engine import VersionData
 from policies_app.models import CoveragePosition, FactType, LineOfBusiness, Requirement
-from policies_app.selectors import coverage_lookup, criteria_facts, library_stamp, requirement_index
+from policies_app.selectors import (
+    coverage_lookup,
+    criteria_facts,
+    governing_version,
+    library_stamp,
+    requirement_index,
+)
 
 _ICD10CM = ICD10CM_PATTERN.removeprefix("^").removesuffix("$")
 # Codes of ICD-10-CM form separated by commas; whether each is in the code set the view checks.
@@ -132,7 +136,7 @@ class CoverageApi(APIView):
             line_of_business=v["line_of_business"],
             diagnoses=diagnoses,
         )
-        governing = _governing(flags, v["line_of_business"], v["date_of_service"])
+        governing = governing_version(flags, line_of_business=v["line_of_business"], day=v["date_of_service"])
         body = {
             "code": code,
             "code_system": v["code_system"],
@@ -170,15 +174,6 @@ def _diagnoses(raw: str) -> tuple[str, ...]:
     if problems:
         raise serializers.ValidationError({"diagnosis_codes": problems})
     return tuple(normalize_code("ICD10CM", c) for c in codes)
-
-
-def _governing(flags: list[FlagData], line_of_business: str, day: date) -> VersionData | None:
-    """The version governing the service: of the flags' versions in effect, the first for the line of business."""
-    versions = [f.version for f in flags if f.version is not None and f.version.in_effect_on(day)]
-    for version in versions:
-        if line_of_business in version.lines_of_business:
-            return version
-    return versions[0] if versions else None
 
 
 def _governing_body(version: VersionData) -> dict[str, object]:

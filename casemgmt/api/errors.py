@@ -20,8 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from casemgmt.api.parsers import REFUSED_CHARACTERS, JsonRefused
 from casemgmt.kernel.errors import DomainError, ValidationFailed
+from casemgmt.kernel.json_input import REFUSED_CHARACTERS, JsonRefused
 
 logger = logging.getLogger(__name__)
 

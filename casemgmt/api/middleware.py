@@ -7,7 +7,7 @@ middleware answers the rest, in the same error shape:
   (multipart uploads excepted: the attachment endpoint has its own, larger limit);
 - a NUL in the path, a query parameter or a header (an Idempotency-Key) is refused with 400
   before it reaches SQL, which cannot hold one (no field takes one; JSON bodies are the
-  parser's, casemgmt.api.parsers);
+  parser's, casemgmt.kernel.json_input);
 - an error outside the view (the session or an audit row written by another middleware)
   that Django turned into an HTML 500: a 503 with Retry-After when the database, the cache or
   the broker did not answer, a JSON 500 otherwise; and any other HTML error answer becomes JSON;

@@ -8,7 +8,7 @@ object):
 - `additionalProperties: false`: StrictSerializer refuses a field it does not know;
 - `minItems`/`maxItems` of a list of objects (`many=True` with min_length/max_length);
 - `minimum`/`maximum` of an integer to the signed 64-bit range, where the field sets no tighter
-  bound: the JSON parser refuses any integer beyond it (casemgmt.api.parsers.INTEGER_LIMIT);
+  bound: the JSON parser refuses any integer beyond it (casemgmt.kernel.json_input.INTEGER_LIMIT);
 - a pattern saying a string may not be blank where the field does not allow it: DRF trims
   surrounding whitespace first, so " " is blank too;
 - the serializer's `schema_any_of`: a rule across its fields that a service checks; a request
@@ -28,8 +28,14 @@ from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from casemgmt.api.parsers import INTEGER_LIMIT
 from casemgmt.api.serializers import NOT_BLANK_PATTERN, StrictSerializer
+from casemgmt.kernel.json_input import INTEGER_LIMIT
+
+
+def v1_endpoints_only(endpoints: list[tuple[str, str, str, Any]]) -> list[tuple[str, str, str, Any]]:
+    """The endpoints of this schema: /api/ (the FHIR and CDS Hooks endpoints follow their own
+    standards and are described by their CapabilityStatement and discovery document)."""
+    return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/")]
 
 
 def strict_request_objects(

@@ -11,7 +11,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from casemgmt.api.parsers import INTEGER_LIMIT
 from casemgmt.cases.models import (
     X12_REVIEW_ACTION,
     AuthorizationStatus,
@@ -21,6 +20,7 @@ from casemgmt.cases.models import (
     ReviewerRole,
     ServiceLine,
 )
+from casemgmt.kernel.json_input import INTEGER_LIMIT
 
 MAX_LINES = 50
 MAX_DIAGNOSES = 25

@@ -89,7 +89,7 @@ def client_ip(request: HttpRequest) -> str | None:
 def channel_for_path(path: str) -> str:
     if path.startswith("/admin/"):
         return AuditChannel.ADMIN
-    if path.startswith("/api/"):
+    if path.startswith(("/api/", "/fhir/", "/cds-services")):
         return AuditChannel.API
     return AuditChannel.WEB
 

@@ -62,6 +62,7 @@ class AuditObject(models.TextChoices):
     INTAKE_SETTINGS = "intake_settings", "Intake settings (automatic approval)"
     GOLD_CARD_PROGRAMME = "gold_card_programme", "Gold-card programme"
     GOLD_CARD_EXEMPTION = "gold_card_exemption", "Gold-card exemption"
+    FHIR_CLIENT = "fhir_client", "FHIR backend client"
 
 
 class AuditEvent(models.Model):

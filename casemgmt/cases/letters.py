@@ -188,7 +188,7 @@ class Letter:
     line_of_business: str
     member_name: str
     member_id: str
-    member_birth_date: date
+    member_birth_date: date | None
     provider_name: str
     provider_npi: str
     reviewer_name: str
@@ -260,6 +260,10 @@ def decision_for_letter(user: User | AnonymousUser, case_number: str, decision_i
 def day_text(day: date) -> str:
     """A date as a member reads it: March 3, 2026."""
     return f"{day:%B} {day.day}, {day.year}"
+
+
+def born_text(day: date | None) -> str:
+    return "date of birth not given" if day is None else day_text(day)
 
 
 def add_months(day: date, months: int) -> date:
@@ -569,7 +573,7 @@ def _appeal_opening(letter: Letter) -> list[str]:
         f"Dear {letter.provider_name} (NPI {letter.provider_npi}),",
         f"The {letter.appeal_requested_by or 'requester'} appealed {of_decision} on request "
         f"{letter.appealed_case_number} for {letter.member_name} (member ID {letter.member_id}, born "
-        f"{day_text(letter.member_birth_date)}); the appeal is {letter.case_number}. The decision below "
+        f"{born_text(letter.member_birth_date)}); the appeal is {letter.case_number}. The decision below "
         f"was made on {decided} by {letter.reviewer_name}, {letter.reviewer_role.lower()}, who took no "
         "part in the decision under appeal.",
     ]
@@ -587,7 +591,7 @@ def _request_opening(letter: Letter) -> list[str]:
     opening = [
         f"Dear {letter.provider_name} (NPI {letter.provider_npi}),",
         f"We reviewed your prior authorization request {letter.case_number} for "
-        f"{letter.member_name} (member ID {letter.member_id}, born {day_text(letter.member_birth_date)}). "
+        f"{letter.member_name} (member ID {letter.member_id}, born {born_text(letter.member_birth_date)}). "
         f"The decision below was made on {decided} by {letter.reviewer_name}, "
         f"{letter.reviewer_role.lower()}.",
     ]

@@ -91,7 +91,8 @@ class Case(models.Model):
     member_id = models.CharField(max_length=50)
     member_first_name = models.CharField(max_length=100)
     member_last_name = models.CharField(max_length=100)
-    member_birth_date = models.DateField()
+    # Not every standard request carries one (a PAS Patient's birthDate is optional).
+    member_birth_date = models.DateField(null=True, blank=True)
     requesting_provider_npi = models.CharField(max_length=10)
     requesting_provider_name = models.CharField(max_length=200)
     servicing_provider_npi = models.CharField(max_length=10, blank=True)
@@ -708,7 +709,7 @@ class Authorization(models.Model):
     member_id = models.CharField(max_length=50)
     member_first_name = models.CharField(max_length=100)
     member_last_name = models.CharField(max_length=100)
-    member_birth_date = models.DateField()
+    member_birth_date = models.DateField(null=True, blank=True)
     line_of_business = models.CharField(max_length=30, choices=LineOfBusiness.choices)
     plan_id = models.CharField(max_length=50, blank=True)
     requesting_provider_npi = models.CharField(max_length=10)

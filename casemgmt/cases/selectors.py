@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable
 from datetime import date
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from casemgmt.cases.models import (
@@ -22,6 +22,7 @@ from casemgmt.cases.models import (
     Flag,
     GoldCardExemption,
     GoldCardStatus,
+    MemberCoverage,
     ServiceLine,
     WebhookDelivery,
     WebhookDeliveryStatus,
@@ -417,3 +418,31 @@ def gold_card_exemption_for(
         ),
         None,
     )
+
+
+def member_coverage_on(member_id: str, day: date) -> MemberCoverage | None:
+    """The member's coverage in effect on `day` from the plan's eligibility file, if loaded."""
+    return (
+        MemberCoverage.objects.filter(member_id=member_id, coverage_start__lte=day)
+        .filter(Q(coverage_end__isnull=True) | Q(coverage_end__gte=day))
+        .order_by("-coverage_start")
+        .first()
+    )
+
+
+def line_current_determinations(lines: Collection[ServiceLine]) -> dict[int, DecisionLine]:
+    """Where each line's service stands now (by line id): the latest determination of record on
+    the line itself or on a line an appeal or extension case copied from it. Two queries."""
+    by_id = {line.pk: line for line in lines}
+    derived = list(ServiceLine.objects.filter(origin_id__in=by_id).only("pk", "case_id", "origin_id"))
+    determinations = line_determinations({line.case_id for line in [*lines, *derived]})
+    current: dict[int, DecisionLine] = {}
+    for line in [*lines, *derived]:
+        found = determinations.get(line.pk)
+        root = line.pk if line.pk in by_id else line.origin_id
+        if found is None or root is None:
+            continue
+        held = current.get(root)
+        if held is None or found.decision.decided_at > held.decision.decided_at:
+            current[root] = found
+    return current

@@ -77,7 +77,9 @@ def check_line(problems: Problems, path: str, line: Any, today: date) -> None:
         problems.add(f"{path}.date_of_service", "is more than three years ago")
 
 
-def check_member(problems: Problems, birth_date: date, today: date) -> None:
+def check_member(problems: Problems, birth_date: date | None, today: date) -> None:
+    if birth_date is None:
+        return
     if birth_date > today:
         problems.add("member.birth_date", "is in the future")
     elif birth_date < OLDEST_BIRTH_DATE:

@@ -972,6 +972,148 @@ API += [
 ]
 
 
+# --- SMART Backend Services for the FHIR door (casemgmt/fhir/smart_views.py) ----------------------
+# The FHIR door takes only its own access tokens: a v1 token (every signed-in persona here) is
+# no credential there. These two are open to anyone, v1 token or not.
+
+API += [
+    _api(
+        "fhir:smart_configuration",
+        "GET",
+        "/fhir/r4/.well-known/smart-configuration",
+        EVERYONE,
+        "SMART discovery: the token endpoint, algorithms and scopes; public, no data.",
+    ),
+    _api(
+        "fhir:token",
+        "POST",
+        "/fhir/r4/auth/token",
+        EVERYONE,
+        "The SMART token endpoint: anyone may ask, only a registered client's signed assertion gets a token "
+        "(the matrix sends none: 400 shows the request was let in).",
+        ok=(400,),
+    ),
+]
+ADMIN_PAGES += [
+    _page(
+        "admin:app_list",
+        "GET",
+        "/admin/fhir/",
+        admin_grant(MANAGER, staff_otherwise=Access.HIDDEN),
+        "The FHIR app's index (backend clients): managers.",
+    ),
+]
+ADMIN_MODELS += [
+    *_model_rows(
+        "fhir.fhirclient",
+        view=MANAGER,
+        change=MANAGER,
+        rule="Managers see and deactivate SMART backend clients; a client is registered by a command, never deleted.",
+    ),
+]
+
+
+# --- the PAS operations (casemgmt/fhir/views.py) ---------------------------------------------------
+# Reached with a SMART backend access token only; a v1 token or a session is no credential there,
+# so every persona of this matrix gets 401 (tests/casemgmt/fhir/ exercise the token's own rules).
+SMART_TOKEN_ONLY = grant((), otherwise=Access.SIGN_IN)
+
+API += [
+    _api(
+        "fhir:metadata",
+        "GET",
+        "/fhir/r4/metadata",
+        EVERYONE,
+        "The CapabilityStatement: what the FHIR door supports and how to get a token; public, no data.",
+    ),
+    _api(
+        "fhir:claim_submit",
+        "POST",
+        "/fhir/r4/Claim/$submit",
+        SMART_TOKEN_ONLY,
+        "PAS requests from a SMART backend client (an EHR); it sees only the requests it sent.",
+    ),
+    _api(
+        "fhir:claim_inquire",
+        "POST",
+        "/fhir/r4/Claim/$inquire",
+        SMART_TOKEN_ONLY,
+        "PAS inquiries from a SMART backend client: query by example over the requests it sent.",
+    ),
+]
+
+# --- DTR (casemgmt/fhir/dtr_views.py) ----------------------------------------------------------------
+API += [
+    _api(
+        "fhir:questionnaire_package",
+        "POST",
+        "/fhir/r4/Questionnaire/$questionnaire-package",
+        SMART_TOKEN_ONLY,
+        "DTR: the payer's Questionnaires for an order, for a SMART backend client; policy content, no member data.",
+        ok=(200,),
+    ),
+]
+
+
+# --- PAS subscriptions (casemgmt/fhir/subscription_views.py) ----------------------------------------
+# A SMART backend access token only, as for the PAS operations (tests/casemgmt/fhir/test_subscriptions.py
+# exercises the scopes and that a client sees only its own subscription).
+API += [
+    _api(
+        "fhir:subscription_create",
+        "POST",
+        "/fhir/r4/Subscription",
+        SMART_TOKEN_ONLY,
+        "A SMART backend client's PAS subscription (system/Subscription.write); one per client.",
+    ),
+    _api(
+        "fhir:subscription",
+        "GET",
+        "/fhir/r4/Subscription/1",
+        SMART_TOKEN_ONLY,
+        "A client's own subscription (system/Subscription.read); another client's is 404.",
+    ),
+    _api(
+        "fhir:subscription",
+        "DELETE",
+        "/fhir/r4/Subscription/1",
+        SMART_TOKEN_ONLY,
+        "A client turns its own subscription off (system/Subscription.write).",
+        ok=(200,),
+    ),
+    _api(
+        "fhir:subscription_status",
+        "GET",
+        "/fhir/r4/Subscription/1/$status",
+        SMART_TOKEN_ONLY,
+        "The backport's $status of a client's own subscription (system/Subscription.read).",
+    ),
+]
+
+
+# --- CRD over CDS Hooks (casemgmt/fhir/cds_views.py) -------------------------------------------------
+# A CDS service is called with a JWT the EHR signs for the service's URL; no account's session or v1
+# token is one, so every persona of this matrix gets 401 (tests/casemgmt/fhir/test_cds_hooks.py
+# exercises the JWT's own rules).
+API += [
+    _api(
+        "cds_services",
+        "GET",
+        "/cds-services",
+        EVERYONE,
+        "CDS Hooks discovery: the CRD services, their prefetch and options; public, no data.",
+    ),
+    _api(
+        "cds_service",
+        "POST",
+        "/cds-services/casemgmt-crd-order-sign",
+        grant((), otherwise=Access.SIGN_IN),
+        "A CRD call from an EHR registered as a FHIR client, with a JWT it signed for this service.",
+        ok=(200,),
+    ),
+]
+
+
 @dataclass(frozen=True)
 class Matrix:
     entries: list[Entry] = field(default_factory=list)

@@ -73,6 +73,8 @@ ROLE_ADMIN_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         ("casemgmt", "goldcardprogramme", ("view", "add", "change")),
         ("casemgmt", "goldcardexemption", ("view",)),
         ("casemgmt", "apitoken", ("view", "change")),
+        # SMART backend clients of the FHIR door: seen and deactivated here, registered by a command.
+        ("fhir", "fhirclient", ("view", "change")),
         ("casemgmt", "webhookdelivery", ("view",)),
         # Retrospective review: runs, the nightly settings and the beat schedule they run on.
         ("retro", "retrorun", ("view", "add", "change")),

@@ -23,6 +23,8 @@ STORED_NAMES = {
     "casemgmt.retro.tasks.retro_chunk_process_task",
     "casemgmt.retro.tasks.retro_nightly_task",
     "casemgmt.retro.tasks.retro_sweep_task",
+    "casemgmt.fhir.tasks.fhir_notification_deliver_task",
+    "casemgmt.fhir.tasks.fhir_notification_sweep_task",
 }
 
 

@@ -108,6 +108,7 @@ CHANGE_ONLY: dict[str, str] = {
     "case_reassign": "POST only; case_reassign records it (as for a claim)",
     "api_case_information": "POST only; case_information_add records the facts and notes changed",
     "api_case_cancel": "POST only; case_cancel records the status change",
+    "fhir:claim_submit": "POST only; case_submit or case_cancel records the change, a retried bundle a view",
     "api_case_pend": "POST only; case_pend_for_information records the status change",
     "api_case_appeals": "POST only; appeal_open records the appeal case it opens",
     "api_case_reopen": "POST only; case_reopen records the status change",
@@ -136,14 +137,26 @@ NO_MEMBER_DATA: dict[str, str] = {
     "gold_cards": "providers' gold-card exemptions (NPI, programme, counts): no member",
     "healthz": "database and broker status",
     "api_schema": "the OpenAPI schema",
+    "fhir:metadata": "the FHIR CapabilityStatement: no data",
+    "fhir:subscription_create": "POST only (a SMART token checked before the method): registers the client's "
+    "subscription, recorded by subscription_create; answers the subscription, no member",
+    "fhir:subscription": "the client's own subscription: endpoint and status, no member; "
+    "turning it off (DELETE) is recorded by subscription_off",
+    "fhir:subscription_status": "the client's own subscription's status and event count, no member",
+    "fhir:questionnaire_package": "DTR Questionnaires built from published policy versions: no member data",
     "api_docs": "the API documentation page",
     "api_coverage": "which policy governs a code on a date: no member",
+    "cds_services": "CDS Hooks discovery: the CRD services and their prefetch, no data",
+    "cds_service": "POST only: answers about the order the EHR sends, showing no stored member data; "
+    "each call and its assertions are recorded by crd_hook_answer",
     "api_webhooks": "the client's webhook URLs; a subscription is recorded by webhook_subscribe",
     "retro_runs_panel": "retrospective review runs: counts and progress, no member",
     "retro_run_progress": "one run's counts and progress, no member",
     "api_retro_runs": "retrospective review runs (policy, dates, counts); starting one is recorded by its service",
     "api_retro_run_detail": "one run's parameters and counts",
     "api_retro_run_cancel": "POST only: cancels a run (recorded by its service)",
+    "fhir:smart_configuration": "SMART discovery: endpoints, algorithms and scopes",
+    "fhir:token": "POST only: issues a backend client's access token (recorded as its sign-in), no member",
     # The admin site's own pages.
     "admin:index": "the admin's start page: links to models",
     "admin:login": "the admin's sign-in form (sign-ins recorded by the auth signals)",
@@ -202,6 +215,7 @@ NO_MEMBER_DATA_ADMIN_MODELS: dict[str, str] = {
     "retro.retroschedule": "the nightly review's settings",
     "casemgmt.goldcardprogramme": "gold-card programmes: configuration",
     "casemgmt.goldcardexemption": "providers' gold-card exemptions (NPI, counts): no member",
+    "fhir.fhirclient": "SMART backend clients: names, public keys, accounts; no member",
 }
 
 
@@ -343,6 +357,27 @@ class Recipe:
     admin: bool = False  # signed in as staff, with the roles' admin permissions
     # URL arguments named otherwise than the world's ids: (argument, id), e.g. the admin's object_id.
     ids: tuple[tuple[str, str], ...] = ()
+    # A FHIR operation: this body POSTed with an access token of the persona's SMART backend client.
+    fhir_body: Callable[[], dict[str, Any]] | None = None
+
+
+def pas_inquiry() -> dict[str, Any]:
+    """A PAS inquiry about the world's member and provider (their cases came through v1: none is shown)."""
+    from tests import factories
+    from tests.casemgmt.fhir.test_inquire import inquiry_for
+
+    return inquiry_for("M123", factories.VALID_NPI)
+
+
+def fhir_api_for(user: Any) -> APIClient:
+    """The persona's calls as the SMART backend client registered for it makes them."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from casemgmt.fhir.models import FhirClient
+    from tests.casemgmt.fhir.conftest import api_for, public_jwks
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    return api_for(FhirClient.objects.create(name="EHR", user=user, jwks=public_jwks(key)))
 
 
 RECIPES: dict[str, Recipe] = {
@@ -374,6 +409,7 @@ RECIPES: dict[str, Recipe] = {
     "api_reports_cms_0057f": Recipe("manager", api=True, query=f"?year={timezone.localdate().year}"),
     "admin:casemgmt_authorization_changelist": Recipe("manager", admin=True),
     "admin:casemgmt_authorization_change": Recipe("manager", admin=True, ids=(("object_id", "authorization_id"),)),
+    "fhir:claim_inquire": Recipe("integration_client", fhir_body=pas_inquiry),
 }
 
 
@@ -409,7 +445,11 @@ def test_requesting_a_member_data_view_writes_an_audit_row(key, world):
         client.force_login(user)
     url = url_of(route, ids)
     before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    response = client.get(url + recipe.query)
+    response: Any
+    if recipe.fhir_body is not None:
+        response = fhir_api_for(user).post(url, recipe.fhir_body(), format="json")
+    else:
+        response = client.get(url + recipe.query)
     if getattr(response, "streaming", False):
         b"".join(getattr(response, "streaming_content", []))
     assert response.status_code == 200, f"{key}: {response.status_code}"

@@ -372,6 +372,7 @@ def _admin_object(label: str, variant: str, world: World) -> Model:
     )
 
     from casemgmt.cases.models import CaseEvent, WebhookDelivery, WebhookSubscription
+    from casemgmt.fhir.models import FhirClient
     from casemgmt.retro.models import RetroSchedule
 
     seen = {"ip_address": "192.0.2.10", "user_agent": "test", "http_accept": "*/*", "path_info": "/login/"}
@@ -387,6 +388,10 @@ def _admin_object(label: str, variant: str, world: World) -> Model:
         ),
         "casemgmt.deadlinerule": lambda: DeadlineRule.objects.order_by("pk")[0],
         "casemgmt.apitoken": lambda: world.token,
+        "fhir.fhirclient": lambda: FhirClient.objects.get_or_create(
+            user=world.users[Persona.CLIENT],
+            defaults={"name": "Matrix EHR", "jwks_url": "https://ehr.example.com/jwks.json"},
+        )[0],
         "casemgmt.webhookdelivery": lambda: WebhookDelivery.objects.create(
             subscription=WebhookSubscription.objects.get(url=OWNER_WEBHOOK),
             event=CaseEvent.objects.filter(case=world.case).order_by("pk")[0],
@@ -467,7 +472,7 @@ def _content(response: Any) -> bytes:
 def _answer(method: str, path: str, response: Any) -> Answer:
     body = _content(response)
     parsed = None
-    if response.get("Content-Type", "").startswith("application/json"):
+    if response.get("Content-Type", "").startswith(("application/json", "application/fhir+json")):
         parsed = response.json()
     return Answer(method, path, response.status_code, body, response.get("Location", ""), parsed)
 
@@ -487,6 +492,22 @@ def _api(world: World, persona: Persona) -> APIClient:
     return api
 
 
+def _smart_api(world: World) -> APIClient:
+    """A SMART backend client acting as the client persona, with an access token of every scope."""
+    from casemgmt.fhir.auth import access_token_issue
+    from casemgmt.fhir.codes import SUPPORTED_SCOPES
+    from casemgmt.fhir.models import FhirClient
+
+    client, _ = FhirClient.objects.get_or_create(
+        user=world.users[Persona.CLIENT],
+        defaults={"name": "Matrix EHR", "jwks_url": "https://ehr.example.com/jwks.json"},
+    )
+    raw, _ = access_token_issue(client=client, scopes=frozenset(SUPPORTED_SCOPES))
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return api
+
+
 def ask(entry: Entry, persona: Persona, world: World) -> list[Answer]:
     """Make the row's request(s) as the persona, in a savepoint that is then rolled back."""
     answers: list[Answer] = []
@@ -497,6 +518,8 @@ def ask(entry: Entry, persona: Persona, world: World) -> list[Answer]:
             response: Any
             if entry.method == "GET":
                 response = api.get(path)
+            elif entry.method == "DELETE":
+                response = api.delete(path)
             else:
                 body, body_format = _api_body(entry, world)
                 response = api.post(path, body, format=body_format)
@@ -545,9 +568,18 @@ def problem(entry: Entry, persona: Persona, answer: Answer, world: World) -> str
     leaked += [s.decode() for s in location_secrets if s.decode() in answer.location]
     if leaked:
         return f"the refusal ({answer.status}) gives away {leaked}"
-    if entry.surface == Surface.API and not (isinstance(answer.json, dict) and "detail" in answer.json):
+    if entry.surface == Surface.API and not _says_why(answer.json):
         return f"an API refusal must say why in the error shape ({{'detail': ...}}); got {answer.body[:200]!r}"
     return None
+
+
+def _says_why(body: Any) -> bool:
+    """The v1 API's error shape, or the FHIR door's: an OperationOutcome whose issues say why."""
+    if not isinstance(body, dict):
+        return False
+    if body.get("resourceType") == "OperationOutcome":
+        return all(issue.get("diagnostics") for issue in body.get("issue", [])) and bool(body.get("issue"))
+    return "detail" in body
 
 
 @pytest.mark.parametrize("entry", MATRIX.entries, ids=[f"{e.key} {e.path}" for e in MATRIX.entries])
@@ -683,7 +715,7 @@ def test_every_api_method_has_a_row() -> None:
     """Each method an API view implements is a row; a row's method is one the view implements."""
     in_urls: set[tuple[str, str]] = set()
     for route in _routes():
-        if route.route.startswith("api/v1/"):
+        if route.route.startswith(("api/v1/", "fhir/r4/", "cds-services")):
             view = getattr(route.callback, "view_class", None)
             assert view is not None, f"{route.route} is not a class-based API view"
             for method in view.http_method_names:
@@ -745,7 +777,10 @@ def test_methods_not_in_the_matrix_are_not_allowed(
     persona = _first_allowed(entry)
     path = world.fill(entry.path)
     response: Any
-    if entry.surface == Surface.API:
+    if entry.surface == Surface.API and entry.access[persona] != Access.ALLOW and path.startswith("/fhir/r4/"):
+        # No persona here holds the FHIR door's credential: ask as a SMART backend client.
+        response = _smart_api(world).generic(method, path)
+    elif entry.surface == Surface.API:
         response = _api(world, persona).generic(method, path)
     else:
         browser = _browser(world, persona)
@@ -772,4 +807,5 @@ def test_rows_are_well_formed() -> None:
         if entry.surface == Surface.ADMIN:
             assert entry.method in {a.value for a in AdminAction}, entry.key
         else:
-            assert entry.method in {"GET", "POST"}, entry.key
+            # DELETE only where a standard asks for it (a FHIR Subscription is ended with DELETE).
+            assert entry.method in {"GET", "POST", "DELETE"}, entry.key

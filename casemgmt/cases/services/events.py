@@ -15,6 +15,7 @@ from casemgmt.cases.models import (
     CaseEventKind,
 )
 from casemgmt.cases.services.webhooks import webhooks_queue
+from casemgmt.cases.signals import case_events_recorded
 
 STATUS_EVENTS = frozenset(
     {
@@ -35,6 +36,7 @@ def case_event_add(case: Case, kind: str, actor: User | None, at: datetime, **de
     event = CaseEvent.objects.create(case=case, kind=kind, actor=actor, at=at, detail=detail)
     if kind in STATUS_EVENTS:
         webhooks_queue(case, [event])
+        case_events_recorded.send(sender=Case, case=case, events=[event])
     return event
 
 
@@ -45,6 +47,7 @@ def case_events_add(case: Case, events: list[CaseEvent], *, status: str) -> list
     notify = [event for event in created if event.kind in STATUS_EVENTS]
     if notify:
         webhooks_queue(case, notify, status=status)
+        case_events_recorded.send(sender=Case, case=case, events=notify)
     return created
 
 

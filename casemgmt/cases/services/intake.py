@@ -46,7 +46,7 @@ class MemberInput:
     member_id: str
     first_name: str
     last_name: str
-    birth_date: date
+    birth_date: date | None
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ def webhooks_queue(case: Case, events: list[CaseEvent], status: str | None = Non
     tasks_enqueue_on_commit(WEBHOOK_DELIVER_TASK, [(delivery.pk,) for delivery in deliveries])
 
 
-def _webhook_target_problem(url: str) -> str | None:
+def webhook_target_problem(url: str) -> str | None:
     """Refuse URLs that would let a client make this server call into the plan's own network."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -119,7 +119,7 @@ def _webhook_target_problem(url: str) -> str | None:
 def webhook_subscribe(*, client: User, url: str) -> tuple[WebhookSubscription, str]:
     """Register a webhook; the signing secret is returned once."""
     require_role(client, Role.INTEGRATION_CLIENT, action="register webhooks")
-    problem = _webhook_target_problem(url)
+    problem = webhook_target_problem(url)
     if problem:
         raise ValidationFailed({"url": [problem]})
     secret = secrets.token_hex(32)
@@ -165,7 +165,7 @@ def webhook_deliver(*, delivery_id: int) -> str:
         return "not due"
     subscription = delivery.subscription
     attempts = delivery.attempts + 1
-    problem = _webhook_target_problem(subscription.url)
+    problem = webhook_target_problem(subscription.url)
     if problem:
         _record(delivery, status=WebhookDeliveryStatus.FAILED, attempts=attempts, last_error=problem)
         return "failed"

@@ -20,7 +20,6 @@ from django.utils import timezone
 from openapi_spec_validator import OpenAPIV30SpecValidator
 from rest_framework.test import APIClient
 
-from casemgmt.api.parsers import INTEGER_LIMIT
 from casemgmt.api.retro import PERCENT_PATTERN, RetroRunCollectionApi
 from casemgmt.api.serializers import (
     CPT_PATTERN,
@@ -32,6 +31,7 @@ from casemgmt.api.serializers import (
     PROCEDURE_CODE_PATTERN,
 )
 from casemgmt.cases.validation import MODIFIER_RE, NPI_RE
+from casemgmt.kernel.json_input import INTEGER_LIMIT
 from casemgmt.retro.models import RetroRun
 from casemgmt.retro.services import RunRequest, retro_run_request_problems
 from casemgmt.security.services import api_token_create

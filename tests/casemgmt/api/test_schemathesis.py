@@ -145,7 +145,7 @@ SERVICE_RULES = (
         r".*",
         r"holds a NUL character|Null characters are not allowed",
         "A JSON string (and a URL or a header) may hold a NUL; PostgreSQL cannot store one, so the "
-        "API refuses it wherever it is (casemgmt.api.parsers, casemgmt.api.middleware). A pattern "
+        "API refuses it wherever it is (casemgmt.kernel.json_input, casemgmt.api.middleware). A pattern "
         "on every string of the schema would say it, at the cost of every string's readability.",
     ),
     ServiceRule(

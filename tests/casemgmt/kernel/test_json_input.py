@@ -1,4 +1,4 @@
-"""The API's JSON parser (casemgmt.api.parsers): what it refuses, where it says the problem is,
+"""The API's JSON parser (casemgmt.kernel.json_input): what it refuses, where it says the problem is,
 and that it reads everything else as the standard library would.
 
 tests/reliability/test_bad_inputs.py sends the same kinds of bodies to every endpoint.
@@ -15,7 +15,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.views import APIView
 
 from casemgmt.api.attachments import CaseAttachmentsApi
-from casemgmt.api.parsers import MAX_DEPTH, ApiJSONParser, JsonRefused, read_json
+from casemgmt.kernel.json_input import MAX_DEPTH, ApiJSONParser, JsonRefused, read_json
 
 
 def refusal(document: bytes | str) -> dict[str, list[str]]:
