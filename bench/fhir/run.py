@@ -33,8 +33,6 @@ import dataclasses
 import http.client
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,6 +41,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -55,24 +54,7 @@ import jwt  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from bench.common.db import db_name, drop_database  # noqa: E402
-from bench.intake.run import (  # noqa: E402
-    INTAKE_PATH,
-    MAX_REQUESTS_PER_PHASE,
-    REQUEST_TIMEOUT_S,
-    SETTINGS_MODULE,
-    WORKERS,
-    CpuCost,
-    Result,
-    Target,
-    free_port,
-    gunicorn,
-    intake_body,
-    manage,
-    prepare_database,
-    run_threads,
-    server_env,
-    setup_application,
-)
+from bench.intake import run as intake  # noqa: E402
 from casemgmt.fhir.codes import CLIENT_ASSERTION_TYPE_JWT, FHIR_JSON, GRANT_CLIENT_CREDENTIALS, Ext, System  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/casemgmt_fhir_bench"
@@ -206,7 +188,7 @@ def v1_request() -> dict[str, Any]:
 
     bench/intake sends one member every time, so each case repeats all the open ones before it:
     its duplicate flag lists every earlier case, and a request costs more the longer the run."""
-    request: dict[str, Any] = json.loads(intake_body())
+    request: dict[str, Any] = json.loads(intake.intake_body())
     number = int(request["external_id"].rsplit("-", 1)[1])
     request["member"]["member_id"] = f"W{number:09d}"
     return request
@@ -234,36 +216,14 @@ def fhir_answer_ok(document: Any) -> bool:
     return first.get("resourceType") == "ClaimResponse" and first.get("outcome") == "complete"
 
 
-@dataclass(frozen=True)
-class Endpoint(Target):
-    """A Target with the media type it is sent and the check its 201 answers must pass."""
-
-    content_type: str = "application/json"
-    answer_ok: Callable[[Any], bool] = v1_answer_ok
-
-
-def send(endpoint: Endpoint) -> int:
-    """One request on a new connection: its status, or BAD_BODY for a 201 that fails the check
-    (anything but 201 fails: a 200 from $submit would be a replay, not a new request)."""
-    body = endpoint.body()
-    conn = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=REQUEST_TIMEOUT_S)
+def counted(status: int, raw: bytes, answer_ok: Callable[[Any], bool]) -> int:
+    """What an answer counts as (bench/intake's Target.answer): 201 when its body passes the
+    check, BAD_BODY for a 201 that fails it and for any other 2xx (a 200 from $submit would be a
+    replay, not a new request), else its status."""
+    if status != 201:
+        return status if status not in range(200, 300) else BAD_BODY
     try:
-        conn.request(
-            "POST",
-            endpoint.path,
-            body=body,
-            headers={"Authorization": f"Bearer {endpoint.token}", "Content-Type": endpoint.content_type},
-        )
-        response = conn.getresponse()
-        raw = response.read()
-    except OSError:
-        return 0
-    finally:
-        conn.close()
-    if response.status != 201:
-        return response.status if response.status not in range(200, 300) else BAD_BODY
-    try:
-        return 201 if endpoint.answer_ok(json.loads(raw)) else BAD_BODY
+        return 201 if answer_ok(json.loads(raw)) else BAD_BODY
     except ValueError:
         return BAD_BODY
 
@@ -287,7 +247,7 @@ class SmartClient:
         with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="bench-fhir-jwks-") as file:
             json.dump(self.jwks(), file)
             file.flush()
-            out = manage(
+            out = intake.manage(
                 env,
                 ROOT,
                 "fhir_client_register",
@@ -319,7 +279,7 @@ class SmartClient:
                 "scope": SCOPE,
             }
         )
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=intake.REQUEST_TIMEOUT_S)
         try:
             conn.request("POST", TOKEN_PATH, body=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
             response = conn.getresponse()
@@ -334,70 +294,18 @@ class SmartClient:
 # --- load -----------------------------------------------------------------------------------
 
 
-def closed_loop(endpoint: Endpoint, seconds: float, clients: int, phase: str) -> Result:
-    """`clients` requests in flight at all times, until the time or the request budget runs out."""
-    result = Result(endpoint, phase)
-    lock = threading.Lock()
-    budget = [MAX_REQUESTS_PER_PHASE]
-    start = time.perf_counter()
-    deadline = start + seconds
-
-    def client() -> None:
-        while time.perf_counter() < deadline:
-            with lock:
-                if budget[0] <= 0:
-                    return
-                budget[0] -= 1
-            t0 = time.perf_counter()
-            status = send(endpoint)
-            latency = time.perf_counter() - t0
-            with lock:
-                result.add(status, latency)
-
-    run_threads(client, clients)
-    result.elapsed = time.perf_counter() - start
-    return result
-
-
-def open_loop(endpoint: Endpoint, seconds: float, rate: float, phase: str) -> Result:
-    """Requests on a fixed schedule at `rate`/s, latency counted from the scheduled time (a stall
-    shows as latency, not as fewer requests sent)."""
-    result = Result(endpoint, phase, offered_rate=rate)
-    total = min(MAX_REQUESTS_PER_PHASE, max(1, int(rate * seconds)))
-    lock = threading.Lock()
-    next_index = [0]
-    start = time.perf_counter() + 0.05
-
-    def sender() -> None:
-        while True:
-            with lock:
-                i = next_index[0]
-                if i >= total:
-                    return
-                next_index[0] += 1
-            scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            status = send(endpoint)
-            latency = time.perf_counter() - scheduled
-            with lock:
-                result.add(status, latency)
-
-    run_threads(sender, max(4, min(64, int(rate * 0.1) + 4)))
-    result.elapsed = time.perf_counter() - start
-    return result
-
-
 def measure(
-    v1: Endpoint, fhir: Endpoint, refreshed: Callable[[Endpoint], Endpoint], args: argparse.Namespace
-) -> tuple[list[Result], list[float]]:
+    v1: intake.Target,
+    fhir: intake.Target,
+    refreshed: Callable[[intake.Target], intake.Target],
+    args: argparse.Namespace,
+) -> tuple[list[intake.Result], list[float]]:
     """Peak and half-rate results of both, and $submit's throughput over v1's in every round.
     `refreshed` gives the FHIR endpoint a new access token: one before every round and phase,
     so no token (300 s) runs out mid-phase."""
-    closed_loop(v1, args.warmup_seconds, args.clients, "warmup")
-    closed_loop(refreshed(fhir), args.warmup_seconds, args.clients, "warmup")
-    peaks = {v1.name: Result(v1, "peak"), fhir.name: Result(fhir, "peak")}
+    intake.closed_loop(v1, args.warmup_seconds, args.clients, "warmup")
+    intake.closed_loop(refreshed(fhir), args.warmup_seconds, args.clients, "warmup")
+    peaks = {v1.name: intake.Result(v1, "peak"), fhir.name: intake.Result(fhir, "peak")}
     ratios = []
     rounds = max(1, args.rounds)
     for k in range(rounds):
@@ -405,41 +313,19 @@ def measure(
         order = [v1, refreshed(fhir)]
         if k % 2:
             order.reverse()
-        this_round = {e.name: closed_loop(e, args.peak_seconds / rounds, args.clients, "peak") for e in order}
+        this_round = {e.name: intake.closed_loop(e, args.peak_seconds / rounds, args.clients, "peak") for e in order}
         for name, result in this_round.items():
             peaks[name].merge(result)
         base = this_round[v1.name].rate
         ratios.append(this_round[fhir.name].rate / base if base else 0.0)
     halves = [
-        open_loop(v1, args.half_seconds, max(1.0, peaks[v1.name].rate / 2), "half"),
-        open_loop(refreshed(fhir), args.half_seconds, max(1.0, peaks[fhir.name].rate / 2), "half"),
+        intake.open_loop(v1, args.half_seconds, max(1.0, peaks[v1.name].rate / 2), "half"),
+        intake.open_loop(refreshed(fhir), args.half_seconds, max(1.0, peaks[fhir.name].rate / 2), "half"),
     ]
     return [*peaks.values(), *halves], ratios
 
 
 # --- CPU per request -------------------------------------------------------------------------
-
-
-def process_cpu_s(pid: int) -> float | None:
-    """utime + stime of a live process from /proc, in seconds; None once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def worker_pids(server_pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
-                continue
-            if parent == server_pid:
-                found.append(int(entry.name))
-    return found
 
 
 class BackendCpu:
@@ -460,8 +346,8 @@ class BackendCpu:
     def sample(self, conn: Any, *, starting: bool) -> None:
         rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [db_name(self.url)]).fetchall()
         for (pid,) in rows:
-            used = process_cpu_s(int(pid))
-            if used is None:
+            used = intake.process_cpu_s(int(pid))
+            if not used:  # gone (or no CPU yet): its last sample stands
                 continue
             self.first.setdefault(int(pid), used if starting else 0.0)
             self.last[int(pid)] = used
@@ -491,22 +377,22 @@ class BackendCpu:
         return sum(self.last[pid] - self.first[pid] for pid in self.last)
 
 
-def cpu_per_request(endpoint: Endpoint, server_pid: int, requests: int) -> CpuCost:
+def cpu_per_request(endpoint: intake.Target, server_pid: int, requests: int) -> intake.CpuCost:
     """The CPU one request costs gunicorn's workers, PostgreSQL's backends for the bench database
     and this process, over `requests` sent one at a time (the answers checked as in the load)."""
-    workers = worker_pids(server_pid)
+    workers = intake.child_pids(server_pid)
 
     def workers_s() -> float:
-        return sum(process_cpu_s(pid) or 0.0 for pid in workers)
+        return sum(intake.process_cpu_s(pid) for pid in workers)
 
     with BackendCpu(endpoint.database_url) as backends:
         before = (workers_s(), time.process_time())
         for _ in range(requests):
-            status = send(endpoint)
+            status = intake.send(endpoint)
             if status != 201:
                 raise SystemExit(f"{endpoint.name} answered {status} in the CPU phase")
         after = (workers_s(), time.process_time())
-    return CpuCost(
+    return intake.CpuCost(
         endpoint,
         requests,
         (after[0] - before[0]) / requests * 1000,
@@ -515,7 +401,7 @@ def cpu_per_request(endpoint: Endpoint, server_pid: int, requests: int) -> CpuCo
     )
 
 
-def report_cpu(costs: list[CpuCost]) -> None:
+def report_cpu(costs: list[intake.CpuCost]) -> None:
     width = max(len(c.target.name) for c in costs)
     header = f"{'ms of CPU per request':<{width}} {'workers':>8} {'database':>9} {'load':>6} {'total':>7} {'x v1':>6}"
     print(header)
@@ -566,13 +452,6 @@ def cases_made(url: str) -> list[tuple[str, int, str, float, float]]:
 
 # --- where the time of one $submit goes -----------------------------------------------------
 
-PROFILE = """
-import sys
-import django
-django.setup()
-from bench.fhir.run import submit_profile
-submit_profile(requests=int(sys.argv[1]), v1_token=sys.argv[2], client_id=sys.argv[3], dump=sys.argv[4])
-"""
 
 # (label, file, functions): cumulative time of these functions, which never nest in one another
 # (the response's reads are taken out of the response's build below).
@@ -581,8 +460,9 @@ PROFILE_PARTS = (
     ("bundle validated into fhir.resources models", "casemgmt/fhir/parsing.py", ("resource_parse",)),
     ("PAS rules; bundle read into intake's request", "casemgmt/fhir/pas_in.py", ("pas_request_read",)),
     ("case_submit (the v1 intake service)", "casemgmt/cases/services/intake.py", ("case_submit",)),
-    ("submission and items stored", "casemgmt/fhir/submissions.py", ("_record", "_items")),
-    ("response: the case's state read", "casemgmt/fhir/pas_out.py", ("submission_state",)),
+    ("submission, items and documents stored", "casemgmt/fhir/submissions.py", ("_record", "_items", "_documents")),
+    ("response: the case's state (from intake's answer)", "casemgmt/fhir/pas_out.py", ("intake_state",)),
+    ("response: the case's state read back", "casemgmt/fhir/pas_out.py", ("submission_state",)),
     ("response: Bundle built (fhir.resources)", "casemgmt/fhir/pas_out.py", ("response_bundle",)),
     ("response: dumped and validated (resource_json)", "casemgmt/fhir/parsing.py", ("resource_json",)),
     ("response: JSON rendered", "rest_framework/renderers.py", ("render",)),
@@ -605,7 +485,7 @@ def submit_profile(*, requests: int, v1_token: str, client_id: str, dump: str = 
 
     def post_v1() -> None:
         response = http_client.post(
-            INTAKE_PATH, data=v1_body(), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {v1_token}"
+            intake.INTAKE_PATH, data=v1_body(), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {v1_token}"
         )
         assert response.status_code == 201, response.content[:500]
 
@@ -650,7 +530,7 @@ def submit_profile(*, requests: int, v1_token: str, client_id: str, dump: str = 
         )
 
     parts = [(label, cumulative(path, names)) for label, path, names in PROFILE_PARTS]
-    reads = dict(parts)["response: the case's state read"]
+    reads = dict(parts)["response: the case's state read back"]
     parts = [(label, t - reads if label == "response: Bundle built (fhir.resources)" else t) for label, t in parts]
     parts.append(("the rest: middleware, auth, audit, transaction, test client", total - sum(t for _, t in parts)))
     print(f"where the time of one $submit goes (cProfile, {requests} requests; the profiler slows all alike):")
@@ -668,53 +548,30 @@ def submit_profile(*, requests: int, v1_token: str, client_id: str, dump: str = 
 
 
 def profile(env: dict[str, str], requests: int, v1_token: str, client_id: str, dump: Path | None) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", PROFILE, str(requests), v1_token, client_id, str(dump or "")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    """`submit_profile` in a Django process of its own (`manage.py shell`) on the bench database."""
+    call = (
+        "from bench.fhir.run import submit_profile; "
+        f"submit_profile(requests={requests}, v1_token={v1_token!r}, client_id={client_id!r}, dump={str(dump or '')!r})"
     )
-    if result.returncode != 0:
-        raise SystemExit(f"profiling $submit failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
+    return intake.manage(env, ROOT, "shell", "--no-imports", "-c", call)
 
 
 # --- the run --------------------------------------------------------------------------------
 
 
-def report(results: list[Result], ratios: list[float]) -> bool:
-    width = max(len(r.target.name) for r in results)
-    header = (
-        f"{'endpoint':<{width}} {'phase':<6} {'offered/s':>9} {'req/s':>8} {'ok':>7} {'errors':>7} "
-        f"{'p50 ms':>8} {'p99 ms':>8}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        offered = f"{r.offered_rate:.0f}" if r.offered_rate is not None else "max"
-        print(
-            f"{r.target.name:<{width}} {r.phase:<6} {offered:>9} {r.rate:>8.1f} {r.ok:>7} {sum(r.errors.values()):>7} "
-            f"{r.median_ms:>8.1f} {r.percentile_ms(99):>8.1f}"
-        )
-    print()
-
-    def find(name: str, phase: str) -> Result:
-        return next(r for r in results if r.target.name == name and r.phase == phase)
-
+def report(results: list[intake.Result], ratios: list[float]) -> bool:
+    intake.report_table(results)
+    find = partial(intake.result_of, results)
     v1_peak, fhir_peak = find(V1_NAME, "peak"), find(FHIR_NAME, "peak")
     v1_half, fhir_half = find(V1_NAME, "half"), find(FHIR_NAME, "half")
     ratio = fhir_peak.rate / v1_peak.rate if v1_peak.rate else 0.0
-    spread = sorted(ratios)
+    p99 = fhir_half.percentile_ms(99)
     print(
-        f"$submit: {fhir_peak.rate:.1f} req/s, {ratio:.2f} of v1's {v1_peak.rate:.1f} "
-        f"(per round: median {statistics.median(spread):.2f}, lowest {spread[0]:.2f}, highest {spread[-1]:.2f}); "
-        f"p99 at half rate: $submit {fhir_half.percentile_ms(99):.1f} ms ({fhir_half.offered_rate:.0f} req/s offered), "
+        f"$submit: {fhir_peak.rate:.1f} req/s, {ratio:.2f} of v1's {v1_peak.rate:.1f} ({intake.round_spread(ratios)}); "
+        f"p99 at half rate: $submit {p99:.1f} ms ({fhir_half.offered_rate:.0f} req/s offered), "
         f"v1 {v1_half.percentile_ms(99):.1f} ms ({v1_half.offered_rate:.0f} req/s offered)"
     )
     print()
-    p99 = fhir_half.percentile_ms(99)
     failures = {
         f"{r.target.name} {r.phase}": {
             ("201 but not the expected body" if s == BAD_BODY else s): n for s, n in r.errors.items()
@@ -752,11 +609,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="dropped and created afresh, and dropped at the end; its name must end in _bench",
     )
     parser.add_argument("--keep-db", action="store_true", help="leave the database in place at the end")
-    parser.add_argument("--clients", type=int, default=4, help="requests in flight in the peak phase (default 4)")
-    parser.add_argument("--warmup-seconds", type=float, default=3.0)
-    parser.add_argument("--peak-seconds", type=float, default=30.0, help="per endpoint, split over --rounds")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--half-seconds", type=float, default=20.0, help="per endpoint")
+    intake.add_load_arguments(parser)
     parser.add_argument(
         "--cpu-requests", type=int, default=100, help="requests per endpoint, one at a time, for the CPU per request"
     )
@@ -775,7 +628,9 @@ def main(argv: list[str] | None = None) -> int:
     if not db_name(url).endswith("_bench"):
         raise SystemExit(f"the database's name must end in _bench (it is dropped and created afresh): {db_name(url)}")
     started = time.monotonic()
-    print(f"database: {db_name(url)} (PostgreSQL); gunicorn: {WORKERS} sync workers; settings: {SETTINGS_MODULE}")
+    print(
+        f"database: {db_name(url)} (PostgreSQL); gunicorn: {intake.WORKERS} sync workers; settings: {intake.SETTINGS_MODULE}"
+    )
     try:
         return run(args, url, started)
     finally:
@@ -784,15 +639,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, url: str, started: float) -> int:
-    prepare_database(url, reuse=False)
-    env = server_env(url)
-    v1_token = setup_application(env)
+    intake.prepare_database(url, reuse=False)
+    env = intake.server_env(url)
+    v1_token = intake.setup_application(env)
     ehr = SmartClient()
     ehr.register(env)
-    port = free_port()
+    port = intake.free_port()
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-fhir-gunicorn-{os.getpid()}.log"
-    v1 = Endpoint(V1_NAME, INTAKE_PATH, v1_body, port, v1_token, url)
-    fhir = Endpoint(FHIR_NAME, SUBMIT_PATH, fhir_body, port, "", url, FHIR_JSON, fhir_answer_ok)
+    v1 = intake.Target(
+        V1_NAME, intake.INTAKE_PATH, v1_body, port, v1_token, url, answer=partial(counted, answer_ok=v1_answer_ok)
+    )
+    fhir = intake.Target(
+        FHIR_NAME, SUBMIT_PATH, fhir_body, port, "", url, FHIR_JSON, partial(counted, answer_ok=fhir_answer_ok)
+    )
     print(f"setup done in {time.monotonic() - started:.0f}s; FHIR client {ehr.client_id}; gunicorn log {log_path}")
     print(
         "request: bench/intake's (CPT 62330, 62331, 72148; NPI 1234567893; 2 diagnoses; notes) for a new member "
@@ -805,11 +664,11 @@ def run(args: argparse.Namespace, url: str, started: float) -> int:
     )
     print()
 
-    def refreshed(endpoint: Endpoint) -> Endpoint:
+    def refreshed(endpoint: intake.Target) -> intake.Target:
         return dataclasses.replace(endpoint, token=ehr.access_token(port))
 
-    costs: list[CpuCost] = []
-    with gunicorn(env, port, log_path) as server:
+    costs: list[intake.CpuCost] = []
+    with intake.gunicorn(env, port, log_path) as server:
         results, ratios = measure(v1, fhir, refreshed, args)
         if args.cpu_requests:
             costs = [cpu_per_request(e, server.pid, args.cpu_requests) for e in (v1, refreshed(fhir))]

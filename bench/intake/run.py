@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -291,7 +292,8 @@ def baseline_body() -> bytes:
 
 @dataclass(frozen=True)
 class Target:
-    """An endpoint, and the server (port) and token that reach it."""
+    """An endpoint, and the server (port) and token that reach it. An answer counts as its status,
+    or as what `answer` makes of its status and body (e.g. a failure for a 2xx whose body is wrong)."""
 
     name: str
     path: str
@@ -299,6 +301,8 @@ class Target:
     port: int = 0
     token: str = ""
     database_url: str = ""
+    content_type: str = "application/json"
+    answer: Callable[[int, bytes], int] | None = None
 
 
 BASELINE_NAME = "baseline (validate + 1 row)"
@@ -315,11 +319,11 @@ def send(target: Target) -> int:
             "POST",
             target.path,
             body=body,
-            headers={"Authorization": f"Bearer {target.token}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {target.token}", "Content-Type": target.content_type},
         )
         response = conn.getresponse()
-        response.read()
-        return response.status
+        raw = response.read()
+        return target.answer(response.status, raw) if target.answer else response.status
     except OSError:
         return 0
     finally:
@@ -450,7 +454,7 @@ class CpuCost:
         return self.workers_ms + self.database_ms + self.load_ms
 
 
-def _process_cpu_s(pid: int) -> float:
+def process_cpu_s(pid: int) -> float:
     """utime + stime of a process from /proc, in seconds (0 once it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -459,7 +463,7 @@ def _process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -484,14 +488,14 @@ def cpu_per_request(target: Target, server_pid: int, requests: int) -> CpuCost:
     """The CPU one request costs the server's workers, PostgreSQL's backends for its database and
     this process, over `requests` sent one at a time. Other work on the machine moves it far
     less than the req/s of the load phases: it delays these processes more than it costs them."""
-    workers = _children(server_pid)
+    workers = child_pids(server_pid)
     backends = _database_backends(target.database_url)
-    before = [sum(_process_cpu_s(p) for p in workers), sum(_process_cpu_s(p) for p in backends), time.process_time()]
+    before = [sum(process_cpu_s(p) for p in workers), sum(process_cpu_s(p) for p in backends), time.process_time()]
     for _ in range(requests):
         status = send(target)
         if not 200 <= status < 300:
             raise SystemExit(f"{target.name} answered {status} in the CPU phase")
-    after = [sum(_process_cpu_s(p) for p in workers), sum(_process_cpu_s(p) for p in backends), time.process_time()]
+    after = [sum(process_cpu_s(p) for p in workers), sum(process_cpu_s(p) for p in backends), time.process_time()]
     workers_ms, database_ms, load_ms = ((b - a) / requests * 1000 for a, b in zip(before, after, strict=True))
     return CpuCost(target, requests, workers_ms, database_ms, load_ms)
 
@@ -542,7 +546,7 @@ def measure(targets: list[Target], args: argparse.Namespace) -> tuple[list[Resul
     return [*peaks.values(), *halves], round_ratios
 
 
-def report(results: list[Result], round_ratios: dict[str, list[float]]) -> bool:
+def report_table(results: list[Result]) -> None:
     width = max(len(r.target.name) for r in results)
     header = (
         f"{'endpoint':<{width}} {'phase':<6} {'offered/s':>9} {'req/s':>8} {'ok':>7} {'errors':>7} "
@@ -559,17 +563,26 @@ def report(results: list[Result], round_ratios: dict[str, list[float]]) -> bool:
         )
     print()
 
-    def find(name: str, phase: str) -> Result:
-        return next(r for r in results if r.target.name == name and r.phase == phase)
 
+def result_of(results: list[Result], name: str, phase: str) -> Result:
+    return next(r for r in results if r.target.name == name and r.phase == phase)
+
+
+def round_spread(ratios: list[float]) -> str:
+    spread = sorted(ratios)
+    return f"per round: median {statistics.median(spread):.2f}, lowest {spread[0]:.2f}, highest {spread[-1]:.2f}"
+
+
+def report(results: list[Result], round_ratios: dict[str, list[float]]) -> bool:
+    report_table(results)
+    find = partial(result_of, results)
     base_peak = find(BASELINE_NAME, "peak")
     for name, ratios in round_ratios.items():
         peak, half = find(name, "peak"), find(name, "half")
         ratio = peak.rate / base_peak.rate if base_peak.rate else 0.0
-        spread = sorted(ratios)
         print(
             f"{name}: {peak.rate:.1f} req/s, {ratio:.2f} of the baseline's {base_peak.rate:.1f} "
-            f"(per round: median {statistics.median(spread):.2f}, lowest {spread[0]:.2f}, highest {spread[-1]:.2f}); "
+            f"({round_spread(ratios)}); "
             f"p99 at half rate ({half.offered_rate:.0f} req/s offered) {half.percentile_ms(99):.1f} ms"
         )
     print()
@@ -596,10 +609,8 @@ def report(results: list[Result], round_ratios: dict[str, list[float]]) -> bool:
     return all(passed for _, passed in checks)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
-    parser.add_argument("--reuse-db", action="store_true", help="run on a database not named *_bench, as it is")
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The load's options, as `measure` reads them."""
     parser.add_argument("--clients", type=int, default=4, help="requests in flight in the peak phase (default 4)")
     parser.add_argument("--warmup-seconds", type=float, default=3.0)
     parser.add_argument("--peak-seconds", type=float, default=30.0, help="per endpoint, split over --rounds")
@@ -607,6 +618,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # a drift over both endpoints alike.
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--half-seconds", type=float, default=20.0, help="per endpoint")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+    parser.add_argument("--reuse-db", action="store_true", help="run on a database not named *_bench, as it is")
+    add_load_arguments(parser)
     parser.add_argument(
         "--cpu-requests",
         type=int,

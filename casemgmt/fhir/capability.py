@@ -20,18 +20,17 @@ from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.extension import Extension
 
-from casemgmt.fhir.codes import CRD, DTR, FHIR_JSON, FHIR_VERSION, PAS, PAS_SUBSCRIPTION_TOPIC, Profile
-
-SMART_SECURITY = "http://terminology.hl7.org/CodeSystem/restful-security-service"
-OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
-SUBSCRIPTION_TOPIC_CANONICAL = (
-    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical"
-)
-IMPLEMENTATION_GUIDES = (
-    f"{PAS}/ImplementationGuide/hl7.fhir.us.davinci-pas",
-    f"{CRD}/ImplementationGuide/hl7.fhir.us.davinci-crd",
-    f"{DTR}/ImplementationGuide/hl7.fhir.us.davinci-dtr",
-    "http://hl7.org/fhir/uv/subscriptions-backport/ImplementationGuide/hl7.fhir.uv.subscriptions-backport",
+from casemgmt.fhir.codes import (
+    DTR,
+    FHIR_JSON,
+    FHIR_VERSION,
+    IMPLEMENTATION_GUIDES,
+    OAUTH_URIS,
+    PAS,
+    PAS_SUBSCRIPTION_TOPIC,
+    SMART_SECURITY,
+    SUBSCRIPTION_TOPIC_CANONICAL,
+    Profile,
 )
 
 

@@ -208,3 +208,15 @@ SOPT_LINES_OF_BUSINESS: Final = {
     "6": "commercial",  # Blue Cross/Blue Shield
 }
 CRD_DETAIL: Final = "urn:casemgmt:fhir:crd-detail"
+
+# What the CapabilityStatement names: the security service, the SMART token endpoint's extension,
+# the subscription topic it supports, and the guides it implements.
+SMART_SECURITY: Final = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+OAUTH_URIS: Final = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SUBSCRIPTION_TOPIC_CANONICAL: Final = f"{BACKPORT}/StructureDefinition/capabilitystatement-subscriptiontopic-canonical"
+IMPLEMENTATION_GUIDES: Final = (
+    f"{PAS}/ImplementationGuide/hl7.fhir.us.davinci-pas",
+    f"{CRD}/ImplementationGuide/hl7.fhir.us.davinci-crd",
+    f"{DTR}/ImplementationGuide/hl7.fhir.us.davinci-dtr",
+    f"{BACKPORT}/ImplementationGuide/hl7.fhir.uv.subscriptions-backport",
+)

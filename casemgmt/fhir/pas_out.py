@@ -98,21 +98,8 @@ def intake_state(case: Case, items: list[FhirItem]) -> list[ItemState]:
     """The items of a request intake has just answered, from what intake returned: the lines,
     flags, answers and authorizations it wrote, not read back (one query, for citations, only
     when intake answered a line)."""
-    determinations = case.intake_determinations
-    cited(determinations.values())
-    flags: dict[int, list[Flag]] = {}
-    for flag in case.current_flags:
-        flags.setdefault(flag.service_line_id, []).append(flag)
-    return [
-        ItemState(
-            item=item,
-            line=item.service_line,
-            determination=determinations.get(item.service_line_id),
-            authorization=case.intake_authorizations.get(item.service_line_id),
-            flags=flags.get(item.service_line_id, []),
-        )
-        for item in items
-    ]
+    cited(case.intake_determinations.values())
+    return item_states(items, case.current_flags, case.intake_determinations, case.intake_authorizations)
 
 
 def submission_state(submission: FhirSubmission) -> list[ItemState]:
@@ -122,21 +109,26 @@ def submission_state(submission: FhirSubmission) -> list[ItemState]:
     determinations = line_current_determinations(lines)
     cited(determinations.values())
     authorizations = line_authorizations(lines)
-    case = (
-        Case.objects.filter(pk=submission.case_id).prefetch_related(current_flags()).first()
-        if submission.case_id
-        else None
-    )
-    flags: dict[int, list[Flag]] = {}
-    for flag in getattr(case, "current_flags", []) if case is not None else []:
-        flags.setdefault(flag.service_line_id, []).append(flag)
+    case = Case.objects.filter(pk=submission.case_id).prefetch_related(current_flags()).first()
+    return item_states(items, getattr(case, "current_flags", []), determinations, authorizations)
+
+
+def item_states(
+    items: list[FhirItem],
+    flags: Iterable[Flag],
+    determinations: dict[int, DecisionLine],
+    authorizations: dict[int, Authorization],
+) -> list[ItemState]:
+    by_line: dict[int, list[Flag]] = {}
+    for flag in flags:
+        by_line.setdefault(flag.service_line_id, []).append(flag)
     return [
         ItemState(
             item=item,
             line=item.service_line,
             determination=determinations.get(item.service_line_id),
             authorization=authorizations.get(item.service_line_id),
-            flags=flags.get(item.service_line_id, []),
+            flags=by_line.get(item.service_line_id, []),
         )
         for item in items
     ]

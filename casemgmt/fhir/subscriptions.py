@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -44,8 +43,8 @@ from casemgmt.cases.services.webhooks import (
     WEBHOOK_CLAIM_SECONDS,
     WEBHOOK_MAX_ATTEMPTS,
     WEBHOOK_RECORD_RETRY_SECONDS,
-    WEBHOOK_SWEEP_LIMIT,
     WEBHOOK_TIMEOUT_SECONDS,
+    deliveries_requeue,
     webhook_retry_delay,
     webhook_signature,
     webhook_target_problem,
@@ -608,17 +607,9 @@ def fhir_notifications_sweep(*, now: datetime | None = None) -> int:
     """Queue again, through the outbox, the pending notifications that are due and have no message
     on its way (as webhook_deliveries_sweep does for webhooks). Returns how many were queued."""
     now = now or timezone.now()
-    stalled_before = now - timedelta(seconds=settings.WEBHOOK_STALL_SECONDS)
-    with transaction.atomic():
-        ids = list(
-            FhirNotification.objects.filter(status=FhirNotificationStatus.PENDING, next_attempt_at__lte=now)
-            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stalled_before))
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:WEBHOOK_SWEEP_LIMIT]
-        )
-        if ids:
-            FhirNotification.objects.filter(pk__in=ids).update(enqueued_at=now)
-            tasks_enqueue_on_commit(NOTIFICATION_DELIVER_TASK, [(pk,) for pk in ids])
+    ids = deliveries_requeue(
+        FhirNotification.objects.filter(status=FhirNotificationStatus.PENDING), task=NOTIFICATION_DELIVER_TASK, now=now
+    )
     if ids:
         log.info("FHIR notifications sweeper: %d notification(s) queued again", len(ids))
     return len(ids)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from casemgmt.audit.models import AuditAction, AuditObject
@@ -232,23 +232,33 @@ def _record(delivery: WebhookDelivery, *, retry_at: datetime | None = None, **va
             time.sleep(1)
 
 
+def deliveries_requeue(pending: QuerySet[Any], *, task: str, now: datetime) -> list[int]:
+    """Of `pending` rows that keep their own schedule (next_attempt_at, enqueued_at), queue again
+    those due with no message on its way, through the outbox; their ids. Webhook deliveries and
+    FHIR notifications share this rule."""
+    stalled_before = now - timedelta(seconds=settings.WEBHOOK_STALL_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            pending.filter(next_attempt_at__lte=now)
+            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stalled_before))
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:WEBHOOK_SWEEP_LIMIT]
+        )
+        if ids:
+            pending.model.objects.filter(pk__in=ids).update(enqueued_at=now)
+            tasks_enqueue_on_commit(task, [(pk,) for pk in ids])
+    return ids
+
+
 def webhook_deliveries_sweep(*, now: datetime | None = None) -> int:
     """Queue again, through the outbox, the pending deliveries that are due and have no message on
     its way: none queued since their last attempt, or one queued more than WEBHOOK_STALL_SECONDS
     ago (lost with a broker that kept nothing, or with a worker killed mid-delivery). Returns how
     many were queued."""
     now = now or timezone.now()
-    stalled_before = now - timedelta(seconds=settings.WEBHOOK_STALL_SECONDS)
-    with transaction.atomic():
-        ids = list(
-            WebhookDelivery.objects.filter(status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stalled_before))
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:WEBHOOK_SWEEP_LIMIT]
-        )
-        if ids:
-            WebhookDelivery.objects.filter(pk__in=ids).update(enqueued_at=now)
-            tasks_enqueue_on_commit(WEBHOOK_DELIVER_TASK, [(pk,) for pk in ids])
+    ids = deliveries_requeue(
+        WebhookDelivery.objects.filter(status=WebhookDeliveryStatus.PENDING), task=WEBHOOK_DELIVER_TASK, now=now
+    )
     if ids:
         log.info("webhooks sweeper: %d delivery(ies) queued again", len(ids))
     return len(ids)

@@ -17,6 +17,7 @@ from casemgmt.cases.services.triage import intake_settings_update
 from casemgmt.fhir.codes import Ext
 from casemgmt.fhir.parsing import resource_parse
 from casemgmt.kernel.roles import Role
+from policies_app.models import PolicyVersion
 from tests import factories
 from tests.casemgmt.fhir.pas_bundles import pas_request
 from tests.casemgmt.fhir.test_submit import SUBMIT, review_actions
@@ -40,6 +41,18 @@ def inquire_again(api: Any, bundle: dict[str, Any]) -> dict[str, Any]:
     response = api.post(SUBMIT, bundle, format="json")
     assert response.status_code == 200, response.json()
     return response.json()
+
+
+def deny(case: Case, physician: Any, reason: str) -> PolicyVersion:
+    """A physician denies the request's one line, citing the version its flag names; that version."""
+    version = PolicyVersion.objects.get(pk=case.flags.exclude(policy_version=None).values("policy_version")[:1])
+    decision_record(
+        case_id=case.pk,
+        user=physician,
+        lines=[DecisionLineInput(service_line=1, outcome="denied", reason=reason)],
+        citations=[CitationInput(policy_version_id=version.pk)],
+    )
+    return version
 
 
 def test_a_pended_item_names_the_documentation_its_criteria_wait_for(db, fhir_api, editor):
@@ -76,13 +89,7 @@ def test_a_denied_item_says_why_and_names_the_policy_version(db, fhir_api, edito
     bundle = pas_request("62330")
     answered(fhir_api, bundle)
     case = Case.objects.get()
-    version = case.flags.exclude(policy_version=None).first().policy_version
-    decision_record(
-        case_id=case.pk,
-        user=physician,
-        lines=[DecisionLineInput(service_line=1, outcome="denied", reason="Investigational for this indication.")],
-        citations=[CitationInput(policy_version_id=version.pk)],
-    )
+    version = deny(case, physician, "Investigational for this indication.")
     body = inquire_again(fhir_api, bundle)
     response = claim_response(body)
     assert review_actions(body) == ["A3"]
@@ -188,13 +195,7 @@ def test_a_denied_request_cannot_be_updated(db, fhir_api, editor, physician):
     bundle = pas_request("62330")
     answered(fhir_api, bundle)
     case = Case.objects.get()
-    version = case.flags.exclude(policy_version=None).first().policy_version
-    decision_record(
-        case_id=case.pk,
-        user=physician,
-        lines=[DecisionLineInput(service_line=1, outcome="denied", reason="Investigational.")],
-        citations=[CitationInput(policy_version_id=version.pk)],
-    )
+    deny(case, physician, "Investigational.")
     update = pas_request("62330", "62331")
     update["entry"][0]["resource"]["related"] = [
         {"claim": {"identifier": bundle["entry"][0]["resource"]["identifier"][0]}}
@@ -222,13 +223,7 @@ def test_an_appeal_that_overturns_the_denial_shows_in_the_pas_answer(
     bundle = pas_request("62330")
     answered(fhir_api, bundle)
     case = Case.objects.get()
-    version = case.flags.exclude(policy_version=None).first().policy_version
-    decision_record(
-        case_id=case.pk,
-        user=physician,
-        lines=[DecisionLineInput(service_line=1, outcome="denied", reason="Investigational.")],
-        citations=[CitationInput(policy_version_id=version.pk)],
-    )
+    version = deny(case, physician, "Investigational.")
     appeal = appeal_open(
         case_id=case.pk,
         user=integration_client,

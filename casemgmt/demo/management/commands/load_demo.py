@@ -516,3 +516,7 @@ class Command(BaseCommand):
             f'API token for claims: {debug}.venv/bin/python manage.py create_api_token claims --label "Claims"'
         )
         self.stdout.write(f"  then, as the claims system: GET {lookup}")
+        self.stdout.write(
+            "FHIR (Da Vinci PAS, CRD, DTR): register an EHR's key for portal with manage.py fhir_client_register; "
+            "docs/api.md walks through the key, the token and the first $submit"
+        )
