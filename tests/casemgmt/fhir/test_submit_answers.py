@@ -252,3 +252,20 @@ def test_a_pas_request_is_the_same_case_through_the_v1_api(db, fhir_api, integra
     body = v1.get(f"/api/v1/cases/{case.case_number}").json()
     assert body["service_lines"][0]["code"] == "62330"
     assert body["status"] == case.status
+
+
+def test_a_member_sent_without_a_birth_date_is_reviewed_and_written_to(db, fhir_api, editor, physician, client):
+    factories.two_policy_library(editor)
+    bundle = pas_request("62330")
+    del bundle["entry"][1]["resource"]["birthDate"]
+    answered(fhir_api, bundle)
+    case = Case.objects.get()
+    assert case.member_birth_date is None
+    deny(case, physician, "Investigational.")
+    decision = case.decisions.get()
+    client.force_login(physician)
+    assert b"date of birth not given" in client.get(f"/cases/{case.case_number}/").content
+    letter = client.get(f"/cases/{case.case_number}/letter/{decision.pk}/?to=provider")
+    assert b"date of birth not given" in letter.content
+    pdf = client.get(f"/cases/{case.case_number}/letter/{decision.pk}.pdf?to=provider")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
