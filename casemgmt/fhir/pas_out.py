@@ -244,7 +244,7 @@ class ResponseBuilder:
 
     def claim_response(self) -> ClaimResponse:
         items = [self.item(state) for state in self.states]
-        case = self.states[0].line.case if self.states else self.submission.case
+        case = self.submission.case
         claim = self.claim
         authorized = [
             s.authorization

@@ -25,7 +25,7 @@ from casemgmt.cases.services.transitions import case_cancel
 from casemgmt.fhir.codes import CERTIFICATION_CANCEL
 from casemgmt.fhir.models import FhirClient, FhirItem, FhirSubmission, FhirSubmissionKind
 from casemgmt.fhir.parsing import FhirInvalid, FhirProblem, FhirRefused, resource_parse
-from casemgmt.fhir.pas_in import PasRequest, fhir_paths, identifier_key, pas_request_read
+from casemgmt.fhir.pas_in import PasItem, PasRequest, fhir_paths, identifier_key, pas_request_read
 from casemgmt.fhir.pas_out import ItemState, intake_state
 from casemgmt.fhir.questionnaires import questionnaire_response_facts
 from casemgmt.kernel.errors import ConflictError, ValidationFailed
@@ -195,6 +195,8 @@ def _request_change(client: FhirClient, request: PasRequest, document: dict[str,
     lines = list(case.lines.all())
     adverse = [d for d in line_current_determinations(lines).values() if LineOutcome(d.outcome) in NOT_UPDATABLE]
     kept = [item for item in request.items if item.certification_type != CERTIFICATION_CANCEL]
+    # The decided items the update repeats unchanged: they stay answered as they were.
+    unchanged: list[PasItem] = []
     cancel_all = request.kind == FhirSubmissionKind.CANCEL or not kept
     if adverse and not cancel_all:
         raise FhirRefused(
@@ -214,6 +216,12 @@ def _request_change(client: FhirClient, request: PasRequest, document: dict[str,
         elif not cancel_all and case.status != CaseStatus.CANCELLED:
             # A decided request stays as decided: only what the update adds or changes is reviewed.
             kept = [item for item in kept if item.info_changed in ("added", "changed")]
+            unchanged = [item for item in request.items if item not in kept]
+            request.warnings += [
+                f"item {item.sequence}: a decided service is not cancelled through $submit; contact the plan"
+                for item in request.items
+                if item.certification_type == CERTIFICATION_CANCEL
+            ]
             if not kept:
                 raise FhirRefused(
                     f"request {case.case_number} is decided and the update adds or changes no item",
@@ -257,6 +265,23 @@ def _request_change(client: FhirClient, request: PasRequest, document: dict[str,
         submission = _record(client, request, document, new_case)
         items = _items(submission, request, new_case, sequences)
         _documents(client, request, new_case)
+        if unchanged:
+            # The answer names every item of the request (the guide): the unchanged ones as the
+            # earlier case answered them.
+            before = {item.sequence: item for item in earlier.items.all()}
+            FhirItem.objects.bulk_create(
+                [
+                    FhirItem(
+                        submission=submission,
+                        service_line=before[item.sequence].service_line,
+                        sequence=item.sequence,
+                        trace_number=item.trace_number,
+                    )
+                    for item in unchanged
+                    if item.sequence in before
+                ]
+            )
+            return Submitted(submission)
     return Submitted(submission, state=intake_state(new_case, items))
 
 

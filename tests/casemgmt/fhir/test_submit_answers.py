@@ -269,3 +269,29 @@ def test_a_member_sent_without_a_birth_date_is_reviewed_and_written_to(db, fhir_
     assert b"date of birth not given" in letter.content
     pdf = client.get(f"/cases/{case.case_number}/letter/{decision.pk}.pdf?to=provider")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_an_update_of_an_approved_request_reviews_the_added_item_and_answers_every_item(db, fhir_api, nurse):
+    bundle = pas_request("62330", "62331")
+    answered(fhir_api, bundle)
+    case = Case.objects.get()
+    decision_record(
+        case_id=case.pk,
+        user=nurse,
+        lines=[
+            DecisionLineInput(service_line=1, outcome="approved"),
+            DecisionLineInput(service_line=2, outcome="approved"),
+        ],
+        citations=[],
+    )
+    update = pas_request("62330", "62331", "72148")
+    claim = update["entry"][0]["resource"]
+    claim["related"] = [{"claim": {"identifier": bundle["entry"][0]["resource"]["identifier"][0]}}]
+    claim["item"][2]["extension"].append({"url": Ext.INFO_CHANGED, "valueCode": "added"})
+    claim["item"][1]["extension"][1]["valueCodeableConcept"]["coding"][0]["code"] = "3"
+    body = answered(fhir_api, update)
+    assert review_actions(body) == ["A1", "A1", "A4"]
+    added = Case.objects.exclude(pk=case.pk).get()
+    assert [line.code for line in added.lines.all()] == ["72148"]
+    notes = " ".join(note["text"] for note in claim_response(body)["processNote"])
+    assert "item 2: a decided service is not cancelled through $submit" in notes
