@@ -22,8 +22,6 @@ import logging
 import re
 import secrets
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,10 +41,9 @@ from casemgmt.cases.services.webhooks import (
     WEBHOOK_CLAIM_SECONDS,
     WEBHOOK_MAX_ATTEMPTS,
     WEBHOOK_RECORD_RETRY_SECONDS,
-    WEBHOOK_TIMEOUT_SECONDS,
     deliveries_requeue,
+    signed_post,
     webhook_retry_delay,
-    webhook_signature,
     webhook_target_problem,
 )
 from casemgmt.fhir.codes import (
@@ -506,28 +503,17 @@ def fhir_notification_deliver(*, notification_id: int) -> str:
             subscription_error=problem if handshake else None,
         )
         return "failed"
-    body = json.dumps(resource_json(notification_bundle(notification))).encode()
-    timestamp = str(int(timezone.now().timestamp()))
-    headers = dict(header_pair(header) for header in subscription.headers)
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-        subscription.endpoint,
-        data=body,
-        method="POST",
+    code, error = signed_post(
+        url=subscription.endpoint,
+        body=json.dumps(resource_json(notification_bundle(notification))).encode(),
+        secret=subscription.secret,
         headers={
-            **headers,
+            **dict(header_pair(header) for header in subscription.headers),
             "Content-Type": FHIR_JSON,
             "User-Agent": "casemgmt-fhir-subscriptions/1",
-            "X-Casemgmt-Delivery": f"fhir-{notification.pk}",
-            "X-Casemgmt-Signature": f"t={timestamp},v1={webhook_signature(subscription.secret, timestamp, body)}",
         },
+        delivery_id=f"fhir-{notification.pk}",
     )
-    try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
-            code, error = response.status, ""
-    except urllib.error.HTTPError as exc:
-        code, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        code, error = 0, f"{type(exc).__name__}: {exc}"[:500]
     if 200 <= code < 300:
         _record(
             notification,

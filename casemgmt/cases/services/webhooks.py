@@ -150,6 +150,30 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
+def signed_post(*, url: str, body: bytes, secret: str, headers: dict[str, str], delivery_id: str) -> tuple[int, str]:
+    """POST `body` to a checked URL, signed with `secret` (X-Casemgmt-Signature) and named by
+    `delivery_id` (the same on every retry); the status (0 when nothing answered) and the error.
+    Webhook deliveries and FHIR notifications go out this way."""
+    timestamp = str(int(timezone.now().timestamp()))
+    request = urllib.request.Request(  # noqa: S310 - callers check the URL's scheme and address first
+        url,
+        data=body,
+        method="POST",
+        headers={
+            **headers,
+            "X-Casemgmt-Delivery": delivery_id,
+            "X-Casemgmt-Signature": f"t={timestamp},v1={webhook_signature(secret, timestamp, body)}",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, f"{type(exc).__name__}: {exc}"[:500]
+
+
 def webhook_deliver(*, delivery_id: int) -> str:
     """Make the delivery's next attempt if it is due. Returns delivered, retry or failed (gave
     up) for an attempt made, `done` for a delivery already delivered or given up, and `not due`
@@ -169,26 +193,13 @@ def webhook_deliver(*, delivery_id: int) -> str:
     if problem:
         _record(delivery, status=WebhookDeliveryStatus.FAILED, attempts=attempts, last_error=problem)
         return "failed"
-    body = json.dumps(delivery.payload, sort_keys=True).encode()
-    timestamp = str(int(timezone.now().timestamp()))
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-        subscription.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "casemgmt-webhooks/1",
-            "X-Casemgmt-Delivery": str(delivery.pk),
-            "X-Casemgmt-Signature": f"t={timestamp},v1={webhook_signature(subscription.secret, timestamp, body)}",
-        },
+    code, error = signed_post(
+        url=subscription.url,
+        body=json.dumps(delivery.payload, sort_keys=True).encode(),
+        secret=subscription.secret,
+        headers={"Content-Type": "application/json", "User-Agent": "casemgmt-webhooks/1"},
+        delivery_id=str(delivery.pk),
     )
-    try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
-            code = response.status
-    except urllib.error.HTTPError as exc:
-        code, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        code, error = 0, f"{type(exc).__name__}: {exc}"[:500]
     if 200 <= code < 300:
         _record(
             delivery,
