@@ -7,6 +7,7 @@ builds a `PolicyIndex` from published versions; `evaluate_request` turns a reque
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import re
 import unicodedata
@@ -60,7 +61,7 @@ class Tri(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CriterionNode:
-    node_type: str  # all_of | any_of | at_least | leaf
+    node_type: str  # all_of | any_of | at_least | leaf | documented
     label: str
     children: tuple[CriterionNode, ...] = ()
     min_met: int | None = None
@@ -208,6 +209,19 @@ def normalize_text(text: str) -> str:
 
 def normalize_term(term: str) -> str:
     return " ".join(normalize_words(term))
+
+
+DOCUMENTED_FACT_PREFIX = "documented-"
+
+
+def documented_fact_key(label: str) -> str:
+    """The clinical-fact key under which a reviewer records a documented-review criterion.
+
+    Derived from the criterion's words rather than its row, so a finding recorded on a case still
+    answers the same criterion in the policy's next version, and a reworded criterion asks again.
+    """
+    digest = hashlib.sha256(normalize_text(label).encode()).hexdigest()
+    return f"{DOCUMENTED_FACT_PREFIX}{digest[:16]}"
 
 
 class TermMatcher:
@@ -576,7 +590,7 @@ def _compile_leaf(node: CriterionNode) -> Evaluator:
 
 def compile_criteria(node: CriterionNode) -> Evaluator:
     """Turn a criteria tree into nested closures, so operators and expected values are read once."""
-    if node.node_type == "leaf":
+    if node.node_type in ("leaf", "documented"):
         return _compile_leaf(node)
     children = tuple(compile_criteria(child) for child in node.children)
     if node.node_type == "all_of":

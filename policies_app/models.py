@@ -206,6 +206,11 @@ class FactDefinition(models.Model):
     derived = models.BooleanField(
         default=False, help_text="Computed from the request itself (age, diagnoses), not sent as a clinical fact."
     )
+    allowed_values = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='The values a reviewer or a form may give, as [{"value": ..., "label": ...}]; empty when any value of its type is allowed.',
+    )
 
     class Meta:
         ordering = ["key"]
@@ -219,6 +224,9 @@ class CriterionNodeType(models.TextChoices):
     ANY_OF = "any_of", "Any of"
     AT_LEAST = "at_least", "At least N of"
     LEAF = "leaf", "Condition"
+    # A condition no fact in the catalogue expresses: it reads unknown until a reviewer records, from
+    # the documentation, whether it is met (the engine's documented_fact_key names where).
+    DOCUMENTED = "documented", "Documented review"
 
 
 class CriterionOperator(models.TextChoices):
@@ -260,6 +268,10 @@ class Criterion(models.Model):
             models.CheckConstraint(
                 condition=~Q(node_type="at_least") | Q(min_met__gte=1),
                 name="criterion_at_least_has_min",
+            ),
+            models.CheckConstraint(
+                condition=~Q(node_type="documented") | (Q(fact__isnull=True) & ~Q(label="")),
+                name="criterion_documented_has_text_and_no_fact",
             ),
         ]
 

@@ -19,11 +19,15 @@ from policies_app.engine import (
     PolicyIndex,
     RequestData,
     VersionData,
+    documented_fact_key,
     evaluate_request,
 )
 from policies_app.models import (
     Criterion,
+    CriterionNodeType,
+    CriterionOperator,
     FactDefinition,
+    FactType,
     LibraryStamp,
     Policy,
     PolicyVersion,
@@ -53,6 +57,15 @@ def _criteria_tree(nodes: Iterable[Criterion]) -> CriterionNode | None:
 
     def build(node: Criterion) -> CriterionNode:
         fact = node.fact
+        if node.node_type == CriterionNodeType.DOCUMENTED:
+            return CriterionNode(
+                node_type=node.node_type,
+                label=node.label,
+                fact=documented_fact_key(node.label),
+                fact_type=FactType.BOOLEAN,
+                operator=CriterionOperator.IS_TRUE,
+                criterion_id=node.id,
+            )
         return CriterionNode(
             node_type=node.node_type,
             label=node.label,

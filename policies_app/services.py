@@ -116,7 +116,7 @@ def publish_problems(version: PolicyVersion) -> dict[str, list[str]]:
     for node in version.criteria.all():
         if node.node_type == "leaf" and (node.fact_id is None or not node.operator):
             add("criteria", f"criterion {node.label!r} needs a fact and an operator")
-        if node.node_type != "leaf" and not node.children.exists():
+        if node.node_type not in ("leaf", "documented") and not node.children.exists():
             add("criteria", f"group {node.label!r} has no conditions")
     for item in version.missing_fields:
         add("missing_fields", f"the importer could not read: {item}; fill it in and clear this note")

@@ -324,6 +324,8 @@ class LineOutcome(models.TextChoices):
     DENIED = "denied", "Denied (A3 not certified)"
     PENDED = "pended", "Pended (A4)"
     MODIFIED = "modified", "Modified (A6)"
+    # A nurse asks a physician to decide this line; the case stays in review, it is not pended.
+    REFERRED = "referred", "Referred to a physician (A4)"
     # The outcomes of an appeal, for each appealed line.
     OVERTURNED = "overturned", "Overturned on appeal (A1 certified in total)"
     PARTIALLY_OVERTURNED = "partially_overturned", "Partially overturned on appeal (A2)"
@@ -372,6 +374,7 @@ X12_REVIEW_ACTION = {
     LineOutcome.PARTIALLY_APPROVED: "A2",
     LineOutcome.DENIED: "A3",
     LineOutcome.PENDED: "A4",
+    LineOutcome.REFERRED: "A4",
     LineOutcome.MODIFIED: "A6",
     LineOutcome.OVERTURNED: "A1",
     LineOutcome.PARTIALLY_OVERTURNED: "A2",
@@ -1066,3 +1069,22 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.content_type}, {self.size} bytes)"
+
+
+class SavedQueueFilter(models.Model):
+    """A reviewer's named work-list filter: the queue's query string, kept per user."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_queue_filters")
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=1000, blank=True, help_text="The queue's filter and sort, as a query string.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="savedqueuefilter_unique_name_per_user"),
+            models.CheckConstraint(condition=~Q(name=""), name="savedqueuefilter_has_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
