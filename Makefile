@@ -15,7 +15,7 @@ PORT ?= 8000
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k healthz -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint worker relay requirements bench browsers install
+.PHONY: help run test lint worker relay requirements bench browsers install letter-deps
 
 help: ## List the commands
 	@echo "casemgmt: prior-authorization case management"
@@ -39,7 +39,7 @@ install: $(STAMP) ## Create .venv and install the pinned requirements
 
 # With no broker nothing else makes a webhook delivery's retry when it falls due: webhooks_run
 # does, beside the server (its lines prefixed [webhooks]), and the trap stops it with the server.
-run: $(STAMP) ## Migrate, load demo data and serve on http://127.0.0.1:8000 (DEBUG=1 unless set)
+run: $(STAMP) letter-deps ## Migrate, load demo data and serve on http://127.0.0.1:8000 (DEBUG=1 unless set)
 	@export DEBUG="$${DEBUG:-1}"; \
 	$(PY) manage.py migrate --no-input; \
 	$(PY) manage.py load_demo --url http://$(HOST):$(PORT)/; \
@@ -113,6 +113,18 @@ bench: $(STAMP) ## Run every bench/*/run.py and bench/*.py script
 	done; \
 	if [ "$$ran" -eq 0 ]; then echo "no benchmark scripts found under bench/"; fi; \
 	if [ "$${#failed[@]}" -gt 0 ]; then echo "failed: $${failed[*]}" >&2; exit 1; fi
+
+# WeasyPrint (the PDF letters) needs Pango; the fonts draw the letters and their language-assistance
+# taglines (Chinese, Japanese, Korean: WenQuanYi; Hindi: Lohit Devanagari). Same list as .ci/run.
+LETTER_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-wqy-microhei fonts-lohit-deva
+letter-deps: ## Install the Debian libraries and fonts the PDF letters need (needs root or sudo)
+	@if dpkg -s $(LETTER_PACKAGES) >/dev/null 2>&1; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "warning: install Pango and the fonts $(LETTER_PACKAGES) for PDF letters" >&2; exit 0; \
+	fi; \
+	sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
+	{ $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(LETTER_PACKAGES); } \
+		|| echo "warning: could not install $(LETTER_PACKAGES); PDF letters will fail until they are" >&2
 
 browsers: ## Install Debian's Chromium for browser tests (needs root or sudo)
 	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null || echo present)"; exit 0; fi; \

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
+import tempfile
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -66,6 +68,35 @@ def env_secret(name: str) -> str:
         if not value:
             raise ImproperlyConfigured(f"{name}_FILE ({file_name}) is empty")
     return value
+
+
+DEV_KEY_PREFIX = "dev-"
+
+
+def dev_secret_key(path: Path) -> str:
+    """The development SECRET_KEY kept in `path` (made on first use, readable by its owner only), so
+    a DEBUG server's sessions and FHIR access tokens survive a restart. Settings use it only with
+    DEBUG on; where the file cannot be written, a key for this process alone."""
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = DEV_KEY_PREFIX + secrets.token_urlsafe(48)
+        try:
+            fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.")  # created 0600
+            with os.fdopen(fd, "w") as out:
+                out.write(key + "\n")
+            try:
+                # A link never replaces: of two processes starting at once, the first key stays.
+                os.link(draft, path)
+            except FileExistsError:
+                key = path.read_text().strip()
+            finally:
+                os.unlink(draft)
+        except OSError:
+            return key
+    if not key.startswith(DEV_KEY_PREFIX) or len(key) < 50:
+        raise ImproperlyConfigured(f"{path} does not hold a development key: delete it and a new one is made")
+    return key
 
 
 def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -6,7 +6,6 @@ in-process; DATABASE_URL and CELERY_BROKER_URL switch it to PostgreSQL and Redis
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from casemgmt.env import env_bool, env_int, env_list, env_networks, env_secret, env_str
+from casemgmt.env import dev_secret_key, env_bool, env_int, env_list, env_networks, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -24,14 +23,15 @@ SECRET_KEY = env_secret("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set unless DEBUG is on")
-    # A throwaway key for development: sessions do not survive a restart, which is fine there.
-    SECRET_KEY = "dev-" + secrets.token_urlsafe(48)
+    # Development only: a key made once per checkout and kept in a git-ignored file beside it.
+    SECRET_KEY = dev_secret_key(BASE_DIR / ".dev-secret-key")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin under the product's name, the policy library first (casemgmt/admin_site.py).
+    "casemgmt.admin_site.CasemgmtAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -87,6 +87,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "casemgmt.workspace.context_processors.user_roles",
             ],
+            # People's words for stored values; workspace is no app, so its library is named here.
+            "libraries": {"labels": "casemgmt.workspace.templatetags.labels"},
         },
     },
 ]
@@ -376,6 +378,8 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         # django-axes logs every sign-in at INFO; failures and lockouts are WARNING, and are kept.
         "axes": {"level": "WARNING"},
+        # WeasyPrint logs each step of every letter's layout at INFO.
+        "weasyprint.progress": {"level": "WARNING"},
     },
 }
 

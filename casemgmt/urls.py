@@ -31,4 +31,5 @@ urlpatterns = [
     path("fhir/r4/", include("casemgmt.fhir.urls")),
     path("", include("casemgmt.fhir.cds_urls")),
 ]
+handler403 = "casemgmt.workspace.home.forbidden"
 handler404 = "casemgmt.workspace.home.not_found"

@@ -30,13 +30,21 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
 from casemgmt.audit.recording import AuditedAdminMixin
 from casemgmt.kernel.errors import DomainError, ValidationFailed
 from policies_app import services
 from policies_app.codes import code_problem, normalize_code, range_problem
-from policies_app.engine import FlagData, LineRequest, RequestData, evaluate_request
+from policies_app.engine import (
+    FlagData,
+    LineRequest,
+    RequestData,
+    documented_fact_key,
+    evaluate_request,
+    lines_of_business_text,
+)
 from policies_app.models import (
     CodeSystem,
     CoveragePosition,
@@ -44,6 +52,7 @@ from policies_app.models import (
     CriterionNodeType,
     CriterionOperator,
     FactDefinition,
+    FactType,
     LineOfBusiness,
     Policy,
     PolicyCode,
@@ -102,6 +111,97 @@ def _acting_user(request: HttpRequest) -> User:
     if not isinstance(user, User):
         raise PermissionDenied
     return user
+
+
+def in_effect_on(version: PolicyVersion, day: date) -> bool:
+    """Published and within its effective dates on `day` (an unknown start counts as always begun)."""
+    return (
+        version.status == PolicyVersionStatus.PUBLISHED
+        and (version.effective_start is None or version.effective_start <= day)
+        and (version.effective_end is None or day <= version.effective_end)
+    )
+
+
+# The timeline's geometry, in percent of its width and in pixels down: labels on the left,
+# bars from BAR_LEFT to BAR_RIGHT.
+BAR_LEFT, BAR_RIGHT = 30.0, 98.0
+ROW_HEIGHT, BAR_HEIGHT, AXIS_HEIGHT = 28, 18, 22
+
+
+@dataclass(frozen=True)
+class TimelineBar:
+    version_id: int
+    label: str
+    status: str
+    status_label: str
+    dates: str
+    in_effect: bool
+    x: str
+    width: str
+    y: int
+    text_y: int
+    open_ended: bool
+    has_dates: bool
+
+
+@dataclass(frozen=True)
+class Timeline:
+    bars: tuple[TimelineBar, ...]
+    ticks: tuple[tuple[str, int], ...]
+    today_x: str
+    height: int
+    axis_y: int
+
+
+def versions_timeline(versions: list[PolicyVersion], today: date) -> Timeline | None:
+    """A policy's versions laid along the calendar, for an SVG the change page draws."""
+    if not versions:
+        return None
+    known = [d for v in versions for d in (v.effective_start, v.effective_end) if d is not None]
+    lo = min([*known, today])
+    hi = max([*known, today])
+    lo, hi = date(lo.year, 1, 1), date(hi.year + 1, 1, 1)
+    span = (hi - lo).days
+
+    def x_of(day: date) -> float:
+        return BAR_LEFT + (BAR_RIGHT - BAR_LEFT) * (day - lo).days / span
+
+    bars = []
+    ordered = sorted(versions, key=lambda v: (v.effective_start or date.min, v.version_label))
+    for row, version in enumerate(ordered):
+        start = version.effective_start or lo
+        end = version.effective_end or hi
+        has_dates = version.effective_start is not None or version.effective_end is not None
+        from_text = version.effective_start.isoformat() if version.effective_start else "unknown start"
+        to_text = version.effective_end.isoformat() if version.effective_end else "open"
+        y = row * ROW_HEIGHT + 4
+        bars.append(
+            TimelineBar(
+                version_id=version.pk,
+                label=f"v{version.version_label}",
+                status=version.status,
+                status_label=version.get_status_display(),
+                dates=f"{from_text} to {to_text}" if has_dates else "no dates yet",
+                in_effect=in_effect_on(version, today),
+                x=f"{x_of(start):.2f}",
+                width=f"{max(x_of(end) - x_of(start), 0.4):.2f}",
+                y=y,
+                text_y=y + BAR_HEIGHT - 5,
+                open_ended=version.effective_end is None,
+                has_dates=has_dates,
+            )
+        )
+    years = hi.year - lo.year
+    step = 1 if years <= 12 else 2 if years <= 24 else 5
+    ticks = tuple((f"{x_of(date(year, 1, 1)):.2f}", year) for year in range(lo.year, hi.year + 1, step))
+    rows_height = len(bars) * ROW_HEIGHT + 8
+    return Timeline(
+        bars=tuple(bars),
+        ticks=ticks,
+        today_x=f"{x_of(today):.2f}",
+        height=rows_height + AXIS_HEIGHT,
+        axis_y=rows_height,
+    )
 
 
 # --- policies ------------------------------------------------------------------------------
@@ -166,32 +266,165 @@ class PolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
             obj is not None
             and obj.versions.filter(status__in=[PolicyVersionStatus.PUBLISHED, PolicyVersionStatus.RETIRED]).exists()
         )
-        return ["payer", "number", "title", "lines_of_business"] if frozen else []
+        return ["payer", "number", "title", "lines_of_business", "lines_of_business_text"] if frozen else []
 
-    @admin.display(description="Current published version")
+    def get_fields(self, request: HttpRequest, obj: Policy | None = None) -> Any:
+        fields = super().get_fields(request, obj)
+        # Frozen, the lines are shown by their labels, not as the list they are stored as.
+        hidden = "lines_of_business" if "lines_of_business_text" in fields else "lines_of_business_text"
+        return [f for f in fields if f != hidden]
+
+    @admin.display(description="Lines of business")
+    def lines_of_business_text(self, obj: Policy) -> str:
+        return lines_of_business_text(obj.lines_of_business) or "None"
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Policy | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context["versions_timeline"] = versions_timeline(list(obj.versions.all()), timezone.localdate())
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="Version in effect today")
     def current_version(self, obj: Policy) -> str:
         today = timezone.localdate()
-        published = [v for v in obj.versions.all() if v.status == PolicyVersionStatus.PUBLISHED]
-        in_effect = [
-            v
-            for v in published
-            if (v.effective_start is None or v.effective_start <= today)
-            and (v.effective_end is None or today <= v.effective_end)
-        ]
-        # Nothing in effect today (say, only a future version): show the latest published one.
-        chosen = in_effect or sorted(published, key=lambda v: v.effective_start or date.min)[-1:]
-        if not chosen:
-            return "—"
-        version = chosen[0]
+        current = [v for v in obj.versions.all() if in_effect_on(v, today)]
+        if not current:
+            upcoming = sorted(
+                (v for v in obj.versions.all() if v.status == PolicyVersionStatus.PUBLISHED and v.effective_start),
+                key=lambda v: v.effective_start or date.max,
+            )
+            later = [v for v in upcoming if v.effective_start and v.effective_start > today]
+            if later:
+                return f"None today; {later[0].version_label} from {later[0].effective_start}"
+            return "None in effect today"
+        version = current[0]
         start = version.effective_start.isoformat() if version.effective_start else "unknown start"
         return f"{version.version_label} (from {start})"
 
 
+def allowed_value_of(value_type: str, raw: str) -> Any:
+    """One allowed value as the fact's type stores it; ValueError names what was expected."""
+    if value_type == FactType.INTEGER:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError("a whole number") from None
+    if value_type == FactType.NUMBER:
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ValueError("a number") from None
+        return int(number) if number.is_integer() else number
+    if value_type == FactType.BOOLEAN:
+        if raw.lower() in ("true", "yes"):
+            return True
+        if raw.lower() in ("false", "no"):
+            return False
+        raise ValueError("yes or no")
+    if value_type == FactType.DATE:
+        try:
+            return date.fromisoformat(raw).isoformat()
+        except ValueError:
+            raise ValueError("a date (YYYY-MM-DD)") from None
+    return raw
+
+
+def stored_list(value: Any) -> Any:
+    """A JSON field's list as a form shows it again after a refused save: the list, decoded."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+class AllowedValuesField(forms.Field):
+    """The allowed values edited as lines, "value | label" each; stored as [{"value", "label"}]."""
+
+    widget = forms.Textarea(attrs={"rows": 5, "cols": 60})
+
+    def prepare_value(self, value: Any) -> Any:
+        value = stored_list(value)
+        if isinstance(value, list):
+            lines = []
+            for item in value:
+                if not isinstance(item, dict):
+                    continue
+                shown = item.get("value")
+                shown = ("yes" if shown else "no") if isinstance(shown, bool) else shown
+                label = item.get("label") or ""
+                lines.append(f"{shown} | {label}" if label and label != str(shown) else str(shown))
+            return "\n".join(lines)
+        return value
+
+    def to_python(self, value: Any) -> list[tuple[str, str, int]]:
+        """(value as typed, label, line number): typed against the fact's type in the form's clean()."""
+        rows = []
+        for number, line in enumerate(str(value or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            raw, _, label = (part.strip() for part in line.partition("|"))
+            if not raw:
+                raise ValidationError(f"line {number}: the value is missing (write value | label)")
+            rows.append((raw, label, number))
+        return rows
+
+
+class FactDefinitionForm(forms.ModelForm):
+    allowed_values = AllowedValuesField(
+        required=False,
+        help_text=(
+            "One allowed value per line, optionally with the words people see: value | label, for example "
+            "“L4-L5 | Fourth and fifth lumbar vertebrae”. Values are of the fact's type (numbers, yes/no, "
+            "dates as YYYY-MM-DD). Leave empty when any value of its type is allowed."
+        ),
+    )
+
+    class Meta:
+        model = FactDefinition
+        fields = ["key", "label", "value_type", "unit", "description", "derived", "allowed_values"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        rows = cleaned.get("allowed_values") or []
+        value_type = cleaned.get("value_type") or self.instance.value_type
+        values: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for raw, label, number in rows:
+            try:
+                value = allowed_value_of(value_type, raw)
+            except ValueError as exc:
+                self.add_error("allowed_values", f"line {number}: {raw!r} is not {exc}")
+                continue
+            key = allowed_value_key(value)
+            if key in seen:
+                self.add_error("allowed_values", f"line {number}: {raw!r} is listed twice")
+                continue
+            seen.add(key)
+            values.append({"value": value, "label": label or str(raw)})
+        cleaned["allowed_values"] = values
+        return cleaned
+
+
 @admin.register(FactDefinition)
 class FactDefinitionAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ["key", "label", "value_type", "unit", "derived"]
+    form = FactDefinitionForm
+    list_display = ["key", "label", "value_type", "unit", "allowed", "derived"]
     list_filter = ["value_type", "derived"]
     search_fields = ["key", "label"]
+
+    @admin.display(description="Allowed values")
+    def allowed(self, obj: FactDefinition) -> str:
+        labels = [str(item.get("label") or item.get("value")) for item in obj.allowed_values if isinstance(item, dict)]
+        return ", ".join(labels) if labels else "Any"
 
 
 # --- the parts of a version ----------------------------------------------------------------
@@ -268,7 +501,7 @@ class CriterionForm(forms.ModelForm):
         parent: Criterion | None = cleaned.get("parent")
         if parent is None:
             return cleaned
-        if parent.node_type == CriterionNodeType.LEAF:
+        if parent.node_type in (CriterionNodeType.LEAF, CriterionNodeType.DOCUMENTED):
             self.add_error("parent", f"{parent.label!r} is a condition; only a group can contain criteria")
             return cleaned
         # Walking up from the chosen parent must not come back to this node, or the tree has a cycle.
@@ -286,7 +519,9 @@ class CriterionForm(forms.ModelForm):
 class CriterionInline(VersionPartInline):
     model = Criterion
     form = CriterionForm
-    verbose_name_plural = "criteria (a new group must be saved before criteria can be placed in it)"
+    verbose_name_plural = "criteria"
+    # Shown only where criteria can be edited: a read-only version has nothing to place.
+    draft_verbose_name_plural = "criteria (a new group must be saved before criteria can be placed in it)"
 
     def formfield_for_foreignkey(
         self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
@@ -295,7 +530,7 @@ class CriterionInline(VersionPartInline):
             # Only groups of this same version can be a parent.
             match = request.resolver_match
             version_id = match.kwargs.get("object_id") if match else None
-            groups = Criterion.objects.exclude(node_type=CriterionNodeType.LEAF)
+            groups = Criterion.objects.exclude(node_type__in=[CriterionNodeType.LEAF, CriterionNodeType.DOCUMENTED])
             kwargs["queryset"] = groups.filter(version_id=version_id) if version_id else groups.none()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -325,6 +560,92 @@ TRANSITIONS: dict[str, Transition] = {
     "retire": Transition("Retire", services.policy_version_retire, "retired", PolicyVersionStatus.PUBLISHED),
 }
 
+HISTORY_HELP = (
+    "One entry per line: date | what happened | detail, for example "
+    "“2025-01-01 | Revised | Added the imaging criterion”."
+)
+
+
+class HistoryField(forms.Field):
+    """A version's history ([{"date", "action", "detail"}]) edited as lines, one entry each."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 80})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip().startswith("[") else value
+            except json.JSONDecodeError:
+                return value
+        if isinstance(value, list):
+            return "\n".join(
+                " | ".join(str(entry.get(k, "")) for k in ("date", "action", "detail")).rstrip(" |")
+                for entry in value
+                if isinstance(entry, dict)
+            )
+        return value
+
+    def to_python(self, value: Any) -> list[dict[str, str]]:
+        entries: list[dict[str, str]] = []
+        for number, line in enumerate(str(value or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            cells = [cell.strip() for cell in line.split("|")]
+            if len(cells) > 3 or not cells[0] or len(cells) < 2 or not cells[1]:
+                raise ValidationError(f"line {number}: write date | what happened | detail")
+            entries.append({"date": cells[0], "action": cells[1], "detail": cells[2] if len(cells) > 2 else ""})
+        return entries
+
+
+class NotesField(forms.Field):
+    """A list of notes (the importer's missing fields) edited as lines, one note each."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 80})
+
+    def prepare_value(self, value: Any) -> Any:
+        value = stored_list(value)
+        return "\n".join(str(item) for item in value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        return [line.strip() for line in str(value or "").splitlines() if line.strip()]
+
+
+class PolicyVersionForm(forms.ModelForm):
+    history = HistoryField(required=False, help_text=HISTORY_HELP)
+    missing_fields = NotesField(
+        required=False,
+        label="Missing fields",
+        help_text="What the editor must fill in before this can be published, one per line; clear each when done.",
+    )
+
+    class Meta:
+        model = PolicyVersion
+        fields = [
+            "policy",
+            "version_label",
+            "coverage_position",
+            "auto_approve_when_met",
+            "effective_start",
+            "effective_end",
+            "revised_date",
+            "review_date",
+            "statement",
+            "history",
+            "missing_fields",
+            "source_document",
+        ]
+
+
+# What a read-only version page shows in place of a field stored as JSON.
+# Their help texts say how to fill the field in, which a read-only page must not.
+READ_ONLY_DISPLAY = {
+    "history": "history_table",
+    "missing_fields": "missing_fields_list",
+    "effective_start": "effective_start_text",
+    "effective_end": "effective_end_text",
+    "auto_approve_when_met": "auto_approve_text",
+}
+
 ALWAYS_READONLY = [
     "status",
     "source_sha256",
@@ -343,43 +664,167 @@ class DraftFromForm(forms.Form):
     version_label = forms.CharField(max_length=50, help_text="The label of the new draft, for example 2026-01.")
 
 
+FACT_FIELD_PREFIX = "fact-"
+DOCUMENTED_FIELD_PREFIX = "documented-"
+UNKNOWN = ""
+YES_NO_UNKNOWN = [(UNKNOWN, "Unknown"), ("yes", "Yes"), ("no", "No")]
+
+
+def allowed_value_key(value: Any) -> str:
+    """An allowed value as a form choice's key; json keeps 6 and "6" apart."""
+    return json.dumps(value, sort_keys=True)
+
+
+def _fact_label(fact: FactDefinition) -> str:
+    return f"{fact.label} ({fact.unit})" if fact.unit else fact.label
+
+
+def fact_form_field(fact: FactDefinition) -> forms.Field:
+    """A typed input for one fact of the catalogue; blank means "not documented" (unknown)."""
+    common: dict[str, Any] = {"required": False, "label": _fact_label(fact), "help_text": fact.description}
+    choices = [
+        (allowed_value_key(v.get("value")), str(v.get("label") or v.get("value")))
+        for v in fact.allowed_values
+        if isinstance(v, dict)
+    ]
+    if choices and fact.value_type == FactType.CODE_LIST:
+        return forms.MultipleChoiceField(choices=choices, widget=forms.CheckboxSelectMultiple, **common)
+    if choices:
+        return forms.ChoiceField(choices=[(UNKNOWN, "Unknown"), *choices], **common)
+    if fact.value_type == FactType.BOOLEAN:
+        return forms.ChoiceField(choices=YES_NO_UNKNOWN, widget=forms.RadioSelect, initial=UNKNOWN, **common)
+    if fact.value_type == FactType.INTEGER:
+        return forms.IntegerField(widget=forms.NumberInput(attrs={"class": "narrow-number"}), **common)
+    if fact.value_type == FactType.NUMBER:
+        return forms.DecimalField(widget=forms.NumberInput(attrs={"class": "narrow-number", "step": "any"}), **common)
+    if fact.value_type == FactType.DATE:
+        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+    if fact.value_type == FactType.CODE_LIST:
+        common["help_text"] = " ".join(filter(None, [fact.description, "Codes separated by commas."]))
+        return forms.CharField(**common)
+    return forms.CharField(**common)
+
+
+def fact_value(fact: FactDefinition, raw: Any) -> Any:
+    """A cleaned form value as the engine reads a submitted clinical fact; None when not given."""
+    if raw in (None, "", [], ()):
+        return None
+    if fact.allowed_values:
+        return [json.loads(v) for v in raw] if isinstance(raw, list) else json.loads(raw)
+    if fact.value_type == FactType.BOOLEAN:
+        return raw == "yes"
+    if fact.value_type == FactType.NUMBER:
+        number = float(raw)
+        return int(number) if number.is_integer() else number
+    if fact.value_type == FactType.DATE:
+        return raw.isoformat()
+    if fact.value_type == FactType.CODE_LIST:
+        return [code.strip().upper() for code in str(raw).replace(";", ",").split(",") if code.strip()]
+    return raw
+
+
+@dataclass(frozen=True)
+class DocumentedCriterion:
+    key: str
+    label: str
+
+
+def documented_criteria(version: PolicyVersion) -> list[DocumentedCriterion]:
+    """The version's documented-review criteria, each once, in the order the policy states them."""
+    nodes = version.criteria.filter(node_type=CriterionNodeType.DOCUMENTED).order_by("parent_id", "position", "id")
+    found = {documented_fact_key(node.label): node.label for node in nodes}
+    return [DocumentedCriterion(key, label) for key, label in found.items()]
+
+
+def try_it_initial(version: PolicyVersion) -> dict[str, Any]:
+    """A request the version governs: its first code, its policy's first line of business, its start."""
+    initial: dict[str, Any] = {"date_of_service": version.effective_start or timezone.localdate()}
+    code = version.codes.order_by("system", "code").first()
+    if code is not None:
+        initial |= {"code_system": code.system, "code": code.code}
+    lines = [lob for lob in version.policy.lines_of_business if lob in LineOfBusiness.values]
+    if lines:
+        initial["line_of_business"] = lines[0]
+    return initial
+
+
 class TryItForm(forms.Form):
+    """A sample request: the line, the member, and each clinical fact as an input of its type.
+
+    The facts are those of the catalogue a request may send (derived ones, such as age, come from
+    the request itself); the ones the version's criteria read come first. A documented-review
+    criterion is asked as yes / no / unknown, as a reviewer records it on a case.
+    """
+
     line_of_business = forms.ChoiceField(choices=LineOfBusiness.choices, initial=LineOfBusiness.COMMERCIAL)
     code_system = forms.ChoiceField(choices=CodeSystem.choices, initial=CodeSystem.CPT)
     code = forms.CharField(max_length=10)
-    date_of_service = forms.DateField(help_text="YYYY-MM-DD")
-    member_birth_date = forms.DateField(required=False, help_text="YYYY-MM-DD; needed by criteria on member age.")
-    diagnosis_codes = forms.CharField(required=False, help_text="ICD-10-CM codes, comma-separated.")
-    clinical_facts = forms.CharField(
+    date_of_service = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    member_birth_date = forms.DateField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
-        help_text='A JSON object of fact keys to values, e.g. {"conservative_therapy_weeks": 8}.',
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Needed by criteria on member age.",
     )
+    diagnosis_codes = forms.CharField(required=False, help_text="ICD-10-CM codes, separated by commas.")
     notes = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Clinical notes; device and procedure terms are matched here.",
     )
 
+    REQUEST_FIELDS = ("line_of_business", "code_system", "code", "date_of_service", "member_birth_date")
+
+    def __init__(self, *args: Any, version: PolicyVersion, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        read = set(version.criteria.exclude(fact__isnull=True).values_list("fact__key", flat=True).distinct())
+        facts = sorted(FactDefinition.objects.filter(derived=False), key=lambda f: (f.key not in read, f.label.lower()))
+        self.facts = {f"{FACT_FIELD_PREFIX}{fact.key}": fact for fact in facts}
+        self.facts_read = [name for name, fact in self.facts.items() if fact.key in read]
+        self.facts_other = [name for name, fact in self.facts.items() if fact.key not in read]
+        for name, fact in self.facts.items():
+            self.fields[name] = fact_form_field(fact)
+        self.documented = {f"{DOCUMENTED_FIELD_PREFIX}{d.key}": d for d in documented_criteria(version)}
+        for name, criterion in self.documented.items():
+            self.fields[name] = forms.ChoiceField(
+                label=criterion.label,
+                choices=YES_NO_UNKNOWN,
+                widget=forms.RadioSelect,
+                required=False,
+                initial=UNKNOWN,
+            )
+
+    def field_groups(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        """The form's sections as the page shows them: (heading, note, fields)."""
+        groups = [
+            ("The request", "", [self[name] for name in (*self.REQUEST_FIELDS, "diagnosis_codes", "notes")]),
+            (
+                "Facts this version's criteria read",
+                "Leave a fact blank when the documentation does not give it: the criterion then reads unknown.",
+                [self[name] for name in self.facts_read],
+            ),
+            (
+                "Documented review",
+                "Criteria a reviewer judges from the documentation; the engine reads them unknown until recorded.",
+                [self[name] for name in self.documented],
+            ),
+            ("Other facts in the catalogue", "", [self[name] for name in self.facts_other]),
+        ]
+        return [group for group in groups if group[2]]
+
     def clean_diagnosis_codes(self) -> tuple[str, ...]:
         raw: str = self.cleaned_data.get("diagnosis_codes") or ""
         return tuple(normalize_code(CodeSystem.ICD10CM, c) for c in raw.replace(";", ",").split(",") if c.strip())
 
-    def clean_clinical_facts(self) -> dict[str, Any]:
-        raw: str = (self.cleaned_data.get("clinical_facts") or "").strip()
-        if not raw:
-            return {}
-        try:
-            facts = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
-        if not isinstance(facts, dict):
-            raise ValidationError('must be a JSON object such as {"conservative_therapy_weeks": 8}')
-        # A misspelt key would silently read as "unknown"; say so instead.
-        known = set(FactDefinition.objects.values_list("key", flat=True))
-        unknown = sorted(set(facts) - known)
-        if unknown:
-            raise ValidationError(f"unknown fact keys: {', '.join(unknown)}. Known keys: {', '.join(sorted(known))}")
+    def clinical_facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {}
+        for name, fact in self.facts.items():
+            value = fact_value(fact, self.cleaned_data.get(name))
+            if value is not None:
+                facts[fact.key] = value
+        for name, criterion in self.documented.items():
+            answer = self.cleaned_data.get(name)
+            if answer in ("yes", "no"):
+                facts[criterion.key] = answer == "yes"
         return facts
 
     def clean(self) -> dict[str, Any]:
@@ -397,7 +842,7 @@ class TryItForm(forms.Form):
             line_of_business=data["line_of_business"],
             lines=(line,),
             diagnosis_codes=data["diagnosis_codes"],
-            facts=data["clinical_facts"],
+            facts=self.clinical_facts(),
             member_birth_date=data["member_birth_date"],
             notes=data["notes"],
         )
@@ -498,6 +943,7 @@ def diff_rows(left: dict[str, Any], right: dict[str, Any]) -> list[DiffRow]:
 
 @admin.register(PolicyVersion)
 class PolicyVersionAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = PolicyVersionForm
     list_display = [
         "policy_number",
         "policy_title",
@@ -506,6 +952,7 @@ class PolicyVersionAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "coverage_position",
         "effective_start",
         "effective_end",
+        "in_effect_today",
         "published_at",
     ]
     list_display_links = ["policy_number", "version_label"]
@@ -548,6 +995,46 @@ class PolicyVersionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def policy_title(self, obj: PolicyVersion) -> str:
         return obj.policy.title or "(no title)"
 
+    @admin.display(description="In effect today", boolean=True)
+    def in_effect_today(self, obj: PolicyVersion) -> bool:
+        return in_effect_on(obj, timezone.localdate())
+
+    @admin.display(description="History")
+    def history_table(self, obj: PolicyVersion) -> str:
+        entries = [entry for entry in obj.history if isinstance(entry, dict)]
+        if not entries:
+            return "No history recorded."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((e.get("date", ""), e.get("action", ""), e.get("detail", "")) for e in entries),
+        )
+        return format_html(
+            '<table class="version-history"><thead><tr><th scope="col">Date</th><th scope="col">What happened</th>'
+            '<th scope="col">Detail</th></tr></thead><tbody>{}</tbody></table>',
+            rows,
+        )
+
+    @admin.display(description="Effective start")
+    def effective_start_text(self, obj: PolicyVersion) -> str:
+        return obj.effective_start.isoformat() if obj.effective_start else "Unknown"
+
+    @admin.display(description="Effective end")
+    def effective_end_text(self, obj: PolicyVersion) -> str:
+        return obj.effective_end.isoformat() if obj.effective_end else "Open: in effect until replaced"
+
+    @admin.display(description="Approval when criteria are met")
+    def auto_approve_text(self, obj: PolicyVersion) -> str:
+        if obj.auto_approve_when_met:
+            return "Yes: intake may approve on its own when the criteria are met and nothing else is flagged"
+        return "No: a reviewer decides every request"
+
+    @admin.display(description="Missing fields")
+    def missing_fields_list(self, obj: PolicyVersion) -> str:
+        if not obj.missing_fields:
+            return "None."
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((m,) for m in obj.missing_fields)))
+
     # -- permissions: only a draft is edited here; later states move only through the services
 
     def can_transition(self, request: HttpRequest) -> bool:
@@ -560,9 +1047,28 @@ class PolicyVersionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: PolicyVersion | None = None) -> bool:
         return _is_draft(obj) and super().has_delete_permission(request, obj)
 
+    def get_inline_instances(self, request: HttpRequest, obj: PolicyVersion | None = None) -> list[Any]:
+        # Fresh instances on every request, so naming them per version is safe.
+        inlines = super().get_inline_instances(request, obj)
+        editable = self.has_change_permission(request, obj)
+        for inline in inlines:
+            if isinstance(inline, CriterionInline) and editable:
+                inline.verbose_name_plural = inline.draft_verbose_name_plural
+        return inlines
+
+    def get_fieldsets(self, request: HttpRequest, obj: PolicyVersion | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # Read-only: lists are shown as a table and a list, never as the JSON they are stored as.
+        return [
+            (name, {**options, "fields": [READ_ONLY_DISPLAY.get(str(f), f) for f in options["fields"]]})
+            for name, options in fieldsets
+        ]
+
     def get_readonly_fields(self, request: HttpRequest, obj: PolicyVersion | None = None) -> list[str]:
         if obj is not None and not _is_draft(obj):
-            return flatten_fieldsets(self.fieldsets)
+            return flatten_fieldsets(self.get_fieldsets(request, obj))
         # The policy a version belongs to is chosen once: labels are unique per policy.
         return [*ALWAYS_READONLY, "policy"] if obj is not None else list(ALWAYS_READONLY)
 
@@ -587,6 +1093,7 @@ class PolicyVersionAdmin(AuditedAdminMixin, admin.ModelAdmin):
             can = self.can_transition(request)
             context["version_tools"] = {
                 "can_transition": can,
+                "in_effect_today": in_effect_on(obj, timezone.localdate()),
                 "transitions": [
                     (key, t.label) for key, t in TRANSITIONS.items() if can and obj.status == t.from_status
                 ],
@@ -753,44 +1260,68 @@ class PolicyVersionAdmin(AuditedAdminMixin, admin.ModelAdmin):
         version = self._readable_version(request, object_id)
         flags: list[FlagData] | None = None
         if request.method == "POST":
-            form = TryItForm(request.POST)
+            form = TryItForm(request.POST, version=version)
             if form.is_valid():
                 flags = evaluate_request(index_with_draft(version), form.request_data())
         else:
-            form = TryItForm(initial={"date_of_service": version.effective_start or timezone.localdate()})
+            form = TryItForm(initial=try_it_initial(version), version=version)
+        names = fact_names(form)
         context = self._context(
             request,
             version,
             f"Try {version} against a sample request",
             form=form,
-            flags=None if flags is None else [_flag_view(flag) for flag in flags],
+            flags=None if flags is None else [_flag_view(flag, names) for flag in flags],
         )
         return TemplateResponse(request, "admin/policies_app/policyversion/try_it.html", context)
 
 
-def _flag_view(flag: FlagData) -> dict[str, Any]:
-    """What the template shows of a flag: plain strings, the checklist's values as JSON."""
+RESULT_WORDS = {"met": "met", "not_met": "not met", "unknown": "unknown"}
+
+
+def fact_names(form: TryItForm) -> dict[str, str]:
+    """Fact keys, documented-review keys included, by the words an editor knows them by."""
+    names = {fact.key: _fact_label(fact) for fact in FactDefinition.objects.all()}
+    names.update({d.key: d.label for d in form.documented.values()})
+    return names
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    return str(value)
+
+
+def _flag_view(flag: FlagData, names: dict[str, str]) -> dict[str, Any]:
+    """What the template shows of a flag: words, never stored keys or JSON."""
     details = dict(flag.details)
     checklist = [
         {
             **leaf,
-            "expected": json.dumps(leaf.get("expected")),
+            "fact": names.get(leaf.get("fact") or "", leaf.get("fact") or ""),
+            "expected": "" if leaf.get("operator") in ("is_true", "is_false") else _shown(leaf.get("expected")),
             "operator": (
                 CriterionOperator(leaf["operator"]).label
                 if leaf.get("operator") in CriterionOperator.values
                 else leaf.get("operator", "")
             ),
-            "actual": "—" if leaf.get("actual") is None else json.dumps(leaf.get("actual")),
+            "actual": _shown(leaf.get("actual")),
+            "result_words": RESULT_WORDS.get(leaf.get("result", ""), leaf.get("result", "")),
         }
         for leaf in details.get("checklist", [])
     ]
+    result = details.get("result", "")
     return {
         "kind": flag.kind,
         "severity": flag.severity,
         "message": flag.message,
         "citation": flag.citation,
-        "result": details.get("result", ""),
-        "unknown_facts": details.get("unknown_facts", []),
+        "result": RESULT_WORDS.get(result, result),
+        "unknown_facts": [names.get(key, key) for key in details.get("unknown_facts", [])],
         "checklist": checklist,
     }
 

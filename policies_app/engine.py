@@ -71,6 +71,8 @@ class CriterionNode:
     operator: str = ""
     value: Any = None
     criterion_id: int | None = None
+    # What people call the fact ("Weeks of failed conservative therapy"); messages use it, never the key.
+    fact_label: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -756,12 +758,13 @@ def _position_flags(version: VersionData, ctx: _LineContext) -> list[FlagData]:
             ]
         missing = sorted({leaf.fact for leaf in outcome.decisive})
         details["unknown_facts"] = missing
+        labels = _fact_labels(version.criteria) if version.criteria is not None else {}
         return [
             FlagData(
                 sequence,
                 "criteria_incomplete",
                 "warning",
-                f"Criteria unknown per {ref}: documentation needed for {', '.join(missing)}.",
+                f"Criteria unknown per {ref}: documentation needed for {', '.join(labels.get(k) or k for k in missing)}.",
                 version,
                 criterion,
                 details,
@@ -782,6 +785,14 @@ def _position_flags(version: VersionData, ctx: _LineContext) -> list[FlagData]:
             {},
         )
     ]
+
+
+def _fact_labels(node: CriterionNode) -> dict[str, str]:
+    """Each fact a criteria tree reads, by key, with the words people use for it."""
+    labels = {node.fact: node.fact_label} if node.fact and node.fact_label else {}
+    for child in node.children:
+        labels.update(_fact_labels(child))
+    return labels
 
 
 def _merge_hits(a: Mapping[int, set[str]], b: Mapping[int, set[str]]) -> Mapping[int, set[str]]:

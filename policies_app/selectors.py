@@ -65,6 +65,7 @@ def _criteria_tree(nodes: Iterable[Criterion]) -> CriterionNode | None:
                 fact_type=FactType.BOOLEAN,
                 operator=CriterionOperator.IS_TRUE,
                 criterion_id=node.id,
+                fact_label=node.label,
             )
         return CriterionNode(
             node_type=node.node_type,
@@ -77,6 +78,7 @@ def _criteria_tree(nodes: Iterable[Criterion]) -> CriterionNode | None:
             operator=node.operator,
             value=node.value,
             criterion_id=node.id,
+            fact_label=fact.label if fact else "",
         )
 
     roots = children.get(None, [])

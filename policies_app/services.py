@@ -323,9 +323,10 @@ def policy_seed(*, data: dict[str, Any], user: User, publisher: User) -> PolicyV
     published version, seeded or not.
     `prior_approval` (the policy's PRIOR APPROVAL statement) suggests draft requirement rules for
     its codes, and `auto_approve_when_met` allows approval at intake when the criteria are met.
-    `facts` (key, label, value type, unit) adds the clinical facts the `criteria` test to the
-    catalogue; each criteria node is a leaf (`label`, `fact`, `operator`, `value`) or a group
-    (`label`, `children`, and `node_type` and `min_met` other than "all of").
+    `facts` (key, label, value type, unit, and optionally the allowed values) adds the clinical
+    facts the `criteria` test to the catalogue; each criteria node is a leaf (`label`, `fact`,
+    `operator`, `value`), a documented-review criterion (`label`, `node_type` "documented") or a
+    group (`label`, `children`, and `node_type` and `min_met` other than "all of").
     """
     policy, _ = Policy.objects.get_or_create(
         payer=data["payer"],
@@ -360,8 +361,15 @@ def policy_seed(*, data: dict[str, Any], user: User, publisher: User) -> PolicyV
         PolicyTerm.objects.bulk_create(
             PolicyTerm(version=version, term=term, kind=kind) for term, kind in data.get("terms", [])
         )
-        for key, label, value_type, unit in data.get("facts", []):
-            _fact_seed(key=key, label=label, value_type=value_type, unit=unit, user=user)
+        for key, label, value_type, unit, *allowed in data.get("facts", []):
+            _fact_seed(
+                key=key,
+                label=label,
+                value_type=value_type,
+                unit=unit,
+                allowed_values=allowed[0] if allowed else [],
+                user=user,
+            )
         for position, node in enumerate(data.get("criteria", [])):
             _criterion_seed(version=version, parent=None, position=position, node=node)
         if data.get("prior_approval"):
@@ -371,10 +379,12 @@ def policy_seed(*, data: dict[str, Any], user: User, publisher: User) -> PolicyV
         return policy_version_publish(version_id=version.pk, user=publisher)
 
 
-def _fact_seed(*, key: str, label: str, value_type: str, unit: str, user: User) -> None:
+def _fact_seed(
+    *, key: str, label: str, value_type: str, unit: str, allowed_values: list[dict[str, Any]], user: User
+) -> None:
     """Add a clinical fact to the catalogue unless it is there: an existing entry is the editors' to change."""
     fact, created = FactDefinition.objects.get_or_create(
-        key=key, defaults={"label": label, "value_type": value_type, "unit": unit}
+        key=key, defaults={"label": label, "value_type": value_type, "unit": unit, "allowed_values": allowed_values}
     )
     if created:
         # The same object type as the admin's rows for the catalogue.

@@ -54,16 +54,21 @@ class CriterionView:
         node = self.node
         if node.node_type == CriterionNodeType.LEAF:
             fact = node.fact.label if node.fact else ""
-            value = "" if node.value is None else f" {_value_text(node.value)}"
+            said = {str(v["value"]): str(v["label"]) for v in (node.fact.allowed_values if node.fact else [])}
+            value = "" if node.value is None else f" {_value_text(node.value, said)}"
             return f"{fact} {node.get_operator_display()}{value}".strip()
         if node.node_type == CriterionNodeType.AT_LEAST:
             return f"At least {node.min_met} of the following"
         return str(node.get_node_type_display())
 
 
-def _value_text(value: object) -> str:
+def _value_text(value: object, said: dict[str, str] | None = None) -> str:
+    """A criterion's value in words: an allowed value of its fact by its label."""
+    said = said or {}
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
+        return ", ".join(said.get(str(v), str(v)) for v in value)
+    if isinstance(value, str):
+        return said.get(value, value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

@@ -182,7 +182,7 @@ def celery_test_queue(_session_task_queue: str | None) -> str:
 
 
 @contextmanager
-def _eager_tasks() -> Iterator[None]:
+def eager_tasks() -> Iterator[None]:
     from casemgmt.celery import app
 
     saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
@@ -197,7 +197,7 @@ def _eager_tasks() -> Iterator[None]:
 @pytest.fixture
 def celery_eager() -> Iterator[None]:
     """Run tasks in-process for this test, even when a broker is configured."""
-    with _eager_tasks():
+    with eager_tasks():
         yield
 
 
@@ -214,7 +214,7 @@ def _tasks_in_process_unless_services(request: pytest.FixtureRequest) -> Iterato
     if not settings.CELERY_BROKER_URL or request.node.get_closest_marker("services") is not None:
         yield
         return
-    with _eager_tasks():
+    with eager_tasks():
         yield
 
 

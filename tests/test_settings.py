@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from casemgmt.env import env_bool, env_int, env_list, env_secret, env_str
+from casemgmt.env import dev_secret_key, env_bool, env_int, env_list, env_secret, env_str
 
 SETTINGS_FILE = Path(__file__).resolve().parent.parent / "casemgmt" / "settings.py"
 SETTINGS_ENV = (
@@ -132,6 +132,32 @@ def test_env_secret_unset_is_empty(monkeypatch):
     assert env_secret("TOKEN") == ""
 
 
+def test_dev_secret_key_is_made_once_and_kept(tmp_path):
+    path = tmp_path / ".dev-secret-key"
+    first = dev_secret_key(path)
+    assert first.startswith("dev-") and len(first) >= 50
+    assert dev_secret_key(path) == first
+
+
+def test_dev_secret_key_file_is_readable_by_its_owner_only(tmp_path):
+    path = tmp_path / ".dev-secret-key"
+    dev_secret_key(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == [".dev-secret-key"]
+
+
+def test_dev_secret_key_refuses_a_file_that_holds_no_key(tmp_path):
+    path = tmp_path / ".dev-secret-key"
+    path.write_text("short\n")
+    with pytest.raises(ImproperlyConfigured, match="delete it"):
+        dev_secret_key(path)
+
+
+def test_dev_secret_key_where_nothing_can_be_written_is_this_processs_own(tmp_path):
+    missing = tmp_path / "no-such-directory" / ".dev-secret-key"
+    assert dev_secret_key(missing) != dev_secret_key(missing)
+
+
 # --- the settings module as a whole (executed afresh, without touching django.conf.settings) ---
 
 
@@ -153,6 +179,11 @@ def test_settings_need_a_secret_key_unless_debug(clean_env):
     loaded = load_settings()
     assert loaded["SECRET_KEY"].startswith("dev-")
     assert loaded["ALLOWED_HOSTS"] == ["127.0.0.1", "localhost"]
+
+
+def test_debug_settings_keep_their_development_key_across_restarts(clean_env):
+    clean_env.setenv("DEBUG", "1")
+    assert load_settings()["SECRET_KEY"] == load_settings()["SECRET_KEY"]
 
 
 def test_embedded_default_is_sqlite_and_in_process_tasks(clean_env):

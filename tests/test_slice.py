@@ -82,8 +82,9 @@ def test_load_demo_is_idempotent(db, capsys):
     counts = (Case.objects.count(), PolicyVersion.objects.count())
     call_command("load_demo")
     # Five cases of the seed policies; four facet denervation cases and one appeal per line of
-    # business; two answered at intake (an office visit, an automatic approval).
-    assert (Case.objects.count(), PolicyVersion.objects.count()) == counts == (32, 3)
+    # business; two answered at intake (an office visit, an automatic approval); the lumbar fusion
+    # policy's story of every state (casemgmt/demo/story.py), with its appeal and its reopening.
+    assert (Case.objects.count(), PolicyVersion.objects.count()) == counts == (47, 4)
     assert "nurse" in capsys.readouterr().out
 
 

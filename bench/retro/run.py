@@ -47,7 +47,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(ROOT))
 
 from bench.common import db as common_db  # noqa: E402
-from bench.queue.run import _case_number, _copy, _copy_without_id  # noqa: E402
+from bench.common.copy_rows import bench_case_number, copy_rows  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/casemgmt_bench_retro"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/11"
@@ -194,7 +194,7 @@ def bulk_load(url: str, n_cases: int, lib: Library, rng: random.Random) -> dict[
             cases.append(
                 {
                     "id": case_id,
-                    "case_number": _case_number(case_id),
+                    "case_number": bench_case_number(case_id),
                     "submitted_by_id": lib.client_id,
                     "external_id": f"RETRO-{case_id}",
                     "urgency": "standard",
@@ -279,11 +279,13 @@ def bulk_load(url: str, n_cases: int, lib: Library, rng: random.Random) -> dict[
             decision_id += 1
 
         with conn.cursor() as cur:
-            counts["cases"] = _copy(cur, Case, iter(cases), set(cases[0]))
-            counts["lines"] = _copy(cur, ServiceLine, iter(lines), set(lines[0]))
-            counts["decisions"] = _copy(cur, Decision, iter(decisions), set(decisions[0]))
-            counts["decision_lines"] = _copy_without_id(cur, DecisionLine, iter(decision_lines), set(decision_lines[0]))
-            counts["citations"] = _copy_without_id(cur, Citation, iter(citations), set(citations[0]))
+            counts["cases"] = copy_rows(cur, Case, iter(cases), set(cases[0]))
+            counts["lines"] = copy_rows(cur, ServiceLine, iter(lines), set(lines[0]))
+            counts["decisions"] = copy_rows(cur, Decision, iter(decisions), set(decisions[0]))
+            counts["decision_lines"] = copy_rows(
+                cur, DecisionLine, iter(decision_lines), set(decision_lines[0]), with_id=False
+            )
+            counts["citations"] = copy_rows(cur, Citation, iter(citations), set(citations[0]), with_id=False)
             for model in (Case, ServiceLine, Decision):
                 table = model._meta.db_table
                 cur.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,12 +38,25 @@ def appeal_body(appeal: Case) -> Any:
     return AppealCaseOutputSerializer(appeal).data
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 1, "maximum": MAX_LINES},
+        "minItems": 1,
+        "maxItems": MAX_LINES,
+        "uniqueItems": True,
+    }
+)
+class AppealedLinesField(serializers.ListField):
+    """The sequences of the lines appealed, each once (the appeal service refuses a line named twice)."""
+
+
 class CaseAppealsApi(APIView):
     """`POST` opens an appeal of a decided case's adverse lines."""
 
     @extend_schema_serializer(component_name="CaseAppealInput")
     class InputSerializer(StrictSerializer):
-        lines = serializers.ListField(
+        lines = AppealedLinesField(
             child=serializers.IntegerField(min_value=1, max_value=MAX_LINES),
             min_length=1,
             max_length=MAX_LINES,

@@ -293,11 +293,21 @@ class CaseDecisionsApi(AuditedApiMixin, APIView):
             # "No authorization required" is intake's answer, never a reviewer's.
             outcome = serializers.ChoiceField(
                 choices=[o for o in LineOutcome.values if o not in NO_REVIEW_OUTCOMES],
-                help_text="An initial request's line: approved, partially_approved, denied, pended, modified. "
+                help_text="An initial request's line: approved, partially_approved, denied, pended, modified, or "
+                "referred (to a physician reviewer, with an optional note in reason; the decision decides at least "
+                "one other line, which takes effect, and the case moves to physician review). "
                 "An appealed line: overturned, partially_overturned, upheld, pended.",
             )
             approved_units = ApprovedUnitsField(min_value=0, required=False, allow_null=True)
             reason = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+            reason_code = serializers.CharField(
+                max_length=20,
+                required=False,
+                allow_blank=True,
+                default="",
+                help_text="Optional, on an adverse line: one of the plan's active review decision reason codes "
+                "(X12 list 886), sent to PAS clients as the review action's reason code.",
+            )
             citations = CitationInputSerializer(  # type: ignore[call-arg]
                 many=True,
                 max_length=20,

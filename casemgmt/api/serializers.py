@@ -171,6 +171,12 @@ class LineAuthorizationSerializer(serializers.Serializer):
     valid_to = serializers.DateField()
 
 
+def line_reason_shown(line: DecisionLine) -> str:
+    """A line's reason as the requester sees it: a referred line's is the reviewer's note to the
+    physician, internal to the plan."""
+    return "" if line.outcome == LineOutcome.REFERRED else line.reason
+
+
 class LineDeterminationSerializer(serializers.Serializer):
     """Where the line stands in the case's decision of record: its outcome and X12 306 review
     action (NA for a service that needs no authorization), and whether intake answered it."""
@@ -179,7 +185,7 @@ class LineDeterminationSerializer(serializers.Serializer):
     outcome_label = serializers.CharField(source="get_outcome_display")
     review_action_code = serializers.SerializerMethodField()
     approved_units = serializers.IntegerField(allow_null=True)
-    reason = serializers.CharField()
+    reason = serializers.SerializerMethodField()
     decided_at = serializers.DateTimeField(source="decision.decided_at")
     decided_automatically = serializers.SerializerMethodField(
         help_text="Answered at intake by the plan's rules (no authorization required, or approved "
@@ -189,8 +195,14 @@ class LineDeterminationSerializer(serializers.Serializer):
     def get_review_action_code(self, obj: DecisionLine) -> str:
         return X12_REVIEW_ACTION[LineOutcome(obj.outcome)]
 
+    def get_reason(self, obj: DecisionLine) -> str:
+        return line_reason_shown(obj)
+
     def get_decided_automatically(self, obj: DecisionLine) -> bool:
-        return obj.carried_from_id is not None or obj.decision.decided_role == ReviewerRole.AUTOMATED
+        # A restated line says who first decided it: intake, or a reviewer before a referral.
+        origin = obj.carried_from if obj.carried_from_id is not None else obj
+        assert origin is not None
+        return origin.decision.decided_role == ReviewerRole.AUTOMATED
 
 
 class ServiceLineOutputSerializer(serializers.Serializer):
@@ -257,11 +269,19 @@ class DecisionOutputSerializer(serializers.Serializer):
         outcome = serializers.CharField()
         review_action_code = serializers.SerializerMethodField()
         approved_units = serializers.IntegerField(allow_null=True)
-        reason = serializers.CharField()
+        reason = serializers.SerializerMethodField()
+        reason_code = serializers.CharField(
+            source="reason_code.code",
+            allow_null=True,
+            help_text="The plan's review decision reason code (X12 list 886) of an adverse line, if given.",
+        )
         citations = serializers.SerializerMethodField()
 
         def get_review_action_code(self, obj: DecisionLine) -> str:
             return X12_REVIEW_ACTION[LineOutcome(obj.outcome)]
+
+        def get_reason(self, obj: DecisionLine) -> str:
+            return line_reason_shown(obj)
 
         @extend_schema_field(DecisionCitationSerializer(many=True))
         def get_citations(self, obj: DecisionLine) -> list[Any]:

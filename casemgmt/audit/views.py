@@ -18,6 +18,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -146,21 +147,36 @@ def audit_event_detail(request: AuthenticatedHttpRequest, event_id: int) -> Http
     if event is None:
         raise Http404("No such audit row.")
     changes = [
-        {"field": name, "old": _shown(value.get("old")), "new": _shown(value.get("new"))}
+        {
+            "field": name,
+            "old": _shown(value.get("old")),
+            "new": _shown(value.get("new")),
+            # Structured values (clinical facts, lists) are shown as recorded, in the log's notation.
+            "old_is_data": isinstance(value.get("old"), dict | list) and not _is_digest(value.get("old")),
+            "new_is_data": isinstance(value.get("new"), dict | list) and not _is_digest(value.get("new")),
+        }
         for name, value in sorted(event.changes.items())
         if isinstance(value, dict)
     ]
-    return render(
+    # From the log's list (htmx), the detail opens in place under its row.
+    in_place = request.headers.get("HX-Request") == "true"
+    response = render(
         request,
-        "audit/event_detail.html",
+        "audit/_event_detail_row.html" if in_place else "audit/event_detail.html",
         {"event": event, "changes": changes, "detail": json.dumps(event.detail, indent=2, sort_keys=True)},
     )
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _is_digest(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"sha256", "length"}
 
 
 def _shown(value: Any) -> str:
     if value is None:
         return "—"
-    if isinstance(value, dict) and set(value) == {"sha256", "length"}:
+    if _is_digest(value):
         return f"{value['length']} characters, SHA-256 {value['sha256']} (too long to keep in the log)"
     if isinstance(value, str):
         return value

@@ -1,5 +1,5 @@
-"""Managers' admin: deadline rules, authorization validity rules, appeal windows and duplicate
-rules; the webhook deliveries and the authorizations (read-only).
+"""Managers' admin: deadline rules, authorization validity rules, appeal windows, duplicate
+rules and review decision reason codes; the webhook deliveries and the authorizations (read-only).
 
 Cases, flags and decisions are deliberately absent: they change only through the services
 behind the reviewer pages and the API, where every change is audited.
@@ -23,10 +23,12 @@ from casemgmt.cases.models import (
     Authorization,
     AuthorizationValidityRule,
     DeadlineRule,
+    DecisionLine,
     DuplicateRule,
     GoldCardExemption,
     GoldCardProgramme,
     IntakeSettings,
+    ReviewReasonCode,
     WebhookDelivery,
 )
 from casemgmt.cases.services.gold_cards import (
@@ -145,6 +147,29 @@ class AppealWindowAdmin(AuditedAdminMixin, admin.ModelAdmin):
     fields = ["line_of_business", "days", "source"]
 
     def has_delete_permission(self, request: HttpRequest, obj: AppealWindow | None = None) -> bool:
+        return False
+
+
+@admin.register(ReviewReasonCode)
+class ReviewReasonCodeAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """The review decision reason codes (X12 list 886) reviewers may give on an adverse line.
+
+    X12 licenses the list, so the plan enters the codes it uses. Once a decision gives a code, its
+    code, system and wording are what that decision said: they are fixed, and the code is
+    deactivated (and a new one added) rather than changed or deleted.
+    """
+
+    list_display = ["code", "display", "system", "active"]
+    list_filter = ["active"]
+    search_fields = ["code", "display"]
+    fields = ["code", "display", "system", "description", "active"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ReviewReasonCode | None = None) -> list[str]:
+        if obj is not None and DecisionLine.objects.filter(reason_code=obj).exists():
+            return ["code", "display", "system"]
+        return []
+
+    def has_delete_permission(self, request: HttpRequest, obj: ReviewReasonCode | None = None) -> bool:
         return False
 
 

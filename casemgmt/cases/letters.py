@@ -16,16 +16,18 @@ a denial notice gives the specific reason in language the member can understand)
 from __future__ import annotations
 
 import calendar
-import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from xml.sax.saxutils import escape
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.staticfiles import finders
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Prefetch
+from django.template.loader import render_to_string
 from django.utils import timezone
 
+from casemgmt.cases.letter_taglines import Taglines, taglines_for
 from casemgmt.cases.models import (
     ADVERSE_OUTCOMES,
     Case,
@@ -123,6 +125,7 @@ PLAIN_OUTCOMES = {
     LineOutcome.DENIED: "Not approved",
     LineOutcome.MODIFIED: "Approved with changes",
     LineOutcome.PENDED: "Waiting for more information",
+    LineOutcome.REFERRED: "Still under review by a physician; we will write to you with the decision",
     LineOutcome.OVERTURNED: "Overturned: we changed our decision and approve this service in full",
     LineOutcome.PARTIALLY_OVERTURNED: "Partially overturned: we changed our decision in part",
     LineOutcome.UPHELD: "Upheld: we kept our earlier decision on this service",
@@ -155,14 +158,6 @@ class LetterCitation:
         if self.effective_end:
             return f"in effect from {start} to {day_text(self.effective_end)}"
         return f"in effect from {start} until replaced"
-
-    @property
-    def sentence(self) -> str:
-        """The citation as one sentence, the same on the page and in the PDF."""
-        text = f"{self.reference} ({self.payer}), {self.in_effect}."
-        if self.coverage_position:
-            text += f" Coverage position: {self.coverage_position}."
-        return text
 
 
 @dataclass(frozen=True)
@@ -206,6 +201,8 @@ class Letter:
     # A decision that replaces an earlier one on the same case (after a reopening or a correction).
     replaces_decision_date: date | None = None
     reopened: bool = False
+    # The member's notice of free language assistance, where the line of business requires one.
+    taglines: Taglines | None = None
 
     @property
     def adverse(self) -> bool:
@@ -355,7 +352,8 @@ def _letter_lines(decision: Decision) -> tuple[LetterLine, ...]:
                 outcome=dl.outcome,
                 outcome_text=_outcome_text(dl),
                 approved_units=dl.approved_units,
-                reason=dl.reason,
+                # A referred line's reason is the reviewer's note to the physician, not for the letter.
+                reason="" if dl.outcome == LineOutcome.REFERRED else dl.reason,
                 adverse=adverse,
                 citations=tuple(dict.fromkeys(_letter_citation(c) for c in cited)),
             )
@@ -449,7 +447,10 @@ def letter_build(decision: Decision, recipient: str) -> Letter:
     adverse = any(line.adverse for line in lines)
     # A pended decision replaced by a determination is no decision the member was told of as final.
     replaced = decision.supersedes
-    replaces = replaced is not None and any(dl.outcome != LineOutcome.PENDED for dl in replaced.lines.all())
+    # Nor is one that referred a line to a physician: the next decision completes it, restating what it decided.
+    replaces = replaced is not None and not any(
+        dl.outcome in (LineOutcome.PENDED, LineOutcome.REFERRED) for dl in replaced.lines.all()
+    )
     return Letter(
         recipient=recipient,
         case_number=case.case_number,
@@ -473,70 +474,54 @@ def letter_build(decision: Decision, recipient: str) -> Letter:
         further_review=_further_review(case, decision, decided_on) if adverse and case.is_appeal else None,
         replaces_decision_date=timezone.localdate(replaced.decided_at) if replaced is not None and replaces else None,
         reopened=replaced is not None and replaces and _reopened_between(case, replaced, decision),
+        taglines=taglines_for(case.line_of_business) if recipient == "member" else None,
     )
 
 
-# --- PDF ------------------------------------------------------------------------------------
+# --- the page and the PDF: one template -------------------------------------------------------
+
+# The letter is templates/letters/letter.html. The PDF is laid out from this whole document around
+# it; the web page wraps the same template in the site's layout (templates/workspace/letter.html).
+DOCUMENT_TEMPLATE = "letters/document.html"
+# The letter's stylesheet, linked by the web page and applied to the PDF.
+LETTER_STYLESHEET = "css/letter.css"
 
 
-def letter_pdf(letter: Letter, *, compress: bool = True) -> bytes:
-    """The letter as a PDF. compress=False leaves the page text readable in the bytes (tests)."""
-    from reportlab.lib.pagesizes import LETTER
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import inch
-    from reportlab.platypus import ListFlowable, ListItem, Paragraph, SimpleDocTemplate, Spacer
+def letter_context(letter: Letter) -> dict[str, object]:
+    """What templates/letters/letter.html reads: the letter, its fixed wording and its taglines."""
+    return {
+        "letter": letter,
+        "text": letter_paragraphs(letter),
+        "policy_copy": POLICY_COPY,
+        "taglines": letter.taglines,
+    }
 
-    styles = getSampleStyleSheet()
-    body, heading, subheading, title = styles["BodyText"], styles["Heading2"], styles["Heading3"], styles["Title"]
-    text = letter_paragraphs(letter)
 
-    def p(words: str, style: object = body) -> Paragraph:
-        return Paragraph(escape(words), style)
+def letter_html(letter: Letter) -> str:
+    """The letter as a standalone HTML document: what the PDF is laid out from."""
+    return render_to_string(DOCUMENT_TEMPLATE, letter_context(letter))
 
-    def bullets(items: list[str]) -> ListFlowable:
-        return ListFlowable([ListItem(p(item)) for item in items], bulletType="bullet", leftIndent=14)
 
-    story: list[object] = [p(letter.title, title)]
-    for paragraph in text["opening"]:
-        story.append(p(paragraph))
-    story.append(p("What we decided", heading))
-    for line in letter.lines:
-        words = (
-            f"Service {line.sequence}: {line.service}, {line.units_requested} unit(s), "
-            f"date of service {day_text(line.date_of_service)}. Decision: {line.outcome_text}."
-        )
-        if line.reason:
-            words += f" Why: {line.reason}"
-        story.append(p(words))
-    if letter.cited:
-        story.append(p("The policy we used", heading))
-        for line in letter.lines:
-            if not line.citations:
-                continue
-            story.append(p(f"Service {line.sequence}: {line.service}", subheading))
-            story.append(bullets([f"{c.sentence} What it says: {c.criterion}" for c in line.citations]))
-        story.append(p(POLICY_COPY))
-    if letter.rights_heading:
-        story.append(p(letter.rights_heading, heading))
-        for paragraph in text["appeal"]:
-            story.append(p(paragraph))
-    story.append(Spacer(1, 0.2 * inch))
-    for paragraph in text["closing"]:
-        story.append(p(paragraph))
+def _stylesheet_path() -> str:
+    path = finders.find(LETTER_STYLESHEET)
+    if not isinstance(path, str):
+        raise ImproperlyConfigured(f"the letter stylesheet static/{LETTER_STYLESHEET} is missing")
+    return path
 
-    buffer = io.BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=LETTER,
-        title=letter.title,
-        author="Utilization management",
-        pageCompression=1 if compress else 0,
-        invariant=1,
-        leftMargin=0.9 * inch,
-        rightMargin=0.9 * inch,
-    )
-    document.build(story)
-    return buffer.getvalue()
+
+def letter_pdf(letter: Letter) -> bytes:
+    """The letter as a PDF, laid out by WeasyPrint from the template the web page shows."""
+    # Imported here: WeasyPrint loads Pango through cffi, which only the letter needs.
+    from weasyprint import CSS, HTML
+    from weasyprint.urls import URLFetcher
+
+    # The letter loads no image, font or stylesheet from a URL: no protocol is allowed, so text a
+    # reviewer typed can never make the server fetch anything.
+    no_fetching = URLFetcher(allowed_protocols=frozenset())
+    document = HTML(string=letter_html(letter), url_fetcher=no_fetching)
+    pdf = document.write_pdf(stylesheets=[CSS(filename=_stylesheet_path(), url_fetcher=no_fetching)])
+    assert pdf is not None
+    return pdf
 
 
 POLICY_COPY = "You may ask us for a free copy of this policy and of the criteria we used."

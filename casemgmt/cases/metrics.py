@@ -84,10 +84,11 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
 from casemgmt.cases.models import (
+    INITIAL_REVIEW_TYPES,
     OPEN_STATUSES,
     Case,
     Decision,
@@ -344,6 +345,33 @@ class PaService:
 
 
 @dataclass(frozen=True)
+class WeekFigures:
+    """One line of business in one week: initial requests received, and first determined (how
+    many in time, and how long they took on average from receipt)."""
+
+    received: int = 0
+    decided: int = 0
+    in_time: int = 0
+    mean_turnaround: timedelta | None = None
+
+    @property
+    def in_time_rate(self) -> Rate:
+        return Rate(self.in_time, self.decided)
+
+
+@dataclass(frozen=True)
+class WeeklyTrends:
+    """Initial requests week by week (weeks start on Monday), by line of business."""
+
+    weeks: tuple[date, ...]
+    lines_of_business: tuple[str, ...]  # those with any figure, in LineOfBusiness order
+    figures: dict[tuple[date, str], WeekFigures]
+
+    def of(self, week: date, line_of_business: str) -> WeekFigures:
+        return self.figures.get((week, line_of_business), WeekFigures())
+
+
+@dataclass(frozen=True)
 class DashboardMetrics:
     period: Period
     open_cases: OpenCases
@@ -351,6 +379,7 @@ class DashboardMetrics:
     workload: tuple[ReviewerLoad, ...]
     cms: CmsMetrics
     services_requiring_pa: tuple[PaService, ...]
+    trends: WeeklyTrends
 
 
 @dataclass(frozen=True)
@@ -576,6 +605,57 @@ def cms_report(period: Period, *, line_of_business: str = "", plan_id: str | Non
             )
         )
     return CmsReport(period=period, rows=tuple(rows), services_requiring_pa=services_requiring_pa())
+
+
+def _week_of(value: datetime | date) -> date:
+    return timezone.localtime(value).date() if isinstance(value, datetime) else value
+
+
+def weekly_trends(period: Period, now: datetime | None = None) -> WeeklyTrends:
+    """Initial requests (prospective and retrospective) by week and line of business: received
+    in the week, and first determined in it with their timeliness and mean turnaround. Two
+    grouped queries whatever the number of cases; weeks after today are left out."""
+    today = timezone.localdate(now)
+    first_week = period.start - timedelta(days=period.start.weekday())
+    last_day = min(period.last_day, today)
+    weeks = tuple(first_week + timedelta(weeks=i) for i in range(max(0, (last_day - first_week).days // 7 + 1)))
+    initial = Case.objects.filter(review_type__in=INITIAL_REVIEW_TYPES)
+    received = (
+        initial.filter(received_at__gte=period.start_at, received_at__lt=period.end_at)
+        .annotate(week=TruncWeek("received_at"))
+        .values("week", "line_of_business")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    decided = (
+        _first_determined_in(initial, period)
+        .annotate(week=TruncWeek("first_determined_at"))
+        .values("week", "line_of_business")
+        .annotate(
+            n=Count("pk"),
+            in_time=Count("pk", filter=Q(first_determined_at__lte=F("first_determination_due_at"))),
+            mean=Avg(_duration()),
+        )
+        .order_by()
+    )
+    figures: dict[tuple[date, str], WeekFigures] = {}
+    for row in received:
+        key = (_week_of(row["week"]), row["line_of_business"])
+        figures[key] = WeekFigures(received=row["n"])
+    for row in decided:
+        key = (_week_of(row["week"]), row["line_of_business"])
+        figures[key] = WeekFigures(
+            received=figures.get(key, WeekFigures()).received,
+            decided=row["n"],
+            in_time=row["in_time"],
+            mean_turnaround=_whole_seconds(row["mean"]),
+        )
+    present = {lob for _, lob in figures}
+    return WeeklyTrends(
+        weeks=weeks,
+        lines_of_business=tuple(lob for lob in LineOfBusiness.values if lob in present),
+        figures=figures,
+    )
 
 
 def timeliness(period: Period) -> TimelinessByKind:
@@ -859,4 +939,5 @@ def dashboard_metrics(period: Period, now: datetime | None = None) -> DashboardM
         workload=reviewer_workload(period),
         cms=cms_metrics(period),
         services_requiring_pa=services_requiring_pa(),
+        trends=weekly_trends(period, now),
     )

@@ -189,6 +189,25 @@ class Case(models.Model):
                 condition=Q(status__in=["received", "in_review", "pended", "physician_review"]),
                 name="case_open_due_idx",
             ),
+            # The work list's other sorts (received, member, provider, type), open cases only.
+            models.Index(
+                fields=["received_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="case_open_received_idx"
+            ),
+            models.Index(
+                fields=["member_last_name", "member_first_name", "id"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="case_open_member_idx",
+            ),
+            models.Index(
+                fields=["requesting_provider_name", "id"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="case_open_provider_idx",
+            ),
+            models.Index(
+                fields=["review_type", "due_at", "id"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="case_open_type_due_idx",
+            ),
             models.Index(fields=["member_id"], name="case_member_idx"),
             models.Index(fields=["appeal_of"], condition=Q(appeal_of__isnull=False), name="case_appeal_of_idx"),
             models.Index(
@@ -286,7 +305,13 @@ class Flag(models.Model):
 
     class Meta:
         ordering = ["service_line__sequence", "id"]
-        indexes = [models.Index(fields=["case", "superseded_at"], name="flag_case_current_idx")]
+        indexes = [
+            models.Index(fields=["case", "superseded_at"], name="flag_case_current_idx"),
+            # The work list's flag filter: current flags of one kind, then their cases.
+            models.Index(
+                fields=["kind", "case"], condition=Q(superseded_at__isnull=True), name="flag_current_kind_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"
@@ -382,6 +407,9 @@ X12_REVIEW_ACTION = {
     LineOutcome.NOT_REQUIRED: "NA",
     LineOutcome.NOTIFIED: "NA",
 }
+# X12 external code list 886, health care service review decision reasons (PAS binds a review
+# action's reason code to it). X12 licenses the list: the plan keeps the codes it uses (ReviewReasonCode).
+X12_REVIEW_DECISION_REASONS = "https://codesystem.x12.org/external/886"
 
 
 # How an appealed line's outcome counts in the request's outcome.
@@ -411,6 +439,29 @@ def request_outcome(line_outcomes: Iterable[str]) -> RequestOutcome:
     return RequestOutcome.PARTIALLY_APPROVED
 
 
+class ReviewReasonCode(models.Model):
+    """A review decision reason code the plan uses (X12 list 886 unless another system is named),
+    kept by managers. A decision line may give one; a code in use is deactivated, never deleted."""
+
+    code = models.CharField(max_length=20)
+    display = models.CharField(max_length=200, help_text="The code's meaning, as reviewers and providers read it.")
+    system = models.CharField(max_length=200, default=X12_REVIEW_DECISION_REASONS)
+    description = models.TextField(blank=True, help_text="When to use it.")
+    active = models.BooleanField(default=True, help_text="Only active codes can be given in a decision.")
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["code"], name="reviewreasoncode_unique_code"),
+            models.CheckConstraint(
+                condition=~Q(code="") & ~Q(display="") & ~Q(system=""), name="reviewreasoncode_filled"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.display}"
+
+
 class DecisionLine(models.Model):
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="lines")
     service_line = models.ForeignKey(ServiceLine, on_delete=models.PROTECT, related_name="+")
@@ -423,6 +474,8 @@ class DecisionLine(models.Model):
     carried_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
+    # The plan's coded reason for an adverse line (X12 886), beside the plain-language one.
+    reason_code = models.ForeignKey(ReviewReasonCode, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         ordering = ["decision", "service_line__sequence"]
@@ -492,6 +545,8 @@ class CaseEventKind(models.TextChoices):
     # Some lines were answered at intake (no authorization required, approved automatically);
     # the rest wait for a reviewer.
     ANSWERED_AT_INTAKE = "answered_at_intake", "Lines answered at intake"
+    # A reviewer recorded a clinical fact found in the documentation; the criteria read it at once.
+    FACT_RECORDED = "fact_recorded", "Clinical fact recorded from the documentation"
 
 
 class CaseEvent(models.Model):

@@ -4,33 +4,42 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import date
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, TextField, Value
+from django.db.models.functions import Coalesce, NullIf
 
 from casemgmt.cases.models import (
+    ADVERSE_OUTCOMES,
     OPEN_STATUSES,
     Attachment,
     Authorization,
     AuthorizationStatus,
     Case,
     CaseEvent,
+    CaseEventKind,
+    CaseStatus,
+    Citation,
     DeadlineRule,
     Decision,
     DecisionLine,
     Flag,
+    FlagSeverity,
     GoldCardExemption,
     GoldCardStatus,
+    LineOutcome,
     MemberCoverage,
+    ReviewerRole,
+    ReviewType,
     ServiceLine,
     WebhookDelivery,
     WebhookDeliveryStatus,
     WebhookSubscription,
 )
 from casemgmt.kernel.roles import REVIEWER_ROLES, Role, user_roles
-from policies_app.engine import LineRequest, RequestData
-from policies_app.models import FactDefinition
+from policies_app.engine import DOCUMENTED_FACT_PREFIX, LineRequest, RequestData
+from policies_app.models import CriterionOperator, FactDefinition, FactType, PolicyCode
 
 
 def cases_visible_to(user: User | AnonymousUser) -> QuerySet[Case]:
@@ -67,7 +76,7 @@ def case_detail(user: User | AnonymousUser, case_number: str) -> Case | None:
             Prefetch(
                 "decisions",
                 queryset=Decision.objects.select_related("decided_by").prefetch_related(
-                    "lines__service_line", "citations"
+                    "lines__service_line", "lines__reason_code", "citations"
                 ),
             ),
             Prefetch("events", queryset=CaseEvent.objects.select_related("actor")),
@@ -105,7 +114,7 @@ def line_determinations(case_ids: Iterable[int]) -> dict[int, DecisionLine]:
         line.service_line_id: line
         for line in DecisionLine.objects.filter(
             decision__case_id__in=ids, decision__superseded_by__isnull=True
-        ).select_related("decision")
+        ).select_related("decision", "carried_from__decision")
     }
 
 
@@ -155,6 +164,31 @@ def attachment_get_for(user: User | AnonymousUser, case_number: str, attachment_
 
 # --- the work queue page --------------------------------------------------------------------
 
+# The orders a reviewer may sort the queue by: key -> columns. Anything else falls back to
+# QUEUE_DEFAULT_SORT; a "-" before a key reverses every column (the id tie-break too), so each
+# order is one index scan forwards or backwards (bench/queue lists the indexes).
+QUEUE_SORTS: dict[str, tuple[str, ...]] = {
+    "due": ("due_at", "id"),
+    "received": ("received_at", "id"),
+    "case": ("case_number",),
+    "member": ("member_last_name", "member_first_name", "id"),
+    "provider": ("requesting_provider_name", "id"),
+    "type": ("review_type", "due_at", "id"),
+    "status": ("status", "due_at", "id"),
+}
+QUEUE_DEFAULT_SORT = "due"
+
+
+def queue_sort_key(sort: str) -> str:
+    """`sort` if it is one of QUEUE_SORTS (optionally reversed with "-"), else the default."""
+    return sort if sort.removeprefix("-") in QUEUE_SORTS else QUEUE_DEFAULT_SORT
+
+
+def queue_order(sort: str) -> list[str]:
+    key = queue_sort_key(sort)
+    descending = key.startswith("-")
+    return [("-" if descending else "") + column for column in QUEUE_SORTS[key.removeprefix("-")]]
+
 
 def queue_cases(
     user: User | AnonymousUser,
@@ -162,26 +196,29 @@ def queue_cases(
     status: str = "",
     urgency: str = "",
     line_of_business: str = "",
+    review_type: str = "",
     flag_kind: str = "",
     assigned: str = "",
     search: str = "",
+    sort: str = "",
 ) -> QuerySet[Case]:
-    """Open cases for the work queue, filtered, most urgent deadline first.
+    """Open cases for the work queue, filtered, in the order `sort` names (most urgent deadline
+    first by default; an unknown sort is the default).
 
     `assigned` is "mine", "unassigned" or blank; `search` is an exact case number or member id.
-    Count and slice this; then `queue_rows` the slice for what a row shows.
+    Count and slice this; then `queue_rows` the slice, with the same sort, for what a row shows.
     """
-    from django.db.models import Exists, OuterRef, Q
-
     if not (user_roles(user) & REVIEWER_ROLES):
         return Case.objects.none()
-    cases = Case.objects.filter(status__in=OPEN_STATUSES)
+    cases = cases_visible_to(user).filter(status__in=OPEN_STATUSES)
     if status:
         cases = cases.filter(status=status)
     if urgency:
         cases = cases.filter(urgency=urgency)
     if line_of_business:
         cases = cases.filter(line_of_business=line_of_business)
+    if review_type:
+        cases = cases.filter(review_type=review_type)
     if flag_kind:
         # Any current flag of that kind, not only the worst: "show me the investigational ones".
         current = Flag.objects.filter(case=OuterRef("pk"), superseded_at__isnull=True, kind=flag_kind)
@@ -195,24 +232,34 @@ def queue_cases(
         # Exact matches only: both are identifiers, and a partial member id match would show
         # another member's case to a reviewer who typed a prefix.
         cases = cases.filter(Q(case_number=term.upper()) | Q(member_id=term))
-    return cases.order_by("due_at", "id")
+    return cases.order_by(*queue_order(sort))
 
 
-def queue_rows(cases: QuerySet[Case]) -> QuerySet[Case]:
-    """The given cases (typically one page's slice of `queue_cases`), ready to show, in one query.
+def queue_count(cases: QuerySet[Case], limit: int) -> int:
+    """How many of `cases` there are, counting no further than `limit` (then `limit`).
 
-    Each carries its assignee and `worst_flag_kind` / `worst_flag_severity` (its most severe
-    current flag; NULL without one) as correlated subqueries: the page costs the same query
-    whatever the number of cases or flags, where prefetching would load every flag of every
-    listed case. The slice goes in as `id IN (...)` so that the subqueries run for the page's
-    rows only; on the sliced query itself PostgreSQL would run them for every row an OFFSET skips.
+    A work list of hundreds of thousands of open cases is paged, not read to its end: counting
+    every row a filter matches would cost a scan of them all on each page view.
     """
-    # Imported here rather than at the top: django.db.models.Case would shadow the Case model,
-    # and this file's import block is shared with other work in progress.
-    from django.db.models import Case as SqlCase
-    from django.db.models import IntegerField, OuterRef, Subquery, Value, When
+    return cases.order_by()[:limit].count()
 
-    from casemgmt.cases.models import FlagSeverity
+
+def queue_rows(cases: QuerySet[Case], *, sort: str = "") -> QuerySet[Case]:
+    """The given cases (typically one page's slice of `queue_cases`), ready to show, in one query,
+    in the order `sort` names (the one the slice was taken in).
+
+    Each carries its assignee, `worst_flag_kind` / `worst_flag_severity` (its most severe
+    current flag; NULL without one), its first service line's `first_code_system`, `first_code`
+    and `first_code_description` (as submitted, else as the policy library describes the code),
+    and `line_count`, all as correlated subqueries:
+    the page costs the same query whatever the number of cases, lines or flags, where prefetching
+    would load every flag of every listed case. The slice goes in as `id IN (...)` so that the
+    subqueries run for the page's rows only; on the sliced query itself PostgreSQL would run them
+    for every row an OFFSET skips.
+    """
+    # Imported here rather than at the top: django.db.models.Case would shadow the Case model.
+    from django.db.models import Case as SqlCase
+    from django.db.models import When
 
     # critical > warning > info as a number, so "the worst flag" is an ORDER BY in SQL.
     rank = SqlCase(
@@ -225,13 +272,73 @@ def queue_rows(cases: QuerySet[Case]) -> QuerySet[Case]:
     worst = (
         Flag.objects.filter(case=OuterRef("pk"), superseded_at__isnull=True).annotate(rank=rank).order_by("-rank", "id")
     )
+    # What the policy library says the code is (the latest version listing that exact code), for
+    # a line submitted without a description: COALESCE asks it only for those.
+    library_description = (
+        PolicyCode.objects.filter(system=OuterRef("code_system"), code=OuterRef("code"), code_end="")
+        .exclude(description="")
+        .order_by("-version_id")
+        .values("description")[:1]
+    )
+    first_line = (
+        ServiceLine.objects.filter(case=OuterRef("pk"))
+        .order_by("sequence")
+        .annotate(
+            described=Coalesce(
+                NullIf("description", Value("")),
+                Subquery(library_description),
+                Value(""),
+                output_field=TextField(),
+            )
+        )
+    )
+    line_count = (
+        ServiceLine.objects.filter(case=OuterRef("pk")).order_by().values("case").annotate(n=Count("id")).values("n")
+    )
     return (
         Case.objects.filter(pk__in=cases.values("pk"))
         .select_related("assignee")
         .annotate(
             worst_flag_kind=Subquery(worst.values("kind")[:1]),
             worst_flag_severity=Subquery(worst.values("severity")[:1]),
+            first_code_system=Subquery(first_line.values("code_system")[:1]),
+            first_code=Subquery(first_line.values("code")[:1]),
+            first_code_description=Subquery(first_line.values("described")[:1]),
+            line_count=Coalesce(Subquery(line_count, output_field=IntegerField()), Value(0)),
         )
+        .order_by(*queue_order(sort))
+    )
+
+
+def queue_next_candidates(user: User | AnonymousUser) -> QuerySet[Case]:
+    """The unclaimed open cases `user` may take as "next case", most urgent deadline first.
+
+    What each role works: a nurse reviewer, cases received or in review that are not appeals
+    (only a physician decides an appeal, and a physician-review case waits for one); a physician
+    reviewer, cases in physician review and appeals received or in review, except appeals of a
+    decision the physician took part in (decided it, or held its peer-to-peer discussion). A
+    pended case waits for the requester and is not handed out. Others: none.
+    """
+    roles = user_roles(user)
+    workable = Q(pk__in=[])
+    if Role.NURSE in roles:
+        workable |= Q(status__in=[CaseStatus.RECEIVED, CaseStatus.IN_REVIEW]) & ~Q(review_type=ReviewType.APPEAL)
+    if Role.PHYSICIAN in roles:
+        took_part = Exists(
+            Decision.objects.filter(case=OuterRef("appeal_of"), decided_by=user.pk, lines__outcome__in=ADVERSE_OUTCOMES)
+        ) | Exists(CaseEvent.objects.filter(case=OuterRef("appeal_of"), kind=CaseEventKind.PEER_TO_PEER, actor=user.pk))
+        workable |= Q(status=CaseStatus.PHYSICIAN_REVIEW) & ~Q(review_type=ReviewType.APPEAL)
+        workable |= (
+            Q(status__in=[CaseStatus.RECEIVED, CaseStatus.IN_REVIEW, CaseStatus.PHYSICIAN_REVIEW])
+            & Q(review_type=ReviewType.APPEAL)
+            & ~took_part
+        )
+    if not (roles & {Role.NURSE, Role.PHYSICIAN}):
+        return Case.objects.none()
+    return (
+        cases_visible_to(user)
+        .filter(status__in=OPEN_STATUSES, assignee__isnull=True)
+        .filter(workable)
         .order_by("due_at", "id")
     )
 
@@ -446,3 +553,211 @@ def line_current_determinations(lines: Collection[ServiceLine]) -> dict[int, Dec
         if held is None or found.decision.decided_at > held.decision.decided_at:
             current[root] = found
     return current
+
+
+# --- the decision form ------------------------------------------------------------------------
+
+
+def decision_of_record_of(case: Case) -> Decision | None:
+    """The case's latest decision, the one no other supersedes, with who made it."""
+    return (
+        Decision.objects.filter(case=case, superseded_by__isnull=True)
+        .select_related("decided_by")
+        .order_by("-decided_at", "-id")
+        .first()
+    )
+
+
+def _standing(
+    case: Case, decision: Decision | None, lines: Iterable[DecisionLine] | None = None
+) -> tuple[dict[int, DecisionLine], dict[int, DecisionLine]]:
+    if decision is None:
+        return {}, {}
+    if lines is None:
+        lines = decision.lines.select_related("service_line", "carried_from__decision")
+    automated = decision.decided_role == ReviewerRole.AUTOMATED
+    rows = list(lines)
+    outcomes = {line.outcome for line in rows}
+    referral = LineOutcome.REFERRED in outcomes
+    still_open = not automated and bool(outcomes & {LineOutcome.REFERRED, LineOutcome.PENDED})
+    answered: dict[int, DecisionLine] = {}
+    held: dict[int, DecisionLine] = {}
+    for line in rows:
+        sequence = line.service_line.sequence
+        origin = line if automated else line.carried_from
+        if origin is not None and origin.decision.decided_role == ReviewerRole.AUTOMATED:
+            answered[sequence] = origin
+        elif still_open and origin is not None:
+            held[sequence] = origin
+        elif referral and origin is None and line.outcome != LineOutcome.REFERRED:
+            held[sequence] = line
+    # Once a case is reopened every line is reviewed again, what intake answered included.
+    if answered and case.events.filter(kind=CaseEventKind.REOPENED).exists():
+        answered = {}
+    return answered, held
+
+
+def standing_lines(case: Case, decision: Decision | None) -> tuple[dict[int, DecisionLine], dict[int, DecisionLine]]:
+    """The lines a reviewer's next decision on the case restates rather than decides, by
+    sequence, each as first decided: (those intake answered, those decided with a referral).
+
+    Intake's answers stand until the case is reopened. While the decision of record refers lines
+    to a physician (or, after such a decision, pends one), the lines decided with the referral
+    stand too: they took effect (authorizations issued), and the physician decides only the
+    referred lines. `decision` is the case's decision of record."""
+    return _standing(case, decision)
+
+
+def standing_intake_answers(case: Case, decision: Decision | None) -> dict[int, DecisionLine]:
+    """The lines intake answered that a reviewer's decision restates rather than decides: none
+    once the case has been reopened, when every line is reviewed again."""
+    return _standing(case, decision)[0]
+
+
+def decision_prefill(case: Case) -> dict[int, dict[str, Any]]:
+    """What the decision form opens with, by service line id: each line as the latest decision
+    (or referral) left it, so a physician sees the nurse's line decisions.
+
+    Each value: outcome, approved_units, reason (blank on a referred line), note (a referred
+    line's note to the physician), citations (policy_version_id and criterion, as cited),
+    decision_id, decided_by, decided_role, decided_at, and standing: the line is restated as it
+    stands and not decided again (answered at intake, or decided with a referral). Four queries
+    at most."""
+    decision = decision_of_record_of(case)
+    if decision is None:
+        return {}
+    lines = list(
+        decision.lines.select_related("service_line", "carried_from__decision").prefetch_related(
+            Prefetch("citations", queryset=Citation.objects.order_by("id"))
+        )
+    )
+    answered, held = _standing(case, decision, lines)
+    standing = set(answered) | set(held)
+    decided_by = decision.decided_by.get_full_name() or decision.decided_by.get_username()
+    prefill: dict[int, dict[str, Any]] = {}
+    for line in lines:
+        referred = line.outcome == LineOutcome.REFERRED
+        prefill[line.service_line_id] = {
+            "outcome": line.outcome,
+            "approved_units": line.approved_units,
+            "reason": "" if referred else line.reason,
+            "note": line.reason if referred else "",
+            "citations": [
+                {"policy_version_id": c.policy_version_id, "criterion": c.criterion} for c in line.citations.all()
+            ],
+            "decision_id": decision.pk,
+            "decided_by": decided_by,
+            "decided_role": decision.decided_role,
+            "decided_at": decision.decided_at,
+            "standing": line.service_line.sequence in standing,
+        }
+    return prefill
+
+
+def referral_note(case: Case) -> str | None:
+    """The note of the referral that sent the case to a physician and that no decision has answered
+    yet: the summary of a referral of the case, or the notes on the lines a decision referred.
+    None when there is none, or when it said nothing. One query."""
+    latest = (
+        CaseEvent.objects.filter(
+            case=case, kind__in=[CaseEventKind.REFERRED, CaseEventKind.DECIDED, CaseEventKind.REOPENED]
+        )
+        .order_by("-at", "-id")
+        .values_list("kind", "detail")
+        .first()
+    )
+    if latest is None or latest[0] != CaseEventKind.REFERRED:
+        return None
+    summary = str((latest[1] or {}).get("summary") or "").strip()
+    return summary or None
+
+
+# --- criteria checklists ----------------------------------------------------------------------
+
+# Flags naming a version that does not govern the line as it stands: a term the version names
+# (its own position flags follow when it applies), or a line of business it excludes.
+_NOT_GOVERNING = ("term_match", "line_of_business_excluded")
+
+
+def _requirement_text(operator: str, expected: Any, unit: str) -> str:
+    """What a criterion asks of its fact, in words: "at least 12 weeks", "is one of A, B"."""
+    if operator in ("is_true", ""):
+        return "yes" if operator else ""
+    if operator == "is_false":
+        return "no"
+    words = CriterionOperator(operator).label if operator in CriterionOperator.values else operator
+    shown = ", ".join(str(v) for v in expected) if isinstance(expected, list) else str(expected)
+    return " ".join(filter(None, [words, shown, unit]))
+
+
+def line_checklists(case: Case) -> dict[int, list[dict[str, Any]]]:
+    """Per service line id, the policy versions governing it now and each one's criteria
+    checklist, as the engine last evaluated it for the case's flags (re-evaluated whenever a fact
+    is added or recorded, or a version is published). Two queries, whatever the size.
+
+    Each item: version {id, label, number, title, policy_id, coverage_position}, result (met,
+    not_met, unknown; blank for a version without criteria) and leaves, in policy order, each with
+    label, result, fact_key, fact_label, unit, value_type, allowed_values, value (as read, derived
+    facts included), requirement (what the criterion asks, in words), note (why unknown),
+    documented (a documented-review criterion) and recordable (a reviewer may record its fact).
+    """
+    flags = list(
+        Flag.objects.filter(case=case, superseded_at__isnull=True, policy_version__isnull=False)
+        .exclude(kind__in=_NOT_GOVERNING)
+        .select_related("policy_version__policy")
+        .order_by("service_line__sequence", "id")
+    )
+    keys = {
+        str(leaf.get("fact") or "")
+        for flag in flags
+        for leaf in (flag.details or {}).get("checklist", [])
+        if isinstance(leaf, dict)
+    }
+    catalogue = {fact.key: fact for fact in FactDefinition.objects.filter(key__in=sorted(keys - {""}))}
+    out: dict[int, list[dict[str, Any]]] = {}
+    for flag in flags:
+        version = flag.policy_version
+        assert version is not None
+        checklists = out.setdefault(flag.service_line_id, [])
+        if any(c["version"]["id"] == version.pk for c in checklists):
+            continue
+        details = flag.details or {}
+        leaves = []
+        for leaf in details.get("checklist", []):
+            key = str(leaf.get("fact") or "")
+            documented = key.startswith(DOCUMENTED_FACT_PREFIX)
+            fact = catalogue.get(key)
+            unit = fact.unit if fact is not None else ""
+            leaves.append(
+                {
+                    "label": leaf.get("label", ""),
+                    "result": leaf.get("result") or "unknown",
+                    "fact_key": key,
+                    "fact_label": leaf.get("label", "") if documented else fact.label if fact is not None else "",
+                    "unit": unit,
+                    "value_type": FactType.BOOLEAN if documented else fact.value_type if fact is not None else "",
+                    "allowed_values": list(fact.allowed_values or []) if fact is not None else [],
+                    "value": leaf.get("actual"),
+                    "requirement": ""
+                    if documented
+                    else _requirement_text(str(leaf.get("operator") or ""), leaf.get("expected"), unit),
+                    "note": leaf.get("note", ""),
+                    "documented": documented,
+                    "recordable": documented or (fact is not None and not fact.derived),
+                }
+            )
+        checklists.append(
+            {
+                "version": {
+                    "id": version.pk,
+                    "label": version.version_label,
+                    "number": version.policy.number,
+                    "title": version.policy.title,
+                    "policy_id": version.policy_id,
+                    "coverage_position": version.coverage_position,
+                },
+                "result": details.get("result", "") if "checklist" in details else "",
+                "leaves": leaves,
+            }
+        )
+    return out

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from policies_app.codes import code_problem, diagnosis_problem, normalize_code
+from policies_app.engine import DOCUMENTED_FACT_PREFIX
 
 NPI_RE = re.compile(r"^[0-9]{10}$")
 MODIFIER_RE = re.compile(r"^[A-Z0-9]{2}$")
@@ -86,10 +87,16 @@ def check_member(problems: Problems, birth_date: date | None, today: date) -> No
         problems.add("member.birth_date", "is before 1890")
 
 
+DOCUMENTED_FINDING = re.compile(rf"^{re.escape(DOCUMENTED_FACT_PREFIX)}[0-9a-f]{{16}}$")
+
+
 def check_facts(problems: Problems, facts: Mapping[str, Any], known: Mapping[str, str]) -> None:
     """Clinical facts must be in the catalogue (typed), so criteria can read them."""
     for name, value in facts.items():
         value_type = known.get(name)
+        if value_type is None and DOCUMENTED_FINDING.match(name):
+            # A documented-review criterion's finding (policies_app.engine.documented_fact_key): yes or no.
+            value_type = "boolean"
         path = f"clinical_facts.{name}"
         if value_type is None:
             problems.add(path, "is not a known clinical fact; see the fact catalogue in the API documentation")

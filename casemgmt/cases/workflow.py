@@ -23,11 +23,15 @@ class Action(StrEnum):
     PEND = "pend"  # for more information from the requester
     DECIDE = "decide"  # a decision on every line
     DECIDE_PENDED = "decide_pended"  # a decision that pends a line: the case waits for information
+    # A decision that refers a line to a physician: the lines it decides take effect, the case
+    # goes to physician review (not pended), and the physician's decision restates them.
+    DECIDE_REFERRED = "decide_referred"
     ADD_INFORMATION = "add_information"  # the requester sends more clinical information
     ATTACH = "attach"
     NOTE = "note"
     PEER_TO_PEER = "peer_to_peer"  # record a discussion with the requesting physician
     REFLAG = "reflag"  # the policy engine evaluates the case again
+    RECORD_FACT = "record_fact"  # a reviewer records a fact found in the documentation
     CLOSE = "close"
     CANCEL = "cancel"
     CORRECT = "correct"  # a new decision supersedes the decision of record (retrospective review)
@@ -48,11 +52,13 @@ def _open(status: CaseStatus) -> dict[Action, CaseStatus]:
         Action.NOTE,
         Action.PEER_TO_PEER,
         Action.REFLAG,
+        Action.RECORD_FACT,
     )
     return {
         **dict.fromkeys(work, status),
         Action.DECIDE: CaseStatus.DECIDED,
         Action.DECIDE_PENDED: CaseStatus.PENDED,
+        Action.DECIDE_REFERRED: CaseStatus.PHYSICIAN_REVIEW,
         Action.CANCEL: CaseStatus.CANCELLED,
     }
 
@@ -119,6 +125,8 @@ REFUSALS: Mapping[Action, str] = {
     Action.PEND: "it cannot be pended for information",
     Action.DECIDE: "no decision can be recorded",
     Action.DECIDE_PENDED: "no decision can be recorded",
+    Action.DECIDE_REFERRED: "no decision can be recorded",
+    Action.RECORD_FACT: "no clinical fact can be recorded",
     Action.ADD_INFORMATION: "it takes no more information",
     Action.ATTACH: "it takes no more attachments",
     Action.NOTE: "no note can be added",

@@ -13,6 +13,7 @@ from fhir.resources.R4B.capabilitystatement import (
     CapabilityStatementRestResource,
     CapabilityStatementRestResourceInteraction,
     CapabilityStatementRestResourceOperation,
+    CapabilityStatementRestResourceSearchParam,
     CapabilityStatementRestSecurity,
     CapabilityStatementSoftware,
 )
@@ -28,6 +29,8 @@ from casemgmt.fhir.codes import (
     OAUTH_URIS,
     PAS,
     PAS_SUBSCRIPTION_TOPIC,
+    SEARCH_PARAM_URL,
+    SEARCH_PARAM_VERSION,
     SMART_SECURITY,
     SUBSCRIPTION_TOPIC_CANONICAL,
     Profile,
@@ -60,6 +63,13 @@ def capability_statement(
         CapabilityStatementRestResource(
             type="Questionnaire",
             supportedProfile=[Profile.DTR_QUESTIONNAIRE],
+            interaction=[CapabilityStatementRestResourceInteraction(code=code) for code in ("read", "search-type")],
+            searchParam=[
+                CapabilityStatementRestResourceSearchParam(name="url", type="uri", definition=SEARCH_PARAM_URL),
+                CapabilityStatementRestResourceSearchParam(
+                    name="version", type="token", definition=SEARCH_PARAM_VERSION
+                ),
+            ],
             operation=[operation("questionnaire-package", f"{DTR}/OperationDefinition/questionnaire-package")],
         ),
         CapabilityStatementRestResource(
@@ -67,7 +77,7 @@ def capability_statement(
             supportedProfile=[Profile.SUBSCRIPTION],
             extension=[Extension(url=SUBSCRIPTION_TOPIC_CANONICAL, valueCanonical=PAS_SUBSCRIPTION_TOPIC)],
             interaction=[
-                CapabilityStatementRestResourceInteraction(code=code) for code in ("create", "read", "delete")
+                CapabilityStatementRestResourceInteraction(code=code) for code in ("create", "read", "update", "delete")
             ],
         ),
     ]

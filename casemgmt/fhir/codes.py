@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from casemgmt.cases.models import X12_REVIEW_DECISION_REASONS
+
 FHIR_VERSION: Final = "4.0.1"
 FHIR_JSON: Final = "application/fhir+json"
 
@@ -80,6 +82,7 @@ class Ext:
     QUESTIONNAIRE_UNIT: Final = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
     BACKPORT_FILTER_CRITERIA: Final = f"{BACKPORT}/StructureDefinition/backport-filter-criteria"
     BACKPORT_PAYLOAD_CONTENT: Final = f"{BACKPORT}/StructureDefinition/backport-payload-content"
+    BACKPORT_HEARTBEAT_PERIOD: Final = f"{BACKPORT}/StructureDefinition/backport-heartbeat-period"
     # The key a subscription's notifications are signed with (ours), on the creation's answer only.
     SIGNING_SECRET: Final = "urn:casemgmt:fhir:StructureDefinition/notification-signing-secret"
 
@@ -88,7 +91,9 @@ class System:
     """Code systems and identifier systems."""
 
     REVIEW_ACTION: Final = x12(306)
-    REVIEW_REASON: Final = x12(4305)  # AAA reject reason / health care service review decision reason
+    # X12 external list 886, health care service review decision reasons (reviewAction.reasonCode):
+    # kept beside the plan's table of the codes it uses (cases.models.ReviewReasonCode).
+    REVIEW_DECISION_REASON: Final = X12_REVIEW_DECISION_REASONS
     CERTIFICATION_TYPE: Final = x12(1322)
     SERVICE_ITEM_REQUEST_TYPE: Final = x12(1525)
     LEVEL_OF_SERVICE: Final = x12(1338)
@@ -113,6 +118,13 @@ class System:
     COVERAGE_CLASS: Final = "http://terminology.hl7.org/CodeSystem/coverage-class"
     ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
     DATA_ABSENT_REASON: Final = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+    # The plan's own code system for the answers a clinical fact allows (one per fact, see fact_values).
+    FACT_VALUES: Final = "urn:casemgmt:fhir:CodeSystem/fact-"
+
+
+def fact_values(key: str) -> str:
+    """The code system of the answers the fact catalogue allows for one clinical fact."""
+    return f"{System.FACT_VALUES}{key}"
 
 
 # X12 901 (AAA03) reject reasons the error response uses.
@@ -149,6 +161,10 @@ PAS_SUBSCRIPTION_TOPIC: Final = f"{PAS}/SubscriptionTopic/PASSubscriptionTopic"
 PAS_FILTER_ORG_IDENTIFIER: Final = "orgIdentifier"
 CHANNEL_REST_HOOK: Final = "rest-hook"
 PAYLOAD_FULL_RESOURCE: Final = "full-resource"
+PAYLOAD_ID_ONLY: Final = "id-only"
+PAYLOAD_CONTENTS: Final = (PAYLOAD_FULL_RESOURCE, PAYLOAD_ID_ONLY)
+# The shortest heartbeat period taken, in seconds: heartbeats are sent by a task beat runs each minute.
+HEARTBEAT_MIN_SECONDS: Final = 60
 
 # Which of our code systems a FHIR coding system is.
 SERVICE_CODE_SYSTEMS: Final = {
@@ -209,10 +225,37 @@ SOPT_LINES_OF_BUSINESS: Final = {
 }
 CRD_DETAIL: Final = "urn:casemgmt:fhir:crd-detail"
 
+# The CRD coverage-information extension's codes (CRD 2.1, code system CRD_TEMP): `covered`,
+# `pa-needed`, `doc-needed`, and `info-needed` (what the order lacks for a definite answer; it is
+# given exactly when an answer is `conditional`). `OTH` is v3 NullFlavor "other", which the guide
+# allows in info-needed when `reason` says what is needed.
+CRD_COVERED: Final = "covered"
+CRD_NOT_COVERED: Final = "not-covered"
+CRD_CONDITIONAL: Final = "conditional"
+CRD_AUTH_NEEDED: Final = "auth-needed"
+CRD_NO_AUTH: Final = "no-auth"
+CRD_SATISFIED: Final = "satisfied"
+CRD_DOC_CLINICAL: Final = "clinical"
+CRD_DOC_WITH_PA: Final = "withpa"
+CRD_INFO_PERFORMER: Final = "performer"
+CRD_INFO_LOCATION: Final = "location"
+CRD_INFO_TIMEFRAME: Final = "timeframe"
+CRD_INFO_CONTRACT_WINDOW: Final = "contract-window"
+CRD_INFO_OTHER: Final = "OTH"
+CRD_INFO_NEEDED: Final = {
+    CRD_INFO_PERFORMER: "Performer needed",
+    CRD_INFO_LOCATION: "Location needed",
+    CRD_INFO_TIMEFRAME: "Timeframe needed",
+    CRD_INFO_CONTRACT_WINDOW: "New contract window",
+    CRD_INFO_OTHER: "Other",
+}
+
 # What the CapabilityStatement names: the security service, the SMART token endpoint's extension,
 # the subscription topic it supports, and the guides it implements.
 SMART_SECURITY: Final = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 OAUTH_URIS: Final = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SEARCH_PARAM_URL: Final = "http://hl7.org/fhir/SearchParameter/conformance-url"
+SEARCH_PARAM_VERSION: Final = "http://hl7.org/fhir/SearchParameter/conformance-version"
 SUBSCRIPTION_TOPIC_CANONICAL: Final = f"{BACKPORT}/StructureDefinition/capabilitystatement-subscriptiontopic-canonical"
 IMPLEMENTATION_GUIDES: Final = (
     f"{PAS}/ImplementationGuide/hl7.fhir.us.davinci-pas",

@@ -34,16 +34,26 @@ from fhir.resources.R4B.resource import Resource
 
 from casemgmt.audit.models import AuditAction
 from casemgmt.audit.services import audit_record
-from casemgmt.cases.models import Case, LineOutcome, ServiceLine
+from casemgmt.cases.models import Case, FlagKind, GoldCardProgramme, LineOutcome, ServiceLine
 from casemgmt.cases.selectors import case_request_data, member_coverage_on
 from casemgmt.cases.services.duplicates import duplicate_flags, duplicate_matches
 from casemgmt.cases.services.eligibility import eligibility_flags
-from casemgmt.cases.services.triage import triage_lines
+from casemgmt.cases.services.triage import CRITERIA_APPROVAL_FLAGS, automatic_approval_on, triage_lines
 from casemgmt.cases.services.webhooks import webhook_target_problem
 from casemgmt.fhir.codes import (
+    CRD_AUTH_NEEDED,
+    CRD_CONDITIONAL,
     CRD_CONFIGURATION,
     CRD_CONFIGURATION_OPTIONS,
+    CRD_COVERED,
     CRD_DETAIL,
+    CRD_DOC_CLINICAL,
+    CRD_DOC_WITH_PA,
+    CRD_INFO_OTHER,
+    CRD_INFO_PERFORMER,
+    CRD_NO_AUTH,
+    CRD_NOT_COVERED,
+    CRD_SATISFIED,
     CRD_TEMP,
     FHIR_JSON,
     SERVICE_CODE_SYSTEMS,
@@ -54,10 +64,12 @@ from casemgmt.fhir.codes import (
 )
 from casemgmt.fhir.models import FhirClient
 from casemgmt.fhir.parsing import FhirInvalid, resource_json, resource_parse
+from casemgmt.fhir.questionnaires import questionnaire_items
 from policies_app.codes import code_problem, normalize_code
 from policies_app.engine import FlagData, VersionData, evaluate_request
 from policies_app.models import LineOfBusiness, Requirement
-from policies_app.selectors import criteria_facts, engine_index, governing_version, library_stamp
+from policies_app.requirement_index import RequirementAnswer, RequirementIndex, RuleData
+from policies_app.selectors import engine_index, governing_version, library_stamp, requirement_index
 
 AUDIT_OBJECT = "crd_hook"
 ORDER_TYPES = ("ServiceRequest", "DeviceRequest", "MedicationRequest")
@@ -131,11 +143,22 @@ CONFIGURATION_OPTIONS = (
     },
 )
 
-COVERED_LABELS = {"covered": "Covered", "not-covered": "Not a covered benefit"}
+COVERED_LABELS = {
+    CRD_COVERED: "Covered",
+    CRD_NOT_COVERED: "Not a covered benefit",
+    CRD_CONDITIONAL: "Coverage depends on information the order does not give",
+}
 PA_LABELS = {
-    "auth-needed": "Prior authorization required",
-    "no-auth": "No prior authorization needed",
-    "satisfied": "Prior authorization requirement satisfied: approved without a request",
+    CRD_AUTH_NEEDED: "Prior authorization required",
+    CRD_NO_AUTH: "No prior authorization needed",
+    CRD_SATISFIED: "Prior authorization requirement satisfied: approved without a request",
+    CRD_CONDITIONAL: "Prior authorization depends on information the order does not give",
+}
+# What each of the plan's requirements answers as `pa-needed` (a benefit exclusion answers none).
+PA_NEEDED = {
+    Requirement.REQUIRED: CRD_AUTH_NEEDED,
+    Requirement.NOT_REQUIRED: CRD_NO_AUTH,
+    Requirement.NOTIFICATION_ONLY: CRD_NO_AUTH,
 }
 
 
@@ -428,6 +451,8 @@ class OrderAnswer:
     governing: VersionData | None
     assertion_id: str
     satisfied_pa_id: str | None
+    # CRD info-needed codes: what the order lacks for a definite answer (only when one is conditional).
+    info_needed: tuple[str, ...] = ()
 
 
 def line_of_business_for(*, coverage: Coverage | None, day: date, client: FhirClient) -> str:
@@ -476,48 +501,126 @@ def order_answer(
     )
     evaluation: list[FlagData] = evaluate_request(engine_index(stamp), case_request_data(case, [line]))
     matches = duplicate_matches(member_id=member_id, line_of_business=line_of_business, lines=[line])
-    triage = triage_lines(
-        case=case,
-        lines=[line],
-        evaluation=evaluation,
-        triage_flags=[
-            *duplicate_flags(case=case, lines=[line], matches=matches, now=now),
-            *eligibility_flags(
-                line_of_business=line_of_business, member_id=member_id, lines=[line], case=case, now=now
-            ),
-        ],
-        stamp=stamp,
-        now=now,
-    )
+    blocking = [
+        *duplicate_flags(case=case, lines=[line], matches=matches, now=now),
+        *eligibility_flags(line_of_business=line_of_business, member_id=member_id, lines=[line], case=case, now=now),
+    ]
+    triage = triage_lines(case=case, lines=[line], evaluation=evaluation, triage_flags=blocking, stamp=stamp, now=now)
     requirement = triage.requirements[1]
     approval = triage.answers.get(1)
     governing = governing_version(evaluation, line_of_business=line_of_business, day=order.date_of_service)
-    covered = "not-covered" if requirement.requirement == Requirement.NOT_COVERED else "covered"
-    pa_needed: str | None = None
-    if covered == "covered":
-        if requirement.requirement != Requirement.REQUIRED:
-            pa_needed = "no-auth"
-        elif approval is not None and approval.outcome == LineOutcome.APPROVED:
-            pa_needed = "satisfied"
-        else:
-            pa_needed = "auth-needed"
-    documented = (
-        pa_needed == "auth-needed"
-        and governing is not None
-        and any(not fact.derived for fact in criteria_facts(governing))
+    covered = CRD_NOT_COVERED if requirement.requirement == Requirement.NOT_COVERED else CRD_COVERED
+    pa_needed: str | None = PA_NEEDED.get(Requirement(requirement.requirement))
+    if pa_needed == CRD_AUTH_NEEDED and approval is not None and approval.outcome == LineOutcome.APPROVED:
+        pa_needed = CRD_SATISFIED
+    needed: list[tuple[str, str]] = []  # (info-needed code, what it is and why)
+    other_rules = diagnosis_rules(
+        index=requirement_index(stamp), order=order, line_of_business=line_of_business, answer=requirement
     )
+    if other_rules:
+        outcomes = {requirement.requirement, *(rule.requirement for rule in other_rules)}
+        if Requirement.NOT_COVERED in outcomes:
+            covered = CRD_CONDITIONAL
+        answers = {PA_NEEDED[Requirement(r)] for r in outcomes if r != Requirement.NOT_COVERED}
+        if len(answers) > 1:
+            pa_needed = CRD_CONDITIONAL
+        elif pa_needed is None:
+            pa_needed = next(iter(answers))
+        needed.append(
+            (
+                CRD_INFO_OTHER,
+                "The diagnosis: the order names none, and the plan's rules answer differently by diagnosis ("
+                + "; ".join(rule.description() for rule in other_rules)
+                + ").",
+            )
+        )
+    elif pa_needed == CRD_AUTH_NEEDED and not blocking and automatic_approval_on(stamp):
+        if not order.requester_npi and gold_card_programmes_cover(
+            line_of_business=line_of_business, order=order, evaluation=evaluation
+        ):
+            needed.append(
+                (
+                    CRD_INFO_PERFORMER,
+                    "The ordering provider's NPI: a provider holding the plan's gold card for this service is "
+                    "approved without review.",
+                )
+            )
+        if documentation_could_approve(evaluation):
+            needed.append(
+                (
+                    CRD_INFO_OTHER,
+                    "The clinical documentation the policy's criteria read: a request whose criteria are met "
+                    "with every fact known is approved without review (complete the plan's questionnaire).",
+                )
+            )
+        if needed:
+            pa_needed = CRD_CONDITIONAL
+    documented = (
+        pa_needed in (CRD_AUTH_NEEDED, CRD_CONDITIONAL)
+        and governing is not None
+        and bool(questionnaire_items(governing))
+    )
+    reason = approval.reason if approval is not None else requirement.description
+    if needed:
+        reason = (
+            "Depends on what the order does not say. Needed: "
+            + " ".join(why for _code, why in needed)
+            + (f" Without it: {reason}")
+        )
     return OrderAnswer(
         order=order,
         line_of_business=line_of_business,
         covered=covered,
         pa_needed=pa_needed,
-        doc_needed="clinical" if documented else None,
+        doc_needed=CRD_DOC_CLINICAL if documented else None,
         questionnaire=f"{fhir_base}/Questionnaire/policy-{governing.policy_id}" if documented and governing else None,
-        reason=approval.reason if approval is not None else requirement.description,
+        reason=reason,
         gold_card=approval is not None and approval.exemption is not None,
         governing=governing,
         assertion_id=uuid.uuid4().hex,
-        satisfied_pa_id=uuid.uuid4().hex if pa_needed == "satisfied" else None,
+        satisfied_pa_id=uuid.uuid4().hex if pa_needed == CRD_SATISFIED else None,
+        info_needed=tuple(dict.fromkeys(code for code, _why in needed)),
+    )
+
+
+def diagnosis_rules(
+    *, index: RequirementIndex, order: DraftOrder, line_of_business: str, answer: RequirementAnswer
+) -> tuple[RuleData, ...]:
+    """The requirement rules that would answer the order otherwise had it named a diagnosis: the
+    diagnosis-scoped rules in effect for it that rank before the rule that answered. None when the
+    order names a diagnosis (its diagnoses settle which rule applies)."""
+    if order.diagnoses:
+        return ()
+    found = []
+    for rule in index.candidates(order.code_system, order.code):
+        if not rule.in_effect_on(order.date_of_service) or rule.line_of_business not in ("", line_of_business):
+            continue
+        if not rule.diagnosis_codes:
+            break  # this rule answers whatever the diagnosis: none after it can apply
+        if rule.requirement != answer.requirement:
+            found.append(rule)
+    return tuple(found)
+
+
+def gold_card_programmes_cover(*, line_of_business: str, order: DraftOrder, evaluation: Iterable[FlagData]) -> bool:
+    """Whether an active gold-card programme of the line of business covers the ordered service."""
+    policy_ids = {flag.version.policy_id for flag in evaluation if flag.version is not None}
+    programmes = GoldCardProgramme.objects.filter(active=True, line_of_business=line_of_business)
+    return any(
+        programme.covers(code_system=order.code_system, code=order.code, policy_ids=policy_ids)
+        for programme in programmes
+    )
+
+
+def documentation_could_approve(evaluation: Iterable[FlagData]) -> bool:
+    """Whether intake would approve the line at once were the criteria it reads unknown answered:
+    they are the line's only open question, under versions whose editors allow approval when met."""
+    flags = list(evaluation)
+    unknown = [flag for flag in flags if flag.kind == FlagKind.CRITERIA_INCOMPLETE]
+    return (
+        bool(unknown)
+        and all(flag.kind in CRITERIA_APPROVAL_FLAGS or flag.kind == FlagKind.CRITERIA_INCOMPLETE for flag in flags)
+        and all(flag.version is not None and flag.version.auto_approve for flag in unknown)
     )
 
 
@@ -543,7 +646,8 @@ def coverage_information(answer: OrderAnswer, *, coverage: Reference, requiremen
         parts.append(Extension(url="pa-needed", valueCode=answer.pa_needed))
     if answer.doc_needed:
         parts.append(Extension(url="doc-needed", valueCode=answer.doc_needed))
-        parts.append(Extension(url="doc-purpose", valueCode="withpa"))
+        parts.append(Extension(url="doc-purpose", valueCode=CRD_DOC_WITH_PA))
+    parts.extend(Extension(url="info-needed", valueCode=code) for code in answer.info_needed)
     if answer.questionnaire:
         parts.append(Extension(url="questionnaire", valueCanonical=answer.questionnaire))
     reason = CodeableConcept(
@@ -591,7 +695,11 @@ def _source(answer: OrderAnswer | None) -> dict[str, Any]:
 
 
 def _answer_card(answer: OrderAnswer, action: dict[str, Any], requirements_url: str) -> dict[str, Any]:
-    headline = PA_LABELS[answer.pa_needed] if answer.pa_needed else COVERED_LABELS[answer.covered]
+    headline = (
+        PA_LABELS[answer.pa_needed]
+        if answer.pa_needed and answer.covered != CRD_CONDITIONAL
+        else COVERED_LABELS[answer.covered]
+    )
     detail = [answer.reason]
     if answer.governing is not None:
         detail.append(f"Governed by {governing_text(answer.governing)}.")
@@ -716,6 +824,7 @@ def _record(call: HookCall, answers: Iterable[OrderAnswer]) -> None:
                     "covered": a.covered,
                     "pa_needed": a.pa_needed,
                     "doc_needed": a.doc_needed,
+                    "info_needed": list(a.info_needed),
                     "policy_version": a.governing.version_id if a.governing else None,
                     "coverage_assertion_id": a.assertion_id,
                     "satisfied_pa_id": a.satisfied_pa_id,

@@ -125,6 +125,13 @@ class FhirSubscriptionStatus(models.TextChoices):
 LIVE_SUBSCRIPTION_STATUSES = (FhirSubscriptionStatus.REQUESTED, FhirSubscriptionStatus.ACTIVE)
 
 
+class FhirPayloadContent(models.TextChoices):
+    """What an event notification carries (the backport's payload content)."""
+
+    FULL_RESOURCE = "full-resource", "The PAS Response Bundle"
+    ID_ONLY = "id-only", "The ClaimResponse's reference only"
+
+
 class FhirSubscription(models.Model):
     """A client's R4 backport Subscription to the PAS topic, with the rest-hook channel: where its
     notifications go, the headers it asked for, and how many events it has been sent."""
@@ -145,6 +152,15 @@ class FhirSubscription(models.Model):
     )
     base_url = models.URLField(max_length=300, help_text="The FHIR base the client subscribed at.")
     events_since_start = models.PositiveIntegerField(default=0)
+    content = models.CharField(
+        max_length=20, choices=FhirPayloadContent.choices, default=FhirPayloadContent.FULL_RESOURCE
+    )
+    heartbeat_period = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds without a notification after which a heartbeat is sent."
+    )
+    last_notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its last notification (handshake, event, heartbeat) was queued."
+    )
     error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -165,6 +181,7 @@ class FhirSubscription(models.Model):
 class FhirNotificationKind(models.TextChoices):
     HANDSHAKE = "handshake", "Handshake"
     EVENT = "event-notification", "Event notification"
+    HEARTBEAT = "heartbeat", "Heartbeat"
 
 
 class FhirNotificationStatus(models.TextChoices):
@@ -196,7 +213,13 @@ class FhirNotification(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["subscription", "event_number"], name="fhirnotification_unique_number"),
+            # Events are numbered once each; a handshake (0, again when the subscription is asked for
+            # anew) and a heartbeat (the count so far) repeat a number.
+            models.UniqueConstraint(
+                fields=["subscription", "event_number"],
+                condition=Q(kind="event-notification"),
+                name="fhirnotification_unique_event_number",
+            ),
         ]
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="fhirnotification_due_idx"),

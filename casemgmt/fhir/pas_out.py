@@ -45,6 +45,7 @@ from casemgmt.cases.models import (
     DecisionLine,
     Flag,
     LineOutcome,
+    ReviewReasonCode,
     ServiceLine,
 )
 from casemgmt.cases.selectors import current_flags, line_authorizations, line_current_determinations
@@ -83,15 +84,18 @@ class ItemState:
 
 
 def cited(determinations: Iterable[DecisionLine]) -> None:
-    """Attach each determination's citations (one query)."""
+    """Attach each determination's citations (one query) and reason code (one more, when one has a code)."""
     found = list(determinations)
     if not found:
         return
     by_line: dict[int, list[Citation]] = {}
     for citation in Citation.objects.filter(decision_line__in=[d.pk for d in found]):
         by_line.setdefault(citation.decision_line_id or 0, []).append(citation)
+    coded = {d.reason_code_id for d in found if d.reason_code_id is not None}
+    codes = ReviewReasonCode.objects.in_bulk(coded) if coded else {}
     for determination in found:
         determination.fhir_citations = by_line.get(determination.pk, [])  # type: ignore[attr-defined]
+        determination.fhir_reason_code = codes.get(determination.reason_code_id or 0)  # type: ignore[attr-defined]
 
 
 def intake_state(case: Case, items: list[FhirItem]) -> list[ItemState]:
@@ -199,6 +203,11 @@ class ResponseBuilder:
         for citation in citations:
             extensions.append(Extension(url=Ext.POLICY_VERSION, valueString=citation_text(citation)))
         if determination is not None and LineOutcome(determination.outcome) in ADVERSE:
+            code: ReviewReasonCode | None = getattr(determination, "fhir_reason_code", None)
+            if code is not None:
+                review.append(
+                    Extension(url="reasonCode", valueCodeableConcept=concept(code.system, code.code, code.display))
+                )
             basis = "; ".join(citation_text(c) for c in citations)
             reason = determination.reason or "See the decision letter."
             note_numbers.append(
@@ -252,7 +261,7 @@ class ResponseBuilder:
             if s.authorization is not None and s.review_action in ("A1", "A2", "A6")
         ]
         response = ClaimResponse(
-            id=f"{case.case_number}-{self.submission.pk}",
+            id=claim_response_id(self.submission),
             meta=Meta(profile=[Profile.CLAIM_RESPONSE]),
             identifier=[
                 *(Identifier.model_validate(i) for i in (claim.get("identifier") or [])[:1]),
@@ -275,6 +284,11 @@ class ResponseBuilder:
             response.preAuthRef = authorized[0].authorization_number
             response.preAuthPeriod = period(min(a.valid_from for a in authorized), max(a.valid_to for a in authorized))
         return response
+
+
+def claim_response_id(submission: FhirSubmission) -> str:
+    """The id of a submission's ClaimResponse: the same in every answer about it."""
+    return f"{submission.case.case_number}-{submission.pk}"
 
 
 def citation_text(citation: Citation) -> str:

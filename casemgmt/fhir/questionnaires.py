@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from fhir.resources.R4B.bundle import Bundle, BundleEntry
+from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleEntrySearch
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.coverage import Coverage
@@ -29,6 +29,7 @@ from fhir.resources.R4B.period import Period
 from fhir.resources.R4B.questionnaire import (
     Questionnaire,
     QuestionnaireItem,
+    QuestionnaireItemAnswerOption,
     QuestionnaireItemEnableWhen,
 )
 from fhir.resources.R4B.questionnaireresponse import (
@@ -49,13 +50,17 @@ from casemgmt.fhir.codes import (
     Ext,
     Profile,
     System,
+    fact_values,
 )
 from casemgmt.fhir.models import FhirClient
 from casemgmt.fhir.parsing import FhirInvalid, FhirProblem, operation_outcome
+from casemgmt.kernel.errors import NotFoundError
 from policies_app.codes import CPT_RE, HCPCS_RE, code_problem
-from policies_app.engine import CriterionNode, VersionData
+from policies_app.engine import CriterionNode, VersionData, documented_fact_key
 from policies_app.models import (
     CoveragePosition,
+    Criterion,
+    CriterionNodeType,
     FactDefinition,
     FactType,
     LineOfBusiness,
@@ -119,14 +124,30 @@ def questionnaire_canonical(*, version: PolicyVersion | VersionData, base_url: s
     return f"{questionnaire_url(policy_id=policy_id, base_url=base_url)}|{questionnaire_version(version)}"
 
 
+def documented_finding(key: str, text: str) -> FactDefinition:
+    """A documented-review criterion as the yes/no fact the engine reads it as (never saved: the
+    catalogue holds no row for it, its key is derived from the criterion's words)."""
+    return FactDefinition(key=key, label=text, value_type=FactType.BOOLEAN)
+
+
 def sent_facts() -> dict[str, FactDefinition]:
-    """The catalogue's facts a request sends (not derived from the request), by key."""
-    return {fact.key: fact for fact in FactDefinition.objects.filter(derived=False)}
+    """What a request may answer, by key: the catalogue's facts a request sends (not derived from
+    the request), and the findings of the documented-review criteria of the policy library."""
+    facts = {fact.key: fact for fact in FactDefinition.objects.filter(derived=False)}
+    labels = Criterion.objects.filter(node_type=CriterionNodeType.DOCUMENTED).values_list("label", flat=True)
+    for label in labels.distinct():
+        key = documented_fact_key(label)
+        facts.setdefault(key, documented_finding(key, label))
+    return facts
+
+
+def _is_leaf(node: CriterionNode) -> bool:
+    return node.node_type in (CriterionNodeType.LEAF, CriterionNodeType.DOCUMENTED)
 
 
 def _leaf_facts(node: CriterionNode) -> Counter[str]:
     """How many leaves of the subtree read each fact."""
-    if node.node_type == "leaf":
+    if _is_leaf(node):
         return Counter({node.fact: 1})
     total: Counter[str] = Counter()
     for child in node.children:
@@ -134,16 +155,38 @@ def _leaf_facts(node: CriterionNode) -> Counter[str]:
     return total
 
 
+def allowed_answers(fact: FactDefinition) -> dict[str, tuple[Any, str]]:
+    """The answers the catalogue allows for a fact, by the code that stands for each in a coding:
+    (the value as the fact holds it, its label). Empty when any value of its type is allowed; a
+    yes/no fact is always asked as yes or no."""
+    if fact.value_type == FactType.BOOLEAN:
+        return {}
+    allowed: dict[str, tuple[Any, str]] = {}
+    for option in fact.allowed_values or []:
+        if isinstance(option, dict) and option.get("value") not in (None, ""):
+            value = option["value"]
+            allowed[str(value)] = (value, str(option.get("label") or value))
+    return allowed
+
+
 def _question(fact: FactDefinition) -> QuestionnaireItem:
     unit = None
     if fact.unit and fact.value_type in (FactType.NUMBER, FactType.INTEGER):
         # Our units are the catalogue's words, not UCUM codes, so the coding carries a display only.
         unit = [Extension(url=Ext.QUESTIONNAIRE_UNIT, valueCoding=Coding(display=fact.unit))]
+    allowed = allowed_answers(fact)
+    # An answer the catalogue lists is a `choice`, each option a coding of the plan's code system for
+    # the fact (R4: a choice item's answers are codings).
+    options = [
+        QuestionnaireItemAnswerOption(valueCoding=Coding(system=fact_values(fact.key), code=code, display=label))
+        for code, (_value, label) in allowed.items()
+    ]
     return QuestionnaireItem(
         linkId=fact.key,
         text=fact.label,
-        type=ITEM_TYPES[FactType(fact.value_type)],
+        type="choice" if options else ITEM_TYPES[FactType(fact.value_type)],
         repeats=True if fact.value_type == FactType.CODE_LIST else None,
+        answerOption=options or None,
         extension=unit,
     )
 
@@ -157,7 +200,12 @@ class _ItemBuilder:
     placed: set[str] = field(default_factory=set)
 
     def items(self, node: CriterionNode) -> list[QuestionnaireItem]:
-        if node.node_type == "leaf":
+        if node.node_type == CriterionNodeType.DOCUMENTED:
+            if node.fact in self.placed:
+                return []
+            self.placed.add(node.fact)
+            return [_question(documented_finding(node.fact, node.label))]
+        if node.node_type == CriterionNodeType.LEAF:
             fact = self.facts.get(node.fact)
             if fact is None or fact.key in self.placed:
                 return []
@@ -167,7 +215,7 @@ class _ItemBuilder:
         children: list[QuestionnaireItem] = []
         for child in node.children:
             built = self.items(child)
-            if gates and child.node_type != "leaf" and self.only_read_inside(child):
+            if gates and not _is_leaf(child) and self.only_read_inside(child):
                 for item in built:
                     item.enableWhen = [
                         QuestionnaireItemEnableWhen(question=fact, operator="=", answerBoolean=answer)
@@ -188,10 +236,15 @@ class _ItemBuilder:
         return [
             (child.fact, GATE_ANSWERS[child.operator])
             for child in node.children
-            if child.node_type == "leaf"
-            and child.operator in GATE_ANSWERS
-            and child.fact in self.facts
-            and self.facts[child.fact].value_type == FactType.BOOLEAN
+            if child.operator in GATE_ANSWERS
+            and (
+                child.node_type == CriterionNodeType.DOCUMENTED
+                or (
+                    child.node_type == CriterionNodeType.LEAF
+                    and child.fact in self.facts
+                    and self.facts[child.fact].value_type == FactType.BOOLEAN
+                )
+            )
         ]
 
     def only_read_inside(self, node: CriterionNode) -> bool:
@@ -233,6 +286,58 @@ def questionnaire_for_version(*, version: PolicyVersion, base_url: str) -> Quest
     )
 
 
+def _policy_of(questionnaire: str) -> int | None:
+    """The policy id a questionnaire id (`policy-<id>`) names."""
+    prefix, _, tail = questionnaire.partition("-")
+    return int(tail) if prefix == "policy" and tail.isdigit() and not tail.startswith("0") else None
+
+
+def questionnaire_version_lookup(*, url: str, version: str, base_url: str, today: date) -> PolicyVersion | None:
+    """The policy version a questionnaire canonical names: `version` (`<label>-pv<id>`) when
+    given, else the version in effect `today`; None when the URL or version is not one of ours."""
+    policy_id = _policy_of(url.rpartition("/Questionnaire/")[2])
+    if policy_id is None or url != questionnaire_url(policy_id=policy_id, base_url=base_url):
+        return None
+    versions = versions_with_content().filter(policy_id=policy_id, status__in=list(QUESTIONNAIRE_STATUS))
+    if version:
+        pk = version.rpartition("-pv")[2]
+        found = versions.filter(pk=int(pk)).first() if pk.isdigit() else None
+        return found if found is not None and questionnaire_version(found) == version else None
+    current = engine_index().version_in_effect(policy_id, today)
+    return versions.filter(pk=current.version_id).first() if current is not None else None
+
+
+def questionnaire_read(*, questionnaire: str, base_url: str, today: date) -> Questionnaire:
+    """`GET Questionnaire/<id>`: a policy's questionnaire as its version in effect today has it.
+    NotFoundError when the id is not ours, no version is in effect, or its criteria ask nothing."""
+    policy_id = _policy_of(questionnaire)
+    url = questionnaire_url(policy_id=policy_id, base_url=base_url) if policy_id is not None else ""
+    version = questionnaire_version_lookup(url=url, version="", base_url=base_url, today=today) if url else None
+    found = questionnaire_for_version(version=version, base_url=base_url) if version is not None else None
+    if found is None or not found.item:
+        raise NotFoundError(f"Questionnaire/{questionnaire} is not a questionnaire in effect here.")
+    return found
+
+
+def questionnaire_search(*, url: str, version: str, base_url: str, today: date) -> Bundle:
+    """`GET Questionnaire?url=...[&version=...]` (the canonical may carry `|version`): a searchset
+    with the questionnaire that canonical names, or none."""
+    url, _, in_url = url.partition("|")
+    version = version or in_url
+    found = questionnaire_version_lookup(url=url, version=version, base_url=base_url, today=today)
+    questionnaire = questionnaire_for_version(version=found, base_url=base_url) if found is not None else None
+    matches = [questionnaire] if questionnaire is not None and questionnaire.item else []
+    return Bundle(
+        type="searchset",
+        total=len(matches),
+        entry=[
+            BundleEntry(fullUrl=f"{base_url}/Questionnaire/{q.id}", resource=q, search=BundleEntrySearch(mode="match"))
+            for q in matches
+        ]
+        or None,
+    )
+
+
 # --- a QuestionnaireResponse as clinical facts --------------------------------------------------
 
 
@@ -252,8 +357,31 @@ def _number(value: Decimal | int, whole: bool) -> int | float | None:
     return int(value) if isinstance(value, int) else float(value)
 
 
+def _offered_answer(
+    fact: FactDefinition, allowed: dict[str, tuple[Any, str]], element: str, value: Any
+) -> tuple[Any, str]:
+    """An answer to a `choice` question: one of the options offered, by its coding (or its code as
+    text or a number), read back as the value the catalogue lists."""
+    if element == "valueCoding":
+        system = fact_values(fact.key)
+        if value.system and str(value.system) != system:
+            return None, f"must be a code of {system}, not of {value.system}"
+        code = str(value.code or "")
+    elif element in ("valueString", "valueInteger", "valueDecimal"):
+        code = str(value)
+    else:
+        return None, "must be one of the answers offered (valueCoding)"
+    if code not in allowed:
+        offered = ", ".join(f"{c} ({label})" for c, (_value, label) in allowed.items())
+        return None, f"{code!r} is not one of the answers offered: {offered}"
+    return allowed[code][0], ""
+
+
 def _answer_fact(fact: FactDefinition, element: str, value: Any) -> tuple[Any, str]:
     """The python value v1's clinical_facts take for one answer, or the problem with it."""
+    allowed = allowed_answers(fact)
+    if allowed:
+        return _offered_answer(fact, allowed, element, value)
     kind = fact.value_type
     if kind in (FactType.NUMBER, FactType.INTEGER):
         whole = kind == FactType.INTEGER
@@ -450,19 +578,7 @@ class _Package:
     def canonical(self, canonical: str, coverage: Coverage, path: str, today: date) -> None:
         """A questionnaire asked for by `url|version` (or `url`: the version in effect today)."""
         url, _, wanted = canonical.partition("|")
-        tail = url.rpartition("-")[2]
-        policy_id = int(tail) if tail.isdigit() else 0
-        version: PolicyVersion | None = None
-        if policy_id and url == questionnaire_url(policy_id=policy_id, base_url=self.base_url):
-            versions = versions_with_content().filter(policy_id=policy_id, status__in=list(QUESTIONNAIRE_STATUS))
-            if wanted:
-                pk = wanted.rpartition("-pv")[2]
-                version = versions.filter(pk=int(pk)).first() if pk.isdigit() else None
-                if version is not None and questionnaire_version(version) != wanted:
-                    version = None
-            else:
-                current = engine_index().version_in_effect(policy_id, today)
-                version = versions.filter(pk=current.version_id).first() if current is not None else None
+        version = questionnaire_version_lookup(url=url, version=wanted, base_url=self.base_url, today=today)
         if version is None:
             self.note(path, f"{canonical} is not a questionnaire of ours.", code="not-found", severity="warning")
             return

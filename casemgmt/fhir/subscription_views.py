@@ -1,4 +1,4 @@
-"""PAS subscriptions (the R4 Subscriptions Backport): create, read, turn off, and `$status`."""
+"""PAS subscriptions (the R4 Subscriptions Backport): create, read, update, turn off, and `$status`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from casemgmt.fhir.subscriptions import (
     subscription_off,
     subscription_resource,
     subscription_status_bundle,
+    subscription_update,
 )
 
 
@@ -37,7 +38,7 @@ class SubscriptionCollectionView(FhirView):
 
 
 class SubscriptionView(FhirView):
-    """GET /fhir/r4/Subscription/<id> (read scope); DELETE turns it off (write scope)."""
+    """GET /fhir/r4/Subscription/<id> (read scope); PUT changes it and DELETE turns it off (write scope)."""
 
     scope = ("Subscription", "read")
 
@@ -45,13 +46,24 @@ class SubscriptionView(FhirView):
         subscription = subscription_of_client(client=client_of(request), subscription_id=subscription_id)
         return Response(resource_json(subscription_resource(subscription)))
 
+    def put(self, request: Request, subscription_id: int) -> Response:
+        require_write(request)
+        subscription = subscription_update(
+            client=client_of(request), subscription_id=subscription_id, document=request.data
+        )
+        return Response(resource_json(subscription_resource(subscription)))
+
     def delete(self, request: Request, subscription_id: int) -> Response:
-        if not scope_allows(getattr(request.auth, "scopes", frozenset()), "Subscription", "write"):
-            raise exceptions.PermissionDenied(
-                "The access token's scopes do not allow this: it needs system/Subscription.write."
-            )
+        require_write(request)
         subscription = subscription_off(client=client_of(request), subscription_id=subscription_id)
         return Response(resource_json(subscription_resource(subscription)))
+
+
+def require_write(request: Request) -> None:
+    if not scope_allows(getattr(request.auth, "scopes", frozenset()), "Subscription", "write"):
+        raise exceptions.PermissionDenied(
+            "The access token's scopes do not allow this: it needs system/Subscription.write."
+        )
 
 
 class SubscriptionStatusView(FhirView):

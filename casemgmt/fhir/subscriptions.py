@@ -49,8 +49,10 @@ from casemgmt.cases.services.webhooks import (
 from casemgmt.fhir.codes import (
     CHANNEL_REST_HOOK,
     FHIR_JSON,
+    HEARTBEAT_MIN_SECONDS,
     PAS_FILTER_ORG_IDENTIFIER,
     PAS_SUBSCRIPTION_TOPIC,
+    PAYLOAD_CONTENTS,
     PAYLOAD_FULL_RESOURCE,
     Ext,
     Profile,
@@ -62,12 +64,13 @@ from casemgmt.fhir.models import (
     FhirNotification,
     FhirNotificationKind,
     FhirNotificationStatus,
+    FhirPayloadContent,
     FhirSubmission,
     FhirSubscription,
     FhirSubscriptionStatus,
 )
 from casemgmt.fhir.parsing import FhirInvalid, FhirProblem, FhirRefused, resource_json, resource_parse
-from casemgmt.fhir.pas_out import response_bundle
+from casemgmt.fhir.pas_out import claim_response_id, response_bundle
 from casemgmt.outbox.services import outbox_task_add, task_enqueue_on_commit, tasks_enqueue_on_commit
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,7 @@ log = logging.getLogger(__name__)
 # The names casemgmt.fhir.tasks registers the tasks under (beat's row names the sweeper's).
 NOTIFICATION_DELIVER_TASK = "casemgmt.fhir.tasks.fhir_notification_deliver_task"
 NOTIFICATION_SWEEP_TASK = "casemgmt.fhir.tasks.fhir_notification_sweep_task"
+HEARTBEAT_TASK = "casemgmt.fhir.tasks.fhir_heartbeat_task"
 
 # RFC 9110 field names; a value is anything on one line.
 HEADER = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\r\n]*)$")
@@ -85,6 +89,10 @@ RESERVED_HEADERS = frozenset(
 HEADERS_MAX = 10
 ENDPOINT_MAX = 500  # FhirSubscription.endpoint
 NPI = re.compile(r"^\d{10}$")
+# What a read shows in place of a header's value; sent back in an update, it keeps the value held.
+MASKED_HEADER_VALUE = "***"
+# The statuses a client may ask for in an update (the server sets active and error).
+CLIENT_STATUSES = (FhirSubscriptionStatus.REQUESTED, FhirSubscriptionStatus.OFF)
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,9 @@ class SubscriptionRequest:
     org_npi: str
     reason: str
     end: datetime | None
+    content: str = PAYLOAD_FULL_RESOURCE
+    heartbeat_period: int | None = None
+    status: str = FhirSubscriptionStatus.REQUESTED
 
 
 def org_filter_npi(value: str | None, path: str) -> tuple[str, list[FhirProblem]]:
@@ -159,19 +170,35 @@ def subscription_read(document: Any, *, now: datetime) -> SubscriptionRequest:
         problems.append(
             FhirProblem(
                 path="Subscription.channel.payload",
-                message=f"must be {FHIR_JSON}: notifications carry the full PAS Response Bundle",
+                message=f"must be {FHIR_JSON}: notifications are FHIR Bundles",
                 code="not-supported",
             )
         )
+    content = PAYLOAD_FULL_RESOURCE
     for i, ext in enumerate(channel.payload__ext.extension or [] if channel.payload__ext else []):
-        if ext.url == Ext.BACKPORT_PAYLOAD_CONTENT and ext.valueCode != PAYLOAD_FULL_RESOURCE:
+        if ext.url != Ext.BACKPORT_PAYLOAD_CONTENT:
+            continue
+        if ext.valueCode in PAYLOAD_CONTENTS:
+            content = str(ext.valueCode)
+        else:
             problems.append(
                 FhirProblem(
                     path=f"Subscription.channel.payload.extension[{i}].valueCode",
-                    message=f"only {PAYLOAD_FULL_RESOURCE} is supported, not {ext.valueCode!r}",
+                    message=f"must be {' or '.join(PAYLOAD_CONTENTS)}, not {ext.valueCode!r}",
                     code="not-supported",
                 )
             )
+    heartbeat: int | None = None
+    for i, ext in enumerate(channel.extension or []):
+        if ext.url != Ext.BACKPORT_HEARTBEAT_PERIOD:
+            continue
+        path = f"Subscription.channel.extension[{i}].valueUnsignedInt"
+        if ext.valueUnsignedInt is None:
+            problems.append(FhirProblem(path=path, message="is required: the heartbeat period in seconds"))
+        elif ext.valueUnsignedInt < HEARTBEAT_MIN_SECONDS:
+            problems.append(FhirProblem(path=path, message=f"must be at least {HEARTBEAT_MIN_SECONDS} seconds"))
+        else:
+            heartbeat = int(ext.valueUnsignedInt)
     headers = [str(header) for header in channel.header or []]
     if len(headers) > HEADERS_MAX:
         problems.append(FhirProblem(path="Subscription.channel.header", message=f"at most {HEADERS_MAX} headers"))
@@ -194,7 +221,14 @@ def subscription_read(document: Any, *, now: datetime) -> SubscriptionRequest:
     if problems:
         raise FhirInvalid(problems)
     return SubscriptionRequest(
-        endpoint=endpoint, headers=headers, org_npi=org_npi, reason=str(resource.reason or "")[:500], end=end
+        endpoint=endpoint,
+        headers=headers,
+        org_npi=org_npi,
+        reason=str(resource.reason or "")[:500],
+        end=end,
+        content=content,
+        heartbeat_period=heartbeat,
+        status=str(resource.status),
     )
 
 
@@ -213,6 +247,9 @@ def subscription_create(*, client: FhirClient, document: Any, base_url: str) -> 
                 org_npi=wanted.org_npi,
                 reason=wanted.reason,
                 end=wanted.end,
+                content=wanted.content,
+                heartbeat_period=wanted.heartbeat_period,
+                last_notified_at=now,
                 secret=secret,
                 base_url=base_url,
             )
@@ -231,6 +268,8 @@ def subscription_create(*, client: FhirClient, document: Any, base_url: str) -> 
                 changes={
                     "endpoint": (None, wanted.endpoint),
                     "org_npi": (None, wanted.org_npi),
+                    "content": (None, wanted.content),
+                    "heartbeat_period": (None, wanted.heartbeat_period),
                     # The subscriber's headers may hold its credentials.
                     "headers": (None, MASKED if wanted.headers else []),
                     "secret": (None, MASKED),
@@ -278,6 +317,120 @@ def subscription_off(*, client: FhirClient, subscription_id: int) -> FhirSubscri
     return subscription
 
 
+def _headers_kept(wanted: list[str], held: list[str]) -> tuple[list[str], list[FhirProblem]]:
+    """The headers an update asks for, a masked value (as a read shows it) standing for the value
+    held under that name."""
+    values = {name.lower(): header for name, header in ((header_pair(h)[0], h) for h in held)}
+    kept, problems = [], []
+    for i, header in enumerate(wanted):
+        name, value = header_pair(header)
+        if value != MASKED_HEADER_VALUE:
+            kept.append(header)
+        elif name.lower() in values:
+            kept.append(values[name.lower()])
+        else:
+            problems.append(
+                FhirProblem(
+                    path=f"Subscription.channel.header[{i}]",
+                    message=f"{MASKED_HEADER_VALUE} keeps the value held for {name}, and no {name} header is held",
+                )
+            )
+    return kept, problems
+
+
+def subscription_update(*, client: FhirClient, subscription_id: int, document: Any) -> FhirSubscription:
+    """`PUT Subscription/<id>`: change the client's subscription (endpoint, headers, filter,
+    reason, end, payload content, heartbeat) or its status: `off` stops it; `requested` asks for
+    it again (an ended or failed one, or one whose endpoint changes), with a new handshake. Its
+    secret and event numbers stay. 409 when asking again while another is live."""
+    now = timezone.now()
+    wanted = subscription_read(document, now=now)
+    problems: list[FhirProblem] = []
+    sent_id = document.get("id") if isinstance(document, dict) else None
+    if sent_id is not None and str(sent_id) != str(subscription_id):
+        problems.append(FhirProblem(path="Subscription.id", message=f"must be {subscription_id}, the id updated"))
+    with transaction.atomic():
+        subscription = FhirSubscription.objects.select_for_update().filter(client=client, pk=subscription_id).first()
+        if subscription is None:
+            raise FhirRefused(f"Subscription/{subscription_id} is not known", status_code=404, code="not-found")
+        if wanted.status not in (*CLIENT_STATUSES, subscription.status):
+            problems.append(
+                FhirProblem(
+                    path="Subscription.status",
+                    message=f"must be {' or '.join(CLIENT_STATUSES)} (the server sets active and error)",
+                )
+            )
+        headers, wrong = _headers_kept(wanted.headers, subscription.headers)
+        if problems or wrong:
+            raise FhirInvalid(problems + wrong)
+        values: dict[str, Any] = {
+            "endpoint": wanted.endpoint,
+            "headers": headers,
+            "org_npi": wanted.org_npi,
+            "reason": wanted.reason,
+            "end": wanted.end,
+            "content": wanted.content,
+            "heartbeat_period": wanted.heartbeat_period,
+        }
+        if wanted.status == FhirSubscriptionStatus.OFF:
+            values["status"] = FhirSubscriptionStatus.OFF
+        elif subscription.status not in LIVE_SUBSCRIPTION_STATUSES or wanted.endpoint != subscription.endpoint:
+            values["status"] = FhirSubscriptionStatus.REQUESTED
+            values["error"] = ""
+        changes = {
+            name: (getattr(subscription, name), value)
+            for name, value in values.items()
+            if getattr(subscription, name) != value
+        }
+        if "headers" in changes:
+            changes["headers"] = (MASKED, MASKED)  # they may hold the subscriber's credentials
+        handshake = values.get("status") == FhirSubscriptionStatus.REQUESTED and not (
+            FhirNotification.objects.filter(
+                subscription=subscription, kind=FhirNotificationKind.HANDSHAKE, status=FhirNotificationStatus.PENDING
+            ).exists()
+        )
+        if handshake:
+            values["last_notified_at"] = now
+        try:
+            with transaction.atomic():
+                FhirSubscription.objects.filter(pk=subscription.pk).update(**values)
+        except IntegrityError:
+            live = (
+                FhirSubscription.objects.filter(client=client, status__in=LIVE_SUBSCRIPTION_STATUSES)
+                .exclude(pk=subscription.pk)
+                .first()
+            )
+            if live is None:
+                raise
+            raise FhirRefused(
+                f"this client already has Subscription/{live.pk} ({live.status}): one subscription per "
+                "organization; turn it off to ask for this one again",
+                status_code=409,
+                code="duplicate",
+                path="Subscription.status",
+            ) from None
+        if changes:
+            audit_record(
+                action=AuditAction.CHANGE,
+                object_type=AuditObject.WEBHOOK,
+                object_id=f"Subscription/{subscription.pk}",
+                user=client.user,
+                changes=changes,
+                detail={"fhir_client": client.client_id},
+            )
+        if handshake:
+            notification = FhirNotification.objects.create(
+                subscription=subscription,
+                kind=FhirNotificationKind.HANDSHAKE,
+                event_number=0,
+                next_attempt_at=now,
+                enqueued_at=now,
+            )
+            task_enqueue_on_commit(NOTIFICATION_DELIVER_TASK, notification.pk)
+    subscription.refresh_from_db()
+    return subscription
+
+
 def subscription_url(subscription: FhirSubscription) -> str:
     return f"{subscription.base_url}/Subscription/{subscription.pk}"
 
@@ -289,11 +442,16 @@ def subscription_resource(subscription: FhirSubscription, *, secret: str | None 
         "type": CHANNEL_REST_HOOK,
         "endpoint": subscription.endpoint,
         "payload": FHIR_JSON,
-        "_payload": {"extension": [{"url": Ext.BACKPORT_PAYLOAD_CONTENT, "valueCode": PAYLOAD_FULL_RESOURCE}]},
-        "header": [f"{header.split(':', 1)[0]}: ***" for header in subscription.headers] or None,
+        "_payload": {"extension": [{"url": Ext.BACKPORT_PAYLOAD_CONTENT, "valueCode": subscription.content}]},
+        "header": [f"{header_pair(header)[0]}: {MASKED_HEADER_VALUE}" for header in subscription.headers] or None,
     }
+    extensions = []
+    if subscription.heartbeat_period:
+        extensions.append({"url": Ext.BACKPORT_HEARTBEAT_PERIOD, "valueUnsignedInt": subscription.heartbeat_period})
     if secret is not None:
-        channel["extension"] = [{"url": Ext.SIGNING_SECRET, "valueString": secret}]
+        extensions.append({"url": Ext.SIGNING_SECRET, "valueString": secret})
+    if extensions:
+        channel["extension"] = extensions
     data: dict[str, Any] = {
         "resourceType": "Subscription",
         "id": str(subscription.pk),
@@ -399,7 +557,9 @@ def fhir_notifications_queue(*, case: Case, events: list[CaseEvent]) -> list[Fhi
     notifications = []
     for subscription in subscriptions:
         # The row stays locked until the commit, so the numbers of a subscription never repeat.
-        FhirSubscription.objects.filter(pk=subscription.pk).update(events_since_start=F("events_since_start") + 1)
+        FhirSubscription.objects.filter(pk=subscription.pk).update(
+            events_since_start=F("events_since_start") + 1, last_notified_at=now
+        )
         number = FhirSubscription.objects.values_list("events_since_start", flat=True).get(pk=subscription.pk)
         notifications.append(
             FhirNotification(
@@ -419,30 +579,30 @@ def fhir_notifications_queue(*, case: Case, events: list[CaseEvent]) -> list[Fhi
 
 def notification_bundle(notification: FhirNotification) -> Bundle:
     """The notification's body, as the request stands now: the backport's R4 notification Bundle
-    (history), the SubscriptionStatus first, then, for an event, the PAS Response Bundle it focuses on."""
+    (history), the SubscriptionStatus first, then, for an event, the PAS Response Bundle it focuses
+    on, or with `id-only` content the reference of its ClaimResponse alone (the client asks
+    `$inquire` for the rest). A heartbeat is the status alone."""
     subscription = notification.subscription
     entries: list[dict[str, Any]] = []
     event = None
     if notification.kind == FhirNotificationKind.EVENT:
         submission = (
             FhirSubmission.objects.filter(case=notification.case, client_id=subscription.client_id)
+            .select_related("case")
             .order_by("-received_at", "-pk")
             .first()
         )
         if submission is None:
             raise LookupError(f"notification {notification.pk}: its case has no PAS submission of this client")
-        pas = response_bundle(submission)
-        focus = f"urn:uuid:{pas.id}"
         at = notification.event.at if notification.event is not None else notification.created_at
-        event = (notification.event_number, at, focus)
-        entries.append(
-            {
-                "fullUrl": focus,
-                "resource": pas,
-                "request": {"method": "POST", "url": "Claim/$submit"},
-                "response": {"status": "200"},
-            }
-        )
+        entry: dict[str, Any] = {"request": {"method": "POST", "url": "Claim/$submit"}, "response": {"status": "200"}}
+        if subscription.content == FhirPayloadContent.ID_ONLY:
+            entry["fullUrl"] = f"{subscription.base_url}/ClaimResponse/{claim_response_id(submission)}"
+        else:
+            pas = response_bundle(submission)
+            entry.update(fullUrl=f"urn:uuid:{pas.id}", resource=pas)
+        event = (notification.event_number, at, entry["fullUrl"])
+        entries.append(entry)
     status = subscription_status(
         subscription, kind=notification.kind, events_since_start=notification.event_number, event=event
     )
@@ -522,7 +682,7 @@ def fhir_notification_deliver(*, notification_id: int) -> str:
             delivered_at=timezone.now(),
             last_error="",
             subscription_active=handshake,
-            disclosed=None if handshake else notification.case,
+            disclosed=notification.case if shows_request(notification) else None,
         )
         return "delivered"
     if attempts >= WEBHOOK_MAX_ATTEMPTS:
@@ -537,6 +697,14 @@ def fhir_notification_deliver(*, notification_id: int) -> str:
     due = timezone.now() + webhook_retry_delay(attempts)
     _record(notification, attempts=attempts, last_error=error, next_attempt_at=due, enqueued_at=due, retry_at=due)
     return "retry"
+
+
+def shows_request(notification: FhirNotification) -> bool:
+    """Whether the notification shows the client its request (an event with the full bundle)."""
+    return (
+        notification.kind == FhirNotificationKind.EVENT
+        and notification.subscription.content == FhirPayloadContent.FULL_RESOURCE
+    )
 
 
 def _record(
@@ -599,3 +767,49 @@ def fhir_notifications_sweep(*, now: datetime | None = None) -> int:
     if ids:
         log.info("FHIR notifications sweeper: %d notification(s) queued again", len(ids))
     return len(ids)
+
+
+def heartbeat_due(subscription: FhirSubscription, now: datetime) -> bool:
+    """Whether the subscription has been sent nothing for its heartbeat period."""
+    if not subscription.heartbeat_period:
+        return False
+    last = subscription.last_notified_at or subscription.created_at
+    return last + timedelta(seconds=subscription.heartbeat_period) <= now
+
+
+def fhir_heartbeats_queue(*, now: datetime | None = None) -> int:
+    """Write a heartbeat notification to each active subscription with a heartbeat period that has
+    been sent nothing for that long (and has no heartbeat still on its way), and queue its delivery
+    through the outbox. Returns how many were queued."""
+    now = now or timezone.now()
+    candidates = FhirSubscription.objects.filter(
+        status=FhirSubscriptionStatus.ACTIVE, heartbeat_period__isnull=False
+    ).filter(Q(end__isnull=True) | Q(end__gt=now))
+    queued = 0
+    for candidate in candidates:
+        if not heartbeat_due(candidate, now):
+            continue
+        with transaction.atomic():
+            # Locked and read again: two sweeps at once send one heartbeat.
+            subscription = (
+                FhirSubscription.objects.select_for_update()
+                .filter(pk=candidate.pk, status=FhirSubscriptionStatus.ACTIVE)
+                .first()
+            )
+            if subscription is None or not heartbeat_due(subscription, now):
+                continue
+            if FhirNotification.objects.filter(
+                subscription=subscription, kind=FhirNotificationKind.HEARTBEAT, status=FhirNotificationStatus.PENDING
+            ).exists():
+                continue
+            heartbeat = FhirNotification.objects.create(
+                subscription=subscription,
+                kind=FhirNotificationKind.HEARTBEAT,
+                event_number=subscription.events_since_start,
+                next_attempt_at=now,
+                enqueued_at=now,
+            )
+            FhirSubscription.objects.filter(pk=subscription.pk).update(last_notified_at=now)
+            task_enqueue_on_commit(NOTIFICATION_DELIVER_TASK, heartbeat.pk)
+            queued += 1
+    return queued

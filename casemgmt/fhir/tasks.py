@@ -6,8 +6,10 @@ from __future__ import annotations
 from celery import shared_task
 
 from casemgmt.fhir.subscriptions import (
+    HEARTBEAT_TASK,
     NOTIFICATION_DELIVER_TASK,
     NOTIFICATION_SWEEP_TASK,
+    fhir_heartbeats_queue,
     fhir_notification_deliver,
     fhir_notifications_sweep,
 )
@@ -25,3 +27,10 @@ def fhir_notification_deliver_task(notification_id: int) -> str:
 def fhir_notification_sweep_task() -> int:
     """Queue again the due notifications whose message was lost (beat: "FHIR notifications: sweeper")."""
     return fhir_notifications_sweep()
+
+
+# Beat's row (migration fhir 0003_subscription_content_heartbeat, editable in the admin) names this.
+@shared_task(name=HEARTBEAT_TASK, acks_late=True, **DATABASE_RETRY)
+def fhir_heartbeat_task() -> int:
+    """Queue a heartbeat to each subscription idle for its heartbeat period (beat: "FHIR subscriptions: heartbeats")."""
+    return fhir_heartbeats_queue()

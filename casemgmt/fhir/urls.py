@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
 from casemgmt.fhir import dtr_views, inquiry_views, smart_views, subscription_views, views
 
@@ -25,5 +25,12 @@ urlpatterns: list = [
         "Questionnaire/$questionnaire-package",
         dtr_views.QuestionnairePackageView.as_view(),
         name="questionnaire_package",
+    ),
+    path("Questionnaire", dtr_views.QuestionnaireSearchView.as_view(), name="questionnaire_search"),
+    # A FHIR id: letters, digits, '-' and '.', up to 64.
+    re_path(
+        r"^Questionnaire/(?P<questionnaire_id>[A-Za-z0-9.-]{1,64})$",
+        dtr_views.QuestionnaireView.as_view(),
+        name="questionnaire",
     ),
 ]

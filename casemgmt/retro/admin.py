@@ -18,6 +18,7 @@ from casemgmt.audit.models import AuditObject
 from casemgmt.audit.recording import AuditedAdminMixin
 from casemgmt.kernel.errors import DomainError
 from casemgmt.retro import services
+from casemgmt.retro.discrepancy import rule_label
 from casemgmt.retro.models import RetroOrigin, RetroReviewItem, RetroRun, RetroSchedule
 from policies_app.models import LineOfBusiness, Policy
 
@@ -207,12 +208,26 @@ class RetroReviewItemAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["id", "case", "run", "status", "due_at", "assignee", "resolution", "page"]
     list_filter = ["status", "resolution"]
     list_select_related = ["case", "run", "assignee"]
-    fields = ("case", "run", "status", "rules", "opened_at", "due_at", "assignee", "resolution", "resolution_note")
+    fields = (
+        "case",
+        "run",
+        "status",
+        "rules_found",
+        "opened_at",
+        "due_at",
+        "assignee",
+        "resolution",
+        "resolution_note",
+    )
     readonly_fields = fields
 
     @admin.display(description="Review page")
     def page(self, obj: RetroReviewItem) -> str:
-        return format_html('<a href="{}">open</a>', reverse("retro_item", args=[obj.pk]))
+        return format_html('<a href="{}">Open the review</a>', reverse("retro_item", args=[obj.pk]))
+
+    @admin.display(description="What the re-evaluation found")
+    def rules_found(self, obj: RetroReviewItem) -> str:
+        return "; ".join(rule_label(rule) for rule in obj.rules)
 
     def audit_listed_id(self, obj: RetroReviewItem) -> str:  # type: ignore[override]
         return obj.case.case_number

@@ -13,7 +13,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 
 from casemgmt.cases.models import Case, Decision
 from policies_app.models import LineOfBusiness, Policy, PolicyVersion
@@ -229,6 +230,8 @@ OPEN_ITEM_STATUSES = (RetroItemStatus.OPEN, RetroItemStatus.IN_REVIEW, RetroItem
 class RetroResolution(models.TextChoices):
     DECISION_STANDS = "decision_stands", "Decision stands"
     CORRECTED = "corrected", "Corrected by a new decision"
+    # Closed when the duplicate open items of one case and policy were folded into one.
+    MERGED = "merged", "Merged into another open item of the same case and policy"
 
 
 class RetroReviewItem(models.Model):
@@ -238,8 +241,14 @@ class RetroReviewItem(models.Model):
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="retro_items")
     result = models.OneToOneField(RetroResult, on_delete=models.PROTECT, related_name="item")
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="+")
+    # The policy the finding is about: the run's, or for a nightly run the first the finding
+    # names. A case has at most one open item per policy; later runs add their findings to it.
+    policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=20, choices=RetroItemStatus.choices, default=RetroItemStatus.OPEN)
     rules = models.JSONField(default=list)
+    # Every run's finding while the item was open: [{"run", "result", "rules", "evaluated_at"}],
+    # oldest first. `rules` is their union; `lines` and the citations are the latest evaluation.
+    findings = models.JSONField(default=list, blank=True)
     # Frozen at evaluation: what each line was decided, what the engine says now, and why they differ.
     lines = models.JSONField(default=list)
     original_citations = models.JSONField(default=list)
@@ -271,6 +280,13 @@ class RetroReviewItem(models.Model):
         ordering = ["due_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["run", "case"], name="retroitem_unique_run_case"),
+            # No policy (a nightly finding that names none) counts as one more policy, 0.
+            models.UniqueConstraint(
+                F("case"),
+                Coalesce(F("policy"), Value(0)),
+                condition=Q(status__in=["open", "in_review", "referred"]),
+                name="retroitem_one_open_per_case_policy",
+            ),
             models.CheckConstraint(condition=Q(due_at__gt=F("opened_at")), name="retroitem_due_after_open"),
             models.CheckConstraint(
                 condition=(~Q(status="closed") & Q(resolution=""))

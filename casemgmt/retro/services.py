@@ -43,6 +43,7 @@ from casemgmt.retro import selectors
 from casemgmt.retro.discrepancy import (
     CitedVersion,
     DecidedLine,
+    LineFinding,
     compare,
     findings_rules,
     lines_detail,
@@ -50,6 +51,7 @@ from casemgmt.retro.discrepancy import (
 )
 from casemgmt.retro.models import (
     FINISHED_RUN_STATUSES,
+    OPEN_ITEM_STATUSES,
     REVIEW_DUE_DAYS,
     RetroChunk,
     RetroChunkStatus,
@@ -519,7 +521,20 @@ class _Evaluated:
     failed: int = 0
 
 
-def _evaluate_chunk(run_id: int, case_ids: list[int], now: datetime) -> _Evaluated:
+def _item_policy(run_policy: int | None, findings: list[LineFinding], cited: list[CitedVersion]) -> int | None:
+    """The policy a review item is about: the run's; for a nightly run, the first policy the
+    re-evaluation flags a discrepant line under, else the first the decision cited."""
+    if run_policy is not None:
+        return run_policy
+    for finding in findings:
+        if finding.rules:
+            for flag in finding.flags:
+                if flag.version is not None:
+                    return flag.version.policy_id
+    return cited[0].policy_id if cited else None
+
+
+def _evaluate_chunk(run_id: int, run_policy: int | None, case_ids: list[int], now: datetime) -> _Evaluated:
     data = _chunk_data(case_ids)
     index = engine_index()
     out = _Evaluated([], {}, {case_id: row[6] for case_id, row in data.cases.items()})
@@ -604,7 +619,9 @@ def _evaluate_chunk(run_id: int, case_ids: list[int], now: datetime) -> _Evaluat
             run_id=run_id,
             case_id=case_id,
             decision_id=decision_id,
+            policy_id=_item_policy(run_policy, findings, cited),
             rules=rules,
+            findings=[{"run": run_id, "rules": rules, "evaluated_at": now.isoformat()}],
             lines=detail,
             original_citations=[_citation_snapshot(row) for row in cited_rows],
             new_citations=new_citations(findings),
@@ -617,23 +634,82 @@ def _evaluate_chunk(run_id: int, case_ids: list[int], now: datetime) -> _Evaluat
 def _store(run_id: int, sequence: int, evaluated: _Evaluated) -> None:
     RetroResult.objects.bulk_create(evaluated.results, batch_size=2000, ignore_conflicts=True)
     item_ids: dict[int, int] = {}
+    added: dict[int, _Added] = {}
     if evaluated.items:
         result_ids = dict(
             RetroResult.objects.filter(run_id=run_id, case_id__in=list(evaluated.items)).values_list("case_id", "id")
         )
         for case_id, item in evaluated.items.items():
             item.result_id = result_ids[case_id]
-        RetroReviewItem.objects.bulk_create(evaluated.items.values(), batch_size=500, ignore_conflicts=True)
+            item.findings[0]["result"] = result_ids[case_id]
+        # A case and policy with an open item already: the finding goes to that item.
+        added = _add_to_open_items(evaluated.items)
+        fresh = {case_id: item for case_id, item in evaluated.items.items() if case_id not in added}
+        RetroReviewItem.objects.bulk_create(fresh.values(), batch_size=500, ignore_conflicts=True)
         # Read back: bulk_create sets no primary keys when it may skip conflicts.
         item_ids = dict(
-            RetroReviewItem.objects.filter(run_id=run_id, case_id__in=list(evaluated.items)).values_list(
-                "case_id", "id"
-            )
+            RetroReviewItem.objects.filter(run_id=run_id, case_id__in=list(fresh)).values_list("case_id", "id")
         )
-    AuditEvent.objects.bulk_create(_chunk_audit_rows(run_id, sequence, evaluated, item_ids), batch_size=500)
+        # Skipped: a chunk of another run opened the item of the same case and policy and
+        # committed while this one ran (the unique index waited for it). Add to that item.
+        raced = {case_id: item for case_id, item in fresh.items() if case_id not in item_ids}
+        if raced:
+            late = _add_to_open_items(raced)
+            if set(late) != set(raced):
+                # Nothing may be lost: roll the chunk back, its task runs it again.
+                raise RuntimeError("a review item was neither opened nor found open")
+            added |= late
+    AuditEvent.objects.bulk_create(_chunk_audit_rows(run_id, sequence, evaluated, item_ids, added), batch_size=500)
 
 
-def _chunk_audit_rows(run_id: int, sequence: int, evaluated: _Evaluated, item_ids: dict[int, int]) -> list[AuditEvent]:
+@dataclass(frozen=True)
+class _Added:
+    """A finding added to an open item: the item and its rules before and after."""
+
+    item_id: int
+    rules_before: list[str]
+    rules_after: list[str]
+    findings: int
+
+
+def _add_to_open_items(items: dict[int, RetroReviewItem]) -> dict[int, _Added]:
+    """Add each new finding to the open item of its case and policy, when there is one.
+
+    The open items are locked; each gets the run's finding, the union of the rules, and the
+    latest evaluation's lines, decision and citations (what a reviewer must look at now). Its
+    row version moves on, so a reviewer acting on the page as it was is asked to reload.
+    """
+    open_items = RetroReviewItem.objects.select_for_update().filter(
+        case_id__in=list(items), status__in=OPEN_ITEM_STATUSES
+    )
+    by_key = {(item.case_id, item.policy_id): item for item in open_items}
+    changed: list[RetroReviewItem] = []
+    added: dict[int, _Added] = {}
+    for case_id, new in items.items():
+        item = by_key.get((case_id, new.policy_id))
+        if item is None:
+            continue
+        before = list(item.rules)
+        item.rules = list(dict.fromkeys([*item.rules, *new.rules]))
+        item.findings = [*item.findings, *new.findings]
+        item.decision_id = new.decision_id
+        item.lines = new.lines
+        item.original_citations = new.original_citations
+        item.new_citations = new.new_citations
+        item.row_version += 1
+        changed.append(item)
+        added[case_id] = _Added(item.pk, before, item.rules, len(item.findings))
+    RetroReviewItem.objects.bulk_update(
+        changed,
+        ["rules", "findings", "decision", "lines", "original_citations", "new_citations", "row_version"],
+        batch_size=500,
+    )
+    return added
+
+
+def _chunk_audit_rows(
+    run_id: int, sequence: int, evaluated: _Evaluated, item_ids: dict[int, int], added: dict[int, _Added]
+) -> list[AuditEvent]:
     """The audit rows of a chunk's writes, made by the system: one for its results (the cases it
     re-evaluated, listed so a case's search finds them) and one per review item it opened.
 
@@ -656,10 +732,29 @@ def _chunk_audit_rows(run_id: int, sequence: int, evaluated: _Evaluated, item_id
                     "discrepancies": evaluated.discrepancies,
                     "failed": evaluated.failed,
                     "review_items": len(item_ids),
+                    "findings_added_to_open_items": len(added),
                 },
             )
         )
+    for case_id, finding in added.items():
+        rows.append(
+            audit_event_build(
+                action=AuditAction.CHANGE,
+                object_type=AuditObject.RETRO_REVIEW,
+                object_id=finding.item_id,
+                case_number=numbers[case_id],
+                user=None,
+                changes={
+                    "rules": (finding.rules_before, finding.rules_after),
+                    "findings": (finding.findings - 1, finding.findings),
+                    "decision": (None, evaluated.items[case_id].decision_id),
+                },
+                detail={"run": run_id},
+            )
+        )
     for case_id, item in evaluated.items.items():
+        if case_id in added:
+            continue
         rows.append(
             audit_event_build(
                 action=AuditAction.CREATE,
@@ -705,11 +800,12 @@ def retro_chunk_process(*, chunk_id: int) -> str:
         if chunk is None or chunk.status != RetroChunkStatus.QUEUED:
             return "already finished"
         now = timezone.now()
-        run_status = RetroRun.objects.filter(pk=chunk.run_id).values_list("status", flat=True).first()
+        run = RetroRun.objects.filter(pk=chunk.run_id).values_list("status", "policy_id", "policy_version__policy_id")
+        run_status, run_policy, version_policy = run.first() or ("", None, None)
         if run_status != RetroRunStatus.RUNNING:
             _chunk_finish(chunk, RetroChunkStatus.SKIPPED, now)
             return "skipped"
-        evaluated = _evaluate_chunk(chunk.run_id, list(chunk.case_ids), now)
+        evaluated = _evaluate_chunk(chunk.run_id, run_policy or version_policy, list(chunk.case_ids), now)
         try:
             with transaction.atomic():
                 _store(chunk.run_id, chunk.sequence, evaluated)

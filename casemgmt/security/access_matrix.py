@@ -188,7 +188,36 @@ PAGES: list[Entry] = [
         ok=(302,),
     ),
     _page(
+        "queue_next_case",
+        "POST",
+        "/queue/next",
+        grant(DECIDERS),
+        "Nurse and physician reviewers take the most urgent unclaimed case they may work; a manager assigns instead.",
+    ),
+    _page(
+        "queue_filter_save",
+        "POST",
+        "/queue/filters/save",
+        REVIEWER_PAGE,
+        "Reviewers and managers save their own named queue filters (never a search term).",
+    ),
+    _page(
+        "queue_filter_delete",
+        "POST",
+        "/queue/filters/{saved_filter}/delete",
+        REVIEWER_PAGE,
+        "Reviewers and managers delete their own saved filters; another user's is not found (404).",
+        ok=(302, 404),
+    ),
+    _page(
         "case_detail", "GET", "/cases/{case}/", REVIEWER_PAGE, "A case with its member data: reviewers and managers."
+    ),
+    _page(
+        "case_fact",
+        "POST",
+        "/cases/{case}/lines/1/fact",
+        REVIEWER_PAGE,
+        "Reviewers and managers record a fact found in the documentation (audited; the checklist is evaluated again).",
     ),
     _page(
         "case_decide",
@@ -921,6 +950,14 @@ ADMIN_MODELS += [
         rule="Managers keep the appeal filing windows; never deleted (without one, a line of business takes no appeal).",
     ),
     *_model_rows(
+        "casemgmt.reviewreasoncode",
+        view=MANAGER,
+        add=MANAGER,
+        change=MANAGER,
+        rule="Managers keep the review decision reason codes (X12 886) reviewers may give; a code is "
+        "deactivated, never deleted (decisions name it).",
+    ),
+    *_model_rows(
         "casemgmt.duplicaterule",
         view=MANAGER,
         change=MANAGER,
@@ -1052,6 +1089,20 @@ API += [
         "DTR: the payer's Questionnaires for an order, for a SMART backend client; policy content, no member data.",
         ok=(200,),
     ),
+    _api(
+        "fhir:questionnaire",
+        "GET",
+        "/fhir/r4/Questionnaire/policy-1",
+        SMART_TOKEN_ONLY,
+        "DTR: a payer's Questionnaire read by id (system/Questionnaire.read); policy content, no member data.",
+    ),
+    _api(
+        "fhir:questionnaire_search",
+        "GET",
+        "/fhir/r4/Questionnaire",
+        SMART_TOKEN_ONLY,
+        "DTR: the payer's Questionnaires found by canonical (system/Questionnaire.read); no member data.",
+    ),
 ]
 
 
@@ -1079,6 +1130,14 @@ API += [
         "/fhir/r4/Subscription/1",
         SMART_TOKEN_ONLY,
         "A client turns its own subscription off (system/Subscription.write).",
+        ok=(200,),
+    ),
+    _api(
+        "fhir:subscription",
+        "PUT",
+        "/fhir/r4/Subscription/1",
+        SMART_TOKEN_ONLY,
+        "A client changes its own subscription, or turns it off or on (system/Subscription.write).",
         ok=(200,),
     ),
     _api(

@@ -64,6 +64,8 @@ ROLE_ADMIN_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         # After the decision: how long authorizations last and how long appeals may be filed.
         ("casemgmt", "authorizationvalidityrule", ("view", "add", "change")),
         ("casemgmt", "appealwindow", ("view", "add", "change")),
+        # The review decision reason codes (X12 886) reviewers may give: deactivated, never deleted.
+        ("casemgmt", "reviewreasoncode", ("view", "add", "change")),
         # Triage at intake: the window and the action for duplicate requests, one rule per line of business.
         ("casemgmt", "duplicaterule", ("view", "change")),
         # Automatic approval at intake: one plan-wide switch.

@@ -1,13 +1,17 @@
 """The case page and what a reviewer does on it: decide, refer, pend, add a note, record a
 peer-to-peer discussion, record an appeal received by phone or mail, reopen a decided case.
 
-The page offers what the case's status allows (casemgmt.cases.workflow) to the reviewer's role;
-the services refuse the rest whatever is posted. Each action is a plain POST form that redirects
-back to the page with a message.
+One screen: the request and its documentation on one side; on the other, per service line, its
+flags, the governing policy version's criteria checklist (with a control to record a fact found in
+the documentation, re-evaluated in place) and the line's decision controls. The page offers what
+the case's status allows (casemgmt.cases.workflow) to the reviewer's role; the services refuse the
+rest whatever is posted. Each action is a plain POST form that redirects back to the page with a
+message; htmx swaps the fact control's answer and the library search in place.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,9 +19,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import prefetch_related_objects
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -44,7 +50,8 @@ from casemgmt.cases.models import (
 )
 from casemgmt.cases.services.appeals import appeal_deciders_excluded, appeal_open, decision_of_record
 from casemgmt.cases.services.authorizations import origin_line_of
-from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record, standing_intake_answers
+from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
+from casemgmt.cases.services.facts import case_fact_record
 from casemgmt.cases.services.notes import PeerToPeerOutcome, case_note_add, case_peer_to_peer_record
 from casemgmt.cases.services.pend import case_pend_for_information
 from casemgmt.cases.services.reopenings import case_reopen
@@ -54,7 +61,8 @@ from casemgmt.kernel.errors import ConflictError, DomainError
 from casemgmt.kernel.http import AuthenticatedHttpRequest, refusal_text, role_required
 from casemgmt.kernel.roles import REVIEWER_ROLES, Role, has_role, reviewer_role
 from casemgmt.workspace.access import CASE_REFUSAL, QUEUE_REFUSAL, case_or_404
-from policies_app.models import CriterionOperator, FactDefinition
+from policies_app.engine import DOCUMENTED_FACT_PREFIX
+from policies_app.models import FactDefinition, FactType
 from policies_app.views import published_versions_matching
 
 CONFLICT_MESSAGE = (
@@ -62,6 +70,7 @@ CONFLICT_MESSAGE = (
     "was overwritten. Review the case as it is now and try again."
 )
 RESULT_TEXT = {"met": "Met", "not_met": "Not met", "unknown": "Unknown"}
+DECISION_FORM_ID = "decision-form"
 
 
 # --- forms ----------------------------------------------------------------------------------
@@ -76,10 +85,12 @@ class _AnyVersionField(forms.TypedMultipleChoiceField):
 
 
 class DecisionForm(forms.Form):
-    """One outcome per service line, plus citations and a rationale.
+    """One outcome per service line, each with its units, reason and the policy versions it cites,
+    plus citations found in the library search and a rationale.
 
-    Each cited version may carry its own criterion text (criterion_<version id>); `criterion`
-    applies to a cited version that has none.
+    A line cites the versions flagged on it (cite_<sequence>, with criterion_<sequence>_<version
+    id>); a version found in the search (citation_versions, with criterion_<version id>) is cited
+    for the decision; `criterion` applies to a cited version that has no criterion of its own.
     """
 
     rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
@@ -89,65 +100,118 @@ class DecisionForm(forms.Form):
     )
     row_version = forms.IntegerField(widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, case: Case, adverse_allowed: bool, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        case: Case,
+        adverse_allowed: bool,
+        referral_allowed: bool = False,
+        prefill: dict[int, dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.case = case
-        # Lines intake answered (no authorization required, approved automatically) are not
-        # decided again: the decision restates them.
-        self.answered = standing_intake_answers(case, decision_of_record(case))
-        self.open_lines = [line for line in case.lines.all() if line.sequence not in self.answered]
+        # Lines intake answered (no authorization required, approved automatically), and the
+        # lines decided when the others were referred to a physician, are not decided again: the
+        # decision restates them.
+        self.answered, self.held = selectors.standing_lines(case, decision_of_record(case))
+        standing = set(self.answered) | set(self.held)
+        self.open_lines = [line for line in case.lines.all() if line.sequence not in standing]
         # An appealed line is overturned, partially overturned or upheld; a request's line approved,
         # denied and so on. The decision service refuses the other set whatever is posted.
-        offered = APPEAL_OUTCOMES if case.is_appeal else INITIAL_OUTCOMES
+        offered: tuple[LineOutcome, ...] = APPEAL_OUTCOMES if case.is_appeal else INITIAL_OUTCOMES
+        if referral_allowed and not case.is_appeal:
+            # A nurse asks a physician to decide one line; the case is not pended for it.
+            offered = (*offered, LineOutcome.REFERRED)
         outcomes = [
             (outcome.value, outcome.label) for outcome in offered if adverse_allowed or outcome not in ADVERSE_OUTCOMES
         ]
         partial = "partially overturned" if case.is_appeal else "partially approved"
-        for line in self.open_lines:
-            self.fields[f"outcome_{line.sequence}"] = forms.ChoiceField(
-                choices=outcomes, label=f"Line {line.sequence}: {line.code_system} {line.code}"
+        self.line_versions: dict[int, list[dict[str, Any]]] = {}
+        for flag in getattr(case, "current_flags", []):
+            if not flag.citation:
+                continue
+            cited = self.line_versions.setdefault(flag.service_line_id, [])
+            if any(c["id"] == flag.citation["policy_version_id"] for c in cited):
+                continue
+            cited.append(
+                {
+                    "id": flag.citation["policy_version_id"],
+                    "label": f"Policy {flag.citation['policy_number'] or flag.citation['policy_title']} "
+                    f"version {flag.citation['version']}",
+                    "title": flag.citation["policy_title"],
+                    "position": flag.citation["coverage_position"],
+                    "criterion": flag.citation.get("criterion", ""),
+                }
             )
-            self.fields[f"units_{line.sequence}"] = forms.IntegerField(
+        self.prefill = prefill or {}
+        for line in self.open_lines:
+            seq = line.sequence
+            before = self.prefill.get(line.pk, {})
+            self.fields[f"outcome_{seq}"] = forms.ChoiceField(
+                choices=[("", "Choose an outcome"), *outcomes],
+                label="Outcome",
+                initial=before.get("outcome") if before.get("outcome") in dict(outcomes) else "",
+            )
+            self.fields[f"units_{seq}"] = forms.IntegerField(
                 required=False,
                 min_value=0,
                 label="Approved units",
                 help_text=f"of {line.units} requested; required when {partial}",
+                initial=before.get("approved_units"),
             )
-            self.fields[f"reason_{line.sequence}"] = forms.CharField(
-                required=False, label="Reason (plain language)", widget=forms.Textarea(attrs={"rows": 2})
+            self.fields[f"reason_{seq}"] = forms.CharField(
+                required=False,
+                label="Reason (plain language)",
+                help_text="on a referred line, your note to the physician",
+                widget=forms.Textarea(attrs={"rows": 2}),
+                initial=before.get("reason", ""),
             )
-        versions: dict[int, str] = {}
-        self.flag_citations: list[dict[str, Any]] = []
-        for flag in getattr(case, "current_flags", []):
-            if flag.citation and flag.citation["policy_version_id"] not in versions:
-                label = (
-                    f"{flag.citation['policy_number'] or flag.citation['policy_title']} "
-                    f"version {flag.citation['version']} ({flag.citation['coverage_position']})"
-                )
-                versions[flag.citation["policy_version_id"]] = label
-                self.flag_citations.append(
-                    {
-                        "id": flag.citation["policy_version_id"],
-                        "label": f"Policy {label}",
-                        "title": flag.citation["policy_title"],
-                        "criterion": flag.citation.get("criterion", ""),
-                    }
-                )
-        field = self.fields["citation_versions"]
-        assert isinstance(field, _AnyVersionField)
-        field.choices = sorted(versions.items())
+            versions = self.line_versions.get(line.pk, [])
+            chosen = _prefilled_citations(before.get("citations"))
+            for version in versions:
+                if version["id"] in chosen and chosen[version["id"]]:
+                    version["criterion"] = chosen[version["id"]]
+            self.fields[f"cite_{seq}"] = _AnyVersionField(
+                coerce=int,
+                required=False,
+                choices=[(v["id"], v["label"]) for v in versions],
+                label="Cite for this line",
+                initial=[v["id"] for v in versions if v["id"] in chosen],
+            )
 
-    def line_fields(self) -> list[tuple[Any, Any, Any]]:
-        return [
-            (self[f"outcome_{line.sequence}"], self[f"units_{line.sequence}"], self[f"reason_{line.sequence}"])
+        # Each line's controls sit in its panel, outside the <form> element, and belong to it by id.
+        for field in self.fields.values():
+            field.widget.attrs["form"] = DECISION_FORM_ID
+
+    def line_fields(self) -> dict[int, dict[str, Any]]:
+        """Per service line id, its bound decision fields and the versions it may cite."""
+        return {
+            line.pk: {
+                "outcome": self[f"outcome_{line.sequence}"],
+                "units": self[f"units_{line.sequence}"],
+                "reason": self[f"reason_{line.sequence}"],
+                "cite": self[f"cite_{line.sequence}"],
+                "cited": set(self[f"cite_{line.sequence}"].value() or []),
+                "versions": self.line_versions.get(line.pk, []),
+                "note": self.prefill.get(line.pk, {}).get("note", ""),
+                "prefilled": self.prefill.get(line.pk),
+            }
             for line in self.open_lines
-        ]
+        }
 
-    def answered_lines(self) -> list[tuple[ServiceLine, DecisionLine]]:
-        """The lines intake answered, with its answer, for the reviewer to see beside the form."""
-        return [
-            (line, self.answered[line.sequence]) for line in self.case.lines.all() if line.sequence in self.answered
-        ]
+    def prefilled_from(self) -> dict[str, Any] | None:
+        """Who made the decision the open lines are prefilled from, and when."""
+        before = next((self.prefill[line.pk] for line in self.open_lines if line.pk in self.prefill), None)
+        if before is None:
+            return None
+        return {k: before.get(k) for k in ("decided_by", "decided_role", "decided_at")}
+
+    def standing_lines(self) -> dict[int, DecisionLine]:
+        """Per service line id, the determination a line stands on (intake's answer, or the decision
+        made with a referral), for the reviewer to see in its place."""
+        standing = {**self.held, **self.answered}
+        return {line.pk: standing[line.sequence] for line in self.case.lines.all() if line.sequence in standing}
 
     def to_inputs(self) -> tuple[list[DecisionLineInput], list[CitationInput]]:
         data = self.cleaned_data
@@ -157,6 +221,14 @@ class DecisionForm(forms.Form):
                 outcome=data[f"outcome_{line.sequence}"],
                 approved_units=data[f"units_{line.sequence}"],
                 reason=data[f"reason_{line.sequence}"],
+                citations=tuple(
+                    CitationInput(
+                        policy_version_id=vid,
+                        criterion=str(self.data.get(f"criterion_{line.sequence}_{vid}", "")).strip()
+                        or data["criterion"],
+                    )
+                    for vid in dict.fromkeys(data[f"cite_{line.sequence}"])
+                ),
             )
             for line in self.open_lines
         ]
@@ -168,6 +240,17 @@ class DecisionForm(forms.Form):
             for vid in dict.fromkeys(data["citation_versions"])
         ]
         return lines, citations
+
+
+def _prefilled_citations(citations: Any) -> dict[int, str]:
+    """A prefill's citations as {version id: criterion}; each is a version id or a mapping with one."""
+    chosen: dict[int, str] = {}
+    for citation in citations or []:
+        if isinstance(citation, int):
+            chosen[citation] = ""
+        elif isinstance(citation, dict) and isinstance(citation.get("policy_version_id"), int):
+            chosen[citation["policy_version_id"]] = str(citation.get("criterion") or "")
+    return chosen
 
 
 class PeerToPeerForm(forms.Form):
@@ -182,7 +265,7 @@ class PeerToPeerForm(forms.Form):
 
 def peer_to_peer_form(case: Case) -> PeerToPeerForm:
     now = timezone.localtime().replace(second=0, microsecond=0)
-    return PeerToPeerForm(initial={"row_version": case.row_version, "held_at": now})
+    return PeerToPeerForm(initial={"row_version": case.row_version, "held_at": now}, auto_id="p2p_%s")
 
 
 class AppealForm(forms.Form):
@@ -239,12 +322,25 @@ def adverse_lines_of(case: Case) -> list[tuple[int, str]]:
     ]
 
 
-# --- checklist presentation -----------------------------------------------------------------
+# --- the line panels: flags, criteria checklists, fact controls ------------------------------
 
 
-def _value_text(value: Any) -> str:
+def form_value(value: Any) -> str:
+    """How a fact's value is written in a form field (the fact service reads it back)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def value_text(value: Any, allowed: list[dict[str, Any]] | None = None) -> str:
+    """A fact's value in words: its allowed value's label, yes / no, or the value itself."""
     if value is None:
         return "not provided"
+    for option in allowed or []:
+        if form_value(option.get("value")) == form_value(value):
+            return str(option.get("label") or option.get("value"))
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
@@ -252,33 +348,132 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
-def checklists_attach(flags: Iterable[Flag]) -> None:
-    """Give each flag `checklist_rows`: its criteria, met / not met / unknown, with the facts behind each."""
-    flags = list(flags)
-    keys = {leaf.get("fact", "") for flag in flags for leaf in (flag.details or {}).get("checklist", [])}
-    facts = {f.key: f for f in FactDefinition.objects.filter(key__in=keys)} if keys else {}
-    operators = dict(CriterionOperator.choices)
-    for flag in flags:
-        rows = []
-        for leaf in (flag.details or {}).get("checklist", []):
-            fact = facts.get(leaf.get("fact", ""))
-            operator = leaf.get("operator", "")
-            expected = leaf.get("expected")
-            unit = f" {fact.unit}" if fact and fact.unit and expected is not None else ""
-            rows.append(
-                {
-                    "label": leaf.get("label", ""),
-                    "fact": fact.label if fact else leaf.get("fact", ""),
-                    "fact_key": leaf.get("fact", ""),
-                    "requirement": f"{operators.get(operator, operator)}"
-                    + ("" if expected is None else f" {_value_text(expected)}{unit}"),
-                    "actual": _value_text(leaf.get("actual")),
-                    "result": leaf.get("result", "unknown"),
-                    "result_text": RESULT_TEXT.get(leaf.get("result", ""), leaf.get("result", "")),
-                    "note": leaf.get("note", ""),
-                }
+def _in_words(requirement: str, allowed: list[dict[str, Any]]) -> str:
+    """A criterion's requirement with each allowed value it names said by its label."""
+    for option in allowed:
+        raw, label = form_value(option.get("value")), str(option.get("label") or "")
+        if raw and label and raw != label:
+            requirement = re.sub(rf"(?<![\w-]){re.escape(raw)}(?![\w-])", label, requirement)
+    return requirement
+
+
+def _leaf_view(leaf: dict[str, Any]) -> dict[str, Any]:
+    allowed = list(leaf.get("allowed_values") or [])
+    value = leaf.get("value")
+    result = str(leaf.get("result") or "unknown")
+    return {
+        "label": leaf.get("label", ""),
+        "result": result,
+        "result_text": RESULT_TEXT.get(result, "Unknown"),
+        "fact_key": leaf.get("fact_key") or leaf.get("fact") or "",
+        "fact_label": leaf.get("fact_label") or "",
+        "unit": leaf.get("unit") or "",
+        "value_type": leaf.get("value_type") or FactType.TEXT,
+        "allowed_values": [
+            {"value": form_value(o.get("value")), "label": o.get("label") or o.get("value")} for o in allowed
+        ],
+        "allowed_raw": allowed,
+        "value": value,
+        "value_form": form_value(value),
+        "value_text": value_text(value, allowed),
+        "requirement": _in_words(str(leaf.get("requirement") or ""), allowed),
+        "note": leaf.get("note") or "",
+        "documented": bool(leaf.get("documented")),
+        "recordable": bool(leaf.get("recordable")),
+    }
+
+
+def checklist_views(raw: list[dict[str, Any]], sequence: int = 0) -> list[dict[str, Any]]:
+    """A line's checklists (one per governing version) as the template shows them; each criterion's
+    fact control gets an id unique on the page (`fact-<line>-<checklist>-<criterion>`)."""
+    views = []
+    for i, checklist in enumerate(raw, start=1):
+        views.append(
+            {
+                "version": checklist.get("version") or {},
+                "result": checklist.get("result", ""),
+                "result_text": RESULT_TEXT.get(str(checklist.get("result", "")), ""),
+                "leaves": [
+                    {**_leaf_view(leaf), "input_id": f"fact-{sequence}-{i}-{j}"}
+                    for j, leaf in enumerate(checklist.get("leaves", []), start=1)
+                ],
+            }
+        )
+    return views
+
+
+@dataclass
+class LinePanel:
+    """What the right side shows for one service line."""
+
+    line: ServiceLine
+    flags: list[Flag]
+    checklists: list[dict[str, Any]]
+    authorizations: list[AuthorizationRow]
+    decision: dict[str, Any] | None  # its bound decision fields, when the reviewer may decide
+    standing: DecisionLine | None  # the determination it stands on, when it is not decided again
+
+
+def line_panels(
+    case: Case, form: DecisionForm | None, authorizations: dict[int, list[AuthorizationRow]]
+) -> list[LinePanel]:
+    """Per service line, in order: its flags, its criteria checklists and its decision fields."""
+    checklists = selectors.line_checklists(case)
+    fields = form.line_fields() if form is not None else {}
+    standing = form.standing_lines() if form is not None else {}
+    flags: dict[int, list[Flag]] = {}
+    for flag in getattr(case, "current_flags", []):
+        flags.setdefault(flag.service_line_id, []).append(flag)
+    panels = []
+    for line in case.lines.all():
+        views = checklist_views(checklists.get(line.pk, []), line.sequence)
+        labels = {leaf["fact_key"]: leaf["fact_label"] for c in views for leaf in c["leaves"] if leaf["fact_label"]}
+        for flag in flags.get(line.pk, []):
+            flag.text = _facts_in_words(flag.message, labels)  # type: ignore[attr-defined]
+        panels.append(
+            LinePanel(
+                line=line,
+                flags=flags.get(line.pk, []),
+                checklists=views,
+                authorizations=authorizations.get(line.sequence, []),
+                decision=fields.get(line.pk),
+                standing=standing.get(line.pk),
             )
-        flag.checklist_rows = rows  # type: ignore[attr-defined]
+        )
+    return panels
+
+
+def _facts_in_words(message: str, labels: dict[str, str]) -> str:
+    """A flag's message with each fact it names by key (the engine's) said by the fact's label."""
+    for key, label in labels.items():
+        message = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", label, message)
+    return message
+
+
+def fact_labels(case: Case, panels: Iterable[LinePanel]) -> list[tuple[str, str]]:
+    """The request's clinical facts as (label, value in words), never by their keys."""
+    facts = case.clinical_facts or {}
+    if not facts:
+        return []
+    known = {leaf["fact_key"]: leaf for p in panels for c in p.checklists for leaf in c["leaves"] if leaf["fact_label"]}
+    # The checklists name the facts their criteria read; the catalogue is asked only for the others.
+    unread = [key for key in facts if key not in known]
+    catalogue = {f.key: f for f in FactDefinition.objects.filter(key__in=unread)} if unread else {}
+    rows = []
+    for key, value in facts.items():
+        leaf = known.get(key)
+        definition = catalogue.get(key)
+        label = (
+            (definition.label if definition else "")
+            or (leaf["fact_label"] if leaf else "")
+            # A reviewer's finding on a criterion of a version that no longer governs a line.
+            or ("A documented-review criterion" if key.startswith(DOCUMENTED_FACT_PREFIX) else key.replace("_", " "))
+        )
+        unit = definition.unit if definition else (leaf["unit"] if leaf else "")
+        allowed = definition.allowed_values if definition else (leaf["allowed_raw"] if leaf else [])
+        text = value_text(value, allowed)
+        rows.append((label, f"{text} {unit}".strip() if unit and value is not None else text))
+    return rows
 
 
 # --- after the decision: authorizations, appeals, the IRE ------------------------------------
@@ -297,7 +492,8 @@ class AuthorizationRow:
 def line_authorizations(case: Case) -> dict[int, list[AuthorizationRow]]:
     """Each line's authorizations, newest first: every one issued for its service, on this case
     or on an appeal, reopening or extension of the same request."""
-    lines: list[ServiceLine] = list(case.lines.select_related("origin__origin"))
+    # The case page's case has its lines prefetched with their origins (selectors.case_detail).
+    lines: list[ServiceLine] = list(case.lines.all())
     origins = {line.sequence: origin_line_of(line).pk for line in lines}
     issued = Authorization.objects.filter(origin_line__in=set(origins.values())).select_related("case")
     by_origin: dict[int, list[AuthorizationRow]] = {}
@@ -375,10 +571,14 @@ def appeal_context(case: Case, user: Any) -> dict[str, Any]:
     return {
         "appeals": list(case.appeals.order_by("received_at", "id")) if not case.is_appeal else [],
         "appeal_of": case.appeal_of if case.is_appeal else None,
-        "appeal_form": (AppealForm(adverse_lines=adverse, initial={"urgency": case.urgency}) if adverse else None),
+        "appeal_form": (
+            AppealForm(adverse_lines=adverse, initial={"urgency": case.urgency}, auto_id="appeal_%s")
+            if adverse
+            else None
+        ),
         "can_accept_late_filing": is_manager,
         "can_reopen": has_role(user, Role.PHYSICIAN, Role.MANAGER) and workflow.allowed(case.status, Action.REOPEN),
-        "reopen_form": ReopenForm(initial={"row_version": case.row_version}),
+        "reopen_form": ReopenForm(initial={"row_version": case.row_version}, auto_id="reopen_%s"),
         "excluded_from_appeal": excluded,
         "line_authorizations": line_authorizations(case),
         "ire": ire_forward(case),
@@ -400,6 +600,17 @@ def actions_offered(role: Role | None, status: str) -> dict[str, bool]:
     }
 
 
+def decision_form_for(case: Case, role: Role | None, **kwargs: Any) -> DecisionForm:
+    """The decision form as `role` is offered it: a physician may make adverse determinations, a
+    nurse may refer a line to a physician where the workflow allows a referral."""
+    return DecisionForm(
+        case=case,
+        adverse_allowed=role == Role.PHYSICIAN,
+        referral_allowed=role == Role.NURSE and workflow.allowed(case.status, Action.DECIDE_REFERRED),
+        **kwargs,
+    )
+
+
 @require_GET
 @never_cache
 @audited_view(action=AuditAction.VIEW, object_type=AuditObject.CASE, object_kwarg="case_number")
@@ -407,8 +618,14 @@ def actions_offered(role: Role | None, status: str) -> dict[str, bool]:
 def case_detail(request: AuthenticatedHttpRequest, case_number: str) -> HttpResponse:
     case = case_or_404(request.user, case_number, full=True)
     role = reviewer_role(request.user)
-    form = DecisionForm(case=case, adverse_allowed=role == Role.PHYSICIAN, initial={"row_version": case.row_version})
-    checklists_attach(getattr(case, "current_flags", []))
+    offered = actions_offered(role, case.status)
+    form = None
+    if offered["can_decide"]:
+        form = decision_form_for(
+            case, role, prefill=selectors.decision_prefill(case), initial={"row_version": case.row_version}
+        )
+    appeal = appeal_context(case, request.user)
+    panels = line_panels(case, form, appeal["line_authorizations"])
     # Each decision line's own citations; older citations (no line) stay on the decision.
     prefetch_related_objects(list(case.decisions.all()), "lines__citations")
     for event in case.events.all():
@@ -421,10 +638,15 @@ def case_detail(request: AuthenticatedHttpRequest, case_number: str) -> HttpResp
         {
             "case": case,
             "form": form,
+            "panels": panels,
+            "facts": fact_labels(case, panels),
+            "referral_note": selectors.referral_note(case),
             "attachments": selectors.case_attachments(request.user, case_number),
-            **actions_offered(role, case.status),
+            **offered,
+            "can_record_facts": role is not None and workflow.allowed(case.status, Action.RECORD_FACT),
             "is_physician": role == Role.PHYSICIAN,
-            **appeal_context(case, request.user),
+            "referred_label": LineOutcome.REFERRED.label,
+            **appeal,
             "peer_to_peer_form": peer_to_peer_form(case),
             "cite_q": cite_q,
             "cite_results": published_versions_matching(cite_q),
@@ -451,6 +673,21 @@ def posted_row_version(request: AuthenticatedHttpRequest) -> int | None:
         return -1
 
 
+def form_problems(form: forms.Form) -> str:
+    """A form's errors in words: each with the label of its field (and line), never its name."""
+    problems = []
+    for name, errors in form.errors.items():
+        if name == NON_FIELD_ERRORS:
+            problems.append(" ".join(str(e) for e in errors))
+            continue
+        label = str(form.fields[name].label or name) if name in form.fields else name
+        line = re.fullmatch(r"(?:outcome|units|reason|cite)_(\d+)", name)
+        if line:
+            label = f"line {line.group(1)}, {label[0].lower()}{label[1:]}"
+        problems.append(f"{label}: {' '.join(str(e) for e in errors)}")
+    return "; ".join(problems)
+
+
 def _act(
     request: AuthenticatedHttpRequest, case_number: str, *, done: str, refused: str, action: Callable[[], object]
 ) -> HttpResponse:
@@ -469,9 +706,9 @@ def _act(
 def case_decide(request: AuthenticatedHttpRequest, case_number: str) -> HttpResponse:
     case = case_or_404(request.user, case_number)
     # The form is built with every outcome; the service, not the form, decides who may deny.
-    form = DecisionForm(request.POST, case=case, adverse_allowed=True)
+    form = DecisionForm(request.POST, case=case, adverse_allowed=True, referral_allowed=True)
     if not form.is_valid():
-        messages.error(request, "The decision could not be read: " + form.errors.as_text())
+        messages.error(request, "The decision could not be read: " + form_problems(form))
         return redirect("case_detail", case_number=case_number)
     lines, citations = form.to_inputs()
     return _act(
@@ -624,3 +861,58 @@ def case_reopen_view(request: AuthenticatedHttpRequest, case_number: str) -> Htt
     else:
         messages.success(request, f"{case_number} reopened: it is back in review.")
     return redirect("case_detail", case_number=case_number)
+
+
+@require_POST
+@role_required(*REVIEWER_ROLES, refusal=CASE_REFUSAL)
+def case_fact(request: AuthenticatedHttpRequest, case_number: str, sequence: int) -> HttpResponse:
+    """Record a fact a reviewer found in the documentation for a criterion of one line.
+
+    htmx swaps the answer, the line's flags and checklist evaluated again, in place (a refusal
+    with its reason, 400 or 409); without JavaScript the page is shown again with a message.
+    """
+    case = case_or_404(request.user, case_number)
+    line = next((line for line in case.lines.all() if line.sequence == sequence), None)
+    if line is None:
+        raise Http404("No such service line.")
+    expected = posted_row_version(request)
+    problem, status = "", 200
+    try:
+        # The form's text as typed: the service reads it as the fact's type and checks it.
+        case_fact_record(
+            case_id=case.pk,
+            user=request.user,
+            key=request.POST.get("key", ""),
+            value=request.POST.get("value", ""),
+            source=request.POST.get("source", ""),
+            expected_row_version=expected,
+        )
+    except DomainError as exc:
+        conflict = isinstance(exc, ConflictError)
+        problem = CONFLICT_MESSAGE if conflict else refusal_text(exc, "Not recorded", field_names=False)
+        status = exc.status_code
+    if not request.headers.get("HX-Request"):
+        if problem:
+            messages.error(request, problem)
+        else:
+            messages.success(request, f"Recorded for line {sequence}; its criteria were evaluated again.")
+        return redirect(reverse("case_detail", args=[case_number]) + f"#line-{sequence}")
+    case = case_or_404(request.user, case_number, full=True)
+    role = reviewer_role(request.user)
+    panel = next(p for p in line_panels(case, None, {}) if p.line.sequence == sequence)
+    # The page's forms carry the row_version they were rendered with: after this reviewer's own
+    # change they may follow it, but not past a change someone else made meanwhile.
+    fresh = expected is not None and case.row_version in (expected, expected + 1)
+    return render(
+        request,
+        "workspace/case/_line_evidence.html",
+        {
+            "case": case,
+            "panel": panel,
+            "can_record_facts": role is not None and workflow.allowed(case.status, Action.RECORD_FACT),
+            "problem": problem,
+            "recorded": not problem,
+            "fresh_row_version": case.row_version if fresh and not problem else None,
+        },
+        status=status,
+    )

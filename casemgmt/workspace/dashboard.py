@@ -1,8 +1,10 @@
 """The manager dashboard: workload, timeliness and the CMS-0057-F metrics, with a CSV export.
 
-Charts are inline SVG drawn on the server: no chart library, no CDN, no script, so the page
-works offline, prints, and passes a strict Content-Security-Policy. Figures come from
-casemgmt.cases.metrics; this module only lays them out.
+The snapshot charts (open cases, outcomes, workload) are inline SVG drawn on the server. The
+weekly trends (volume, turnaround, in-time rate by line of business) are drawn in the browser
+by Chart.js, vendored in static/js (no CDN), from a json_script block that static/js/dashboard.js
+reads (no inline script, for the Content-Security-Policy); each has its table beside it for
+screen readers and print. Figures come from casemgmt.cases.metrics; this module lays them out.
 """
 
 from __future__ import annotations
@@ -406,6 +408,88 @@ def charts(data: metrics.DashboardMetrics) -> list[SvgChart]:
     ]
 
 
+# --- weekly trends (drawn by static/js/dashboard.js) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class TrendSeries:
+    name: str  # the line of business, in words
+    values: tuple[int | float | None, ...]  # one per week; None: nothing to measure that week
+
+
+@dataclass(frozen=True)
+class TrendChart:
+    key: str
+    title: str
+    description: str
+    unit: str  # how the table and the axis say a value
+    weeks: tuple[str, ...]  # each week's label (its Monday)
+    series: tuple[TrendSeries, ...]
+
+    @property
+    def rows(self) -> list[tuple[str, list[str]]]:
+        """The chart's table: a row per week, a cell per line of business."""
+        return [(week, [_trend_cell(s.values[i], self.unit) for s in self.series]) for i, week in enumerate(self.weeks)]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "unit": self.unit,
+            "labels": list(self.weeks),
+            "series": [{"name": s.name, "values": list(s.values)} for s in self.series],
+        }
+
+
+def _trend_cell(value: int | float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "percent":
+        return f"{value}%"
+    if unit == "hours":
+        return _duration_text(timedelta(hours=value))
+    return str(value)
+
+
+def trend_charts(trends: metrics.WeeklyTrends) -> list[TrendChart]:
+    weeks = tuple(week.strftime("%-d %b %Y") for week in trends.weeks)
+    lobs = trends.lines_of_business
+
+    def series(value: Any) -> tuple[TrendSeries, ...]:
+        return tuple(
+            TrendSeries(LineOfBusiness(lob).label, tuple(value(trends.of(week, lob)) for week in trends.weeks))
+            for lob in lobs
+        )
+
+    return [
+        TrendChart(
+            "volume",
+            "Requests received per week",
+            "Prior-authorization requests (pre- and post-service) received each week, by line of business.",
+            "requests",
+            weeks,
+            series(lambda f: f.received),
+        ),
+        TrendChart(
+            "turnaround",
+            "Mean turnaround per week",
+            "Mean time from receipt to first determination of the requests first determined each week, "
+            "in hours, by line of business.",
+            "hours",
+            weeks,
+            series(lambda f: _hours(f.mean_turnaround)),
+        ),
+        TrendChart(
+            "in-time",
+            "Decided in time per week",
+            "Share of the requests first determined each week that were determined by their deadline, "
+            "by line of business.",
+            "percent",
+            weeks,
+            series(lambda f: f.in_time_rate.percent),
+        ),
+    ]
+
+
 # --- views ----------------------------------------------------------------------------------
 
 
@@ -423,6 +507,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
         return render(request, "workspace/dashboard.html", {"form": form}, status=400)
     data = metrics.dashboard_metrics(form.period())
     period = data.period
+    trends = trend_charts(data.trends)
     # Show the chosen dates in the form, defaults included, so the page says what it shows.
     shown = PeriodForm(initial={"start": period.start, "end": period.end})
     return render(
@@ -435,6 +520,8 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
             "figures": {f.name: f for f in figures(data)},
             "cms_figures": cms_figures(data.cms, period.label),
             "charts": charts(data),
+            "trends": trends,
+            "trends_json": {chart.key: chart.as_json() for chart in trends},
             "export_query": f"start={period.start.isoformat()}&end={period.end.isoformat()}",
         },
     )

@@ -44,12 +44,7 @@ def letter_page(request: AuthenticatedHttpRequest, case_number: str, decision_id
     return render(
         request,
         "workspace/letter.html",
-        {
-            "letter": letter,
-            "text": letters.letter_paragraphs(letter),
-            "recipients": letters.RECIPIENTS,
-            "policy_copy": letters.POLICY_COPY,
-        },
+        {**letters.letter_context(letter), "recipients": letters.RECIPIENTS},
     )
 
 

@@ -9,6 +9,9 @@ from casemgmt.workspace import attachments, case, dashboard, gold_cards, home, l
 urlpatterns = [
     path("", home.home, name="home"),
     path("queue/", queue.queue, name="queue"),
+    path("queue/next", queue.queue_next_case, name="queue_next_case"),
+    path("queue/filters/save", queue.queue_filter_save, name="queue_filter_save"),
+    path("queue/filters/<int:filter_id>/delete", queue.queue_filter_delete, name="queue_filter_delete"),
     path("cases/<str:case_number>/", case.case_detail, name="case_detail"),
     path("cases/<str:case_number>/decide", case.case_decide, name="case_decide"),
     path("cases/<str:case_number>/refer", case.case_refer, name="case_refer"),
@@ -17,6 +20,7 @@ urlpatterns = [
     path("cases/<str:case_number>/peer-to-peer", case.case_peer_to_peer, name="case_peer_to_peer"),
     path("cases/<str:case_number>/appeal", case.case_appeal, name="case_appeal"),
     path("cases/<str:case_number>/reopen", case.case_reopen_view, name="case_reopen"),
+    path("cases/<str:case_number>/lines/<int:sequence>/fact", case.case_fact, name="case_fact"),
     path(
         "cases/<str:case_number>/attachments/<int:attachment_id>/view",
         attachments.attachment_view,

@@ -1,4 +1,4 @@
-// Ticks the work queue's countdowns. The server renders each countdown's text and risk class;
+// Ticks the work queue's countdowns and holds back its self-refresh while the user works in it. The server renders each countdown's text and risk class;
 // this only keeps them current while the page stays open. No inline script: a Content Security
 // Policy will allow only files from our own origin.
 (function () {
@@ -36,4 +36,16 @@
   }
 
   setInterval(tick, 30000);
+
+  // The table refreshes itself (its #queue-poll asks for its own address every few seconds). A
+  // refresh that would replace the table while the user works in it (focus on a link, a menu, a
+  // button; a claim or reassignment on its way) is held back: the next one brings the changes.
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt || elt.id !== "queue-poll") return;
+    var table = document.getElementById("queue-table");
+    var active = document.activeElement;
+    var busy = table && (table.querySelector(".htmx-request") || (active && active !== document.body && table.contains(active)));
+    if (busy) event.preventDefault();
+  });
 })();

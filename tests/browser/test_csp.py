@@ -132,6 +132,10 @@ def test_the_dashboard_runs_under_the_policy(page: Page, workspace: Workspace, v
     sign_in(page, "manager")
     visit(page, violations, "/dashboard/")
     expect(page.locator("svg").first).to_be_visible()
+    # The weekly trends: Chart.js (static/js) drew each canvas from the page's JSON block.
+    canvases = page.locator("canvas[data-trend]")
+    expect(canvases).to_have_count(3)
+    assert canvases.evaluate_all("cs => cs.every(c => window.Chart.getChart(c) !== undefined)")
     violations.assert_none()
 
 
@@ -145,6 +149,7 @@ def test_the_admin_runs_under_the_policy(page: Page, workspace: Workspace, viola
         f"/admin/policies_app/policyversion/{version.pk}/change/",
         "/admin/policies_app/policyversion/add/",
         "/admin/policies_app/policy/",
+        f"/admin/policies_app/policy/{version.policy_id}/change/",
         f"/admin/policies_app/policyversion/{version.pk}/compare/",
         f"/admin/policies_app/policyversion/{version.pk}/try/",
     ):

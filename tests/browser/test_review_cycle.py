@@ -79,17 +79,18 @@ def message(page: Page, kind: str, text: str) -> Locator:
 
 def decide_line(page: Page, line: str, outcome: str, reason: str = "", cite: bool = False) -> None:
     """Fill the decision form for one line; with `cite`, cite the facet policy for BLOCKS_CRITERION."""
-    decide = page.locator("#decide")
-    decide.get_by_role("group", name=line).get_by_label("Outcome").select_option(outcome)
+    # Each line's decision controls sit in its panel (#lines); the form's button in #decide.
+    group = page.locator("#lines").get_by_role("group", name=line)
+    group.get_by_label("Outcome").select_option(outcome)
     if reason:
-        decide.get_by_role("group", name=line).get_by_label("Reason (plain language)").fill(reason)
+        group.get_by_label("Reason (plain language)").fill(reason)
     if cite:
         version = facet_version()
-        citation = decide.locator(f"input[name=citation_versions][value='{version.pk}']")
+        citation = group.locator(f"input[name^=cite_][value='{version.pk}']")
         expect(citation.locator("xpath=..")).to_contain_text(f"Policy {FACET_POLICY_NUMBER} version 2024-04")
         citation.check()
-        decide.locator(f"textarea[name=criterion_{version.pk}]").fill(BLOCKS_CRITERION)
-    decide.get_by_role("button", name="Record decision").click()
+        group.locator(f"textarea[name$='_{version.pk}']").fill(BLOCKS_CRITERION)
+    page.locator("#decide").get_by_role("button", name="Record decision").click()
 
 
 def test_a_physician_denies_a_facet_line_with_a_reason_and_a_citation(page: Page, demo: Callable[[str], User]) -> None:
@@ -118,7 +119,8 @@ def test_an_appeal_received_by_phone_is_recorded_from_the_case_page(page: Page, 
 
     sign_in(page, "nurse")
     open_case(page, case)
-    appeal_form = page.locator("#appeal")
+    appeal_form = page.locator("details#appeal")
+    appeal_form.locator("summary").click()
     appeal_form.get_by_role("checkbox", name=re.compile(r"^Line 1: CPT 64635")).check()
     appeal_form.get_by_label("Why the requester disagrees").fill(f"Member called: {SECOND_BLOCK}")
     appeal_form.get_by_label("Urgency").select_option("standard")
@@ -188,6 +190,7 @@ def test_an_upheld_medicare_advantage_appeal_is_forwarded_to_the_independent_rev
     expect(ire.get_by_role("heading", name="Forwarded to the Independent Review Entity")).to_be_visible()
     expect(ire.locator("ol.case-file")).to_contain_text(f"Request {original.case_number}")
     expect(ire.locator("ol.case-file")).to_contain_text(f"Appeal {appeal.case_number}")
+    page.locator("details#timeline > summary").click()
     expect(page.locator("#timeline li.event.forwarded_to_ire")).to_be_visible()
     appeal.refresh_from_db()
     assert appeal.status == CaseStatus.FORWARDED_TO_IRE
@@ -203,7 +206,8 @@ def test_a_reopened_case_returns_to_review_and_its_new_decision_supersedes_the_o
 
     sign_in(page, "physician")
     open_case(page, case)
-    reopen = page.locator("#reopen")
+    reopen = page.locator("details#reopen")
+    reopen.locator("summary").click()
     reopen.get_by_label("Why the case is reopened").fill(reason)
     reopen.get_by_role("button", name="Reopen").click()
 

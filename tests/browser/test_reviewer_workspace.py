@@ -53,9 +53,18 @@ def success_message(page: Page, text: str) -> Locator:
     return page.locator("p.message.success", has_text=text)
 
 
-def outcome_select(decide: Locator, line: str) -> Locator:
-    """A line's outcome menu: labelled "Outcome" inside the fieldset whose legend names the line."""
-    return decide.get_by_role("group", name=line).get_by_label("Outcome")
+def outcome_select(lines: Locator, line: str) -> Locator:
+    """A line's outcome menu: labelled "Outcome" inside the fieldset whose legend names the line
+    ("Decision on line 1: CPT 62330"), in the line's panel on the right of the case page."""
+    return lines.get_by_role("group", name=line).get_by_label("Outcome")
+
+
+def open_action(page: Page, action: str) -> Locator:
+    """One of the case's other actions (#pend, #refer, #note ...), opened in place from its summary."""
+    details = page.locator(f"details#{action}")
+    details.locator("summary").click()
+    expect(details).to_have_attribute("open", "")
+    return details
 
 
 def queue_rows(page: Page) -> Locator:
@@ -99,7 +108,7 @@ def test_nurse_claims_most_urgent_case_reads_its_policy_and_pends_it(page: Page,
     page.go_back()
     expect(page.get_by_role("heading", level=1)).to_contain_text(urgent.case_number)
     needed = "Imaging report confirming stenosis and 12 weeks of therapy notes."
-    pend = page.locator("#pend")
+    pend = open_action(page, "pend")
     pend.get_by_label("What is needed from the requester").fill(needed)
     pend.get_by_role("button", name="Pend").click()
 
@@ -119,7 +128,7 @@ def test_nurse_approves_a_case(page: Page, workspace: Workspace) -> None:
     sign_in(page, "nurse")
     open_case(page, case)
 
-    decide = page.locator("#decide")
+    decide = page.locator("#lines")
     outcome_select(decide, "Line 1: CPT 62330").select_option("approved")
     decide.get_by_label("Rationale").fill("Criteria reviewed; approved as requested.")
     decide.get_by_role("button", name="Record decision").click()
@@ -142,7 +151,7 @@ def test_nurse_refers_a_case_to_physician_review(page: Page, workspace: Workspac
     open_case(page, case)
 
     summary = "Mild procedure flagged investigational; please review for denial."
-    refer = page.locator("#refer")
+    refer = open_action(page, "refer")
     refer.get_by_label("Summary for the physician").fill(summary)
     refer.get_by_role("button", name="Refer").click()
 
@@ -170,10 +179,10 @@ def test_physician_denies_a_referred_case_citing_the_flagged_policy(page: Page, 
     row.get_by_role("link", name=case.case_number).click()
     expect(status_of(page)).to_have_text("Physician review")
 
-    decide = page.locator("#decide")
+    decide = page.locator("#lines")
     outcome_select(decide, "Line 1: CPT 62330").select_option("denied")
     decide.get_by_label("Reason (plain language)").fill(reason)
-    citation = decide.locator(f"input[name=citation_versions][value='{version.pk}']")
+    citation = page.locator(f"#line-1 input[name=cite_1][value='{version.pk}']")
     expect(citation.locator("xpath=..")).to_contain_text(f"Policy {MILD_POLICY_NUMBER} version {version.version_label}")
     citation.check()
     decide.get_by_label("Rationale").fill("Investigational per the cited policy.")
@@ -221,7 +230,7 @@ def test_nurse_sees_no_deny_action_and_a_forged_deny_is_refused(page: Page, work
     sign_in(page, "nurse")
     open_case(page, case)
 
-    outcome = outcome_select(page.locator("#decide"), "Line 1: CPT 62330")
+    outcome = outcome_select(page.locator("#lines"), "Line 1: CPT 62330")
     expect(outcome).to_be_visible()
     expect(outcome.locator("option[value=approved]")).to_have_count(1)
     for adverse in ("denied", "partially_approved", "modified"):
@@ -246,7 +255,7 @@ def test_nurse_sees_no_deny_action_and_a_forged_deny_is_refused(page: Page, work
     assert response.status == 403, response.text()[:500]
     # Refused for the role, not for a missing or bad CSRF token (which is a 403 too).
     assert "CSRF" not in response.text()
-    assert "403 Forbidden" in response.text()
+    assert "You cannot open this page" in response.text()
 
     case.refresh_from_db()
     assert (case.status, case.row_version, CaseEvent.objects.filter(case=case).count()) == before

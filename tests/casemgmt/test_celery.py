@@ -25,6 +25,7 @@ STORED_NAMES = {
     "casemgmt.retro.tasks.retro_sweep_task",
     "casemgmt.fhir.tasks.fhir_notification_deliver_task",
     "casemgmt.fhir.tasks.fhir_notification_sweep_task",
+    "casemgmt.fhir.tasks.fhir_heartbeat_task",
 }
 
 

@@ -52,8 +52,8 @@ def draft_form_data(version: PolicyVersion, **overrides: str) -> dict[str, str]:
         "revised_date": "",
         "review_date": "",
         "statement": version.statement,
-        "history": "[]",
-        "missing_fields": "[]",
+        "history": "",
+        "missing_fields": "",
     }
     for prefix in ("codes", "terms", "criteria"):
         data[f"{prefix}-TOTAL_FORMS"] = "0"
@@ -308,7 +308,7 @@ def test_try_it_shows_the_criteria_checklist_leaf_by_leaf(editor: User) -> None:
             "code_system": "CPT",
             "code": "62330",
             "date_of_service": "2024-03-01",
-            "clinical_facts": '{"conservative_therapy_weeks": 8}',
+            "fact-conservative_therapy_weeks": "8",
         },
     )
 
@@ -319,16 +319,16 @@ def test_try_it_shows_the_criteria_checklist_leaf_by_leaf(editor: User) -> None:
         ("Imaging confirms stenosis", "unknown"),
     ]
     page = text(response)
-    assert "Documentation needed for: imaging_confirms_stenosis" in page
+    assert "Documentation needed for: Imaging confirms spinal stenosis" in page
     assert '<td class="result-met">met</td>' in page
 
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("clinical_facts", "{weeks: 8", "not valid JSON"),
-        ("clinical_facts", "[1, 2]", "must be a JSON object"),
-        ("clinical_facts", '{"weeks": 8}', "unknown fact keys: weeks"),
+        ("fact-conservative_therapy_weeks", "eight", "Enter a whole number"),
+        ("fact-bmi", "heavy", "Enter a number"),
+        ("fact-imaging_confirms_stenosis", "maybe", "Select a valid choice"),
         ("date_of_service", "2024-02-30", "Enter a valid date"),
     ],
 )

@@ -564,3 +564,18 @@ def test_two_policies_governing_one_code_both_flag() -> None:
 def test_code_listed_twice_in_one_version_flags_once() -> None:
     twice = version(codes=(("CPT", "62330", "62330"), ("CPT", "62330", "62331")))
     assert kinds([twice], request("62330")) == ["investigational"]
+
+
+def test_criteria_incomplete_names_the_unknown_facts_in_words_where_the_catalogue_has_them() -> None:
+    labelled = CriterionNode(
+        node_type="leaf",
+        label="At least 12 weeks of failed conservative therapy",
+        fact="conservative_therapy_weeks",
+        fact_type="number",
+        operator="gte",
+        value=12,
+        fact_label="Weeks of failed conservative therapy",
+    )
+    [flag] = flags_for([criteria_version(labelled)], request("62330"))
+    assert "documentation needed for Weeks of failed conservative therapy." in flag.message
+    assert flag.details["unknown_facts"] == ["conservative_therapy_weeks"]

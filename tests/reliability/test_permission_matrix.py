@@ -53,11 +53,13 @@ from casemgmt.cases.models import (
     DuplicateRule,
     IntakeSettings,
     LineOutcome,
+    ReviewReasonCode,
 )
 from casemgmt.cases.services.attachments import attachment_add
 from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
 from casemgmt.cases.services.gold_cards import gold_card_grant
 from casemgmt.cases.services.intake import LineInput, MemberInput
+from casemgmt.cases.services.queue_filters import saved_queue_filter_save
 from casemgmt.cases.services.webhooks import webhook_subscribe
 from casemgmt.kernel.roles import Role
 from casemgmt.security.access_matrix import (
@@ -116,6 +118,7 @@ class World:
             "retro_item": getattr(self.retro_item, "pk", None),
             "audit_event": AuditEvent.objects.order_by("pk").values_list("pk", flat=True).first(),
             "retro_run": getattr(self.retro_run, "pk", None),
+            "saved_filter": self.nurses_saved_filter(),
             # The authorization the approval of the decided case issued, and what it covers.
             "authorization": self.authorization().authorization_number,
             "member": MEMBER.member_id,
@@ -123,6 +126,11 @@ class World:
             **extra,
         }
         return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
+
+    def nurses_saved_filter(self) -> int:
+        """A queue filter the nurse saved: hers to delete, not found for anyone else."""
+        saved = saved_queue_filter_save(user=self.users[Persona.NURSE], name="Expedited", query="urgency=expedited")
+        return saved.pk
 
     def authorization(self) -> Authorization:
         return Authorization.objects.get(case=self.decided_case)
@@ -296,6 +304,8 @@ def _page_body(entry: Entry, world: World) -> dict[str, Any]:
             "row_version": row_version,
         },
         "queue": lambda: {"q": "PA-"},
+        "queue_filter_save": lambda: {"name": "My expedited", "query": "urgency=expedited"},
+        "case_fact": lambda: {"key": "conservative_therapy_weeks", "value": "14", "row_version": row_version},
         "case_claim": lambda: {"next": "/queue/"},
         "case_reassign": lambda: {"assignee_id": world.users[Persona.NURSE].pk, "row_version": row_version},
         "admin:policies_app_policyversion_draft_from": lambda: {"version_label": "2098-01"},
@@ -423,6 +433,7 @@ def _admin_object(label: str, variant: str, world: World) -> Model:
         ),
         "casemgmt.appealwindow": lambda: AppealWindow.objects.order_by("pk")[0],
         "casemgmt.duplicaterule": lambda: DuplicateRule.objects.order_by("pk")[0],
+        "casemgmt.reviewreasoncode": lambda: ReviewReasonCode.objects.create(code="N1", display="Not necessary"),
         "casemgmt.intakesettings": lambda: IntakeSettings.objects.get_or_create(pk=1)[0],
         "casemgmt.authorization": lambda: world.authorization(),
         "casemgmt.goldcardprogramme": lambda: factories.gold_card_programme(world.users[Persona.MANAGER]),
@@ -522,7 +533,8 @@ def ask(entry: Entry, persona: Persona, world: World) -> list[Answer]:
                 response = api.delete(path)
             else:
                 body, body_format = _api_body(entry, world)
-                response = api.post(path, body, format=body_format)
+                send = api.put if entry.method == "PUT" else api.post
+                response = send(path, body, format=body_format)
             answers.append(_answer(entry.method, path, response))
         else:
             browser = _browser(world, persona)
@@ -807,5 +819,6 @@ def test_rows_are_well_formed() -> None:
         if entry.surface == Surface.ADMIN:
             assert entry.method in {a.value for a in AdminAction}, entry.key
         else:
-            # DELETE only where a standard asks for it (a FHIR Subscription is ended with DELETE).
-            assert entry.method in {"GET", "POST", "DELETE"}, entry.key
+            # PUT and DELETE only where a standard asks for them (a FHIR Subscription is changed
+            # with PUT and ended with DELETE).
+            assert entry.method in {"GET", "POST", "PUT", "DELETE"}, entry.key

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from casemgmt.audit.services import changes_between
-from casemgmt.cases import workflow
+from casemgmt.cases import selectors, workflow
 from casemgmt.cases.models import (
     Case,
     CaseEvent,
@@ -114,3 +114,24 @@ def case_reassign(*, case_id: int, user: User, assignee_id: int, expected_row_ve
             detail={"event": "reassigned", "assignee": assignee.get_username()},
         )
         return case
+
+
+def case_claim_next(*, user: User) -> Case | None:
+    """Claim the most urgent unclaimed case `user` may work (`selectors.queue_next_candidates`),
+    or None when there is none.
+
+    The candidate is locked with SKIP LOCKED: two reviewers asking at once each lock a different
+    case instead of queueing on the same row, so they never get the same one and neither waits.
+    The claim itself is `case_claim`, with its checks, event and audit row.
+    """
+    require_role(user, Role.NURSE, Role.PHYSICIAN, action="claim a case")
+    with transaction.atomic():
+        case_id = (
+            selectors.queue_next_candidates(user)
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if case_id is None:
+            return None
+        return case_claim(case_id=case_id, user=user)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,10 +26,11 @@ from casemgmt.cases.models import (
     Decision,
     DecisionLine,
     LineOutcome,
-    ReviewerRole,
     ServiceLine,
     request_outcome,
 )
+from casemgmt.cases.selectors import standing_intake_answers as standing_intake_answers
+from casemgmt.cases.selectors import standing_lines
 from casemgmt.cases.services.appeals import (
     appeal_decider_check,
     appeal_forward_to_ire,
@@ -39,6 +41,7 @@ from casemgmt.cases.services.authorizations import authorizations_apply
 from casemgmt.cases.services.events import case_event_add
 from casemgmt.cases.services.locking import case_lock, case_write
 from casemgmt.cases.services.pend import pend_record
+from casemgmt.cases.services.reason_codes import review_reason_codes_read
 from casemgmt.cases.validation import Problems
 from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import (
@@ -59,9 +62,10 @@ class CitationInput:
 class DecisionLineInput:
     service_line: int  # the line's sequence within the case
     outcome: str
-    reason: str = ""
+    reason: str = ""  # on a referred line, the note to the physician
     approved_units: int | None = None
     citations: tuple[CitationInput, ...] = ()
+    reason_code: str = ""  # optional: the plan's review decision reason code (X12 886) of an adverse line
 
 
 def _versions(ids: set[int]) -> dict[int, PolicyVersion]:
@@ -119,6 +123,12 @@ def decision_record(
     reconsideration goes to the Independent Review Entity. A determination (nothing pended)
     issues, supersedes or voids the lines' authorizations.
 
+    A line may be referred to a physician (`referred`, on an initial request or an extension):
+    its reason, optional, is the note to the physician. The decision must decide at least one
+    other line (referring every line is `case_refer_to_physician`); the lines it decides take
+    effect at once (authorizations issued) and the case goes to physician review, not pended. The
+    physician's decision then decides the referred lines and restates the others as they stand.
+
     With `correction` (retrospective review), the case is a decided or closed one and the new
     decision supersedes its decision of record; the case keeps its status and decision date.
     """
@@ -132,7 +142,16 @@ def decision_record(
             "refer the case to a physician reviewer."
         )
     pended = any(line.outcome == LineOutcome.PENDED for line in lines)
-    action = Action.CORRECT if correction else Action.DECIDE_PENDED if pended else Action.DECIDE
+    referred = any(line.outcome == LineOutcome.REFERRED for line in lines)
+    action = (
+        Action.CORRECT
+        if correction
+        else Action.DECIDE_PENDED
+        if pended
+        else Action.DECIDE_REFERRED
+        if referred
+        else Action.DECIDE
+    )
     with transaction.atomic():
         case = case_lock(case_id, action=action, expected_row_version=expected_row_version)
         if case.is_appeal:
@@ -140,9 +159,12 @@ def decision_record(
         problems = Problems()
         service_lines = {line.sequence: line for line in case.lines.all()}
         previous = decision_of_record(case)
-        answered = standing_intake_answers(case, previous)
-        allowed_outcomes = APPEAL_OUTCOMES if case.is_appeal else INITIAL_OUTCOMES
+        answered, held = standing_lines(case, previous)
+        if correction:
+            held = {}
+        allowed_outcomes = APPEAL_OUTCOMES if case.is_appeal else (*INITIAL_OUTCOMES, LineOutcome.REFERRED)
         seen: set[int] = set()
+        restated: set[int] = set()
         for i, line in enumerate(lines):
             path = f"lines[{i}]"
             service_line = service_lines.get(line.service_line)
@@ -158,6 +180,20 @@ def decision_record(
                     f"({LineOutcome(answered[line.service_line].outcome).label.lower()}); it is not reviewed again",
                 )
             seen.add(line.service_line)
+            standing = held.get(line.service_line)
+            if standing is not None:
+                # What a referral decided took effect; the decision restates it as it stands.
+                if _restates(line, standing, service_line):
+                    restated.add(line.service_line)
+                else:
+                    problems.add(
+                        f"{path}.outcome",
+                        f"line {line.service_line} was decided when the case went to a physician "
+                        f"({LineOutcome(standing.outcome).label.lower()}, "
+                        f"{timezone.localdate(standing.decision.decided_at).isoformat()}); "
+                        "that determination took effect and is restated, not decided again",
+                    )
+                continue
             if line.outcome not in LineOutcome.values:
                 problems.add(f"{path}.outcome", f"{line.outcome!r} is not an outcome")
             elif line.outcome not in allowed_outcomes:
@@ -168,6 +204,14 @@ def decision_record(
                 )
             elif correction and line.outcome == LineOutcome.PENDED:
                 problems.add(f"{path}.outcome", "a corrected decision decides the line; it cannot pend it")
+            elif correction and line.outcome == LineOutcome.REFERRED:
+                problems.add(f"{path}.outcome", "a corrected decision decides the line; it cannot refer it")
+            elif pended and line.outcome == LineOutcome.REFERRED:
+                problems.add(
+                    f"{path}.outcome",
+                    "a decision that pends a line for information cannot also refer one to a physician; "
+                    "pend the case, or refer the line and let the physician pend it",
+                )
             if line.outcome in ADVERSE_OUTCOMES and not line.reason.strip():
                 problems.add(
                     f"{path}.reason", "a denial, partial approval or modification needs a plain-language reason"
@@ -181,12 +225,20 @@ def decision_record(
                 )
             if line.approved_units is not None and line.approved_units > service_line.units:
                 problems.add(f"{path}.approved_units", f"cannot exceed the {service_line.units} units requested")
+        decided = [line for line in lines if line.service_line not in restated]
+        if referred and not correction and all(line.outcome == LineOutcome.REFERRED for line in decided):
+            problems.add(
+                "lines",
+                "every line left to decide is referred: refer the case to a physician instead "
+                "(a decision that refers lines decides at least one other)",
+            )
         if not lines and answered:
             problems.add("lines", "every line was answered at intake; there is nothing to decide")
-        missing = sorted(set(service_lines) - seen - set(answered))
+        missing = sorted(set(service_lines) - seen - set(answered) - set(held))
         if missing:
             problems.add("lines", f"every service line needs an outcome; missing: {', '.join(map(str, missing))}")
-        per_line = _line_citations(case, lines, citations, service_lines, problems)
+        per_line = _line_citations(case, lines, citations, service_lines, problems, skip=restated)
+        reason_codes = review_reason_codes_read(lines, problems)
         if problems:
             raise ValidationFailed(problems.errors)
 
@@ -199,41 +251,54 @@ def decision_record(
                 decision=decision,
                 service_line=service_lines[line.service_line],
                 outcome=line.outcome,
+                # On a referred line, the reviewer's note to the physician.
                 reason=line.reason.strip(),
+                reason_code=reason_codes.get(line.service_line),
                 approved_units=(
-                    service_lines[line.service_line].units
+                    None
+                    if line.outcome == LineOutcome.REFERRED
+                    else service_lines[line.service_line].units
                     if line.outcome in (LineOutcome.APPROVED, LineOutcome.OVERTURNED) and line.approved_units is None
                     else line.approved_units
                 ),
             )
-            for line in lines
+            for line in decided
         )
         Citation.objects.bulk_create(
             _citation_row(decision, decision_line, version, criterion)
-            for decision_line, line in zip(decision_lines, lines, strict=True)
+            for decision_line, line in zip(decision_lines, decided, strict=True)
             for version, criterion in per_line[line.service_line]
         )
-        # A retrospective correction may decide a line intake answered; the rest are restated.
-        carried = _carry_forward(decision, {k: v for k, v in answered.items() if k not in seen}, service_lines)
-        all_outcomes = [line.outcome for line in lines] + [line.outcome for line in carried]
+        # A retrospective correction may decide a line intake answered; the rest are restated,
+        # as are the lines a referral decided.
+        standing_now = {**{k: v for k, v in answered.items() if k not in seen}, **held}
+        carried = _carry_forward(decision, standing_now, service_lines)
+        all_outcomes = [line.outcome for line in decided] + [line.outcome for line in carried]
         new_status = workflow.target(case.status, action)
+        determined = not (pended or referred)
         case_write(
             case,
             now=now,
             status=new_status,
-            decided_at=case.decided_at if correction else None if pended else now,
-            **({} if pended else _determination_summary(case, all_outcomes, now=now, correction=correction)),
+            decided_at=case.decided_at if correction else now if determined else None,
+            **(_determination_summary(case, all_outcomes, now=now, correction=correction) if determined else {}),
         )
-        outcomes = {str(line.service_line): line.outcome for line in lines}
+        outcomes = {str(line.service_line): line.outcome for line in decided}
         detail: dict[str, Any] = {"decision": decision.pk, "role": role, "outcomes": outcomes}
         if correction:
             detail["corrects"] = previous.pk if previous else None
         if pended:
             pend_record(case, user, now, previous_status=case.status, **detail)
+        elif referred:
+            referred_lines = [line for line in decided if line.outcome == LineOutcome.REFERRED]
+            detail["lines"] = [line.service_line for line in referred_lines]
+            case_event_add(case, CaseEventKind.REFERRED, user, now, summary=_referral_summary(referred_lines), **detail)
+            # The lines it decides take effect now: the physician decides only the referred ones.
+            authorizations_apply(case=case, decision=decision, user=user, now=now)
         else:
             case_event_add(case, CaseEventKind.DECIDED, user, now, **detail)
             authorizations_apply(case=case, decision=decision, user=user, now=now)
-            if not correction and appeal_needs_ire(case, [line.outcome for line in lines]):
+            if not correction and appeal_needs_ire(case, [line.outcome for line in decided]):
                 appeal_forward_to_ire(case, decision=decision, now=now)
                 new_status = CaseStatus.FORWARDED_TO_IRE
         audit_record(
@@ -246,11 +311,13 @@ def decision_record(
             changes={
                 "status": (case.status, new_status),
                 "decision_of_record": (previous.pk if previous else None, decision.pk),
-                **{f"line {line.service_line}": (None, line.outcome) for line in lines},
+                **{f"line {line.service_line}": (None, line.outcome) for line in decided},
             },
             detail={
                 "citations": {
-                    str(sequence): [version.pk for version, _ in cited] for sequence, cited in per_line.items() if cited
+                    str(sequence): [version.pk for version, _ in cited]
+                    for sequence, cited in per_line.items()
+                    if cited and sequence not in restated
                 },
                 **detail,
             },
@@ -258,27 +325,18 @@ def decision_record(
         return decision
 
 
-def answered_at_intake(decision: Decision | None) -> dict[int, DecisionLine]:
-    """The lines of a case that intake answered, by sequence, each as the automated decision
-    recorded it: every line of that decision, or what a later decision carried from it."""
-    if decision is None:
-        return {}
-    automated = decision.decided_role == ReviewerRole.AUTOMATED
-    answered: dict[int, DecisionLine] = {}
-    for line in decision.lines.select_related("service_line", "carried_from"):
-        origin = line if automated else line.carried_from
-        if origin is not None:
-            answered[line.service_line.sequence] = origin
-    return answered
+def _restates(line: DecisionLineInput, standing: DecisionLine, service_line: ServiceLine) -> bool:
+    """Whether a submitted line says what a line that stands already says (a form sends it back as
+    it was shown): the same outcome and the same units approved."""
+    units = line.approved_units
+    if units is None and line.outcome in (LineOutcome.APPROVED, LineOutcome.OVERTURNED):
+        units = service_line.units
+    return line.outcome == standing.outcome and units == standing.approved_units
 
 
-def standing_intake_answers(case: Case, decision: Decision | None) -> dict[int, DecisionLine]:
-    """The lines intake answered that a reviewer's decision restates rather than decides: none
-    once the case has been reopened, when every line is reviewed again."""
-    answered = answered_at_intake(decision)
-    if answered and case.events.filter(kind=CaseEventKind.REOPENED).exists():
-        return {}
-    return answered
+def _referral_summary(referred: list[DecisionLineInput]) -> str:
+    """What the timeline and the physician read of a referral: each referred line's note."""
+    return "\n".join(f"Line {line.service_line}: {line.reason.strip()}" for line in referred if line.reason.strip())
 
 
 def _carry_forward(
@@ -347,8 +405,11 @@ def _line_citations(
     citations: list[CitationInput],
     service_lines: dict[int, ServiceLine],
     problems: Problems,
+    *,
+    skip: Collection[int] = (),
 ) -> dict[int, list[tuple[PolicyVersion, str]]]:
-    """Each decided line's citations as (version, criterion as worded), checked against the line."""
+    """Each decided line's citations as (version, criterion as worded), checked against the line;
+    none for the lines in `skip` (restated as they stand)."""
     versions = _versions(
         {c.policy_version_id for c in citations} | {c.policy_version_id for x in lines for c in x.citations}
     )
@@ -359,7 +420,7 @@ def _line_citations(
     out: dict[int, list[tuple[PolicyVersion, str]]] = {}
     for i, line in enumerate(lines):
         service_line = service_lines.get(line.service_line)
-        if service_line is None:
+        if service_line is None or line.service_line in skip:
             continue
         cited: list[tuple[PolicyVersion, str]] = []
         for j, citation in enumerate(line.citations):

@@ -62,7 +62,7 @@ from casemgmt.cases.services.authorizations import authorizations_issue_for_new_
 from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import InvalidTransition
 from casemgmt.kernel.roles import Role, require_role
-from policies_app.engine import FlagData
+from policies_app.engine import DOCUMENTED_FACT_PREFIX, FlagData
 from policies_app.models import Requirement
 from policies_app.requirement_index import RequirementAnswer
 from policies_app.selectors import requirement_index
@@ -216,6 +216,12 @@ def _criteria_approval(flags: Sequence[FlagData], triage_flags: Sequence[Flag]) 
         return None
     # Met with a fact unknown (an "any of" met by another branch) is not met with every fact known.
     if any(leaf.get("result") != "met" and leaf.get("actual") is None for f in met for leaf in f.details["checklist"]):
+        return None
+    # A documented-review criterion is a reviewer's finding in the records: a requester's answer to
+    # it (a DTR questionnaire's yes) is for the nurse to confirm, never a ground to approve unread.
+    if any(
+        str(leaf.get("fact", "")).startswith(DOCUMENTED_FACT_PREFIX) for f in met for leaf in f.details["checklist"]
+    ):
         return None
     references = "; ".join(flag.version.reference for flag in met if flag.version is not None)
     return LineAnswer(

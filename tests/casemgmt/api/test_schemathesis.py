@@ -218,6 +218,15 @@ SERVICE_RULES = (
         "overturned, partially overturned or upheld; an initial request's approved, denied and so on.",
     ),
     ServiceRule(
+        "the plan's review decision reason codes",
+        ("POST /api/v1/cases/{case_number}/decisions",),
+        400,
+        r"lines\[\d+\]\.reason_code",
+        r"is not one of the plan's review decision reason codes|is no longer in use|is given on a denial",
+        "Which review decision reason codes (X12 list 886, a licensed list) the plan keeps, and which are "
+        "in use, is data managers edit, not part of the API.",
+    ),
+    ServiceRule(
         "the line's requested units",
         ("POST /api/v1/cases/{case_number}/decisions",),
         400,

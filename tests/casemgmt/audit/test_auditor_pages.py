@@ -165,8 +165,8 @@ def test_detail_shows_the_fields_changed_with_old_and_new_values(auditor, integr
     case_claim(case_id=case.pk, user=nurse)
     event = only(action=AuditAction.CHANGE, case_number=case.case_number)
     html = web(auditor).get(f"/audit/{event.pk}/").content.decode()
-    assert re.search(r"<code>status</code></td><td>received</td><td>in_review</td>", html)
-    assert re.search(r"<code>assignee</code></td><td>—</td><td>nina.nurse</td>", html)
+    assert re.search(r'<th scope="row">Status</th><td>Received</td><td>In review</td>', html)
+    assert re.search(r'<th scope="row">Assignee</th><td>—</td><td>nina.nurse</td>', html)
 
 
 # --- reading the log is recorded --------------------------------------------------------------

@@ -29,17 +29,17 @@ def test_manager_sees_who_viewed_and_changed_the_case(world, nurse, manager, int
     html = web(manager).get(f"/cases/{world.case.case_number}/").content.decode()
     shown = history_rows(html)
     # Newest first: the client's API read, the nurse's download, then the changes.
-    assert shown[0].endswith("ehr.client integration_client View case REST API 192.0.2.5")
-    assert "nina.nurse nurse_reviewer Download attachment" in shown[1] and shown[1].endswith("10.20.30.40")
-    assert any("phil.physician physician_reviewer Create decision" in row for row in shown)
-    assert shown[-1].split(" ", 2)[2].startswith("ehr.client integration_client Create case")
+    assert shown[0].endswith("ehr.client Integration client View Case REST API 192.0.2.5")
+    assert "nina.nurse Nurse reviewer Download Attachment" in shown[1] and shown[1].endswith("10.20.30.40")
+    assert any("phil.physician Physician reviewer Create Decision" in row for row in shown)
+    assert shown[-1].split(" ", 2)[2].startswith("ehr.client Integration client Create Case")
 
 
 def test_the_history_names_the_fields_a_change_touched(integration_client, nurse, manager):
     case = factories.case(integration_client)
     case_claim(case_id=case.pk, user=nurse)
     html = web(manager).get(f"/cases/{case.case_number}/").content.decode()
-    assert any("Change case (assignee, status)" in row for row in history_rows(html))
+    assert any("Change Case (Assignee, Status)" in row for row in history_rows(html))
 
 
 def test_nurse_and_physician_do_not_see_the_history(world, nurse, physician):

@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 
 import pytest
 from celery.app.task import Task
-from django.conf import settings
+from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from casemgmt.audit.logs import WITHHELD, MemberDataSafeFormatter
@@ -41,9 +41,9 @@ MEMBER_STRINGS = ("ZQ-556677", "Philomena", "Quaintance", "1961-07-19")
 def our_tasks() -> dict[str, Task]:
     from casemgmt.celery import app
 
-    for name in settings.INSTALLED_APPS:
-        if importlib.util.find_spec(name) is not None and importlib.util.find_spec(f"{name}.tasks") is not None:
-            importlib.import_module(f"{name}.tasks")
+    for config in apps.get_app_configs():
+        if importlib.util.find_spec(f"{config.name}.tasks") is not None:
+            importlib.import_module(f"{config.name}.tasks")
     return {name: task for name, task in app.tasks.items() if name.startswith(("casemgmt.", "policies_app."))}
 
 
@@ -154,10 +154,10 @@ def test_with_exception_detail_on_the_message_is_kept():
 def test_a_server_error_shows_a_plain_page_and_logs_no_member_data(integration_client, nurse, monkeypatch):
     case = factories.case(integration_client, member=MEMBER)
 
-    def explode(flags):
+    def explode(*args):
         raise RuntimeError(f"cannot draw the checklist of {MEMBER.first_name} {MEMBER.last_name} ({MEMBER.member_id})")
 
-    monkeypatch.setattr("casemgmt.workspace.case.checklists_attach", explode)
+    monkeypatch.setattr("casemgmt.workspace.case.line_panels", explode)
     handler = _console_handler()
     stream = io.StringIO()
     previous = handler.setStream(stream)  # type: ignore[attr-defined]

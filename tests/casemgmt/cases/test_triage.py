@@ -31,6 +31,7 @@ from casemgmt.cases.services.reopenings import case_reopen
 from casemgmt.cases.services.transitions import case_refer_to_physician
 from casemgmt.cases.services.triage import intake_settings, intake_settings_update
 from casemgmt.kernel.errors import PermissionDeniedError, ValidationFailed
+from policies_app.engine import documented_fact_key
 from policies_app.models import Criterion, PolicyVersion
 from tests import factories
 
@@ -406,3 +407,28 @@ def test_any_of_met_with_another_fact_unknown_is_not_met_with_every_fact_known(
 
     assert any(f.kind == FlagKind.CRITERIA_MET for f in case.current_flags)
     assert case.status == CaseStatus.RECEIVED
+
+
+def test_a_requesters_answer_to_a_documented_review_criterion_is_left_to_a_nurse(
+    integration_client: User, editor: User, automatic: None
+) -> None:
+    """Issue 20: a documented-review criterion reads unknown until a reviewer records it, so the
+    requester's own yes (a DTR answer) never approves a line unread."""
+    text = "The records document a failed trial of physical therapy"
+    version = factories.draft_version(
+        factories.policy(number="TP.09", title="Documented"),
+        codes=[("CPT", "62332", "")],
+        coverage_position="medically_necessary_with_criteria",
+        auto_approve_when_met=True,
+    )
+    root = Criterion.objects.create(version=version, node_type="all_of", label="All of")
+    Criterion.objects.create(version=version, parent=root, position=1, node_type="documented", label=text)
+    factories.publish(version, editor)
+
+    case = factories.case(
+        integration_client, service_lines=(_line("62332"),), clinical_facts={documented_fact_key(text): True}
+    )
+
+    assert case.status == CaseStatus.RECEIVED
+    assert not Decision.objects.filter(case=case).exists()
+    assert list(case.flags.values_list("kind", flat=True)) == ["criteria_met"]

@@ -36,9 +36,15 @@ OPEN = ("received", "in_review", "pended", "physician_review")
 
 # Every move the workflow allows, as (from, action, to). Anything else is refused.
 LEGAL_MOVES = {
-    *((status, action, status) for status in OPEN for action in ("attach", "note", "peer_to_peer", "reflag")),
+    *(
+        (status, action, status)
+        for status in OPEN
+        for action in ("attach", "note", "peer_to_peer", "reflag", "record_fact")
+    ),
     *((status, "decide", "decided") for status in OPEN),
     *((status, "decide_pended", "pended") for status in OPEN),
+    # A line referred to a physician: the case goes to physician review, not pended.
+    *((status, "decide_referred", "physician_review") for status in OPEN),
     *((status, "cancel", "cancelled") for status in OPEN),
     ("received", "claim", "in_review"),
     ("in_review", "claim", "in_review"),

@@ -151,7 +151,7 @@ def with_channel(url: str, **channel: Any) -> dict[str, Any]:
         (lambda url: with_channel(url, payload="application/json"), "Subscription.channel.payload"),
         (
             lambda url: with_channel(
-                url, _payload={"extension": [{"url": Ext.BACKPORT_PAYLOAD_CONTENT, "valueCode": "id-only"}]}
+                url, _payload={"extension": [{"url": Ext.BACKPORT_PAYLOAD_CONTENT, "valueCode": "empty"}]}
             ),
             "Subscription.channel.payload.extension[0].valueCode",
         ),

@@ -54,7 +54,8 @@ def test_a_nurse_sees_the_item_with_both_citations_side_by_side(item, nurse):
     html = response.content.decode()
     assert "Decision of record" in html and "Re-evaluation" in html
     assert "version A1" in html and "version A2" in html
-    assert "approved_investigational" in html and item.case.case_number in html
+    assert "Approved, but the service is investigational under the version in effect" in html
+    assert "approved_investigational" not in html and item.case.case_number in html
     no_inline_code(html)
     queue = browser(nurse).get("/queue/retro/").content.decode()
     assert f"/queue/retro/{item.pk}/" in queue

@@ -45,8 +45,10 @@ def visible_text(response) -> str:
 
 
 def decision_form_options(page: str) -> set[str]:
-    start = page.index('id="decision-form"')
-    return set(re.findall(r'<option value="(\w+)"', page[start : page.index("</form>", start)]))
+    """The outcomes the decision form offers: each line's menu sits in its panel, in the form by id."""
+    menus = re.findall(r'<select name="outcome_\d+"[^>]*form="decision-form"[^>]*>(.*?)</select>', page, re.S)
+    assert menus
+    return {value for menu in menus for value in re.findall(r'<option value="(\w+)"', menu)}
 
 
 def appeal_post(**overrides) -> dict:

@@ -1,4 +1,5 @@
-"""Load the seed policies, the demo's facet denervation policy, demo users and demo cases. Safe to run again."""
+"""Load the seed policies, the demo's facet denervation and lumbar fusion policies, demo users and demo
+cases (one of each state a reviewer meets). Safe to run again."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from casemgmt.cases.services.intake import CaseInput, LineInput, MemberInput, Pr
 from casemgmt.cases.services.transitions import case_refer_to_physician
 from casemgmt.cases.services.triage import intake_settings, intake_settings_update
 from casemgmt.demo.facet_policy import BLOCKS_CRITERION, FACET_DENERVATION
+from casemgmt.demo.fusion_policy import FUSION
+from casemgmt.demo.story import cases_by_state, retro_review_ensure, story_cases_ensure
 from casemgmt.kernel.roles import Role
 from casemgmt.security.services import demo_user_ensure, roles_sync_permissions
 from policies_app.demo.seed_policies import SEED_POLICIES
@@ -417,8 +420,10 @@ class Command(BaseCommand):
             version = policy_seed(data=data, user=users["editor"], publisher=users["editor2"])
             self.stdout.write(f"policy {data['number']} version {version.version_label}: {version.status}")
         facet_version = version
+        fusion_version = policy_seed(data=FUSION, user=users["editor"], publisher=users["editor2"])
+        self.stdout.write(f"policy {FUSION['number']} version {fusion_version.version_label}: {fusion_version.status}")
         seeded = list(PolicyVersion.objects.filter(policy__number__in=[d["number"] for d in SEED_POLICIES]))
-        rules = _demo_rules(users["editor"], [*seeded, facet_version])
+        rules = _demo_rules(users["editor"], [*seeded, facet_version, fusion_version])
         self.stdout.write(f"requirement rules: {rules} published, {RequirementRule.objects.count()} in total")
         client = users["portal"]
         created = 0
@@ -485,6 +490,17 @@ class Command(BaseCommand):
             f"Gold card: NPI {card.provider_npi} under \u201c{card.programme.name}\u201d (/gold-cards/): "
             "its facet requests for commercial members are approved at intake."
         )
+        story_cases_ensure(users=users, version=fusion_version, today=today)
+        retro_run = retro_review_ensure(manager=users["manager"], version=fusion_version, today=today)
+        self.stdout.write("")
+        self.stdout.write(f"Cases by state (policy {FUSION['number']}, lumbar fusion, unless named):")
+        for state, case in cases_by_state(client=client):
+            self.stdout.write(f"  {state:<66} {case.case_number}")
+        self.stdout.write(
+            f"  {'retrospective review (/queue/retro/)':<66} run {retro_run.pk} "
+            f"{retro_run.get_status_display().lower()}, {retro_run.discrepancies} item(s) opened"
+        )
+        self.stdout.write("")
         self.stdout.write(
             "Automatic approval at intake: on (policy "
             f"{FACET_DENERVATION['number']} allows it). Requirement rules: /admin/policies_app/requirementrule/ "

@@ -1,0 +1,278 @@
+"""Plain text, HTML and PDF to one normalized text, with the lines, headings and table cells it holds.
+
+Every reader builds the same `Document`: the normalized text (lines joined by newlines, table
+cells by tabs, list items indented two spaces per level behind their marker) and, per line,
+where it came from in the file (a character offset of the decoded text, or a PDF page), so a
+field's span in the normalized text can be traced back to the original.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+
+from bs4 import BeautifulSoup
+from bs4.element import NavigableString, Tag
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
+
+from policies_app.importer import ImportRefused, decode
+
+
+@dataclass(frozen=True)
+class Line:
+    start: int
+    end: int
+    heading: bool
+    # Where the line came from: a character offset in a text file, a page number (from 1) in a PDF,
+    # or the line's position in an HTML file's text.
+    origin: int
+
+
+@dataclass
+class Document:
+    layout: str
+    text: str = ""
+    lines: list[Line] = field(default_factory=list)
+
+    def line_text(self, line: Line) -> str:
+        return self.text[line.start : line.end]
+
+
+class _Builder:
+    def __init__(self, layout: str) -> None:
+        self.layout = layout
+        self.parts: list[str] = []
+        self.lines: list[Line] = []
+        self.length = 0
+
+    def add(self, text: str, *, heading: bool = False, origin: int = 0) -> None:
+        text = text.rstrip()
+        if not text.strip():
+            return
+        if self.parts:
+            self.parts.append("\n")
+            self.length += 1
+        self.lines.append(Line(self.length, self.length + len(text), heading, origin))
+        self.parts.append(text)
+        self.length += len(text)
+
+    def build(self) -> Document:
+        return Document(layout=self.layout, text="".join(self.parts), lines=self.lines)
+
+
+_SPACES_RE = re.compile(r"[ \u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+
+
+def _tidy(text: str) -> str:
+    return _SPACES_RE.sub(" ", text.replace("\u200b", "")).strip()
+
+
+def read_text(data: bytes | str) -> Document:
+    text = decode(data)
+    builder = _Builder("text")
+    offset = 0
+    for raw in text.split("\n"):
+        # Tabs separate table cells; other runs of blanks are one space, keeping the indent.
+        indent = len(raw) - len(raw.lstrip(" "))
+        cells = [_tidy(cell) for cell in raw.split("\t")]
+        body = "\t".join(cells) if len(cells) > 1 else cells[0]
+        builder.add(" " * indent + body, origin=offset)
+        offset += len(raw) + 1
+    return builder.build()
+
+
+_SKIP = {"script", "style", "noscript", "template", "head", "svg", "button", "form", "nav"}
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_BLOCKS = {
+    "p", "div", "section", "article", "main", "header", "footer", "aside", "table", "thead", "tbody",
+    "tfoot", "blockquote", "pre", "dl", "dt", "dd", "figure", "figcaption", "caption", "address", "hr",
+    "body", "html",
+}  # fmt: skip
+
+
+class _HtmlWalker:
+    def __init__(self) -> None:
+        self.builder = _Builder("html")
+        self.buffer: list[str] = []
+        self.prefix = ""
+        self.count = 0
+
+    def flush(self, *, heading: bool = False) -> None:
+        text = _tidy("".join(self.buffer))
+        self.buffer = []
+        if text:
+            self.builder.add(self.prefix + text, heading=heading, origin=self.count)
+            self.count += 1
+            # Only the item's first line carries its marker; what follows is its continuation.
+            if self.prefix.strip():
+                self.prefix = " " * len(self.prefix)
+
+    def walk(self, element: Tag, depth: int) -> None:
+        for child in element.children:
+            if isinstance(child, NavigableString):
+                if type(child) is NavigableString:
+                    self.buffer.append(str(child))
+                continue
+            if not isinstance(child, Tag):
+                continue
+            name = child.name.lower()
+            if name in _SKIP:
+                continue
+            if name == "br":
+                self.flush()
+            elif name in _HEADINGS:
+                self.flush()
+                self.buffer.append(child.get_text(" "))
+                self.flush(heading=True)
+            elif name == "tr":
+                self.flush()
+                cells = [_tidy(cell.get_text(" ")) for cell in child.find_all(["td", "th"], recursive=False)]
+                if any(cells):
+                    self.builder.add("\t".join(cells), origin=self.count)
+                    self.count += 1
+            elif name in ("ul", "ol"):
+                self.flush()
+                self.list(child, depth + 1)
+            elif name in _BLOCKS or name == "li":
+                self.flush()
+                self.walk(child, depth)
+                self.flush()
+            else:
+                self.walk(child, depth)
+
+    def list(self, element: Tag, depth: int) -> None:
+        ordered = element.name.lower() == "ol"
+        kind = str(element.get("type") or "1") if ordered else ""
+        start = str(element.get("start") or "")
+        number = int(start) if ordered and start.isdigit() else 1
+        saved = self.prefix
+        for item in element.find_all("li", recursive=False):
+            marker = _marker(str(kind), number) if ordered else "-"
+            number += 1
+            self.prefix = "  " * (depth - 1) + marker + " "
+            self.walk(item, depth)
+            self.flush()
+        self.prefix = saved
+
+
+def _marker(kind: str, number: int) -> str:
+    if kind in ("a", "A"):
+        letter = chr(ord("a") + (number - 1) % 26)
+        return f"{letter.upper() if kind == 'A' else letter}."
+    if kind in ("i", "I"):
+        numerals = ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"]
+        roman = numerals[(number - 1) % len(numerals)]
+        return f"{roman.upper() if kind == 'I' else roman}."
+    return f"{number}."
+
+
+def read_html(data: bytes | str) -> Document:
+    if isinstance(data, bytes) and b"\x00" in data:
+        raise ImportRefused("the file is binary (it contains NUL bytes), not a web page")
+    soup = BeautifulSoup(data, "lxml")
+    walker = _HtmlWalker()
+    root = soup.body or soup
+    walker.walk(root, 0)
+    walker.flush()
+    document = walker.builder.build()
+    if not document.text.strip():
+        raise ImportRefused("the web page has no text")
+    return document
+
+
+_PAGE_FOOTER_RE = re.compile(r"^\s*(?:page\s+\d+\s+(?:of|/)\s+\d+|\d+\s*/\s*\d+|-\s*\d+\s*-)\s*$", re.IGNORECASE)
+
+
+def read_pdf(data: bytes) -> Document:
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise ImportRefused("the PDF is encrypted with a password; save an unprotected copy")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except ImportRefused:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, IndexError, AttributeError, RecursionError) as exc:
+        # A damaged file makes the parser fail in many ways; each means the same to the editor.
+        raise ImportRefused(f"the PDF cannot be read ({type(exc).__name__}); it may be damaged or incomplete") from exc
+    if not any(page.strip() for page in pages):
+        raise ImportRefused(
+            "the PDF has no text layer (a scanned image?); import a text PDF, or paste the policy's text"
+        )
+    builder = _Builder("pdf")
+    for number, page in enumerate(pages, start=1):
+        lines: list[str] = []
+        for raw in page.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+            text = _tidy(raw)
+            if not text or _PAGE_FOOTER_RE.match(raw):
+                continue
+            if lines and _wrapped(lines[-1], text):
+                # A PDF breaks lines where the page did; a sentence cut mid-way is one line again.
+                glue = "" if re.search(r"[A-Za-z]-$", lines[-1]) else " "
+                lines[-1] = lines[-1] + glue + text
+            else:
+                lines.append(text)
+        for text in lines:
+            builder.add(text, origin=number)
+    return builder.build()
+
+
+_ITEM_START_RE = re.compile(
+    r"^(?:[-•*▪◦·\uf0b7\uf0a7\uf076\uf0d8\u25cf\u25a0\u27a2\u2713\u2043\u2219o]|\d{1,2}[.)]|[a-zA-Z]{1,4}[.)]|\([a-z0-9]{1,4}\))\s"
+)
+_JOINING_WORDS = {
+    "and",
+    "or",
+    "of",
+    "the",
+    "a",
+    "an",
+    "to",
+    "with",
+    "for",
+    "in",
+    "by",
+    "on",
+    "that",
+    "when",
+    "is",
+    "are",
+}
+
+
+def _wrapped(previous: str, current: str) -> bool:
+    if previous.endswith((".", ":", ";", "!", "?")) or _ITEM_START_RE.match(current) or "\t" in previous:
+        return False
+    last_word = previous.rsplit(" ", 1)[-1].lower()
+    return current[0].islower() or previous.endswith((",", "-", "–", "/")) or last_word in _JOINING_WORDS
+
+
+def layout_of(data: bytes, file: str = "") -> str:
+    """ "pdf", "html" or "text", from the bytes first and the file name second."""
+    head = data[:1024].lstrip().lower()
+    if data.startswith(b"%PDF-") or file.lower().endswith(".pdf"):
+        return "pdf"
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml")) or file.lower().endswith((".html", ".htm")):
+        return "html"
+    if b"<body" in head or b"<html" in head:
+        return "html"
+    return "text"
+
+
+def read_document(data: bytes, file: str = "") -> Document:
+    """The document's normalized text, or ImportRefused saying why it cannot be read."""
+    if not data.strip():
+        raise ImportRefused("the file is empty")
+    layout = layout_of(data, file)
+    if layout == "pdf":
+        if not data.startswith(b"%PDF-"):
+            raise ImportRefused("the file is named .pdf but is not a PDF")
+        return read_pdf(data)
+    if layout == "html":
+        try:
+            text = decode(data)
+        except ImportRefused:
+            raise
+        return read_html(text)
+    return read_text(data)

@@ -1,0 +1,79 @@
+"""Device and procedure names: found in the document's lists, indexed for matching the way people write them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process, utils
+
+TM_RE = re.compile(r"\s*(?:\[?[®™℠]\]?|\^\(?[®™]\)?\^?|\((?:R|TM)\))")
+# Generic words after a brand in a product's full name; notes name the product by its brand.
+DESCRIPTORS = {
+    "dynamic", "soft", "spine", "spinal", "stabilization", "system", "systems", "device", "devices", "kit",
+    "tool", "implant", "implants", "platform", "procedure", "therapy", "stimulator", "instrumentation",
+}  # fmt: skip
+# Capitalised words that start list items but name no product.
+NOT_PRODUCTS = {
+    "medicare", "medicaid", "fda", "cms", "u.s.", "us", "food", "national", "american", "federal", "the", "other",
+    "these", "this", "some", "all", "any", "both", "each", "mri", "ct", "x-ray", "icd-10", "cpt", "hcpcs",
+}  # fmt: skip
+
+
+def strip_marks(text: str) -> str:
+    return " ".join(TM_RE.sub("", text).split())
+
+
+@dataclass(frozen=True)
+class Term:
+    name: str
+    short: str
+    kind: str
+
+
+def short_name(full: str) -> str:
+    words = strip_marks(full).split()
+    brand = list(words)
+    while len(brand) > 1 and brand[-1].lower() in DESCRIPTORS:
+        brand.pop()
+    return " ".join(brand)
+
+
+class TermIndex:
+    """Full and short names of a version's terms, matched against free text with rapidfuzz.
+
+    A note writes "dynesys" or "Dynesys system" for the "Dynesys® System"; the index scores
+    every name against the text's word windows and keeps the best per term.
+    """
+
+    def __init__(self, terms: list[Term]) -> None:
+        self.terms = terms
+        self.names: list[str] = []
+        self.owner: list[int] = []
+        for i, term in enumerate(terms):
+            for name in dict.fromkeys([term.name, term.short]):
+                if name:
+                    self.names.append(utils.default_process(name))
+                    self.owner.append(i)
+
+    def find(self, name: str, threshold: float = 90) -> Term | None:
+        """The indexed term this name denotes, if any."""
+        if not self.names:
+            return None
+        best = process.extractOne(
+            utils.default_process(strip_marks(name)), self.names, scorer=fuzz.ratio, score_cutoff=threshold
+        )
+        return self.terms[self.owner[best[2]]] if best else None
+
+    def match(self, text: str, threshold: float = 90) -> list[tuple[Term, float]]:
+        """Terms named in free text, best score first."""
+        words = utils.default_process(strip_marks(text)).split()
+        found: dict[int, float] = {}
+        for index, name in enumerate(self.names):
+            size = len(name.split())
+            windows = [" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1))]
+            best = process.extractOne(name, windows, scorer=fuzz.ratio, score_cutoff=threshold)
+            if best:
+                owner = self.owner[index]
+                found[owner] = max(found.get(owner, 0.0), float(best[1]))
+        return sorted(((self.terms[i], score) for i, score in found.items()), key=lambda pair: -pair[1])
