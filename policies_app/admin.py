@@ -45,6 +45,7 @@ from policies_app.engine import (
     evaluate_request,
     lines_of_business_text,
 )
+from policies_app.importing.admin_views import policy_import_view
 from policies_app.models import (
     CodeSystem,
     CoveragePosition,
@@ -258,6 +259,13 @@ class PolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Policy]:
         return super().get_queryset(request).prefetch_related("versions")
+
+    def get_urls(self) -> list[URLPattern]:
+        def import_view(request: HttpRequest) -> HttpResponse:
+            return policy_import_view(self, request)
+
+        page = path("import/", self.admin_site.admin_view(import_view), name="policies_app_policy_import")
+        return [page, *super().get_urls()]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Policy | None = None) -> list[str]:
         # Published versions were judged, hashed and cited with these; changing them would

@@ -218,6 +218,12 @@ class Case(models.Model):
             models.Index(
                 fields=["extension_of"], condition=Q(extension_of__isnull=False), name="case_extension_of_idx"
             ),
+            # The dashboard's workload: each reviewer's open cases, counted from the index alone.
+            models.Index(
+                fields=["assignee"],
+                condition=Q(status__in=OPEN_STATUSES, assignee__isnull=False),
+                name="case_open_assignee_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -338,6 +344,8 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["case", "decided_at", "id"]
+        # The dashboard's workload: each reviewer's decisions in a period.
+        indexes = [models.Index(fields=["decided_by", "decided_at"], name="decision_decider_at_idx")]
 
     def __str__(self) -> str:
         return f"Decision {self.pk} on {self.case_id}"

@@ -59,12 +59,17 @@ def case_get_for(user: User | AnonymousUser, case_number: str) -> Case | None:
 def current_flags() -> Prefetch[str, QuerySet[Flag], str]:
     return Prefetch(
         "flags",
-        queryset=Flag.objects.filter(superseded_at__isnull=True).select_related("service_line", "policy_version"),
+        queryset=Flag.objects.filter(superseded_at__isnull=True).select_related(
+            "service_line", "policy_version__policy"
+        ),
         to_attr="current_flags",
     )
 
 
 def case_detail(user: User | AnonymousUser, case_number: str) -> Case | None:
+    """The case with what its page reads: lines, current flags (with their versions' policies),
+    decisions with their lines and every citation (in citation order), and events. A fixed
+    number of queries, whatever the case holds."""
     return (
         cases_visible_to(user)
         .filter(case_number=case_number)
@@ -76,7 +81,13 @@ def case_detail(user: User | AnonymousUser, case_number: str) -> Case | None:
             Prefetch(
                 "decisions",
                 queryset=Decision.objects.select_related("decided_by").prefetch_related(
-                    "lines__service_line", "lines__reason_code", "citations"
+                    Prefetch(
+                        "lines",
+                        queryset=DecisionLine.objects.select_related(
+                            "service_line", "reason_code", "carried_from__decision"
+                        ),
+                    ),
+                    Prefetch("citations", queryset=Citation.objects.order_by("id")),
                 ),
             ),
             Prefetch("events", queryset=CaseEvent.objects.select_related("actor")),
@@ -558,8 +569,14 @@ def line_current_determinations(lines: Collection[ServiceLine]) -> dict[int, Dec
 # --- the decision form ------------------------------------------------------------------------
 
 
-def decision_of_record_of(case: Case) -> Decision | None:
-    """The case's latest decision, the one no other supersedes, with who made it."""
+def decision_of_record_of(case: Case, *, decisions: Iterable[Decision] | None = None) -> Decision | None:
+    """The case's latest decision, the one no other supersedes, with who made it; from
+    `decisions` (every decision of the case) when the caller holds them."""
+    if decisions is not None:
+        held = list(decisions)
+        superseded = {decision.supersedes_id for decision in held}
+        standing = [decision for decision in held if decision.pk not in superseded]
+        return max(standing, key=lambda decision: (decision.decided_at, decision.pk), default=None)
     return (
         Decision.objects.filter(case=case, superseded_by__isnull=True)
         .select_related("decided_by")
@@ -569,7 +586,10 @@ def decision_of_record_of(case: Case) -> Decision | None:
 
 
 def _standing(
-    case: Case, decision: Decision | None, lines: Iterable[DecisionLine] | None = None
+    case: Case,
+    decision: Decision | None,
+    lines: Iterable[DecisionLine] | None = None,
+    events: Iterable[CaseEvent] | None = None,
 ) -> tuple[dict[int, DecisionLine], dict[int, DecisionLine]]:
     if decision is None:
         return {}, {}
@@ -592,19 +612,28 @@ def _standing(
         elif referral and origin is None and line.outcome != LineOutcome.REFERRED:
             held[sequence] = line
     # Once a case is reopened every line is reviewed again, what intake answered included.
-    if answered and case.events.filter(kind=CaseEventKind.REOPENED).exists():
+    if answered and (
+        any(event.kind == CaseEventKind.REOPENED for event in events)
+        if events is not None
+        else case.events.filter(kind=CaseEventKind.REOPENED).exists()
+    ):
         answered = {}
     return answered, held
 
 
-def standing_lines(case: Case, decision: Decision | None) -> tuple[dict[int, DecisionLine], dict[int, DecisionLine]]:
+def standing_lines(
+    case: Case, decision: Decision | None, *, prefetched: bool = False
+) -> tuple[dict[int, DecisionLine], dict[int, DecisionLine]]:
     """The lines a reviewer's next decision on the case restates rather than decides, by
     sequence, each as first decided: (those intake answered, those decided with a referral).
 
     Intake's answers stand until the case is reopened. While the decision of record refers lines
     to a physician (or, after such a decision, pends one), the lines decided with the referral
     stand too: they took effect (authorizations issued), and the physician decides only the
-    referred lines. `decision` is the case's decision of record."""
+    referred lines. `decision` is the case's decision of record; `prefetched`: the case and the
+    decision were read by `case_detail` (its events, the decision's lines), so no query is made."""
+    if prefetched:
+        return _standing(case, decision, decision.lines.all() if decision else None, case.events.all())
     return _standing(case, decision)
 
 
@@ -614,7 +643,7 @@ def standing_intake_answers(case: Case, decision: Decision | None) -> dict[int, 
     return _standing(case, decision)[0]
 
 
-def decision_prefill(case: Case) -> dict[int, dict[str, Any]]:
+def decision_prefill(case: Case, *, prefetched: bool = False) -> dict[int, dict[str, Any]]:
     """What the decision form opens with, by service line id: each line as the latest decision
     (or referral) left it, so a physician sees the nurse's line decisions.
 
@@ -622,16 +651,26 @@ def decision_prefill(case: Case) -> dict[int, dict[str, Any]]:
     line's note to the physician), citations (policy_version_id and criterion, as cited),
     decision_id, decided_by, decided_role, decided_at, and standing: the line is restated as it
     stands and not decided again (answered at intake, or decided with a referral). Four queries
-    at most."""
-    decision = decision_of_record_of(case)
+    at most; none when `prefetched` (the case read by `case_detail`)."""
+    decisions = case.decisions.all() if prefetched else None
+    decision = decision_of_record_of(case, decisions=decisions)
     if decision is None:
         return {}
-    lines = list(
-        decision.lines.select_related("service_line", "carried_from__decision").prefetch_related(
-            Prefetch("citations", queryset=Citation.objects.order_by("id"))
+    cited: dict[int, list[Citation]] = {}
+    if prefetched:
+        lines = list(decision.lines.all())
+        for citation in decision.citations.all():
+            if citation.decision_line_id is not None:
+                cited.setdefault(citation.decision_line_id, []).append(citation)
+        answered, held = _standing(case, decision, lines, case.events.all())
+    else:
+        lines = list(
+            decision.lines.select_related("service_line", "carried_from__decision").prefetch_related(
+                Prefetch("citations", queryset=Citation.objects.order_by("id"))
+            )
         )
-    )
-    answered, held = _standing(case, decision, lines)
+        cited = {line.pk: list(line.citations.all()) for line in lines}
+        answered, held = _standing(case, decision, lines)
     standing = set(answered) | set(held)
     decided_by = decision.decided_by.get_full_name() or decision.decided_by.get_username()
     prefill: dict[int, dict[str, Any]] = {}
@@ -643,7 +682,7 @@ def decision_prefill(case: Case) -> dict[int, dict[str, Any]]:
             "reason": "" if referred else line.reason,
             "note": line.reason if referred else "",
             "citations": [
-                {"policy_version_id": c.policy_version_id, "criterion": c.criterion} for c in line.citations.all()
+                {"policy_version_id": c.policy_version_id, "criterion": c.criterion} for c in cited.get(line.pk, [])
             ],
             "decision_id": decision.pk,
             "decided_by": decided_by,
@@ -654,18 +693,25 @@ def decision_prefill(case: Case) -> dict[int, dict[str, Any]]:
     return prefill
 
 
-def referral_note(case: Case) -> str | None:
+def referral_note(case: Case, *, prefetched: bool = False) -> str | None:
     """The note of the referral that sent the case to a physician and that no decision has answered
     yet: the summary of a referral of the case, or the notes on the lines a decision referred.
-    None when there is none, or when it said nothing. One query."""
-    latest = (
-        CaseEvent.objects.filter(
-            case=case, kind__in=[CaseEventKind.REFERRED, CaseEventKind.DECIDED, CaseEventKind.REOPENED]
+    None when there is none, or when it said nothing. One query; none when `prefetched` (the
+    case read by `case_detail`, with its events)."""
+    kinds = [CaseEventKind.REFERRED, CaseEventKind.DECIDED, CaseEventKind.REOPENED]
+    latest: tuple[str, Any] | None
+    if prefetched:
+        found = max(
+            (event for event in case.events.all() if event.kind in kinds), key=lambda e: (e.at, e.pk), default=None
         )
-        .order_by("-at", "-id")
-        .values_list("kind", "detail")
-        .first()
-    )
+        latest = (found.kind, found.detail) if found is not None else None
+    else:
+        latest = (
+            CaseEvent.objects.filter(case=case, kind__in=kinds)
+            .order_by("-at", "-id")
+            .values_list("kind", "detail")
+            .first()
+        )
     if latest is None or latest[0] != CaseEventKind.REFERRED:
         return None
     summary = str((latest[1] or {}).get("summary") or "").strip()
@@ -690,10 +736,11 @@ def _requirement_text(operator: str, expected: Any, unit: str) -> str:
     return " ".join(filter(None, [words, shown, unit]))
 
 
-def line_checklists(case: Case) -> dict[int, list[dict[str, Any]]]:
+def line_checklists(case: Case, *, prefetched: bool = False) -> dict[int, list[dict[str, Any]]]:
     """Per service line id, the policy versions governing it now and each one's criteria
     checklist, as the engine last evaluated it for the case's flags (re-evaluated whenever a fact
-    is added or recorded, or a version is published). Two queries, whatever the size.
+    is added or recorded, or a version is published). Two queries, whatever the size; one when
+    `prefetched` (the case read by `case_detail`, with its current flags).
 
     Each item: version {id, label, number, title, policy_id, coverage_position}, result (met,
     not_met, unknown; blank for a version without criteria) and leaves, in policy order, each with
@@ -701,12 +748,22 @@ def line_checklists(case: Case) -> dict[int, list[dict[str, Any]]]:
     facts included), requirement (what the criterion asks, in words), note (why unknown),
     documented (a documented-review criterion) and recordable (a reviewer may record its fact).
     """
-    flags = list(
-        Flag.objects.filter(case=case, superseded_at__isnull=True, policy_version__isnull=False)
-        .exclude(kind__in=_NOT_GOVERNING)
-        .select_related("policy_version__policy")
-        .order_by("service_line__sequence", "id")
-    )
+    if prefetched:
+        flags = sorted(
+            (
+                flag
+                for flag in getattr(case, "current_flags", [])
+                if flag.policy_version_id is not None and flag.kind not in _NOT_GOVERNING
+            ),
+            key=lambda flag: (flag.service_line.sequence, flag.pk),
+        )
+    else:
+        flags = list(
+            Flag.objects.filter(case=case, superseded_at__isnull=True, policy_version__isnull=False)
+            .exclude(kind__in=_NOT_GOVERNING)
+            .select_related("policy_version__policy")
+            .order_by("service_line__sequence", "id")
+        )
     keys = {
         str(leaf.get("fact") or "")
         for flag in flags

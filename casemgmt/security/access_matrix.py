@@ -469,6 +469,21 @@ ADMIN_PAGES: list[Entry] = [
         ok=(200, 302),
     ),
     _page(
+        "admin:policies_app_policy_import",
+        "GET",
+        "/admin/policies_app/policy/import/",
+        admin_grant({Persona.EDITOR}),
+        "Importing a payer's policy document: policy editors.",
+    ),
+    _page(
+        "admin:policies_app_policy_import",
+        "POST",
+        "/admin/policies_app/policy/import/",
+        admin_grant({Persona.EDITOR}),
+        "Reading a document or creating its draft: policy editors; the import service checks again.",
+        ok=(200, 302),
+    ),
+    _page(
         "admin:policies_app_policyversion_compare",
         "GET",
         "/admin/policies_app/policyversion/{version}/compare/",

@@ -20,7 +20,6 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS
-from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -42,6 +41,7 @@ from casemgmt.cases.models import (
     Case,
     CaseEvent,
     CaseEventKind,
+    Citation,
     DecisionLine,
     Flag,
     LineOutcome,
@@ -107,14 +107,20 @@ class DecisionForm(forms.Form):
         adverse_allowed: bool,
         referral_allowed: bool = False,
         prefill: dict[int, dict[str, Any]] | None = None,
+        prefetched: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.case = case
         # Lines intake answered (no authorization required, approved automatically), and the
         # lines decided when the others were referred to a physician, are not decided again: the
-        # decision restates them.
-        self.answered, self.held = selectors.standing_lines(case, decision_of_record(case))
+        # decision restates them. `prefetched`: the case was read by selectors.case_detail.
+        record = (
+            selectors.decision_of_record_of(case, decisions=case.decisions.all())
+            if prefetched
+            else decision_of_record(case)
+        )
+        self.answered, self.held = selectors.standing_lines(case, record, prefetched=prefetched)
         standing = set(self.answered) | set(self.held)
         self.open_lines = [line for line in case.lines.all() if line.sequence not in standing]
         # An appealed line is overturned, partially overturned or upheld; a request's line approved,
@@ -306,18 +312,24 @@ class ReopenForm(forms.Form):
     row_version = forms.IntegerField(widget=forms.HiddenInput)
 
 
-def adverse_lines_of(case: Case) -> list[tuple[int, str]]:
-    """The lines of a case's decision of record that may be appealed, as (sequence, label)."""
-    decision = decision_of_record(case)
-    if decision is None:
-        return []
+def adverse_lines_of(case: Case, *, prefetched: bool = False) -> list[tuple[int, str]]:
+    """The lines of a case's decision of record that may be appealed, as (sequence, label);
+    `prefetched`: the case was read by selectors.case_detail (its decisions and their lines)."""
+    if prefetched:
+        decision = selectors.decision_of_record_of(case, decisions=case.decisions.all())
+        lines = sorted(decision.lines.all(), key=lambda line: line.service_line.sequence) if decision else []
+    else:
+        decision = decision_of_record(case)
+        lines = (
+            list(decision.lines.select_related("service_line").order_by("service_line__sequence")) if decision else []
+        )
     return [
         (
             line.service_line.sequence,
             f"Line {line.service_line.sequence}: {line.service_line.code_system} {line.service_line.code}, "
             f"{LineOutcome(line.outcome).label}",
         )
-        for line in decision.lines.select_related("service_line").order_by("service_line__sequence")
+        for line in lines
         if line.outcome in ADVERSE_OUTCOMES
     ]
 
@@ -417,8 +429,9 @@ class LinePanel:
 def line_panels(
     case: Case, form: DecisionForm | None, authorizations: dict[int, list[AuthorizationRow]]
 ) -> list[LinePanel]:
-    """Per service line, in order: its flags, its criteria checklists and its decision fields."""
-    checklists = selectors.line_checklists(case)
+    """Per service line, in order: its flags, its criteria checklists and its decision fields;
+    `case` as selectors.case_detail reads it."""
+    checklists = selectors.line_checklists(case, prefetched=True)
     fields = form.line_fields() if form is not None else {}
     standing = form.standing_lines() if form is not None else {}
     flags: dict[int, list[Flag]] = {}
@@ -495,6 +508,10 @@ def line_authorizations(case: Case) -> dict[int, list[AuthorizationRow]]:
     # The case page's case has its lines prefetched with their origins (selectors.case_detail).
     lines: list[ServiceLine] = list(case.lines.all())
     origins = {line.sequence: origin_line_of(line).pk for line in lines}
+    # A request's own lines (no origin) have an authorization only through a decision on it: an
+    # appeal or extension of it needs one first.
+    if not case.decisions.all() and all(line.origin_id is None for line in lines):
+        return {sequence: [] for sequence in origins}
     issued = Authorization.objects.filter(origin_line__in=set(origins.values())).select_related("case")
     by_origin: dict[int, list[AuthorizationRow]] = {}
     for authorization in issued:
@@ -563,13 +580,16 @@ def ire_forward(case: Case) -> dict[str, Any] | None:
 
 
 def appeal_context(case: Case, user: Any) -> dict[str, Any]:
-    """What the page shows and offers about appeals, reopening and authorizations."""
+    """What the page shows and offers about appeals, reopening and authorizations; `case` as
+    selectors.case_detail reads it."""
     appealable = not case.is_appeal and workflow.allowed(case.status, Action.APPEAL)
-    adverse = adverse_lines_of(case) if appealable else []
+    adverse = adverse_lines_of(case, prefetched=True) if appealable else []
+    # appeal_open records each appeal on the appealed case's timeline.
+    appealed = any(event.kind == CaseEventKind.APPEALED for event in case.events.all())
     excluded = case.is_appeal and case.appeal_of_id is not None and user.pk in appeal_deciders_excluded(case)
     is_manager = has_role(user, Role.MANAGER)
     return {
-        "appeals": list(case.appeals.order_by("received_at", "id")) if not case.is_appeal else [],
+        "appeals": list(case.appeals.order_by("received_at", "id")) if appealed and not case.is_appeal else [],
         "appeal_of": case.appeal_of if case.is_appeal else None,
         "appeal_form": (
             AppealForm(adverse_lines=adverse, initial={"urgency": case.urgency}, auto_id="appeal_%s")
@@ -622,12 +642,21 @@ def case_detail(request: AuthenticatedHttpRequest, case_number: str) -> HttpResp
     form = None
     if offered["can_decide"]:
         form = decision_form_for(
-            case, role, prefill=selectors.decision_prefill(case), initial={"row_version": case.row_version}
+            case,
+            role,
+            prefill=selectors.decision_prefill(case, prefetched=True),
+            prefetched=True,
+            initial={"row_version": case.row_version},
         )
     appeal = appeal_context(case, request.user)
     panels = line_panels(case, form, appeal["line_authorizations"])
     # Each decision line's own citations; older citations (no line) stay on the decision.
-    prefetch_related_objects(list(case.decisions.all()), "lines__citations")
+    for decision in case.decisions.all():
+        cited: dict[int, list[Citation]] = {}
+        for citation in decision.citations.all():
+            cited.setdefault(citation.decision_line_id or 0, []).append(citation)
+        for decision_line in decision.lines.all():
+            decision_line.line_citations = cited.get(decision_line.pk, [])  # type: ignore[attr-defined]
     for event in case.events.all():
         event.text = event_text(event)  # type: ignore[attr-defined]
     # The library search for citations; htmx fills it in place, without JavaScript it is ?q=.
@@ -640,7 +669,7 @@ def case_detail(request: AuthenticatedHttpRequest, case_number: str) -> HttpResp
             "form": form,
             "panels": panels,
             "facts": fact_labels(case, panels),
-            "referral_note": selectors.referral_note(case),
+            "referral_note": selectors.referral_note(case, prefetched=True),
             "attachments": selectors.case_attachments(request.user, case_number),
             **offered,
             "can_record_facts": role is not None and workflow.allowed(case.status, Action.RECORD_FACT),

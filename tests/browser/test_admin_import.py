@@ -1,0 +1,68 @@
+"""An editor imports a payer's policy saved as a web page, reads it beside its sources, and creates the draft."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+
+from policies_app.models import PolicyVersion
+from tests.browser.conftest import PASSWORD, Workspace
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+DOCUMENT = Path(__file__).resolve().parents[2] / "bench" / "importer" / "corpus" / "uni-01-spinal-cord-stimulation.html"
+WATCH_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__cspViolations.push(e.violatedDirective + " blocked " + (e.blockedURI || "inline"));
+});
+"""
+
+
+@pytest.fixture
+def media(settings: Any, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def test_an_editor_reads_a_web_page_policy_beside_its_sources_and_creates_the_draft(
+    page: Page, workspace: Workspace, media: Path
+) -> None:
+    console: list[str] = []
+    page.add_init_script(WATCH_VIOLATIONS)
+    page.on("console", lambda m: console.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto("/admin/login/?next=/admin/policies_app/policy/")
+    page.get_by_label("Username").fill("editor")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.locator("form [type=submit]").click()
+
+    page.get_by_role("link", name="Import a policy document").click()
+    page.get_by_label("Policy document").set_input_files(str(DOCUMENT))
+    page.get_by_role("button", name="Read document").click()
+
+    source = page.locator("pre.import-text")
+    expect(source.locator("mark").first).to_be_visible()
+    number = page.locator('button.source-link[data-field="f-number"]')
+    number.click()
+    active = source.locator("mark.active")
+    expect(active.first).to_be_visible()
+    expect(page.locator("#src-f-number")).to_have_class("active")
+    assert number.inner_text().strip() in source.locator('mark[data-fields~="f-number"]').first.inner_text()
+
+    assert not console and not page.evaluate("window.__cspViolations"), f"CSP violations: {console}"
+    # axe-core injects its own styles, so the policy is checked before it runs.
+    serious = [
+        v["id"]
+        for v in Axe().run(page, options={"resultTypes": ["violations"]}).response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not serious, f"accessibility violations on the import page: {serious}"
+
+    page.get_by_role("button", name="Create draft").click()
+    expect(page.locator(".messagelist")).to_contain_text("created from uni-01-spinal-cord-stimulation.html")
+    draft = PolicyVersion.objects.get(status="draft", source_sha256__gt="")
+    assert page.url.endswith(f"/admin/policies_app/policyversion/{draft.pk}/change/")
