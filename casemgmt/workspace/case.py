@@ -440,9 +440,6 @@ def line_panels(
     panels = []
     for line in case.lines.all():
         views = checklist_views(checklists.get(line.pk, []), line.sequence)
-        labels = {leaf["fact_key"]: leaf["fact_label"] for c in views for leaf in c["leaves"] if leaf["fact_label"]}
-        for flag in flags.get(line.pk, []):
-            flag.text = _facts_in_words(flag.message, labels)  # type: ignore[attr-defined]
         panels.append(
             LinePanel(
                 line=line,
@@ -454,13 +451,6 @@ def line_panels(
             )
         )
     return panels
-
-
-def _facts_in_words(message: str, labels: dict[str, str]) -> str:
-    """A flag's message with each fact it names by key (the engine's) said by the fact's label."""
-    for key, label in labels.items():
-        message = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", label, message)
-    return message
 
 
 def fact_labels(case: Case, panels: Iterable[LinePanel]) -> list[tuple[str, str]]:
