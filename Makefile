@@ -50,7 +50,7 @@ run: $(STAMP) letter-deps ## Migrate, load demo data and serve on http://127.0.0
 	trap 'kill -TERM $$loop 2>/dev/null || true; wait $$loop 2>/dev/null || true' EXIT; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: $(STAMP) ## Run the whole test suite
+test: $(STAMP) letter-deps ## Run the whole test suite (installs the letter fonts first, as make run does)
 	@echo "pytest $(PYTEST_ARGS)"; rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ "$$rc" -eq 5 ]; then echo "pytest collected no tests: treating that as a failure" >&2; fi; \
 	exit "$$rc"

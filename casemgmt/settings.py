@@ -112,6 +112,12 @@ if _database_url:
             server_side_binding=True,
             prepare_threshold=env_int("DATABASE_PREPARE_THRESHOLD", 5, minimum=0),
         )
+    # JIT compiling costs more than it saves on every query the product runs
+    # (docs/decisions/0006-postgresql-jit-off.md). A pooler that refuses the startup option
+    # (PgBouncer without ignore_startup_parameters = options): DATABASE_JIT_OFF=0 and
+    # `ALTER DATABASE ... SET jit = off` instead.
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_JIT_OFF", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 else:
     DATABASES = {
         "default": {
@@ -329,6 +335,12 @@ OUTBOX_KEEP_SENT_HOURS = 72
 # casemgmt/cases: "webhooks: sweeper").
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# The manager dashboard shows its figures from a stored snapshot (casemgmt.cases.services.
+# dashboard_snapshots). One computed at most this many seconds ago is shown while a newer one is
+# computed, marked "refreshing"; an older one whose cases have changed is computed again in the
+# request. 0: every change is computed in the request.
+DASHBOARD_MAX_AGE_SECONDS = env_int("DASHBOARD_MAX_AGE_SECONDS", 60, minimum=0)
+
 # How long after its decision a case may be reopened: for any reason, and for good cause
 # (42 CFR 422.616 for Medicare Advantage; the plan may set its own limits).
 REOPEN_ANY_REASON_DAYS = env_int("REOPEN_ANY_REASON_DAYS", 365, minimum=1)
@@ -342,6 +354,10 @@ ELIGIBILITY_CHECK = env_bool("ELIGIBILITY_CHECK", default=False)
 # A policy version is published by a second editor, not by the one who submitted it for review
 # (policies_app.services.policy_version_publish). A plan too small for two editors turns it off.
 POLICY_PUBLISH_NEEDS_SECOND_EDITOR = env_bool("POLICY_PUBLISH_NEEDS_SECOND_EDITOR", default=True)
+# The largest policy document the admin import page reads (docs/importer.md); the bytes are held
+# server-side between reading and creating the draft, for at most POLICY_IMPORT_HOLD_HOURS.
+POLICY_IMPORT_MAX_BYTES = env_int("POLICY_IMPORT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+POLICY_IMPORT_HOLD_HOURS = env_int("POLICY_IMPORT_HOLD_HOURS", 24, minimum=1)
 
 # Retrospective review (casemgmt/retro). A chunk is this many case ids, evaluated in one
 # transaction by one task; it must finish well inside CELERY_TASK_TIME_LIMIT.

@@ -41,6 +41,7 @@ LINE_OF_BUSINESS_LABELS = MappingProxyType(
         "medicaid": "Medicaid",
         "chip": "CHIP",
         "exchange": "Exchange (ACA marketplace)",
+        "fep": "Federal Employee Program (FEP)",
     }
 )
 

@@ -420,6 +420,11 @@ _DIFFERENT_COVERAGE_RE = re.compile(
     r"|\bdoes\s+not\s+apply\s+to\s+(Medicare|Medicaid)\b",
     re.IGNORECASE,
 )
+# Blue plans' policies leave the Federal Employee Program to its own benefit plan: "This medical
+# policy may not apply to FEP."
+_FEP_EXCLUDED_RE = re.compile(
+    r"\b(?:may|does|do|will)\s+not\s+apply\s+to\s+(?:the\s+)?(?:FEP|Federal\s+Employee\s+Program)\b", re.IGNORECASE
+)
 _RETROSPECTIVE_RE = re.compile(
     r"\breviewed\s+retrospectively\b|\bretrospective\s+denial\b|\bsubject\s+to\s+retrospective\s+review\b",
     re.IGNORECASE,
@@ -439,8 +444,8 @@ def _lines_of_business(text: str, missing: list[str]) -> list[str]:
             "products are covered differently; the draft lists every line of business, so remove those "
             "the policy does not apply to"
         )
-        return list(LineOfBusiness.values)
-    excluded: set[str] = set()
+        return [lob for lob in LineOfBusiness.values if lob != LineOfBusiness.FEP or not _FEP_EXCLUDED_RE.search(text)]
+    excluded: set[str] = {LineOfBusiness.FEP} if _FEP_EXCLUDED_RE.search(text) else set()
     if "medicare" in programs:
         excluded.add(LineOfBusiness.MEDICARE_ADVANTAGE)
     if "medicaid" in programs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class LineOfBusiness(models.TextChoices):
@@ -19,6 +20,7 @@ class LineOfBusiness(models.TextChoices):
     MEDICAID = "medicaid", "Medicaid"
     CHIP = "chip", "CHIP"
     EXCHANGE = "exchange", "Exchange (ACA marketplace)"
+    FEP = "fep", "Federal Employee Program (FEP)"
 
 
 class CodeSystem(models.TextChoices):
@@ -440,3 +442,56 @@ class RequirementRule(models.Model):
     @property
     def is_frozen(self) -> bool:
         return self.status != RequirementRuleStatus.DRAFT
+
+
+class ImportFieldReview(models.Model):
+    """A field the importer read below its confidence threshold: publishing waits until an editor confirms it."""
+
+    version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="field_reviews")
+    field = models.CharField(max_length=40, help_text="The importer's name of the field, e.g. effective_start.")
+    position = models.PositiveIntegerField(default=0, help_text="Which item, for a field the document lists.")
+    label = models.CharField(max_length=100)
+    value = models.JSONField(null=True, blank=True, help_text="The value as the importer read it.")
+    shown = models.CharField(max_length=500, help_text="The value in the words the editor confirmed.")
+    source_text = models.TextField(blank=True)
+    confidence = models.FloatField()
+    corrected_from = models.CharField(
+        max_length=500, blank=True, help_text="The value as read, when the editor corrected it before confirming."
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["version", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "field", "position"], name="importfieldreview_unique_item"),
+            models.CheckConstraint(
+                condition=Q(confirmed_at__isnull=True, confirmed_by__isnull=True)
+                | Q(confirmed_at__isnull=False, confirmed_by__isnull=False),
+                name="importfieldreview_confirmed_by_someone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.shown}"
+
+
+class ImportUpload(models.Model):
+    """A document read on the import page, held until its editor creates the draft from exactly these bytes."""
+
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    filename = models.CharField(max_length=255)
+    size = models.PositiveIntegerField()
+    data = models.BinaryField()
+    held_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["uploaded_by", "sha256"], name="importupload_unique_per_editor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.sha256[:12]})"

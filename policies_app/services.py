@@ -120,6 +120,12 @@ def publish_problems(version: PolicyVersion) -> dict[str, list[str]]:
             add("criteria", f"group {node.label!r} has no conditions")
     for item in version.missing_fields:
         add("missing_fields", f"the importer could not read: {item}; fill it in and clear this note")
+    for review in version.field_reviews.filter(confirmed_at__isnull=True).order_by("pk"):
+        add(
+            "imported_fields",
+            f"confirm the imported {review.label.lower()} {review.shown[:80]!r} "
+            f"(read from {review.source_text[:80]!r} at confidence {review.confidence:.2f})",
+        )
     return problems
 
 

@@ -210,7 +210,14 @@ def test_postgresql_prepares_repeated_statements_by_default(clean_env):
     clean_env.setenv("SECRET_KEY", "k" * 50)
     clean_env.setenv("DATABASE_URL", "postgres://app:pw@db.internal:5433/casemgmt")
     options = load_settings()["DATABASES"]["default"]["OPTIONS"]
-    assert options == {"server_side_binding": True, "prepare_threshold": 5}
+    assert options == {"server_side_binding": True, "prepare_threshold": 5, "options": "-c jit=off"}
+
+
+def test_postgresql_jit_can_be_left_to_the_database_behind_a_pooler(clean_env):
+    clean_env.setenv("SECRET_KEY", "k" * 50)
+    clean_env.setenv("DATABASE_URL", "postgres://app:pw@db.internal:5433/casemgmt")
+    clean_env.setenv("DATABASE_JIT_OFF", "0")
+    assert "options" not in load_settings()["DATABASES"]["default"]["OPTIONS"]
 
 
 def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler(clean_env):

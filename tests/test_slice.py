@@ -84,7 +84,7 @@ def test_load_demo_is_idempotent(db, capsys):
     # Five cases of the seed policies; four facet denervation cases and one appeal per line of
     # business; two answered at intake (an office visit, an automatic approval); the lumbar fusion
     # policy's story of every state (casemgmt/demo/story.py), with its appeal and its reopening.
-    assert (Case.objects.count(), PolicyVersion.objects.count()) == counts == (47, 4)
+    assert (Case.objects.count(), PolicyVersion.objects.count()) == counts == (52, 4)
     assert "nurse" in capsys.readouterr().out
 
 

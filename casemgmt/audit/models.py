@@ -63,6 +63,7 @@ class AuditObject(models.TextChoices):
     GOLD_CARD_PROGRAMME = "gold_card_programme", "Gold-card programme"
     GOLD_CARD_EXEMPTION = "gold_card_exemption", "Gold-card exemption"
     FHIR_CLIENT = "fhir_client", "FHIR backend client"
+    SAVED_QUEUE_FILTER = "saved_queue_filter", "Saved work-list filter"
 
 
 class AuditEvent(models.Model):

@@ -77,6 +77,15 @@ APPEAL_RULES: dict[str, AppealRule] = {
         expedited_source="42 CFR 438.410; 42 CFR 438.408(b)(3)",
         next_step="If we keep our decision after the appeal, a State fair hearing may be requested.",
     ),
+    # FEHB carriers reconsider first; OPM reviews a reconsideration the carrier keeps.
+    LineOfBusiness.FEP: AppealRule(
+        expedited_hours=72,
+        expedited_source="5 CFR 890.105",
+        next_step=(
+            "If we keep our decision after reconsidering it, the U.S. Office of Personnel Management"
+            " (OPM) may be asked to review it."
+        ),
+    ),
     # CHIP managed care follows the Medicaid appeal rules (42 CFR 457.1260).
     LineOfBusiness.CHIP: AppealRule(
         expedited_hours=72,
@@ -106,7 +115,8 @@ class FurtherReview:
     within 4 months (45 CFR 147.136(c), (d)). Medicare Advantage: the plan forwards the case to
     the Independent Review Entity itself (42 CFR 422.592). Medicaid: a State fair hearing,
     requested within 120 days (42 CFR 438.408(f)); CHIP: the State review that takes its place
-    (42 CFR 457.1260).
+    (42 CFR 457.1260). Federal Employee Program: a review by the Office of Personnel Management,
+    requested within 90 days of the carrier's reconsidered decision (5 CFR 890.105(e)).
     """
 
     heading: str
@@ -135,6 +145,7 @@ PLAIN_OUTCOMES = {
 
 EXTERNAL_REVIEW_MONTHS = 4
 FAIR_HEARING_DAYS = 120
+OPM_REVIEW_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -404,6 +415,15 @@ def _further_review(appeal: Case, decision: Decision, decided_on: date) -> Furth
             period=f"{FAIR_HEARING_DAYS} days",
             last_day=decided_on + timedelta(days=FAIR_HEARING_DAYS),
             source="42 CFR 438.408(f); 42 CFR 457.1260" if chip else "42 CFR 438.408(f)",
+        )
+    if lob == LineOfBusiness.FEP:
+        return FurtherReview(
+            heading="Your right to a review by the U.S. Office of Personnel Management",
+            automatic=False,
+            name="a review by the U.S. Office of Personnel Management (OPM)",
+            period=f"{OPM_REVIEW_DAYS} days",
+            last_day=decided_on + timedelta(days=OPM_REVIEW_DAYS),
+            source="5 CFR 890.105(e)",
         )
     return FurtherReview(
         heading="Your right to an independent external review",

@@ -2,7 +2,7 @@
 
 Reads only. Every function costs a fixed number of queries whatever the number of cases: the
 counts, means and (on PostgreSQL) medians are SQL aggregates. SQLite has no median, so there the
-durations are read as one narrow row per determination (`values_list`) and the median taken in
+grouped query also reads each group's durations as a JSON array and the median is taken in
 Python.
 
 Definitions (../shared/DOMAIN.md, "Public metrics"; issue 16, section 5). The regulation's
@@ -63,14 +63,14 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache, cached_property
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import (
     Aggregate,
     Avg,
@@ -80,13 +80,16 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    JSONField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    Sum,
 )
 from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
+from pydantic import TypeAdapter
 
 from casemgmt.cases.models import (
     INITIAL_REVIEW_TYPES,
@@ -98,8 +101,8 @@ from casemgmt.cases.models import (
     Urgency,
 )
 from casemgmt.kernel.roles import Role
-from policies_app.models import LineOfBusiness, Requirement
-from policies_app.selectors import requirement_code_descriptions, requirement_rules_in_effect
+from policies_app.models import LineOfBusiness, PolicyCode, PolicyVersionStatus, Requirement
+from policies_app.selectors import requirement_rules_in_effect
 
 # The work queue's countdown colours use the same bounds: due at or before now is overdue, due
 # within the next 24 h (inclusive) is at risk.
@@ -361,15 +364,28 @@ class WeekFigures:
 
 
 @dataclass(frozen=True)
+class WeekRow:
+    """The figures of one line of business in one week (its Monday)."""
+
+    week: date
+    line_of_business: str
+    figures: WeekFigures
+
+
+@dataclass(frozen=True)
 class WeeklyTrends:
     """Initial requests week by week (weeks start on Monday), by line of business."""
 
     weeks: tuple[date, ...]
     lines_of_business: tuple[str, ...]  # those with any figure, in LineOfBusiness order
-    figures: dict[tuple[date, str], WeekFigures]
+    rows: tuple[WeekRow, ...]  # only the weeks and lines with a figure
+
+    @cached_property
+    def _by_key(self) -> dict[tuple[date, str], WeekFigures]:
+        return {(row.week, row.line_of_business): row.figures for row in self.rows}
 
     def of(self, week: date, line_of_business: str) -> WeekFigures:
-        return self.figures.get((week, line_of_business), WeekFigures())
+        return self._by_key.get((week, line_of_business), WeekFigures())
 
 
 @dataclass(frozen=True)
@@ -443,6 +459,16 @@ class Median(Aggregate):
     template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
 
 
+class Durations(Aggregate):
+    """The group's durations as a JSON array of microseconds, SQLite's `json_group_array`: SQLite
+    has no median, so the median is taken in Python from this list, read in the same grouped
+    query as the counts."""
+
+    function = "JSON_GROUP_ARRAY"
+    name = "Durations"
+    output_field = JSONField()
+
+
 def _first_determined_in(cases: QuerySet[Case], period: Period) -> QuerySet[Case]:
     return cases.filter(first_determined_at__gte=period.start_at, first_determined_at__lt=period.end_at)
 
@@ -493,27 +519,8 @@ BY_URGENCY = ("urgency",)
 BY_PLAN = ("line_of_business", "plan_id", "urgency")
 
 
-@contextmanager
-def _without_jit() -> Iterator[None]:
-    """PostgreSQL compiles a query this size to machine code first when JIT is on: over a
-    year of 1,000,000 requests that took 5.3 s before a 2.3 s execution (bench/report), so
-    the report's transaction turns it off. The setting ends with the transaction."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
-        yield
-
-
-def _cms_counts(requests: QuerySet[Case], keys: Sequence[str]) -> dict[GroupKey, dict[str, Any]]:
-    """One grouped query over the requests (two on SQLite, for the medians); each group's counts."""
-    with _without_jit():
-        return _grouped_counts(requests, keys)
-
-
 def _grouped_counts(requests: QuerySet[Case], keys: Sequence[str]) -> dict[GroupKey, dict[str, Any]]:
-    found: dict[GroupKey, dict[str, Any]] = defaultdict(dict)
+    """One grouped query over the requests; each group's counts, mean and median."""
     postgres = connection.vendor == "postgresql"
     counted = {
         "n": Count("pk"),
@@ -526,10 +533,11 @@ def _grouped_counts(requests: QuerySet[Case], keys: Sequence[str]) -> dict[Group
         "appeal_approved": Count("pk", filter=_appealed(RequestOutcome.APPROVED)),
         "appeal_partially": Count("pk", filter=_appealed(RequestOutcome.PARTIALLY_APPROVED, RequestOutcome.MIXED)),
         "appeal_denied": Count("pk", filter=_appealed(RequestOutcome.DENIED)),
+        "median": Median(_duration(), output_field=DurationField()) if postgres else Durations(_duration()),
     }
-    if postgres:
-        counted["median"] = Median(_duration(), output_field=DurationField())
+    found: dict[GroupKey, dict[str, Any]] = {}
     for row in requests.values(*keys).annotate(**counted).order_by():
+        median = row["median"] if postgres else statistics.median(row["median"])
         found[tuple(row[k] for k in keys)] = {
             "outcomes": Outcomes(
                 approved=row["outcome_approved"],
@@ -540,7 +548,7 @@ def _grouped_counts(requests: QuerySet[Case], keys: Sequence[str]) -> dict[Group
             "automated": row["automated"],
             "in_time": row["in_time"],
             "extended": row["extended"],
-            "time": DurationStats(row["n"], _whole_seconds(row["mean"]), _whole_seconds(row.get("median"))),
+            "time": DurationStats(row["n"], _whole_seconds(row["mean"]), _whole_seconds(median)),
             "appeals": AppealOutcomes(
                 appealed=row["appealed"],
                 approved=row["appeal_approved"],
@@ -548,17 +556,6 @@ def _grouped_counts(requests: QuerySet[Case], keys: Sequence[str]) -> dict[Group
                 denied=row["appeal_denied"],
             ),
         }
-    if not postgres:
-        durations: dict[GroupKey, list[timedelta]] = defaultdict(list)
-        for *group, duration in requests.annotate(duration=_duration()).values_list(*keys, "duration"):
-            durations[tuple(group)].append(duration)
-        for group, values in durations.items():
-            stats = found[group]["time"]
-            found[group]["time"] = DurationStats(
-                stats.count,
-                stats.mean,
-                _whole_seconds(timedelta(seconds=statistics.median([v.total_seconds() for v in values]))),
-            )
     return found
 
 
@@ -575,8 +572,8 @@ def _base(urgency: str, counts: dict[str, Any] | None) -> BaseMetrics:
 
 
 def cms_metrics(period: Period, *, line_of_business: str = "", plan_id: str | None = None) -> CmsMetrics:
-    """The CMS-0057-F figures of the requests first determined in the period, in four queries."""
-    found = _cms_counts(_requests(period, line_of_business, plan_id), BY_URGENCY)
+    """The CMS-0057-F figures of the requests first determined in the period, in one query."""
+    found = _grouped_counts(_requests(period, line_of_business, plan_id), BY_URGENCY)
     return _cms_of(found, line_of_business, plan_id)
 
 
@@ -592,9 +589,9 @@ def _cms_of(found: dict[GroupKey, dict[str, Any]], line_of_business: str, plan_i
 
 
 def cms_report(period: Period, *, line_of_business: str = "", plan_id: str | None = None) -> CmsReport:
-    """The public table per line of business and plan, in five queries whatever the number of
+    """The public table per line of business and plan, in two queries whatever the number of
     cases or plans. A line of business or plan with no request in the period has no row."""
-    found = _cms_counts(_requests(period, line_of_business, plan_id), BY_PLAN)
+    found = _grouped_counts(_requests(period, line_of_business, plan_id), BY_PLAN)
     groups = sorted({(lob, plan) for lob, plan, _ in found})
     rows = []
     for lob, plan in groups:
@@ -616,68 +613,106 @@ def _week_of(value: datetime | date) -> date:
     return timezone.localtime(value).date() if isinstance(value, datetime) else value
 
 
+def _seconds(value: timedelta | float | None) -> float:
+    """A sum of durations: a timedelta on PostgreSQL, microseconds on SQLite."""
+    if value is None:
+        return 0.0
+    return value.total_seconds() if isinstance(value, timedelta) else value / 1_000_000
+
+
+@dataclass(frozen=True)
+class _Determined:
+    """First determinations in the period of one kind of case, line of business and week."""
+
+    review_type: str
+    line_of_business: str
+    week: date
+    n: int
+    in_time: int
+    seconds: float  # the sum of their times from receipt
+
+
+def _determined_by_week(period: Period) -> list[_Determined]:
+    """Every first determination in the period, counted by kind of case, line of business and
+    week: the timeliness and the weekly trends' decided figures, in one grouped query."""
+    rows = (
+        _first_determined_in(Case.objects.all(), period)
+        .annotate(week=TruncWeek("first_determined_at"))
+        .values("review_type", "line_of_business", "week")
+        .annotate(
+            n=Count("pk"),
+            in_time=Count("pk", filter=Q(first_determined_at__lte=F("first_determination_due_at"))),
+            total=Sum(_duration()),
+        )
+        .order_by()
+    )
+    return [
+        _Determined(
+            row["review_type"],
+            row["line_of_business"],
+            _week_of(row["week"]),
+            row["n"],
+            row["in_time"],
+            _seconds(row["total"]),
+        )
+        for row in rows
+    ]
+
+
 def weekly_trends(period: Period, now: datetime | None = None) -> WeeklyTrends:
     """Initial requests (prospective and retrospective) by week and line of business: received
     in the week, and first determined in it with their timeliness and mean turnaround. Two
     grouped queries whatever the number of cases; weeks after today are left out."""
+    return _weekly_trends(period, now, _determined_by_week(period))
+
+
+def _weekly_trends(period: Period, now: datetime | None, determined: list[_Determined]) -> WeeklyTrends:
     today = timezone.localdate(now)
     first_week = period.start - timedelta(days=period.start.weekday())
     last_day = min(period.last_day, today)
     weeks = tuple(first_week + timedelta(weeks=i) for i in range(max(0, (last_day - first_week).days // 7 + 1)))
-    initial = Case.objects.filter(review_type__in=INITIAL_REVIEW_TYPES)
     received = (
-        initial.filter(received_at__gte=period.start_at, received_at__lt=period.end_at)
+        Case.objects.filter(
+            review_type__in=INITIAL_REVIEW_TYPES, received_at__gte=period.start_at, received_at__lt=period.end_at
+        )
         .annotate(week=TruncWeek("received_at"))
         .values("week", "line_of_business")
         .annotate(n=Count("pk"))
         .order_by()
     )
-    decided = (
-        _first_determined_in(initial, period)
-        .annotate(week=TruncWeek("first_determined_at"))
-        .values("week", "line_of_business")
-        .annotate(
-            n=Count("pk"),
-            in_time=Count("pk", filter=Q(first_determined_at__lte=F("first_determination_due_at"))),
-            mean=Avg(_duration()),
-        )
-        .order_by()
-    )
+    received_n = {(_week_of(row["week"]), row["line_of_business"]): row["n"] for row in received}
+    decided: dict[tuple[date, str], list[_Determined]] = defaultdict(list)
+    for found in determined:
+        if found.review_type in INITIAL_REVIEW_TYPES:
+            decided[(found.week, found.line_of_business)].append(found)
     figures: dict[tuple[date, str], WeekFigures] = {}
-    for row in received:
-        key = (_week_of(row["week"]), row["line_of_business"])
-        figures[key] = WeekFigures(received=row["n"])
-    for row in decided:
-        key = (_week_of(row["week"]), row["line_of_business"])
+    for key in received_n.keys() | decided.keys():
+        kinds = decided.get(key, [])
+        n = sum(found.n for found in kinds)
         figures[key] = WeekFigures(
-            received=figures.get(key, WeekFigures()).received,
-            decided=row["n"],
-            in_time=row["in_time"],
-            mean_turnaround=_whole_seconds(row["mean"]),
+            received=received_n.get(key, 0),
+            decided=n,
+            in_time=sum(found.in_time for found in kinds),
+            mean_turnaround=timedelta(seconds=round(sum(found.seconds for found in kinds) / n)) if n else None,
         )
     present = {lob for _, lob in figures}
     return WeeklyTrends(
         weeks=weeks,
         lines_of_business=tuple(lob for lob in LineOfBusiness.values if lob in present),
-        figures=figures,
+        rows=tuple(WeekRow(week, lob, found) for (week, lob), found in sorted(figures.items())),
     )
 
 
 def timeliness(period: Period) -> TimelinessByKind:
     """Every first determination in the period against its deadline then, by kind of case: one query."""
-    rows = (
-        _first_determined_in(Case.objects.all(), period)
-        .values("review_type")
-        .annotate(
-            n=Count("pk"), in_time=Count("pk", filter=Q(first_determined_at__lte=F("first_determination_due_at")))
-        )
-        .order_by()
-    )
-    counts = {row["review_type"]: (row["in_time"], row["n"] - row["in_time"]) for row in rows}
+    return _timeliness(_determined_by_week(period))
 
+
+def _timeliness(determined: list[_Determined]) -> TimelinessByKind:
     def of(*review_types: str) -> Timeliness:
-        pairs = [counts.get(t, (0, 0)) for t in review_types]
-        return Timeliness(in_time=sum(p[0] for p in pairs), late=sum(p[1] for p in pairs))
+        kind = [found for found in determined if found.review_type in review_types]
+        in_time = sum(found.in_time for found in kind)
+        return Timeliness(in_time=in_time, late=sum(found.n for found in kind) - in_time)
 
     return TimelinessByKind(
         initial=of(ReviewType.PROSPECTIVE, ReviewType.RETROSPECTIVE),
@@ -913,25 +948,40 @@ def reviewer_workload(period: Period) -> tuple[ReviewerLoad, ...]:
 # --- services requiring PA ------------------------------------------------------------------
 
 
+def _code_description(day: date) -> Subquery:
+    """What a rule's code means, from the codes table of its policy's version in effect on `day`
+    (as policies_app.selectors.requirement_code_descriptions reads it), as a subquery of the
+    rules' query: the list costs one query however many policies it names."""
+    in_effect = PolicyCode.objects.filter(
+        Q(version__effective_start__isnull=True) | Q(version__effective_start__lte=day),
+        Q(version__effective_end__isnull=True) | Q(version__effective_end__gte=day),
+        version__policy=OuterRef("policy_id"),
+        version__status=PolicyVersionStatus.PUBLISHED,
+        system=OuterRef("code_system"),
+        code=OuterRef("code_start"),
+        code_end=OuterRef("code_end"),
+    )
+    return Subquery(in_effect.order_by("-version__effective_start").values("description")[:1])
+
+
 def services_requiring_pa(day: date | None = None) -> tuple[PaService, ...]:
     """The services the plan's published requirement rules say need prior authorization on `day`
     (today): each code or range, by line of business, with the policy it came from; the plan-wide
-    default last when it requires authorization of every other service."""
+    default last when it requires authorization of every other service. One query."""
     day = day or timezone.localdate()
-    rules = list(requirement_rules_in_effect(day=day).filter(requirement=Requirement.REQUIRED))
-    descriptions = requirement_code_descriptions(rules, day)
+    rules = requirement_rules_in_effect(day=day).filter(requirement=Requirement.REQUIRED)
     return tuple(
         PaService(
             system=rule.code_system,
             code=rule.code_start,
             code_end=rule.code_end,
-            description=descriptions.get(rule.pk, ""),
+            description=rule.description or "",
             policy_number=rule.policy.number if rule.policy is not None else "",
             policy_title=rule.policy.title if rule.policy is not None else "",
             line_of_business=rule.line_of_business,
             diagnoses=tuple(rule.diagnosis_codes),
         )
-        for rule in rules
+        for rule in rules.annotate(description=_code_description(day))
     )
 
 
@@ -939,15 +989,33 @@ def services_requiring_pa(day: date | None = None) -> tuple[PaService, ...]:
 
 
 def dashboard_metrics(period: Period, now: datetime | None = None) -> DashboardMetrics:
-    """All the dashboard's figures, in a fixed number of queries, in one transaction with
-    PostgreSQL's JIT off: compiling these aggregates costs more than running them."""
-    with _without_jit():
-        return DashboardMetrics(
-            period=period,
-            open_cases=open_cases(now),
-            timeliness=timeliness(period),
-            workload=reviewer_workload(period),
-            cms=_cms_of(_grouped_counts(_requests(period, "", None), BY_URGENCY), "", None),
-            services_requiring_pa=services_requiring_pa(),
-            trends=weekly_trends(period, now),
-        )
+    """All the dashboard's figures, in six queries whatever the number of cases or rules. Over
+    1,000,000 cases this reads every open case and the period's requests (about a second on
+    PostgreSQL, bench/queue), so the page shows them from a stored snapshot
+    (casemgmt.cases.services.dashboard_snapshots) rather than on every view."""
+    now = now or timezone.now()
+    determined = _determined_by_week(period)
+    return DashboardMetrics(
+        period=period,
+        open_cases=open_cases(now),
+        timeliness=_timeliness(determined),
+        workload=reviewer_workload(period),
+        cms=_cms_of(_grouped_counts(_requests(period, "", None), BY_URGENCY), "", None),
+        services_requiring_pa=services_requiring_pa(timezone.localdate(now)),
+        trends=_weekly_trends(period, now, determined),
+    )
+
+
+@cache
+def _dashboard_metrics_adapter() -> TypeAdapter[DashboardMetrics]:
+    return TypeAdapter(DashboardMetrics)
+
+
+def dashboard_metrics_as_json(data: DashboardMetrics) -> Any:
+    """The figures as JSON values (durations as ISO 8601), to be stored and read back whole."""
+    return _dashboard_metrics_adapter().dump_python(data, mode="json")
+
+
+def dashboard_metrics_from_json(value: Any) -> DashboardMetrics:
+    """`dashboard_metrics_as_json` read back; a pydantic ValidationError if its shape differs."""
+    return _dashboard_metrics_adapter().validate_python(value)

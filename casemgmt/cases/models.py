@@ -183,11 +183,30 @@ class Case(models.Model):
             models.Index(fields=["status", "due_at"], name="case_status_due_idx"),
             models.Index(fields=["submitted_by", "updated_at"], name="case_client_updated_idx"),
             # The work queue reads open cases by due time; a partial index keeps that a short
-            # index scan however many decided cases pile up behind it.
+            # index scan however many decided cases pile up behind it. It carries the columns the
+            # queue filters on, so a filter is checked in the index and a case that does not
+            # match costs no read of its row: urgency and line of business set the due time, so
+            # a filter on them skips long runs of other cases before its first match.
             models.Index(
                 fields=["due_at", "id"],
+                include=["status", "urgency", "line_of_business", "review_type", "assignee"],
                 condition=Q(status__in=["received", "in_review", "pended", "physician_review"]),
                 name="case_open_due_idx",
+            ),
+            # A filter on urgency reads its own cases in due order: expedited cases fill the
+            # first weeks of the due order, so standard ones would come after every one of them.
+            models.Index(
+                fields=["urgency", "due_at", "id"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="case_open_urgency_due_idx",
+            ),
+            # A filter on status, urgency and line of business together (with a flag, say) can
+            # match fewer cases than the queue's count stops at: it reads only its own cases, in
+            # due order, instead of every case of its status.
+            models.Index(
+                fields=["status", "urgency", "line_of_business", "due_at", "id"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="case_open_filter_due_idx",
             ),
             # The work list's other sorts (received, member, provider, type), open cases only.
             models.Index(
@@ -352,20 +371,21 @@ class Decision(models.Model):
 
 
 class LineOutcome(models.TextChoices):
-    APPROVED = "approved", "Approved (A1 certified in total)"
-    PARTIALLY_APPROVED = "partially_approved", "Partially approved (A2)"
-    DENIED = "denied", "Denied (A3 not certified)"
-    PENDED = "pended", "Pended (A4)"
-    MODIFIED = "modified", "Modified (A6)"
+    # People's words; each outcome's X12 306 review action (A1, A3 ...) is X12_REVIEW_ACTION's.
+    APPROVED = "approved", "Approved"
+    PARTIALLY_APPROVED = "partially_approved", "Partially approved"
+    DENIED = "denied", "Denied"
+    PENDED = "pended", "Pended"
+    MODIFIED = "modified", "Modified"
     # A nurse asks a physician to decide this line; the case stays in review, it is not pended.
-    REFERRED = "referred", "Referred to a physician (A4)"
+    REFERRED = "referred", "Referred to a physician"
     # The outcomes of an appeal, for each appealed line.
-    OVERTURNED = "overturned", "Overturned on appeal (A1 certified in total)"
-    PARTIALLY_OVERTURNED = "partially_overturned", "Partially overturned on appeal (A2)"
-    UPHELD = "upheld", "Upheld on appeal (A3 not certified)"
+    OVERTURNED = "overturned", "Overturned on appeal"
+    PARTIALLY_OVERTURNED = "partially_overturned", "Partially overturned on appeal"
+    UPHELD = "upheld", "Upheld on appeal"
     # Answered at intake from the plan's requirement rules: no determination was needed.
-    NOT_REQUIRED = "not_required", "No authorization required (NA)"
-    NOTIFIED = "notified", "Notification recorded; no authorization required (NA)"
+    NOT_REQUIRED = "not_required", "No authorization required"
+    NOTIFIED = "notified", "Notification recorded; no authorization required"
 
 
 # An adverse line needs a physician, a plain-language reason and a citation.
@@ -654,7 +674,7 @@ class MemberCoverage(models.Model):
 
 class DuplicateAction(models.TextChoices):
     FLAG = "flag", "Flag the new request for the reviewer"
-    REFUSE = "refuse", "Refuse the new request (409)"
+    REFUSE = "refuse", "Refuse the new request as a duplicate"
 
 
 class DuplicateRule(models.Model):
@@ -1151,3 +1171,30 @@ class SavedQueueFilter(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DashboardSnapshot(models.Model):
+    """The manager dashboard's figures for one period, as computed at `computed_at`
+    (casemgmt.cases.services.dashboard_snapshots): the page reads this row instead of
+    aggregating every open case and the period's requests on each view."""
+
+    period_start = models.DateField()
+    period_end = models.DateField()  # not included
+    figures = models.JSONField()  # casemgmt.cases.metrics.dashboard_metrics_as_json
+    # What the figures were computed from: the latest case event and the policy library's change
+    # counter. A different stamp now means some case or rule changed since.
+    stamp = models.CharField(max_length=200)
+    computed_at = models.DateTimeField()
+    # When a page last asked for a refresh that has not run yet (it asks once, not on every view).
+    refresh_requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["period_start", "period_end"], name="dashboardsnapshot_unique_period"),
+            models.CheckConstraint(
+                condition=Q(period_end__gt=models.F("period_start")), name="dashboardsnapshot_period_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period_start}/{self.period_end} as of {self.computed_at:%Y-%m-%d %H:%M}"

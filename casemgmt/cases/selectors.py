@@ -7,7 +7,19 @@ from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, TextField, Value
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    prefetch_related_objects,
+)
 from django.db.models.functions import Coalesce, NullIf
 
 from casemgmt.cases.models import (
@@ -94,6 +106,131 @@ def case_detail(user: User | AnonymousUser, case_number: str) -> Case | None:
         )
         .first()
     )
+
+
+def case_page(user: User | AnonymousUser, case_number: str) -> Case | None:
+    """The case as its reviewer's page reads it, in seven queries whatever it holds: the case
+    with its appeals (with whether another case reviews its lines again, and whether `user` took
+    part in the decision an appeal reconsiders), its lines, current flags, events, attachments,
+    the decision lines with their decisions and the authorization each issued (its own, and those
+    of the other cases of the same request), and its decisions' citations.
+
+    The decisions come with their lines (no decision is recorded without one), oldest first:
+    `page_decisions(case)`, and per decision `page_lines(decision)` and `page_citations(decision)`;
+    the case's appeals `page_appeals(case)` and the request's authorizations
+    `page_authorizations(case)`.
+    """
+    user_id = user.pk if user.is_authenticated else None
+    cases = (
+        cases_visible_to(user)
+        .select_related("submitted_by", "assignee", "deadline_rule", "appeal_of", "extension_of")
+        .annotate(
+            # An appeal of it, or an extension of an authorization it issued, reviews its lines
+            # again and may issue authorizations for them (both read by index).
+            reviewed_elsewhere=Exists(Case.objects.filter(appeal_of=OuterRef("pk")))
+            | Exists(Case.objects.filter(extension_of__case=OuterRef("pk"))),
+            # Who may not decide an appeal (services.appeals.appeal_deciders_excluded): the
+            # deciders of the adverse decision it reconsiders and its peer-to-peer physicians.
+            took_part_in_appealed=Exists(
+                Decision.objects.filter(
+                    case=OuterRef("appeal_of"), decided_by=user_id, lines__outcome__in=ADVERSE_OUTCOMES
+                )
+            ),
+            discussed_appealed=Exists(
+                CaseEvent.objects.filter(case=OuterRef("appeal_of"), kind=CaseEventKind.PEER_TO_PEER, actor=user_id)
+            ),
+        )
+    )
+    # The case and its appeals in one statement, each part read by index.
+    rows = list(
+        cases.filter(case_number=case_number)
+        .order_by()
+        .union(cases.filter(appeal_of__case_number=case_number).order_by(), all=True)
+    )
+    case = next((row for row in rows if row.case_number == case_number), None)
+    if case is None:
+        return None
+    case.page_appeals = sorted(  # type: ignore[attr-defined]
+        (row for row in rows if row is not case), key=lambda appeal: (appeal.received_at, appeal.pk)
+    )
+    prefetch_related_objects(
+        [case],
+        Prefetch("lines", queryset=ServiceLine.objects.select_related("origin__origin")),
+        current_flags(),
+        Prefetch("events", queryset=CaseEvent.objects.select_related("actor")),
+        Prefetch("attachments", queryset=Attachment.objects.select_related("uploaded_by")),
+    )
+    decision_lines = DecisionLine.objects.select_related(
+        "decision__decided_by", "service_line", "reason_code", "carried_from__decision", "authorization__case"
+    ).order_by()
+    read = decision_lines.filter(decision__case=case)
+    roots: set[int] = set()
+    for service_line in case.lines.all():
+        while service_line.origin_id is not None and service_line.origin is not None:
+            service_line = service_line.origin
+        roots.add(service_line.pk)
+    if case.reviewed_elsewhere or any(line.origin_id is not None for line in case.lines.all()):
+        # Another case of the same request (an appeal, an extension, the case an appeal
+        # reconsiders) may have issued authorizations for its services: they share the request's
+        # lines. Read in the same statement as the case's own decision lines.
+        read = read.union(
+            decision_lines.filter(authorization__origin_line__in=roots).exclude(decision__case=case), all=True
+        )
+    decisions: dict[int, Decision] = {}
+    lines: dict[int, list[DecisionLine]] = {}
+    authorizations: list[Authorization] = []
+    # Oldest decision first, each decision's lines in line order.
+    for line in sorted(read, key=lambda line: (line.decision.decided_at, line.decision_id, line.service_line.sequence)):
+        authorization = getattr(line, "authorization", None)
+        if authorization is not None and authorization.origin_line_id in roots:
+            authorizations.append(authorization)
+        if line.decision.case_id != case.pk:
+            continue
+        line.decision = decisions.setdefault(line.decision_id, line.decision)
+        lines.setdefault(line.decision_id, []).append(line)
+    citations: dict[int, list[Citation]] = {}
+    if decisions:
+        for citation in Citation.objects.filter(decision__in=list(decisions)).order_by("id"):
+            citations.setdefault(citation.decision_id, []).append(citation)
+    for decision_id, decision in decisions.items():
+        decision.page_lines = lines[decision_id]  # type: ignore[attr-defined]
+        decision.page_citations = citations.get(decision_id, [])  # type: ignore[attr-defined]
+    case.page_decisions = list(decisions.values())  # type: ignore[attr-defined]
+    case.page_authorizations = sorted(  # type: ignore[attr-defined]
+        authorizations, key=lambda authorization: (authorization.issued_at, authorization.pk), reverse=True
+    )
+    return case
+
+
+def page_decisions(case: Case) -> list[Decision]:
+    """The decisions `case_page` read with the case, oldest first."""
+    decisions: list[Decision] = getattr(case, "page_decisions", [])
+    return decisions
+
+
+def page_lines(decision: Decision) -> list[DecisionLine]:
+    """A decision's lines as `case_page` read them, in line order."""
+    lines: list[DecisionLine] = getattr(decision, "page_lines", [])
+    return lines
+
+
+def page_citations(decision: Decision) -> list[Citation]:
+    """A decision's citations as `case_page` read them, in citation order."""
+    citations: list[Citation] = getattr(decision, "page_citations", [])
+    return citations
+
+
+def page_appeals(case: Case) -> list[Case]:
+    """The appeals of the case as `case_page` read them, oldest first."""
+    appeals: list[Case] = getattr(case, "page_appeals", [])
+    return appeals
+
+
+def page_authorizations(case: Case) -> list[Authorization]:
+    """Every authorization issued for the case's services, on this case or another case of the
+    same request, as `case_page` read them, newest first."""
+    authorizations: list[Authorization] = getattr(case, "page_authorizations", [])
+    return authorizations
 
 
 def line_authorizations(lines: Iterable[ServiceLine]) -> dict[int, Authorization]:
@@ -631,9 +768,9 @@ def standing_lines(
     to a physician (or, after such a decision, pends one), the lines decided with the referral
     stand too: they took effect (authorizations issued), and the physician decides only the
     referred lines. `decision` is the case's decision of record; `prefetched`: the case and the
-    decision were read by `case_detail` (its events, the decision's lines), so no query is made."""
+    decision were read by `case_page` (its events, the decision's lines), so no query is made."""
     if prefetched:
-        return _standing(case, decision, decision.lines.all() if decision else None, case.events.all())
+        return _standing(case, decision, page_lines(decision) if decision else None, case.events.all())
     return _standing(case, decision)
 
 
@@ -651,15 +788,15 @@ def decision_prefill(case: Case, *, prefetched: bool = False) -> dict[int, dict[
     line's note to the physician), citations (policy_version_id and criterion, as cited),
     decision_id, decided_by, decided_role, decided_at, and standing: the line is restated as it
     stands and not decided again (answered at intake, or decided with a referral). Four queries
-    at most; none when `prefetched` (the case read by `case_detail`)."""
-    decisions = case.decisions.all() if prefetched else None
+    at most; none when `prefetched` (the case read by `case_page`)."""
+    decisions = page_decisions(case) if prefetched else None
     decision = decision_of_record_of(case, decisions=decisions)
     if decision is None:
         return {}
     cited: dict[int, list[Citation]] = {}
     if prefetched:
-        lines = list(decision.lines.all())
-        for citation in decision.citations.all():
+        lines = page_lines(decision)
+        for citation in page_citations(decision):
             if citation.decision_line_id is not None:
                 cited.setdefault(citation.decision_line_id, []).append(citation)
         answered, held = _standing(case, decision, lines, case.events.all())
@@ -697,7 +834,7 @@ def referral_note(case: Case, *, prefetched: bool = False) -> str | None:
     """The note of the referral that sent the case to a physician and that no decision has answered
     yet: the summary of a referral of the case, or the notes on the lines a decision referred.
     None when there is none, or when it said nothing. One query; none when `prefetched` (the
-    case read by `case_detail`, with its events)."""
+    case read by `case_page`, with its events)."""
     kinds = [CaseEventKind.REFERRED, CaseEventKind.DECIDED, CaseEventKind.REOPENED]
     latest: tuple[str, Any] | None
     if prefetched:
@@ -736,27 +873,49 @@ def _requirement_text(operator: str, expected: Any, unit: str) -> str:
     return " ".join(filter(None, [words, shown, unit]))
 
 
-def line_checklists(case: Case, *, prefetched: bool = False) -> dict[int, list[dict[str, Any]]]:
+def _checklist_flags(case: Case) -> list[Flag]:
+    """The case's current flags that name a version governing their line, as `case_page` read them."""
+    return sorted(
+        (
+            flag
+            for flag in getattr(case, "current_flags", [])
+            if flag.policy_version_id is not None and flag.kind not in _NOT_GOVERNING
+        ),
+        key=lambda flag: (flag.service_line.sequence, flag.pk),
+    )
+
+
+def page_fact_catalogue(case: Case) -> dict[str, FactDefinition]:
+    """The catalogue's entries for what the case page names, by key: the facts its lines'
+    checklists read and the request's clinical facts; `case` as `case_page` reads it. One query."""
+    keys = {
+        str(leaf.get("fact") or "")
+        for flag in _checklist_flags(case)
+        for leaf in (flag.details or {}).get("checklist", [])
+        if isinstance(leaf, dict)
+    } | set(case.clinical_facts or {})
+    keys.discard("")
+    return {fact.key: fact for fact in FactDefinition.objects.filter(key__in=sorted(keys))} if keys else {}
+
+
+def line_checklists(
+    case: Case, *, prefetched: bool = False, catalogue: dict[str, FactDefinition] | None = None
+) -> dict[int, list[dict[str, Any]]]:
     """Per service line id, the policy versions governing it now and each one's criteria
     checklist, as the engine last evaluated it for the case's flags (re-evaluated whenever a fact
     is added or recorded, or a version is published). Two queries, whatever the size; one when
-    `prefetched` (the case read by `case_detail`, with its current flags).
+    `prefetched` (the case read by `case_page`, with its current flags).
 
     Each item: version {id, label, number, title, policy_id, coverage_position}, result (met,
     not_met, unknown; blank for a version without criteria) and leaves, in policy order, each with
     label, result, fact_key, fact_label, unit, value_type, allowed_values, value (as read, derived
     facts included), requirement (what the criterion asks, in words), note (why unknown),
     documented (a documented-review criterion) and recordable (a reviewer may record its fact).
+    `catalogue`: the catalogue's entries for those facts when the caller read them
+    (`page_fact_catalogue`), so no query is made.
     """
     if prefetched:
-        flags = sorted(
-            (
-                flag
-                for flag in getattr(case, "current_flags", [])
-                if flag.policy_version_id is not None and flag.kind not in _NOT_GOVERNING
-            ),
-            key=lambda flag: (flag.service_line.sequence, flag.pk),
-        )
+        flags = _checklist_flags(case)
     else:
         flags = list(
             Flag.objects.filter(case=case, superseded_at__isnull=True, policy_version__isnull=False)
@@ -770,7 +929,8 @@ def line_checklists(case: Case, *, prefetched: bool = False) -> dict[int, list[d
         for leaf in (flag.details or {}).get("checklist", [])
         if isinstance(leaf, dict)
     }
-    catalogue = {fact.key: fact for fact in FactDefinition.objects.filter(key__in=sorted(keys - {""}))}
+    if catalogue is None:
+        catalogue = {fact.key: fact for fact in FactDefinition.objects.filter(key__in=sorted(keys - {""}))}
     out: dict[int, list[dict[str, Any]]] = {}
     for flag in flags:
         version = flag.policy_version

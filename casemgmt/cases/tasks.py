@@ -10,6 +10,11 @@ from celery import shared_task
 from django.utils import timezone
 
 from casemgmt.cases.services.authorizations import authorizations_expire
+from casemgmt.cases.services.dashboard_snapshots import (
+    DASHBOARD_SNAPSHOT_REFRESH_TASK,
+    dashboard_snapshot_refresh,
+    dashboard_snapshots_refresh,
+)
 from casemgmt.cases.services.flags import case_flags_refresh, cases_reflag_for_version
 from casemgmt.cases.services.gold_cards import gold_cards_evaluate
 from casemgmt.cases.services.webhooks import WEBHOOK_DELIVER_TASK, webhook_deliver, webhook_deliveries_sweep
@@ -55,3 +60,16 @@ def authorizations_expire_task() -> int:
 def gold_cards_evaluate_task() -> dict[str, int]:
     """Evaluate every active gold-card programme (beat: "gold cards: evaluation"); idempotent."""
     return gold_cards_evaluate().as_dict()
+
+
+@shared_task(name=DASHBOARD_SNAPSHOT_REFRESH_TASK, acks_late=True, **DATABASE_RETRY)
+def dashboard_snapshot_refresh_task(snapshot_id: int) -> bool:
+    """Compute one dashboard snapshot again, unless it is current already (a page asked for it)."""
+    return dashboard_snapshot_refresh(snapshot_id=snapshot_id)
+
+
+# Beat's row (migration 0027_dashboard_snapshot, editable in the admin) names this.
+@shared_task(name="casemgmt.tasks.dashboard_snapshots_refresh_task", acks_late=True, **DATABASE_RETRY)
+def dashboard_snapshots_refresh_task() -> int:
+    """Keep this year's dashboard snapshot current (beat: "dashboard: snapshot"); idempotent."""
+    return dashboard_snapshots_refresh()

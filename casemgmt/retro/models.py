@@ -31,11 +31,11 @@ class RetroTrigger(models.TextChoices):
 class RetroOrigin(models.TextChoices):
     """Where a run was asked for: the trigger says why, this says through which door."""
 
-    SCHEDULE = "schedule", "Celery beat"
-    PUBLISH = "publish", "Publish of a policy version"
-    ADMIN = "admin", "Admin action"
-    API = "api", "API"
-    COMMAND = "command", "manage.py retro_review"
+    SCHEDULE = "schedule", "The nightly schedule"
+    PUBLISH = "publish", "Publishing a policy version"
+    ADMIN = "admin", "An action in the admin"
+    API = "api", "The API"
+    COMMAND = "command", "The command line"
 
 
 class RetroRunStatus(models.TextChoices):

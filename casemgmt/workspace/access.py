@@ -12,9 +12,9 @@ QUEUE_REFUSAL = "Only reviewers and managers may use the work queue."
 CASE_REFUSAL = "Only reviewers and managers may open cases."
 
 
-def case_or_404(user: User, case_number: str, *, full: bool = False) -> Case:
-    """The case as `user` may see it, or 404; `full` reads everything the case page shows with it."""
-    case = (selectors.case_detail if full else selectors.case_get_for)(user, case_number)
+def case_or_404(user: User, case_number: str) -> Case:
+    """The case as `user` may see it, or 404."""
+    case = selectors.case_get_for(user, case_number)
     if case is None:
         raise Http404("No such case.")
     return case

@@ -36,7 +36,6 @@ from casemgmt.cases.models import (
     APPEAL_OUTCOMES,
     INITIAL_OUTCOMES,
     AppealRequester,
-    Authorization,
     AuthorizationStatus,
     Case,
     CaseEvent,
@@ -44,11 +43,12 @@ from casemgmt.cases.models import (
     Citation,
     DecisionLine,
     Flag,
+    FlagSeverity,
     LineOutcome,
     ServiceLine,
     Urgency,
 )
-from casemgmt.cases.services.appeals import appeal_deciders_excluded, appeal_open, decision_of_record
+from casemgmt.cases.services.appeals import appeal_open, decision_of_record
 from casemgmt.cases.services.authorizations import origin_line_of
 from casemgmt.cases.services.decisions import CitationInput, DecisionLineInput, decision_record
 from casemgmt.cases.services.facts import case_fact_record
@@ -114,9 +114,9 @@ class DecisionForm(forms.Form):
         self.case = case
         # Lines intake answered (no authorization required, approved automatically), and the
         # lines decided when the others were referred to a physician, are not decided again: the
-        # decision restates them. `prefetched`: the case was read by selectors.case_detail.
+        # decision restates them. `prefetched`: the case was read by selectors.case_page.
         record = (
-            selectors.decision_of_record_of(case, decisions=case.decisions.all())
+            selectors.decision_of_record_of(case, decisions=selectors.page_decisions(case))
             if prefetched
             else decision_of_record(case)
         )
@@ -314,10 +314,10 @@ class ReopenForm(forms.Form):
 
 def adverse_lines_of(case: Case, *, prefetched: bool = False) -> list[tuple[int, str]]:
     """The lines of a case's decision of record that may be appealed, as (sequence, label);
-    `prefetched`: the case was read by selectors.case_detail (its decisions and their lines)."""
+    `prefetched`: the case was read by selectors.case_page (its decisions and their lines)."""
     if prefetched:
-        decision = selectors.decision_of_record_of(case, decisions=case.decisions.all())
-        lines = sorted(decision.lines.all(), key=lambda line: line.service_line.sequence) if decision else []
+        decision = selectors.decision_of_record_of(case, decisions=selectors.page_decisions(case))
+        lines = selectors.page_lines(decision) if decision else []
     else:
         decision = decision_of_record(case)
         lines = (
@@ -357,6 +357,9 @@ def value_text(value: Any, allowed: list[dict[str, Any]] | None = None) -> str:
         return "yes" if value else "no"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, float) and value.is_integer():
+        # A whole number read from a decimal field reads as one: 44 points, not 44.0.
+        return str(int(value))
     return str(value)
 
 
@@ -389,7 +392,8 @@ def _leaf_view(leaf: dict[str, Any]) -> dict[str, Any]:
         "value_form": form_value(value),
         "value_text": value_text(value, allowed),
         "requirement": _in_words(str(leaf.get("requirement") or ""), allowed),
-        "note": leaf.get("note") or "",
+        # "not provided" says it already.
+        "note": "" if value is None and "not provided" in str(leaf.get("note") or "") else leaf.get("note") or "",
         "documented": bool(leaf.get("documented")),
         "recordable": bool(leaf.get("recordable")),
     }
@@ -427,11 +431,14 @@ class LinePanel:
 
 
 def line_panels(
-    case: Case, form: DecisionForm | None, authorizations: dict[int, list[AuthorizationRow]]
+    case: Case,
+    form: DecisionForm | None,
+    authorizations: dict[int, list[AuthorizationRow]],
+    catalogue: dict[str, FactDefinition],
 ) -> list[LinePanel]:
     """Per service line, in order: its flags, its criteria checklists and its decision fields;
-    `case` as selectors.case_detail reads it."""
-    checklists = selectors.line_checklists(case, prefetched=True)
+    `case` as selectors.case_page reads it, `catalogue` as selectors.page_fact_catalogue."""
+    checklists = selectors.line_checklists(case, prefetched=True, catalogue=catalogue)
     fields = form.line_fields() if form is not None else {}
     standing = form.standing_lines() if form is not None else {}
     flags: dict[int, list[Flag]] = {}
@@ -453,15 +460,13 @@ def line_panels(
     return panels
 
 
-def fact_labels(case: Case, panels: Iterable[LinePanel]) -> list[tuple[str, str]]:
-    """The request's clinical facts as (label, value in words), never by their keys."""
+def fact_labels(case: Case, panels: Iterable[LinePanel], catalogue: dict[str, FactDefinition]) -> list[tuple[str, str]]:
+    """The request's clinical facts as (label, value in words), never by their keys; `catalogue`
+    as selectors.page_fact_catalogue reads it."""
     facts = case.clinical_facts or {}
     if not facts:
         return []
     known = {leaf["fact_key"]: leaf for p in panels for c in p.checklists for leaf in c["leaves"] if leaf["fact_label"]}
-    # The checklists name the facts their criteria read; the catalogue is asked only for the others.
-    unread = [key for key in facts if key not in known]
-    catalogue = {f.key: f for f in FactDefinition.objects.filter(key__in=unread)} if unread else {}
     rows = []
     for key, value in facts.items():
         leaf = known.get(key)
@@ -494,17 +499,11 @@ class AuthorizationRow:
 
 def line_authorizations(case: Case) -> dict[int, list[AuthorizationRow]]:
     """Each line's authorizations, newest first: every one issued for its service, on this case
-    or on an appeal, reopening or extension of the same request."""
-    # The case page's case has its lines prefetched with their origins (selectors.case_detail).
-    lines: list[ServiceLine] = list(case.lines.all())
-    origins = {line.sequence: origin_line_of(line).pk for line in lines}
-    # A request's own lines (no origin) have an authorization only through a decision on it: an
-    # appeal or extension of it needs one first.
-    if not case.decisions.all() and all(line.origin_id is None for line in lines):
-        return {sequence: [] for sequence in origins}
-    issued = Authorization.objects.filter(origin_line__in=set(origins.values())).select_related("case")
+    or on an appeal, reopening or extension of the same request; `case` as selectors.case_page
+    reads it (its lines with their origins, and the request's authorizations)."""
+    origins = {line.sequence: origin_line_of(line).pk for line in case.lines.all()}
     by_origin: dict[int, list[AuthorizationRow]] = {}
-    for authorization in issued:
+    for authorization in selectors.page_authorizations(case):
         by_origin.setdefault(authorization.origin_line_id, []).append(
             AuthorizationRow(
                 number=authorization.authorization_number,
@@ -518,6 +517,15 @@ def line_authorizations(case: Case) -> dict[int, list[AuthorizationRow]]:
     return {sequence: by_origin.get(origin, []) for sequence, origin in origins.items()}
 
 
+SEVERITY_RANK: dict[str, int] = {FlagSeverity.CRITICAL: 3, FlagSeverity.WARNING: 2, FlagSeverity.INFO: 1}
+
+
+def worst_flag(case: Case) -> Flag | None:
+    """The case's most severe current flag (the first of them), as the queue shows it."""
+    flags: list[Flag] = getattr(case, "current_flags", [])
+    return max(flags, key=lambda flag: (SEVERITY_RANK.get(flag.severity, 0), -flag.pk), default=None)
+
+
 def _outcome_text(outcomes: dict[str, str]) -> str:
     return ", ".join(
         f"line {sequence} {LineOutcome(outcome).label if outcome in LineOutcome.values else outcome}"
@@ -525,11 +533,19 @@ def _outcome_text(outcomes: dict[str, str]) -> str:
     )
 
 
-def event_text(event: CaseEvent) -> str:
+def event_text(event: CaseEvent, catalogue: dict[str, FactDefinition] | None = None) -> str:
     """What a timeline entry says after its kind, in words (never an internal code), or ""
-    for the kinds the timeline's template words itself."""
+    for the kinds the timeline's template words itself; `catalogue` words a recorded fact's value."""
     detail = event.detail or {}
     kind = event.kind
+    if kind == CaseEventKind.FACT_RECORDED:
+        definition = (catalogue or {}).get(str(detail.get("key", "")))
+        allowed = definition.allowed_values if definition else []
+        unit = f" {definition.unit}" if definition and definition.unit else ""
+        text = f"{detail.get('label') or 'a fact'}: {value_text(detail.get('value'), allowed)}{unit}"
+        if detail.get("previous") is not None:
+            text += f" (was {value_text(detail.get('previous'), allowed)}{unit})"
+        return text + (f", found in {detail['source']}" if detail.get("source") else "")
     if kind == CaseEventKind.APPEALED:
         text = f"appeal {detail.get('appeal', '')} of line(s) {', '.join(map(str, detail.get('lines', [])))}"
         if detail.get("requested_by") in AppealRequester.values:
@@ -571,15 +587,18 @@ def ire_forward(case: Case) -> dict[str, Any] | None:
 
 def appeal_context(case: Case, user: Any) -> dict[str, Any]:
     """What the page shows and offers about appeals, reopening and authorizations; `case` as
-    selectors.case_detail reads it."""
+    selectors.case_page reads it."""
     appealable = not case.is_appeal and workflow.allowed(case.status, Action.APPEAL)
     adverse = adverse_lines_of(case, prefetched=True) if appealable else []
-    # appeal_open records each appeal on the appealed case's timeline.
-    appealed = any(event.kind == CaseEventKind.APPEALED for event in case.events.all())
-    excluded = case.is_appeal and case.appeal_of_id is not None and user.pk in appeal_deciders_excluded(case)
+    # selectors.case_page asks whether the user took part in the decision an appeal reconsiders.
+    excluded = (
+        case.is_appeal
+        and case.appeal_of_id is not None
+        and bool(getattr(case, "took_part_in_appealed", False) or getattr(case, "discussed_appealed", False))
+    )
     is_manager = has_role(user, Role.MANAGER)
     return {
-        "appeals": list(case.appeals.order_by("received_at", "id")) if appealed and not case.is_appeal else [],
+        "appeals": [] if case.is_appeal else selectors.page_appeals(case),
         "appeal_of": case.appeal_of if case.is_appeal else None,
         "appeal_form": (
             AppealForm(adverse_lines=adverse, initial={"urgency": case.urgency}, auto_id="appeal_%s")
@@ -596,6 +615,14 @@ def appeal_context(case: Case, user: Any) -> dict[str, Any]:
 
 
 # --- the page -------------------------------------------------------------------------------
+
+
+def page_case_or_404(user: Any, case_number: str) -> Case:
+    """The case as its page reads it (selectors.case_page), if `user` may see it."""
+    case = selectors.case_page(user, case_number)
+    if case is None:
+        raise Http404("No such case.")
+    return case
 
 
 def actions_offered(role: Role | None, status: str) -> dict[str, bool]:
@@ -626,7 +653,7 @@ def decision_form_for(case: Case, role: Role | None, **kwargs: Any) -> DecisionF
 @audited_view(action=AuditAction.VIEW, object_type=AuditObject.CASE, object_kwarg="case_number")
 @role_required(*REVIEWER_ROLES, refusal=QUEUE_REFUSAL)
 def case_detail(request: AuthenticatedHttpRequest, case_number: str) -> HttpResponse:
-    case = case_or_404(request.user, case_number, full=True)
+    case = page_case_or_404(request.user, case_number)
     role = reviewer_role(request.user)
     offered = actions_offered(role, case.status)
     form = None
@@ -639,16 +666,19 @@ def case_detail(request: AuthenticatedHttpRequest, case_number: str) -> HttpResp
             initial={"row_version": case.row_version},
         )
     appeal = appeal_context(case, request.user)
-    panels = line_panels(case, form, appeal["line_authorizations"])
+    catalogue = selectors.page_fact_catalogue(case)
+    panels = line_panels(case, form, appeal["line_authorizations"], catalogue)
     # Each decision line's own citations; older citations (no line) stay on the decision.
-    for decision in case.decisions.all():
+    decisions = []
+    for decision in selectors.page_decisions(case):
         cited: dict[int, list[Citation]] = {}
-        for citation in decision.citations.all():
+        for citation in selectors.page_citations(decision):
             cited.setdefault(citation.decision_line_id or 0, []).append(citation)
-        for decision_line in decision.lines.all():
+        for decision_line in selectors.page_lines(decision):
             decision_line.line_citations = cited.get(decision_line.pk, [])  # type: ignore[attr-defined]
+        decisions.append({"decision": decision, "lines": selectors.page_lines(decision), "citations": cited.get(0, [])})
     for event in case.events.all():
-        event.text = event_text(event)  # type: ignore[attr-defined]
+        event.text = event_text(event, catalogue)  # type: ignore[attr-defined]
     # The library search for citations; htmx fills it in place, without JavaScript it is ?q=.
     cite_q = request.GET.get("q", "").strip()[:200]
     return render(
@@ -658,9 +688,11 @@ def case_detail(request: AuthenticatedHttpRequest, case_number: str) -> HttpResp
             "case": case,
             "form": form,
             "panels": panels,
-            "facts": fact_labels(case, panels),
+            "decisions": decisions,
+            "worst_flag": worst_flag(case),
+            "facts": fact_labels(case, panels, catalogue),
             "referral_note": selectors.referral_note(case, prefetched=True),
-            "attachments": selectors.case_attachments(request.user, case_number),
+            "attachments": list(case.attachments.all()),
             **offered,
             "can_record_facts": role is not None and workflow.allowed(case.status, Action.RECORD_FACT),
             "is_physician": role == Role.PHYSICIAN,
@@ -888,7 +920,9 @@ def case_fact(request: AuthenticatedHttpRequest, case_number: str, sequence: int
     """Record a fact a reviewer found in the documentation for a criterion of one line.
 
     htmx swaps the answer, the line's flags and checklist evaluated again, in place (a refusal
-    with its reason, 400 or 409); without JavaScript the page is shown again with a message.
+    with its reason, 400 or 409), and out of band what else the fact changed: the other lines
+    whose criteria read it, the case's worst flag, its clinical facts and its timeline. Without
+    JavaScript the page is shown again with a message.
     """
     case = case_or_404(request.user, case_number)
     line = next((line for line in case.lines.all() if line.sequence == sequence), None)
@@ -916,18 +950,31 @@ def case_fact(request: AuthenticatedHttpRequest, case_number: str, sequence: int
         else:
             messages.success(request, f"Recorded for line {sequence}; its criteria were evaluated again.")
         return redirect(reverse("case_detail", args=[case_number]) + f"#line-{sequence}")
-    case = case_or_404(request.user, case_number, full=True)
+    case = page_case_or_404(request.user, case_number)
     role = reviewer_role(request.user)
-    panel = next(p for p in line_panels(case, None, {}) if p.line.sequence == sequence)
+    catalogue = selectors.page_fact_catalogue(case)
+    panels = line_panels(case, None, {}, catalogue)
+    panel = next(p for p in panels if p.line.sequence == sequence)
     # The page's forms carry the row_version they were rendered with: after this reviewer's own
     # change they may follow it, but not past a change someone else made meanwhile.
     fresh = expected is not None and case.row_version in (expected, expected + 1)
+    key = request.POST.get("key", "")
+    for event in case.events.all():
+        event.text = event_text(event, catalogue)  # type: ignore[attr-defined]
     return render(
         request,
-        "workspace/case/_line_evidence.html",
+        "workspace/case/_fact_recorded.html",
         {
             "case": case,
             "panel": panel,
+            # The other lines whose criteria read the same fact were evaluated again too.
+            "other_panels": [
+                p
+                for p in panels
+                if p is not panel and any(leaf["fact_key"] == key for c in p.checklists for leaf in c["leaves"])
+            ],
+            "worst_flag": worst_flag(case),
+            "facts": fact_labels(case, panels, catalogue),
             "can_record_facts": role is not None and workflow.allowed(case.status, Action.RECORD_FACT),
             "problem": problem,
             "recorded": not problem,

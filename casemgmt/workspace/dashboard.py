@@ -1,16 +1,17 @@
 """The manager dashboard: workload, timeliness and the CMS-0057-F metrics, with a CSV export.
 
-The snapshot charts (open cases, outcomes, workload) are inline SVG drawn on the server. The
-weekly trends (volume, turnaround, in-time rate by line of business) are drawn in the browser
-by Chart.js, vendored in static/js (no CDN), from a json_script block that static/js/dashboard.js
-reads (no inline script, for the Content-Security-Policy); each has its table beside it for
-screen readers and print. Figures come from casemgmt.cases.metrics; this module lays them out.
+Figures come from casemgmt.cases.metrics through the stored snapshot of
+casemgmt.cases.services.dashboard_snapshots; the page and the CSV say when they were computed,
+and the page says when newer ones are being computed. This module lays them out. Every chart
+(open cases, outcomes, workload, and the weekly trends by line of business) is drawn in the
+browser by Chart.js, vendored in static/js (no CDN), from json_script blocks that
+static/js/dashboard.js reads (no inline script, for the Content-Security-Policy); each has its
+table beside it for screen readers, print and browsers without script.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from django.views.decorators.http import require_GET
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.recording import audited_view
 from casemgmt.cases import metrics
+from casemgmt.cases.services.dashboard_snapshots import dashboard_figures
 from casemgmt.kernel.http import AuthenticatedHttpRequest, role_required
 from casemgmt.kernel.roles import Role
 from policies_app.models import LineOfBusiness
@@ -137,11 +139,27 @@ def cms_figures(row: metrics.CmsMetrics, period: str) -> list[Figure]:
     return out
 
 
+def as_of_text(data: metrics.DashboardMetrics) -> str:
+    """When the figures were computed, as the CSV says it: the open cases are counted then, and
+    the period's decisions are those recorded by then."""
+    return f"as of {timezone.localtime(data.open_cases.as_of).isoformat(timespec='seconds')}"
+
+
 def figures(data: metrics.DashboardMetrics) -> list[Figure]:
     period = data.period.label
-    now = f"as of {data.open_cases.as_of.isoformat(timespec='seconds')}"
+    now = as_of_text(data)
     oc, tl = data.open_cases, data.timeliness
-    out = [Figure(f"open_cases_{s.status}", f"Open: {s.label.lower()}", s.count, "cases", now) for s in oc.by_status]
+    out = [
+        Figure(
+            "figures_as_of",
+            "Figures computed at",
+            timezone.localtime(oc.as_of).isoformat(timespec="seconds"),
+            "timestamp",
+            period,
+            "the open cases are counted at this time, and the period's figures hold what was recorded by then",
+        )
+    ]
+    out += [Figure(f"open_cases_{s.status}", f"Open: {s.label.lower()}", s.count, "cases", now) for s in oc.by_status]
     out += [
         Figure("open_cases_total", "Open cases", oc.total, "cases", now),
         Figure("open_cases_overdue", "Open and overdue", oc.overdue, "cases", now),
@@ -179,11 +197,7 @@ def figures(data: metrics.DashboardMetrics) -> list[Figure]:
                 f"reviewer_decisions:{load.username}", f"{load.name}: decisions", load.decisions, "decisions", period
             ),
         ]
-    out.append(
-        Figure(
-            "services_requiring_pa", "Services requiring PA", len(data.services_requiring_pa), "codes", "as of today"
-        )
-    )
+    out.append(Figure("services_requiring_pa", "Services requiring PA", len(data.services_requiring_pa), "codes", now))
     for service in data.services_requiring_pa:
         out.append(
             Figure(
@@ -193,217 +207,198 @@ def figures(data: metrics.DashboardMetrics) -> list[Figure]:
                 + f" ({service.line_of_business_label})"
                 + (f": {service.policy_number} {service.policy_title}" if service.policy_number else ""),
                 "code",
-                "as of today",
+                now,
             )
         )
     return out
 
 
-# --- charts ---------------------------------------------------------------------------------
+def trend_figures(data: metrics.DashboardMetrics) -> list[Figure]:
+    """The weekly trends for the CSV (the page draws them from `trend_charts`): a row per week,
+    line of business and measure (every week and line the charts draw, empty weeks included);
+    each row's period is its week within the chosen period."""
+    trends, chosen = data.trends, data.period
+    out = []
+    for week in trends.weeks:
+        span = metrics.Period(max(week, chosen.start), min(week + timedelta(days=7), chosen.end)).label
+        for lob in trends.lines_of_business:
+            f = trends.of(week, lob)
+            key = f"{week.isoformat()}:{lob}"
+            name = LineOfBusiness(lob).label
+            out += [
+                Figure(
+                    f"weekly_received:{key}",
+                    f"{name}: requests received in the week",
+                    f.received,
+                    "requests",
+                    span,
+                    "initial requests (pre- and post-service) received in the week",
+                ),
+                Figure(
+                    f"weekly_turnaround_mean:{key}",
+                    f"{name}: mean turnaround in the week",
+                    _hours(f.mean_turnaround),
+                    "hours",
+                    span,
+                    "mean of (first determination - receipt) over the initial requests first determined in the week",
+                    None,
+                    f.decided,
+                ),
+                Figure(
+                    f"weekly_in_time_percent:{key}",
+                    f"{name}: decided in time in the week",
+                    f.in_time_rate.percent,
+                    "percent",
+                    span,
+                    "initial requests first determined in the week by their deadline / first determined in the week",
+                    f.in_time,
+                    f.decided,
+                ),
+            ]
+    return out
 
-LABEL_WIDTH = 170
-BAR_AREA = 330
-VALUE_ROOM = 60
-CHART_WIDTH = LABEL_WIDTH + BAR_AREA + VALUE_ROOM
-BAR_HEIGHT = 18
-BAR_GAP = 4
-ROW_GAP = 12
-TOP = 8
+
+# --- snapshot charts (drawn by static/js/dashboard.js) ----------------------------------
 
 
 @dataclass(frozen=True)
-class SvgBar:
-    x: int
-    y: int
-    width: int
-    height: int
-    css: str
-    title: str
-    value_text: str
-    value_x: int
-    value_y: int
-    # "after" the bar, "inside" a stacked segment wide enough to hold it, or "" (the title has it)
-    value_pos: str
+class BarSeries:
+    name: str
+    values: tuple[int, ...]  # one per category
+    # A name in static/js/dashboard.js's palette, or one per category (the due-risk bars are
+    # red, amber and green like the work queue's countdowns).
+    colour: str | tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class SvgRow:
-    label: str
-    label_y: int
-    bars: tuple[SvgBar, ...]
+class BarChart:
+    """Horizontal bars, one group per category; `shares`: each category's bar split into its
+    series as percentages of the category's total (the table keeps the counts)."""
 
-
-@dataclass(frozen=True)
-class SvgChart:
     key: str
     title: str
     description: str
-    width: int
-    height: int
-    label_x: int
-    axis_x: int
-    rows: tuple[SvgRow, ...]
-    legend: tuple[tuple[str, str], ...]  # (css class, series name)
+    category: str  # what a category is, the table's first column
+    unit: str
+    categories: tuple[str, ...]
+    series: tuple[BarSeries, ...]
+    shares: bool = False
+    empty: str = ""  # said instead of the chart when there is no category
+
+    def _total(self, i: int) -> int:
+        return sum(s.values[i] for s in self.series)
+
+    def _share(self, value: int, total: int) -> float | None:
+        return None if total == 0 else round(100.0 * value / total, 1)
+
+    @property
+    def rows(self) -> list[tuple[str, list[str]]]:
+        """The chart's table: a row per category, a cell per series (count and share)."""
+        out = []
+        for i, category in enumerate(self.categories):
+            total = self._total(i)
+            cells = []
+            for s in self.series:
+                share = self._share(s.values[i], total) if self.shares else None
+                cells.append(f"{s.values[i]} ({share}%)" if share is not None else str(s.values[i]))
+            out.append((category, cells))
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        series = []
+        for s in self.series:
+            colour = s.colour if isinstance(s.colour, str) else list(s.colour)
+            entry: dict[str, Any] = {"name": s.name, "colour": colour, "counts": list(s.values)}
+            if self.shares:
+                entry["values"] = [self._share(v, self._total(i)) for i, v in enumerate(s.values)]
+            else:
+                entry["values"] = list(s.values)
+            series.append(entry)
+        return {
+            "title": self.title,
+            "unit": "percent" if self.shares else self.unit,
+            "count_unit": self.unit,
+            "stacked": self.shares,
+            "labels": list(self.categories),
+            "series": series,
+        }
 
 
-Series = Sequence[tuple[str, int, str]]  # (series name, value, css class)
-
-
-def _short(label: str, room: int = 24) -> str:
-    """Row labels share a fixed column; a long name is cut (its bar's title keeps it whole)."""
-    return label if len(label) <= room else label[: room - 1] + "…"
-
-
-def bar_chart(
-    key: str,
-    title: str,
-    description: str,
-    rows: Sequence[tuple[str, Series]],
-    legend: Sequence[tuple[str, str]] = (),
-) -> SvgChart:
-    """Horizontal bars, one group per row, scaled to the largest value (a zero draws no bar)."""
-    largest = max((value for _, series in rows for _, value, _ in series), default=0) or 1
-    svg_rows = []
-    y = TOP
-    for label, series in rows:
-        bars = []
-        for i, (name, value, css) in enumerate(series):
-            bar_y = y + i * (BAR_HEIGHT + BAR_GAP)
-            width = round(BAR_AREA * value / largest)
-            bars.append(
-                SvgBar(
-                    x=LABEL_WIDTH,
-                    y=bar_y,
-                    width=width,
-                    height=BAR_HEIGHT,
-                    css=css,
-                    title=f"{label}: {value}" if len(series) == 1 else f"{label}, {name}: {value}",
-                    value_text=str(value),
-                    value_x=LABEL_WIDTH + width + 6,
-                    value_y=bar_y + BAR_HEIGHT - 5,
-                    value_pos="after",
-                )
-            )
-        group = len(series) * BAR_HEIGHT + (len(series) - 1) * BAR_GAP
-        svg_rows.append(SvgRow(label=_short(label), label_y=y + group // 2 + 5, bars=tuple(bars)))
-        y += group + ROW_GAP
-    return SvgChart(
-        key=key,
-        title=title,
-        description=description,
-        width=CHART_WIDTH,
-        height=max(y - ROW_GAP + TOP, 2 * TOP),
-        label_x=LABEL_WIDTH - 8,
-        axis_x=LABEL_WIDTH,
-        rows=tuple(svg_rows),
-        legend=tuple(legend),
-    )
-
-
-def stacked_chart(
-    key: str,
-    title: str,
-    description: str,
-    rows: Sequence[tuple[str, Series]],
-    legend: Sequence[tuple[str, str]],
-) -> SvgChart:
-    """One bar per row split into its parts, as shares of the row's total (100% wide)."""
-    svg_rows = []
-    y = TOP
-    for label, series in rows:
-        total = sum(value for _, value, _ in series)
-        x = LABEL_WIDTH
-        bars = []
-        for name, value, css in series:
-            width = round(BAR_AREA * value / total) if total else 0
-            share = f"{round(100 * value / total)}%" if total else "—"
-            bars.append(
-                SvgBar(
-                    x=x,
-                    y=y,
-                    width=width,
-                    height=BAR_HEIGHT,
-                    css=css,
-                    title=f"{label}, {name}: {value} ({share})",
-                    value_text=share,
-                    value_x=x + width // 2,
-                    value_y=y + BAR_HEIGHT - 5,
-                    value_pos="inside" if width >= 36 else "",
-                )
-            )
-            x += width
-        svg_rows.append(SvgRow(label=f"{label} ({total})", label_y=y + BAR_HEIGHT - 5, bars=tuple(bars)))
-        y += BAR_HEIGHT + ROW_GAP
-    return SvgChart(
-        key=key,
-        title=title,
-        description=description,
-        width=CHART_WIDTH,
-        height=y - ROW_GAP + TOP,
-        label_x=LABEL_WIDTH - 8,
-        axis_x=LABEL_WIDTH,
-        rows=tuple(svg_rows),
-        legend=tuple(legend),
-    )
-
-
-def charts(data: metrics.DashboardMetrics) -> list[SvgChart]:
+def bar_charts(data: metrics.DashboardMetrics) -> list[BarChart]:
     oc, tl, cms = data.open_cases, data.timeliness.initial, data.cms
-    outcome_legend = (
-        ("c-ok", "Approved"),
-        ("c-warn", "Partially approved or modified"),
-        ("c-open", "Mixed: some lines approved, some denied"),
-        ("c-bad", "Denied"),
-    )
 
-    def outcomes(rates: metrics.BaseMetrics) -> Series:
+    def outcomes(name: str, rates: metrics.BaseMetrics) -> tuple[str, tuple[int, int, int, int]]:
         o = rates.outcomes
-        return (
-            ("approved", o.approved, "c-ok"),
-            ("partially approved or modified", o.partially_approved, "c-warn"),
-            ("mixed", o.mixed, "c-open"),
-            ("denied", o.denied, "c-bad"),
-        )
+        return f"{name} ({rates.total})", (o.approved, o.partially_approved, o.mixed, o.denied)
 
+    standard, expedited = outcomes("Standard", cms.standard), outcomes("Expedited", cms.expedited)
     return [
-        bar_chart(
+        BarChart(
             "status",
             "Open cases by status",
             f"{oc.total} open cases, by status.",
-            [(s.label, [("cases", s.count, f"c-status-{s.status}")]) for s in oc.by_status],
+            "Status",
+            "cases",
+            tuple(s.label for s in oc.by_status),
+            (
+                BarSeries(
+                    "Open cases",
+                    tuple(s.count for s in oc.by_status),
+                    tuple(f"status-{s.status}" for s in oc.by_status),
+                ),
+            ),
         ),
-        bar_chart(
+        BarChart(
             "risk",
             "Open cases by due risk",
             f"{oc.overdue} overdue, {oc.due_within_24h} due within 24 hours, {oc.due_later} due later.",
-            [
-                ("Overdue", [("cases", oc.overdue, "c-bad")]),
-                ("Due within 24 h", [("cases", oc.due_within_24h, "c-warn")]),
-                ("Later", [("cases", oc.due_later, "c-ok")]),
-            ],
+            "Due",
+            "cases",
+            ("Overdue", "Due within 24 h", "Later"),
+            (BarSeries("Open cases", (oc.overdue, oc.due_within_24h, oc.due_later), ("bad", "warn", "ok")),),
         ),
-        bar_chart(
+        BarChart(
             "timeliness",
             "Decisions in time and late",
             f"{tl.in_time} requests decided in time and {tl.late} late in the period.",
-            [("In time", [("requests", tl.in_time, "c-ok")]), ("Late", [("requests", tl.late, "c-bad")])],
+            "Decided",
+            "requests",
+            ("In time", "Late"),
+            (BarSeries("Requests", (tl.in_time, tl.late), ("ok", "bad")),),
         ),
-        stacked_chart(
+        BarChart(
             "outcomes",
             "Outcomes of prior-authorization requests",
-            f"Standard: {cms.standard.total} decided; expedited: {cms.expedited.total} decided.",
-            [("Standard", outcomes(cms.standard)), ("Expedited", outcomes(cms.expedited))],
-            outcome_legend,
+            f"Standard: {cms.standard.total} decided; expedited: {cms.expedited.total} decided; "
+            "each bar is 100% of its requests.",
+            "Urgency",
+            "requests",
+            (standard[0], expedited[0]),
+            tuple(
+                BarSeries(name, (standard[1][i], expedited[1][i]), colour)
+                for i, (name, colour) in enumerate(
+                    (
+                        ("Approved", "ok"),
+                        ("Partially approved or modified", "warn"),
+                        ("Mixed: some lines approved, some denied", "open"),
+                        ("Denied", "bad"),
+                    )
+                )
+            ),
+            shares=True,
         ),
-        bar_chart(
+        BarChart(
             "workload",
             "Reviewer workload",
             "Open cases assigned to each reviewer now, and decisions each recorded in the period.",
-            [
-                (load.name, [("open cases", load.open_assigned, "c-open"), ("decisions", load.decisions, "c-done")])
-                for load in data.workload
-            ],
-            legend=(("c-open", "Open cases assigned"), ("c-done", "Decisions in period")),
+            "Reviewer",
+            "cases",
+            tuple(load.name for load in data.workload),
+            (
+                BarSeries("Open cases assigned", tuple(load.open_assigned for load in data.workload), "open"),
+                BarSeries("Decisions in period", tuple(load.decisions for load in data.workload), "done"),
+            ),
+            empty="No reviewers yet.",
         ),
     ]
 
@@ -505,9 +500,11 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = _period_form(request)
     if not form.is_valid():
         return render(request, "workspace/dashboard.html", {"form": form}, status=400)
-    data = metrics.dashboard_metrics(form.period())
+    served = dashboard_figures(user=request.user, period=form.period())
+    data = served.metrics
     period = data.period
     trends = trend_charts(data.trends)
+    bars = bar_charts(data)
     # Show the chosen dates in the form, defaults included, so the page says what it shows.
     shown = PeriodForm(initial={"start": period.start, "end": period.end})
     return render(
@@ -516,10 +513,13 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
         {
             "form": shown,
             "data": data,
+            "as_of": served.as_of,
+            "refreshing": served.refreshing,
             "period": period,
             "figures": {f.name: f for f in figures(data)},
             "cms_figures": cms_figures(data.cms, period.label),
-            "charts": charts(data),
+            "charts": bars,
+            "charts_json": {chart.key: chart.as_json() for chart in bars},
             "trends": trends,
             "trends_json": {chart.key: chart.as_json() for chart in trends},
             "export_query": f"start={period.start.isoformat()}&end={period.end.isoformat()}",
@@ -542,7 +542,7 @@ def dashboard_export(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not form.is_valid():
         problems = "; ".join(f"{field}: {' '.join(str(e) for e in errors)}" for field, errors in form.errors.items())
         return HttpResponse(f"Bad period: {problems}\n", status=400, content_type="text/plain; charset=utf-8")
-    data = metrics.dashboard_metrics(form.period())
+    data = dashboard_figures(user=request.user, period=form.period()).metrics
     period = data.period
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (
@@ -550,7 +550,7 @@ def dashboard_export(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
     writer = csv.writer(response)
     writer.writerow(CSV_HEADER)
-    for figure in figures(data):
+    for figure in [*figures(data), *trend_figures(data)]:
         writer.writerow(_csv_row(figure))
     return response
 

@@ -19,10 +19,21 @@ from policies_app.importing.readers import Document, Line
 from policies_app.importing.result import Criterion, Source
 
 GROUP_RE = re.compile(
-    r"\b(?P<q>all|any|each|both|either|one\s+or\s+more|one|at\s+least\s+(?P<n>\w+))\s+(?:\(\w+\)\s+)?"
-    r"(?:of\s+)?(?:the\s+)?(?:following|criteria\s+below|below)",
+    r"\b(?P<q>all|any|each|both|either|one\s+or\s+more|one|at\s+least\s+(?P<n>\w+)|(?P<more>two|three|four|five|\d)"
+    r"\s+or\s+more)\s+(?:\(\w+\)\s+)?(?:of\s+)?(?:the\s+)?"
+    r"(?:following|criteria\s+below|below|these\s+(?:criteria|conditions|requirements)\b)",
     re.IGNORECASE,
 )
+# An introduction without a quantifier asks for every item: "when the following criteria are met:",
+# "meets the following criteria:".
+_ALL_FOLLOWING_RE = re.compile(
+    r"\bthe\s+following\s+(?:(?:criteria|conditions|requirements)\s+)?(?:(?:are|is|must(?:\s+all)?\s+be|have\s+been)"
+    r"\s+(?:all\s+)?(?:met|satisfied|present|documented)|(?:all\s+)?apply)\b|"
+    r"\bmee?ts?\s+the\s+following\s+(?:criteria|conditions|requirements)\b",
+    re.IGNORECASE,
+)
+# An item that ends by announcing its sub-items' quantifier: "problematic hypoglycemia, meaning either:".
+_TRAILING_GROUP_RE = re.compile(r"\b(?P<q>all|any|each|both|either|one)(?:\s+of)?(?:\s+these)?\s*:\s*$", re.I)
 _MARKER_RE = re.compile(
     r"^(?P<indent>\s*)(?:(?P<bullet>[-•*▪◦·\uf0b7\uf0a7\uf076\uf0d8\u25cf\u25a0\u27a2\u2713\u2043\u2219o])|(?P<num>\d{1,2})[.)]|\((?P<paren>[a-z0-9]{1,4})\)|"
     r"(?P<alpha>[a-zA-Z]{1,4})[.)])\s+(?P<body>\S.*)$"
@@ -49,6 +60,8 @@ class _Item:
     text: str
     text_start: int
     text_end: int
+    # The marker's place in its sequence (3 for "3.", "c.", "iii."), when it has one.
+    ordinal: int | None = None
 
 
 def _item(document: Document, line: Line) -> _Item | None:
@@ -71,7 +84,24 @@ def _item(document: Document, line: Line) -> _Item | None:
             style = "roman_or_alpha"
         style = style + ("_upper" if token.isupper() else "")
     start = line.start + match.start("body")
-    return _Item(line, len(match.group("indent")), style, match.group("body"), start, line.end)
+    token = match.group("num") or match.group("paren") or match.group("alpha") or ""
+    return _Item(line, len(match.group("indent")), style, match.group("body"), start, line.end, _ordinal(token, style))
+
+
+_ROMAN_VALUES = {numeral: value for value, numeral in enumerate(
+    ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"), start=1
+)}  # fmt: skip
+
+
+def _ordinal(token: str, style: str) -> int | None:
+    token = token.lower()
+    if token.isdigit():
+        return int(token)
+    if style.startswith("roman") and token in _ROMAN_VALUES:
+        return _ROMAN_VALUES[token]
+    if len(token) == 1 and token.isalpha():
+        return ord(token) - ord("a") + 1
+    return None
 
 
 def _bare_item(document: Document, line: Line) -> _Item | None:
@@ -84,9 +114,13 @@ def _bare_item(document: Document, line: Line) -> _Item | None:
 
 
 def _group_type(text: str) -> tuple[str, int | None, float] | None:
-    match = GROUP_RE.search(text)
+    match = GROUP_RE.search(text) or _TRAILING_GROUP_RE.search(text)
     if match is None:
-        return None
+        return ("all_of", None, 0.85) if _ALL_FOLLOWING_RE.search(text) else None
+    if "more" in match.groupdict() and match.group("more"):
+        more = match.group("more").lower()
+        least = int(more) if more.isdigit() else _WORDS[more]
+        return ("any_of", None, 0.9) if least == 1 else ("at_least", least, 0.95)
     quantifier = " ".join(match.group("q").lower().split())
     if quantifier in ("all", "each", "both"):
         return "all_of", None, 0.95
@@ -108,10 +142,12 @@ def _source(document: Document, start: int, end: int) -> Source:
 
 
 class _Open:
-    def __init__(self, node: Criterion, indent: int, style: str) -> None:
+    def __init__(self, node: Criterion, indent: int, style: str, ordinal: int | None = None) -> None:
         self.node = node
         self.indent = indent
         self.style = style
+        # The last ordinal placed at this level: "5." after a nested "1." "2." continues "4.".
+        self.ordinal = ordinal
 
 
 def criteria_trees(document: Document, lines: Sequence[Line], catalogue: Sequence[FactSpec]) -> list[Criterion]:
@@ -121,16 +157,63 @@ def criteria_trees(document: Document, lines: Sequence[Line], catalogue: Sequenc
     while i < len(lines):
         line = lines[i]
         text = document.line_text(line)
-        group = _group_type(text)
-        if group is None or _item(document, line) is not None:
+        if _item(document, line) is not None:
             i += 1
             continue
+        end = i
+        group = _group_type(text)
+        if group is None and (wrapped := _wrapped_intro(document, lines, i)) is not None:
+            group, end = wrapped, i + 1
+        if group is None:
+            i += 1
+            continue
+        end = _intro_end(document, lines, end)
         node_type, min_met, confidence = group
-        root = Criterion(node_type, _clean_label(text), _source(document, line.start, line.end), confidence, min_met)
-        i = _read_items(document, lines, i + 1, root, catalogue)
+        start, stop = line.start, lines[end].end
+        label = _clean_label(document.text[start:stop])
+        root = Criterion(node_type, label, _source(document, start, stop), confidence, min_met)
+        i = _read_items(document, lines, end + 1, root, catalogue)
         if root.children:
             roots.append(root)
     return roots
+
+
+def _wrapped_intro(document: Document, lines: Sequence[Line], i: int) -> tuple[str, int | None, float] | None:
+    """The quantifier of an introduction a fixed-width page wrapped mid-phrase ("when ALL of" / "the following:")."""
+    if i + 1 >= len(lines) or lines[i + 1].heading or _item(document, lines[i + 1]) is not None:
+        return None
+    text = document.line_text(lines[i]).rstrip()
+    following = document.line_text(lines[i + 1]).strip()
+    # "the following are met:" asks for all only when no quantifier on the line above it ends "... ALL of".
+    if not following or text.endswith((".", ":", ";", "!", "?")) or GROUP_RE.search(following):
+        return None
+    return _group_type(f"{text} {following}")
+
+
+def _intro_end(document: Document, lines: Sequence[Line], end: int) -> int:
+    """The introduction's last line: a page may wrap its closing words onto a line of their own.
+
+    "... when all of the following" / "criteria are met:" introduces the list on the second line;
+    a short unmarked line ending with a colon finishes the unfinished introduction above it.
+    """
+    if end + 1 >= len(lines) or not _adjacent(lines[end], lines[end + 1]) or lines[end + 1].heading:
+        return end
+    text = document.line_text(lines[end]).rstrip()
+    following = document.line_text(lines[end + 1]).strip()
+    if (
+        text.endswith((".", ":", ";", "!", "?"))
+        or not following.endswith(":")
+        or len(following.split()) > 6
+        or _item(document, lines[end + 1]) is not None
+        or _group_type(following) is not None
+    ):
+        return end
+    return end + 1
+
+
+def _adjacent(before: Line, after: Line) -> bool:
+    """Whether the lines follow each other in the document, with no heading or other section between."""
+    return after.start == before.end + 1
 
 
 def _read_items(
@@ -147,7 +230,14 @@ def _read_items(
         if item is None:
             text = document.line_text(lines[i])
             # A wrapped item continues on an indented line without a marker.
-            if last is not None and last_node is not None and text.startswith(" ") and text.strip():
+            # A heading between them ends the list, whatever the indent of the paragraph after it.
+            if (
+                last is not None
+                and last_node is not None
+                and text.startswith(" ")
+                and text.strip()
+                and _adjacent(lines[i - 1], lines[i])
+            ):
                 last.text_end = lines[i].end
                 last.text = document.text[last.text_start : last.text_end]
                 _reset_node(document, last, last_node, catalogue)
@@ -161,7 +251,16 @@ def _read_items(
             levels.append(_Open(root, item.indent, item.style))
         else:
             placed = False
+            # An item that announces sub-items ("shown by one of the following:") and has none yet
+            # takes the next items as its own, however a printed page lost their indent and markers.
+            announced = last_node is not None and _announces(last_node)
+            continues = None if announced else _continued_level(levels, item)
+            if continues is not None:
+                del levels[continues + 1 :]
+                placed = True
             for depth in range(len(levels) - 1, -1, -1):
+                if placed or announced:
+                    break
                 level = levels[depth]
                 if _same_level(level, item):
                     del levels[depth + 1 :]
@@ -178,9 +277,25 @@ def _read_items(
         if parent.node_type in ("leaf", "documented"):
             _make_group(parent, "all_of", None, 0.6)
         parent.children.append(node)
+        levels[-1].ordinal = item.ordinal
         last, last_node = item, node
         i += 1
     return i
+
+
+def _announces(node: Criterion) -> bool:
+    return node.node_type in ("all_of", "any_of", "at_least") and not node.children and node.label.endswith(":")
+
+
+def _continued_level(levels: list[_Open], item: _Item) -> int | None:
+    """The deepest open level whose numbering this item continues ("5." after "4."), if any."""
+    if item.ordinal is None:
+        return None
+    for depth in range(len(levels) - 1, -1, -1):
+        level = levels[depth]
+        if level.ordinal is not None and level.ordinal + 1 == item.ordinal and _same_level(level, item):
+            return depth
+    return None
 
 
 def _same_level(level: _Open, item: _Item) -> bool:
@@ -243,14 +358,16 @@ _UNIT = rf"(?:\s*(?P<unit>{_UNIT_PATTERN})(?![a-z]))?"
 _BEFORE_RE = re.compile(
     r"(?P<cmp>at\s+least|a\s+minimum\s+of|minimum\s+of|no\s+(?:less|fewer)\s+than|greater\s+than\s+or\s+equal\s+to|"
     r"more\s+than|greater\s+than|over|exceeding|above|less\s+than\s+or\s+equal\s+to|less\s+than|fewer\s+than|under|below|"
-    r"at\s+most|no\s+more\s+than|a\s+maximum\s+of|maximum\s+of|≥|>=|≤|<=|>|<|=)\s*" + _NUMBER + _UNIT,
+    r"at\s+most|no\s+more\s+than|a\s+maximum\s+of|maximum\s+of|older\s+than|younger\s+than|≥|>=|≤|<=|>|<|=)\s*"
+    + _NUMBER
+    + _UNIT,
     re.IGNORECASE,
 )
 _AFTER_RE = re.compile(
     _NUMBER
     + _UNIT
-    + r"\s*(?:of\s+age\s+)?(?P<cmp>or\s+(?:more|greater|longer|older|higher|above)|\+|or\s+(?:less|fewer|younger|"
-    r"lower|below|under))",
+    + r"\s*(?:of\s+age\s+)?(?P<cmp>(?:or|and)\s+(?:more|greater|longer|older|higher|above|over)|\+|or\s+(?:less|fewer|"
+    r"younger|lower|below|under))",
     re.IGNORECASE,
 )
 _OPERATORS = {
@@ -258,8 +375,18 @@ _OPERATORS = {
     "greater than or equal to": "gte", "≥": "gte", ">=": "gte", "more than": "gt", "greater than": "gt",
     "over": "gt", "exceeding": "gt", "above": "gt", ">": "gt", "less than or equal to": "lte", "at most": "lte",
     "no more than": "lte", "a maximum of": "lte", "maximum of": "lte", "≤": "lte", "<=": "lte", "less than": "lt",
-    "fewer than": "lt", "under": "lt", "below": "lt", "<": "lt", "=": "eq",
+    "fewer than": "lt", "under": "lt", "below": "lt", "<": "lt", "=": "eq", "older than": "gt",
+    "younger than": "lt",
 }  # fmt: skip
+# A bare number stated as an age ("Age 18 or older", "aged 65 and over", "younger than 21") is in years.
+_AGE_RE = re.compile(r"\bage[ds]?\b[^.;\d]{0,20}$", re.I)
+# ... unless it is the age at an event ("diagnosed at age 50 or younger", "onset before age 30"),
+# which is no test of the member's age today.
+_EVENT_AGE_RE = re.compile(
+    r"\b(?:diagnos\w*|onset|when|first|since)\b[^.;\d]{0,20}\bage\b|\bage\s+(?:at|of)\s+\w+|"
+    r"\b(?:diagnos\w*|onset)\s+(?:at|before|by)\s+\d",
+    re.I,
+)
 _NEGATION_RE = re.compile(
     r"\b(?:no|not|non|without|absence\s+of|never|denies|free\s+of|abstinent|quit)\b", re.IGNORECASE
 )
@@ -285,21 +412,67 @@ _STOP = {
 _WORD_RE = re.compile(r"[a-z0-9]+")
 
 
+# Numbers policies spell out ("six (6) weeks", "at least three months").
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "eighteen": 18, "twenty": 20, "twenty-one": 21,
+    "twenty-four": 24, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "sixty-five": 65,
+}  # fmt: skip
+_SPELLED_RE = re.compile(
+    r"\b(?P<word>"
+    + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+    + r")\b(?:\s*\((?P<digits>\d+)\))?"
+    # Only a quantity with its unit: "at least one comorbidity" states no threshold.
+    + rf"(?=\s*(?:{_UNIT_PATTERN})(?![a-z]))",
+    re.I,
+)
+
+
+def _digits(text: str) -> str:
+    """The text with spelled-out numbers as digits; "six (6)" becomes "6"."""
+    return _SPELLED_RE.sub(lambda m: m.group("digits") or str(_NUMBER_WORDS[m.group("word").lower()]), text)
+
+
+def _comparison_match(text: str) -> re.Match[str] | None:
+    return _BEFORE_RE.search(text) or _AFTER_RE.search(text)
+
+
+def _around_comparison(text: str, size: int = 4) -> list[str]:
+    """The words beside the threshold, which say what it measures ("therapy for at least 3 months")."""
+    text = _digits(text)
+    match = _comparison_match(text)
+    if match is None:
+        return []
+    # The clause it sits in: a semicolon or "despite" starts another thing measured.
+    clause_start = max((m.end() for m in re.finditer(r";|\bdespite\b", text[: match.start()])), default=0)
+    before = _words(text[clause_start : match.start()])[-size:]
+    after = _words(re.split(r"[,;]", text[match.end() :])[0])[:size]
+    return before + _words(match.group(0)) + after
+
+
 def _comparison(text: str) -> tuple[str, float, str] | None:
     """(operator, number, unit) stated in the text, or None."""
+    text = _digits(text)
     if match := _BEFORE_RE.search(text):
         operator = _OPERATORS[" ".join(match.group("cmp").lower().split())]
     elif match := _AFTER_RE.search(text):
         phrase = match.group("cmp").lower()
         operator = (
             "gte"
-            if phrase == "+" or any(w in phrase for w in ("more", "greater", "longer", "older", "higher", "above"))
+            if phrase == "+"
+            or any(w in phrase for w in ("more", "greater", "longer", "older", "higher", "above", "over"))
             else "lte"
         )
     else:
         return None
     number = float(match.group("num"))
     unit = _UNIT_OF.get((match.group("unit") or "").lower(), "")
+    if (
+        not unit
+        and (re.search(r"older|younger", match.group("cmp"), re.I) or _AGE_RE.search(text[: match.start()]))
+        and not _EVENT_AGE_RE.search(text)
+    ):
+        unit = "years"
     return operator, number, unit
 
 
@@ -314,8 +487,17 @@ _SAME_AS = {
     "unsuccessful": "failed", "care": "therapy", "treatment": "therapy", "management": "therapy",
     "smoking": "smoker", "smokes": "smoker", "tobacco": "smoker", "nicotine": "smoker", "mri": "imaging",
     "ct": "imaging", "radiographic": "imaging", "radiograph": "imaging", "radiographs": "imaging",
-    "older": "age", "younger": "age", "aged": "age",
+    "older": "age", "younger": "age", "aged": "age", "shows": "confirms", "show": "confirms",
+    "showing": "confirms", "demonstrates": "confirms", "demonstrated": "confirms", "demonstrating": "confirms",
+    "documented": "confirms", "documents": "confirms", "reveals": "confirms", "revealed": "confirms",
+    "evidence": "confirms", "consistent": "confirms",
 }  # fmt: skip
+# A word naming an operation reads as "surgery": the suffixes of surgical terms (laminectomy,
+# foraminotomy, arthroplasty, arthrodesis) and the nouns policies use for operations.
+_SURGERY_RE = re.compile(
+    r"\w+(?:ectomy|otomy|ostomy|plasty|desis|pexy|rrhaphy)|fusions?|replacements?|decompressions?|implantations?|"
+    r"operations?|surgeries|surgical|resections?|reconstructions?|revisions?"
+)
 _UNIT_WORDS = {
     "years",
     "year",
@@ -339,17 +521,25 @@ def _coverage(label_words: list[str], text_words: list[str]) -> float:
     if not label_words or not text_words:
         return 0.0
     text_words = text_words + [_SAME_AS[w] for w in text_words if w in _SAME_AS]
+    text_words += ["surgery" for w in text_words if _SURGERY_RE.fullmatch(w)]
     hits = sum(1 for word in label_words if process.extractOne(word, text_words, scorer=fuzz.ratio, score_cutoff=80))
     return hits / len(label_words)
+
+
+_READING_WORDS = {"score", "level", "value", "result", "count", "reading"}
 
 
 def _names(fact: FactSpec) -> tuple[list[str], set[str]]:
     words = _words(fact.label)
     # The label's initials ("Body mass index" -> "bmi") and the key's words name the fact as well.
-    initials = "".join(w[0] for w in _WORD_RE.findall(fact.label.lower()) if w not in {"of", "the", "on"})
+    label = [w for w in _WORD_RE.findall(fact.label.lower()) if w not in {"of", "the", "on"}]
+    initials = "".join(w[0] for w in label)
+    # A measure is named by its instrument's initials without the word for its reading
+    # ("Oswestry Disability Index score" is the "ODI").
+    measure = "".join(w[0] for w in label[:-1]) if label and label[-1] in _READING_WORDS else ""
     # Abbreviations the label spells out in brackets ("Apnea-hypopnea index (AHI)").
     bracketed = {a.lower() for a in re.findall(r"\(([A-Za-z0-9]{2,8})\)", fact.label)}
-    aliases = {initials, fact.key.lower(), *bracketed}
+    aliases = {initials, measure, fact.key.lower(), *bracketed}
     return words, {a for a in aliases if len(a) >= 3 and a not in _UNIT_WORDS}
 
 
@@ -366,13 +556,85 @@ def _compound(text: str, fact: FactSpec) -> bool:
     # "neck or low back pain for 3 months" joins nouns, not conditions; a yes/no fact is one
     # condition, so any "or" beside it adds another, and for a number only ", or" does.
     splitter = _OR_RE if fact.value_type == "boolean" else _COMMA_OR_RE
-    parts = [p for p in splitter.split(text) if p.strip()]
+    parts: list[str] = []
+    for part in (p for p in splitter.split(text) if p.strip()):
+        # "at the level or levels treated" offers two forms of one noun, not two conditions.
+        if parts and (_same_noun(parts[-1], part) or _alternative_nouns(parts[-1], part)):
+            parts[-1] = f"{parts[-1]} {part}"
+        else:
+            parts.append(part)
     if len(parts) > 1:
         for part in parts:
             words = _words(part)
             if _coverage(label_words, words) < 0.3 and not set(words) & aliases:
                 return True
-    return bool(_WITH_MORE_RE.search(text))
+    with_more = _WITH_MORE_RE.search(text)
+    if with_more is None:
+        return False
+    # "inadequate control, with an HbA1c of 7 percent or higher": the clause states the test itself;
+    # "BMI of 35 or greater with at least one comorbidity" adds a condition after it.
+    if fact.value_type in ("number", "integer"):
+        return _comparison(text[: with_more.start()]) is not None or _comparison(text[with_more.start() :]) is None
+    return True
+
+
+_TIME_UNITS = {"years", "months", "weeks", "days"}
+# A reading taken with a device in use ("residual AHI ... while using PAP"), unlike a lab value
+# measured while on a medicine, which is the member's value the fact holds.
+_ON_TREATMENT_RE = re.compile(r"\bresidual\b|\bwhile\s+(?:using|wearing)\b", re.I)
+_FOR_A_TIME_RE = re.compile(r"\bfor\s+(?:a\s+period\s+of\s+|a\s+duration\s+of\s+)?$", re.I)
+
+
+def _duration_fact(
+    text: str, comparison: tuple[str, float, str], catalogue: Sequence[FactSpec]
+) -> tuple[float, FactSpec] | None:
+    """A condition stated "for more than 6 months" that names no other fact tests how long it has lasted."""
+    digits = _digits(text)
+    match = _comparison_match(digits)
+    unit = comparison[2]
+    if match is None or unit not in _TIME_UNITS or not _FOR_A_TIME_RE.search(digits[: match.start()]):
+        return None
+    # What lasts is the clause's subject: "despite medical therapy for 3 months" times the therapy.
+    clause_start = max((m.end() for m in re.finditer(r"[;,]|\bdespite\b", digits[: match.start()])), default=0)
+    measured = _words(digits[clause_start : match.start()])
+    if any(_coverage(_names(fact)[0], measured) >= 0.3 for fact in catalogue if "duration" not in fact.label.lower()):
+        return None
+    for fact in catalogue:
+        fact_unit = _UNIT_OF.get(fact.unit.lower(), fact.unit.lower())
+        if (
+            fact.value_type in ("number", "integer")
+            and "duration" in fact.label.lower()
+            and (unit == fact_unit or (unit, fact_unit) in _CONVERT)
+        ):
+            return 0.6, fact
+    return None
+
+
+_CONDITION_RE = re.compile(r",\s*(?:when|if|where|whenever|once|for\s+members\s+whose)\b", re.I)
+
+
+def _conditional(text: str, fact: FactSpec) -> bool:
+    """A criterion whose number only says when it applies: "Weight counseling, when the BMI is 30 or more".
+
+    What the criterion asks for is its main clause; the fact it names in a trailing condition is no test of it.
+    """
+    condition = _CONDITION_RE.search(text)
+    if condition is None or _comparison(text[: condition.start()]) is not None:
+        return False
+    label_words, aliases = _names(fact)
+    words = _words(text[: condition.start()])
+    return _coverage(label_words, words) < 0.3 and not set(words) & aliases
+
+
+def _alternative_nouns(before: str, after: str) -> bool:
+    """ "MRI or CT confirms ...": a lone word before "or" and the word after it name one kind of thing."""
+    lone, first = _WORD_RE.findall(before.lower()), _WORD_RE.findall(after.lower())[:1]
+    return len(lone) == 1 and bool(first) and lone[0] in _SAME_AS and _SAME_AS[lone[0]] == _SAME_AS.get(first[0])
+
+
+def _same_noun(before: str, after: str) -> bool:
+    last, first = _WORD_RE.findall(before.lower())[-1:], _WORD_RE.findall(after.lower())[:1]
+    return bool(last and first and last[0] != first[0] and fuzz.ratio(last[0], first[0]) >= 85)
 
 
 def map_fact(text: str, catalogue: Sequence[FactSpec]) -> tuple[str, str, object, float] | None:
@@ -405,16 +667,31 @@ def map_fact(text: str, catalogue: Sequence[FactSpec]) -> tuple[str, str, object
             if score < 0.3:
                 # A number with the right unit is not enough: "radicular pain for 4 weeks" is no therapy.
                 continue
+            if fact_unit not in _TIME_UNITS and _ON_TREATMENT_RE.search(text):
+                # "Residual AHI of 15 or more while using PAP" is the reading under treatment; the fact
+                # holds the member's own value.
+                continue
+            near = _around_comparison(text)
+            if _coverage(label_words, near) == 0 and not set(near) & aliases:
+                # The fact is named, but the number measures something else beside it:
+                # "symptomatic ... despite medical therapy for at least 3 months".
+                continue
             if comparison[2] and comparison[2] == fact_unit:
                 score += 0.35
         elif fact.value_type == "boolean":
+            # "Non-smoker" names the fact by its key's noun ("current_smoker") and denies it.
+            head = fact.key.lower().split("_")[-1]
+            if len(head) >= 4 and re.search(rf"\bnon-?\s?{re.escape(head)}\b", text, re.I):
+                score = max(score, 0.9)
             if comparison is not None and score < 0.9:
                 continue
         else:
             continue
         if score >= 0.6 and (best is None or score > best[0]):
             best = (score, fact)
-    if best is None or _compound(text, best[1]):
+    if best is None and comparison is not None:
+        best = _duration_fact(text, comparison, catalogue)
+    if best is None or _compound(text, best[1]) or _conditional(text, best[1]):
         return None
     score, fact = best
     confidence = min(0.95, 0.55 + score * 0.4)

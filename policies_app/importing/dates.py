@@ -11,19 +11,37 @@ _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
     r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
+# A day may carry its ordinal ("March 1st, 2026"); a numeric date may use dashes ("03-01-2026") or a
+# two-digit year ("03/01/26"), as letters and bulletins often do; archives and spreadsheets write the
+# day, the month's abbreviation and the year between dashes ("31-Mar-2025", "31-Mar-25").
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
 DATE_PATTERN = (
-    rf"(?:{_MONTH}\s+\d{{1,2}},?\s+\d{{4}}|\d{{1,2}}\s+{_MONTH}\s+\d{{4}}|{_MONTH},?\s+\d{{4}}"
-    r"|\d{1,2}/\d{1,2}/\d{4}|\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}|\d{4}-\d{2}(?!\d))"
+    rf"(?:{_MONTH}\s+{_DAY},?\s+\d{{4}}|{_DAY}\s+(?:of\s+)?{_MONTH},?\s+\d{{4}}|{_MONTH},?\s+\d{{4}}"
+    rf"|\d{{1,2}}-{_MONTH}-(?:\d{{4}}|\d{{2}}(?!\d))"
+    r"|\d{1,2}/\d{1,2}/\d{4}|\d{1,2}-\d{1,2}-\d{4}|\d{1,2}/\d{1,2}/\d{2}(?![\d/])|\d{1,2}/\d{4}"
+    r"|\d{4}-\d{2}-\d{2}|\d{4}-\d{2}(?!\d))"
 )
 DATE_RE = re.compile(rf"(?<![\w/-])({DATE_PATTERN})(?![\w/])", re.IGNORECASE)
-_DAY_FIRST_RE = re.compile(rf"^(\d{{1,2}})\s+({_MONTH})\s+(\d{{4}})$", re.IGNORECASE)
+_DAY_FIRST_RE = re.compile(rf"^(\d{{1,2}})\s+(?:of\s+)?({_MONTH}),?\s+(\d{{4}})$", re.IGNORECASE)
+_ORDINAL_RE = re.compile(r"(?<=\d)(?:st|nd|rd|th)\b", re.IGNORECASE)
+_DASHED_RE = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})$")
+_SHORT_YEAR_RE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2})$")
+_DASHED_MONTH_RE = re.compile(rf"^(\d{{1,2}})-({_MONTH})-(\d{{2}}|\d{{4}})$", re.IGNORECASE)
 
 
 def to_date(text: str) -> tuple[date, bool] | None:
     """The date and whether it names a day, or None when the text is no real date."""
-    text = " ".join(text.split())
+    text = _ORDINAL_RE.sub("", " ".join(text.split()))
     if m := _DAY_FIRST_RE.match(text):
         text = f"{m.group(2)} {m.group(1)}, {m.group(3)}"
+    elif m := _DASHED_MONTH_RE.match(text):
+        year = m.group(3) if len(m.group(3)) == 4 else f"20{m.group(3)}"
+        text = f"{m.group(2)} {m.group(1)}, {year}"
+    elif m := _DASHED_RE.match(text):
+        text = f"{m.group(1)}/{m.group(2)}/{m.group(3)}"
+    elif m := _SHORT_YEAR_RE.match(text):
+        # Policies are written this century; "03/01/26" is 2026.
+        text = f"{m.group(1)}/{m.group(2)}/20{m.group(3)}"
     parsed = parse_date(text)
     if parsed is None:
         return None

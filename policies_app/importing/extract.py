@@ -7,6 +7,7 @@ whose headings say they hold them (or the whole text when the document has no he
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -58,11 +59,14 @@ _TITLE_RE = re.compile(
     r"^\s*(?:(?:policy|lcd|document)\s+)?(?:title|subject)\s*[:\t]\s*(?P<v>\S.{2,299}?)\s*$", re.I | re.M
 )
 _PAYER_CORE = (
-    r"(?:Blue\s*Cross(?:\s+(?:and|&)\s+Blue\s*Shield)?|Blue\s*Shield|Health\s*Plans?|Health\s*care|Health\s+Care|"
+    r"(?:(?:Department|Division|Agency)\s+of\s+(?:[A-Z][a-z]+\s+(?:and\s+)?){0,3}(?:Services|Health|Assistance)|"
+    r"Blue\s*Cross(?:\s+(?:and|&)\s+Blue\s*Shield)?|Blue\s*Shield|Health\s*Plans?|Health\s*care|Health\s+Care|"
     r"Health\s+Partners|Health\s+Alliance|Health|Insurance(?:\s+Company)?|Mutual|Medicaid(?:\s+Program)?|Care)"
 )
 _PAYER_RE = re.compile(
-    rf"(?P<v>(?:[A-Z][\w&'.\-]*\s+){{0,4}}{_PAYER_CORE}(?:\s+of\s+[A-Z][a-z]+(?:\s+(?!Medical|Policy|Policies|Plans?|Members?|Provider)[A-Z][a-z]+)?)?)(?=[\s,.;:)®™]|$)"
+    rf"(?P<v>(?:[A-Z][\w&'.\-]*\s+){{0,4}}{_PAYER_CORE}(?:\s+of\s+[A-Z][a-z]+(?:\s+(?!Medical|Policy|Policies|Plans?|Members?|Provider)[A-Z][a-z]+)?)?"
+    # The company's legal form is part of its name: "Crestline Health Corporation", "... Insurance Co.".
+    rf"(?:,?\s+(?:Corporation|Corp\.|Company|Co\.|Inc\.|Incorporated|LLC|L\.L\.C\.|Association|Cooperative))?)(?=[\s,.;:)®™]|$)"
 )
 _PAYER_CUE_RE = re.compile(r"©|\bcopyright\b|\bissued\s+by\b|\bproprietary\b|\bmedical\s+policy\b|\bplan\b", re.I)
 _NOT_PAYERS = re.compile(
@@ -97,10 +101,12 @@ def _payer(document: Document, front: list[Line], given: str) -> Field | None:
             words = name.split()
             if len(words) < 2 or _NOT_PAYERS.match(name) or name.lower() in ("blue cross", "health plan"):
                 continue
-            confidence = 0.9 if cue or whole else 0.8
+            # The first line of a document is its letterhead: the issuer's name, whatever else follows.
+            confidence = 0.9 if cue or whole or index == 0 else 0.8
             candidates.append((confidence - index * 1e-6, line.start + match.start("v"), line.start + match.end("v")))
     if candidates:
-        confidence, start, end = max(candidates)
+        # Ties go to the name read first, as a reader reads a letterhead.
+        confidence, start, end = max(candidates, key=lambda c: (c[0], -c[1]))
         name = " ".join(document.text[start:end].split())
         return _field(document, name.title() if name.isupper() else name, start, end, round(confidence, 2))
     if given:
@@ -160,7 +166,12 @@ def _title_from_line(document: Document, line: Line, confidence: float) -> Field
 _DATE_LABELS: list[tuple[str, str, float]] = [
     (
         "original_effective",
-        r"original\s+effective\s+date|original\s+effective|date\s+of\s+origin|original\s+date|origination\s+date|policy\s+created",
+        r"original\s+effective\s+date|original\s+effective|(?:originally|first|initially)\s+effective(?:\s+date)?|"
+        r"initial\s+effective\s+date|date\s+of\s+origin|original\s+(?:policy\s+)?date|origination\s+date|policy\s+created|"
+        # The first version's date, in the words of a page's header: "First adopted", "Originally
+        # published", "Created: February 2020".
+        r"(?:originally|first|initially)\s+(?:adopted|published|issued|approved)|(?:date\s+)?created(?:\s+on)?|"
+        r"original\s+(?:approval|publication|issue)\s+date",
         0.95,
     ),
     (
@@ -169,7 +180,8 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
         0.9,
     ),
     ("next_review", r"next\s+(?:annual\s+)?review(?:\s+date)?|scheduled\s+review", 0.9),
-    ("last_review", r"last\s+review(?:ed)?(?:\s+date)?|review\s+date|reviewed|last\s+annual\s+review", 0.9),
+    # "Last committee review", "Last annual review": who reviewed stands between the words.
+    ("last_review", r"last\s+(?:[a-z]+\s+)?review(?:ed)?(?:\s+date)?|review\s+date|reviewed", 0.9),
     (
         "revised",
         r"revision\s+effective\s+date|last\s+revised|last\s+revision\s+date|revision\s+date|revised(?:\s+date)?|date\s+revised",
@@ -182,31 +194,73 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
     ),
     ("effective_start", r"publish(?:ed)?\s+date|date\s+published", 0.8),
 ]
+# What stands between a date's label and the date in Medicare and claims wording: "Revision Effective
+# Date / For services performed on or after 02/01/2026".
+_DATE_LEAD = (
+    r"(?:for\s+)?(?:(?:services|claims|items|dates?\s+of\s+service)\s+(?:(?:performed|rendered|furnished|provided|"
+    r"processed|received)\s+)?)?(?:on\s+or\s+after|beginning(?:\s+on)?|starting(?:\s+on)?|as\s+of|on)"
+)
 _DATE_LABEL_RES = [
     (
         kind,
-        re.compile(rf"(?<![\w-])(?:{words})\s*(?:[:\-–|\t]\s*|\s+|\.{{2,}}\s*){{1,3}}(?P<d>{DATE_PATTERN})", re.I),
+        re.compile(
+            rf"(?<![\w-])(?:{words})\s*(?:[:\-–|\t]\s*|\s+|\.{{2,}}\s*){{1,3}}(?:{_DATE_LEAD}\s+)?(?P<d>{DATE_PATTERN})",
+            re.I,
+        ),
         conf,
     )
     for kind, words, conf in _DATE_LABELS
 ]
+# A date label that belongs to another period than the policy's own: an LCD's "Notice Period End
+# Date" or "Comment Period Start Date" ends the notice, not the policy.
+_OTHER_PERIOD_RE = re.compile(r"\b(?:notice|comment|grace|transition|enrollment|open)\s+period\s*$", re.I)
+# The dates of the policy that replaces this one: "... is replaced by SURG-0418, Lumbar Stenosis,
+# effective 01-Apr-2025" starts the successor, not this version.
+_SUCCESSOR_RE = re.compile(r"\b(?:replaced|superseded|succeeded)\s+by\b|\breplacement\s+policy\b", re.I)
 _REPLACED_RE = re.compile(
     rf"(?:this\s+(?:policy\s+)?version\s+(?:was|has\s+been)\s+replaced|replaced|superseded|retired)\s+(?:on|effective|as\s+of)\s+(?P<d>{DATE_PATTERN})",
     re.I,
 )
 
 
+def _sentence_before(text: str, line_start: int, offset: int) -> str:
+    """The words of the sentence before `offset`, back over the lines a page wrapped it from.
+
+    A line before that ends a sentence, or is a row of a table (tabs, pipes), starts nothing new here.
+    """
+    start = line_start
+    while start > 0:
+        previous_start = text.rfind("\n", 0, start - 1) + 1
+        previous = text[previous_start : start - 1]
+        if not previous.strip() or re.search(r"[\t|]|[.!?:;]\s*$", previous) or start - previous_start > 400:
+            break
+        start = previous_start
+    return re.split(r"[.!?](?=\s)", text[start:offset])[-1]
+
+
 def _dates(
     document: Document, fields: dict[str, Field | list[Field]], history: list[Field], found: list[Section]
 ) -> None:
     text = document.text
+    starts = [line.start for line in document.lines]
+
+    def line_start(offset: int) -> int:
+        index = bisect.bisect_right(starts, offset) - 1
+        return starts[index] if index >= 0 else 0
+
     # A history table's "Revised 08/07/2025" is a past event, not this version's label.
     taken: list[tuple[int, int]] = [
-        (s.lines[0].start, s.lines[-1].end) for s in found if s.kind == "history" and s.lines
+        (s.lines[0].start, s.lines[-1].end)
+        for s in found
+        if s.kind == "history" and s.lines and not _labelled_dates(document, s)
     ]
     for kind, pattern, confidence in _DATE_LABEL_RES:
         for match in pattern.finditer(text):
             if any(s <= match.start() < e for s, e in taken):
+                continue
+            if _OTHER_PERIOD_RE.search(text[max(0, match.start() - 40) : match.start()]):
+                continue
+            if _SUCCESSOR_RE.search(_sentence_before(text, line_start(match.start()), match.start())):
                 continue
             parsed = to_date(match.group("d"))
             if parsed is None:
@@ -222,9 +276,13 @@ def _dates(
         replaced = to_date(banner.group("d"))
         if replaced is not None:
             fields["replaced_on"] = _field(document, replaced[0], banner.start(), banner.end(), 0.95)
-            fields["effective_end"] = _field(
-                document, replaced[0] - timedelta(days=1), banner.start(), banner.end(), 0.95
+            # A policy replaced on a day ends the day before; one "retired on" a day applies through that
+            # day, as its archive notice keeps it for services on or before it. An end date the
+            # document states in so many words beats either.
+            last_day = (
+                replaced[0] if re.match(r"retired\s+on\b", banner.group(0), re.I) else replaced[0] - timedelta(days=1)
             )
+            fields.setdefault("effective_end", _field(document, last_day, banner.start(), banner.end(), 0.95))
     start = fields.get("effective_start")
     if start is None and isinstance(revised := fields.get("revised"), Field):
         # A document that states only when it was revised takes effect then.
@@ -248,9 +306,126 @@ def _dates(
             fields["effective_end"] = Field(first.value["date"] - timedelta(days=1), first.source, 0.6)
 
 
+_LABEL_KINDS_RES = [(kind, re.compile(rf"^\W*(?:{words})\W*$", re.I)) for kind, words, _ in _DATE_LABELS]
+
+
+def _labelled_dates(document: Document, section: Section) -> bool:
+    """A "Policy History" heading over the policy's labelled dates, one of each ("Last Review 04/10/2025",
+    "Originally effective 03/27/2009", "Next Review 04/09/2026"), as a bulletin's header block prints them.
+
+    Those are the policy's dates, not a log of events: a log repeats its actions and never looks ahead
+    to a next review or back to when the policy first took effect.
+    """
+    kinds: list[str] = []
+    for line in section.lines:
+        text = document.line_text(line)
+        match = DATE_RE.search(text)
+        if match is None:
+            # A statement printed below the dates is no row of a log either.
+            continue
+        label = text[: match.start()]
+        kind = next((k for k, pattern in _LABEL_KINDS_RES if pattern.match(label)), None)
+        if kind is None or text[match.end() :].strip(" .;"):
+            return False
+        kinds.append(kind)
+    return (
+        len(kinds) >= 2 and len(set(kinds)) == len(kinds) and bool({"next_review", "original_effective"} & set(kinds))
+    )
+
+
+# A history row starts with its date ("03/12/2025 | Annual review", "- 05/09/2024 Annual review.").
+_DATED_ROW_RE = re.compile(rf"^\s*(?:[-•*▪◦·]\s*)?(?P<d>{DATE_PATTERN})\s*(?:[|\t:–-]\s*|\s+)(?=[A-Za-z])", re.I)
+
+
+def _dated_rows(document: Document, found: list[Section]) -> list[Line]:
+    """History rows outside any history section: runs of two or more lines that each start with a date.
+
+    Archived pages and accordions often list their history without a heading; a code table or a
+    criterion never starts lines with dates.
+    """
+    inside = {id(line) for section in found if section.kind in ("history", "codes") for line in section.lines}
+    rows: list[Line] = []
+    run: list[Line] = []
+    for line in [*document.lines, None]:
+        if line is not None and id(line) not in inside and _DATED_ROW_RE.match(document.line_text(line)):
+            run.append(line)
+            continue
+        if line is not None and not document.line_text(line).strip() and run:
+            continue
+        if len(run) >= 2:
+            rows.extend(run)
+        run = []
+    return rows
+
+
+# A history table's title where the reader did not take it for a heading ("7.0 POLICY HISTORY",
+# "Revision history:"), so that its rows sit in the section before it.
+_HISTORY_TITLE_RE = re.compile(
+    r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?\s+|[IVX]{1,4}\.\s+)?(?:(?:policy|document|revision|review|publication|version)\s+)?"
+    r"(?:history|revisions|change\s+log)\s*:?\s*$",
+    re.I,
+)
+
+
+def _titled_rows(document: Document, found: list[Section]) -> list[Line]:
+    """The dated rows under a history title that sits inside another section.
+
+    The table ends where a line is neither a dated row nor indented deeper than the rows (a row's
+    wrapped detail); up to two lines before the first row are its column headings ("Date  Action").
+    """
+    in_history = {id(line) for section in found if section.kind == "history" for line in section.lines}
+    rows: list[Line] = []
+    for index, title in enumerate(document.lines):
+        if id(title) in in_history or not _HISTORY_TITLE_RE.match(document.line_text(title)):
+            continue
+        indent: int | None = None
+        for offset, line in enumerate(document.lines[index + 1 : index + 60]):
+            text = document.line_text(line)
+            if not text.strip():
+                continue
+            depth = len(text) - len(text.lstrip())
+            if _DATED_ROW_RE.match(text):
+                indent = depth if indent is None else indent
+                rows.append(line)
+            elif indent is None and offset < 2 and not line.heading:
+                continue
+            elif indent is None or depth <= indent or line.heading:
+                break
+    return rows
+
+
+def _indented_table(document: Document, lines: list[Line]) -> list[Line]:
+    """A history section's rows: where the rows are indented, a line printed left of them ends the table."""
+    indent: int | None = None
+    for index, line in enumerate(lines):
+        text = document.line_text(line)
+        if not text.strip():
+            continue
+        depth = len(text) - len(text.lstrip())
+        if indent is None and _DATED_ROW_RE.match(text):
+            indent = depth
+        elif indent and depth < indent:
+            return lines[:index]
+    return lines
+
+
 def _history(document: Document, found: list[Section]) -> list[Field]:
     rows: list[Field] = []
-    for line in section_text_lines(document, found, "history"):
+    in_section = [
+        line
+        for section in found
+        if section.kind == "history" and not _labelled_dates(document, section)
+        for line in _indented_table(document, section.lines)
+    ]
+    seen = {id(line) for line in in_section}
+    titled = [line for line in _titled_rows(document, found) if id(line) not in seen]
+    seen |= {id(line) for line in titled}
+    dated = [line for line in _dated_rows(document, found) if id(line) not in seen]
+    for line, confidence in [
+        *((ln, 0.9) for ln in in_section),
+        *((ln, 0.85) for ln in titled),
+        *((ln, 0.75) for ln in dated),
+    ]:
         text = document.line_text(line)
         match = DATE_RE.search(text)
         if match is None:
@@ -260,11 +435,11 @@ def _history(document: Document, found: list[Section]) -> list[Field]:
             continue
         # The row's other cells, in order, whichever column the date is in.
         others = text[: match.start()] + "\t" + text[match.end() :]
-        rest = [c.strip(" -–:;") for c in re.split(r"\t|\s{2,}| – | - ", others) if c.strip(" -–:;")]
+        rest = [c.strip(" -–:;") for c in re.split(r"\t|\s*\|\s*|\s{2,}| – | - ", others) if c.strip(" -–:;")]
         action = rest[0] if rest else ""
         detail = " ".join(rest[1:])
         rows.append(
-            _field(document, {"date": parsed[0], "action": action, "detail": detail}, line.start, line.end, 0.9)
+            _field(document, {"date": parsed[0], "action": action, "detail": detail}, line.start, line.end, confidence)
         )
     return rows
 
@@ -283,36 +458,113 @@ _POSITIONS: list[tuple[str, re.Pattern[str]]] = [
     (
         "medically_necessary_with_criteria",
         re.compile(
-            r"^\W*(?:medically\s+necessary|reasonable\s+and\s+necessary|covered)\b[^.]*?\b(?:when|if|for\s+(?:individuals|patients|members|beneficiaries)\s+who|"
+            r"^\W*(?:medically\s+necessary|reasonable\s+and\s+necessary|covered|approved|authorized)\b[^.]*?\b(?:when|if|for\s+(?:individuals|patients|members|beneficiaries)\s+who|"
             r"(?:who|that)\s+meet|following|criteria)",
             re.I,
         ),
     ),
     ("medically_necessary", re.compile(r"^\W*(?:medically\s+necessary|reasonable\s+and\s+necessary)", re.I)),
 ]
+_POSITION_WORDS_RE = re.compile(
+    r"medically\s+necessary|reasonable\s+and\s+necessary|experimental|investigati|unproven|cosmetic", re.I
+)
 _PROVEN_RE = re.compile(r"^\W*proven\s+and\s+", re.I)
 # "Meridian considers X medically necessary when ...": the subject sits between the verb and the position.
 _CONSIDERS_RE = re.compile(
     r"\b(?P<neg>(?:does|do)\s+not\s+)?(?:considers?|covers?)\s+(?P<subject>.+?)\s+(?:as\s+)?(?P<predicate>(?:not\s+)?(?:medically\s+necessary|experimental|investigati|unproven|cosmetic|reasonable\s+and\s+necessary).*)$",
     re.I,
 )
+# "Covered", "approved" and "authorized" state a position only beside the criteria they depend on:
+# "is covered when medically necessary and the criteria below are met", "is approved for 6 months when
+# the member meets all of the following", not "is covered when billed with modifier 59".
+_CRITERIA_CUE_RE = re.compile(
+    r"\b(?:medically\s+necessary|criteria|criterion|following|(?:are|is)\s+met|meets?)\b", re.I
+)
+# "The plan may authorize coverage of X for a member who meets all of the following criteria:" names
+# its subject after the verb, as "considers X medically necessary" does.
+_AUTHORIZES_RE = re.compile(
+    r"\b(?P<neg>not\s+)?(?:authorizes?|approves?|covers?)\s+(?:coverage\s+of\s+|payment\s+for\s+)?"
+    r"(?P<subject>.+?)\s+(?:when|if|for\s+(?:an?\s+|the\s+)?(?:members?|individuals?|patients?|beneficiar(?:y|ies)|adults?|children)\s+who)\b"
+    r"(?P<cue>.*)$",
+    re.I,
+)
 _VERB_RE = re.compile(
     r"\b(?:is|are|will\s+be|may\s+be|shall\s+be|be)\s+(?P<neg>not\s+)?(?:(?:considered|deemed)\s+(?:to\s+be\s+)?)?",
     re.I,
 )
+# "... is not covered under section A": a remark on another statement's reach, which that statement
+# already positions, not a position of its own.
+_OTHER_STATEMENT_RE = re.compile(
+    r"not\s+covered\s+(?:under|by|in)\s+(?:section|item|part|paragraph|statement)s?\s+\(?[A-Z0-9]{1,4}\b", re.I
+)
 _SENTENCE_RE = re.compile(r"[^.!?\n]+(?:[.!?](?=\s|$)|(?=\n)|$)")
+
+
+# A paragraph the reader keeps as one line may still hold the page's line breaks ("... medically
+# necessary for the treatment of major\ndepressive disorder when ..."): such a break goes on with the
+# sentence, unless the sentence ended before it or a list item starts after it.
+_INLINE_WRAP_RE = re.compile(r"(?<![.!?:;\n])\n(?![ \t]*(?:[-•*▪◦·]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s|[ \t]*\n)")
 
 
 def _sentences(document: Document, lines: Sequence[Line]) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
     for line in lines:
-        text = document.line_text(line)
+        # One character for one, so that offsets into the line still hold.
+        text = _INLINE_WRAP_RE.sub(" ", document.line_text(line))
         for match in _SENTENCE_RE.finditer(text):
             sentence = match.group(0)
             stripped = sentence.strip()
             if stripped:
                 start = line.start + match.start() + sentence.index(stripped)
                 found.append((start, start + len(stripped), stripped))
+    return found
+
+
+# A sentence printed over several lines goes on where the line before stopped mid-sentence and the
+# next line starts in lower case ("Testing of members with no history suggestive of a syndrome" /
+# "is not medically necessary."), or where the line before stopped on a word no sentence ends with
+# ("... replacement (single level, with an" / "FDA-approved device) ..."). A list item starts anew.
+_CONTINUES_RE = re.compile(r"^\s*[a-z(]")
+_UNFINISHED_RE = re.compile(
+    r"(?:,|\b(?:a|an|the|of|and|or|with|without|for|to|in|on|by|than|when|if|who|that|is|are|be|as|at|from))$", re.I
+)
+_ITEM_START_RE = re.compile(r"^\s*(?:[-•*▪◦·]|\(?\d{1,2}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s")
+
+
+def _wrapped_sentences(document: Document, lines: Sequence[Line]) -> list[tuple[int, int, str]]:
+    """The sentences of `lines`, each whole even where the document wraps it over several lines."""
+    found: list[tuple[int, int, str]] = []
+    after: dict[int, Line] = {id(a): b for a, b in zip(document.lines, document.lines[1:], strict=False)}
+    chosen = {id(line) for line in lines}
+    open_sentence: tuple[int, int, str] | None = None
+    for line in lines:
+        own = _sentences(document, [line])
+        text = document.line_text(line)
+        if (
+            open_sentence is not None
+            and own
+            and not line.heading
+            and not _ITEM_START_RE.match(text)
+            and (
+                _CONTINUES_RE.match(text)
+                or _UNFINISHED_RE.search(open_sentence[2])
+                or open_sentence[2].count("(") > open_sentence[2].count(")")
+            )
+        ):
+            start, _, text = open_sentence
+            own[0] = (start, own[0][1], f"{text} {own[0][2]}")
+            found.pop()
+        found.extend(own)
+        following = after.get(id(line))
+        last = own[-1] if own else None
+        open_sentence = (
+            last
+            if last is not None
+            and not re.search(r"[.!?:;]$", last[2])
+            and following is not None
+            and id(following) in chosen
+            else None
+        )
     return found
 
 
@@ -340,28 +592,51 @@ def position_of(sentence: str) -> tuple[str, str] | None:
                 if (
                     position == "not_medically_necessary"
                     and predicate.lower().startswith("not covered")
-                    and "when" in predicate[:30]
+                    and ("when" in predicate[:30] or _OTHER_STATEMENT_RE.match(predicate))
                 ):
                     continue
                 if (
                     position.startswith("medically_necessary")
-                    and re.match(r"^\W*covered", predicate, re.I)
-                    and "following" not in predicate
+                    and re.match(r"^\W*(?:covered|approved|authorized)", predicate, re.I)
+                    and not _CRITERIA_CUE_RE.search(predicate)
                 ):
                     continue
                 return position, sentence[: verb.start()].strip()
+    authorizes = _AUTHORIZES_RE.search(sentence)
+    if authorizes and not authorizes.group("neg") and _CRITERIA_CUE_RE.search(authorizes.group("cue")):
+        return "medically_necessary_with_criteria", authorizes.group("subject")
     return None
 
 
+# What follows "for" but is no indication: a duration ("for up to 6 months", "for 12 months at a
+# time"), an aside ("for example"), or the people who meet the criteria ("for a member who meets
+# all of the following"), which the criteria themselves describe.
+_NOT_INDICATION_RE = re.compile(
+    r"^(?:up\s+to\s+|at\s+least\s+|no\s+more\s+than\s+)?(?:\d+|one|two|three|four|six|twelve)\s+(?:\w+\s+)?"
+    r"(?:days?|weeks?|months?|years?|sessions?|treatments?|visits?)\b|^(?:example|instance)\b|"
+    r"^(?:an?\s+|the\s+)?(?:members?|individuals?|patients?|beneficiar(?:y|ies)|adults?|children|persons?)$",
+    re.I,
+)
+
+
 def _indication(sentence: str, subject: str) -> str:
-    tail = re.search(
-        r"\bfor\s+(?:the\s+treatment\s+of\s+|the\s+)?(?P<i>[^,;.]+?)(?:\s+(?:is|are|when|if|because|due)\b|[,;.]|$)",
+    for tail in re.finditer(
+        r"\bfor\s+(?:the\s+treatment\s+of\s+|the\s+)?(?P<i>[^;.:]+?)"
+        # A list of indications ("for A, B and C") runs to the verb; an aside after a comma ends it.
+        r"(?:\s+(?:is|are|when|if|because|due|who|considered|medically|experimental|investigational|unproven)\b|"
+        r",\s*(?:including|such\s+as|except|unless|which|when|if|because|as|but|and\s+(?:is|are))\b|[;.:)(]|$)",
         sentence,
         re.I,
-    )
-    if tail and len(tail.group("i").split()) <= 10:
-        return tail.group("i").strip()
-    return strip_marks(subject)[:200]
+    ):
+        indication = tail.group("i").strip(" ,")
+        if _NOT_INDICATION_RE.match(indication):
+            continue
+        if len(indication.split()) <= 14:
+            return indication
+        break
+    # "It is the policy of the Plan that X is ...": X is the subject.
+    subject = re.sub(r"^it\s+is\s+the\s+policy\s+of\s+.+?\s+that\s+", "", subject, flags=re.I)
+    return strip_marks(subject).strip(" ,")[:200]
 
 
 def _positions(document: Document, found: list[Section]) -> list[Field]:
@@ -369,7 +644,11 @@ def _positions(document: Document, found: list[Section]) -> list[Field]:
     if not any(s.kind in ("policy", "criteria", "exclusions") for s in found):
         lines = list(document.lines)
     positions: list[Field] = []
-    for start, end, sentence in _sentences(document, lines):
+    for start, end, sentence in _wrapped_sentences(document, lines):
+        # A numbered paragraph's number ("2.1", "1") is not part of its sentence.
+        if number := re.match(r"(?:\d{1,2}(?:\.\d{1,2})*\.?|[a-z][.)])\s+(?=[A-Z])", sentence):
+            start += number.end()
+            sentence = sentence[number.end() :]
         stated = position_of(sentence)
         if stated is None or len(sentence) > 600:
             continue
@@ -380,7 +659,10 @@ def _positions(document: Document, found: list[Section]) -> list[Field]:
         ):
             continue
         indication = _indication(sentence, subject)
-        positions.append(_field(document, {"position": position, "indication": indication}, start, end, 0.9))
+        # A position read from "covered" or "approved" beside criteria, without the words of a
+        # coverage position, is an inference a reviewer should check first.
+        confidence = 0.9 if _POSITION_WORDS_RE.search(sentence) else 0.8
+        positions.append(_field(document, {"position": position, "indication": indication}, start, end, confidence))
     return positions
 
 
@@ -388,6 +670,29 @@ def _positions(document: Document, found: list[Section]) -> list[Field]:
 
 _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     (re.compile(r"\b(?:does|do|shall|will|may)\s+not\s+apply\s+to\b[^.]*", re.I), 0.95),
+    # The plan named first, as a label: "Medicare Advantage: this policy does not apply".
+    (
+        re.compile(
+            r"\b(?:Medicare|Medicaid|CHIP|FEP|Federal\s+Employee\s+Program)\b[^.;:\n]{0,60}?\s*[:–—-]\s*"
+            r"(?:this|these|the)\s+(?:policy|guidelines?|criteria|document|bulletin)\s+(?:does|do|shall|will)\s+not\s+apply\b",
+            re.I,
+        ),
+        0.9,
+    ),
+    (
+        re.compile(
+            r"\b(?:is|are)\s+not\s+applicable\s+to\b[^.]*|^[ \t|*]*not\s+applicable\s+to[ \t*]*[:\t|][^\n]*",
+            re.I | re.M,
+        ),
+        0.9,
+    ),
+    (
+        re.compile(
+            r"^[ \t|*]*(?:excluded|exempt)\s+(?:products?|plans?|lines?\s+of\s+business|members)(?:\s*\(s\))?[ \t*]*[:\t|][^\n]*",
+            re.I | re.M,
+        ),
+        0.9,
+    ),
     (
         re.compile(
             r"\b(?:Medicare|Medicaid|FEP|Federal\s+Employee\s+Program)\b[^.]{0,120}?\b(?:may|might|can|will)\s+(?:provide|have|offer|follow)\s+(?:different|separate|its\s+own)",
@@ -410,7 +715,7 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     ),
     (
         re.compile(
-            r"\b(?:Medicare|Medicaid|FEP)\b[^.]{0,80}?\bmembers?\s*[:,]?\s*(?:please\s+)?(?:should\s+)?(?:refer\s+to|see|consult)\b",
+            r"\b(?:Medicare|Medicaid|FEP|FEHBP?)\b[^.]{0,80}?\bmembers?\s*[:,]?\s*(?:please\s+)?(?:should\s+)?(?:refer\s+to|see|consult)\b",
             re.I,
         ),
         0.85,
@@ -425,13 +730,36 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
 ]
 _LOB_NAMES: list[tuple[str, re.Pattern[str]]] = [
     ("medicare_advantage", re.compile(r"\bMedicare\b", re.I)),
-    ("medicaid", re.compile(r"\bMedicaid\b|\bMHCP\b", re.I)),
-    ("chip", re.compile(r"\bCHIP\b")),
-    ("fep", re.compile(r"\bFEP\b|Federal\s+Employee", re.I)),
-    ("exchange", re.compile(r"\bexchange\b|\bmarketplace\b", re.I)),
-    ("commercial", re.compile(r"\bcommercial\b", re.I)),
+    ("medicaid", re.compile(r"\bMedicaid\b|\bMHCP\b|\bMedi-Cal\b", re.I)),
+    ("chip", re.compile(r"\bCHIP\b|children'?s\s+health\s+insurance\s+program", re.I)),
+    ("fep", re.compile(r"\bFEP\b|Federal\s+Employee|\bFEHBP?\b", re.I)),
+    (
+        "exchange",
+        re.compile(
+            r"\bexchange\b|\bmarketplace\b|individual\s+(?:&|and)\s+family|\bACA\b|affordable\s+care\s+act", re.I
+        ),
+    ),
+    (
+        "commercial",
+        re.compile(r"\bcommercial\b|employer[\s-](?:group|sponsored)|fully[\s-]insured|self[\s-]funded", re.I),
+    ),
 ]
-_APPLIES_ONLY_RE = re.compile(r"\bapplies\s+(?:only\s+)?to\s+(?:all\s+)?(?P<who>[^.]{3,120})", re.I)
+# "This policy applies to ...", "These criteria apply only to ...", "Applies to: ...", "Applicable to: ...".
+_APPLIES_ONLY_RE = re.compile(
+    r"\b(?:appl(?:y|ies)|applicable|pertains?)\s+(?:only\s+)?to\s*:?\s*(?:all\s+)?(?P<who>[^.\n]{3,160})", re.I
+)
+# A header label naming the plans the document is for: "Products: Commercial HMO, ...".
+_PRODUCTS_LABEL_RE = re.compile(
+    r"^[ \t|*]*(?:applicable\s+|affected\s+|covered\s+)?(?:products?|plans?|plan\s+types?|product\s+lines?|"
+    r"lines?(?:\s*\(s\))?\s+of\s+business|benefit\s+plans?|market\s+segments?)(?:\s*\(s\))?(?:\s+affected)?[ \t*]*[:\t|][ \t]*"
+    r"(?P<who>[^\n]{3,200})",
+    re.I | re.M,
+)
+# A Local or National Coverage Determination is Medicare's own document (Medicare Advantage plans
+# follow it too, 42 CFR 422.101(b)), whether or not its text names a line of business.
+_MEDICARE_DOCUMENT_RE = re.compile(
+    r"\b(?:local|national)\s+coverage\s+determination\b|\b(?:LCD|NCD)\s+(?:ID|number)\b", re.I
+)
 
 
 def _lines_of_business(document: Document) -> tuple[list[Field], list[Field]]:
@@ -443,7 +771,9 @@ def _lines_of_business(document: Document) -> tuple[list[Field], list[Field]]:
                     start = match.start() + hit.start()
                     excluded.setdefault(value, _field(document, value, start, match.start() + hit.end(), confidence))
     applies: dict[str, Field] = {}
-    for match in _APPLIES_ONLY_RE.finditer(document.text):
+    statements = [(m, 0.85) for m in _APPLIES_ONLY_RE.finditer(document.text)]
+    statements += [(m, 0.85) for m in _PRODUCTS_LABEL_RE.finditer(document.text)]
+    for match, confidence in statements:
         if re.search(r"\bnot\b", document.text[max(0, match.start() - 12) : match.start()], re.I):
             continue
         for value, name in _LOB_NAMES:
@@ -451,7 +781,9 @@ def _lines_of_business(document: Document) -> tuple[list[Field], list[Field]]:
                 continue
             for hit in name.finditer(match.group("who")):
                 start = match.start("who") + hit.start()
-                applies.setdefault(value, _field(document, value, start, match.start("who") + hit.end(), 0.85))
+                applies.setdefault(value, _field(document, value, start, match.start("who") + hit.end(), confidence))
+    if not excluded and not applies and (medicare := _MEDICARE_DOCUMENT_RE.search(document.text[:4000])):
+        applies["medicare_advantage"] = _field(document, "medicare_advantage", medicare.start(), medicare.end(), 0.7)
     return list(excluded.values()), list(applies.values())
 
 
@@ -492,10 +824,22 @@ def _system_of(code: str) -> str | None:
 
 def _codes(document: Document, found: list[Section], errors: list[str]) -> list[Field]:
     code_lines = section_text_lines(document, found, "codes")
+    # A short table row that names its code system ("ICD-10-CM | I48.0 | Paroxysmal ...") reads like
+    # a codes heading; a heading that holds a code is such a row, and its code is listed.
+    code_lines += [
+        s.heading_line
+        for s in found
+        if s.kind == "codes" and s.heading_line is not None and _ANY_CODE_RE.search(document.line_text(s.heading_line))
+    ]
+    code_lines += _code_rows_read_as_headings(document, found)
+    code_lines.sort(key=lambda ln: ln.start)
     if not code_lines:
-        # Without a codes section, only table rows and lines that begin with a code are read.
+        # Without a codes section, only table rows and lines that begin with a code are read: a row's
+        # first cell, or its second after a code-type cell ("CPT\t64582", "| HCPCS | L1810 |").
         code_lines = [
-            ln for ln in document.lines if re.match(r"^\s*(?:\S+\t)?\s*" + _ANY_CODE_RE.pattern, document.line_text(ln))
+            ln
+            for ln in document.lines
+            if re.match(r"^\s*\|?\s*(?:[^\s|]+\s*[\t|])?\s*" + _ANY_CODE_RE.pattern, document.line_text(ln))
         ]
     codes: dict[tuple[str, str, str], Field] = {}
     system: str | None = None
@@ -505,6 +849,29 @@ def _codes(document: Document, found: list[Section], errors: list[str]) -> list[
         for segment in re.finditer(r".+?(?:\.(?=\s+[A-Z])|$)", full):
             system = _segment_codes(document, line.start + segment.start(), segment.group(0), system, codes, errors)
     return list(codes.values())
+
+
+_CODE_ROW_RE = re.compile(r"^\s*(?:" + _ANY_CODE_RE.pattern + r")")
+
+
+def _code_rows_read_as_headings(document: Document, found: list[Section]) -> list[Line]:
+    """Rows that go on a code table but whose words read as a heading ("Z80.3 Family history of ...").
+
+    A line that starts with a code, right after a codes section or another such row, is the table's
+    next row whatever kind of section its description names.
+    """
+    rows: list[Line] = []
+    after_codes = False
+    for section in found:
+        line = section.heading_line
+        if section.kind == "codes":
+            after_codes = True
+            continue
+        if after_codes and line is not None and _CODE_ROW_RE.match(document.line_text(line)):
+            rows.append(line)
+            continue
+        after_codes = False
+    return rows
 
 
 def _segment_codes(
@@ -574,18 +941,20 @@ def _segment_codes(
 
 _INTRO_RE = re.compile(
     r"(?:examples?\s+(?:include|are)|such\s+as|including(?:,?\s+but\s+not\s+limited\s+to)?|"
-    r"includes?(?:,?\s+but\s+(?:are|is)\s+not\s+limited\s+to)?|but\s+(?:are|is)\s+not\s+limited\s+to)[:\s]+",
+    r"includes?(?:,?\s+but\s+(?:are|is)\s+not\s+limited\s+to)?|but\s+(?:are|is)\s+not\s+limited\s+to)"
+    # "include, for example, A, B and C": the aside belongs to the introduction, not to the list.
+    r"(?:,?\s+(?:for\s+example|for\s+instance|e\.g\.|among\s+others),?)?,?[:\s]+",
     re.I,
 )
 _DEVICE_CONTEXT_RE = re.compile(
     r"device|system|implant|product|procedure|technique|technolog|stimulat|kit|instrument|tool|brand|prosthe|graft|"
-    r"pump|monitor|sensor|probe|spacer|cage|valve|catheter|generator|plug|test|assay",
+    r"pump|monitor|sensor|probe|spacer|cage|valve|catheter|generator|plug|test|assay|panel",
     re.I,
 )
 _ITEM_SPLIT_RE = re.compile(r"\s*(?:,|;)\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+(?=the\s+|an?\s+|[A-Za-z]*[A-Z0-9®™])")
 _DEVICE_NOUN_RE = re.compile(
     r"\b(?:system|device|implant|spacer|stimulator|generator|probe|product|kit|valve|pump|monitor|sensor|tether|balloon|"
-    r"catheter|graft|cage|plug|assay|test)s?$",
+    r"catheter|graft|cage|plug|assay|test|panel)s?$",
     re.I,
 )
 _PROCEDURE_NOUNS = re.compile(
@@ -604,10 +973,14 @@ def _add_term(
     end: int,
     confidence: float,
 ) -> None:
+    marked = name.strip(" ,.;:\"'“”").lstrip("(")
+    if marked.endswith(")") and marked.count(")") > marked.count("("):
+        # "(CancerNext(TM))": the closing bracket is the aside's, the one before it the mark's.
+        marked = marked[:-1]
     name = strip_marks(name).strip(" ,.;:()\"'“”")
     if len(name) < 3 or len(name) > 200 or not re.search(r"[A-Za-z]", name):
         return
-    short = short_name(name) if kind == "device" else name
+    short = short_name(marked) if kind == "device" else name
     index = TermIndex([term for term, _ in terms.values()])
     known = index.find(name, 95) or (index.find(short, 95) if short != name else None)
     if known is not None:
@@ -616,10 +989,34 @@ def _add_term(
     terms[name.lower()] = (term, _field(document, {"name": name, "short": short, "kind": kind}, start, end, confidence))
 
 
+_ITEM_MARKER_RE = re.compile(r"^\s*(?:[-•*▪◦·]|\d{1,2}[.)]|[a-z][.)]|\([a-z0-9]{1,4}\))\s")
+
+
+def _wrapped_text(document: Document, index: int) -> str:
+    """The line's text and, while its sentence runs on, the lines a printed page wrapped it onto."""
+    lines = document.lines
+    end = index
+    while (
+        end + 1 < len(lines)
+        and end - index < 3
+        and not document.line_text(lines[end]).rstrip().endswith((".", ":", ";", "!", "?"))
+        and not lines[end + 1].heading
+        and not _ITEM_MARKER_RE.match(document.line_text(lines[end + 1]))
+    ):
+        end += 1
+    return document.text[lines[index].start : lines[end].end]
+
+
 def _list_terms(document: Document, terms: dict[str, tuple[Term, Field]], skip: set[str]) -> None:
-    for line in document.lines:
-        text = document.line_text(line)
+    for index, line in enumerate(document.lines):
+        own = document.line_text(line)
+        if not _INTRO_RE.search(own):
+            continue
+        text = _wrapped_text(document, index)
         for intro in _INTRO_RE.finditer(text):
+            if intro.start() >= len(own):
+                # An introduction on a wrapped line is read from that line.
+                break
             before = text[max(0, intro.start() - 160) : intro.start()]
             sentence_start = max(before.rfind(". "), -1)
             context = bool(_DEVICE_CONTEXT_RE.search(before[sentence_start + 1 :]))
@@ -637,68 +1034,174 @@ def _list_terms(document: Document, terms: dict[str, tuple[Term, Field]], skip: 
                 if clause:
                     tail_end = intro.end() + clause.start()
             offset = intro.end()
+            pieces: list[tuple[str, int]] = []
             for piece in _ITEM_SPLIT_RE.split(text[intro.end() : tail_end]):
                 piece_start = text.find(piece, offset) if piece else -1
-                if piece_start < 0:
-                    continue
-                offset = piece_start + len(piece)
-                item = re.sub(r"^(?:and\s+|or\s+)?(?:the\s+)?", "", piece.strip())
-                item = re.split(
-                    r"\s+\(|\s+(?:which|that|from|by|with|for|in|is|are|has|have|were|was|used|approved|cleared|marketed|made|designed|sold)\s+",
-                    item,
-                )[0].strip(" ,;")
-                if not context and not _DEVICE_NOUN_RE.search(strip_marks(item)):
-                    continue
-                has_sign = bool(TM_RE.search(item))
-                plain = strip_marks(item)
-                words = plain.split()
-                if not words or len(words) > 7 or words[0].lower() in NOT_PRODUCTS or plain.lower() in skip:
-                    continue
-                branded = any(c.isupper() for c in words[0]) or bool(re.search(r"[a-z]\d|\d[a-z]", words[0], re.I))
-                if not has_sign and not branded:
-                    continue
-                if not has_sign and all(w.isupper() for w in words) and len(plain) <= 4:
-                    continue
-                start = line.start + piece_start + piece.find(item[:3])
+                if piece_start >= 0:
+                    pieces.append((piece, piece_start))
+                    offset = piece_start + len(piece)
+            if _LIST_BELOW_RE.fullmatch(text[intro.end() : tail_end]) and own.rstrip().endswith(":"):
+                # "Devices include:" with one product a line in the list below it.
+                pieces = _item_lines(document, index)
+            candidates: list[tuple[str, int, bool, bool]] = []
+            lower: list[tuple[str, int, bool]] = []
+            for piece, piece_start in pieces:
+                for part, part_start in _list_item_parts(piece, piece_start):
+                    item = re.sub(r"^(?:and\s+|or\s+)?(?:the\s+)?", "", part.strip())
+                    item = _ITEM_END_RE.split(item)[0].strip(" ,;")
+                    # "the implantable Eversense E3 system": a word or two describing the product precede its brand.
+                    if described := _DESCRIBED_BRAND_RE.match(item):
+                        item = item[described.end() :]
+                    has_sign = bool(TM_RE.search(item))
+                    plain = strip_marks(item)
+                    noun = bool(_DEVICE_NOUN_RE.search(plain))
+                    words = plain.split()
+                    # A product's full name runs long ("X™ Pro Left Atrial Appendage Closure Device") when a
+                    # sign or a device noun marks it; an unmarked phrase that long is a clause, not a name.
+                    if not words or len(words) > (9 if has_sign or noun else 7):
+                        continue
+                    if words[0].lower() in NOT_PRODUCTS or plain.lower() in skip:
+                        continue
+                    start = line.start + part_start + part.find(item[:3])
+                    branded = any(c.isupper() for c in words[0]) or bool(re.search(r"[a-z]\d|\d[a-z]", words[0], re.I))
+                    if not has_sign and not branded:
+                        named = re.match(r"(?:(?:and|or)\s+)?the\s", part.strip())
+                        # A brand its maker writes in lower case: "the breg fusion oa plus", "the kiva VCF system".
+                        if named and (plain.islower() or noun) and len(words) <= 4 and not _PLURAL_RE.search(plain):
+                            lower.append((item, start, noun))
+                        continue
+                    if not has_sign and all(w.isupper() for w in words) and len(plain) <= 4:
+                        continue
+                    candidates.append((item, start, has_sign, noun))
+            # Beside marked names, a name in lower case is a brand written as its maker writes it; in a list
+            # of products, so is one that ends in a device noun ("the oncomine comprehensive assay").
+            marked_list = any(sign for _, _, sign, _ in candidates)
+            candidates += [
+                (item, start, False, False) for item, start, noun in lower if marked_list or (noun and context)
+            ]
+            # A list is of products when its sentence says so or one of its items is marked as one
+            # (a sign, or a device noun): "CGMs include the Dexcom G7 and the Libre 3 system".
+            if not context and not any(sign or noun for _, _, sign, noun in candidates):
+                continue
+            for item, start, has_sign, _ in candidates:
                 _add_term(terms, document, item, "device", start, start + len(item), 0.9 if has_sign else 0.85)
 
 
-_TM_WORD_RE = re.compile(r"(?<![\w-])([A-Za-z][\w-]*(?:\s+[A-Z][\w-]*){0,2})\s*(?:[®™]|\((?:R|TM)\))")
+_LIST_BELOW_RE = re.compile(r"\s*(?:the\s+following)?\s*:?\s*", re.I)
+# An item line's name ends where its description begins: "Genvara 12 - a 12-gene panel", "Luxo: wearable".
+_ITEM_LINE_END_RE = re.compile(r"\s*(?:[,;:]|\s[–—-]\s)")
+
+
+def _item_lines(document: Document, index: int) -> list[tuple[str, int]]:
+    """The names on the list items right below line `index`, each with its start relative to that line."""
+    lines = document.lines
+    base = lines[index].start
+    pieces: list[tuple[str, int]] = []
+    for line in lines[index + 1 : index + 16]:
+        marker = _ITEM_MARKER_RE.match(document.line_text(line))
+        if marker is None or line.heading:
+            break
+        body = document.line_text(line)[marker.end() :]
+        name = _ITEM_LINE_END_RE.split(body, maxsplit=1)[0]
+        pieces.append((name, line.start + marker.end() - base))
+    return pieces
+
+
+_DESCRIBED_BRAND_RE = re.compile(r"(?:[a-z]+(?:-[a-z]+)*\s+){1,2}(?=[A-Z][a-z]+[A-Za-z0-9]*\b)")
+# A plural ends in "s" ("the braces"); a name may too ("plus", "corpus", "class").
+_PLURAL_RE = re.compile(r"(?<![sui])s$")
+_ITEM_END_RE = re.compile(
+    r"\s+\(|\s+(?:which|that|from|by|with|for|in|is|are|has|have|were|was|used|approved|cleared|marketed|made|"
+    r"designed|sold)\s+"
+)
+# "the HiRes Ultra 3D implant with the Naída CI M90 sound processor": two products, one item.
+_WITH_PRODUCT_RE = re.compile(r"\s+with\s+(?:the\s+|an?\s+)?(?=[^\W\d_]*[A-Z0-9])")
+
+
+def _list_item_parts(piece: str, piece_start: int) -> list[tuple[str, int]]:
+    """The item and, when it names a second branded product after "with", that product too."""
+    joined = _WITH_PRODUCT_RE.search(piece)
+    if joined is None:
+        return [(piece, piece_start)]
+    return [(piece, piece_start), (piece[joined.end() :], piece_start + joined.end())]
+
+
+_TM_WORD_RE = re.compile(
+    r"(?<![\w-])([A-Za-z][\w-]*(?:[ \u00a0]+[A-Z][\w-]*){0,2})(?:\s*(?:[®™]|\((?:R|TM)\))|(?<=[A-Za-z])°)"
+)
 _NOTICE_RE = re.compile(r"copyright|trademark|all rights reserved|©", re.I)
 
 
 def _marked_terms(document: Document, terms: dict[str, tuple[Term, Field]], skip: set[str]) -> None:
     for line in document.lines:
-        text = document.line_text(line)
-        if _NOTICE_RE.search(text):
+        if _NOTICE_RE.search(document.line_text(line)):
             continue
-        for match in _TM_WORD_RE.finditer(text):
-            name = match.group(1)
-            words = name.split()
-            while words and words[0].lower() in NOT_PRODUCTS | {"a", "an", "and", "or", "of", "with", "using", "use"}:
-                words = words[1:]
-            if not words or " ".join(words).lower() in skip:
-                continue
-            name = " ".join(words)
-            start = line.start + match.end(1) - len(name)
-            if any(name.lower() in known for known in terms):
-                continue
-            if name.islower():
-                # A brand written in lower case ("mild") is an ordinary word: qualify it by what follows.
-                following = re.match(r"[\s\])]*(?:decompressive\s+)?([A-Za-z]+)", text[match.end() :])
-                noun = following.group(1).lower() if following else ""
-                noun = noun if noun in ("procedure", "device", "system", "probe", "implant") else "procedure"
-                _add_term(
-                    terms,
-                    document,
-                    f"{name} {noun}",
-                    "procedure" if noun == "procedure" else "device",
-                    start,
-                    line.start + match.end(),
-                    0.75,
-                )
-            else:
-                _add_term(terms, document, name, "device", start, line.start + match.end(), 0.8)
+        for base, text in _marked_cells(document, line, terms, skip):
+            _marked_words(document, base, text, terms, skip)
+
+
+def _marked_words(
+    document: Document, base: int, text: str, terms: dict[str, tuple[Term, Field]], skip: set[str]
+) -> None:
+    """Marked names in running text: the capitalised words before each sign."""
+    for match in _TM_WORD_RE.finditer(text):
+        name = match.group(1)
+        words = name.split()
+        while words and words[0].lower() in NOT_PRODUCTS | {"a", "an", "and", "or", "of", "with", "using", "use"}:
+            words = words[1:]
+        if not words or " ".join(words).lower() in skip:
+            continue
+        name = " ".join(words)
+        start = base + match.end(1) - len(name)
+        if any(name.lower() in known for known in terms):
+            continue
+        if name.islower():
+            # A brand written in lower case ("mild") is an ordinary word: qualify it by what follows.
+            following = re.match(r"[\s\])]*(?:decompressive\s+)?([A-Za-z]+)", text[match.end() :])
+            noun = following.group(1).lower() if following else ""
+            noun = noun if noun in ("procedure", "device", "system", "probe", "implant") else "procedure"
+            _add_term(
+                terms,
+                document,
+                f"{name} {noun}",
+                "procedure" if noun == "procedure" else "device",
+                start,
+                base + match.end(),
+                0.75,
+            )
+        else:
+            _add_term(terms, document, name, "device", start, base + match.end(), 0.8)
+
+
+def _marked_cells(
+    document: Document, line: Line, terms: dict[str, tuple[Term, Field]], skip: set[str]
+) -> list[tuple[int, str]]:
+    """A table's cell that starts with a marked name is the product's full name ("Proclaim™ XR SCS System").
+
+    The cells beside it (the manufacturer, the year) are other columns, never part of the name. The
+    line's other text, by cells, is returned with where it starts, to be read as running text.
+    """
+    text = document.line_text(line)
+    if "\t" not in text:
+        return [(line.start, text)]
+    rest: list[tuple[int, str]] = []
+    offset = line.start
+    for cell in text.split("\t"):
+        name = cell.strip()
+        words = strip_marks(name).split()
+        first = _TM_WORD_RE.match(name)
+        if (
+            first is not None
+            and 0 < len(words) <= 9
+            and words[0].lower().strip("*") not in NOT_PRODUCTS
+            and " ".join(words).lower() not in skip
+        ):
+            start = offset + cell.find(name)
+            _add_term(terms, document, name, "device", start, start + len(name), 0.85)
+        else:
+            rest.append((offset, cell))
+        offset += len(cell) + 1
+    return rest
 
 
 def _procedure_terms(
@@ -709,8 +1212,17 @@ def _procedure_terms(
         verb = _VERB_RE.search(sentence)
         if verb is None:
             continue
-        subject = re.split(r",|\s+for\s+|\s+in\s+(?:individuals|patients|members)", sentence[: verb.start()])[0].strip()
-        subject = re.sub(r"^(?:the\s+)?(?:use\s+of\s+)?(?:the\s+)?", "", subject, flags=re.I)
+        considers = _CONSIDERS_RE.search(sentence)
+        head = considers.group("subject") if considers else sentence[: verb.start()]
+        # The service's name ends where an aside, a purpose or a qualifier of the request begins.
+        subject = re.split(
+            r",|\s+\(|\s+for\s+|\s+in\s+(?:individuals|patients|members)|\s+(?:requested|used|performed|provided)\b",
+            head,
+        )[0].strip()
+        # A numbered section's statement ("2.2 Endoscopic procedures are ...") starts after its number.
+        subject = re.sub(
+            r"^(?:\d+(?:\.\d+)*\.?\s+)?(?:the\s+|an?\s+)?(?:use\s+of\s+)?(?:the\s+)?", "", subject, flags=re.I
+        )
         subject = re.sub(r"\s+(?:systems?|devices?)$", "", strip_marks(subject), flags=re.I)
         if 2 <= len(subject.split()) <= 10 and not re.search(
             r"\b(?:this|these|it|services?|following)\b", subject, re.I

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from bs4 import BeautifulSoup
 from bs4.element import NavigableString, Tag
-from pypdf import PdfReader
+from pypdf import PageObject, PdfReader
 from pypdf.errors import PdfReadError
 
 from policies_app.importer import ImportRefused, decode
@@ -69,17 +69,64 @@ def _tidy(text: str) -> str:
     return _SPACES_RE.sub(" ", text.replace("\u200b", "")).strip()
 
 
+_PAGE_NUMBER_RE = re.compile(r"^\s*page\s+\d+\s+(?:of|/)\s+\d+\b", re.IGNORECASE)
+
+
+def _furniture_key(raw: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(raw.split())).lower()
+
+
+def _page_furniture(raws: list[str]) -> set[int]:
+    """Lines of text saved from a paged document that repeat at the page edges: running headers and footers.
+
+    Pages end at form feeds, or at "Page 2 of 5" lines where the form feeds were lost. A line among
+    the first or last two of a page whose words (numbers aside) recur at the edge of another page is
+    the page's furniture, not the policy's text; the first page keeps its header, which names the document.
+    """
+    pages: list[list[int]] = [[]]
+    for number, raw in enumerate(raws):
+        if "\f" in raw and pages[-1]:
+            pages.append([])
+        if raw.strip():
+            pages[-1].append(number)
+        if _PAGE_NUMBER_RE.match(raw.replace("\f", "")):
+            pages.append([])
+    pages = [page for page in pages if page]
+    if len(pages) < 2:
+        return set()
+    edges = [(page[:2], page[-2:]) for page in pages]
+    seen: dict[str, set[int]] = {}
+    for index, (top, bottom) in enumerate(edges):
+        for number in {*top, *bottom}:
+            seen.setdefault(_furniture_key(raws[number]), set()).add(index)
+    furniture = set()
+    for index, (top, bottom) in enumerate(edges):
+        for number in {*top, *bottom}:
+            raw = raws[number]
+            page_number = bool(_PAGE_NUMBER_RE.match(raw.replace("\f", "")))
+            repeated = len(seen[_furniture_key(raw)]) > 1 and not (index == 0 and number in top)
+            if page_number or repeated:
+                furniture.add(number)
+    return furniture
+
+
 def read_text(data: bytes | str) -> Document:
     text = decode(data)
     builder = _Builder("text")
     offset = 0
-    for raw in text.split("\n"):
+    raws = text.split("\n")
+    furniture = _page_furniture(raws)
+    for number, original in enumerate(raws):
+        if number in furniture:
+            offset += len(original) + 1
+            continue
+        raw = original.replace("\f", "")
         # Tabs separate table cells; other runs of blanks are one space, keeping the indent.
         indent = len(raw) - len(raw.lstrip(" "))
         cells = [_tidy(cell) for cell in raw.split("\t")]
         body = "\t".join(cells) if len(cells) > 1 else cells[0]
         builder.add(" " * indent + body, origin=offset)
-        offset += len(raw) + 1
+        offset += len(original) + 1
     return builder.build()
 
 
@@ -190,32 +237,56 @@ def read_pdf(data: bytes) -> Document:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise ImportRefused("the PDF is encrypted with a password; save an unprotected copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [_page_text(page) for page in reader.pages]
     except ImportRefused:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, IndexError, AttributeError, RecursionError) as exc:
         # A damaged file makes the parser fail in many ways; each means the same to the editor.
         raise ImportRefused(f"the PDF cannot be read ({type(exc).__name__}); it may be damaged or incomplete") from exc
-    if not any(page.strip() for page in pages):
+    if not any(page.strip() for page, _ in pages):
         raise ImportRefused(
             "the PDF has no text layer (a scanned image?); import a text PDF, or paste the policy's text"
         )
     builder = _Builder("pdf")
-    for number, page in enumerate(pages, start=1):
+    for number, (page, laid_out) in enumerate(pages, start=1):
         lines: list[str] = []
-        for raw in page.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        raws = page.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        margin = min((len(raw) - len(raw.lstrip(" ")) for raw in raws if raw.strip()), default=0)
+        after_blank = False
+        for raw in raws:
             text = _tidy(raw)
             if not text or _PAGE_FOOTER_RE.match(raw):
+                after_blank = after_blank or not text
                 continue
-            if lines and _wrapped(lines[-1], text):
+            # Laid out, a page keeps its list items' indent (their nesting), and a blank line ends a paragraph.
+            item = laid_out and _ITEM_START_RE.match(text)
+            indent = " " * (len(raw) - len(raw.lstrip(" ")) - margin) if item else ""
+            if lines and not (laid_out and after_blank) and _wrapped(lines[-1], text):
                 # A PDF breaks lines where the page did; a sentence cut mid-way is one line again.
                 glue = "" if re.search(r"[A-Za-z]-$", lines[-1]) else " "
                 lines[-1] = lines[-1] + glue + text
             else:
-                lines.append(text)
+                lines.append(indent + text)
+            after_blank = False
         for text in lines:
             builder.add(text, origin=number)
     return builder.build()
+
+
+_LONE_MARKER_RE = re.compile(r"^\s*(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})[.)]\s*$", re.MULTILINE)
+
+
+def _page_text(page: PageObject) -> tuple[str, bool]:
+    """The page's text, and whether it is laid out as printed.
+
+    A browser prints a list's numbers apart from its items' text, and the plain extraction then
+    gives the numbers as lines of their own after the list; laid out as printed, each number is
+    beside its item again, indented as the page shows it.
+    """
+    text = page.extract_text() or ""
+    if _LONE_MARKER_RE.search(text):
+        return page.extract_text(extraction_mode="layout") or text, True
+    return text, False
 
 
 _ITEM_START_RE = re.compile(

@@ -29,7 +29,7 @@ class Field:
     confidence: float
 
     def as_json(self) -> dict[str, Any]:
-        return {"value": _plain(self.value), "source": self.source.as_json(), "confidence": round(self.confidence, 2)}
+        return {"value": plain(self.value), "source": self.source.as_json(), "confidence": round(self.confidence, 2)}
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Criterion:
         if self.node_type == "at_least":
             data["min_met"] = self.min_met
         if self.fact is not None:
-            data["fact"] = {"key": self.fact, "operator": self.operator, "value": _plain(self.value)}
+            data["fact"] = {"key": self.fact, "operator": self.operator, "value": plain(self.value)}
         if self.children:
             data["children"] = [child.as_json() for child in self.children]
         return data
@@ -125,11 +125,12 @@ def _walk(node: Criterion) -> list[Criterion]:
     return [node, *(n for child in node.children for n in _walk(child))]
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A value as JSON holds it: dates as ISO text, tuples as lists."""
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value

@@ -3,8 +3,11 @@
 The seed layouts (Wellmark, Blue Cross and Blue Shield of Minnesota) still go through
 `policies_app.services.policy_import`, so what they produce is unchanged; any other document
 is written from its `ImportResult`. Either way the draft carries the criteria the document
-states, and every field the importer was unsure of is a note in `missing_fields`, which blocks
-publishing until the editor confirms it and clears the note.
+states, and every field the importer read below REVIEW_THRESHOLD is an ImportFieldReview, which
+blocks publishing until an editor confirms it (correcting it first when it is wrong).
+
+The admin import page holds the bytes it read server-side (ImportUpload), so the draft is made
+from exactly the document the editor saw, whatever its size up to POLICY_IMPORT_MAX_BYTES.
 """
 
 from __future__ import annotations
@@ -15,24 +18,34 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import SuspiciousFileOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.base import ContentFile
+from django.core.validators import validate_slug
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.services import audit_record
+from casemgmt.kernel.errors import InvalidTransition, NotFoundError, ValidationFailed
 from casemgmt.kernel.roles import Role, require_role
 from policies_app.importer import MAX_NUMBER, MAX_TERM, MAX_TITLE, WELLMARK, ImportRefused, parse_policy
 from policies_app.importing.criteria import FactSpec
 from policies_app.importing.extract import extract_document
-from policies_app.importing.result import REVIEW_THRESHOLD, Criterion, Field, ImportResult
+from policies_app.importing.result import REVIEW_THRESHOLD, Criterion, Field, ImportResult, plain
+from policies_app.importing.shown import field_label, shown_value
 from policies_app.models import (
     CoveragePosition,
     CriterionNodeType,
+    CriterionOperator,
     FactDefinition,
+    FactType,
+    ImportFieldReview,
+    ImportUpload,
     LineOfBusiness,
     Policy,
     PolicyTerm,
@@ -74,9 +87,10 @@ def policy_document_import(*, data: bytes, filename: str, user: User, payer: str
     result = policy_document_extract(data=data, filename=filename, payer=payer)
     if result.layout == "text" and is_seed_layout(data):
         version, created = policy_import(path_or_bytes=data, filename=filename, user=user)
-        if created and result.criteria:
+        if created:
             with transaction.atomic():
                 _criteria_create(version=version, roots=result.criteria)
+                _field_reviews_create(version=version, result=result)
         return ImportOutcome(result, version, created)
     if result.errors and not result.fields.get("positions") and not result.fields.get("codes"):
         raise ImportRefused(result.errors[0])
@@ -180,6 +194,7 @@ def _write(*, result: ImportResult, data: bytes, sha: str, filename: str, user: 
                 terms.setdefault(name.lower()[:MAX_TERM], (name[:MAX_TERM], term.value["kind"]))
             PolicyTerm.objects.bulk_create(PolicyTerm(version=version, term=t, kind=k) for t, k in terms.values())
             _criteria_create(version=version, roots=result.criteria)
+            _field_reviews_create(version=version, result=result)
             base = _file_name(filename)
             version.source_document.save(
                 f"{base.stem[:40]}-{sha[:12]}{base.suffix[:10]}", ContentFile(data), save=False
@@ -240,22 +255,8 @@ def _missing(result: ImportResult, *, number: str, title: str) -> list[str]:
             "lines of business: the document does not say which lines of business it applies to; the draft "
             "lists every line, so remove those it does not apply to"
         )
-    for name, found in result.fields.items():
-        for item in found if isinstance(found, list) else [found]:
-            if item.confidence < REVIEW_THRESHOLD and item.source.text:
-                missing.append(
-                    f"{name.replace('_', ' ')}: confirm {_shown(item)} read from {item.source.text[:80]!r} "
-                    f"(confidence {item.confidence:.2f})"
-                )
     missing.extend(f"import: {error}" for error in result.errors)
     return missing
-
-
-def _shown(item: Field) -> str:
-    value = item.value
-    if isinstance(value, dict):
-        value = value.get("name") or value.get("position") or value.get("code") or value.get("date")
-    return repr(str(value)[:60])
 
 
 def _position(result: ImportResult, missing: list[str]) -> tuple[str, str]:
@@ -352,3 +353,304 @@ def outcome_json(outcome: ImportOutcome | None, result: ImportResult, status: st
     if outcome is not None:
         data["version_id"] = outcome.version.pk
     return data
+
+
+# -- fields read below the confidence threshold: recorded on the draft, confirmed one by one
+
+
+def _field_reviews_create(*, version: PolicyVersion, result: ImportResult) -> None:
+    """One review per field item (and criterion) the importer read below REVIEW_THRESHOLD from a span of the document.
+
+    A value with no source span was given by the editor (the payer field), so there is nothing to confirm.
+    """
+    reviews: list[ImportFieldReview] = []
+    for name, found in result.fields.items():
+        for position, item in enumerate(found if isinstance(found, list) else [found]):
+            if item.confidence >= REVIEW_THRESHOLD or not item.source.text:
+                continue
+            reviews.append(
+                ImportFieldReview(
+                    version=version,
+                    field=name[:40],
+                    position=position,
+                    label=field_label(name)[:100],
+                    value=plain(item.value),
+                    shown=shown_value(name, item.value)[:500],
+                    source_text=item.source.text,
+                    confidence=round(item.confidence, 2),
+                )
+            )
+    nodes = [node for root in result.criteria for node in (root, *_descendants(root))]
+    for position, node in enumerate(nodes):
+        if node.confidence >= REVIEW_THRESHOLD or not node.source.text:
+            continue
+        # Corrected in the draft's criteria, then confirmed here.
+        reviews.append(
+            ImportFieldReview(
+                version=version,
+                field="criteria",
+                position=position,
+                label="Criterion",
+                value={"type": node.node_type, "label": node.label, "fact": node.fact, "operator": node.operator},
+                shown=(node.label or "(criterion)")[:500],
+                source_text=node.source.text,
+                confidence=round(node.confidence, 2),
+            )
+        )
+    ImportFieldReview.objects.bulk_create(reviews)
+
+
+# The fields an editor may correct while confirming, and the draft's attribute each one sets. Any
+# other field (codes, terms, positions, the policy's own title and number) is corrected on the
+# draft's page or the policy's, then confirmed.
+CORRECTABLE = {
+    "effective_start": "effective_start",
+    "effective_end": "effective_end",
+    "revised": "revised_date",
+    "last_review": "review_date",
+    "version_label": "version_label",
+}
+
+
+def _draft_locked(version_id: int) -> PolicyVersion:
+    version = PolicyVersion.objects.select_for_update().select_related("policy").filter(pk=version_id).first()
+    if version is None:
+        raise NotFoundError(f"policy version {version_id} does not exist")
+    if version.status != PolicyVersionStatus.DRAFT:
+        raise InvalidTransition(
+            f"version {version.version_label} is {version.get_status_display().lower()}; only a draft can be changed",
+            current_status=version.status,
+        )
+    return version
+
+
+def _corrected_value(review: ImportFieldReview, version: PolicyVersion, text: str) -> date | str:
+    if review.field not in CORRECTABLE:
+        raise ValidationFailed(
+            {
+                "corrected": [
+                    f"{review.label.lower()} is corrected on the draft's page (or the policy's), then confirmed here"
+                ]
+            }
+        )
+    if review.field == "version_label":
+        if len(text) > 50:
+            raise ValidationFailed({"corrected": ["a version label has at most 50 characters"]})
+        if (
+            PolicyVersion.objects.filter(policy_id=version.policy_id, version_label=text)
+            .exclude(pk=version.pk)
+            .exists()
+        ):
+            raise ValidationFailed({"corrected": [f"the policy already has a version {text}"]})
+        return text
+    try:
+        day = date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationFailed({"corrected": [f"{text!r} is not a date; write it as YYYY-MM-DD"]}) from exc
+    start = day if review.field == "effective_start" else version.effective_start
+    end = day if review.field == "effective_end" else version.effective_end
+    if review.field in ("effective_start", "effective_end") and start and end and end < start:
+        raise ValidationFailed({"corrected": [f"the effective end {end} would be before the start {start}"]})
+    return day
+
+
+@transaction.atomic
+def import_field_review_confirm(*, review_id: int, user: User, corrected: str = "") -> ImportFieldReview:
+    """Confirm one field the importer was unsure of, correcting the draft first when `corrected` is given.
+
+    Confirming again changes nothing. Only a draft's fields are confirmed: a published version is frozen.
+    """
+    require_role(user, Role.POLICY_EDITOR, action="confirm an imported field")
+    version_id = ImportFieldReview.objects.filter(pk=review_id).values_list("version_id", flat=True).first()
+    if version_id is None:
+        raise NotFoundError(f"imported field {review_id} does not exist")
+    version = _draft_locked(version_id)
+    review = ImportFieldReview.objects.select_for_update().get(pk=review_id)
+    if review.confirmed_at is not None:
+        return review
+    changes: dict[str, tuple[Any, Any]] = {}
+    corrected = corrected.strip()
+    if corrected and corrected != review.shown:
+        value = _corrected_value(review, version, corrected)
+        attribute = CORRECTABLE[review.field]
+        old = getattr(version, attribute)
+        setattr(version, attribute, value)
+        version.save(update_fields=[attribute])
+        changes[attribute] = (old.isoformat() if isinstance(old, date) else old, corrected)
+        review.corrected_from = review.shown
+        review.shown = corrected[:500]
+        review.value = corrected
+    review.confirmed_by = user
+    review.confirmed_at = timezone.now()
+    review.save(update_fields=["corrected_from", "shown", "value", "confirmed_by", "confirmed_at"])
+    changes[f"confirmed.{review.field}.{review.position}"] = (None, review.shown)
+    audit_record(
+        action=AuditAction.CHANGE,
+        object_type=AuditObject.POLICY_VERSION,
+        object_id=version.pk,
+        user=user,
+        changes=changes,
+        detail={
+            "policy": version.policy.number or version.policy.title,
+            "version": version.version_label,
+            "confirmed": review.label,
+        },
+    )
+    return review
+
+
+# -- documented-review criteria mapped to the fact catalogue from the import page
+
+LIST_OPERATORS = {CriterionOperator.IN, CriterionOperator.NOT_IN, CriterionOperator.ANY_IN, CriterionOperator.NONE_IN}
+ORDER_OPERATORS = {CriterionOperator.GT, CriterionOperator.GTE, CriterionOperator.LT, CriterionOperator.LTE}
+YES_WORDS = {"yes": True, "true": True, "y": True, "no": False, "false": False, "n": False}
+
+
+def _typed(fact: FactDefinition, text: str) -> Any:
+    text = text.strip()
+    if fact.value_type == FactType.INTEGER:
+        return int(text)
+    if fact.value_type == FactType.NUMBER:
+        number = float(text)
+        return int(number) if number.is_integer() else number
+    if fact.value_type == FactType.BOOLEAN:
+        return YES_WORDS[text.lower()]
+    if fact.value_type == FactType.DATE:
+        return date.fromisoformat(text).isoformat()
+    if fact.value_type == FactType.CODE_LIST:
+        return text.upper()
+    return text
+
+
+def criterion_value_parse(*, fact: FactDefinition, operator: str, text: str) -> Any:
+    """The value a leaf compares its fact with, typed as the engine reads the fact; ValidationFailed if it cannot be."""
+    if operator not in CriterionOperator.values:
+        raise ValidationFailed({"operator": [f"choose a comparison ({operator!r} is not one)"]})
+    if operator in (CriterionOperator.IS_TRUE, CriterionOperator.IS_FALSE):
+        if fact.value_type != FactType.BOOLEAN:
+            raise ValidationFailed({"operator": [f"{fact.label} is not a yes/no fact; compare it with a value"]})
+        return None
+    if operator in ORDER_OPERATORS and fact.value_type not in (FactType.INTEGER, FactType.NUMBER, FactType.DATE):
+        raise ValidationFailed({"operator": [f"{fact.label} is not a number or a date, so it cannot be compared so"]})
+    parts = [p for p in text.replace(";", ",").split(",") if p.strip()] if operator in LIST_OPERATORS else [text]
+    if not parts or not all(p.strip() for p in parts):
+        raise ValidationFailed({"value": ["give the value to compare with"]})
+    try:
+        values = [_typed(fact, part) for part in parts]
+    except (ValueError, KeyError) as exc:
+        kind = FactType(fact.value_type).label.lower() if fact.value_type in FactType.values else fact.value_type
+        raise ValidationFailed({"value": [f"{text!r} is not a {kind}"]}) from exc
+    allowed = [v.get("value") for v in fact.allowed_values if isinstance(v, dict)]
+    if allowed and any(v not in allowed for v in values):
+        raise ValidationFailed({"value": [f"{fact.label} takes one of: {', '.join(str(a) for a in allowed)}"]})
+    return values if operator in LIST_OPERATORS else values[0]
+
+
+@transaction.atomic
+def criterion_fact_map(*, criterion_id: int, user: User, fact_key: str, operator: str, value: str = "") -> CriterionRow:
+    """Turn a draft's documented-review condition into a condition on a catalogue fact, so the engine decides it."""
+    require_role(user, Role.POLICY_EDITOR, action="map a criterion to a fact")
+    version_id = CriterionRow.objects.filter(pk=criterion_id).values_list("version_id", flat=True).first()
+    if version_id is None:
+        raise NotFoundError(f"criterion {criterion_id} does not exist")
+    version = _draft_locked(version_id)
+    node = CriterionRow.objects.select_for_update().get(pk=criterion_id)
+    if node.node_type not in (CriterionNodeType.DOCUMENTED, CriterionNodeType.LEAF) or node.children.exists():
+        raise ValidationFailed({"criterion": [f"{node.label!r} is a group; only a condition is tested on a fact"]})
+    fact = FactDefinition.objects.filter(key=fact_key).first()
+    if fact is None:
+        raise ValidationFailed({"fact": ["choose a fact from the catalogue, or add one"]})
+    typed = criterion_value_parse(fact=fact, operator=operator, text=value)
+    before = (node.node_type, node.fact.key if node.fact else None, node.operator, node.value)
+    node.node_type = CriterionNodeType.LEAF
+    node.fact = fact
+    node.operator = operator
+    node.value = typed
+    node.save(update_fields=["node_type", "fact", "operator", "value"])
+    audit_record(
+        action=AuditAction.CHANGE,
+        object_type=AuditObject.POLICY_VERSION,
+        object_id=version.pk,
+        user=user,
+        changes={f"criterion.{node.pk}": (list(before), [node.node_type, fact.key, operator, typed])},
+        detail={
+            "policy": version.policy.number or version.policy.title,
+            "version": version.version_label,
+            "criterion": node.label[:200],
+        },
+    )
+    return node
+
+
+@transaction.atomic
+def fact_definition_create(
+    *, user: User, key: str, label: str, value_type: str, unit: str = "", description: str = ""
+) -> FactDefinition:
+    """Add a fact to the catalogue that criteria can test."""
+    require_role(user, Role.POLICY_EDITOR, action="add a fact to the catalogue")
+    errors: dict[str, list[str]] = {}
+    key = key.strip()
+    try:
+        validate_slug(key)
+    except DjangoValidationError:
+        errors["key"] = ["a key has only lower-case letters, digits, hyphens and underscores, e.g. hba1c_percent"]
+    if len(key) > 80:
+        errors["key"] = ["a key has at most 80 characters"]
+    elif key and FactDefinition.objects.filter(key=key).exists():
+        errors["key"] = [f"the catalogue already has a fact {key}"]
+    if not label.strip():
+        errors["label"] = ["name the fact in words a reviewer reads"]
+    if value_type not in FactType.values:
+        errors["value_type"] = ["choose the kind of value the fact takes"]
+    if errors:
+        raise ValidationFailed(errors)
+    fact = FactDefinition.objects.create(
+        key=key, label=label.strip()[:200], value_type=value_type, unit=unit.strip()[:40], description=description
+    )
+    audit_record(
+        action=AuditAction.CREATE,
+        object_type=FactDefinition._meta.label_lower,
+        object_id=fact.pk,
+        user=user,
+        changes={"key": (None, key), "value_type": (None, value_type)},
+        detail={"label": fact.label},
+    )
+    return fact
+
+
+# -- the document held between reading it and creating its draft
+
+
+def policy_import_upload_hold(*, data: bytes, filename: str, user: User) -> ImportUpload:
+    """Hold a document read on the import page until its editor creates the draft; copies past their hours go."""
+    require_role(user, Role.POLICY_EDITOR, action="import a policy document")
+    limit = settings.POLICY_IMPORT_MAX_BYTES
+    if len(data) > limit:
+        raise ImportRefused(f"{filename}: the file is larger than {limit / 1024 / 1024:.1f} MB, the most imported")
+    sha = hashlib.sha256(data).hexdigest()
+    now = timezone.now()
+    with transaction.atomic():
+        ImportUpload.objects.filter(held_at__lt=now - timedelta(hours=settings.POLICY_IMPORT_HOLD_HOURS)).delete()
+        held, _ = ImportUpload.objects.update_or_create(
+            uploaded_by=user,
+            sha256=sha,
+            defaults={"filename": _file_name(filename).name[:255], "size": len(data), "data": data, "held_at": now},
+        )
+    return held
+
+
+def policy_document_import_held(*, sha256: str, user: User, payer: str = "") -> ImportOutcome:
+    """Create the draft from the document this editor read, checked byte for byte against its SHA-256."""
+    require_role(user, Role.POLICY_EDITOR, action="import a policy document")
+    held = ImportUpload.objects.filter(uploaded_by=user, sha256=sha256).first()
+    if held is None:
+        raise ImportRefused(
+            f"the document read on this page is no longer held (copies are kept {settings.POLICY_IMPORT_HOLD_HOURS} "
+            "hours); read it again"
+        )
+    data = bytes(held.data)
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ImportRefused("the held copy of the document is not the one that was read; read it again")
+    outcome = policy_document_import(data=data, filename=held.filename, user=user, payer=payer)
+    ImportUpload.objects.filter(pk=held.pk).delete()
+    return outcome

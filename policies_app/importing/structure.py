@@ -10,7 +10,14 @@ from policies_app.importing.readers import Document, Line
 # A heading's words decide what its section holds; the first group that matches wins, so the
 # more specific wording comes first ("Policy History" is history, not policy).
 _KINDS: list[tuple[str, re.Pattern[str]]] = [
-    ("history", re.compile(r"\bhistory\b|\brevision|\bupdates?\b|\bchange log", re.I)),
+    # A lone "Update" titles a bulletin ("Medical Policy Update"); a log of updates is plural.
+    (
+        "history",
+        re.compile(
+            r"\bhistory\b|\brevision|\bupdates\b|\bupdate\s+(?:history|log)|\bchange\s+log|summary\s+of\s+changes|\bchanges?\s+summary|\breview\s+log",
+            re.I,
+        ),
+    ),
     ("references", re.compile(r"\breferences?\b|\bbibliograph|\bsources?\b|\bcitations?\b", re.I)),
     ("codes", re.compile(r"\bcod(?:es?|ing)\b|\bbilling\b|\bcpt\b|\bhcpcs\b|\bicd-?10", re.I)),
     ("prior_authorization", re.compile(r"prior\s+(?:approval|authori[sz]ation)|precertification|pre-?authori", re.I)),
@@ -25,7 +32,10 @@ _KINDS: list[tuple[str, re.Pattern[str]]] = [
     ("criteria", re.compile(r"\bcriteria\b|\bindications?\b|\bmedical(?:ly)?\s+necess", re.I)),
     ("policy", re.compile(r"\bpolicy\b|\bcoverage\b|\bposition\b|\bdetermination\b|\bstatement\b", re.I)),
     ("documentation", re.compile(r"\bdocumentation\b", re.I)),
-    ("description", re.compile(r"\bdescription\b|\bbackground\b|\boverview\b|\bsummary\b|\bintroduction\b", re.I)),
+    (
+        "description",
+        re.compile(r"\bdescription\b|\bbackground\b|\boverview\b|\bsummary\b|\bintroduction\b|\bpurpose\b", re.I),
+    ),
     ("evidence", re.compile(r"\brationale\b|\bevidence\b|\bliterature\b|\bdiscussion\b", re.I)),
     ("definitions", re.compile(r"\bdefinitions?\b|\bglossary\b", re.I)),
     ("disclaimer", re.compile(r"\bdisclaimer\b|\binstructions\s+for\s+use\b|\bnotice\b", re.I)),
@@ -33,7 +43,25 @@ _KINDS: list[tuple[str, re.Pattern[str]]] = [
 _LIST_MARKER_RE = re.compile(
     r"^\s*(?:[-•*▪◦·\uf0b7\uf0a7\uf076\uf0d8\u25cf\u25a0\u27a2\u2713\u2043\u2219]|\d{1,2}[.)]|[a-z][.)]|\([a-z0-9]{1,4}\))\s"
 )
-_NUMBERED_HEADING_RE = re.compile(r"^(?:[IVX]{1,4}|\d{1,2}|[A-Z])[.)]\s+(?=[A-Z])")
+# A section's number: "7.", "IV)", "B." or, as in policies numbered by section, "2.0", "7.1.3" and a bare "7".
+_NUMBERED_HEADING_RE = re.compile(r"^(?:(?:[IVX]{1,4}|[A-Z])[.)]|\d{1,2}(?:\.\d{1,2})*[.)]?)\s+(?=[A-Z])")
+_ANNOUNCES_LIST_RE = re.compile(r"\b(?:the|of)\s+following\b", re.I)
+# A heading written in Markdown, as a wiki exports it ("## HCPCS codes").
+_MARKDOWN_HEADING_RE = re.compile(r"^#{1,6}\s+(?=\S)")
+# A number no list item carries ("2.0 POLICY", "7 HISTORY"): no marker of a list ends with a digit.
+_SECTION_NUMBER_RE = re.compile(r"^\d{1,2}(?:\.\d{1,2})*\s+(?=[A-Z])")
+# A row of a code table: a CPT, HCPCS or ICD-10-CM code (or a range) and its description
+# ("Z80.3 Family history of breast cancer" is a row, whatever kind of section its words name).
+_CODE_ROW_RE = re.compile(
+    r"^\s*(?:\d{4}[0-9A-Z]|[A-Z]\d{4}|[A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?)(?:\s*[-–—]\s*\S+)?(?:\s|$)"
+)
+# A line that names a date and nothing else ("Revision Effective Date", "Retirement Date") labels the
+# value on the next line; it is a field of the header, not a section.
+_DATE_LABEL_LINE_RE = re.compile(
+    r"^(?:[\w/-]+\s+){0,3}(?:date|effective|(?:last\s+)?reviewed|revised)(?:\s*\(s\))?\s*:?$", re.I
+)
+# Cells of a table written with pipes ("Code | Description"), as saved from a web page or a wiki.
+_PIPE_ROW_RE = re.compile(r"\S\s*\|\s*\S")
 
 
 @dataclass(frozen=True)
@@ -49,7 +77,8 @@ class Section:
 
 
 def heading_kind(text: str) -> str:
-    name = _NUMBERED_HEADING_RE.sub("", text.strip()).rstrip(": ").strip()
+    name = _MARKDOWN_HEADING_RE.sub("", text.strip()).strip("*_ ")
+    name = _NUMBERED_HEADING_RE.sub("", name).rstrip(": ").strip()
     for kind, pattern in _KINDS:
         if pattern.search(name):
             return kind
@@ -58,19 +87,53 @@ def heading_kind(text: str) -> str:
 
 def is_heading(document: Document, line: Line) -> bool:
     text = document.line_text(line).strip()
+    if _DATE_LABEL_LINE_RE.match(_NUMBERED_HEADING_RE.sub("", text)):
+        return False
     if line.heading:
         return True
-    if not text or "\t" in text or len(text) > 70 or _LIST_MARKER_RE.match(text):
+    if _MARKDOWN_HEADING_RE.match(text):
+        # A "#" opens a heading only in Markdown; "# of visits allowed: 12" is a sentence.
+        return len(text.split()) <= 12 and not text.endswith((".", ",", ";")) and ":" not in text
+    if not text or "\t" in text or len(text) > 70 or _PIPE_ROW_RE.search(text):
         return False
+    if _LIST_MARKER_RE.match(text):
+        return _is_numbered_heading(text)
     bare = _NUMBERED_HEADING_RE.sub("", text).rstrip(":").strip()
+    if _SECTION_NUMBER_RE.match(text):
+        return (_is_capitals(bare) and len(bare.split()) <= 8) or _is_numbered_heading(text)
     words = bare.split()
     if not words or len(words) > 8 or bare.endswith((".", ",", ";")) or not bare[0].isupper():
         return False
-    letters = [c for c in bare if c.isalpha()]
-    if len(letters) >= 3 and all(c.isupper() for c in letters):
+    if _is_capitals(bare):
         return True
-    # A short title-case line is a heading only when its words say what kind of section it is.
-    return heading_kind(bare) != "other" and ":" not in bare and not re.search(r"\d{4}", bare)
+    # A short title-case line is a heading only when its words say what kind of section it is; one
+    # that announces a list ("The following criteria must all be met:") is the list's introduction.
+    return (
+        heading_kind(bare) != "other"
+        and ":" not in bare
+        and not re.search(r"\d{4}", bare)
+        and not _ANNOUNCES_LIST_RE.search(bare)
+    )
+
+
+def _is_capitals(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 3 and all(c.isupper() for c in letters) and not text.endswith((".", ",", ";"))
+
+
+def _is_numbered_heading(text: str) -> bool:
+    """A numbered line ("5. Revision History") is a heading when it is a short title naming a kind of section.
+
+    A numbered list item is a sentence or a phrase in sentence case ("2. Documentation of therapy").
+    """
+    bare = _NUMBERED_HEADING_RE.sub("", text)
+    if bare == text or bare.endswith((".", ",", ";", ":")):
+        return False
+    words = bare.split()
+    if not 1 <= len(words) <= 6 or heading_kind(bare) == "other":
+        return False
+    small = {"a", "an", "and", "or", "of", "the", "for", "to", "in", "on", "with", "by", "&", "/"}
+    return all(word[0].isupper() or word.lower() in small for word in words)
 
 
 def sections(document: Document) -> list[Section]:
@@ -80,9 +143,13 @@ def sections(document: Document) -> list[Section]:
     kind, name = "front", ""
     body: list[Line] = []
     for line in document.lines:
+        text = document.line_text(line)
         # Inside a codes section, "Considered Experimental/Investigational:" labels the rows below it.
-        label_in_codes = kind == "codes" and not line.heading and document.line_text(line).rstrip().endswith(":")
-        if is_heading(document, line) and not label_in_codes:
+        label_in_codes = kind == "codes" and not line.heading and text.rstrip().endswith(":")
+        # A code table's row goes on the table: inside a codes section, or below another row.
+        in_table = kind == "codes" or bool(body and _CODE_ROW_RE.match(document.line_text(body[-1])))
+        code_row = in_table and not line.heading and bool(_CODE_ROW_RE.match(text))
+        if is_heading(document, line) and not label_in_codes and not code_row:
             # A heading immediately followed by a heading of the same kind is one heading ("POLICY" / "Policy").
             found.append(Section(kind, name, heading, body))
             heading, body = line, []

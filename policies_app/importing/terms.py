@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process, utils
 
-TM_RE = re.compile(r"\s*(?:\[?[®™℠]\]?|\^\(?[®™]\)?\^?|\((?:R|TM)\))")
+# A degree sign straight after a letter is a brand's mark ("iovera°"); after a number it is an angle.
+TM_RE = re.compile(r"\s*(?:\[?[®™℠]\]?|\^\(?[®™]\)?\^?|\((?:R|TM)\))|(?<=[A-Za-z])°")
 # Generic words after a brand in a product's full name; notes name the product by its brand.
 DESCRIPTORS = {
     "dynamic", "soft", "spine", "spinal", "stabilization", "system", "systems", "device", "devices", "kit",
@@ -31,11 +32,30 @@ class Term:
     kind: str
 
 
+_LOWER_WORD_RE = re.compile(r"[a-z]+(?:-[a-z]+)*")
+_MODEL_RE = re.compile(r"[A-Z0-9][A-Za-z0-9-]{0,2}|\S*\d\S*|[A-Z0-9-]+")
+
+
 def short_name(full: str) -> str:
+    """The brand people write in notes: "Eversense® 365 implantable CGM" is written "Eversense 365".
+
+    The brand ends before the first lower-case word or the generic words at the end of the name;
+    when that still leaves a long name ("WATCHMAN FLX™ Pro Left Atrial Appendage Closure"), a
+    trademark sign ends the brand, with one model word after it ("FLX™ Pro").
+    """
     words = strip_marks(full).split()
     brand = list(words)
+    if words and not words[0].islower():
+        lower = next((i for i, word in enumerate(words) if i > 0 and _LOWER_WORD_RE.fullmatch(word)), None)
+        if lower is not None:
+            brand = words[:lower]
     while len(brand) > 1 and brand[-1].lower() in DESCRIPTORS:
         brand.pop()
+    sign = TM_RE.search(full)
+    if len(brand) > 3 and sign is not None and sign.start() > 0 and full[sign.end() :].strip():
+        after = strip_marks(full[sign.end() :]).split()
+        model = after[:1] if after and _MODEL_RE.fullmatch(after[0]) else []
+        return " ".join([*strip_marks(full[: sign.start()]).split(), *model])
     return " ".join(brand)
 
 

@@ -1,4 +1,5 @@
-"""An editor imports a payer's policy saved as a web page, reads it beside its sources, and creates the draft."""
+"""An editor imports a payer's policy saved as a web page, reads it beside its sources, creates the draft,
+and confirms the fields the importer was unsure of before the draft can be published."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from policies_app.models import PolicyVersion
+from policies_app.models import CoveragePosition, PolicyVersion
 from tests.browser.conftest import PASSWORD, Workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-DOCUMENT = Path(__file__).resolve().parents[2] / "bench" / "importer" / "corpus" / "uni-01-spinal-cord-stimulation.html"
+CORPUS = Path(__file__).resolve().parents[2] / "bench" / "importer" / "corpus"
+DOCUMENT = CORPUS / "uni-01-spinal-cord-stimulation.html"
+# A web page with a field the importer reads below the confidence threshold.
+UNSURE_DOCUMENT = CORPUS / "mcd-01-hypoglossal-nerve-stimulation.html"
 WATCH_VIOLATIONS = """
 window.__cspViolations = [];
 document.addEventListener("securitypolicyviolation", function (e) {
@@ -65,4 +69,56 @@ def test_an_editor_reads_a_web_page_policy_beside_its_sources_and_creates_the_dr
     page.get_by_role("button", name="Create draft").click()
     expect(page.locator(".messagelist")).to_contain_text("created from uni-01-spinal-cord-stimulation.html")
     draft = PolicyVersion.objects.get(status="draft", source_sha256__gt="")
+    assert page.url.endswith(f"/admin/policies_app/policy/import/?draft={draft.pk}")
+    page.get_by_role("link", name="Open the draft").click()
     assert page.url.endswith(f"/admin/policies_app/policyversion/{draft.pk}/change/")
+
+
+def serious_violations(page: Page) -> list[str]:
+    return [
+        v["id"]
+        for v in Axe().run(page, options={"resultTypes": ["violations"]}).response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_publishing_waits_until_the_editor_confirms_each_unsure_field(
+    page: Page, workspace: Workspace, media: Path, settings: Any
+) -> None:
+    settings.POLICY_PUBLISH_NEEDS_SECOND_EDITOR = False
+    page.goto("/admin/login/?next=/admin/policies_app/policy/import/")
+    page.get_by_label("Username").fill("editor")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.locator("form [type=submit]").click()
+    page.get_by_label("Policy document").set_input_files(str(UNSURE_DOCUMENT))
+    page.get_by_role("button", name="Read document").click()
+    expect(page.locator(".check-this").first).to_be_visible()
+    page.get_by_role("button", name="Create draft").click()
+    expect(page.locator(".messagelist")).to_contain_text("confirm the fields marked below")
+
+    draft = PolicyVersion.objects.get(status="draft", source_sha256__gt="")
+    unsure = draft.field_reviews.order_by("pk").first()
+    assert unsure is not None and unsure.confirmed_at is None
+    # What the editor settles on the draft's page, outside this walk: the notes and one position.
+    PolicyVersion.objects.filter(pk=draft.pk).update(
+        missing_fields=[], coverage_position=CoveragePosition.MEDICALLY_NECESSARY_WITH_CRITERIA
+    )
+
+    page.get_by_role("link", name="Open the draft").click()
+    page.get_by_role("button", name="Submit for review").click()
+    messages = page.locator(".messagelist")
+    expect(messages).to_contain_text(f"confirm the imported {unsure.label.lower()}")
+
+    page.get_by_role("link", name="Confirm them on the import page").click()
+    assert not serious_violations(page), "accessibility violations on the draft review"
+    for review in draft.field_reviews.order_by("pk"):
+        page.locator(f"#review-{review.pk}").get_by_role("button", name=f"Confirm {review.label.lower()}").click()
+        expect(page.locator(".messagelist")).to_contain_text("confirmed")
+        expect(page.locator(f"#review-{review.pk}")).to_have_class("confirmed")
+
+    page.get_by_role("link", name="Open the draft").click()
+    page.get_by_role("button", name="Submit for review").click()
+    expect(page.locator(".messagelist")).to_contain_text("submitted for review")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator(".messagelist")).to_contain_text("published")
+    assert PolicyVersion.objects.get(pk=draft.pk).status == "published"

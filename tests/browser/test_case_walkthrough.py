@@ -224,7 +224,7 @@ def test_a_nurse_and_a_physician_decide_a_two_line_case_on_one_screen(
     expect(page.locator("#referral-note")).to_contain_text(REFERRAL_NOTE)
     line_1, line_2 = page.locator("#line-1"), page.locator("#line-2")
     expect(line_1.locator(".referral-line-note")).to_contain_text(REFERRAL_NOTE)
-    expect(line_2.locator(".standing")).to_contain_text("Approved (A1 certified in total)")
+    expect(line_2.locator(".standing")).to_contain_text("Approved, decided")
     expect(line_2.get_by_label("Outcome", exact=True)).to_have_count(0)
     no_serious_accessibility_problem(page)
     shots.take(page, "physician-case-screen")
@@ -250,8 +250,8 @@ def test_a_nurse_and_a_physician_decide_a_two_line_case_on_one_screen(
     expect(page.locator("p.message.success")).to_contain_text(f"Decision recorded on {case.case_number}.")
     expect(page.get_by_role("heading", level=1).locator(".status")).to_have_text(re.compile("Decided|Partially"))
     decision = page.locator("article.decision").last
-    expect(decision).to_contain_text(f"Line 1: Denied (A3 not certified). Reason: {DENIAL_REASON}")
-    expect(decision).to_contain_text("Line 2: Approved (A1 certified in total)")
+    expect(decision).to_contain_text(f"Line 1: Denied. Reason: {DENIAL_REASON}")
+    expect(decision).to_contain_text("Line 2: Approved")
     shots.take(page, "physician-decided")
 
     final = Decision.objects.filter(case=case).order_by("-decided_at", "-id").first()

@@ -131,10 +131,11 @@ def test_the_dashboard_runs_under_the_policy(page: Page, workspace: Workspace, v
     workspace.approve(decided)
     sign_in(page, "manager")
     visit(page, violations, "/dashboard/")
-    expect(page.locator("svg").first).to_be_visible()
-    # The weekly trends: Chart.js (static/js) drew each canvas from the page's JSON block.
-    canvases = page.locator("canvas[data-trend]")
-    expect(canvases).to_have_count(3)
+    # The snapshot charts and the weekly trends: Chart.js (static/js) drew each canvas from the
+    # page's JSON blocks, with no inline script.
+    expect(page.locator("canvas[data-chart]").first).to_be_visible()
+    expect(page.locator("canvas[data-trend]")).to_have_count(3)
+    canvases = page.locator("canvas[data-chart], canvas[data-trend]")
     assert canvases.evaluate_all("cs => cs.every(c => window.Chart.getChart(c) !== undefined)")
     violations.assert_none()
 

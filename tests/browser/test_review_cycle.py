@@ -106,7 +106,7 @@ def test_a_physician_denies_a_facet_line_with_a_reason_and_a_citation(page: Page
     expect(message(page, "success", f"Decision recorded on {case.case_number}.")).to_be_visible()
     expect(status_of(page)).to_have_text("Decided")
     decision = page.locator("article.decision")
-    expect(decision).to_contain_text(f"Line 1: Denied (A3 not certified). Reason: {reason}")
+    expect(decision).to_contain_text(f"Line 1: Denied. Reason: {reason}")
     expect(decision.locator("p.line-citation")).to_contain_text(f"Cites policy {FACET_POLICY_NUMBER}")
     expect(decision.locator("p.line-citation")).to_contain_text(BLOCKS_CRITERION)
     line = Decision.objects.get(case=case).lines.get()

@@ -138,7 +138,7 @@ def test_nurse_approves_a_case(page: Page, workspace: Workspace) -> None:
     decision = page.locator("article.decision")
     expect(decision).to_have_count(1)
     expect(decision).to_contain_text(f"by {full_name('nurse')} (Nurse reviewer)")
-    expect(decision).to_contain_text("Line 1: Approved (A1 certified in total), 1 units")
+    expect(decision).to_contain_text("Line 1: Approved, 1 units")
     expect(page.locator("#timeline li.event.decided")).to_contain_text("line 1 Approved")
     # A decided case offers no further decision.
     expect(page.locator("#decide")).to_have_count(0)
@@ -192,7 +192,7 @@ def test_physician_denies_a_referred_case_citing_the_flagged_policy(page: Page, 
     expect(status_of(page)).to_have_text("Decided")
     decision = page.locator("article.decision")
     expect(decision).to_contain_text(f"by {full_name('physician')} (Physician reviewer)")
-    expect(decision).to_contain_text(f"Line 1: Denied (A3 not certified). Reason: {reason}")
+    expect(decision).to_contain_text(f"Line 1: Denied. Reason: {reason}")
     expect(decision.locator("p.citation")).to_contain_text(f"Cites policy {MILD_POLICY_NUMBER} “{MILD_TITLE}”")
     expect(decision.locator("p.citation")).to_contain_text(f"version {version.version_label}")
 

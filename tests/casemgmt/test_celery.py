@@ -18,6 +18,8 @@ STORED_NAMES = {
     "casemgmt.tasks.webhook_sweep_task",
     "casemgmt.tasks.authorizations_expire_task",
     "casemgmt.tasks.gold_cards_evaluate_task",
+    "casemgmt.tasks.dashboard_snapshot_refresh_task",
+    "casemgmt.tasks.dashboard_snapshots_refresh_task",
     "policies_app.tasks.policy_version_reflag_open_cases_task",
     "casemgmt.retro.tasks.retro_run_plan_task",
     "casemgmt.retro.tasks.retro_chunk_process_task",

@@ -133,7 +133,7 @@ def test_trademark_notices_do_not_become_terms(wellmark_sample):
 
 
 def test_medicare_and_medicaid_sentence_excludes_those_lines_of_business(wellmark_sample):
-    assert wellmark_sample.lines_of_business == ["commercial", "exchange"]
+    assert wellmark_sample.lines_of_business == ["commercial", "exchange", "fep"]
 
 
 def test_wellmark_without_retrospective_sentence_is_not_retrospective(wellmark_sample):
@@ -166,7 +166,7 @@ def test_silence_on_medicare_keeps_every_line_and_asks_the_editor():
         b"Medicare and Medicaid products may provide different coverage for certain services.", b""
     )
     parsed = parse_policy(text)
-    assert parsed.lines_of_business == ["commercial", "medicare_advantage", "medicaid", "chip", "exchange"]
+    assert parsed.lines_of_business == ["commercial", "medicare_advantage", "medicaid", "chip", "exchange", "fep"]
     assert [m.split(":")[0] for m in parsed.missing_fields] == ["lines of business"]
 
 
@@ -251,7 +251,7 @@ def test_bcbsmn_without_number_or_title_asks_for_both(bcbsmn_sample):
 
 
 def test_bcbsmn_medicare_and_medicaid_paragraphs_exclude_those_lines(bcbsmn_sample):
-    assert bcbsmn_sample.lines_of_business == ["commercial", "exchange"]
+    assert bcbsmn_sample.lines_of_business == ["commercial", "exchange", "fep"]
 
 
 def test_bcbsmn_retrospective_sentence_marks_retrospective_review(bcbsmn_sample):
@@ -301,7 +301,7 @@ def test_import_creates_a_draft_with_the_parsed_content(editor):
     assert (version.policy.payer, version.policy.number, version.version_label) == (WELLMARK, "09.99.01", "2024-05")
     assert version.effective_start == date(2024, 5, 1)
     assert version.policy.original_effective_date == date(2015, 3, 1)
-    assert version.policy.lines_of_business == ["commercial", "exchange"]
+    assert version.policy.lines_of_business == ["commercial", "exchange", "fep"]
     assert version.created_by == editor
     assert sorted(version.codes.values_list("system", "code")) == [
         ("CPT", "0441T"),
@@ -541,7 +541,7 @@ def test_real_bcbsmn_dates_and_position():
     assert parsed.effective_end == date(2025, 1, 26)
     assert parsed.version_label == "replaced-2025-01-27"
     assert parsed.coverage_position == "experimental_investigational"
-    assert parsed.lines_of_business == ["commercial", "exchange"]
+    assert parsed.lines_of_business == ["commercial", "exchange", "fep"]
     assert parsed.retrospective_review is True
 
 
@@ -647,3 +647,12 @@ def test_suggestion_for_a_code_with_a_published_rule_is_its_next_version(editor)
 def test_import_without_prior_approval_suggests_nothing(editor):
     policy_import(path_or_bytes=sample("wellmark-cryoablation.txt"), filename="t.txt", user=editor)
     assert not RequirementRule.objects.exists()
+
+
+def test_a_policy_that_may_not_apply_to_fep_leaves_the_federal_employee_program_out():
+    text = sample("wellmark-cryoablation.txt").replace(
+        b"Medicare and Medicaid products may provide different coverage for certain services.",
+        b"Medicare and Medicaid products may provide different coverage for certain services. "
+        b"This medical policy may not apply to FEP.",
+    )
+    assert parse_policy(text).lines_of_business == ["commercial", "exchange"]

@@ -179,7 +179,9 @@ NO_MEMBER_DATA: dict[str, str] = {
     "admin:auth_user_password_change": "sets a password (recorded as a change, the value masked)",
     "admin:policies_app_policyversion_transition": "POST only: the policy services record each status change",
     "admin:policies_app_policyversion_draft_from": "copies a version into a draft (recorded by its service)",
-    "admin:policies_app_policy_import": "reads a policy document; its draft is recorded by the import service",
+    "admin:policies_app_policy_import": (
+        "reads a policy document; its draft, field confirmations and fact mappings are recorded by the import services"
+    ),
     "admin:policies_app_policyversion_compare": "compares policy versions: library content",
     "admin:policies_app_policyversion_diff": "compares policy versions: library content",
     "admin:policies_app_policyversion_try": "runs a draft version on facts typed in by the editor, never a case",

@@ -132,7 +132,7 @@ def appeal_open(
             elif decided.outcome not in ADVERSE_OUTCOMES:
                 problems.add(
                     f"lines[{i}]",
-                    f"line {sequence} was {LineOutcome(decided.outcome).label.split(' (')[0].lower()}; "
+                    f"line {sequence} was {LineOutcome(decided.outcome).label.lower()}; "
                     "only a denied, partially approved or modified line can be appealed",
                 )
         if problems:

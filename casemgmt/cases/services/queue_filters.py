@@ -2,7 +2,8 @@
 
 A saved filter holds only what the queue's address may hold (status, urgency, line of business,
 review type, flag, assignee, sort): never a search term, which can be a member id and so never
-leaves the session. It is the reviewer's own preference, shows no member and changes no case.
+leaves the session. It is the reviewer's own preference, shows no member and changes no case;
+its saving, replacing and deleting are audited all the same, as every change a user makes is.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from urllib.parse import parse_qsl, urlencode
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from casemgmt.audit.models import AuditAction, AuditObject
+from casemgmt.audit.services import audit_record, changes_between
 from casemgmt.cases.models import SavedQueueFilter
 from casemgmt.kernel.errors import NotFoundError, ValidationFailed
 from casemgmt.kernel.roles import Role, require_role
@@ -60,12 +63,24 @@ def saved_queue_filter_save(*, user: User, name: str, query: str) -> SavedQueueF
     with transaction.atomic():
         # One save at a time per user, so two at once cannot both pass the limit.
         list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
-        existing = set(SavedQueueFilter.objects.filter(user=user).values_list("name", flat=True))
+        existing = dict(SavedQueueFilter.objects.filter(user=user).values_list("name", "query"))
         if name not in existing and len(existing) >= SAVED_FILTERS_PER_USER:
             raise ValidationFailed(
                 {"name": [f"you have {SAVED_FILTERS_PER_USER} saved filters already; delete one first"]}
             )
-        saved, _created = SavedQueueFilter.objects.update_or_create(user=user, name=name, defaults={"query": cleaned})
+        saved, created = SavedQueueFilter.objects.update_or_create(user=user, name=name, defaults={"query": cleaned})
+        audit_record(
+            action=AuditAction.CREATE if created else AuditAction.CHANGE,
+            object_type=AuditObject.SAVED_QUEUE_FILTER,
+            object_id=saved.pk,
+            user=user,
+            changes=(
+                {"name": (None, name), "query": (None, cleaned)}
+                if created
+                else changes_between({"query": existing[name]}, {"query": cleaned})
+            ),
+            detail={"name": name},
+        )
         return saved
 
 
@@ -77,5 +92,12 @@ def saved_queue_filter_delete(*, user: User, filter_id: int) -> str:
         saved = SavedQueueFilter.objects.select_for_update().filter(pk=filter_id, user=user).first()
         if saved is None:
             raise NotFoundError("That saved filter does not exist (it may have been deleted already).")
+        audit_record(
+            action=AuditAction.DELETE,
+            object_type=AuditObject.SAVED_QUEUE_FILTER,
+            object_id=saved.pk,
+            user=user,
+            changes={"name": (saved.name, None), "query": (saved.query, None)},
+        )
         saved.delete()
         return saved.name

@@ -406,6 +406,23 @@ def test_an_upheld_medicaid_appeal_offers_a_state_fair_hearing_within_120_days(
     ) in rights_text(letter)
 
 
+def test_an_upheld_fep_appeal_offers_review_by_opm_within_90_days(
+    integration_client, physician, appeal_physician, facet_policy
+):
+    """5 CFR 890.105(e): when the carrier keeps its decision on reconsideration, the member may
+    ask the Office of Personnel Management to review it within 90 days."""
+    case = request(integration_client, line_of_business="fep")
+    deny(case, physician, facet_policy)
+    decision = uphold(appeal(case, integration_client, [1]), appeal_physician, facet_policy)
+    letter = letter_of(decision, physician)
+    last_day = timezone.localdate(decision.decided_at) + timedelta(days=90)
+    assert letter.rights_heading == "Your right to a review by the U.S. Office of Personnel Management"
+    assert (
+        "you may ask for a review by the U.S. Office of Personnel Management (OPM). It must be asked for "
+        f"within 90 days of the date of this notice, that is by {letters.day_text(last_day)} (5 CFR 890.105(e))."
+    ) in rights_text(letter)
+
+
 def test_a_fully_overturned_appeal_offers_no_further_review(
     integration_client, physician, appeal_physician, facet_policy
 ):

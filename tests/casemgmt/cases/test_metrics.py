@@ -12,6 +12,8 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from casemgmt.cases import metrics
@@ -341,6 +343,25 @@ def test_services_requiring_pa_come_from_the_published_requirement_rules_that_re
         ("HCPCS", "G0276", "All lines of business", "TP.01"),
         ("", "every other service (plan-wide default)", "All lines of business", ""),
     ]
+
+
+def test_a_service_says_what_its_code_means_from_its_policys_codes_in_one_query(editor):
+    version = factories.draft_version(codes=[("CPT", "62330", ""), ("CPT", "62331", "")])
+    version.codes.filter(code="62330").update(description="Lumbar epidural injection")
+    published = factories.publish(version, editor)
+    factories.requirement_rule(editor, code_start="62330", policy_id=published.policy_id)
+    factories.requirement_rule(editor, code_start="62331", policy_id=published.policy_id)
+    factories.requirement_rule(editor, code_start="22867")  # no policy: nothing to describe it
+
+    with CaptureQueriesContext(connection) as ctx:
+        services_list = metrics.services_requiring_pa()
+
+    assert [(s.code, s.description) for s in services_list] == [
+        ("22867", ""),
+        ("62330", "Lumbar epidural injection"),
+        ("62331", ""),
+    ]
+    assert len(ctx.captured_queries) == 1
 
 
 def test_metrics_cost_the_same_queries_whatever_the_number_of_cases(world):

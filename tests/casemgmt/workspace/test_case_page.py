@@ -390,7 +390,7 @@ def test_the_physician_sees_the_nurses_note_and_decides_only_the_referred_line(
     # The line the nurse approved stands: shown, not offered again.
     line_2 = section(html, "line-2")
     assert 'name="outcome_2"' not in html
-    assert "Approved (A1 certified in total)" in text_of(line_2)
+    assert "Approved ," in text_of(line_2)  # the label, then ", decided ... by"
     assert "it stands and is not decided again" in text_of(line_2)
 
 

@@ -15,7 +15,7 @@ from casemgmt.cases.services.intake import LineInput
 from casemgmt.workspace.dashboard import figures
 from tests import factories
 from tests.casemgmt.workspace.conftest import signed_in
-from tests.casemgmt.workspace.test_dashboard import PERIOD, T0, Clock, decided
+from tests.casemgmt.workspace.test_dashboard import PERIOD, T0, Clock, decided, json_block
 
 
 @pytest.fixture
@@ -53,7 +53,8 @@ def test_weekly_trends_are_drawn_by_line_of_business_with_their_tables(
     turnaround = {s["name"]: [v for v in s["values"] if v is not None] for s in data["turnaround"]["series"]}
     assert turnaround["Commercial"] == [4.0] and turnaround["Medicaid"] == [80.0]
     # Each chart's figures as a table for screen readers, and the library and script from our origin.
-    assert html.count('<details class="trend-table">') == 3
+    assert html.count("<canvas data-trend=") == 3
+    assert html.count('<details class="trend-table">') == 3 + 5  # the trends and the snapshot charts
     assert '<th scope="col">Medicaid</th>' in html
     assert 'src="/static/js/chart.umd.min.js"' in html and 'src="/static/js/dashboard.js"' in html
 
@@ -97,7 +98,8 @@ def test_one_line_approved_and_one_denied_is_counted_mixed_not_denied(
     shown = {f.name: f.value for f in figures(data)}
     assert shown["standard_denied_percent"] == 0.0
     html = signed_in(manager).get("/dashboard/" + PERIOD).content.decode()
-    assert "<title>Standard, mixed: 1 (100%)</title>" in html
+    mixed = next(s for s in json_block(html, "dashboard-charts")["outcomes"]["series"] if s["name"].startswith("Mixed"))
+    assert mixed["values"] == [100.0, None] and mixed["counts"] == [1, 0]
 
 
 def test_a_nurse_approval_and_a_physician_denial_on_referral_is_mixed(

@@ -33,6 +33,11 @@ def make_pdf(lines: list[str]) -> bytes:
     """A one-page PDF whose text layer holds these lines (Helvetica, top to bottom); no lines: no text."""
     body = "".join(f"({_escape(line)}) Tj 0 -14 Td\n" for line in lines)
     stream = f"BT /F1 11 Tf 50 750 Td\n{body}ET".encode("latin-1") if lines else b"0 0 1 rg 50 50 200 200 re f"
+    return pdf_of_page(stream)
+
+
+def pdf_of_page(stream: bytes) -> bytes:
+    """A one-page PDF drawing this content stream, with Helvetica as font F1."""
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

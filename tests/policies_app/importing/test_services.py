@@ -9,7 +9,8 @@ import pytest
 from casemgmt.kernel.errors import PermissionDeniedError
 from casemgmt.kernel.roles import Role
 from policies_app.importer import ImportRefused, parse_policy
-from policies_app.importing.services import policy_document_import
+from policies_app.importing.result import REVIEW_THRESHOLD
+from policies_app.importing.services import import_field_review_confirm, policy_document_import
 from policies_app.models import Criterion, FactDefinition, Policy, PolicyVersion, RequirementRule
 from policies_app.services import policy_import, policy_version_publish, policy_version_submit_for_review
 from tests import factories
@@ -52,7 +53,7 @@ def test_codes_keep_their_ranges(editor):
 
 def test_excluded_lines_of_business_are_left_out_of_the_policy(editor):
     version = import_corpus("nat-02-bariatric-surgery.txt", editor).version
-    assert version.policy.lines_of_business == ["commercial", "medicare_advantage", "exchange"]
+    assert version.policy.lines_of_business == ["commercial", "medicare_advantage", "exchange", "fep"]
 
 
 def test_devices_are_stored_by_the_brand_notes_use(editor):
@@ -86,9 +87,12 @@ def test_the_prior_authorization_statement_suggests_draft_rules(editor):
     assert rules.exists() and set(rules.values_list("requirement", "status")) == {("required", "draft")}
 
 
-def test_fields_below_the_confidence_threshold_must_be_confirmed_before_publishing(editor):
+def test_fields_below_the_confidence_threshold_are_recorded_for_confirmation(editor):
     version = import_corpus("reg-02-knee-arthroscopy.txt", editor).version
-    assert any("confirm" in note and "title" in note for note in version.missing_fields)
+    title = version.field_reviews.get(field="title")
+    assert (title.confirmed_at, title.label) == (None, "Title")
+    assert title.shown and title.source_text and title.confidence < REVIEW_THRESHOLD
+    assert not any("confirm" in note and "title" in note for note in version.missing_fields)
 
 
 def test_a_layout_without_the_seed_payer_name_is_imported(editor):
@@ -174,6 +178,8 @@ def test_a_newer_revision_is_the_next_draft_of_the_published_policy(editor):
     first = import_corpus("blue-01-interspinous-spacers.txt", editor).version
     first.missing_fields = []
     first.save(update_fields=["missing_fields"])
+    for review in first.field_reviews.all():
+        import_field_review_confirm(review_id=review.pk, user=editor)
     policy_version_submit_for_review(version_id=first.pk, user=editor)
     policy_version_publish(version_id=first.pk, user=factories.user("second.editor", Role.POLICY_EDITOR))
     revised = (

@@ -118,6 +118,7 @@ PLAN_IDS = {
     LineOfBusiness.MEDICARE_ADVANTAGE: "H1234",
     LineOfBusiness.MEDICAID: "IA",
     LineOfBusiness.CHIP: "IA",
+    LineOfBusiness.FEP: "FEP-105",
 }
 LOB_TAGS = {
     LineOfBusiness.COMMERCIAL: "COM",
@@ -125,6 +126,7 @@ LOB_TAGS = {
     LineOfBusiness.MEDICARE_ADVANTAGE: "MA",
     LineOfBusiness.MEDICAID: "MCD",
     LineOfBusiness.CHIP: "CHIP",
+    LineOfBusiness.FEP: "FEP",
 }
 # Members by line of business: Medicare Advantage members are older; CHIP covers members up to
 # 19, and the policy's adults are 18 or older.
@@ -134,6 +136,7 @@ BIRTH_YEARS = {
     LineOfBusiness.MEDICARE_ADVANTAGE: 1951,
     LineOfBusiness.MEDICAID: 1984,
     LineOfBusiness.CHIP: 2008,
+    LineOfBusiness.FEP: 1966,
 }
 MEMBER_NAMES = ("Alma Ruiz", "Ben Ostrowski", "Carla Nguyen", "Dev Patel")
 

@@ -1,0 +1,73 @@
+"""Headings of a policy's sections: section numbers like "2.0", and code rows whose words read as headings."""
+
+from __future__ import annotations
+
+from policies_app.importing.readers import read_text
+from policies_app.importing.structure import sections
+
+
+def headings(text: str) -> list[tuple[str, str]]:
+    return [(s.kind, s.heading) for s in sections(read_text(text)) if s.heading_line is not None]
+
+
+def test_a_heading_numbered_like_2_0_is_a_heading():
+    found = headings("Marlow Health\n\n2.0 POLICY\n\nThe service is covered.\n")
+    assert found == [("policy", "2.0 POLICY")]
+
+
+def test_a_history_heading_numbered_like_7_0_is_a_history_section():
+    found = headings("Marlow Health\n\n7.0 POLICY HISTORY\n\n01/01/2025 New policy.\n")
+    assert found == [("history", "7.0 POLICY HISTORY")]
+
+
+def test_a_title_case_heading_with_a_subsection_number_is_a_heading():
+    found = headings("Marlow Health\n\n3.1 Coverage Criteria\n\nThe member is an adult.\n")
+    assert found == [("criteria", "3.1 Coverage Criteria")]
+
+
+def test_an_upper_case_heading_with_a_bare_number_is_a_heading():
+    found = headings("Marlow Health\n\n4 REFERENCES\n\nSmith J. A trial. 2020.\n")
+    assert found == [("references", "4 REFERENCES")]
+
+
+def test_a_numbered_phrase_in_sentence_case_is_not_a_heading():
+    found = headings("2.0 POLICY\n\n2.1 Policy revised after review\n")
+    assert found == [("policy", "2.0 POLICY")]
+
+
+def test_a_code_row_naming_a_history_inside_a_codes_section_is_a_row():
+    found = headings("CODING\n\nC50.911 Malignant neoplasm of breast\nZ80.3 Family history of breast cancer\n")
+    assert found == [("codes", "CODING")]
+
+
+def test_a_code_row_below_another_row_is_a_row_under_any_heading():
+    found = headings(
+        "Investigational Uses\n\nD05.10 Intraductal carcinoma in situ\nZ80.3 Family history of breast cancer\n"
+    )
+    assert found == [("exclusions", "Investigational Uses")]
+
+
+def test_a_code_rows_lines_stay_in_its_codes_section():
+    text = "CODING\n\nZ15.01 Genetic susceptibility to breast cancer\nZ80.3 Family history of breast cancer\n"
+    codes = next(s for s in sections(read_text(text)) if s.kind == "codes")
+    assert len(codes.lines) == 2
+
+
+def test_a_short_line_announcing_a_list_is_not_a_heading():
+    found = headings("2.0 POLICY\n\nThe following criteria must all be met:\n1. The member is an adult\n")
+    assert found == [("policy", "2.0 POLICY")]
+
+
+def test_a_markdown_heading_is_a_heading_of_its_kind():
+    found = headings("# Knee Supports\n\n## HCPCS codes\n\nL1810 Knee orthosis\n")
+    assert found == [("other", "# Knee Supports"), ("codes", "## HCPCS codes")]
+
+
+def test_a_hash_sign_starting_a_sentence_is_not_a_heading():
+    found = headings("POLICY\n\n# of visits allowed: 12 a year\n")
+    assert found == [("policy", "POLICY")]
+
+
+def test_a_numbered_purpose_heading_is_a_description_section():
+    found = headings("Marlow Health\n\n1.0 Purpose\n\nThis policy describes the service.\n")
+    assert found == [("description", "1.0 Purpose")]

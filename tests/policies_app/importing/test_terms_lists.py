@@ -1,0 +1,197 @@
+"""Device lists as payers write them, the short names notes use, and codes in rows that read like headings."""
+
+from __future__ import annotations
+
+from policies_app.importing import extract_document
+from policies_app.importing.terms import short_name
+
+HEADER = """Northwind Health Plan
+Medical Policy
+
+Title: Invented Procedure
+Policy Number: NW-0042
+Effective Date: 03/01/2025
+
+Policy
+
+The procedure is considered medically necessary.
+
+Description
+
+"""
+
+
+def devices(body: str, file: str = "policy.txt") -> dict[str, str]:
+    result = extract_document((HEADER + body).encode(), file=file)
+    return {t.value["name"]: t.value["short"] for t in result.many("terms") if t.value["kind"] == "device"}
+
+
+def test_a_list_introduced_by_include_for_example_is_read():
+    found = devices("Products affected include, for example, Zentrol-One, Amberflex and QuadraGel 500.\n")
+    assert set(found) == {"Zentrol-One", "Amberflex", "QuadraGel 500"}
+
+
+def test_unmarked_brands_count_when_a_list_mate_is_marked_as_a_product():
+    found = devices(
+        "Examples of wearable pumps include the Corvix P3, the Lumena Flow system and the Tandor® 90 patch.\n"
+    )
+    assert set(found) == {"Corvix P3", "Lumena Flow system", "Tandor 90 patch"}
+
+
+def test_unmarked_capitalised_words_in_a_list_of_no_products_are_left_out():
+    found = devices("Symptoms include Fatigue, Nausea and Dizziness after the session.\n")
+    assert found == {}
+
+
+def test_a_long_full_name_with_a_sign_inside_is_kept_whole():
+    found = devices(
+        "Devices approved for this use include the ORBIS RX™ Max Left Ventricular Assist Support Device "
+        "and the Kestrel™ Right Heart Pump.\n"
+    )
+    assert "ORBIS RX Max Left Ventricular Assist Support Device" in found
+
+
+def test_a_list_wrapped_onto_the_next_line_keeps_its_names_whole():
+    text = "Systems cleared by the FDA include Helix Neuro Plus, Cortiva Deep\nTMS and the Pulsara Coil System.\n"
+    found = devices(text)
+    assert set(found) == {"Helix Neuro Plus", "Cortiva Deep TMS", "Pulsara Coil System"}
+
+
+def test_the_wrapped_names_source_is_the_exact_text_across_the_line_break():
+    result = extract_document(
+        (
+            HEADER
+            + "Systems cleared by the FDA include Helix Neuro Plus, Cortiva Deep\nTMS and the Pulsara Coil System.\n"
+        ).encode(),
+        file="policy.txt",
+    )
+    term = next(t for t in result.many("terms") if t.value["name"] == "Cortiva Deep TMS")
+    assert term.source.text == "Cortiva Deep\nTMS"
+    assert result.text[term.source.start : term.source.end] == term.source.text
+
+
+def test_the_short_name_ends_before_the_first_lower_case_word():
+    assert short_name("Glucora 12 implantable sensor") == "Glucora 12"
+
+
+def test_a_hyphenated_lower_case_word_ends_the_short_name():
+    assert short_name("Pelvex R9 battery-free system") == "Pelvex R9"
+
+
+def test_a_sign_ends_the_brand_of_a_long_name_with_one_model_word():
+    assert short_name("ORBIS RX™ Max Left Ventricular Assist Support Device") == "ORBIS RX Max"
+
+
+def test_a_short_name_of_a_few_words_keeps_them_despite_a_sign():
+    assert short_name("Kestrel™ Heart Pump") == "Kestrel Heart Pump"
+
+
+def test_a_code_row_that_reads_like_a_heading_keeps_its_code():
+    text = (
+        HEADER
+        + "Coding Information\n"
+        + "CPT  33999  Unlisted procedure, cardiac surgery\n"
+        + "ICD-10-CM  I50.22  Chronic systolic heart failure\n"
+    )
+    codes = {c.value["code"] for c in extract_document(text.encode(), file="policy.txt").many("codes")}
+    assert {"33999", "I50.22"} <= codes
+
+
+def test_a_list_introduced_by_include_but_are_not_limited_to_with_a_comma_is_read():
+    found = devices("Endoscopic devices include, but are not limited to, the Vireo® Gastric Sleeve and Zentrol-One.\n")
+    assert set(found) == {"Vireo Gastric Sleeve", "Zentrol-One"}
+
+
+def test_a_marked_brand_keeps_its_full_name_and_its_brand_as_short_name():
+    found = devices("Devices include the Orvane(R) Gastric Balloon System and the Lumena(TM) Suture System.\n")
+    assert found == {"Orvane Gastric Balloon System": "Orvane Gastric Balloon", "Lumena Suture System": "Lumena Suture"}
+
+
+def test_a_marked_name_in_a_table_is_the_whole_cell_without_its_maker():
+    found = devices("Maker\tSystem\nNorthwind Medical\tZentra™ XR Wireless SCS System\nKestrel Inc.\tOrvio® 4\n")
+    assert set(found) == {"Zentra XR Wireless SCS System", "Orvio 4"}
+
+
+def test_a_lower_case_brand_beside_marked_names_is_a_product():
+    found = devices("Examples include, but are not limited to, the Corvix® P3, the Tandor™ 9 and the lumo walker xt.\n")
+    assert "lumo walker xt" in found
+
+
+def test_a_lower_case_clause_after_a_marked_name_is_no_product():
+    found = devices("Vertebral tethering, including the Tethra™ system, is considered investigational.\n")
+    assert set(found) == {"Tethra system"}
+
+
+def test_a_degree_sign_after_a_lower_case_brand_marks_it():
+    found = devices("Cryoneurolysis (for example, the frostel° system) is considered investigational.\n")
+    assert found == {"frostel system": "frostel"}
+
+
+def test_a_degree_sign_after_a_number_is_an_angle_not_a_mark():
+    assert devices("A curve of 40° or more is treated with bracing.\n") == {}
+
+
+def test_a_product_named_after_with_in_a_list_item_is_its_own_product():
+    found = devices(
+        "Covered devices include the Orvio 5 implant with the Sonea CX2 sound processor, and the Zentra 3.\n"
+    )
+    assert set(found) == {"Orvio 5 implant", "Sonea CX2 sound processor", "Zentra 3"}
+
+
+def test_a_mark_in_brackets_leaves_no_bracket_in_the_short_name():
+    found = devices("Panels include, but are not limited to, GenoScreen(R) Plus and OncoPanel-Wide(TM).\n")
+    assert found["OncoPanel-Wide"] == "OncoPanel-Wide"
+
+
+def test_a_marked_name_inside_a_descriptive_cell_is_read_as_running_text():
+    found = devices("Code\tDescription\n64999\tUnlisted procedure using the Zentra® system\n")
+    assert set(found) == {"Zentra"}
+
+
+def test_a_lower_case_brand_with_a_model_in_capitals_is_read_beside_marked_names():
+    found = devices("Devices used include the Orvane® Lift kit and the tessa QR anchor system.\n")
+    assert set(found) == {"Orvane Lift kit", "tessa QR anchor system"}
+
+
+def test_a_lower_case_name_ending_in_a_device_noun_counts_in_a_list_of_tests():
+    found = devices("Laboratory tests such as Genvara 12 and the quellin tumor assay are also offered.\n")
+    assert set(found) == {"Genvara 12", "quellin tumor assay"}
+
+
+def test_a_lower_case_phrase_in_a_list_of_tests_is_no_product_without_a_device_noun():
+    found = devices("Laboratory tests such as Genvara 12 and the usual tumor markers are also offered.\n")
+    assert set(found) == {"Genvara 12"}
+
+
+def test_words_describing_a_product_before_its_brand_are_not_its_name():
+    found = devices("Examples include Corvana T2, Luxo Flow 3 and the implantable Sentrix E5 monitor system.\n")
+    assert set(found) == {"Corvana T2", "Luxo Flow 3", "Sentrix E5 monitor system"}
+
+
+def test_a_lower_case_brand_ending_in_us_is_not_taken_for_a_plural():
+    found = devices("Examples of braces include the Kordia® OA Lite and the tavo hinge plus.\n")
+    assert set(found) == {"Kordia OA Lite", "tavo hinge plus"}
+
+
+def test_products_listed_one_a_line_below_their_introduction_are_read():
+    found = devices("Examples of FDA-approved devices include:\n- Corvana T2 system\n- Luxo Flow 3\n\nMore text.\n")
+    assert set(found) == {"Corvana T2 system", "Luxo Flow 3"}
+
+
+def test_a_description_after_a_dash_on_a_product_line_is_not_its_name():
+    found = devices(
+        "Tests in this class include the following:\n  • Genvara 12 - a twelve-gene panel\n  • OncoTrace Plus\n"
+    )
+    assert set(found) == {"Genvara 12", "OncoTrace Plus"}
+
+
+def test_a_list_below_an_introduction_that_names_no_product_gives_no_devices():
+    assert devices("Conservative therapy must include:\n- Physical therapy for 6 weeks\n- Home Exercise\n") == {}
+
+
+def test_a_product_lines_source_is_the_name_on_that_line():
+    result = extract_document(
+        (HEADER + "Devices used include:\n- Corvana T2 system\n- Luxo Flow 3\n").encode(), file="policy.txt"
+    )
+    sources = {t.value["name"]: t.source.text for t in result.many("terms") if t.value["kind"] == "device"}
+    assert sources == {"Corvana T2 system": "Corvana T2 system", "Luxo Flow 3": "Luxo Flow 3"}
