@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from django.db.models import Case, Q, QuerySet, Value, When
+from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from policies_app.engine import (
     CriterionNode,
@@ -30,6 +30,7 @@ from policies_app.models import (
     FactType,
     LibraryStamp,
     Policy,
+    PolicyCode,
     PolicyVersion,
     PolicyVersionStatus,
     RequirementRule,
@@ -311,25 +312,26 @@ def requirement_rules_in_effect(*, day: date, line_of_business: str = "") -> Que
     )
 
 
-def requirement_code_descriptions(rules: Iterable[RequirementRule], day: date) -> dict[int, str]:
-    """Rule id -> what its code means, from the codes table of its policy's version in effect on `day`."""
-    by_policy: dict[int, list[RequirementRule]] = defaultdict(list)
-    for rule in rules:
-        if rule.policy_id is not None and rule.code_start:
-            by_policy[rule.policy_id].append(rule)
-    if not by_policy:
-        return {}
-    versions = (
-        PolicyVersion.objects.filter(policy_id__in=list(by_policy), status=PolicyVersionStatus.PUBLISHED)
-        .filter(Q(effective_start__isnull=True) | Q(effective_start__lte=day))
-        .filter(Q(effective_end__isnull=True) | Q(effective_end__gte=day))
-        .prefetch_related("codes")
+def requirement_code_description(day: date) -> Subquery:
+    """What a requirement rule's code means, from the codes table of its policy's version in effect
+    on `day` (the latest to take effect), as a subquery to annotate rules with: any number of
+    rules read in the rules' own query."""
+    in_effect = PolicyCode.objects.filter(
+        Q(version__effective_start__isnull=True) | Q(version__effective_start__lte=day),
+        Q(version__effective_end__isnull=True) | Q(version__effective_end__gte=day),
+        version__policy=OuterRef("policy_id"),
+        version__status=PolicyVersionStatus.PUBLISHED,
+        system=OuterRef("code_system"),
+        code=OuterRef("code_start"),
+        code_end=OuterRef("code_end"),
     )
-    found: dict[int, str] = {}
-    for version in versions:
-        codes = {(c.system, c.code, c.code_end): c.description for c in version.codes.all()}
-        for rule in by_policy[version.policy_id]:
-            description = codes.get((rule.code_system, rule.code_start, rule.code_end))
-            if description:
-                found[rule.pk] = description
-    return found
+    return Subquery(in_effect.order_by("-version__effective_start").values("description")[:1])
+
+
+def requirement_code_descriptions(rules: Iterable[RequirementRule], day: date) -> dict[int, str]:
+    """Rule id -> what its code means (`requirement_code_description`). One query."""
+    ids = [rule.pk for rule in rules if rule.policy_id is not None and rule.code_start]
+    if not ids:
+        return {}
+    described = RequirementRule.objects.filter(pk__in=ids).annotate(description=requirement_code_description(day))
+    return {pk: text for pk, text in described.values_list("pk", "description") if text}

@@ -101,8 +101,8 @@ from casemgmt.cases.models import (
     Urgency,
 )
 from casemgmt.kernel.roles import Role
-from policies_app.models import LineOfBusiness, PolicyCode, PolicyVersionStatus, Requirement
-from policies_app.selectors import requirement_rules_in_effect
+from policies_app.models import LineOfBusiness, Requirement
+from policies_app.selectors import requirement_code_description, requirement_rules_in_effect
 
 # The work queue's countdown colours use the same bounds: due at or before now is overdue, due
 # within the next 24 h (inclusive) is at risk.
@@ -948,22 +948,6 @@ def reviewer_workload(period: Period) -> tuple[ReviewerLoad, ...]:
 # --- services requiring PA ------------------------------------------------------------------
 
 
-def _code_description(day: date) -> Subquery:
-    """What a rule's code means, from the codes table of its policy's version in effect on `day`
-    (as policies_app.selectors.requirement_code_descriptions reads it), as a subquery of the
-    rules' query: the list costs one query however many policies it names."""
-    in_effect = PolicyCode.objects.filter(
-        Q(version__effective_start__isnull=True) | Q(version__effective_start__lte=day),
-        Q(version__effective_end__isnull=True) | Q(version__effective_end__gte=day),
-        version__policy=OuterRef("policy_id"),
-        version__status=PolicyVersionStatus.PUBLISHED,
-        system=OuterRef("code_system"),
-        code=OuterRef("code_start"),
-        code_end=OuterRef("code_end"),
-    )
-    return Subquery(in_effect.order_by("-version__effective_start").values("description")[:1])
-
-
 def services_requiring_pa(day: date | None = None) -> tuple[PaService, ...]:
     """The services the plan's published requirement rules say need prior authorization on `day`
     (today): each code or range, by line of business, with the policy it came from; the plan-wide
@@ -981,7 +965,7 @@ def services_requiring_pa(day: date | None = None) -> tuple[PaService, ...]:
             line_of_business=rule.line_of_business,
             diagnoses=tuple(rule.diagnosis_codes),
         )
-        for rule in rules.annotate(description=_code_description(day))
+        for rule in rules.annotate(description=requirement_code_description(day))
     )
 
 
