@@ -33,6 +33,7 @@ from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.services import audit_record
 from casemgmt.kernel.errors import InvalidTransition, NotFoundError, ValidationFailed
 from casemgmt.kernel.roles import Role, require_role
+from policies_app.fact_values import typed_value
 from policies_app.importer import MAX_NUMBER, MAX_TERM, MAX_TITLE, WELLMARK, ImportRefused, parse_policy
 from policies_app.importing.criteria import FactSpec
 from policies_app.importing.extract import extract_document
@@ -503,23 +504,6 @@ def import_field_review_confirm(*, review_id: int, user: User, corrected: str = 
 
 LIST_OPERATORS = {CriterionOperator.IN, CriterionOperator.NOT_IN, CriterionOperator.ANY_IN, CriterionOperator.NONE_IN}
 ORDER_OPERATORS = {CriterionOperator.GT, CriterionOperator.GTE, CriterionOperator.LT, CriterionOperator.LTE}
-YES_WORDS = {"yes": True, "true": True, "y": True, "no": False, "false": False, "n": False}
-
-
-def _typed(fact: FactDefinition, text: str) -> Any:
-    text = text.strip()
-    if fact.value_type == FactType.INTEGER:
-        return int(text)
-    if fact.value_type == FactType.NUMBER:
-        number = float(text)
-        return int(number) if number.is_integer() else number
-    if fact.value_type == FactType.BOOLEAN:
-        return YES_WORDS[text.lower()]
-    if fact.value_type == FactType.DATE:
-        return date.fromisoformat(text).isoformat()
-    if fact.value_type == FactType.CODE_LIST:
-        return text.upper()
-    return text
 
 
 def criterion_value_parse(*, fact: FactDefinition, operator: str, text: str) -> Any:
@@ -532,18 +516,22 @@ def criterion_value_parse(*, fact: FactDefinition, operator: str, text: str) -> 
         return None
     if operator in ORDER_OPERATORS and fact.value_type not in (FactType.INTEGER, FactType.NUMBER, FactType.DATE):
         raise ValidationFailed({"operator": [f"{fact.label} is not a number or a date, so it cannot be compared so"]})
-    parts = [p for p in text.replace(";", ",").split(",") if p.strip()] if operator in LIST_OPERATORS else [text]
+    listed = operator in LIST_OPERATORS or fact.value_type == FactType.CODE_LIST
+    parts = [p for p in text.replace(";", ",").split(",") if p.strip()] if listed else [text]
     if not parts or not all(p.strip() for p in parts):
         raise ValidationFailed({"value": ["give the value to compare with"]})
     try:
-        values = [_typed(fact, part) for part in parts]
-    except (ValueError, KeyError) as exc:
+        if fact.value_type == FactType.CODE_LIST:
+            values = typed_value(parts, fact.value_type)
+        else:
+            values = [typed_value(part, fact.value_type) for part in parts]
+    except ValueError as exc:
         kind = FactType(fact.value_type).label.lower() if fact.value_type in FactType.values else fact.value_type
-        raise ValidationFailed({"value": [f"{text!r} is not a {kind}"]}) from exc
+        raise ValidationFailed({"value": [f"{text!r} is not a {kind} ({exc})"]}) from exc
     allowed = [v.get("value") for v in fact.allowed_values if isinstance(v, dict)]
     if allowed and any(v not in allowed for v in values):
         raise ValidationFailed({"value": [f"{fact.label} takes one of: {', '.join(str(a) for a in allowed)}"]})
-    return values if operator in LIST_OPERATORS else values[0]
+    return values if listed else values[0]
 
 
 @transaction.atomic

@@ -10,9 +10,7 @@ engine derives from the criterion's words (`policies_app.engine.documented_fact_
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -28,18 +26,14 @@ from casemgmt.cases.workflow import Action
 from casemgmt.kernel.errors import ValidationFailed
 from casemgmt.kernel.roles import Role, require_role
 from policies_app.engine import DOCUMENTED_FACT_PREFIX, CriterionNode, evaluate_request
+from policies_app.fact_values import typed_value
 from policies_app.models import CriterionNodeType, FactDefinition, FactType
 from policies_app.selectors import engine_index
 
 SOURCE_MAX = 500
-TEXT_VALUE_MAX = 500
-CODE_LIST_MAX = 50
 
 # The flags whose version's criteria the engine evaluated for a line: those versions govern it.
 CRITERIA_FLAG_KINDS = frozenset({FlagKind.CRITERIA_MET, FlagKind.CRITERIA_NOT_MET, FlagKind.CRITERIA_INCOMPLETE})
-
-_YES = frozenset({"true", "yes", "y", "1"})
-_NO = frozenset({"false", "no", "n", "0"})
 
 
 def case_fact_record(
@@ -176,64 +170,3 @@ def _value_read(value: Any, value_type: str, allowed: list[Any], label: str) -> 
             )
             raise ValidationFailed({"value": [f"{label}: must be one of {words}"]})
     return read
-
-
-def typed_value(value: Any, value_type: str) -> Any:
-    """A value (typed, or as a form sends it) read as `value_type`, in the form the clinical facts
-    keep it; ValueError saying what is expected."""
-    if value_type in (FactType.NUMBER, FactType.INTEGER):
-        number = _number(value)
-        if value_type == FactType.INTEGER:
-            if not float(number).is_integer():
-                raise ValueError("must be a whole number")
-            return int(number)
-        return int(number) if isinstance(number, float) and number.is_integer() else number
-    if value_type == FactType.BOOLEAN:
-        if isinstance(value, bool):
-            return value
-        word = str(value).strip().lower()
-        if word in _YES:
-            return True
-        if word in _NO:
-            return False
-        raise ValueError("must be yes or no")
-    if value_type == FactType.DATE:
-        if isinstance(value, date):
-            return value.isoformat()
-        try:
-            return date.fromisoformat(str(value).strip()).isoformat()
-        except ValueError:
-            raise ValueError("must be a date (YYYY-MM-DD)") from None
-    if value_type == FactType.CODE_LIST:
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
-            raise ValueError("must be a list of codes")
-        codes = [v.strip().upper() for v in items if v.strip()]
-        if not codes:
-            raise ValueError("must be a list of codes")
-        if len(codes) > CODE_LIST_MAX:
-            raise ValueError(f"at most {CODE_LIST_MAX} codes")
-        return codes
-    if not isinstance(value, str):
-        raise ValueError("must be text")
-    text = value.strip()
-    if len(text) > TEXT_VALUE_MAX:
-        raise ValueError(f"at most {TEXT_VALUE_MAX} characters")
-    return text
-
-
-def _number(value: Any) -> int | float:
-    if isinstance(value, bool):
-        raise ValueError("must be a number")
-    if isinstance(value, (int, float)):
-        number: int | float = value
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise ValueError("must be a number") from None
-    else:
-        raise ValueError("must be a number")
-    if isinstance(number, float) and not math.isfinite(number):
-        raise ValueError("must be a finite number")
-    return number
