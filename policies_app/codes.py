@@ -71,10 +71,124 @@ def diagnosis_problem(code: str) -> str | None:
 
 
 def range_problem(system: str, first: str, last: str) -> str | None:
+    """What is wrong with a range of codes, or None when it is well-formed.
+
+    An ICD-10-CM range follows the tabular order of the code set (see `icd10cm_range_span`), so
+    its ends may differ in length (E10.10-E10.9), but must lie in one chapter. Other systems'
+    codes have one length and shape, so a range runs between two codes of the same form.
+    """
     for code in (first, last):
         problem = code_problem(system, code)
         if problem:
             return problem
+    if system == "ICD10CM":
+        return icd10cm_range_problem(first, last)
     if len(first) != len(last) or last < first:
         return f"range {first}-{last} must run from the lower to the higher code of the same form"
     return None
+
+
+@lru_cache(maxsize=1)
+def icd10cm_tabular() -> tuple[tuple[str, ...], dict[str, int]]:
+    """The codes of ICD-10-CM in the order of its tabular list, and each code's position in it.
+
+    The library's `get_all_codes` lists the tabular list depth first, so the codes under a code
+    follow it; its chapters and blocks ("13", "M00-M02") are headings, not codes, and a block of
+    one category (B99) is listed under the same name as its category, hence kept once.
+    """
+    codes = tuple(
+        code
+        for code in dict.fromkeys(icd.get_all_codes(with_dots=True))
+        if icd.is_category_or_subcategory(code) or icd.is_extended_subcategory(code)
+    )
+    return codes, {code: i for i, code in enumerate(codes)}
+
+
+def icd10cm_position(code: str) -> int | None:
+    """A code's position in the tabular order; None for what is not an ICD-10-CM code."""
+    return icd10cm_tabular()[1].get(normalize_code("ICD10CM", code))
+
+
+def icd10cm_chapter(code: str) -> str:
+    """The number of the chapter a valid code is in ("4" for E10.65)."""
+    return icd.get_ancestors(normalize_code("ICD10CM", code))[-1]
+
+
+def icd10cm_range_problem(first: str, last: str) -> str | None:
+    """What is wrong with an ICD-10-CM range whose ends are valid items, or None."""
+    start, end = icd10cm_position(first), icd10cm_position(last)
+    if start is None or end is None:
+        heading = first if start is None else last
+        return f"{heading!r} in range {first}-{last} is a chapter or block of ICD-10-CM, not a code"
+    first_chapter, last_chapter = icd10cm_chapter(first), icd10cm_chapter(last)
+    if first_chapter != last_chapter:
+        return (
+            f"range {first}-{last} crosses ICD-10-CM chapters ({first} is in chapter {first_chapter}, "
+            f"{last} in chapter {last_chapter}): list one range per chapter"
+        )
+    if end < start:
+        return (
+            f"range {first}-{last} must run from the lower to the higher code in ICD-10-CM tabular order: "
+            f"{last} comes before {first}"
+        )
+    return None
+
+
+@lru_cache(maxsize=4096)
+def icd10cm_range_span(first: str, last: str) -> tuple[int, int] | None:
+    """The first and last position, in tabular order, of the codes in an ICD-10-CM range; None
+    when an end is not a code or the ends are reversed.
+
+    Payers mean a range as the tabular list reads: from `first` through `last` and every code
+    under `last` (M41.1-M41.12 holds M41.122; S32.0-S32.2 holds S32.2XXA), so the span ends at
+    the last code under `last`.
+    """
+    start, end = icd10cm_position(first), icd10cm_position(last)
+    if start is None or end is None or end < start:
+        return None
+    under = icd.get_descendants(normalize_code("ICD10CM", last))
+    return start, icd10cm_tabular()[1][under[-1]] if under else end
+
+
+def icd10cm_range_codes(first: str, last: str) -> tuple[str, ...]:
+    """Every code of an ICD-10-CM range, in tabular order (none for a range `range_problem` refuses
+    for its order or ends)."""
+    span = icd10cm_range_span(first, last)
+    return icd10cm_tabular()[0][span[0] : span[1] + 1] if span is not None else ()
+
+
+def icd10cm_in_range(code: str, first: str, last: str) -> bool:
+    """Whether a code is in an ICD-10-CM range (tabular order; every code under `last` too)."""
+    position = icd10cm_position(code)
+    span = icd10cm_range_span(first, last)
+    return position is not None and span is not None and span[0] <= position <= span[1]
+
+
+def icd10cm_range_roots(first: str, last: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """An ICD-10-CM range as the fewest (codes, roots) that hold exactly its codes: each of
+    `codes` alone, and each of `roots` with every code under it.
+
+    A code of ICD-10-CM begins with the code it is under (M48.06, M48.061, S32.2, S32.2XXA), so a
+    database holds a whole range, however wide, as `code IN codes OR code LIKE 'root%'`. A code
+    with codes under it is a root when the range holds all of them; leaves, and the ancestors of
+    `last` whose later codes the range leaves out, are matched alone.
+    """
+    codes, position = icd10cm_tabular()
+    span = icd10cm_range_span(first, last)
+    if span is None:
+        return (), ()
+    lo, hi = span
+    alone: list[str] = []
+    roots: list[str] = []
+    i = lo
+    while i <= hi:
+        code = codes[i]
+        under = icd.get_descendants(code)
+        end = position[under[-1]] if under else i
+        if under and end <= hi:
+            roots.append(code)
+            i = end + 1
+        else:
+            alone.append(code)
+            i += 1
+    return tuple(alone), tuple(roots)

@@ -19,10 +19,17 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from policies_app.codes import icd10cm_position, icd10cm_range_codes, icd10cm_range_span, normalize_code
 from policies_app.negation import term_mentions
 
 # Ranges wider than this are kept as ranges and scanned, not expanded into single codes.
 MAX_EXPANDED_RANGE = 5000
+# ICD-10-CM ranges of up to this many codes are expanded into single codes. Payers' ranges within
+# a category or block fit (E10.10-E10.9 is 111 codes, S32.0-S32.2 354, E08-E13 582); a range over
+# a chapter is far wider (M00-M99 is 8,674 codes, S00-T88 54,261) and a library may repeat it in
+# many versions, so it is kept as an interval of tabular positions instead: one integer
+# comparison per such range for each distinct code looked up, and lookups are cached.
+MAX_EXPANDED_ICD10CM_RANGE = 2000
 
 NON_COVERED_POSITIONS = {
     "investigational": "investigational",
@@ -337,15 +344,30 @@ class PolicyIndex:
         exact: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         # Ranges too wide to expand. Those whose ends share a shape compare by number, so a
         # category III code (1000T) does not fall inside a numeric range (10004-69990) by string
-        # order; any other range compares as strings of equal length.
+        # order; ICD-10-CM ranges compare by position in the tabular order; any other range
+        # compares as strings of equal length.
         shaped: dict[str, dict[_ShapeKey, list[tuple[int, int, int]]]] = defaultdict(lambda: defaultdict(list))
         unshaped: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+        tabular: list[tuple[int, int, int]] = []
         term_owners: dict[str, list[int]] = defaultdict(list)
         for version in versions:
             vid = version.version_id
             self.versions[vid] = version
             by_policy[version.policy_id].append(version)
             for system, first, last in version.codes:
+                # An ICD-10-CM code holds the codes under it (a policy listing M48.06 means M48.061
+                # and M48.062, the codes a claim may carry), as a range holds those under its end.
+                span = icd10cm_range_span(first, last) if system == "ICD10CM" else None
+                if span is not None:
+                    if span[1] - span[0] < MAX_EXPANDED_ICD10CM_RANGE:
+                        by_code = exact[system]
+                        for code in icd10cm_range_codes(first, last):
+                            by_code[code].append(vid)
+                    else:
+                        tabular.append((span[0], span[1], vid))
+                    continue
+                # An ICD-10-CM range whose ends the tabular order reverses is read as other systems'
+                # ranges are, so that no published code is left out.
                 expanded = expand_code_range(first, last)
                 if expanded is not None:
                     by_code = exact[system]
@@ -370,6 +392,7 @@ class PolicyIndex:
         self._exact: dict[str, dict[str, list[int]]] = {system: dict(codes) for system, codes in exact.items()}
         self._wide_shaped = {system: {k: tuple(r) for k, r in by_shape.items()} for system, by_shape in shaped.items()}
         self._wide_unshaped = {system: tuple(r) for system, r in unshaped.items()}
+        self._wide_icd10cm = tuple(tabular)
         self._terms = TermMatcher(term_owners)
         self._code_cache: dict[tuple[str, str], CodeMatch] = {}
 
@@ -388,6 +411,10 @@ class PolicyIndex:
         for first, last, vid in self._wide_unshaped.get(system, ()):
             if len(code) == len(first) and first <= code <= last:
                 ids.append(vid)
+        if system == "ICD10CM" and self._wide_icd10cm:
+            position = icd10cm_position(code)
+            if position is not None:
+                ids.extend(vid for lo, hi, vid in self._wide_icd10cm if lo <= position <= hi)
         return ids
 
     def code_match(self, system: str, code: str) -> CodeMatch:
@@ -397,7 +424,9 @@ class PolicyIndex:
         if match is not None:
             return match
         by_code = self._exact.get(system)
-        ids = [*(by_code.get(code, ()) if by_code is not None else ()), *self._wide_ids(system, code)]
+        # The index keys ICD-10-CM codes as the code set writes them, with the dot (E10.65).
+        lookup = normalize_code(system, code) if system == "ICD10CM" else code
+        ids = [*(by_code.get(lookup, ()) if by_code is not None else ()), *self._wide_ids(system, lookup)]
         # A version listing a code twice (a code and a range covering it) is still one match.
         version_ids = frozenset(ids)
         first_by_policy: dict[int, VersionData] = {}

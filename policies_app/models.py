@@ -160,8 +160,10 @@ class PolicyCode(models.Model):
         ordering = ["system", "code"]
         constraints = [
             models.UniqueConstraint(fields=["version", "system", "code", "code_end"], name="policycode_unique"),
+            # ICD-10-CM ranges run in the code set's tabular order, which is not text order (C7A
+            # comes before C76, C84.ZA before C84.9); policies_app.codes.range_problem checks them.
             models.CheckConstraint(
-                condition=Q(code_end="") | Q(code_end__gte=models.F("code")),
+                condition=Q(code_end="") | Q(system=CodeSystem.ICD10CM) | Q(code_end__gte=models.F("code")),
                 name="policycode_range_ordered",
             ),
         ]

@@ -40,6 +40,7 @@ from casemgmt.cases.services.gold_cards import (
 )
 from casemgmt.cases.services.triage import intake_settings_update
 from casemgmt.kernel.errors import DomainError, ValidationFailed
+from policies_app.codes import code_problem, normalize_code, range_problem
 
 
 @admin.register(DeadlineRule)
@@ -106,11 +107,42 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         return False
 
 
+class AuthorizationValidityRuleForm(forms.ModelForm):
+    """A rule's codes are checked as a policy's are, so a mistyped code or range is a message on
+    its field, not a rule that silently matches nothing."""
+
+    class Meta:
+        model = AuthorizationValidityRule
+        fields = [
+            "name",
+            "line_of_business",
+            "policy",
+            "code_system",
+            "code_start",
+            "code_end",
+            "days_before",
+            "days_after",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        system, start, end = data.get("code_system") or "", data.get("code_start") or "", data.get("code_end") or ""
+        if start and system:
+            start, end = normalize_code(system, start), normalize_code(system, end) if end else ""
+            problem = range_problem(system, start, end) if end else code_problem(system, start)
+            if problem:
+                self.add_error("code_end" if end else "code_start", problem)
+            else:
+                data["code_start"], data["code_end"] = start, end
+        return data
+
+
 @admin.register(AuthorizationValidityRule)
 class AuthorizationValidityRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """How long authorizations last. A rule is never deleted: authorizations name the rule that
     set their period."""
 
+    form = AuthorizationValidityRuleForm
     list_display = [
         "name",
         "line_of_business",

@@ -32,6 +32,8 @@ from policies_app.importer import ImportRefused
 from policies_app.importing.result import REVIEW_THRESHOLD, Criterion, Field, ImportResult
 from policies_app.importing.services import (
     CORRECTABLE,
+    REMOVABLE,
+    REMOVED,
     criterion_fact_map,
     fact_definition_create,
     import_field_review_confirm,
@@ -140,6 +142,8 @@ class CreateDraftForm(forms.Form):
 class ConfirmForm(forms.Form):
     review = forms.IntegerField(widget=forms.HiddenInput)
     corrected = forms.CharField(required=False, max_length=500, label="Corrected value", strip=True)
+    # Set by the "Remove from the draft" button, for a code or a term the importer misread.
+    remove = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class MapForm(forms.Form):
@@ -564,6 +568,7 @@ class ReviewRow:
     review: ImportFieldReview
     form: ConfirmForm
     correctable: bool
+    removable: bool
 
 
 @dataclass(frozen=True)
@@ -596,6 +601,7 @@ def _draft_review(model_admin: ModelAdmin[Any], request: HttpRequest, context: d
             review,
             ConfirmForm(initial={"review": review.pk, "corrected": review.shown}, auto_id=f"id_review{review.pk}_%s"),
             review.field in CORRECTABLE,
+            review.field in REMOVABLE,
         )
         for review in version.field_reviews.select_related("confirmed_by").order_by("pk")
     ]
@@ -638,8 +644,13 @@ def _run_step(step: str, request: HttpRequest, version: PolicyVersion, user: Use
         if not version.field_reviews.filter(pk=confirm.cleaned_data["review"]).exists():
             raise Http404("no such imported field on this draft")
         review = import_field_review_confirm(
-            review_id=confirm.cleaned_data["review"], user=user, corrected=confirm.cleaned_data["corrected"]
+            review_id=confirm.cleaned_data["review"],
+            user=user,
+            corrected=confirm.cleaned_data["corrected"],
+            remove=confirm.cleaned_data["remove"],
         )
+        if review.shown == REMOVED:
+            return f"{review.label} {review.corrected_from!r} removed from the draft."
         if review.corrected_from:
             return f"{review.label} corrected from {review.corrected_from!r} to {review.shown!r} and confirmed."
         return f"{review.label} {review.shown!r} confirmed."

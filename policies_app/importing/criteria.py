@@ -490,7 +490,7 @@ _SAME_AS = {
     "older": "age", "younger": "age", "aged": "age", "shows": "confirms", "show": "confirms",
     "showing": "confirms", "demonstrates": "confirms", "demonstrated": "confirms", "demonstrating": "confirms",
     "documented": "confirms", "documents": "confirms", "reveals": "confirms", "revealed": "confirms",
-    "evidence": "confirms", "consistent": "confirms",
+    "evidence": "confirms", "consistent": "confirms", "previous": "prior", "previously": "prior",
 }  # fmt: skip
 # A word naming an operation reads as "surgery": the suffixes of surgical terms (laminectomy,
 # foraminotomy, arthroplasty, arthrodesis) and the nouns policies use for operations.
@@ -515,17 +515,24 @@ _UNIT_WORDS = {
 }
 
 
+def _expanded(text_words: list[str]) -> list[str]:
+    """The words and the label words they stand for ("previous" is also "prior", "laminectomy" "surgery")."""
+    text_words = text_words + [_SAME_AS[w] for w in text_words if w in _SAME_AS]
+    return text_words + ["surgery" for w in text_words if _SURGERY_RE.fullmatch(w)]
+
+
 def _coverage(label_words: list[str], text_words: list[str]) -> float:
     """How much of a fact's label the text says: the share of its words found (fuzzily) in the text."""
     label_words = [w for w in label_words if w not in _UNIT_WORDS]
     if not label_words or not text_words:
         return 0.0
-    text_words = text_words + [_SAME_AS[w] for w in text_words if w in _SAME_AS]
-    text_words += ["surgery" for w in text_words if _SURGERY_RE.fullmatch(w)]
+    text_words = _expanded(text_words)
     hits = sum(1 for word in label_words if process.extractOne(word, text_words, scorer=fuzz.ratio, score_cutoff=80))
     return hits / len(label_words)
 
 
+# Words a yes/no fact's key may end with that say its state, not what it is about ("claudication_present").
+_STATE_WORDS = {"present", "status", "documented", "confirmed", "flag", "met", "positive", "negative", "history"}
 _READING_WORDS = {"score", "level", "value", "result", "count", "reading"}
 
 
@@ -582,6 +589,11 @@ _TIME_UNITS = {"years", "months", "weeks", "days"}
 # A reading taken with a device in use ("residual AHI ... while using PAP"), unlike a lab value
 # measured while on a medicine, which is the member's value the fact holds.
 _ON_TREATMENT_RE = re.compile(r"\bresidual\b|\bwhile\s+(?:using|wearing)\b", re.I)
+# Words that say the member is on a treatment ("using", "receiving", "injections", "medication").
+_TREATMENT_WORDS = {
+    "injections", "medication", "medications", "drugs", "pharmacotherapy", "dialysis", "using", "wearing",
+    "receiving", "taking", "treated",
+}  # fmt: skip
 _FOR_A_TIME_RE = re.compile(r"\bfor\s+(?:a\s+period\s+of\s+|a\s+duration\s+of\s+)?$", re.I)
 
 
@@ -597,6 +609,11 @@ def _duration_fact(
     # What lasts is the clause's subject: "despite medical therapy for 3 months" times the therapy.
     clause_start = max((m.end() for m in re.finditer(r"[;,]|\bdespite\b", digits[: match.start()])), default=0)
     measured = _words(digits[clause_start : match.start()])
+    # A duration set off by commas ("on insulin pump therapy, with ..., for at least 6 months") times
+    # the criterion's main clause; the time on a treatment is no duration of symptoms.
+    timed = measured or _words(digits[: match.start()])
+    if any(_SAME_AS.get(word, word) == "therapy" or word in _TREATMENT_WORDS for word in timed):
+        return None
     if any(_coverage(_names(fact)[0], measured) >= 0.3 for fact in catalogue if "duration" not in fact.label.lower()):
         return None
     for fact in catalogue:
@@ -683,6 +700,15 @@ def map_fact(text: str, catalogue: Sequence[FactSpec]) -> tuple[str, str, object
             head = fact.key.lower().split("_")[-1]
             if len(head) >= 4 and re.search(rf"\bnon-?\s?{re.escape(head)}\b", text, re.I):
                 score = max(score, 0.9)
+            # A yes/no fact is about the thing its key ends with: "repeat ablation at the same level
+            # ... the previous ablation" shares the label's other words but names no surgery.
+            subject = next((w for w in reversed(fact.key.lower().split("_")) if w not in _STATE_WORDS), "")
+            if (
+                score < 0.9
+                and len(subject) >= 4
+                and not process.extractOne(subject, _expanded(text_words), scorer=fuzz.ratio, score_cutoff=80)
+            ):
+                continue
             if comparison is not None and score < 0.9:
                 continue
         else:

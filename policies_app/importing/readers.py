@@ -62,7 +62,9 @@ class _Builder:
         return Document(layout=self.layout, text="".join(self.parts), lines=self.lines)
 
 
-_SPACES_RE = re.compile(r"[ \u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+# Any run of white space in a cell or a web page's text is one space: a page's source breaks its
+# lines wherever it likes ("<span>Agency</span>\n  <span>Programme</span>" is one line of the page).
+_SPACES_RE = re.compile(r"\s+")
 
 
 def _tidy(text: str) -> str:
@@ -110,6 +112,22 @@ def _page_furniture(raws: list[str]) -> set[int]:
     return furniture
 
 
+# A gap of three or more blanks inside a line of fixed-width text parts two columns ("Policy no.
+# MA-014", "Dec 2, 2025    Annual review"); a sentence's words are never that far apart. The gap
+# after a list marker ("i.   Diagnosed at age 50") only aligns the item's text, and in a line whose
+# cells are parted by tabs, blanks are inside a cell.
+_COLUMN_GAP_RE = re.compile(r"(?<=\S) {3,}(?=\S)")
+_LEADING_MARKER_RE = re.compile(r"^\s*(?:[-•*▪◦·]|\(?(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})[.)])(?= )")
+
+
+def _columns(raw: str) -> str:
+    if "\t" in raw:
+        return raw
+    marker = _LEADING_MARKER_RE.match(raw)
+    head = raw[: marker.end()] if marker else ""
+    return head + _COLUMN_GAP_RE.sub("\t", raw[len(head) :])
+
+
 def read_text(data: bytes | str) -> Document:
     text = decode(data)
     builder = _Builder("text")
@@ -123,7 +141,7 @@ def read_text(data: bytes | str) -> Document:
         raw = original.replace("\f", "")
         # Tabs separate table cells; other runs of blanks are one space, keeping the indent.
         indent = len(raw) - len(raw.lstrip(" "))
-        cells = [_tidy(cell) for cell in raw.split("\t")]
+        cells = [_tidy(cell) for cell in _columns(raw).split("\t")]
         body = "\t".join(cells) if len(cells) > 1 else cells[0]
         builder.add(" " * indent + body, origin=offset)
         offset += len(original) + 1

@@ -13,6 +13,7 @@ from exactly the document the editor saw, whatever its size up to POLICY_IMPORT_
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -33,13 +34,15 @@ from casemgmt.audit.models import AuditAction, AuditObject
 from casemgmt.audit.services import audit_record
 from casemgmt.kernel.errors import InvalidTransition, NotFoundError, ValidationFailed
 from casemgmt.kernel.roles import Role, require_role
+from policies_app.codes import normalize_code
 from policies_app.fact_values import typed_value
 from policies_app.importer import MAX_NUMBER, MAX_TERM, MAX_TITLE, WELLMARK, ImportRefused, parse_policy
 from policies_app.importing.criteria import FactSpec
 from policies_app.importing.extract import extract_document
 from policies_app.importing.result import REVIEW_THRESHOLD, Criterion, Field, ImportResult, plain
-from policies_app.importing.shown import field_label, shown_value
+from policies_app.importing.shown import code_text, field_label, shown_value
 from policies_app.models import (
+    CodeSystem,
     CoveragePosition,
     CriterionNodeType,
     CriterionOperator,
@@ -49,6 +52,7 @@ from policies_app.models import (
     ImportUpload,
     LineOfBusiness,
     Policy,
+    PolicyCode,
     PolicyTerm,
     PolicyVersion,
     PolicyVersionStatus,
@@ -401,16 +405,39 @@ def _field_reviews_create(*, version: PolicyVersion, result: ImportResult) -> No
     ImportFieldReview.objects.bulk_create(reviews)
 
 
-# The fields an editor may correct while confirming, and the draft's attribute each one sets. Any
-# other field (codes, terms, positions, the policy's own title and number) is corrected on the
-# draft's page or the policy's, then confirmed.
-CORRECTABLE = {
+# The fields an editor may correct while confirming, and the draft's attribute each date or label
+# sets. A code or a term replaces the draft's row it became, and may instead be removed from the
+# draft; the title is the policy's. Positions, lines of business and the policy's number and payer
+# are corrected on the draft's page or the policy's, then confirmed.
+# What a removed code or term's review shows in place of its value.
+REMOVED = "(removed from the draft)"
+
+ATTRIBUTES = {
     "effective_start": "effective_start",
     "effective_end": "effective_end",
     "revised": "revised_date",
     "last_review": "review_date",
     "version_label": "version_label",
 }
+CORRECTABLE = {*ATTRIBUTES, "title", "codes", "terms"}
+REMOVABLE = {"codes", "terms"}
+
+# "CPT 64633", "HCPCS Level II E0601 — Positive airway pressure device", "ICD-10-CM E10.10–E10.9":
+# a code as the review shows it. A range's end is a code (it holds a digit); a description follows
+# a dash with spaces around it.
+_CODE_CORRECTION_RE = re.compile(
+    r"^(?P<system>[A-Za-z][\w\- ]*?)\s+(?P<code>[A-Za-z]?\d[A-Za-z0-9.]*)"
+    r"(?:(?:\s*[-–]\s*|\s+(?:to|through)\s+)(?P<end>[A-Za-z]?\d[A-Za-z0-9.]*))?"
+    r"(?:\s+[-–—]\s+(?P<description>\S.*))?$"
+)
+
+
+def _code_system(name: str) -> str | None:
+    wanted = re.sub(r"[\s\-]", "", name).lower()
+    for value, label in CodeSystem.choices:
+        if wanted in (value.lower(), re.sub(r"[\s\-]", "", str(label)).lower()):
+            return str(value)
+    return "ICD10CM" if wanted in ("icd10", "icd10cm") else None
 
 
 def _draft_locked(version_id: int) -> PolicyVersion:
@@ -425,15 +452,7 @@ def _draft_locked(version_id: int) -> PolicyVersion:
     return version
 
 
-def _corrected_value(review: ImportFieldReview, version: PolicyVersion, text: str) -> date | str:
-    if review.field not in CORRECTABLE:
-        raise ValidationFailed(
-            {
-                "corrected": [
-                    f"{review.label.lower()} is corrected on the draft's page (or the policy's), then confirmed here"
-                ]
-            }
-        )
+def _corrected_attribute(review: ImportFieldReview, version: PolicyVersion, text: str) -> date | str:
     if review.field == "version_label":
         if len(text) > 50:
             raise ValidationFailed({"corrected": ["a version label has at most 50 characters"]})
@@ -455,11 +474,136 @@ def _corrected_value(review: ImportFieldReview, version: PolicyVersion, text: st
     return day
 
 
+def _imported_code(review: ImportFieldReview, version: PolicyVersion) -> PolicyCode:
+    value = review.value if isinstance(review.value, dict) else {}
+    system = str(value.get("system", ""))
+    first, last = str(value.get("code", "")), str(value.get("code_end") or "")
+    row = PolicyCode.objects.filter(
+        version=version,
+        system=system,
+        code=normalize_code(system, first),
+        code_end=normalize_code(system, last) if last else "",
+    ).first()
+    if row is None:
+        raise ValidationFailed(
+            {
+                "corrected": [
+                    f"the draft no longer lists {review.shown}; confirm it as read, or correct the draft's codes"
+                ]
+            }
+        )
+    return row
+
+
+def _imported_term(review: ImportFieldReview, version: PolicyVersion) -> PolicyTerm:
+    value = review.value if isinstance(review.value, dict) else {}
+    # The draft holds a device by the short name notes use, a procedure by its whole name.
+    name = str(value.get("short") if value.get("kind") == "device" and value.get("short") else value.get("name", ""))
+    row = PolicyTerm.objects.filter(version=version, term__iexact=name[:MAX_TERM]).first()
+    if row is None:
+        raise ValidationFailed(
+            {"corrected": [f"the draft no longer lists {name!r}; confirm it as read, or correct the draft's terms"]}
+        )
+    return row
+
+
+def _code_corrected(review: ImportFieldReview, version: PolicyVersion, text: str) -> dict[str, tuple[Any, Any]]:
+    row = _imported_code(review, version)
+    match = _CODE_CORRECTION_RE.match(text)
+    system = _code_system(match.group("system")) if match else None
+    if match is None or system is None:
+        raise ValidationFailed(
+            {
+                "corrected": [
+                    f"{text!r} is not a code: write the code set and the code, or a range, e.g. "
+                    "'CPT 64633', 'HCPCS Level II E0601' or 'ICD-10-CM E10.10-E10.9', "
+                    "optionally followed by ' - ' and its description"
+                ]
+            }
+        )
+    old = code_text({"system": row.system, "code": row.code, "code_end": row.code_end, "description": ""})
+    description = match.group("description") or row.description
+    row.delete()
+    new = policy_code_add(
+        version=version,
+        system=system,
+        code=match.group("code"),
+        code_end=match.group("end") or "",
+        description=description,
+    )
+    return {"codes": (old, code_text({"system": new.system, "code": new.code, "code_end": new.code_end}))}
+
+
+def _term_corrected(review: ImportFieldReview, version: PolicyVersion, text: str) -> dict[str, tuple[Any, Any]]:
+    row = _imported_term(review, version)
+    if len(text) > MAX_TERM:
+        raise ValidationFailed({"corrected": [f"a term has at most {MAX_TERM} characters"]})
+    if PolicyTerm.objects.filter(version=version, term__iexact=text).exclude(pk=row.pk).exists():
+        raise ValidationFailed({"corrected": [f"the draft already lists {text!r}"]})
+    old = row.term
+    row.term = text
+    row.save(update_fields=["term"])
+    return {"terms": (old, text)}
+
+
+def _title_corrected(version: PolicyVersion, text: str) -> dict[str, tuple[Any, Any]]:
+    if len(text) > MAX_TITLE:
+        raise ValidationFailed({"corrected": [f"a title has at most {MAX_TITLE} characters"]})
+    policy = Policy.objects.select_for_update().get(pk=version.policy_id)
+    old = policy.title
+    policy.title = text
+    policy.save(update_fields=["title"])
+    return {"policy.title": (old, text)}
+
+
+def _corrected(review: ImportFieldReview, version: PolicyVersion, text: str) -> dict[str, tuple[Any, Any]]:
+    """Correct the draft (or its policy's title) to `text`; the changes, for the audit record."""
+    if review.field not in CORRECTABLE:
+        raise ValidationFailed(
+            {
+                "corrected": [
+                    f"{review.label.lower()} is corrected on the draft's page (or the policy's), then confirmed here"
+                ]
+            }
+        )
+    if review.field == "codes":
+        return _code_corrected(review, version, text)
+    if review.field == "terms":
+        return _term_corrected(review, version, text)
+    if review.field == "title":
+        return _title_corrected(version, text)
+    value = _corrected_attribute(review, version, text)
+    attribute = ATTRIBUTES[review.field]
+    old = getattr(version, attribute)
+    setattr(version, attribute, value)
+    version.save(update_fields=[attribute])
+    return {attribute: (old.isoformat() if isinstance(old, date) else old, text)}
+
+
+def _removed(review: ImportFieldReview, version: PolicyVersion) -> dict[str, tuple[Any, Any]]:
+    """Take a code or a term the importer misread off the draft; the change, for the audit record."""
+    if review.field not in REMOVABLE:
+        raise ValidationFailed(
+            {"remove": [f"only a code or a term is removed here; {review.label.lower()} is corrected instead"]}
+        )
+    if review.field == "codes":
+        code = _imported_code(review, version)
+        code.delete()
+        return {"codes": (review.shown, None)}
+    term = _imported_term(review, version)
+    term.delete()
+    return {"terms": (term.term, None)}
+
+
 @transaction.atomic
-def import_field_review_confirm(*, review_id: int, user: User, corrected: str = "") -> ImportFieldReview:
+def import_field_review_confirm(
+    *, review_id: int, user: User, corrected: str = "", remove: bool = False
+) -> ImportFieldReview:
     """Confirm one field the importer was unsure of, correcting the draft first when `corrected` is given.
 
-    Confirming again changes nothing. Only a draft's fields are confirmed: a published version is frozen.
+    With `remove`, a code or a term the importer misread is taken off the draft, and the review is
+    settled as removed. Confirming again changes nothing. Only a draft's fields are confirmed: a
+    published version is frozen.
     """
     require_role(user, Role.POLICY_EDITOR, action="confirm an imported field")
     version_id = ImportFieldReview.objects.filter(pk=review_id).values_list("version_id", flat=True).first()
@@ -471,13 +615,13 @@ def import_field_review_confirm(*, review_id: int, user: User, corrected: str = 
         return review
     changes: dict[str, tuple[Any, Any]] = {}
     corrected = corrected.strip()
-    if corrected and corrected != review.shown:
-        value = _corrected_value(review, version, corrected)
-        attribute = CORRECTABLE[review.field]
-        old = getattr(version, attribute)
-        setattr(version, attribute, value)
-        version.save(update_fields=[attribute])
-        changes[attribute] = (old.isoformat() if isinstance(old, date) else old, corrected)
+    if remove:
+        changes = _removed(review, version)
+        review.corrected_from = review.shown
+        review.shown = REMOVED
+        review.value = None
+    elif corrected and corrected != review.shown:
+        changes = _corrected(review, version, corrected)
         review.corrected_from = review.shown
         review.shown = corrected[:500]
         review.value = corrected

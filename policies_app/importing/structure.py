@@ -14,11 +14,17 @@ _KINDS: list[tuple[str, re.Pattern[str]]] = [
     (
         "history",
         re.compile(
-            r"\bhistory\b|\brevision|\bupdates\b|\bupdate\s+(?:history|log)|\bchange\s+log|summary\s+of\s+changes|\bchanges?\s+summary|\breview\s+log",
+            r"\bhistory\b|\brevision|\bupdates\b|\bupdate\s+(?:history|log|information)|\bchange\s+log|summary\s+of\s+changes|\bchanges?\s+summary|\breview\s+log",
             re.I,
         ),
     ),
-    ("references", re.compile(r"\breferences?\b|\bbibliograph|\bsources?\b|\bcitations?\b", re.I)),
+    # "Billing Reference" and "Coding Reference" head code tables.
+    (
+        "references",
+        re.compile(
+            r"(?<!billing\s)(?<!coding\s)(?<!code\s)\breferences?\b|\bbibliograph|\bsources?\b|\bcitations?\b", re.I
+        ),
+    ),
     ("codes", re.compile(r"\bcod(?:es?|ing)\b|\bbilling\b|\bcpt\b|\bhcpcs\b|\bicd-?10", re.I)),
     ("prior_authorization", re.compile(r"prior\s+(?:approval|authori[sz]ation)|precertification|pre-?authori", re.I)),
     ("applicability", re.compile(r"\bapplies\s+to\b|\bapplicab|\bscope\b|lines?\s+of\s+business|\bproducts?\b", re.I)),
@@ -48,6 +54,14 @@ _NUMBERED_HEADING_RE = re.compile(r"^(?:(?:[IVX]{1,4}|[A-Z])[.)]|\d{1,2}(?:\.\d{
 _ANNOUNCES_LIST_RE = re.compile(r"\b(?:the|of)\s+following\b", re.I)
 # A heading written in Markdown, as a wiki exports it ("## HCPCS codes").
 _MARKDOWN_HEADING_RE = re.compile(r"^#{1,6}\s+(?=\S)")
+# A plain-text heading set between rules ("=== Section 6 - Change log ===", "*** POLICY ***") and the
+# section number such a heading may carry ("Section 6 - ", "Part II: ").
+_RULED_HEADING_RE = re.compile(
+    r"^(?P<rule>[=*~_-])(?P=rule){2,}\s*(?P<t>[^=*~_\s-](?:.*?[^=*~_\s-])?)\s*(?P=rule){3,}$"
+)
+_SECTION_WORD_RE = re.compile(
+    r"^(?:section|part|chapter)\s+(?:\d{1,2}(?:\.\d{1,2})*|[IVX]{1,4}|[A-Z])\s*[-–—:.]\s*", re.I
+)
 # A number no list item carries ("2.0 POLICY", "7 HISTORY"): no marker of a list ends with a digit.
 _SECTION_NUMBER_RE = re.compile(r"^\d{1,2}(?:\.\d{1,2})*\s+(?=[A-Z])")
 # A row of a code table: a CPT, HCPCS or ICD-10-CM code (or a range) and its description
@@ -60,6 +74,8 @@ _CODE_ROW_RE = re.compile(
 _DATE_LABEL_LINE_RE = re.compile(
     r"^(?:[\w/-]+\s+){0,3}(?:date|effective|(?:last\s+)?reviewed|revised)(?:\s*\(s\))?\s*:?$", re.I
 )
+# An aside in brackets after a capitals heading's words, in lower case.
+_HEADING_ASIDE_RE = re.compile(r"(?<=[A-Z'’])\s+\([^()A-Z]{1,60}\)$")
 # Cells of a table written with pipes ("Code | Description"), as saved from a web page or a wiki.
 _PIPE_ROW_RE = re.compile(r"\S\s*\|\s*\S")
 
@@ -78,6 +94,8 @@ class Section:
 
 def heading_kind(text: str) -> str:
     name = _MARKDOWN_HEADING_RE.sub("", text.strip()).strip("*_ ")
+    if ruled := _RULED_HEADING_RE.match(text.strip()):
+        name = _SECTION_WORD_RE.sub("", ruled.group("t"))
     name = _NUMBERED_HEADING_RE.sub("", name).rstrip(": ").strip()
     for kind, pattern in _KINDS:
         if pattern.search(name):
@@ -91,14 +109,17 @@ def is_heading(document: Document, line: Line) -> bool:
         return False
     if line.heading:
         return True
+    if ruled := _RULED_HEADING_RE.match(text):
+        return len(ruled.group("t").split()) <= 12 and not ruled.group("t").endswith((".", ",", ";"))
     if _MARKDOWN_HEADING_RE.match(text):
         # A "#" opens a heading only in Markdown; "# of visits allowed: 12" is a sentence.
         return len(text.split()) <= 12 and not text.endswith((".", ",", ";")) and ":" not in text
-    if not text or "\t" in text or len(text) > 70 or _PIPE_ROW_RE.search(text):
+    if not text or "\t" in text or len(_HEADING_ASIDE_RE.sub("", text)) > 70 or _PIPE_ROW_RE.search(text):
         return False
     if _LIST_MARKER_RE.match(text):
         return _is_numbered_heading(text)
-    bare = _NUMBERED_HEADING_RE.sub("", text).rstrip(":").strip()
+    # A capitals heading may carry an aside in brackets ("III. SUMMARY OF CRITERIA (for reference)").
+    bare = _HEADING_ASIDE_RE.sub("", _NUMBERED_HEADING_RE.sub("", text).rstrip(":").strip())
     if _SECTION_NUMBER_RE.match(text):
         return (_is_capitals(bare) and len(bare.split()) <= 8) or _is_numbered_heading(text)
     words = bare.split()

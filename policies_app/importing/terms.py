@@ -43,15 +43,24 @@ def short_name(full: str) -> str:
     when that still leaves a long name ("WATCHMAN FLX™ Pro Left Atrial Appendage Closure"), a
     trademark sign ends the brand, with one model word after it ("FLX™ Pro").
     """
+    sign = TM_RE.search(full)
+    if sign is not None and 0 < len(strip_marks(full[: sign.start()]).split()) <= 2:
+        later = TM_RE.search(full, sign.end())
+        if later is not None and strip_marks(full[sign.end() : later.start()]):
+            # "Halvor™ Brisa® 4": a maker's (or a family's) mark, then the product's; notes write "Brisa 4".
+            return short_name(full[sign.end() :])
     words = strip_marks(full).split()
     brand = list(words)
-    if words and not words[0].islower():
-        lower = next((i for i, word in enumerate(words) if i > 0 and _LOWER_WORD_RE.fullmatch(word)), None)
+    # A brand in lower case ends, like any other, at the lower-case words after its model ("zolo X2 insulin pump").
+    first = 0
+    if words and words[0].islower():
+        first = next((i for i, word in enumerate(words) if i > 0 and not word.islower()), len(words))
+    if first < len(words):
+        lower = next((i for i, word in enumerate(words) if i > first and _LOWER_WORD_RE.fullmatch(word)), None)
         if lower is not None:
             brand = words[:lower]
     while len(brand) > 1 and brand[-1].lower() in DESCRIPTORS:
         brand.pop()
-    sign = TM_RE.search(full)
     if len(brand) > 3 and sign is not None and sign.start() > 0 and full[sign.end() :].strip():
         after = strip_marks(full[sign.end() :]).split()
         model = after[:1] if after and _MODEL_RE.fullmatch(after[0]) else []

@@ -56,6 +56,9 @@ def facet_version() -> PolicyVersion:
 
 def sign_in(page: Page, username: str) -> None:
     """Through the sign-in form, as a person would (signing out whoever was signed in)."""
+    # Leaving the page first stops its in-flight requests, whose responses would otherwise put the
+    # previous person's CSRF cookie back after the clear and fail the sign-in.
+    page.goto("about:blank")
     page.context.clear_cookies()
     page.goto("/login/")
     page.get_by_label("Username").fill(username)

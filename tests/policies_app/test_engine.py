@@ -268,6 +268,44 @@ def test_wide_numeric_range_does_not_match_a_category_iii_code_by_string_order()
     assert PolicyIndex([surgery]).versions_for_code("CPT", "1000T") == []
 
 
+def test_icd10cm_range_with_ends_of_differing_length_flags_a_code_inside_it() -> None:
+    diabetes = version(codes=(("ICD10CM", "E10.10", "E10.9"),))
+    assert kinds([diabetes], request("E10.65", system="ICD10CM")) == ["investigational"]
+
+
+def test_icd10cm_range_flags_a_seventh_character_code_under_its_last_code() -> None:
+    fractures = version(codes=(("ICD10CM", "S32.0", "S32.2"),))
+    assert kinds([fractures], request("S32.2XXA", system="ICD10CM")) == ["investigational"]
+
+
+def test_icd10cm_range_does_not_flag_the_code_after_its_last_leaf() -> None:
+    diabetes = version(codes=(("ICD10CM", "E10.10", "E10.9"),))
+    assert kinds([diabetes], request("E10.A0", system="ICD10CM")) == []
+
+
+def test_icd10cm_range_flags_a_code_written_without_its_dot() -> None:
+    diabetes = version(codes=(("ICD10CM", "E10.10", "E10.9"),))
+    assert kinds([diabetes], request("E1065", system="ICD10CM")) == ["investigational"]
+
+
+def test_icd10cm_range_of_a_whole_chapter_is_kept_unexpanded_and_still_matches() -> None:
+    musculoskeletal = version(codes=(("ICD10CM", "M00", "M99"),))
+    index = PolicyIndex([musculoskeletal])
+    assert [v.version_id for v in index.versions_for_code("ICD10CM", "M1A.0110")] == [1]
+    assert index.versions_for_code("ICD10CM", "N00.0") == []
+
+
+def test_icd10cm_subcategory_listed_alone_flags_the_codes_under_it() -> None:
+    stenosis = version(codes=(("ICD10CM", "M48.06", "M48.06"),))
+    assert kinds([stenosis], request("M48.062", system="ICD10CM")) == ["investigational"]
+    assert kinds([stenosis], request("M48.07", system="ICD10CM")) == []
+
+
+def test_icd10cm_billable_code_listed_alone_flags_only_itself() -> None:
+    claudication = version(codes=(("ICD10CM", "M48.062", "M48.062"),))
+    assert kinds([claudication], request("M48.061", system="ICD10CM")) == []
+
+
 def test_code_matches_only_in_its_own_system() -> None:
     hcpcs = version(codes=(("HCPCS", "G0276", "G0276"),))
     assert kinds([hcpcs], request("G0276", system="HCPCS")) == ["investigational"]

@@ -296,3 +296,37 @@ def test_engine_index_leaves_out_drafts(published: PolicyVersion) -> None:
     index = engine_index()
     assert published.pk in index.versions
     assert draft.pk not in index.versions
+
+
+# --- ICD-10-CM ranges -----------------------------------------------------------------------
+
+
+def test_an_icd10cm_range_with_ends_of_differing_length_is_kept_as_given() -> None:
+    draft = factories.draft_version(codes=[])
+    code = policy_code_add(version=draft, system="ICD10CM", code="E10.10", code_end="E10.9")
+    assert (code.code, code.code_end) == ("E10.10", "E10.9")
+
+
+def test_an_icd10cm_range_in_tabular_order_is_kept_though_its_text_order_is_reversed() -> None:
+    """The tabular list puts C7A (malignant neuroendocrine tumors) before C76; so must the database."""
+    draft = factories.draft_version(codes=[])
+    code = policy_code_add(version=draft, system="ICD10CM", code="C7A", code_end="C76")
+    assert (code.code, code.code_end) == ("C7A", "C76")
+
+
+def test_the_service_refuses_a_reversed_icd10cm_range_naming_it() -> None:
+    draft = factories.draft_version(codes=[])
+    with pytest.raises(ValidationFailed) as refused:
+        policy_code_add(version=draft, system="ICD10CM", code="S32.2", code_end="S32.0")
+    assert "range S32.2-S32.0" in str(refused.value.errors)
+
+
+def test_a_request_coded_inside_a_published_icd10cm_range_is_flagged(editor: User, integration_client: User) -> None:
+    ranged = factories.publish(factories.draft_version(codes=[("ICD10CM", "S32.0", "S32.2")]), editor)
+    case = factories.case(
+        integration_client,
+        review_type="retrospective",
+        service_lines=(LineInput(code_system="ICD10CM", code="S32.2XXA", units=1, date_of_service=IN_2026),),
+    )
+    [flag] = current_flags(case)
+    assert (flag.kind, flag.policy_version_id) == ("investigational", ranged.pk)

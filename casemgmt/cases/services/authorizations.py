@@ -38,6 +38,7 @@ from casemgmt.cases.models import (
 from casemgmt.cases.services.events import case_event_add
 from casemgmt.cases.services.extensions import extension_requested_end
 from casemgmt.kernel.errors import DomainError
+from policies_app.codes import icd10cm_in_range, icd10cm_range_span
 
 AUTHORIZATION_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 DEFAULT_DAYS_AFTER = 90
@@ -63,9 +64,13 @@ def _rule_matches(
         if rule.code_system != line.code_system:
             return False
         last = rule.code_end or rule.code_start
-        # Codes of one system have one length and shape (five characters for CPT and HCPCS), so
-        # a range is the codes between its ends in text order.
-        if not (len(line.code) == len(rule.code_start) and rule.code_start <= line.code <= last):
+        if rule.code_system == "ICD10CM" and rule.code_end and icd10cm_range_span(rule.code_start, last) is not None:
+            # ICD-10-CM codes differ in length: a range runs in the code set's tabular order.
+            if not icd10cm_in_range(line.code, rule.code_start, last):
+                return False
+        # Codes of other systems have one length and shape (five characters for CPT and HCPCS),
+        # so a range is the codes between its ends in text order.
+        elif not (len(line.code) == len(rule.code_start) and rule.code_start <= line.code <= last):
             return False
     return True
 

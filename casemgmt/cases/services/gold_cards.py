@@ -69,7 +69,13 @@ from casemgmt.cases.models import (
 from casemgmt.cases.validation import Problems, check_npi
 from casemgmt.kernel.errors import InvalidTransition, NotFoundError, ValidationFailed
 from casemgmt.kernel.roles import Role, require_role
-from policies_app.codes import code_problem, normalize_code, range_problem
+from policies_app.codes import (
+    code_problem,
+    icd10cm_range_roots,
+    icd10cm_range_span,
+    normalize_code,
+    range_problem,
+)
 from policies_app.models import LineOfBusiness, Policy, PolicyCode, PolicyVersionStatus
 
 # The outcomes of a determination a person made on an initial request's line.
@@ -376,9 +382,7 @@ def _services_filter(programme: GoldCardProgramme) -> Q:
         singles: dict[str, set[str]] = {}
         for system, first, last in codes.distinct():
             if last and last != first:
-                covers |= Q(
-                    service_line__code_system=system, service_line__code__gte=first, service_line__code__lte=last
-                )
+                covers |= _policy_range_filter(system, first, last)
             else:
                 singles.setdefault(system, set()).add(first)
         for system, values in singles.items():
@@ -393,6 +397,22 @@ def _services_filter(programme: GoldCardProgramme) -> Q:
         else:
             covers |= Q(service_line__code_system=programme.code_system, service_line__code=programme.code_start)
     return covers
+
+
+def _policy_range_filter(system: str, first: str, last: str) -> Q:
+    """The decision lines whose code is in a range of a policy, read as the engine reads it: an
+    ICD-10-CM range in tabular order, with every code under its last code (as its codes and the
+    codes under its roots, dotted or not, since a line keeps its code as submitted); any other
+    range between its ends in text order."""
+    if system == "ICD10CM" and icd10cm_range_span(first, last) is not None:
+        alone, roots = icd10cm_range_roots(first, last)
+        within = Q(service_line__code__in=sorted({form for code in alone for form in (code, code.replace(".", ""))}))
+        for root in roots:
+            within |= Q(service_line__code__startswith=root)
+            if "." in root:
+                within |= Q(service_line__code__startswith=root.replace(".", ""))
+        return Q(service_line__code_system=system) & within
+    return Q(service_line__code_system=system, service_line__code__gte=first, service_line__code__lte=last)
 
 
 def _figures_query(programme: GoldCardProgramme, period: Period, provider_npi: str | None = None) -> Any:

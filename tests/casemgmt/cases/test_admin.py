@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from casemgmt.audit.models import AuditEvent, AuditObject
+from casemgmt.cases.admin import AuthorizationValidityRuleForm
 from casemgmt.cases.models import ApiToken, DeadlineRule
 from casemgmt.cases.services.triage import intake_settings
 from casemgmt.kernel.errors import PermissionDeniedError
@@ -124,3 +125,26 @@ def test_manager_turns_automatic_approval_on_in_the_admin_through_the_service(ma
     assert intake_settings().automatic_approval is True
     assert intake_settings().changed_by == manager
     assert AuditEvent.objects.filter(object_type=AuditObject.INTAKE_SETTINGS).count() == 1
+
+
+def validity_rule_form(**codes: str) -> AuthorizationValidityRuleForm:
+    data = {"name": "Spine imaging", "line_of_business": "commercial", "days_before": 0, "days_after": 90, **codes}
+    return AuthorizationValidityRuleForm(data=data)
+
+
+def test_a_validity_rule_with_a_mistyped_code_is_a_form_error_on_its_field() -> None:
+    form = validity_rule_form(code_system="CPT", code_start="7214")
+    assert not form.is_valid()
+    assert "is not a CPT code" in form.errors["code_start"][0]
+
+
+def test_a_validity_rule_with_a_reversed_range_is_a_form_error_on_its_end() -> None:
+    form = validity_rule_form(code_system="CPT", code_start="72158", code_end="72141")
+    assert not form.is_valid()
+    assert "72141" in form.errors["code_end"][0]
+
+
+def test_a_validity_rule_keeps_an_icd10cm_range_of_differing_length_in_the_code_sets_form() -> None:
+    form = validity_rule_form(code_system="ICD10CM", code_start="e1010", code_end="E109")
+    assert form.is_valid(), form.errors
+    assert (form.cleaned_data["code_start"], form.cleaned_data["code_end"]) == ("E10.10", "E10.9")

@@ -189,6 +189,18 @@ def test_a_code_range_rule_beats_a_line_of_business_rule(integration_client, phy
     assert active_of(case).validity_rule == codes
 
 
+def test_an_icd10cm_code_range_rule_covers_a_code_under_its_last_code(integration_client, physician, version):
+    """An ICD-10-CM range runs in the code set's tabular order: S32.0-S32.2 holds S32.2XXA."""
+    fractures = AuthorizationValidityRule.objects.create(
+        name="Lumbar fractures", code_system="ICD10CM", code_start="S32.0", code_end="S32.2", days_after=45
+    )
+    dos = timezone.localdate() + timedelta(days=10)
+    line = LineInput(code_system="ICD10CM", code="S32.2XXA", units=UNITS, date_of_service=dos)
+    case = factories.case(integration_client, service_lines=(line,))
+    decide(case, physician, version, LineOutcome.APPROVED)
+    assert active_of(case).validity_rule == fractures
+
+
 # --- later decisions --------------------------------------------------------------------------
 
 

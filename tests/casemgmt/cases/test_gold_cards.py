@@ -14,6 +14,7 @@ from django_celery_beat.models import PeriodicTask
 from casemgmt.audit.models import AuditEvent, AuditObject
 from casemgmt.cases.models import GoldCardExemption, GoldCardProgramme, GoldCardSource, GoldCardStatus
 from casemgmt.cases.selectors import gold_card_exemption_for
+from casemgmt.cases.services.decisions import DecisionLineInput, decision_record
 from casemgmt.cases.services.gold_cards import (
     gold_card_grant,
     gold_card_programme_create,
@@ -23,6 +24,7 @@ from casemgmt.cases.services.gold_cards import (
     gold_cards_evaluate,
     months_before,
 )
+from casemgmt.cases.services.intake import LineInput, ProviderInput
 from casemgmt.cases.tasks import gold_cards_evaluate_task
 from casemgmt.kernel.errors import InvalidTransition, PermissionDeniedError, ValidationFailed
 from policies_app.models import PolicyVersion
@@ -156,6 +158,41 @@ def test_a_programme_by_policy_counts_the_codes_of_its_versions_ranges_included(
     )
     approved(integration_client, nurse, 2, codes=("62323",))
     approved(integration_client, nurse, 2, codes=("62330",), npi=OTHER_VALID_NPI)
+
+    gold_cards_evaluate(now=later())
+
+    assert [card.provider_npi for card in active_cards(programme)] == [VALID_NPI]
+
+
+def approved_diagnosis_line(client: User, nurse: User, code: str, n: int, npi: str = VALID_NPI) -> None:
+    """`n` requests from `npi` of one line coded in ICD-10-CM, each approved by `nurse`."""
+    for _ in range(n):
+        line = LineInput(
+            code_system="ICD10CM", code=code, units=1, date_of_service=timezone.localdate() + timedelta(days=10)
+        )
+        case = factories.case(client, service_lines=(line,), requesting_provider=ProviderInput(npi=npi, name="Clinic"))
+        decision_record(
+            case_id=case.pk, user=nurse, lines=[DecisionLineInput(service_line=1, outcome="approved")], citations=[]
+        )
+
+
+def test_a_programme_by_policy_counts_the_codes_under_the_last_code_of_its_icd10cm_ranges(
+    manager, editor, integration_client, nurse
+):
+    """An ICD-10-CM range runs in tabular order: S32.0-S32.2 holds S32.2XXA, not S32.301A."""
+    policy_version = factories.publish(
+        factories.draft_version(
+            factories.policy(number="TP.10", title="Lumbar fractures"),
+            codes=[("ICD10CM", "S32.0", "S32.2")],
+            coverage_position="medically_necessary",
+        ),
+        editor,
+    )
+    programme = factories.gold_card_programme(
+        manager, code_system="", code_start="", policy_id=policy_version.policy_id, min_requests=2
+    )
+    approved_diagnosis_line(integration_client, nurse, "S32.2XXA", 2)
+    approved_diagnosis_line(integration_client, nurse, "S32.301A", 2, npi=OTHER_VALID_NPI)
 
     gold_cards_evaluate(now=later())
 

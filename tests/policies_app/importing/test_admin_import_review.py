@@ -18,8 +18,16 @@ from policies_app.importing.services import (
     import_field_review_confirm,
     policy_document_import,
 )
-from policies_app.models import CoveragePosition, Criterion, FactDefinition, ImportFieldReview, PolicyVersion
-from policies_app.services import policy_version_publish, policy_version_submit_for_review
+from policies_app.models import (
+    CoveragePosition,
+    Criterion,
+    FactDefinition,
+    ImportFieldReview,
+    PolicyTerm,
+    PolicyVersion,
+    TermKind,
+)
+from policies_app.services import policy_code_add, policy_version_publish, policy_version_submit_for_review
 from tests import factories
 from tests.policies_app.importing.conftest import CORPUS
 
@@ -49,8 +57,12 @@ def imported(name: str, editor) -> PolicyVersion:
     return version
 
 
-def confirm(client: Client, version: PolicyVersion, review: ImportFieldReview, corrected: str = "") -> str:
+def confirm(
+    client: Client, version: PolicyVersion, review: ImportFieldReview, corrected: str = "", remove: bool = False
+) -> str:
     data = {"step": "confirm", "draft": version.pk, "review": review.pk, "corrected": corrected}
+    if remove:
+        data["remove"] = "1"
     return client.post(URL, data, follow=True).content.decode()
 
 
@@ -124,12 +136,135 @@ def test_a_correction_that_is_not_a_date_is_refused_naming_the_field(editor_clie
     assert review.confirmed_at is None
 
 
-def test_a_title_is_corrected_on_the_policy_not_while_confirming(editor, editor_client):
+def test_a_title_is_corrected_on_the_policy_while_confirming(editor, editor_client):
     version = imported(UNSURE_TITLE, editor)
     title = version.field_reviews.get(field="title")
-    html = confirm(editor_client, version, title, corrected="Another title")
+    html = confirm(editor_client, version, title, corrected="Transcatheter edge-to-edge repair of the tricuspid valve")
     title.refresh_from_db()
-    assert "title is corrected on the draft" in html and title.confirmed_at is None
+    version.policy.refresh_from_db()
+    assert version.policy.title == "Transcatheter edge-to-edge repair of the tricuspid valve"
+    assert title.confirmed_at is not None and "corrected from" in html
+
+
+def test_a_position_is_corrected_on_the_draft_not_while_confirming(editor, editor_client):
+    version = imported(UNSURE_TITLE, editor)
+    review = unsure(version, "positions", "Coverage position", {"position": "investigational", "indication": ""})
+    html = confirm(editor_client, version, review, corrected="Medically necessary")
+    review.refresh_from_db()
+    assert "coverage position is corrected on the draft" in html and review.confirmed_at is None
+
+
+def unsure(version: PolicyVersion, field: str, label: str, value: object, shown: str = "") -> ImportFieldReview:
+    """A field the importer read below the threshold, as the import records one."""
+    return ImportFieldReview.objects.create(
+        version=version,
+        field=field,
+        position=version.field_reviews.filter(field=field).count() + 100,
+        label=label,
+        value=value,
+        shown=shown or str(value),
+        source_text="as the document wrote it",
+        confidence=0.5,
+    )
+
+
+def code_review(version: PolicyVersion, system: str, code: str, code_end: str = "") -> ImportFieldReview:
+    policy_code_add(version=version, system=system, code=code, code_end=code_end, description="as read")
+    value = {"system": system, "code": code, "code_end": code_end, "description": "as read"}
+    return unsure(version, "codes", "Codes", value, shown=f"{system} {code}")
+
+
+def term_review(version: PolicyVersion, name: str, short: str) -> ImportFieldReview:
+    PolicyTerm.objects.create(version=version, term=short, kind=TermKind.DEVICE)
+    value = {"name": name, "short": short, "kind": "device"}
+    return unsure(version, "terms", "Devices and procedure terms", value, shown=name)
+
+
+def codes_of(version: PolicyVersion) -> set[tuple[str, str, str]]:
+    return set(version.codes.values_list("system", "code", "code_end"))
+
+
+def test_a_code_is_corrected_on_the_draft_then_confirmed(editor, editor_client):
+    version = imported(UNSURE_TITLE, editor)
+    review = code_review(version, "CPT", "93799")
+    html = confirm(
+        editor_client, version, review, corrected="CPT 0545T - Transcatheter tricuspid annulus reconstruction"
+    )
+    review.refresh_from_db()
+    assert ("CPT", "93799", "") not in codes_of(version) and ("CPT", "0545T", "") in codes_of(version)
+    assert version.codes.get(code="0545T").description == "Transcatheter tricuspid annulus reconstruction"
+    assert review.confirmed_at is not None and "corrected from" in html
+
+
+def test_a_code_is_corrected_to_a_range(editor):
+    version = imported(UNSURE_TITLE, editor)
+    review = code_review(version, "HCPCS", "E0601")
+    import_field_review_confirm(review_id=review.pk, user=editor, corrected="HCPCS Level II E0470 to E0471")
+    assert ("HCPCS", "E0470", "E0471") in codes_of(version)
+
+
+def test_a_code_correction_that_is_not_a_code_is_refused_naming_the_field(editor, editor_client):
+    version = imported(UNSURE_TITLE, editor)
+    review = code_review(version, "CPT", "93799")
+    html = confirm(editor_client, version, review, corrected="the valve code")
+    review.refresh_from_db()
+    assert "Corrected value: &#x27;the valve code&#x27; is not a code" in html
+    assert review.confirmed_at is None and ("CPT", "93799", "") in codes_of(version)
+
+
+def test_a_corrected_code_of_the_wrong_form_is_refused_and_the_read_code_kept(editor):
+    version = imported(UNSURE_TITLE, editor)
+    review = code_review(version, "CPT", "93799")
+    with pytest.raises(ValidationFailed) as refused:
+        import_field_review_confirm(review_id=review.pk, user=editor, corrected="CPT 9379")
+    assert "is not a CPT code" in refused.value.errors["code"][0]
+    assert ("CPT", "93799", "") in codes_of(version)
+
+
+def test_a_misread_code_is_removed_from_the_draft(editor, editor_client):
+    version = imported(UNSURE_TITLE, editor)
+    review = code_review(version, "CPT", "93799")
+    html = confirm(editor_client, version, review, remove=True)
+    review.refresh_from_db()
+    assert ("CPT", "93799", "") not in codes_of(version)
+    assert review.confirmed_at is not None and review.corrected_from == "CPT 93799"
+    assert "removed from the draft" in html
+    event = AuditEvent.objects.filter(object_id=str(version.pk)).latest("pk")
+    assert event.changes["codes"] == {"old": "CPT 93799", "new": None}
+
+
+def test_a_term_is_corrected_on_the_draft_then_confirmed(editor):
+    version = imported(UNSURE_TITLE, editor)
+    review = term_review(version, "Valvex Clip Delivery System", "Valvex")
+    import_field_review_confirm(review_id=review.pk, user=editor, corrected="Valvex Clip")
+    assert version.terms.filter(term="Valvex Clip").exists() and not version.terms.filter(term="Valvex").exists()
+
+
+def test_a_misread_term_is_removed_from_the_draft(editor):
+    version = imported(UNSURE_TITLE, editor)
+    review = term_review(version, "Guideline Suite", "Guideline Suite")
+    import_field_review_confirm(review_id=review.pk, user=editor, remove=True)
+    review.refresh_from_db()
+    assert not version.terms.filter(term="Guideline Suite").exists() and review.value is None
+
+
+def test_only_a_code_or_a_term_is_removed(editor):
+    version = imported(UNSURE_TITLE, editor)
+    title = version.field_reviews.get(field="title")
+    with pytest.raises(ValidationFailed) as refused:
+        import_field_review_confirm(review_id=title.pk, user=editor, remove=True)
+    assert "only a code or a term is removed" in refused.value.errors["remove"][0]
+    title.refresh_from_db()
+    assert title.confirmed_at is None
+
+
+def test_a_code_the_draft_no_longer_lists_is_refused_when_corrected(editor):
+    version = imported(UNSURE_TITLE, editor)
+    review = code_review(version, "CPT", "93799")
+    version.codes.filter(code="93799").delete()
+    with pytest.raises(ValidationFailed) as refused:
+        import_field_review_confirm(review_id=review.pk, user=editor, corrected="CPT 0569T")
+    assert "the draft no longer lists" in refused.value.errors["corrected"][0]
 
 
 def test_only_a_drafts_fields_are_confirmed(editor):

@@ -79,3 +79,19 @@ def test_a_code_table_split_by_a_page_footer_keeps_its_rows():
         "Orchard Valley Clinical Policy GEN-12 - Page 1 of 2\n  C61 Malignant neoplasm of prostate\n"
     )
     assert codes(text) == ["ICD10CM:C18.0-C18.9", "ICD10CM:C25.0-C25.9", "ICD10CM:C61"]
+
+
+def test_a_billing_reference_heading_opens_a_code_table():
+    text = (
+        "Criteria\nKnee bracing is considered medically necessary when ALL of the following are met:\n"
+        "1. Age 18 years or older\n\n"
+        "-----------------------------\nCODING REFERENCE (outpatient)\n-----------------------------\n"
+        "  HCPCS  L1832         KO, adjustable knee joints, prefabricated\n"
+        "  HCPCS  L1843 - L1845 KO, single upright, custom fitted\n"
+    )
+    assert codes(text) == ["HCPCS:L1832", "HCPCS:L1843-L1845"]
+
+
+def test_an_icd10_range_whose_ends_differ_in_length_is_kept_as_a_range():
+    text = TABLE.replace("C18.0 - C18.9 Malignant neoplasm of colon", "J45.20 - J45.998 Asthma")
+    assert codes(text) == ["ICD10CM:J45.20-J45.998"]

@@ -235,3 +235,19 @@ def test_two_or_more_of_the_following_asks_for_at_least_two():
 
 def test_a_sentence_naming_the_following_codes_introduces_no_criteria():
     assert _lead_in("The following codes are billed with the frame:") == []
+
+
+def test_bracketed_number_items_under_a_both_of_introduction_are_its_leaves():
+    text = (
+        "II. ADOPTED BY REFERENCE\n\nThe plan follows the national determination in full.\n\n"
+        "III. OUTLINE OF THE DETERMINATION'S CRITERIA (summarised for staff)\n\n"
+        "(a) Instability\n\n"
+        "Knee bracing is considered reasonable and necessary for instability when both of the\n"
+        "following are met:\n\n"
+        "   (1) Giving way of the knee on walking\n"
+        "   (2) Laxity on examination, graded by the\n"
+        "       treating surgeon\n"
+    )
+    roots = extract_document(text.encode(), file="p.txt", catalogue=CATALOGUE).criteria
+    leaves = [leaf.label for root in roots for leaf in root.leaves()]
+    assert leaves == ["Giving way of the knee on walking", "Laxity on examination, graded by the treating surgeon"]

@@ -145,3 +145,39 @@ def test_a_duration_beside_the_facts_words_is_the_facts_test():
         "gte",
         3,
     )
+
+
+def test_time_on_a_treatment_set_off_by_commas_is_no_duration_of_symptoms():
+    assert map_fact("Using a nightly oral appliance, with follow-up by a dentist, for at least 4 months", FACTS) is None
+
+
+def test_time_on_medications_is_no_duration_of_symptoms():
+    assert map_fact("On two seizure medications for more than 6 months", FACTS) is None
+
+
+def test_a_condition_lasting_a_time_set_off_by_commas_is_the_duration_of_symptoms():
+    assert map_fact("Daily headaches, worse in the morning, for at least 3 months", FACTS)[:3] == (
+        "symptom_duration_months",
+        "gte",
+        3,
+    )
+
+
+def test_previous_reads_as_prior_for_a_yes_no_fact():
+    assert map_fact("No previous laminectomy at the level to be treated", FACTS)[:3] == (
+        "prior_spine_surgery",
+        "is_false",
+        None,
+    )
+
+
+def test_a_yes_no_fact_is_not_read_from_a_criterion_that_never_names_its_subject():
+    assert (
+        map_fact("A repeat nerve block at the same level is not given within 3 months of the previous block", FACTS)
+        is None
+    )
+
+
+def test_a_yes_no_fact_whose_key_ends_with_its_state_is_read_from_its_subject():
+    facts = [FactSpec("claudication_present", "Neurogenic claudication present", "boolean", "")]
+    assert map_fact("Walking brings on neurogenic claudication", facts)[:3] == ("claudication_present", "is_true", None)

@@ -234,3 +234,76 @@ def test_a_label_followed_by_on_takes_the_date_after_it():
 def test_an_original_approval_date_is_the_original_effective_date():
     text = "Effective: 03/01/2026\nOriginal Approval Date: 05/12/2015\n\n" + POLICY
     assert extract(text).value("original_effective") == date(2015, 5, 12)
+
+
+def test_effective_for_dates_of_service_on_and_after_is_the_effective_date():
+    text = "Orchard Valley Health Plan\nEffective for dates of service on and after June 3rd, 2026\n\n" + POLICY
+    assert extract(text).value("effective_start") == date(2026, 6, 3)
+
+
+def test_origination_alone_labels_the_original_effective_date():
+    text = "Orchard Valley Health Plan\nOrigination: 4/2017\nEffective Date: 01/05/2026\n\n" + POLICY
+    assert extract(text).value("original_effective") == date(2017, 4, 1)
+
+
+def test_an_original_date_naming_what_was_first_dated_is_the_original_effective_date():
+    text = "Orchard Valley Health Plan\nOriginal guideline date\n10-12-2016\nEffective Date: 01/05/2026\n\n" + POLICY
+    assert extract(text).value("original_effective") == date(2016, 10, 12)
+
+
+def test_an_initial_policy_label_is_the_original_effective_date():
+    text = "Orchard Valley Health Plan\nInitial policy    03/15/2013\nEffective Date: 01/05/2026\n\n" + POLICY
+    assert extract(text).value("original_effective") == date(2013, 3, 15)
+
+
+def test_a_dated_line_wrapped_under_a_history_row_is_not_a_row_of_its_own():
+    text = (
+        POLICY + "\nPolicy History\n"
+        "5/2025    Annual review. Members were told\n"
+        "          4/02/2025 of the new step therapy rule. (jt)\n"
+        "6/2019    Policy created.\n"
+    )
+    rows = extract(text).many("history")
+    assert [r.value["date"] for r in rows] == [date(2025, 5, 1), date(2019, 6, 1)]
+
+
+def test_a_pages_last_updated_date_under_the_history_is_not_a_history_row():
+    text = (
+        POLICY + "\nPolicy History\n- 03/04/2025 – Annual review.\n- 07/01/2020 – New policy.\n"
+        "Page last updated 09/30/2025\n"
+    )
+    rows = extract(text).many("history")
+    assert [r.value["date"] for r in rows] == [date(2025, 3, 4), date(2020, 7, 1)]
+
+
+def test_a_change_log_set_between_rules_holds_history_rows():
+    text = POLICY + "\n=== Part 5 - Change log ===\n\n   Mar 4, 2025    Annual review.\n   Jul 1, 2020    New policy.\n"
+    rows = extract(text).many("history")
+    assert [(r.value["date"], r.value["action"]) for r in rows] == [
+        (date(2025, 3, 4), "Annual review."),
+        (date(2020, 7, 1), "New policy."),
+    ]
+    assert all(r.confidence >= 0.8 for r in rows)
+
+
+def test_date_of_last_revision_is_the_revised_date():
+    assert extract("Date of Last Revision: 08/2025\n\n" + POLICY).value("revised") == date(2025, 8, 1)
+
+
+def test_date_of_review_is_the_last_review():
+    assert extract("Date of Review: 10/2025\n\n" + POLICY).value("last_review") == date(2025, 10, 1)
+
+
+def test_date_initiated_is_the_original_effective_date():
+    assert extract("Date Initiated: 09/2012\n\n" + POLICY).value("original_effective") == date(2012, 9, 1)
+
+
+def test_the_effective_date_of_the_current_version_is_the_effective_date():
+    text = "Effective Date of Current Version: 02/15/2026\n\n" + POLICY
+    assert extract(text).value("effective_start") == date(2026, 2, 15)
+
+
+def test_an_implementation_date_is_the_effective_date_to_confirm():
+    found = extract("Implementation Date: 05/01/2026\n\n" + POLICY).one("effective_start")
+    assert found is not None
+    assert (found.value, found.confidence) == (date(2026, 5, 1), 0.85)

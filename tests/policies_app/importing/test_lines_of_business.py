@@ -113,3 +113,21 @@ def test_an_excluded_products_row_of_a_markdown_table_excludes_the_plans():
 
 def test_a_products_row_of_a_markdown_table_limits_the_lines_of_business():
     assert only("| Products | Commercial PPO and Marketplace plans |\n\n" + POLICY) == ["commercial", "exchange"]
+
+
+def test_an_applies_to_sentence_wrapped_over_lines_names_every_plan_in_it():
+    text = POLICY + (
+        "\nThese criteria apply to members of fully insured employer plans and of the Silver\n"
+        "Marketplace plans sold on the state exchange.\n"
+    )
+    assert only(text) == ["commercial", "exchange"]
+
+
+def test_an_applies_to_label_ends_with_its_line():
+    text = POLICY + "\nApplies to: Commercial HMO\nMedicare Advantage plans use the national determination\n"
+    assert only(text) == ["commercial"]
+
+
+def test_a_guideline_used_for_members_of_plans_limits_the_lines_of_business():
+    text = POLICY + "\nThis guideline is used for members of Brookfield Commercial and Brookfield Exchange plans.\n"
+    assert only(text) == ["commercial", "exchange"]

@@ -31,3 +31,66 @@ def test_a_state_agency_in_the_letterhead_is_the_payer_rather_than_its_programme
         "Eastfield Department of Human Services Medicaid Program\n\n" + POLICY + "\nEastfield Medicaid plan members.\n"
     )
     assert payer(text) == "Eastfield Department of Human Services"
+
+
+def test_a_programme_named_like_a_payer_is_not_the_payer():
+    text = (
+        "Prior Authorization Criteria\n\n" + POLICY + "\nChildren's Health Insurance Program members keep their plan.\n"
+    )
+    assert payer(text) is None
+
+
+def test_a_blue_plan_region_named_with_its_article_is_part_of_the_name():
+    text = "Blue Cross and Blue Shield of the High Desert\nMedical Policy\n\n" + POLICY
+    assert payer(text) == "Blue Cross and Blue Shield of the High Desert"
+
+
+def test_an_ampersand_joins_the_words_of_a_payers_name():
+    text = "Lindenwood Health & Casualty Insurance Company\nCoverage Policy\n\n" + POLICY
+    assert payer(text) == "Lindenwood Health & Casualty Insurance Company"
+
+
+def test_a_company_named_by_its_legal_form_on_the_first_line_is_the_payer():
+    text = "BRIGHTWATER BENEFIT MANAGERS, INC.\nUTILIZATION MANAGEMENT GUIDELINE\n\n" + POLICY
+    found = extract_document(text.encode(), file="p.txt").one("payer")
+    assert found is not None
+    assert (found.value, found.confidence) == ("Brightwater Benefit Managers, Inc.", 0.75)
+
+
+def test_a_state_line_above_the_agency_is_part_of_the_agency_name():
+    text = "STATE OF WESTMARCH\nDEPARTMENT OF HEALTH CARE FINANCE\nPrior Authorization Criteria\n\n" + POLICY
+    assert payer(text) == "State of Westmarch Department of Health Care Finance"
+
+
+def test_a_payer_on_a_first_line_read_as_a_heading_is_the_payer():
+    text = "Tamarack Ridge Health Alliance    Clinical Coverage Policy\n\n" + POLICY
+    assert payer(text) == "Tamarack Ridge Health Alliance"
+
+
+def test_an_agency_name_ends_at_services_before_its_programme():
+    page = (
+        "<html><body><div><span>Eastfield Department of Human Services</span>\n"
+        "  <span>Eastfield Health Care Program (Medicaid)</span></div>"
+        "<h2>Policy</h2><p>Knee bracing is considered medically necessary.</p></body></html>"
+    )
+    assert extract_document(page.encode(), file="p.html").value("payer") == "Eastfield Department of Human Services"
+
+
+def test_the_plans_administrator_named_in_a_sentence_is_the_payer():
+    text = POLICY + "\nThis policy applies to benefit plans administered by Tamarack Health Services.\n"
+    assert payer(text) == "Tamarack Health Services"
+
+
+def test_a_payer_on_one_of_the_first_lines_below_a_title_is_the_payer_to_confirm():
+    text = "# Knee Bracing\n\n**Tamarack Ridge Health** | Orthotics Policy\n\n" + POLICY
+    found = extract_document(text.encode(), file="p.txt").one("payer")
+    assert found is not None
+    assert (found.value, found.confidence) == ("Tamarack Ridge Health", 0.75)
+
+
+def test_the_payer_under_a_contractor_name_column_is_the_payer():
+    text = (
+        "Local Coverage Determination\nContractor Information\n"
+        "Contractor Name\tContract Type\nPinewood Government Benefit Administrators, LLC\tA and B MAC\n\n" + POLICY
+    )
+    assert payer(text) == "Pinewood Government Benefit Administrators, LLC"

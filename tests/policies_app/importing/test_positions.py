@@ -125,3 +125,13 @@ def test_not_covered_under_another_section_is_no_position_of_its_own():
         "1. Age 18 to 60\n\nPolicy Guidelines\n\nRevision of a disc at an adjacent level is not covered under section A.\n"
     )
     assert [position for position, _ in stated(text)] == ["medically_necessary_with_criteria"]
+
+
+def test_a_position_under_a_capitals_heading_with_an_aside_in_brackets_is_read():
+    text = (
+        "II. ADOPTED BY REFERENCE\n\nThe plan follows the national determination in full.\n\n"
+        "III. OUTLINE OF THE DETERMINATION'S CRITERIA (summarised for staff)\n\n"
+        "Knee bracing is considered reasonable and necessary for ligament instability when\n"
+        "all of the following are met:\n   (1) Instability on examination\n"
+    )
+    assert stated(text) == [("medically_necessary_with_criteria", "ligament instability")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policies_app.importing.readers import read_text
+from policies_app.importing.readers import read_html, read_text
 from policies_app.importing.structure import sections
 
 
@@ -71,3 +71,32 @@ def test_a_hash_sign_starting_a_sentence_is_not_a_heading():
 def test_a_numbered_purpose_heading_is_a_description_section():
     found = headings("Marlow Health\n\n1.0 Purpose\n\nThis policy describes the service.\n")
     assert found == [("description", "1.0 Purpose")]
+
+
+def test_a_heading_set_between_rules_is_a_heading_of_its_kind():
+    found = headings("Marlow Health\n\n=== Section 4 - Revision record ===\n\n01/01/2025 New policy.\n")
+    assert found == [("history", "=== Section 4 - Revision record ===")]
+
+
+def test_a_row_of_rule_characters_is_not_a_heading():
+    assert headings("Marlow Health\n\nCode     Meaning\n-----    -------\nA1234    A supply\n") == []
+
+
+def test_an_update_information_heading_is_a_history_section():
+    found = headings("Marlow Health\n\nPolicy Implementation/Update Information\n\n1/2024 New policy.\n")
+    assert found == [("history", "Policy Implementation/Update Information")]
+
+
+def test_text_columns_parted_by_a_wide_gap_are_table_cells():
+    document = read_text("Policy no.        KB-0042\nJan 5, 2026     Annual review.\n")
+    assert document.text == "Policy no.\tKB-0042\nJan 5, 2026\tAnnual review."
+
+
+def test_a_wide_gap_after_a_list_marker_only_aligns_the_item():
+    document = read_text("  ii.   Knee pain for three months\n")
+    assert document.text == "  ii. Knee pain for three months"
+
+
+def test_a_line_break_in_a_web_pages_source_is_a_space():
+    document = read_html("<html><body><div><span>Agency</span>\n  <span>Programme</span></div></body></html>")
+    assert document.text == "Agency Programme"

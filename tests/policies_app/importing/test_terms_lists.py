@@ -195,3 +195,144 @@ def test_a_product_lines_source_is_the_name_on_that_line():
     )
     sources = {t.value["name"]: t.source.text for t in result.many("terms") if t.value["kind"] == "device"}
     assert sources == {"Corvana T2 system": "Corvana T2 system", "Luxo Flow 3": "Luxo Flow 3"}
+
+
+def test_a_list_in_brackets_after_e_g_ends_with_its_bracket():
+    found = devices("Closure with a device (e.g., Corvex™ LAA, Brindle® Sealer) and Halden Wrap 2 is unproven.\n")
+    assert set(found) == {"Corvex LAA", "Brindle Sealer"}
+
+
+def test_a_marked_list_mates_brand_written_in_lower_case_is_a_product():
+    found = devices("An occluder (e.g., ZOLAR X™, zolar x plus, Pendra™ Clip) may be used.\n")
+    assert set(found) == {"ZOLAR X", "zolar x plus", "Pendra Clip"}
+
+
+def test_a_lower_case_phrase_sharing_no_brand_with_marked_list_mates_is_no_product():
+    found = devices("Exclusion devices (e.g., Pendra™ Clip, surgical suture ligation) are investigational.\n")
+    assert set(found) == {"Pendra Clip"}
+
+
+def test_a_model_after_a_mark_continues_the_name():
+    found = devices("Members who use the Vexa(R) 5 pump need new cartridges each month.\n")
+    assert found == {"Vexa 5": "Vexa 5"}
+
+
+def test_capitalised_words_ending_in_a_device_noun_after_a_mark_are_the_full_name():
+    found = devices("The Korvo(TM) Vertebral Spinal Anchoring System was cleared in 2021 for the same use.\n")
+    assert found == {"Korvo Vertebral Spinal Anchoring System": "Korvo"}
+
+
+def test_capitalised_words_after_a_mark_without_a_device_noun_are_not_the_name():
+    found = devices("Korvo(TM) Spinal Anchoring has limited evidence.\n")
+    assert set(found) == {"Korvo"}
+
+
+def test_a_marked_set_of_criteria_is_no_device():
+    assert devices("Reviewers may use Veritas® Surgical criteria only where this guideline is silent.\n") == {}
+
+
+def test_a_makers_mark_before_a_marked_product_is_left_out_of_the_short_name():
+    found = devices("Systems in use include the Halvor™ Brisa® 4 and the Tenso® 2.\n")
+    assert found["Halvor Brisa 4"] == "Brisa 4"
+
+
+def test_a_lower_case_brands_short_name_ends_at_the_lower_case_words_after_its_model():
+    assert short_name("v:flow Z3 infusion pump") == "v:flow Z3"
+
+
+def test_a_lower_case_brand_without_a_model_keeps_all_its_words_as_short_name():
+    assert short_name("lumo walker xt") == "lumo walker xt"
+
+
+def test_the_first_cells_of_a_product_column_are_products_marked_or_not():
+    found = devices(
+        "Product\tMaker\tCode\nVexa Flow 2\tNorthwind Medical\t11-22\nzolo mini\tAcme Devices\t11-23\n"
+        "k:dose Q4 infusion pump with DoseLink software\tKestrel Labs\t11-24\n"
+    )
+    assert found == {
+        "Vexa Flow 2": "Vexa Flow 2",
+        "zolo mini": "zolo mini",
+        "k:dose Q4 infusion pump with DoseLink software": "k:dose Q4",
+    }
+
+
+def test_a_table_whose_first_column_is_not_named_for_products_gives_no_unmarked_names():
+    assert devices("Device\tCode\nKnee brace, prefabricated\tL1833\nHinged Knee Orthosis\tL1845\n") == {}
+
+
+def test_a_product_cell_that_describes_a_kind_of_product_is_no_product():
+    assert devices("Product\tCode\nPump, insulin, external\tE0784\n") == {}
+
+
+def test_product_rows_that_lost_their_column_gaps_are_split_where_their_case_changes():
+    found = devices(
+        "  Product Maker Code\n  zolo mini Acme Devices 12-34-56\n  Vexa 5 insulin pump Northwind Medical 12-34-57\n"
+        "  Korra Dose Pump Kestrel Labs 12-34-58\n"
+    )
+    assert found == {"zolo mini": "zolo mini", "Vexa 5": "Vexa 5"}
+
+
+def test_a_sentence_under_a_line_of_titles_is_not_a_product_row():
+    assert devices("  Product Support Line\n  Call the plan when a pump fails, and keep the receipt.\n") == {}
+
+
+def test_a_lower_case_word_before_a_marked_capitalised_brand_is_not_its_name():
+    found = devices("Evidence shows that Korvo® performs as well as fusion.\n")
+    assert set(found) == {"Korvo"}
+
+
+def test_an_e_g_aside_of_unmarked_names_is_no_list_of_products_even_beside_a_device():
+    found = devices("The device is fitted after a validated test (e.g., Harlow Balance Index, Tenby Scale) is done.\n")
+    assert found == {}
+
+
+def test_a_list_of_criteria_products_is_no_list_of_devices():
+    assert devices("Reviewers apply decision support tools such as Veritas® and Calder™ Care.\n") == {}
+
+
+def test_a_marked_list_item_naming_criteria_is_no_device():
+    found = devices("Sources include the Veritas® Surgical criteria and the Korvo® 3 implant system.\n")
+    assert set(found) == {"Korvo 3 implant system"}
+
+
+def test_devices_that_include_a_list_after_the_word_criteria_are_devices():
+    found = devices("Devices billed under these criteria include Korvo® 3 and the Vexa Flow 2 system.\n")
+    assert set(found) == {"Korvo 3", "Vexa Flow 2 system"}
+
+
+def test_a_makers_name_before_a_product_is_left_out_when_the_document_names_the_maker():
+    found = devices(
+        "Halvor Medical, Inc. supplies the processors. Systems include the Halvor Medical Brisa® 4 and the Tenso® 2.\n"
+    )
+    assert found == {"Brisa 4": "Brisa 4", "Tenso 2": "Tenso 2"}
+
+
+def test_a_maker_in_a_supplier_column_is_left_out_of_the_product_cell():
+    found = devices("Product\tSupplier\nKestrel Zolo Flow 3\tKestrel\nVexa Flow 2\tNorthwind Medical\n")
+    assert set(found) == {"Zolo Flow 3", "Vexa Flow 2"}
+
+
+def test_a_makers_name_stays_before_a_model_alone():
+    found = devices("Sensors include the Dextra® G7 and the Lumo® 3, both made by Dextra.\n")
+    assert set(found) == {"Dextra G7", "Lumo 3"}
+
+
+def test_a_makers_name_stays_before_a_lower_case_product():
+    found = devices("Product\tSupplier\nkestrel mini\tKestrel\n")
+    assert set(found) == {"kestrel mini"}
+
+
+def test_a_makers_name_stays_when_the_document_does_not_name_the_maker():
+    found = devices("Systems include the Halvor Medical Brisa® 4 and the Tenso® 2.\n")
+    assert set(found) == {"Halvor Medical Brisa 4", "Tenso 2"}
+
+
+def test_a_table_of_insurance_products_gives_no_devices():
+    found = devices("Product\tApplies\nHMO\tYes\nMedicare Advantage\tNo\nIndividual and Family\tYes\n")
+    assert found == {}
+
+
+def test_a_plain_title_case_cell_in_a_product_column_is_no_device():
+    assert devices("Product\tSupplier\nHinged Knee Brace\tNorthwind Medical\nVexa Flow 2\tNorthwind Medical\n") == {
+        "Vexa Flow 2": "Vexa Flow 2"
+    }

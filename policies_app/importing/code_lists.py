@@ -1,0 +1,158 @@
+"""The CPT, HCPCS and ICD-10-CM codes of a policy's code sections and tables, ranges kept as ranges."""
+
+from __future__ import annotations
+
+import re
+
+from policies_app.codes import code_problem, normalize_code, range_problem
+from policies_app.importing.readers import Document, Line
+from policies_app.importing.result import Field
+from policies_app.importing.spans import field_at
+from policies_app.importing.structure import Section, section_text_lines
+
+_SYSTEM_RES = [
+    ("ICD10CM", re.compile(r"\bICD-?10(?:-CM)?\b|\bdiagnos[ie]s\b", re.I)),
+    ("HCPCS", re.compile(r"\bHCPCS\b", re.I)),
+    ("CPT", re.compile(r"\bCPT\b|\bprocedure\s+codes?\b", re.I)),
+]
+_CODE_SHAPES = {
+    "CPT": r"\d{4}[0-9FTU]",
+    "HCPCS": r"[A-V]\d{4}",
+    "ICD10CM": r"[A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?",
+}
+_DASH = r"\s*(?:-|–|—|through|thru|to)\s*"
+_CODE_RES = {
+    system: re.compile(rf"(?<![\w.])(?P<a>{shape})(?:{_DASH}(?P<b>{shape}))?(?![\w])")
+    for system, shape in _CODE_SHAPES.items()
+}
+_ANY_CODE_RE = re.compile(
+    rf"(?<![\w.])(?:{_CODE_SHAPES['CPT']}|{_CODE_SHAPES['HCPCS']}|{_CODE_SHAPES['ICD10CM']})(?![\w])"
+)
+
+
+def _system_of(code: str) -> str | None:
+    for system in ("CPT", "HCPCS", "ICD10CM"):
+        if re.fullmatch(_CODE_SHAPES[system], code):
+            if (
+                system == "ICD10CM"
+                and not re.search(r"[A-Z]\d\d", code[:3])
+                and not re.search(r"[A-Z]\d[A-Z]", code[:3])
+            ):
+                return None
+            return system
+    return None
+
+
+def read_codes(document: Document, found: list[Section], errors: list[str]) -> list[Field]:
+    code_lines = section_text_lines(document, found, "codes")
+    # A short table row that names its code system ("ICD-10-CM | I48.0 | Paroxysmal ...") reads like
+    # a codes heading; a heading that holds a code is such a row, and its code is listed.
+    code_lines += [
+        s.heading_line
+        for s in found
+        if s.kind == "codes" and s.heading_line is not None and _ANY_CODE_RE.search(document.line_text(s.heading_line))
+    ]
+    code_lines += _code_rows_read_as_headings(document, found)
+    code_lines.sort(key=lambda ln: ln.start)
+    if not code_lines:
+        # Without a codes section, only table rows and lines that begin with a code are read: a row's
+        # first cell, or its second after a code-type cell ("CPT\t64582", "| HCPCS | L1810 |").
+        code_lines = [
+            ln
+            for ln in document.lines
+            if re.match(r"^\s*\|?\s*(?:[^\s|]+\s*[\t|])?\s*" + _ANY_CODE_RE.pattern, document.line_text(ln))
+        ]
+    codes: dict[tuple[str, str, str], Field] = {}
+    system: str | None = None
+    for line in code_lines:
+        full = document.line_text(line)
+        # A paragraph may list codes in more than one sentence ("G0398 and G0399: ... CPT 95800 ...").
+        for segment in re.finditer(r".+?(?:\.(?=\s+[A-Z])|$)", full):
+            system = _segment_codes(document, line.start + segment.start(), segment.group(0), system, codes, errors)
+    return list(codes.values())
+
+
+_CODE_ROW_RE = re.compile(r"^\s*(?:" + _ANY_CODE_RE.pattern + r")")
+
+
+def _code_rows_read_as_headings(document: Document, found: list[Section]) -> list[Line]:
+    """Rows that go on a code table but whose words read as a heading ("Z80.3 Family history of ...").
+
+    A line that starts with a code, right after a codes section or another such row, is the table's
+    next row whatever kind of section its description names.
+    """
+    rows: list[Line] = []
+    after_codes = False
+    for section in found:
+        line = section.heading_line
+        if section.kind == "codes":
+            after_codes = True
+            continue
+        if after_codes and line is not None and _CODE_ROW_RE.match(document.line_text(line)):
+            rows.append(line)
+            continue
+        after_codes = False
+    return rows
+
+
+def _segment_codes(
+    document: Document,
+    offset: int,
+    text: str,
+    system: str | None,
+    codes: dict[tuple[str, str, str], Field],
+    errors: list[str],
+) -> str | None:
+    """Read the codes of one sentence or row into `codes`; return the code system in force after it."""
+    first_code = _ANY_CODE_RE.search(text)
+    prefix = text[: first_code.start()] if first_code else text
+    for name, pattern in _SYSTEM_RES:
+        if pattern.search(prefix):
+            system = name
+            break
+    if first_code is None:
+        return system
+    # A description follows the line's last code; a line that lists codes alone has none.
+    line_codes: list[tuple[str, str, str, int, int]] = []
+    position = first_code.start()
+    while position < len(text):
+        hit = None
+        for candidate in ("CPT", "HCPCS", "ICD10CM"):
+            match = _CODE_RES[candidate].match(text, position)
+            if match and (hit is None or match.end() > hit[1].end()):
+                hit = (candidate, match)
+        if hit is None:
+            separator = re.match(r"[\s,;/\t]+|and\s+|or\s+", text[position:])
+            if separator is None:
+                break
+            position += separator.end()
+            continue
+        shape_system, match = hit
+        code_system = shape_system
+        if system in ("CPT", "HCPCS", "ICD10CM") and re.fullmatch(_CODE_SHAPES[system], match.group("a")):
+            code_system = system
+        elif shape_system == "ICD10CM" and re.fullmatch(_CODE_SHAPES["HCPCS"], match.group("a")):
+            code_system = "HCPCS"
+        line_codes.append(
+            (code_system, match.group("a"), match.group("b") or "", offset + match.start(), offset + match.end())
+        )
+        position = match.end()
+    description = " ".join(text[position:].strip(" \t-–:|").split())
+    for code_system, first, last, start, end in line_codes:
+        first = normalize_code(code_system, first)
+        last = normalize_code(code_system, last) if last else ""
+        problem = range_problem(code_system, first, last) if last else code_problem(code_system, first)
+        if problem:
+            errors.append(
+                f"codes: {document.text[start:end]!r} is not a valid {code_system} code ({problem}); left out"
+            )
+            continue
+        key = (code_system, first, last)
+        value = {
+            "system": code_system,
+            "code": first,
+            "code_end": last,
+            "description": description if len(line_codes) == 1 else "",
+        }
+        codes.setdefault(key, field_at(document, value, start, end, 0.95 if system else 0.85))
+    return system

@@ -1,0 +1,545 @@
+"""Devices and procedure terms: brand names from lists, marks and tables, with the short names people write."""
+
+from __future__ import annotations
+
+import re
+
+from policies_app.importing.positions import CONSIDERS_RE, VERB_RE
+from policies_app.importing.readers import Document, Line
+from policies_app.importing.result import Field
+from policies_app.importing.spans import field_at
+from policies_app.importing.terms import NOT_PRODUCTS, TM_RE, Term, TermIndex, short_name, strip_marks
+
+_INTRO_RE = re.compile(
+    r"(?:examples?\s+(?:include|are)|such\s+as|\be\.g\.|including(?:,?\s+but\s+not\s+limited\s+to)?|"
+    r"includes?(?:,?\s+but\s+(?:are|is)\s+not\s+limited\s+to)?|but\s+(?:are|is)\s+not\s+limited\s+to)"
+    # "include, for example, A, B and C": the aside belongs to the introduction, not to the list.
+    r"(?:,?\s+(?:for\s+example|for\s+instance|e\.g\.|among\s+others),?)?,?[:\s]+",
+    re.I,
+)
+_DEVICE_CONTEXT_RE = re.compile(
+    r"device|system|implant|product|procedure|technique|technolog|stimulat|kit|instrument|tool|brand|prosthe|graft|"
+    r"pump|monitor|sensor|probe|spacer|cage|valve|catheter|generator|plug|test|assay|panel",
+    re.I,
+)
+_ITEM_SPLIT_RE = re.compile(r"\s*(?:,|;)\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+(?=the\s+|an?\s+|[A-Za-z]*[A-Z0-9®™])")
+_DEVICE_NOUN_RE = re.compile(
+    r"\b(?:system|device|implant|spacer|stimulator|generator|probe|product|kit|valve|pump|monitor|sensor|tether|balloon|"
+    r"catheter|graft|cage|plug|assay|test|panel)s?$",
+    re.I,
+)
+_PROCEDURE_NOUNS = re.compile(
+    r"(?:decompression|stabilization|fusion|procedure|laminectomy|laminotomy|discectomy|arthroplasty|ablation|"
+    r"implantation|stimulation|surgery|therapy|cryoablation|denervation|injection|neurotomy|tethering)$",
+    re.I,
+)
+
+
+def _add_term(
+    terms: dict[str, tuple[Term, Field]],
+    document: Document,
+    name: str,
+    kind: str,
+    start: int,
+    end: int,
+    confidence: float,
+) -> None:
+    marked = name.strip(" ,.;:\"'“”").lstrip("(")
+    if marked.endswith(")") and marked.count(")") > marked.count("("):
+        # "(CancerNext(TM))": the closing bracket is the aside's, the one before it the mark's.
+        marked = marked[:-1]
+    name = strip_marks(name).strip(" ,.;:()\"'“”")
+    if len(name) < 3 or len(name) > 200 or not re.search(r"[A-Za-z]", name):
+        return
+    short = short_name(marked) if kind == "device" else name
+    index = TermIndex([term for term, _ in terms.values()])
+    known = index.find(name, 95) or (index.find(short, 95) if short != name else None)
+    if known is not None:
+        return
+    term = Term(name, short, kind)
+    terms[name.lower()] = (
+        term,
+        field_at(document, {"name": name, "short": short, "kind": kind}, start, end, confidence),
+    )
+
+
+_ITEM_MARKER_RE = re.compile(r"^\s*(?:[-•*▪◦·]|\d{1,2}[.)]|[a-z][.)]|\([a-z0-9]{1,4}\))\s")
+
+
+def _wrapped_text(document: Document, index: int) -> str:
+    """The line's text and, while its sentence runs on, the lines a printed page wrapped it onto."""
+    lines = document.lines
+    end = index
+    while (
+        end + 1 < len(lines)
+        and end - index < 3
+        and not document.line_text(lines[end]).rstrip().endswith((".", ":", ";", "!", "?"))
+        and not lines[end + 1].heading
+        and not _ITEM_MARKER_RE.match(document.line_text(lines[end + 1]))
+    ):
+        end += 1
+    return document.text[lines[index].start : lines[end].end]
+
+
+def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], skip: set[str]) -> None:
+    """Products named in lists ("devices include A, B and C", one a line below "include:") and product tables."""
+    for index, line in enumerate(document.lines):
+        own = document.line_text(line)
+        if not _INTRO_RE.search(own):
+            continue
+        text = _wrapped_text(document, index)
+        for intro in _INTRO_RE.finditer(text):
+            if intro.start() >= len(own):
+                # An introduction on a wrapped line is read from that line.
+                break
+            before = text[max(0, intro.start() - 160) : intro.start()]
+            sentence_start = max(before.rfind(". "), -1)
+            # An "(e.g., ...)" aside gives examples of anything (conditions, scales, drugs): its list is of
+            # products only when one of its items is marked as one, whatever the sentence names.
+            context = bool(_DEVICE_CONTEXT_RE.search(before[sentence_start + 1 :])) and not intro.group(0).startswith(
+                "e.g."
+            )
+            if _CRITERIA_LIST_RE.search(before) and not re.match(r"examples|includes?\b", intro.group(0), re.I):
+                # "criteria such as Veritas® or Calder": decision-support products, not devices ("devices billed
+                # under these criteria include ..." names devices: the list is its subject's).
+                continue
+            end_match = re.search(r"\.(?:\s|$)|$", text[intro.end() :])
+            tail_end = intro.end() + (end_match.start() if end_match else len(text))
+            # "a device (e.g., A™, B and C) is considered ...": a list in brackets ends with its bracket.
+            tail_end = min(tail_end, _closing_bracket(text, intro.start(), intro.end()))
+            # A second list in the same sentence ("...; other devices include ...") is read on its own.
+            if following := _INTRO_RE.search(text, intro.end(), tail_end):
+                tail_end = (
+                    text.rfind(" ", intro.end(), following.start())
+                    if following.start() > intro.end()
+                    else following.start()
+                )
+                tail_end = max(tail_end, intro.end())
+                clause = re.search(r"[;,]\s*(?:\w+\s+){0,3}$", text[intro.end() : tail_end])
+                if clause:
+                    tail_end = intro.end() + clause.start()
+            offset = intro.end()
+            pieces: list[tuple[str, int]] = []
+            for piece in _ITEM_SPLIT_RE.split(text[intro.end() : tail_end]):
+                piece_start = text.find(piece, offset) if piece else -1
+                if piece_start >= 0:
+                    pieces.append((piece, piece_start))
+                    offset = piece_start + len(piece)
+            if _LIST_BELOW_RE.fullmatch(text[intro.end() : tail_end]) and own.rstrip().endswith(":"):
+                # "Devices include:" with one product a line in the list below it.
+                pieces = _item_lines(document, index)
+            candidates: list[tuple[str, int, bool, bool]] = []
+            lower: list[tuple[str, int, bool]] = []
+            loose: list[tuple[str, int]] = []
+            for piece, piece_start in pieces:
+                for part, part_start in _list_item_parts(piece, piece_start):
+                    item = re.sub(r"^(?:and\s+|or\s+)?(?:the\s+)?", "", part.strip())
+                    item = _ITEM_END_RE.split(item)[0].strip(" ,;")
+                    # "the implantable Eversense E3 system": a word or two describing the product precede its brand.
+                    if described := _DESCRIBED_BRAND_RE.match(item):
+                        item = item[described.end() :]
+                    has_sign = bool(TM_RE.search(item))
+                    plain = strip_marks(item)
+                    noun = bool(_DEVICE_NOUN_RE.search(plain))
+                    words = plain.split()
+                    # A product's full name runs long ("X™ Pro Left Atrial Appendage Closure Device") when a
+                    # sign or a device noun marks it; an unmarked phrase that long is a clause, not a name.
+                    if not words or len(words) > (9 if has_sign or noun else 7):
+                        continue
+                    if words[0].lower() in NOT_PRODUCTS or plain.lower() in skip or _CRITERIA_WORDS_RE.search(plain):
+                        continue
+                    start = line.start + part_start + part.find(item[:3])
+                    branded = any(c.isupper() for c in words[0]) or bool(re.search(r"[a-z]\d|\d[a-z]", words[0], re.I))
+                    if not has_sign and not branded:
+                        named = re.match(r"(?:(?:and|or)\s+)?the\s", part.strip())
+                        # A brand its maker writes in lower case: "the breg fusion oa plus", "the kiva VCF system".
+                        if named and (plain.islower() or noun) and len(words) <= 4 and not _PLURAL_RE.search(plain):
+                            lower.append((item, start, noun))
+                        elif plain.islower() and len(words) <= 4:
+                            loose.append((item, start))
+                        continue
+                    if not has_sign and all(w.isupper() for w in words) and len(plain) <= 4:
+                        continue
+                    candidates.append((item, start, has_sign, noun))
+            # Beside marked names, a name in lower case is a brand written as its maker writes it; in a list
+            # of products, so is one that ends in a device noun ("the oncomine comprehensive assay").
+            marked_list = any(sign for _, _, sign, _ in candidates)
+            # A list mate's marked brand written again in lower case ("Zolo™ X, zolo x plus") is a model of it.
+            brands = {strip_marks(item).split()[0].lower() for item, _, sign, _ in candidates if sign}
+            lower += [(item, start, False) for item, start in loose if item.split()[0].lower() in brands]
+            candidates += [
+                (item, start, False, False) for item, start, noun in lower if marked_list or (noun and context)
+            ]
+            # A list is of products when its sentence says so or one of its items is marked as one
+            # (a sign, or a device noun): "CGMs include the Dexcom G7 and the Libre 3 system".
+            if not context and not any(sign or noun for _, _, sign, noun in candidates):
+                continue
+            for item, start, has_sign, _ in candidates:
+                _add_term(terms, document, item, "device", start, start + len(item), 0.9 if has_sign else 0.85)
+    read_table_terms(document, terms, skip)
+
+
+def _closing_bracket(text: str, start: int, end: int) -> int:
+    """Where the bracket left open before `start` closes after `end`; the text's length when none is open."""
+    line_start = text.rfind("\n", 0, start) + 1
+    if text.count("(", line_start, start) <= text.count(")", line_start, start):
+        return len(text)
+    depth = 1
+    for position in range(end, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[position], 0)
+        if depth == 0:
+            return position
+    return len(text)
+
+
+# A table's first column holds products when its header names it so: "Product", "Device name", "Brands"
+# (a "Device" column may hold kinds of device, "Knee brace, prefabricated").
+_PRODUCT_COLUMN_RE = re.compile(r"products?|brands?|(?:product|device|brand)\s+names?", re.I)
+_COLUMN_TITLE_RE = re.compile(r"[A-Z(][\w()/&-]*")
+_MODEL_WORD_RE = re.compile(r"[\w:+.-]*\d[\w:+.-]*|[A-Z]{2,4}")
+_CODE_CELL_RE = re.compile(r"[\d.-]*\d[\d.-]*")
+
+
+def read_table_terms(document: Document, terms: dict[str, tuple[Term, Field]], skip: set[str]) -> None:
+    """Products in the first column of a table whose header names that column for them."""
+    lines = document.lines
+    for index, header in enumerate(lines):
+        text = document.line_text(header)
+        indent = len(text) - len(text.lstrip())
+        cells = text.strip().split("\t")
+        titles = text.split()
+        tabbed = len(cells) > 1 and bool(_PRODUCT_COLUMN_RE.fullmatch(cells[0].strip()))
+        # A fixed-width table read as plain text keeps its header as a line of column titles.
+        spaced = (
+            len(cells) == 1
+            and 2 <= len(titles) <= 6
+            and bool(_PRODUCT_COLUMN_RE.fullmatch(titles[0]))
+            and all(_COLUMN_TITLE_RE.fullmatch(title) for title in titles)
+        )
+        if not tabbed and not spaced:
+            continue
+        rows: list[tuple[str, int]] = []
+        for row in lines[index + 1 : index + 41]:
+            row_text = document.line_text(row)
+            body = row_text.strip()
+            if row.heading or len(row_text) - len(row_text.lstrip()) != indent or ("\t" in body) != tabbed:
+                break
+            # A sentence under a line of titles is running text, not a table's row.
+            if not tabbed and (re.search(r"[.,;](?:\s|$)", body) or len(body.split()) > 16):
+                break
+            name = body.split("\t")[0].strip() if tabbed else _row_name(body)
+            rows.append((name, row.start + indent))
+        if tabbed or len(rows) >= 2:
+            for name, start in rows:
+                words = strip_marks(name).split()
+                # A cell with a comma describes a kind of product ("Pump, insulin, external"), not a brand.
+                if (
+                    0 < len(words) <= 8
+                    and "," not in name
+                    and _branded(name)
+                    and words[0].lower() not in NOT_PRODUCTS
+                    and " ".join(words).lower() not in skip
+                ):
+                    _add_term(terms, document, name, "device", start, start + len(name), 0.8)
+
+
+# A brand shows itself by a mark, a model number, a capital inside a word ("MiniMed", "iLet") or a stop or colon
+# inside one ("t:slim"), or by being written all in lower case; "HMO" or "Medicare Advantage" in a table of
+# insurance products shows none.
+_BRAND_SIGN_RE = re.compile(r"\d|[a-z][A-Z]|\w[:.+]\w")
+
+
+def _branded(name: str) -> bool:
+    plain = strip_marks(name)
+    return bool(TM_RE.search(name) or _BRAND_SIGN_RE.search(plain) or (plain.islower() and len(plain.split()) > 1))
+
+
+def _row_name(row: str) -> str:
+    """A product's name at the start of a table row whose column gaps the text lost, where its case ends it.
+
+    A name in lower case ends before the next column's capitalised words ("zolo mini Acme Medical"); a
+    capitalised one before its lower-case description ("Zolo 5 insulin pump Acme"). A row with no such
+    change of case cannot be split from the column beside it and gives no name.
+    """
+    words = row.split()
+    while words and _CODE_CELL_RE.fullmatch(words[-1]):
+        words.pop()
+    lower_led = bool(words) and words[0].islower()
+    for position, word in enumerate(words[1:], start=1):
+        if _MODEL_WORD_RE.fullmatch(word) or not word[0].isalpha():
+            continue
+        if (lower_led and word[0].isupper()) or (not lower_led and word.islower()):
+            return _ITEM_END_RE.split(" ".join(words[:position]) + " ")[0].strip()
+    return ""
+
+
+_LIST_BELOW_RE = re.compile(r"\s*(?:the\s+following)?\s*:?\s*", re.I)
+# An item line's name ends where its description begins: "Genvara 12 - a 12-gene panel", "Luxo: wearable".
+_ITEM_LINE_END_RE = re.compile(r"\s*(?:[,;:]|\s[–—-]\s)")
+
+
+def _item_lines(document: Document, index: int) -> list[tuple[str, int]]:
+    """The names on the list items right below line `index`, each with its start relative to that line."""
+    lines = document.lines
+    base = lines[index].start
+    pieces: list[tuple[str, int]] = []
+    for line in lines[index + 1 : index + 16]:
+        marker = _ITEM_MARKER_RE.match(document.line_text(line))
+        if marker is None or line.heading:
+            break
+        body = document.line_text(line)[marker.end() :]
+        name = _ITEM_LINE_END_RE.split(body, maxsplit=1)[0]
+        pieces.append((name, line.start + marker.end() - base))
+    return pieces
+
+
+_DESCRIBED_BRAND_RE = re.compile(r"(?:[a-z]+(?:-[a-z]+)*\s+){1,2}(?=[A-Z][a-z]+[A-Za-z0-9]*\b)")
+# A plural ends in "s" ("the braces"); a name may too ("plus", "corpus", "class").
+_PLURAL_RE = re.compile(r"(?<![sui])s$")
+_ITEM_END_RE = re.compile(
+    r"\s+\(|\s+(?:which|that|from|by|with|for|in|is|are|has|have|were|was|used|approved|cleared|marketed|made|"
+    r"designed|sold)\s+"
+)
+# "the HiRes Ultra 3D implant with the Naída CI M90 sound processor": two products, one item.
+_WITH_PRODUCT_RE = re.compile(r"\s+with\s+(?:the\s+|an?\s+)?(?=[^\W\d_]*[A-Z0-9])")
+
+
+def _list_item_parts(piece: str, piece_start: int) -> list[tuple[str, int]]:
+    """The item and, when it names a second branded product after "with", that product too."""
+    joined = _WITH_PRODUCT_RE.search(piece)
+    if joined is None:
+        return [(piece, piece_start)]
+    return [(piece, piece_start), (piece[joined.end() :], piece_start + joined.end())]
+
+
+_TM_WORD_RE = re.compile(
+    r"(?<![\w-])([A-Za-z][\w-]*(?:[ \u00a0]+[A-Z][\w-]*){0,2})(?:\s*(?:[®™]|\((?:R|TM)\))|(?<=[A-Za-z])°)"
+)
+# What follows a mark in a product's name: its model ("Zolo® 5", "Vexa™ 210G", "Kira™ X2") and, when they end in
+# a device noun, the capitalised words of its full name ("Orla™ Spinal Anchoring System").
+_MARK_TAIL_RE = re.compile(
+    r"(?:[ \u00a0]+(?:\d[\w-]*(?:\.\d+)*|[A-Z]{2,3}\d*|[A-Z]\d\w*)(?![\w-]))*"
+    r"(?:(?:[ \u00a0]+[A-Z][\w-]*){0,4}[ \u00a0]+(?:System|Device|Implant|Stimulator|Generator|Pump|Monitor|Sensor|"
+    r"Valve|Catheter|Kit)\b)?"
+)
+# A marked name that is a set of criteria or a decision-support product ("Veritas® Surgical criteria") is no device.
+_CRITERIA_WORDS = r"(?:criteria|guidelines?|decision[\s-]+support(?:\s+(?:tools?|products?))?|screening\s+tools?)"
+_CRITERIA_PRODUCT_RE = re.compile(rf"[\s\])]*(?:[A-Z][\w&-]*\s+){{0,3}}{_CRITERIA_WORDS}\b", re.I)
+_CRITERIA_WORDS_RE = re.compile(rf"\b{_CRITERIA_WORDS}$", re.I)
+_CRITERIA_LIST_RE = re.compile(rf"\b{_CRITERIA_WORDS}\s*[,(]?\s*$", re.I)
+# A marked name in such a list: "tools such as Veritas® and Calder™".
+_CRITERIA_BEFORE_RE = re.compile(
+    rf"\b{_CRITERIA_WORDS}\s*[,(]?\s*(?:such\s+as|including|like|e\.g\.,?|for\s+example,?)[^.;:]*$", re.I
+)
+_NOTICE_RE = re.compile(r"copyright|trademark|all rights reserved|©", re.I)
+
+
+def read_marked_terms(document: Document, terms: dict[str, tuple[Term, Field]], skip: set[str]) -> None:
+    for line in document.lines:
+        if _NOTICE_RE.search(document.line_text(line)):
+            continue
+        for base, text in _marked_cells(document, line, terms, skip):
+            _marked_words(document, base, text, terms, skip)
+    _drop_makers(document, terms)
+
+
+_COMPANY = r"\b[A-Z][\w&.-]*(?:[ \u00a0]+[A-Z][\w&.-]*){0,3}"
+# Where a document names a company: "Halvor Medical, Inc.", "made by Halvor Medical", "Halvor (manufacturer)".
+_MAKER_RES = (
+    re.compile(rf"({_COMPANY}),?[ \u00a0]+(?:Inc\b\.?|Incorporated|Corporation|Corp\.|LLC|Ltd\b\.?|GmbH|plc)"),
+    re.compile(rf"\b(?:manufactured|made|marketed|distributed|developed|sold)\s+by\s+(?:the\s+)?({_COMPANY})"),
+    re.compile(rf"\bfrom\s+({_COMPANY})(?=\s*[,.;)]|\s+(?:is|are|was|were|and)\b)"),
+    re.compile(rf"({_COMPANY})\s*\((?i:the\s+)?(?i:manufacturer|maker|supplier)\)"),
+)
+_MAKER_COLUMN_RE = re.compile(r"(?:manufacturer|maker|supplier|vendor|company)s?", re.I)
+# What is left after a maker's name is a product when it has a word of its own, not a model alone ("G7").
+_OWN_WORD_RE = re.compile(r"[A-Z][a-z]{2,}|[A-Z]{3,}|[a-z]+[A-Z]\w*")
+
+
+def _makers(document: Document) -> set[str]:
+    """The companies the document names as such, in lower case."""
+    makers = {match.group(1) for pattern in _MAKER_RES for match in pattern.finditer(document.text)}
+    column: int | None = None
+    for line in document.lines:
+        cells = document.line_text(line).strip().split("\t")
+        if len(cells) == 1:
+            column = None
+        elif (named := next((i for i, cell in enumerate(cells) if _MAKER_COLUMN_RE.fullmatch(cell)), None)) is not None:
+            column = named
+        elif column is not None and column < len(cells):
+            makers.add(cells[column])
+    found: set[str] = set()
+    for maker in makers:
+        words = maker.split()
+        while words and words[0].lower() in NOT_PRODUCTS:
+            words = words[1:]
+        if words:
+            found.add(" ".join(words).lower())
+    return found
+
+
+def _drop_makers(document: Document, terms: dict[str, tuple[Term, Field]]) -> None:
+    """A device named after its maker ("Halvor™ Brisa® 4", the document naming Halvor Inc.) is named without it."""
+    if not any(term.kind == "device" for term, _ in terms.values()):
+        return
+    makers = _makers(document)
+    if not makers:
+        return
+    named: list[tuple[str, tuple[Term, Field]]] = []
+    for key, (term, field) in terms.items():
+        words = term.name.split()
+        size = next((size for size in range(len(words) - 1, 0, -1) if " ".join(words[:size]).lower() in makers), 0)
+        rest = " ".join(words[size:])
+        offset = field.source.text.find(words[size]) if size else -1
+        if term.kind != "device" or offset < 0 or not _OWN_WORD_RE.search(rest):
+            named.append((key, (term, field)))
+            continue
+        start = field.source.start + offset
+        product = Term(rest, short_name(document.text[start : field.source.end]), term.kind)
+        value = {"name": product.name, "short": product.short, "kind": product.kind}
+        named.append((rest.lower(), (product, field_at(document, value, start, field.source.end, field.confidence))))
+    terms.clear()
+    terms.update(named)
+
+
+def _marked_words(
+    document: Document, base: int, text: str, terms: dict[str, tuple[Term, Field]], skip: set[str]
+) -> None:
+    """Marked names in running text: the capitalised words before each sign."""
+    for match in _TM_WORD_RE.finditer(text):
+        if _CRITERIA_PRODUCT_RE.match(text, match.end()):
+            continue
+        tail = _MARK_TAIL_RE.match(text, match.end())
+        name = match.group(1)
+        words = name.split()
+        while words and words[0].lower() in NOT_PRODUCTS | {"a", "an", "and", "or", "of", "with", "using", "use"}:
+            words = words[1:]
+        # "note that Korvo™": a plain lower-case word before a capitalised brand is the sentence's, not the name's.
+        while len(words) > 1 and words[0].isalpha() and words[0].islower() and not words[1].islower():
+            words = words[1:]
+        if not words or " ".join(words).lower() in skip:
+            continue
+        name = " ".join(words)
+        start = base + match.end(1) - len(name)
+        if _CRITERIA_BEFORE_RE.search(text, max(0, start - base - 120), start - base):
+            continue
+        if any(name.lower() in known for known in terms):
+            continue
+        if name.islower():
+            # A brand written in lower case ("mild") is an ordinary word: qualify it by what follows.
+            following = re.match(r"[\s\])]*(?:decompressive\s+)?([A-Za-z]+)", text[match.end() :])
+            noun = following.group(1).lower() if following else ""
+            noun = noun if noun in ("procedure", "device", "system", "probe", "implant") else "procedure"
+            _add_term(
+                terms,
+                document,
+                f"{name} {noun}",
+                "procedure" if noun == "procedure" else "device",
+                start,
+                base + match.end(),
+                0.75,
+            )
+        else:
+            end = tail.end() if tail else match.end()
+            full = name + text[match.end(1) : end]
+            _add_term(terms, document, full, "device", start, base + end, 0.8)
+
+
+def _marked_cells(
+    document: Document, line: Line, terms: dict[str, tuple[Term, Field]], skip: set[str]
+) -> list[tuple[int, str]]:
+    """A table's cell that starts with a marked name is the product's full name ("Proclaim™ XR SCS System").
+
+    The cells beside it (the manufacturer, the year) are other columns, never part of the name. The
+    line's other text, by cells, is returned with where it starts, to be read as running text.
+    """
+    text = document.line_text(line)
+    if "\t" not in text:
+        return [(line.start, text)]
+    rest: list[tuple[int, str]] = []
+    offset = line.start
+    for cell in text.split("\t"):
+        name = cell.strip()
+        words = strip_marks(name).split()
+        first = _TM_WORD_RE.match(name)
+        if (
+            first is not None
+            and 0 < len(words) <= 9
+            and words[0].lower().strip("*") not in NOT_PRODUCTS
+            and " ".join(words).lower() not in skip
+        ):
+            start = offset + cell.find(name)
+            _add_term(terms, document, name, "device", start, start + len(name), 0.85)
+        else:
+            rest.append((offset, cell))
+        offset += len(cell) + 1
+    return rest
+
+
+_ACRONYM_RE = re.compile(r"\((?P<abbr>[A-Z]{2,6})[®™]?\)")
+_WORDS_BEFORE_RE = re.compile(r"((?:[\w-]+\s+){1,9})$")
+
+
+def read_procedure_terms(
+    document: Document, terms: dict[str, tuple[Term, Field]], positions: list[Field], title: Field | None
+) -> None:
+    for position in positions:
+        sentence = position.source.text
+        verb = VERB_RE.search(sentence)
+        if verb is None:
+            continue
+        considers = CONSIDERS_RE.search(sentence)
+        head = considers.group("subject") if considers else sentence[: verb.start()]
+        # The service's name ends where an aside, a purpose or a qualifier of the request begins.
+        subject = re.split(
+            r",|\s+\(|\s+for\s+|\s+in\s+(?:individuals|patients|members)|\s+(?:requested|used|performed|provided)\b",
+            head,
+        )[0].strip()
+        # A numbered section's statement ("2.2 Endoscopic procedures are ...") starts after its number.
+        subject = re.sub(
+            r"^(?:\d+(?:\.\d+)*\.?\s+)?(?:the\s+|an?\s+)?(?:use\s+of\s+)?(?:the\s+)?", "", subject, flags=re.I
+        )
+        subject = re.sub(r"\s+(?:systems?|devices?)$", "", strip_marks(subject), flags=re.I)
+        if 2 <= len(subject.split()) <= 10 and not re.search(
+            r"\b(?:this|these|it|services?|following)\b", subject, re.I
+        ):
+            start = (
+                position.source.start + sentence.find(subject[:5]) if subject[:5] in sentence else position.source.start
+            )
+            _add_term(terms, document, _lower_first(subject), "procedure", start, start + len(subject), 0.8)
+    # The bracketed acronym is found first and its words read back from it: scanning every word for the
+    # words before an acronym is slow on a long document.
+    for acronym in _ACRONYM_RE.finditer(document.text):
+        match = _WORDS_BEFORE_RE.search(document.text, max(0, acronym.start() - 400), acronym.start())
+        if match is None:
+            continue
+        abbr = acronym.group("abbr").lower()
+        words = match.group(1).split()
+        for size in range(2, len(words) + 1):
+            window = words[-size:]
+            if window[0][0].lower() != abbr[0]:
+                continue
+            initials = iter(part[0].lower() for word in window for part in word.split("-") if part)
+            if all(letter in initials for letter in abbr) and _PROCEDURE_NOUNS.search(window[-1]):
+                name = " ".join(window)
+                start = match.start(1) + match.group(1).rfind(name)
+                _add_term(terms, document, _lower_first(name), "procedure", start, start + len(name), 0.8)
+                break
+    if title is not None:
+        procedure = re.split(r"\s+(?:for|of|in)\s+(?=[A-Z])", strip_marks(title.value))[0]
+        if procedure != title.value and len(procedure.split()) >= 2:
+            _add_term(
+                terms,
+                document,
+                procedure.lower() if procedure.istitle() else procedure,
+                "procedure",
+                title.source.start,
+                title.source.start + len(procedure),
+                0.7,
+            )
+
+
+def _lower_first(phrase: str) -> str:
+    if len(phrase) > 1 and phrase[0].isupper() and phrase[1].islower() and not any(c.isupper() for c in phrase[1:]):
+        return phrase[0].lower() + phrase[1:]
+    return phrase

@@ -1,0 +1,140 @@
+"""The lines of business a policy does not apply to, or applies only to."""
+
+from __future__ import annotations
+
+import re
+
+from policies_app.importing.readers import Document
+from policies_app.importing.result import Field
+from policies_app.importing.spans import field_at
+
+_LOB_RES: list[tuple[re.Pattern[str], float]] = [
+    (re.compile(r"\b(?:does|do|shall|will|may)\s+not\s+apply\s+to\b[^.]*", re.I), 0.95),
+    # The plan named first, as a label: "Medicare Advantage: this policy does not apply".
+    (
+        re.compile(
+            r"\b(?:Medicare|Medicaid|CHIP|FEP|Federal\s+Employee\s+Program)\b[^.;:\n]{0,60}?\s*[:–—-]\s*"
+            r"(?:this|these|the)\s+(?:policy|guidelines?|criteria|document|bulletin)\s+(?:does|do|shall|will)\s+not\s+apply\b",
+            re.I,
+        ),
+        0.9,
+    ),
+    (
+        re.compile(
+            r"\b(?:is|are)\s+not\s+applicable\s+to\b[^.]*|^[ \t|*]*not\s+applicable\s+to[ \t*]*[:\t|][^\n]*",
+            re.I | re.M,
+        ),
+        0.9,
+    ),
+    (
+        re.compile(
+            r"^[ \t|*]*(?:excluded|exempt)\s+(?:products?|plans?|lines?\s+of\s+business|members)(?:\s*\(s\))?[ \t*]*[:\t|][^\n]*",
+            re.I | re.M,
+        ),
+        0.9,
+    ),
+    (
+        re.compile(
+            r"\b(?:Medicare|Medicaid|FEP|Federal\s+Employee\s+Program)\b[^.]{0,120}?\b(?:may|might|can|will)\s+(?:provide|have|offer|follow)\s+(?:different|separate|its\s+own)",
+            re.I,
+        ),
+        0.9,
+    ),
+    (
+        re.compile(
+            r"\b(?:Medicare|Medicaid|FEP|Federal\s+Employee\s+Program)\b[^.]{0,120}?\bmay\s+be\s+covered\s+differently",
+            re.I,
+        ),
+        0.9,
+    ),
+    (
+        re.compile(
+            r"\b(?:is|are)\s+excluded\s+from\s+this\s+policy[^.]*|\bexcluded\s+from\s+this\s+policy:?[^.]*", re.I
+        ),
+        0.9,
+    ),
+    (
+        re.compile(
+            r"\b(?:Medicare|Medicaid|FEP|FEHBP?)\b[^.]{0,80}?\bmembers?\s*[:,]?\s*(?:please\s+)?(?:should\s+)?(?:refer\s+to|see|consult)\b",
+            re.I,
+        ),
+        0.85,
+    ),
+    (
+        re.compile(
+            r"\b(?:for|members\s+(?:of|in|enrolled\s+in))\s+(?:the\s+)?(?:Medicare|Medicaid|FEP|Federal\s+Employee\s+Program)\b[^.]{0,80}?\b(?:refer\s+to|see|consult)\b",
+            re.I,
+        ),
+        0.85,
+    ),
+]
+_LOB_NAMES: list[tuple[str, re.Pattern[str]]] = [
+    ("medicare_advantage", re.compile(r"\bMedicare\b", re.I)),
+    ("medicaid", re.compile(r"\bMedicaid\b|\bMHCP\b|\bMedi-Cal\b", re.I)),
+    ("chip", re.compile(r"\bCHIP\b|children'?s\s+health\s+insurance\s+program", re.I)),
+    ("fep", re.compile(r"\bFEP\b|Federal\s+Employee|\bFEHBP?\b", re.I)),
+    (
+        "exchange",
+        re.compile(
+            r"\bexchange\b|\bmarketplace\b|individual\s+(?:&|and)\s+family|\bACA\b|affordable\s+care\s+act", re.I
+        ),
+    ),
+    (
+        "commercial",
+        re.compile(r"\bcommercial\b|employer[\s-](?:group|sponsored)|fully[\s-]insured|self[\s-]funded", re.I),
+    ),
+]
+# "This policy applies to ...", "These criteria apply only to ...", "Applies to: ...", "Applicable to: ...",
+# "This guideline is used for members of ...".
+_APPLIES_ONLY_RE = re.compile(
+    r"(?:\b(?:appl(?:y|ies)|applicable|pertains?)\s+(?:only\s+)?to|"
+    r"\b(?:policy|guidelines?|criteria|document|bulletin|guidance)\s+(?:is|are)\s+(?:only\s+)?"
+    r"(?:used|intended|written|meant)\s+(?:only\s+)?for)"
+    r"(?P<colon>\s*:)?\s*(?:all\s+)?(?P<who>[^.\n]{3,160})",
+    re.I,
+)
+# The rest of a statement a page wrapped ("... members of employer group plans and of Individual &" /
+# "Family plans ..."): the following lines up to the sentence's end, short of a blank line.
+_WRAPPED_REST_RE = re.compile(r"(?:\n(?![ \t]*\n)[^.\n]{1,160}){1,2}")
+# A header label naming the plans the document is for: "Products: Commercial HMO, ...".
+_PRODUCTS_LABEL_RE = re.compile(
+    r"^[ \t|*]*(?:applicable\s+|affected\s+|covered\s+)?(?:products?|plans?|plan\s+types?|product\s+lines?|"
+    r"lines?(?:\s*\(s\))?\s+of\s+business|benefit\s+plans?|market\s+segments?)(?:\s*\(s\))?(?:\s+affected)?[ \t*]*[:\t|][ \t]*"
+    r"(?P<who>[^\n]{3,200})",
+    re.I | re.M,
+)
+# A Local or National Coverage Determination is Medicare's own document (Medicare Advantage plans
+# follow it too, 42 CFR 422.101(b)), whether or not its text names a line of business.
+_MEDICARE_DOCUMENT_RE = re.compile(
+    r"\b(?:local|national)\s+coverage\s+determination\b|\b(?:LCD|NCD)\s+(?:ID|number)\b", re.I
+)
+
+
+def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]]:
+    excluded: dict[str, Field] = {}
+    for pattern, confidence in _LOB_RES:
+        for match in pattern.finditer(document.text):
+            for value, name in _LOB_NAMES:
+                for hit in name.finditer(match.group(0)):
+                    start = match.start() + hit.start()
+                    excluded.setdefault(value, field_at(document, value, start, match.start() + hit.end(), confidence))
+    applies: dict[str, Field] = {}
+    statements = [(m, 0.85) for m in _APPLIES_ONLY_RE.finditer(document.text)]
+    statements += [(m, 0.85) for m in _PRODUCTS_LABEL_RE.finditer(document.text)]
+    for match, confidence in statements:
+        if re.search(r"\bnot\b", document.text[max(0, match.start() - 12) : match.start()], re.I):
+            continue
+        who = match.group("who")
+        # A statement in running text goes on to its full stop; a label's value ends with its line.
+        running_text = "colon" in match.groupdict() and not match.group("colon")
+        if running_text and (rest := _WRAPPED_REST_RE.match(document.text, match.end("who"))):
+            who += rest.group(0)
+        for value, name in _LOB_NAMES:
+            if value in excluded:
+                continue
+            for hit in name.finditer(who):
+                start = match.start("who") + hit.start()
+                applies.setdefault(value, field_at(document, value, start, match.start("who") + hit.end(), confidence))
+    if not excluded and not applies and (medicare := _MEDICARE_DOCUMENT_RE.search(document.text[:4000])):
+        applies["medicare_advantage"] = field_at(document, "medicare_advantage", medicare.start(), medicare.end(), 0.7)
+    return list(excluded.values()), list(applies.values())

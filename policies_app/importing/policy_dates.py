@@ -1,0 +1,332 @@
+"""A policy's dates: effective start and end, original effective, last review, and its history table."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from datetime import date, timedelta
+
+from policies_app.importing.dates import DATE_PATTERN, DATE_RE, to_date
+from policies_app.importing.readers import Document, Line
+from policies_app.importing.result import Field
+from policies_app.importing.spans import field_at
+from policies_app.importing.structure import Section
+
+_DATE_LABELS: list[tuple[str, str, float]] = [
+    (
+        "original_effective",
+        r"original\s+effective\s+date|original\s+effective|(?:originally|first|initially)\s+effective(?:\s+date)?|"
+        r"initial\s+effective\s+date|date\s+of\s+origin|origination(?:\s+date)?|policy\s+created|"
+        # What was first dated is named between the words: "Original policy date", "Original criteria
+        # date", "Initial policy 06/01/2018".
+        r"original\s+(?:[a-z]+\s+)?date|initial\s+(?:policy|guideline|criteria)(?:\s+date)?|"
+        # The first version's date, in the words of a page's header: "First adopted", "Originally
+        # published", "Created: February 2020".
+        r"(?:originally|first|initially)\s+(?:adopted|published|issued|approved)|(?:date\s+)?created(?:\s+on)?|"
+        r"original\s+(?:approval|publication|issue)\s+date|date\s+initiated",
+        0.95,
+    ),
+    (
+        "effective_end",
+        r"retirement\s+date|end\s+date|ending\s+date|expiration\s+date|termination\s+date|archived?\s+(?:date|on)",
+        0.9,
+    ),
+    ("next_review", r"next\s+(?:annual\s+)?review(?:\s+date)?|scheduled\s+review", 0.9),
+    # "Last committee review", "Last annual review": who reviewed stands between the words.
+    (
+        "last_review",
+        r"last\s+(?:[a-z]+\s+)?review(?:ed)?(?:\s+date)?|review\s+date|reviewed|date\s+of\s+(?:last\s+)?review",
+        0.9,
+    ),
+    (
+        "revised",
+        r"revision\s+effective\s+date|last\s+revised|(?:date\s+of\s+)?last\s+revision(?:\s+date)?|revision\s+date|"
+        r"revised(?:\s+date)?|date\s+revised",
+        0.9,
+    ),
+    (
+        "effective_start",
+        r"(?:current\s+)?effective\s+date|effective\s+date\s+of\s+(?:the\s+)?current\s+version|effective\s+on|effective|"
+        r"date\s+effective|policy\s+effective",
+        0.95,
+    ),
+    # A version put into use on a day takes effect then, as a plan's header may word it.
+    ("effective_start", r"implementation\s+date|date\s+of\s+implementation", 0.85),
+    ("effective_start", r"publish(?:ed)?\s+date|date\s+published", 0.8),
+]
+# What stands between a date's label and the date in Medicare and claims wording: "Revision Effective
+# Date / For services performed on or after 02/01/2026", "Effective for dates of service on and after ...".
+_DATE_LEAD = (
+    r"(?:for\s+)?(?:(?:services|claims|items|dates?\s+of\s+service)\s+(?:(?:performed|rendered|furnished|provided|"
+    r"processed|received)\s+)?)?(?:on\s+(?:or|and)\s+after|beginning(?:\s+on)?|starting(?:\s+on)?|as\s+of|on)"
+)
+_DATE_LABEL_RES = [
+    (
+        kind,
+        re.compile(
+            rf"(?<![\w-])(?:{words})\s*(?:[:\-–|\t]\s*|\s+|\.{{2,}}\s*){{1,3}}(?:{_DATE_LEAD}\s+)?(?P<d>{DATE_PATTERN})",
+            re.I,
+        ),
+        conf,
+    )
+    for kind, words, conf in _DATE_LABELS
+]
+# A date label that belongs to another period than the policy's own: an LCD's "Notice Period End
+# Date" or "Comment Period Start Date" ends the notice, not the policy.
+_OTHER_PERIOD_RE = re.compile(r"\b(?:notice|comment|grace|transition|enrollment|open)\s+period\s*$", re.I)
+# The dates of the policy that replaces this one: "... is replaced by SURG-0418, Lumbar Stenosis,
+# effective 01-Apr-2025" starts the successor, not this version.
+_SUCCESSOR_RE = re.compile(r"\b(?:replaced|superseded|succeeded)\s+by\b|\breplacement\s+policy\b", re.I)
+_REPLACED_RE = re.compile(
+    rf"(?:this\s+(?:policy\s+)?version\s+(?:was|has\s+been)\s+replaced|replaced|superseded|retired)\s+(?:on|effective|as\s+of)\s+(?P<d>{DATE_PATTERN})",
+    re.I,
+)
+
+
+def _sentence_before(text: str, line_start: int, offset: int) -> str:
+    """The words of the sentence before `offset`, back over the lines a page wrapped it from.
+
+    A line before that ends a sentence, or is a row of a table (tabs, pipes), starts nothing new here.
+    """
+    start = line_start
+    while start > 0:
+        previous_start = text.rfind("\n", 0, start - 1) + 1
+        previous = text[previous_start : start - 1]
+        if not previous.strip() or re.search(r"[\t|]|[.!?:;]\s*$", previous) or start - previous_start > 400:
+            break
+        start = previous_start
+    return re.split(r"[.!?](?=\s)", text[start:offset])[-1]
+
+
+def read_dates(
+    document: Document, fields: dict[str, Field | list[Field]], history: list[Field], found: list[Section]
+) -> None:
+    text = document.text
+    starts = [line.start for line in document.lines]
+
+    def line_start(offset: int) -> int:
+        index = bisect.bisect_right(starts, offset) - 1
+        return starts[index] if index >= 0 else 0
+
+    # A history table's "Revised 08/07/2025" is a past event, not this version's label.
+    taken: list[tuple[int, int]] = [
+        (s.lines[0].start, s.lines[-1].end)
+        for s in found
+        if s.kind == "history" and s.lines and not _labelled_dates(document, s)
+    ]
+    for kind, pattern, confidence in _DATE_LABEL_RES:
+        for match in pattern.finditer(text):
+            if any(s <= match.start() < e for s, e in taken):
+                continue
+            if _OTHER_PERIOD_RE.search(text[max(0, match.start() - 40) : match.start()]):
+                continue
+            if _SUCCESSOR_RE.search(_sentence_before(text, line_start(match.start()), match.start())):
+                continue
+            parsed = to_date(match.group("d"))
+            if parsed is None:
+                continue
+            taken.append((match.start(), match.end()))
+            if kind not in fields:
+                value, has_day = parsed
+                fields[kind] = field_at(
+                    document, value, match.start(), match.end(), confidence if has_day else confidence - 0.05
+                )
+            break
+    if banner := _REPLACED_RE.search(text):
+        replaced = to_date(banner.group("d"))
+        if replaced is not None:
+            fields["replaced_on"] = field_at(document, replaced[0], banner.start(), banner.end(), 0.95)
+            # A policy replaced on a day ends the day before; one "retired on" a day applies through that
+            # day, as its archive notice keeps it for services on or before it. An end date the
+            # document states in so many words beats either.
+            last_day = (
+                replaced[0] if re.match(r"retired\s+on\b", banner.group(0), re.I) else replaced[0] - timedelta(days=1)
+            )
+            fields.setdefault("effective_end", field_at(document, last_day, banner.start(), banner.end(), 0.95))
+    start = fields.get("effective_start")
+    if start is None and isinstance(revised := fields.get("revised"), Field):
+        # A document that states only when it was revised takes effect then.
+        fields["effective_start"] = Field(revised.value, revised.source, min(revised.confidence, 0.85))
+    start_field = fields.get("effective_start")
+    if "effective_end" not in fields and isinstance(start_field, Field):
+        later = [
+            row
+            for row in history
+            if isinstance(row.value.get("date"), date)
+            and row.value["date"] > start_field.value
+            and re.search(
+                r"revis|replac|new\s+version|updated?\b",
+                row.value.get("action", "") + " " + row.value.get("detail", ""),
+                re.I,
+            )
+            and not re.search(r"no\s+change|renewed|annual\s+review\s*$", row.value.get("action", ""), re.I)
+        ]
+        if later:
+            first = min(later, key=lambda row: row.value["date"])
+            fields["effective_end"] = Field(first.value["date"] - timedelta(days=1), first.source, 0.6)
+
+
+_LABEL_KINDS_RES = [(kind, re.compile(rf"^\W*(?:{words})\W*$", re.I)) for kind, words, _ in _DATE_LABELS]
+
+
+def _labelled_dates(document: Document, section: Section) -> bool:
+    """A "Policy History" heading over the policy's labelled dates, one of each ("Last Review 04/10/2025",
+    "Originally effective 03/27/2009", "Next Review 04/09/2026"), as a bulletin's header block prints them.
+
+    Those are the policy's dates, not a log of events: a log repeats its actions and never looks ahead
+    to a next review or back to when the policy first took effect.
+    """
+    kinds: list[str] = []
+    for line in section.lines:
+        text = document.line_text(line)
+        match = DATE_RE.search(text)
+        if match is None:
+            # A statement printed below the dates is no row of a log either.
+            continue
+        label = text[: match.start()]
+        kind = next((k for k, pattern in _LABEL_KINDS_RES if pattern.match(label)), None)
+        if kind is None or text[match.end() :].strip(" .;"):
+            return False
+        kinds.append(kind)
+    return (
+        len(kinds) >= 2 and len(set(kinds)) == len(kinds) and bool({"next_review", "original_effective"} & set(kinds))
+    )
+
+
+# A history row starts with its date ("03/12/2025 | Annual review", "- 05/09/2024 Annual review.").
+_DATED_ROW_RE = re.compile(rf"^\s*(?:[-•*▪◦·]\s*)?(?P<d>{DATE_PATTERN})\s*(?:[|\t:–-]\s*|\s+)(?=[A-Za-z])", re.I)
+
+
+def _dated_rows(document: Document, found: list[Section]) -> list[Line]:
+    """History rows outside any history section: runs of two or more lines that each start with a date.
+
+    Archived pages and accordions often list their history without a heading; a code table or a
+    criterion never starts lines with dates.
+    """
+    inside = {id(line) for section in found if section.kind in ("history", "codes") for line in section.lines}
+    rows: list[Line] = []
+    run: list[Line] = []
+    for line in [*document.lines, None]:
+        if line is not None and id(line) not in inside and _DATED_ROW_RE.match(document.line_text(line)):
+            run.append(line)
+            continue
+        if line is not None and not document.line_text(line).strip() and run:
+            continue
+        if len(run) >= 2:
+            rows.extend(run)
+        run = []
+    return rows
+
+
+# A history table's title where the reader did not take it for a heading ("7.0 POLICY HISTORY",
+# "Revision history:"), so that its rows sit in the section before it.
+_HISTORY_TITLE_RE = re.compile(
+    r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?\s+|[IVX]{1,4}\.\s+)?(?:(?:policy|document|revision|review|publication|version)\s+)?"
+    r"(?:history|revisions|change\s+log)\s*:?\s*$",
+    re.I,
+)
+
+
+def _titled_rows(document: Document, found: list[Section]) -> list[Line]:
+    """The dated rows under a history title that sits inside another section.
+
+    The table ends where a line is neither a dated row nor indented deeper than the rows (a row's
+    wrapped detail); up to two lines before the first row are its column headings ("Date  Action").
+    """
+    in_history = {id(line) for section in found if section.kind == "history" for line in section.lines}
+    rows: list[Line] = []
+    for index, title in enumerate(document.lines):
+        if id(title) in in_history or not _HISTORY_TITLE_RE.match(document.line_text(title)):
+            continue
+        indent: int | None = None
+        for offset, line in enumerate(document.lines[index + 1 : index + 60]):
+            text = document.line_text(line)
+            if not text.strip():
+                continue
+            depth = len(text) - len(text.lstrip())
+            if _DATED_ROW_RE.match(text):
+                indent = depth if indent is None else indent
+                rows.append(line)
+            elif indent is None and offset < 2 and not line.heading:
+                continue
+            elif indent is None or depth <= indent or line.heading:
+                break
+    return rows
+
+
+def _indented_table(document: Document, lines: list[Line]) -> list[Line]:
+    """A history section's rows: where the rows are indented, a line printed left of them ends the table."""
+    indent: int | None = None
+    for index, line in enumerate(lines):
+        text = document.line_text(line)
+        if not text.strip():
+            continue
+        depth = len(text) - len(text.lstrip())
+        if indent is None and _DATED_ROW_RE.match(text):
+            indent = depth
+        elif indent and depth < indent:
+            return lines[:index]
+    return lines
+
+
+# A web page's or a printout's own date, printed under the history: "Page last updated 11/20/2025",
+# "Printed on 01/05/2026". It dates the copy, not an event of the policy.
+_COPY_DATE_RE = re.compile(
+    r"\b(?:(?:web\s*)?page|site|content)\s+(?:last\s+)?(?:updated|modified|reviewed)|\b(?:printed|retrieved|accessed|downloaded)(?:\s+on)?",
+    re.I,
+)
+
+
+def _continues_row(document: Document, index: int) -> bool:
+    """A line indented deeper than the history row above it, which runs on, is that row's wrapped detail.
+
+    "9/2025  Annual review. Notification given" / "         8/15/2025 for effective date ..." is one
+    row: the second line's date is a detail of the first, not an event of its own.
+    """
+    text = document.line_text(document.lines[index])
+    depth = len(text) - len(text.lstrip())
+    if index == 0 or re.search(r"[.!?:;]\s*$", document.line_text(document.lines[index - 1])):
+        return False
+    for previous in reversed(document.lines[max(0, index - 4) : index]):
+        above = document.line_text(previous)
+        if len(above) - len(above.lstrip()) < depth:
+            return bool(_DATED_ROW_RE.match(above))
+    return False
+
+
+def read_history(document: Document, found: list[Section]) -> list[Field]:
+    rows: list[Field] = []
+    position = {id(line): index for index, line in enumerate(document.lines)}
+    in_section = [
+        line
+        for section in found
+        if section.kind == "history" and not _labelled_dates(document, section)
+        for line in _indented_table(document, section.lines)
+    ]
+    seen = {id(line) for line in in_section}
+    titled = [line for line in _titled_rows(document, found) if id(line) not in seen]
+    seen |= {id(line) for line in titled}
+    dated = [line for line in _dated_rows(document, found) if id(line) not in seen]
+    for line, confidence in [
+        *((ln, 0.9) for ln in in_section),
+        *((ln, 0.85) for ln in titled),
+        *((ln, 0.75) for ln in dated),
+    ]:
+        text = document.line_text(line)
+        match = DATE_RE.search(text)
+        if match is None or _COPY_DATE_RE.search(text[: match.start()]) or _continues_row(document, position[id(line)]):
+            continue
+        parsed = to_date(match.group(1))
+        if parsed is None:
+            continue
+        # The row's other cells, in order, whichever column the date is in.
+        others = text[: match.start()] + "\t" + text[match.end() :]
+        rest = [c.strip(" -–:;") for c in re.split(r"\t|\s*\|\s*|\s{2,}| – | - ", others) if c.strip(" -–:;")]
+        action = rest[0] if rest else ""
+        detail = " ".join(rest[1:])
+        rows.append(
+            field_at(
+                document, {"date": parsed[0], "action": action, "detail": detail}, line.start, line.end, confidence
+            )
+        )
+    return rows

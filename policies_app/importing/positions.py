@@ -1,0 +1,231 @@
+"""Coverage positions, per indication where the document distinguishes them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from policies_app.importing.readers import Document, Line
+from policies_app.importing.result import Field
+from policies_app.importing.spans import field_at
+from policies_app.importing.structure import Section, section_text_lines
+from policies_app.importing.terms import strip_marks
+
+_POSITIONS: list[tuple[str, re.Pattern[str]]] = [
+    ("experimental_investigational", re.compile(r"^\W*experimental\s*(?:/|,|and|or)\s*investigati(?:onal|ve)", re.I)),
+    ("investigational", re.compile(r"^\W*investigati(?:onal|ve)|^\W*unproven", re.I)),
+    ("experimental_investigational", re.compile(r"^\W*experimental", re.I)),
+    (
+        "not_medically_necessary",
+        re.compile(r"^not\s+(?:medically\s+necessary|reasonable\s+and\s+necessary|covered)", re.I),
+    ),
+    ("cosmetic", re.compile(r"^\W*cosmetic", re.I)),
+    (
+        "medically_necessary_with_criteria",
+        re.compile(
+            r"^\W*(?:medically\s+necessary|reasonable\s+and\s+necessary|covered|approved|authorized)\b[^.]*?\b(?:when|if|for\s+(?:individuals|patients|members|beneficiaries)\s+who|"
+            r"(?:who|that)\s+meet|following|criteria)",
+            re.I,
+        ),
+    ),
+    ("medically_necessary", re.compile(r"^\W*(?:medically\s+necessary|reasonable\s+and\s+necessary)", re.I)),
+]
+_POSITION_WORDS_RE = re.compile(
+    r"medically\s+necessary|reasonable\s+and\s+necessary|experimental|investigati|unproven|cosmetic", re.I
+)
+_PROVEN_RE = re.compile(r"^\W*proven\s+and\s+", re.I)
+# "Meridian considers X medically necessary when ...": the subject sits between the verb and the position.
+CONSIDERS_RE = re.compile(
+    r"\b(?P<neg>(?:does|do)\s+not\s+)?(?:considers?|covers?)\s+(?P<subject>.+?)\s+(?:as\s+)?(?P<predicate>(?:not\s+)?(?:medically\s+necessary|experimental|investigati|unproven|cosmetic|reasonable\s+and\s+necessary).*)$",
+    re.I,
+)
+# "Covered", "approved" and "authorized" state a position only beside the criteria they depend on:
+# "is covered when medically necessary and the criteria below are met", "is approved for 6 months when
+# the member meets all of the following", not "is covered when billed with modifier 59".
+_CRITERIA_CUE_RE = re.compile(
+    r"\b(?:medically\s+necessary|criteria|criterion|following|(?:are|is)\s+met|meets?)\b", re.I
+)
+# "The plan may authorize coverage of X for a member who meets all of the following criteria:" names
+# its subject after the verb, as "considers X medically necessary" does.
+_AUTHORIZES_RE = re.compile(
+    r"\b(?P<neg>not\s+)?(?:authorizes?|approves?|covers?)\s+(?:coverage\s+of\s+|payment\s+for\s+)?"
+    r"(?P<subject>.+?)\s+(?:when|if|for\s+(?:an?\s+|the\s+)?(?:members?|individuals?|patients?|beneficiar(?:y|ies)|adults?|children)\s+who)\b"
+    r"(?P<cue>.*)$",
+    re.I,
+)
+VERB_RE = re.compile(
+    r"\b(?:is|are|will\s+be|may\s+be|shall\s+be|be)\s+(?P<neg>not\s+)?(?:(?:considered|deemed)\s+(?:to\s+be\s+)?)?",
+    re.I,
+)
+# "... is not covered under section A": a remark on another statement's reach, which that statement
+# already positions, not a position of its own.
+_OTHER_STATEMENT_RE = re.compile(
+    r"not\s+covered\s+(?:under|by|in)\s+(?:section|item|part|paragraph|statement)s?\s+\(?[A-Z0-9]{1,4}\b", re.I
+)
+_SENTENCE_RE = re.compile(r"[^.!?\n]+(?:[.!?](?=\s|$)|(?=\n)|$)")
+
+
+# A paragraph the reader keeps as one line may still hold the page's line breaks ("... medically
+# necessary for the treatment of major\ndepressive disorder when ..."): such a break goes on with the
+# sentence, unless the sentence ended before it or a list item starts after it.
+_INLINE_WRAP_RE = re.compile(r"(?<![.!?:;\n])\n(?![ \t]*(?:[-•*▪◦·]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s|[ \t]*\n)")
+
+
+def _sentences(document: Document, lines: Sequence[Line]) -> list[tuple[int, int, str]]:
+    found: list[tuple[int, int, str]] = []
+    for line in lines:
+        # One character for one, so that offsets into the line still hold.
+        text = _INLINE_WRAP_RE.sub(" ", document.line_text(line))
+        for match in _SENTENCE_RE.finditer(text):
+            sentence = match.group(0)
+            stripped = sentence.strip()
+            if stripped:
+                start = line.start + match.start() + sentence.index(stripped)
+                found.append((start, start + len(stripped), stripped))
+    return found
+
+
+# A sentence printed over several lines goes on where the line before stopped mid-sentence and the
+# next line starts in lower case ("Testing of members with no history suggestive of a syndrome" /
+# "is not medically necessary."), or where the line before stopped on a word no sentence ends with
+# ("... replacement (single level, with an" / "FDA-approved device) ..."). A list item starts anew.
+_CONTINUES_RE = re.compile(r"^\s*[a-z(]")
+_UNFINISHED_RE = re.compile(
+    r"(?:,|\b(?:a|an|the|of|and|or|with|without|for|to|in|on|by|than|when|if|who|that|is|are|be|as|at|from))$", re.I
+)
+_ITEM_START_RE = re.compile(r"^\s*(?:[-•*▪◦·]|\(?\d{1,2}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s")
+
+
+def _wrapped_sentences(document: Document, lines: Sequence[Line]) -> list[tuple[int, int, str]]:
+    """The sentences of `lines`, each whole even where the document wraps it over several lines."""
+    found: list[tuple[int, int, str]] = []
+    after: dict[int, Line] = {id(a): b for a, b in zip(document.lines, document.lines[1:], strict=False)}
+    chosen = {id(line) for line in lines}
+    open_sentence: tuple[int, int, str] | None = None
+    for line in lines:
+        own = _sentences(document, [line])
+        text = document.line_text(line)
+        if (
+            open_sentence is not None
+            and own
+            and not line.heading
+            and not _ITEM_START_RE.match(text)
+            and (
+                _CONTINUES_RE.match(text)
+                or _UNFINISHED_RE.search(open_sentence[2])
+                or open_sentence[2].count("(") > open_sentence[2].count(")")
+            )
+        ):
+            start, _, text = open_sentence
+            own[0] = (start, own[0][1], f"{text} {own[0][2]}")
+            found.pop()
+        found.extend(own)
+        following = after.get(id(line))
+        last = own[-1] if own else None
+        open_sentence = (
+            last
+            if last is not None
+            and not re.search(r"[.!?:;]$", last[2])
+            and following is not None
+            and id(following) in chosen
+            else None
+        )
+    return found
+
+
+def _predicate_position(predicate: str) -> str | None:
+    predicate = _PROVEN_RE.sub("", predicate)
+    for position, pattern in _POSITIONS:
+        if pattern.search(predicate):
+            return position
+    return None
+
+
+def position_of(sentence: str) -> tuple[str, str] | None:
+    """(position, subject) a sentence states, as in "X is considered investigational for Y"."""
+    if considers := CONSIDERS_RE.search(sentence):
+        predicate = considers.group("predicate")
+        position = _predicate_position(("not " if considers.group("neg") else "") + predicate)
+        if position is not None:
+            return position, considers.group("subject")
+    for verb in VERB_RE.finditer(sentence):
+        predicate = _PROVEN_RE.sub("", sentence[verb.end() :])
+        if verb.group("neg"):
+            predicate = "not " + predicate
+        for position, pattern in _POSITIONS:
+            if pattern.search(predicate):
+                if (
+                    position == "not_medically_necessary"
+                    and predicate.lower().startswith("not covered")
+                    and ("when" in predicate[:30] or _OTHER_STATEMENT_RE.match(predicate))
+                ):
+                    continue
+                if (
+                    position.startswith("medically_necessary")
+                    and re.match(r"^\W*(?:covered|approved|authorized)", predicate, re.I)
+                    and not _CRITERIA_CUE_RE.search(predicate)
+                ):
+                    continue
+                return position, sentence[: verb.start()].strip()
+    authorizes = _AUTHORIZES_RE.search(sentence)
+    if authorizes and not authorizes.group("neg") and _CRITERIA_CUE_RE.search(authorizes.group("cue")):
+        return "medically_necessary_with_criteria", authorizes.group("subject")
+    return None
+
+
+# What follows "for" but is no indication: a duration ("for up to 6 months", "for 12 months at a
+# time"), an aside ("for example"), or the people who meet the criteria ("for a member who meets
+# all of the following"), which the criteria themselves describe.
+_NOT_INDICATION_RE = re.compile(
+    r"^(?:up\s+to\s+|at\s+least\s+|no\s+more\s+than\s+)?(?:\d+|one|two|three|four|six|twelve)\s+(?:\w+\s+)?"
+    r"(?:days?|weeks?|months?|years?|sessions?|treatments?|visits?)\b|^(?:example|instance)\b|"
+    r"^(?:an?\s+|the\s+)?(?:members?|individuals?|patients?|beneficiar(?:y|ies)|adults?|children|persons?)$",
+    re.I,
+)
+
+
+def _indication(sentence: str, subject: str) -> str:
+    for tail in re.finditer(
+        r"\bfor\s+(?:the\s+treatment\s+of\s+|the\s+)?(?P<i>[^;.:]+?)"
+        # A list of indications ("for A, B and C") runs to the verb; an aside after a comma ends it.
+        r"(?:\s+(?:is|are|when|if|because|due|who|considered|medically|experimental|investigational|unproven)\b|"
+        r",\s*(?:including|such\s+as|except|unless|which|when|if|because|as|but|and\s+(?:is|are))\b|[;.:)(]|$)",
+        sentence,
+        re.I,
+    ):
+        indication = tail.group("i").strip(" ,")
+        if _NOT_INDICATION_RE.match(indication):
+            continue
+        if len(indication.split()) <= 14:
+            return indication
+        break
+    # "It is the policy of the Plan that X is ...": X is the subject.
+    subject = re.sub(r"^it\s+is\s+the\s+policy\s+of\s+.+?\s+that\s+", "", subject, flags=re.I)
+    return strip_marks(subject).strip(" ,")[:200]
+
+
+def read_positions(document: Document, found: list[Section]) -> list[Field]:
+    lines = section_text_lines(document, found, "policy", "criteria", "exclusions", "front", "other")
+    if not any(s.kind in ("policy", "criteria", "exclusions") for s in found):
+        lines = list(document.lines)
+    positions: list[Field] = []
+    for start, end, sentence in _wrapped_sentences(document, lines):
+        # A numbered paragraph's number ("2.1", "1") is not part of its sentence.
+        if number := re.match(r"(?:\d{1,2}(?:\.\d{1,2})*\.?|[a-z][.)])\s+(?=[A-Z])", sentence):
+            start += number.end()
+            sentence = sentence[number.end() :]
+        stated = position_of(sentence)
+        if stated is None or len(sentence) > 600:
+            continue
+        position, subject = stated
+        if not subject or (
+            re.search(r"\b(?:codes?|list|this\s+section|documentation|following\s+services)\b", subject, re.I)
+            and position == "medically_necessary"
+        ):
+            continue
+        indication = _indication(sentence, subject)
+        # A position read from "covered" or "approved" beside criteria, without the words of a
+        # coverage position, is an inference a reviewer should check first.
+        confidence = 0.9 if _POSITION_WORDS_RE.search(sentence) else 0.8
+        positions.append(field_at(document, {"position": position, "indication": indication}, start, end, confidence))
+    return positions
