@@ -25,6 +25,14 @@ _CODE_RES = {
     system: re.compile(rf"(?<![\w.])(?P<a>{shape})(?:{_DASH}(?P<b>{shape}))?(?![\w])")
     for system, shape in _CODE_SHAPES.items()
 }
+# A number a label names as another kind of identifier ("Change Request (CR) 11290", "Transmittal
+# 12034", "Publication 100-03", "P.O. Box 10450") is no code, even in a codes section.
+_OTHER_NUMBER_LABEL_RE = re.compile(
+    r"\b(?:change\s+requests?|CRs?|transmittals?|publications?|pubs?\.?|manual|P\.?\s?O\.?\s+box|box|suite|"
+    r"zip(?:\s+code)?|fax|phone|tel\.?|form|ticket|policy)\s*(?:\([A-Z]{1,6}\)\s*)?"
+    r"(?:no\.?\s*|number\s*|#\s*)?$",
+    re.I,
+)
 _ANY_CODE_RE = re.compile(
     rf"(?<![\w.])(?:{_CODE_SHAPES['CPT']}|{_CODE_SHAPES['HCPCS']}|{_CODE_SHAPES['ICD10CM']})(?![\w])"
 )
@@ -53,6 +61,7 @@ def read_codes(document: Document, found: list[Section], errors: list[str]) -> l
         if s.kind == "codes" and s.heading_line is not None and _ANY_CODE_RE.search(document.line_text(s.heading_line))
     ]
     code_lines += _code_rows_read_as_headings(document, found)
+    code_lines += _captioned_code_tables(document, found)
     code_lines.sort(key=lambda ln: ln.start)
     if not code_lines:
         # Without a codes section, only table rows and lines that begin with a code are read: a row's
@@ -95,6 +104,37 @@ def _code_rows_read_as_headings(document: Document, found: list[Section]) -> lis
     return rows
 
 
+_SYSTEM_CELL_ROW_RE = re.compile(
+    r"^\s*\|?\s*(?:(?:CPT|HCPCS|ICD-?10(?:-CM)?)\s*[\t|]\s*)?(?:" + _ANY_CODE_RE.pattern + r")", re.I
+)
+_CODE_HEADER_ROW_RE = re.compile(r"^(?=.*[\t|])(?=.*\bcodes?\b)[^\d]*$", re.I)
+
+
+def _captioned_code_tables(document: Document, found: list[Section]) -> list[Line]:
+    """Code tables after a codes section under captions of their own ("Not covered", "Experimental").
+
+    A caption's words may name another kind of section, but a section that holds nothing but a code
+    table's header and rows goes on listing the policy's codes.
+    """
+    rows: list[Line] = []
+    after_codes = False
+    for section in found:
+        if section.kind == "codes":
+            after_codes = True
+            continue
+        texts = [document.line_text(line) for line in section.lines if document.line_text(line).strip()]
+        if (
+            after_codes
+            and texts
+            and any(_SYSTEM_CELL_ROW_RE.match(t) for t in texts)
+            and all(_SYSTEM_CELL_ROW_RE.match(t) or _CODE_HEADER_ROW_RE.match(t) for t in texts)
+        ):
+            rows.extend(section.lines)
+            continue
+        after_codes = False
+    return rows
+
+
 def _segment_codes(
     document: Document,
     offset: int,
@@ -128,6 +168,9 @@ def _segment_codes(
             position += separator.end()
             continue
         shape_system, match = hit
+        if _OTHER_NUMBER_LABEL_RE.search(text[max(0, match.start() - 40) : match.start()]):
+            position = match.end()
+            continue
         code_system = shape_system
         if system in ("CPT", "HCPCS", "ICD10CM") and re.fullmatch(_CODE_SHAPES[system], match.group("a")):
             code_system = system

@@ -554,6 +554,7 @@ _OR_RE = re.compile(
     r",?\s+or\s+(?!(?:more|greater|longer|older|younger|higher|lower|less|fewer|above|below|under)\b)", re.I
 )
 _COMMA_OR_RE = re.compile(r"[,;]\s+or\s+", re.I)
+_CLOSING_CODES_RE = re.compile(r"\(\s*[A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?[^()]*\)[\s;,.]*(?:and|or)?\s*$")
 _WITH_MORE_RE = re.compile(r"\bwith\s+(?:at\s+least|one|two|a|an)\b", re.I)
 
 
@@ -582,6 +583,10 @@ def _compound(text: str, fact: FactSpec) -> bool:
     # "BMI of 35 or greater with at least one comorbidity" adds a condition after it.
     if fact.value_type in ("number", "integer"):
         return _comparison(text[: with_more.start()]) is not None or _comparison(text[with_more.start() :]) is None
+    # "Type 2 diabetes with a foot ulcer (E11.621)": the codes that close the criterion name the whole
+    # diagnosis, its "with" clause included.
+    if fact.value_type == "code_list" and (closing := _CLOSING_CODES_RE.search(text)):
+        return with_more.start() > closing.start()
     return True
 
 

@@ -19,7 +19,7 @@ _INTRO_RE = re.compile(
 )
 _DEVICE_CONTEXT_RE = re.compile(
     r"device|system|implant|product|procedure|technique|technolog|stimulat|kit|instrument|tool|brand|prosthe|graft|"
-    r"pump|monitor|sensor|probe|spacer|cage|valve|catheter|generator|plug|test|assay|panel",
+    r"pump|monitor|sensor|probe|spacer|cage|valve|catheter|generator|plug|test|assay|panel|scanner|recorder",
     re.I,
 )
 _ITEM_SPLIT_RE = re.compile(r"\s*(?:,|;)\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+(?=the\s+|an?\s+|[A-Za-z]*[A-Z0-9®™])")
@@ -67,22 +67,45 @@ _ITEM_MARKER_RE = re.compile(r"^\s*(?:[-•*▪◦·]|\d{1,2}[.)]|[a-z][.)]|\([a
 
 
 def _wrapped_text(document: Document, index: int) -> str:
-    """The line's text and, while its sentence runs on, the lines a printed page wrapped it onto."""
+    """The line's text and, while its sentence runs on, the lines a printed page wrapped it onto.
+
+    A line ending in "include:" runs on too when the next line is the list itself written as a sentence
+    ("Zolo®, Kira® and the acme vexa."), not one item a line.
+    """
     lines = document.lines
     end = index
+    # A table's cell read on its own line never runs on into the next cell.
     while (
         end + 1 < len(lines)
         and end - index < 3
-        and not document.line_text(lines[end]).rstrip().endswith((".", ":", ";", "!", "?"))
+        and not lines[end].cell
         and not lines[end + 1].heading
         and not _ITEM_MARKER_RE.match(document.line_text(lines[end + 1]))
     ):
+        own = document.line_text(lines[end]).rstrip()
+        if own.endswith((".", ";", "!", "?")):
+            break
+        if own.endswith(":") and not (end == index and _run_on_list(own, document.line_text(lines[end + 1]))):
+            break
         end += 1
     return document.text[lines[index].start : lines[end].end]
 
 
+_RUN_ON_LIST_RE = re.compile(r"[^\t,]+(?:,\s+[^\t,]+)+")
+
+
+def _run_on_list(own: str, following: str) -> bool:
+    """Whether a line ends with a list's introduction and the line below runs the list on as comma-separated text."""
+    intros = list(_INTRO_RE.finditer(own))
+    return bool(intros) and intros[-1].end() >= len(own) and bool(_RUN_ON_LIST_RE.match(following.strip()))
+
+
 def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], skip: set[str]) -> None:
     """Products named in lists ("devices include A, B and C", one a line below "include:") and product tables."""
+    # A marked word in lower case ("mild®") is an ordinary word too often to mark the names it leads.
+    marked_brands = {
+        word for match in _TM_WORD_RE.finditer(document.text) if not (word := match.group(1).split()[-1]).islower()
+    }
     for index, line in enumerate(document.lines):
         own = document.line_text(line)
         if not _INTRO_RE.search(own):
@@ -115,7 +138,7 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                     else following.start()
                 )
                 tail_end = max(tail_end, intro.end())
-                clause = re.search(r"[;,]\s*(?:\w+\s+){0,3}$", text[intro.end() : tail_end])
+                clause = _NEXT_SUBJECT_RE.search(text[intro.end() : tail_end])
                 if clause:
                     tail_end = intro.end() + clause.start()
             offset = intro.end()
@@ -128,20 +151,27 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
             if _LIST_BELOW_RE.fullmatch(text[intro.end() : tail_end]) and own.rstrip().endswith(":"):
                 # "Devices include:" with one product a line in the list below it.
                 pieces = _item_lines(document, index)
+            pieces = _split_lower_case_items(pieces)
             candidates: list[tuple[str, int, bool, bool]] = []
             lower: list[tuple[str, int, bool]] = []
             loose: list[tuple[str, int]] = []
             for piece, piece_start in pieces:
                 for part, part_start in _list_item_parts(piece, piece_start):
                     item = re.sub(r"^(?:and\s+|or\s+)?(?:the\s+)?", "", part.strip())
-                    item = _ITEM_END_RE.split(item)[0].strip(" ,;")
+                    # An item that starts as a clause ("..., are considered cosmetic") names nothing.
+                    item = _ITEM_END_RE.split(" " + item)[0].strip(" ,;")
+                    if item.endswith(")") and item.count(")") > item.count("("):
+                        # "(for example Zolo™ and the vexa o2), is": the bracket closes the aside, not the name.
+                        item = item[:-1].rstrip()
                     # "the implantable Eversense E3 system": a word or two describing the product precede its brand.
                     if described := _DESCRIBED_BRAND_RE.match(item):
                         item = item[described.end() :]
-                    has_sign = bool(TM_RE.search(item))
                     plain = strip_marks(item)
                     noun = bool(_DEVICE_NOUN_RE.search(plain))
                     words = plain.split()
+                    # A name led by a brand the document marks elsewhere is marked too: "Zolo® 21" in one
+                    # list, "e.g. Zolo WIDE" in another.
+                    has_sign = bool(TM_RE.search(item)) or bool(words and words[0] in marked_brands)
                     # A product's full name runs long ("X™ Pro Left Atrial Appendage Closure Device") when a
                     # sign or a device noun marks it; an unmarked phrase that long is a clause, not a name.
                     if not words or len(words) > (9 if has_sign or noun else 7):
@@ -166,9 +196,25 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
             marked_list = any(sign for _, _, sign, _ in candidates)
             # A list mate's marked brand written again in lower case ("Zolo™ X, zolo x plus") is a model of it.
             brands = {strip_marks(item).split()[0].lower() for item, _, sign, _ in candidates if sign}
-            lower += [(item, start, False) for item, start in loose if item.split()[0].lower() in brands]
+            # Beside marked names, a short lower-case name that is no kind of thing nor a service is a brand too
+            # ("Zolo™, Kira™ and vexa"; not "and similar", "or open surgery", "suture ligation", "other devices").
+            lower += [
+                (item, start, False)
+                for item, start in loose
+                if item.split()[0].lower() in brands
+                or (
+                    marked_list
+                    and _LOOSE_NAME_RE.fullmatch(item)
+                    and not _PLURAL_RE.search(item)
+                    and not _GENERIC_ITEM_RE.search(item)
+                )
+            ]
+            # In a list of products, a lower-case name after "the" with a model number or a coined hyphenated
+            # word is one too ("scanners such as the acme z-scan").
             candidates += [
-                (item, start, False, False) for item, start, noun in lower if marked_list or (noun and context)
+                (item, start, False, False)
+                for item, start, noun in lower
+                if marked_list or (context and (noun or _LOWER_MODEL_RE.search(item)))
             ]
             # A list is of products when its sentence says so or one of its items is marked as one
             # (a sign, or a device noun): "CGMs include the Dexcom G7 and the Libre 3 system".
@@ -177,6 +223,45 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
             for item, start, has_sign, _ in candidates:
                 _add_term(terms, document, item, "device", start, start + len(item), 0.9 if has_sign else 0.85)
     read_table_terms(document, terms, skip)
+
+
+# The words before another list in the same sentence are that list's subject: "A™ and dedicated scanners such as ...".
+_NEXT_SUBJECT_RE = re.compile(r"[;,]\s*(?:\w+\s+){0,3}$|(?:[;,]|\s(?:and|or))\s+(?:[a-z][\w-]*\s+){0,3}[a-z][\w-]*\s*$")
+_AND_LOWER_RE = re.compile(r"\s+(?:and|or)\s+(?=[a-z])")
+_MARK_END_RE = re.compile(rf"(?:{TM_RE.pattern})$")
+
+
+def _split_lower_case_items(pieces: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """A list's items with a name in lower case after "and" / "or" read as an item of its own.
+
+    "Zolo™, Kira X and vexa": after a comma; "Zolo™ or acme vexa": after a marked name. A name in
+    capitals after "and" is split already; the part before must read as a name ("Zolo™ is used for pain and
+    swelling" is a clause, not two items).
+    """
+    split: list[tuple[str, int]] = []
+    for position, (piece, start) in enumerate(pieces):
+        after_comma = position > 0
+        joins = [
+            join
+            for join in _AND_LOWER_RE.finditer(piece)
+            if (after_comma or _MARK_END_RE.search(piece, 0, join.start()))
+            and not _ITEM_END_RE.search(" " + piece[: join.start()])
+        ]
+        if not joins:
+            split.append((piece, start))
+            continue
+        split += [(piece[: joins[-1].start()], start), (piece[joins[-1].end() :], start + joins[-1].end())]
+    return split
+
+
+# What a list ends with that names no product: "and similar", "or equivalent", "and others", "or open surgery".
+_GENERIC_ITEM_RE = re.compile(
+    rf"\b(?:etc|similar|equivalent|comparable|related|alike|others?|more|so\s+on)\b|{_PROCEDURE_NOUNS.pattern}|"
+    r"(?:tion|sion|ectomy|otomy|plasty|scopy)$"
+)
+# One or two words of letters, digits and hyphens: not a clause, nor an abbreviation such as "e.g".
+_LOOSE_NAME_RE = re.compile(r"[a-z][a-z0-9-]*(?:\s+[a-z0-9][a-z0-9-]*)?")
+_LOWER_MODEL_RE = re.compile(r"\b[a-z]-[a-z]|\d")
 
 
 def _closing_bracket(text: str, start: int, end: int) -> int:
@@ -318,7 +403,7 @@ _TM_WORD_RE = re.compile(
 # What follows a mark in a product's name: its model ("Zolo® 5", "Vexa™ 210G", "Kira™ X2") and, when they end in
 # a device noun, the capitalised words of its full name ("Orla™ Spinal Anchoring System").
 _MARK_TAIL_RE = re.compile(
-    r"(?:[ \u00a0]+(?:\d[\w-]*(?:\.\d+)*|[A-Z]{2,3}\d*|[A-Z]\d\w*)(?![\w-]))*"
+    r"(?:[ \u00a0]+(?:\d[\w-]*(?:\.\d+)*|[A-Z]{2,}(?:-[A-Za-z0-9]+)+|[A-Z]{2,3}\d*|[A-Z]\d\w*)(?![\w-]))*"
     r"(?:(?:[ \u00a0]+[A-Z][\w-]*){0,4}[ \u00a0]+(?:System|Device|Implant|Stimulator|Generator|Pump|Monitor|Sensor|"
     r"Valve|Catheter|Kit)\b)?"
 )
@@ -331,6 +416,9 @@ _CRITERIA_LIST_RE = re.compile(rf"\b{_CRITERIA_WORDS}\s*[,(]?\s*$", re.I)
 _CRITERIA_BEFORE_RE = re.compile(
     rf"\b{_CRITERIA_WORDS}\s*[,(]?\s*(?:such\s+as|including|like|e\.g\.,?|for\s+example,?)[^.;:]*$", re.I
 )
+# A model that a printed line wrapped onto the next one ("the Zolo®\nAX-Lite"): a hyphenated or numbered word only,
+# as a capitalised word there may start the next sentence.
+_NEXT_LINE_MODEL_RE = re.compile(r"[ \u00a0]*\n[ \u00a0]*(?:[A-Z]{2,}(?:-[A-Za-z0-9]+)+|[A-Z]+\d\w*)(?![\w-])")
 _NOTICE_RE = re.compile(r"copyright|trademark|all rights reserved|©", re.I)
 
 
@@ -442,6 +530,10 @@ def _marked_words(
         else:
             end = tail.end() if tail else match.end()
             full = name + text[match.end(1) : end]
+            wrapped = _NEXT_LINE_MODEL_RE.match(document.text, base + end) if not text[end:].strip() else None
+            if wrapped is not None:
+                full += wrapped.group(0)
+                end = wrapped.end() - base
             _add_term(terms, document, full, "device", start, base + end, 0.8)
 
 

@@ -86,8 +86,8 @@ _PAYER_CORE = (
 )
 _PAYER_RE = re.compile(
     # A name's words may be joined by an ampersand ("Crestline Health & Life Insurance Company"), and a
-    # Blue plan names its region with an article ("... Blue Shield of the Northern Plains").
-    rf"(?P<v>(?:(?:[A-Z][\w&'.\-]*|&)\s+){{0,4}}{_PAYER_CORE}(?:\s+of\s+(?:the\s+)?[A-Z][a-z]+(?:\s+(?!Medical|Policy|Policies|Plans?|Members?|Provider)[A-Z][a-z]+)?)?"
+    # Blue plan names its region with an article ("... Blue Shield of the Northern Plains", "... of the Red River Valley").
+    rf"(?P<v>(?:(?:[A-Z][\w&'.\-]*|&)\s+){{0,4}}{_PAYER_CORE}(?:\s+of\s+(?:the\s+)?[A-Z][a-z]+(?:\s+(?!Medical|Policy|Policies|Plans?|Members?|Provider)[A-Z][a-z]+){{0,2}})?"
     # The company's legal form is part of its name: "Crestline Health Corporation", "... Insurance Co.".
     rf"(?:,?\s+(?:Corporation|Corp\.|Company|Co\.|Inc\.|Incorporated|LLC|L\.L\.C\.|Association|Cooperative))?)(?=[\s,.;:)®™*|]|$)"
 )
@@ -106,11 +106,16 @@ _NOT_PAYERS = re.compile(
 _COMPANY_RE = re.compile(
     r"(?:(?:[A-Z][\w'.\-]*|&|and|of)\s+){0,6}[A-Z][\w'.\-]*,?\s+(?:Inc\.|Incorporated|LLC|L\.L\.C\.|Corporation|Corp\.|Company|Co\.)"
 )
-# A programme is not a payer: "the Children's Health Insurance Program (CHIP)".
-_PROGRAMME_RE = re.compile(r"\s*(?:Program|Programme)\b", re.I)
+# A programme is not a payer: "the Children's Health Insurance Program (CHIP)", "a state Health
+# Insurance Marketplace".
+_PROGRAMME_RE = re.compile(r"\s*(?:Program|Programme|Marketplace|Exchange)\b", re.I)
 # A state agency's letterhead names the state on the line above the agency ("STATE OF KANAWHA" /
 # "DEPARTMENT OF HEALTH CARE FINANCE"); the two lines are one name.
 _STATE_RE = re.compile(r"^(?:State|Commonwealth)\s+of\s+[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?$")
+_STATE_PREFIX_RE = re.compile(
+    r"(?:State|Commonwealth)\s+of\s+[A-Z][a-z]+(?:\s+(?!Department|Division|Agency)[A-Z][a-z]+)?\s+"
+)
+_AGENCY_UNIT_RE = re.compile(r"(?:Division|Office|Bureau)\s+of\s+(?:(?:[A-Z][a-z]+|and|&)\s+){0,4}[A-Z][a-z]+")
 _SMALL_WORDS_RE = re.compile(r"(?<=\s)(Of|And|The|For|In)(?=\s)")
 
 
@@ -155,12 +160,15 @@ def read_payer(document: Document, front: list[Line], given: str) -> Field | Non
     candidates: list[tuple[float, int, int]] = []
     for index, line in enumerate(document.lines):
         text = document.line_text(line)
-        if text.isupper():
-            # A letterhead in capitals ("SUMMIT HEALTH PLAN") reads as the name it spells.
-            text = _title_case(text)
+        # A letterhead in capitals ("SUMMIT HEALTH PLAN") reads as the name it spells, also in a cell of
+        # a masthead beside the kind of document ("PINNACLE CREST HEALTHCARE<tab>Commercial Medical Policy").
+        text = "\t".join(_title_case(cell) if cell.isupper() else cell for cell in text.split("\t"))
         in_front = line in front[:12]
         cue = bool(_PAYER_CUE_RE.search(text))
-        whole = _PAYER_RE.fullmatch(text.strip()) is not None
+        # A state agency's letterhead may name the state before the agency on one line ("State of
+        # Kanawha Department of Health Services"): the line is still the agency's name, whole.
+        state = _STATE_PREFIX_RE.match(text.strip())
+        whole = _PAYER_RE.fullmatch(text.strip()[state.end() if state else 0 :]) is not None
         # The first lines of a page are its letterhead even under a title read as a heading.
         if not (in_front or cue or whole or index < 3):
             continue
@@ -173,11 +181,21 @@ def read_payer(document: Document, front: list[Line], given: str) -> Field | Non
                 continue
             # The first line of a document is its letterhead: the issuer's name, whatever else follows.
             confidence = 0.9 if cue or whole or index == 0 else 0.8 if in_front else 0.75
-            candidates.append((confidence - index * 1e-6, line.start + match.start("v"), line.start + match.end("v")))
+            begin = match.start("v")
+            lead = len(text) - len(text.lstrip())
+            if state and whole and lead <= begin <= lead + state.end():
+                begin = lead
+            candidates.append((confidence - index * 1e-6, line.start + begin, line.start + match.end("v")))
         if index < 2 and not candidates and (company := _COMPANY_RE.match(text.strip())):
             offset = line.start + len(text) - len(text.lstrip())
             # Its trade is unknown (an insurer, a benefit manager, a publisher): the editor confirms it.
             candidates.append((0.75 - index * 1e-6, offset + company.start(), offset + company.end()))
+    if not candidates and (letterhead := _letterhead_company(document)):
+        return letterhead
+    if not candidates and (company := _COMPANY_RE.search(document.text[: _front_end(document, 20)])):
+        # A company named with its legal form in the page's header ("Guideline VBG-2204 — Lumen Vision
+        # Benefits of America, Inc."): likely the issuer, but its trade is unknown; the editor confirms it.
+        return field_at(document, company.group(0), company.start(), company.end(), 0.7)
     if candidates:
         # Ties go to the name read first, as a reader reads a letterhead.
         confidence, start, end = max(candidates, key=lambda c: (c[0], -c[1]))
@@ -188,9 +206,43 @@ def read_payer(document: Document, front: list[Line], given: str) -> Field | Non
         above = _title_case(above) if above.isupper() else above
         if re.match(r"(?:Department|Division|Agency)\b", name) and _STATE_RE.match(above):
             return field_at(document, f"{above} {name}", document.lines[index - 1].start, end, round(confidence, 2))
+        below = document.lines[index + 1] if index + 1 < len(document.lines) else None
+        if below is not None and re.search(r"\b(?:Department|Agency)\b", name) and end == document.lines[index].end:
+            unit = document.line_text(below).strip()
+            # The agency's division that issues the policy, printed under it, is part of the issuer's name.
+            if _AGENCY_UNIT_RE.fullmatch(unit):
+                return field_at(document, f"{name}, {unit}", start, below.end, round(confidence, 2))
         return field_at(document, name, start, end, round(confidence, 2))
     if given:
         return Field(given, Source(0, 0, ""), 0.9)
+    return None
+
+
+def _front_end(document: Document, count: int) -> int:
+    """The offset where the document's first `count` lines end."""
+    lines = document.lines[:count]
+    return lines[-1].end if lines else 0
+
+
+def _letterhead_company(document: Document) -> Field | None:
+    """A first line that names a company the text names again with its legal form, as the issuer's letterhead.
+
+    "CLEARWATER IMAGING BENEFIT SOLUTIONS" over "Clearwater Imaging Benefit Solutions, LLC reviews ...":
+    whatever its trade (a benefit manager, a vision plan), the company heads its own document.
+    """
+    if not document.lines:
+        return None
+    first = document.lines[0]
+    raw = document.line_text(first)
+    name = raw.split("\t")[0].strip()
+    if len(name.split()) < 2:
+        return None
+    for company in _COMPANY_RE.finditer(document.text[first.end : first.end + 6000]):
+        bare = re.sub(r",?\s+\S+$", "", company.group(0))
+        if bare.lower().endswith(name.lower()) and len(name) >= 0.6 * len(bare):
+            start = first.start + raw.index(name)
+            value = _title_case(name) if name.isupper() else name
+            return field_at(document, value, start, start + len(name), 0.8)
     return None
 
 
@@ -208,9 +260,17 @@ def read_number(document: Document) -> Field | None:
     return None
 
 
+# An e-mail's header block ("From: ...", "Subject: ...") opens a bulletin sent as a message; its
+# subject names the message, not the policy it carries.
+_MAIL_HEADER_RE = re.compile(r"^(?:from|to|date|sent|cc):[ \t]+\S", re.I | re.M)
+
+
 def read_title(document: Document, found: list[Section], number: Field | None) -> Field | None:
-    if match := _TITLE_RE.search(document.text[:4000]):
-        return field_at(document, match.group("v"), match.start("v"), match.end("v"), 0.95)
+    mail = len(_MAIL_HEADER_RE.findall(document.text[:2000])) >= 2
+    for labelled in _TITLE_RE.finditer(document.text[:4000]):
+        if mail and re.match(r"\s*subject\b", labelled.group(0), re.I):
+            continue
+        return field_at(document, labelled.group("v"), labelled.start("v"), labelled.end("v"), 0.95)
     if (match := _POLICY_NAME_RE.search(document.text[:2000])) and not _SENTENCE_VERB_RE.search(match.group("v")):
         return field_at(document, match.group("v"), match.start("v"), match.end("v"), 0.75)
     if number is not None and number.source.end and number.confidence >= 0.85:
@@ -220,9 +280,11 @@ def read_title(document: Document, found: list[Section], number: Field | None) -
             rest = raw_rest.strip(" \t:-–")
             # What follows a number is its title ("07.01.89 Knee Bracing"), not the next field of a
             # header strip ("· Effective Feb 1, 2026") or the next cell of a table of fields.
+            # A number that starts its line may stand a column apart from its title ("MP-218<tab>Bone Growth ...").
+            leads = not document.text[line.start : number.source.start].strip()
             if (
                 len(rest) > 5
-                and not raw_rest.startswith("\t")
+                and (not raw_rest.startswith("\t") or leads)
                 and rest[0].isalnum()
                 and not DATE_RE.search(rest)
                 and "\t" not in rest
@@ -251,6 +313,10 @@ def read_title(document: Document, found: list[Section], number: Field | None) -
     if number is not None and number.source.end and number.confidence >= 0.85:
         # A title line printed just above the policy number.
         index = next((i for i, ln in enumerate(document.lines) if ln.start <= number.source.start <= ln.end), 0)
+        # The issuer's letterhead may stand between the title and the number ("Reduction Mammaplasty" /
+        # "State of Kanawha Department of Health" / "Division of Health Benefits" / "Policy No.: 1A-47").
+        while index > 1 and _is_issuer_line(document.line_text(document.lines[index - 1]).strip()):
+            index -= 1
         if index > 0:
             above = document.line_text(document.lines[index - 1]).strip()
             label = re.search(r"\b(?:number|no\.?|#|id)$", above, re.I)
@@ -263,6 +329,17 @@ def read_title(document: Document, found: list[Section], number: Field | None) -
             ):
                 return _title_from_line(document, document.lines[index - 1], 0.7)
     return None
+
+
+def _is_issuer_line(text: str) -> bool:
+    state = _STATE_PREFIX_RE.match(text)
+    bare = text[state.end() if state else 0 :]
+    return bool(
+        _PAYER_RE.fullmatch(bare)
+        or _AGENCY_UNIT_RE.fullmatch(bare)
+        or _STATE_RE.match(text)
+        or _COMPANY_RE.fullmatch(text)
+    )
 
 
 def _title_below_document_kind(document: Document) -> Field | None:
@@ -299,9 +376,11 @@ def _title_in_capitals(document: Document) -> Field | None:
     the editor check it.
     """
     run: list[Line] = []
-    for line in document.lines[:8]:
+    # The issuer's letterhead in capitals names the company, not the policy.
+    letterhead = _letterhead_company(document) is not None
+    for number, line in enumerate(document.lines[:8]):
         text = document.line_text(line).strip()
-        named = _title_case(text) if text.isupper() else ""
+        named = _title_case(text) if text.isupper() and not (number == 0 and letterhead) else ""
         if (
             named
             and "\t" not in text

@@ -19,6 +19,34 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
         ),
         0.9,
     ),
+    # The plan named first, the exclusion at the end of its sentence: "FEP members: benefits are set by
+    # the FEP brochure, and this policy does not apply." ("does not apply to X" names X instead).
+    (
+        re.compile(
+            r"\b(?:Medicare|Medicaid|CHIP|FEP|Federal\s+Employee\s+Program)\b[^.;\n]{0,160}?\b(?:this|these|the)\s+"
+            r"(?:policy|guidelines?|criteria|document)\s+(?:does|do|shall|will)\s+not\s+apply\b(?!\s+to\b)",
+            re.I,
+        ),
+        0.85,
+    ),
+    # "Medicaid managed care: not applicable." A label whose value says the document does not reach it.
+    (
+        re.compile(
+            r"\b(?:Medicare|Medicaid|CHIP|FEP|Federal\s+Employee\s+Program)\b[^.;:\n]{0,60}?\s*[:–—-]\s*"
+            r"not\s+applicable\b(?!\s+to\b)",
+            re.I,
+        ),
+        0.85,
+    ),
+    # "FEP members are not managed under these guidelines", "Medicaid plans are not reviewed under this policy".
+    (
+        re.compile(
+            r"\b(?:Medicare|Medicaid|CHIP|FEP|Federal\s+Employee\s+Program)\b[^.;:\n]{0,80}?\b(?:is|are)\s+not\s+"
+            r"(?:managed|reviewed|governed|covered)\s+(?:under|by)\s+(?:this|these)\s+(?:policy|guidelines?|criteria|document)\b",
+            re.I,
+        ),
+        0.85,
+    ),
     (
         re.compile(
             r"\b(?:is|are)\s+not\s+applicable\s+to\b[^.]*|^[ \t|*]*not\s+applicable\s+to[ \t*]*[:\t|][^\n]*",
@@ -55,7 +83,8 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     ),
     (
         re.compile(
-            r"\b(?:Medicare|Medicaid|FEP|FEHBP?)\b[^.]{0,80}?\bmembers?\s*[:,]?\s*(?:please\s+)?(?:should\s+)?(?:refer\s+to|see|consult)\b",
+            r"\b(?:Medicare|Medicaid|FEP|FEHBP?)\b[^.]{0,80}?\b(?:members?|plans?|enrollees|beneficiaries)\s*[:,]?\s*"
+            r"(?:please\s+)?(?:should\s+)?(?:refer\s+to|see|consult)\b",
             re.I,
         ),
         0.85,

@@ -23,7 +23,7 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
         # The first version's date, in the words of a page's header: "First adopted", "Originally
         # published", "Created: February 2020".
         r"(?:originally|first|initially)\s+(?:adopted|published|issued|approved)|(?:date\s+)?created(?:\s+on)?|"
-        r"original\s+(?:approval|publication|issue)\s+date|date\s+initiated",
+        r"original\s+(?:approval|publication|issue)\s+date|date\s+initiated|originated(?:\s+on)?",
         0.95,
     ),
     (
@@ -35,7 +35,10 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
     # "Last committee review", "Last annual review": who reviewed stands between the words.
     (
         "last_review",
-        r"last\s+(?:[a-z]+\s+)?review(?:ed)?(?:\s+date)?|review\s+date|reviewed|date\s+of\s+(?:last\s+)?review",
+        r"last\s+(?:[a-z]+\s+)?review(?:ed)?(?:\s+date)?|review\s+date|reviewed|date\s+of\s+(?:last\s+)?review|"
+        # A review named by what was done or who did it: "Annual review completed: 11/12/2025",
+        # "Medical Policy Committee review 14 Oct 2025" (not the next or a scheduled one).
+        r"review\s+(?:completed|conducted|held)(?:\s+on)?|(?<!next\s)(?<!scheduled\s)committee\s+review(?:ed)?(?:\s+on)?",
         0.9,
     ),
     (
@@ -47,7 +50,7 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
     (
         "effective_start",
         r"(?:current\s+)?effective\s+date|effective\s+date\s+of\s+(?:the\s+)?current\s+version|effective\s+on|effective|"
-        r"date\s+effective|policy\s+effective",
+        r"date\s+effective|policy\s+effective|in\s+force\s+(?:from|since|as\s+of)",
         0.95,
     ),
     # A version put into use on a day takes effect then, as a plan's header may word it.
@@ -294,6 +297,19 @@ def _continues_row(document: Document, index: int) -> bool:
     return False
 
 
+def _is_date_label(text: str, match: re.Match[str]) -> bool:
+    """A labelled date above a history table ("Original Effective Date: July 1, 2011"): a field, not an event.
+
+    It names a date of the policy and says nothing else; a row says what happened on its date.
+    """
+    label = text[: match.start()]
+    return (
+        bool(label.strip(" -•*\t"))
+        and not text[match.end() :].strip(" .;")
+        and any(pattern.match(label) for _, pattern in _LABEL_KINDS_RES)
+    )
+
+
 def read_history(document: Document, found: list[Section]) -> list[Field]:
     rows: list[Field] = []
     position = {id(line): index for index, line in enumerate(document.lines)}
@@ -317,7 +333,7 @@ def read_history(document: Document, found: list[Section]) -> list[Field]:
         if match is None or _COPY_DATE_RE.search(text[: match.start()]) or _continues_row(document, position[id(line)]):
             continue
         parsed = to_date(match.group(1))
-        if parsed is None:
+        if parsed is None or _is_date_label(text, match):
             continue
         # The row's other cells, in order, whichever column the date is in.
         others = text[: match.start()] + "\t" + text[match.end() :]

@@ -204,6 +204,54 @@ def _indication(sentence: str, subject: str) -> str:
     return strip_marks(subject).strip(" ,")[:200]
 
 
+# A subject that is any service at all ("The plan covers a procedure when it is medically necessary,
+# ...", a general rule of the benefit) states no position on the policy's own service.
+_NO_SUBJECT_RE = re.compile(
+    r"^(?:an?|any|all)\s+(?:procedures?|services?|products?|items?|treatments?|supplies|"
+    r"benefits?)(?:\s*[,/]?\s*(?:(?:or|and)\s+)?(?:procedures?|services?|products?|items?|treatments?|supplies))*"
+    r"(?:\s+(?:when|if|that|which|where)\b.*)?$",
+    re.I,
+)
+# A decision table's status cell holds the position alone ("Investigational", "Medically necessary when
+# all conditions are met"); the row's indication is a cell before it.
+_STATUS_CELL_MAX = 80
+
+
+def _condition_only(subject: str, sentence: str) -> bool:
+    """A "when" clause with no main clause after it: a heading ("When the Service Is Not Covered").
+
+    "When the criteria are met, X is medically necessary" has its subject after the clause's comma.
+    """
+    if not re.match(r"^\s*(?:when|if|whether)\b", subject, re.I):
+        return False
+    words = re.findall(r"[A-Za-z]+", sentence)
+    title_case = sum(w[0].isupper() for w in words if len(w) > 3) >= 0.8 * sum(1 for w in words if len(w) > 3)
+    return "," not in subject or (title_case and not re.search(r"[.:;]$", sentence.strip()))
+
+
+def _table_positions(document: Document, lines: Sequence[Line]) -> list[Field]:
+    positions: list[Field] = []
+    previous: Line | None = None
+    for line in lines:
+        if not line.cell:
+            previous = None
+            continue
+        text = document.line_text(line).strip()
+        position = _predicate_position(text) if len(text) <= _STATUS_CELL_MAX else None
+        if position is not None and previous is not None and not re.match(r"^\W*covered\b", text, re.I):
+            indication = document.line_text(previous).strip()
+            start = line.start + document.line_text(line).index(text)
+            # The row's cells are read apart, so the reading of a row is for a reviewer to check.
+            positions.append(
+                field_at(document, {"position": position, "indication": indication}, start, start + len(text), 0.75)
+            )
+        elif (
+            re.search(r"[A-Za-z]{3}", text) and position is None and not re.match(r"^\W*(?:all|any)\s+of\b", text, re.I)
+        ):
+            previous = line if not _ITEM_START_RE.match(text) else previous
+    return positions
+
+
 def read_positions(document: Document, found: list[Section]) -> list[Field]:
     lines = section_text_lines(document, found, "policy", "criteria", "exclusions", "front", "other")
     if not any(s.kind in ("policy", "criteria", "exclusions") for s in found):
@@ -218,9 +266,14 @@ def read_positions(document: Document, found: list[Section]) -> list[Field]:
         if stated is None or len(sentence) > 600:
             continue
         position, subject = stated
-        if not subject or (
-            re.search(r"\b(?:codes?|list|this\s+section|documentation|following\s+services)\b", subject, re.I)
-            and position == "medically_necessary"
+        if (
+            not subject
+            or _NO_SUBJECT_RE.match(subject.strip())
+            or _condition_only(subject, sentence)
+            or (
+                re.search(r"\b(?:codes?|list|this\s+section|documentation|following\s+services)\b", subject, re.I)
+                and position == "medically_necessary"
+            )
         ):
             continue
         indication = _indication(sentence, subject)
@@ -228,4 +281,6 @@ def read_positions(document: Document, found: list[Section]) -> list[Field]:
         # coverage position, is an inference a reviewer should check first.
         confidence = 0.9 if _POSITION_WORDS_RE.search(sentence) else 0.8
         positions.append(field_at(document, {"position": position, "indication": indication}, start, end, confidence))
+    positions += _table_positions(document, lines)
+    positions.sort(key=lambda f: f.source.start)
     return positions

@@ -11,9 +11,25 @@ from policies_app.importing.structure import Section
 from policies_app.requirement_rules import requirement_from_statement
 
 _PA_RE = re.compile(
-    r"[^.\n]*\b(?:prior\s+(?:approval|authori[sz]ation)|pre-?certification|pre-?authori[sz]ation|notification)\b[^.\n]*\.?",
-    re.I,
+    r"\b(?:prior\s+(?:approval|authori[sz]ation)|pre-?certification|pre-?authori[sz]ation|notification)\b", re.I
 )
+# A sentence ends at a full stop or a line's end.
+_SENTENCE_END_RE = re.compile(r"[.\n]")
+
+
+def _pa_sentences(text: str) -> list[tuple[int, str]]:
+    """(start, sentence) of each sentence that names prior authorization, in order."""
+    found: list[tuple[int, str]] = []
+    next_from = 0
+    for hit in _PA_RE.finditer(text):
+        if hit.start() < next_from:
+            continue
+        start = max(text.rfind(".", 0, hit.start()), text.rfind("\n", 0, hit.start())) + 1
+        end_match = _SENTENCE_END_RE.search(text, hit.end())
+        end = len(text) if end_match is None else end_match.start() + (end_match.group(0) == ".")
+        found.append((start, text[start:end]))
+        next_from = end
+    return found
 
 
 def read_prior_authorization(document: Document, found: list[Section]) -> Field | None:
@@ -27,14 +43,14 @@ def read_prior_authorization(document: Document, found: list[Section]) -> Field 
                 return field_at(
                     document, {"statement": text, "requirement": str(requirement)}, start, start + len(text), 0.9
                 )
-    for match in _PA_RE.finditer(document.text):
-        sentence = match.group(0).strip()
+    for match_start, raw in _pa_sentences(document.text):
+        sentence = raw.strip()
         if re.search(
             r"\b(?:is|are)\s+(?:not\s+)?required\b|\brequires?\b|not\s+applicable|\bnot\s+needed\b", sentence, re.I
         ):
             requirement = requirement_from_statement(sentence)
             if requirement:
-                start = match.start() + match.group(0).index(sentence)
+                start = match_start + raw.index(sentence)
                 return field_at(
                     document,
                     {"statement": sentence, "requirement": str(requirement)},

@@ -28,6 +28,8 @@ class Line:
     # Where the line came from: a character offset in a text file, a page number (from 1) in a PDF,
     # or the line's position in an HTML file's text.
     origin: int
+    # The text of one cell of a table row read cell by cell; a cell is never a heading.
+    cell: bool = False
 
 
 @dataclass
@@ -47,19 +49,28 @@ class _Builder:
         self.lines: list[Line] = []
         self.length = 0
 
-    def add(self, text: str, *, heading: bool = False, origin: int = 0) -> None:
+    def add(self, text: str, *, heading: bool = False, origin: int = 0, cell: bool = False) -> None:
         text = text.rstrip()
         if not text.strip():
             return
+        # In a page of questions and answers ("Q. Are scleral lenses covered?" / "A. Scleral lenses
+        # are ..."), "A." marks the answer to the line before, not the first item of a lettered list.
+        if self.parts and (answer := _ANSWER_RE.match(text)) and _QUESTION_RE.match(self.parts[-1]):
+            text = text[answer.end() :]
         if self.parts:
             self.parts.append("\n")
             self.length += 1
-        self.lines.append(Line(self.length, self.length + len(text), heading, origin))
+        self.lines.append(Line(self.length, self.length + len(text), heading, origin, cell))
         self.parts.append(text)
         self.length += len(text)
 
     def build(self) -> Document:
         return Document(layout=self.layout, text="".join(self.parts), lines=self.lines)
+
+
+# A question and its answer, each behind its letter or word ("Q. ...?", "Q: ...?", "Question: ...?").
+_QUESTION_RE = re.compile(r"^\s*(?:Q[.:]|Question:)\s+\S.*\?\s*$")
+_ANSWER_RE = re.compile(r"^\s*(?:A[.:]|Answer:)\s+(?=\S)")
 
 
 # Any run of white space in a cell or a web page's text is one space: a page's source breaks its
@@ -128,17 +139,70 @@ def _columns(raw: str) -> str:
     return head + _COLUMN_GAP_RE.sub("\t", raw[len(head) :])
 
 
+# An e-mail's quoted text: each line behind one "> " per level of quoting (">> " or "> > " when a
+# quote is quoted again). ">=" or "> 30 kg/m2" starts no quote: a marker is followed by a blank, another
+# marker or the line's end.
+_QUOTE_RE = re.compile(r"^[ \t]*(?:>(?: |(?=>)|[ \t]*$))+")
+# A forwarded or replied-to message quotes a run of lines; one line that opens with ">" is not a quote.
+_QUOTED_RUN = 3
+
+
+def _quote_end(raw: str) -> int:
+    marker = _QUOTE_RE.match(raw)
+    return marker.end() if marker else 0
+
+
+def _unquoted(raws: list[str]) -> list[str]:
+    """The lines of a text with its e-mail quote markers taken off, so a forwarded policy reads as the policy.
+
+    Only runs of quoted lines are unquoted; the blank after a marker is the quote's, and the blanks
+    that follow it are the quoted line's own indent ("   a) Age 18 years or older").
+    """
+    quoted = [bool(_QUOTE_RE.match(raw)) for raw in raws]
+    lines = list(raws)
+    number = 0
+    while number < len(raws):
+        end = number
+        while end < len(raws) and quoted[end]:
+            end += 1
+        # A list of comparisons ("> 30 kg/m2", "> 2 prior fractures") is no quote: a quote holds words or blanks.
+        worded = any(not raws[i][_quote_end(raws[i]) :].strip()[:1].isdigit() for i in range(number, end))
+        if end - number >= _QUOTED_RUN and worded:
+            for index in range(number, end):
+                lines[index] = raws[index][_quote_end(raws[index]) :]
+        number = max(end, number + 1)
+    return lines
+
+
+# A box drawn in characters around a header: "+-----+" rules and "|  Effective 03/01/2026   |" rows.
+_BOX_RULE_RE = re.compile(r"^\s*\+[-=+]{3,}\+\s*$")
+_BOX_ROW_RE = re.compile(r"^\s*\|(?P<inner>[^|]*)\|\s*$")
+
+
+def _unboxed(raw: str) -> str:
+    """A line of a box drawn in characters as the text it frames; the box's rules are no text.
+
+    A row of a table written with pipes has a pipe between its cells; a box's row only the two of its frame.
+    """
+    if _BOX_RULE_RE.match(raw):
+        return ""
+    if row := _BOX_ROW_RE.match(raw):
+        return row.group("inner")
+    return raw
+
+
 def read_text(data: bytes | str) -> Document:
     text = decode(data)
     builder = _Builder("text")
     offset = 0
-    raws = text.split("\n")
+    originals = text.split("\n")
+    raws = _unquoted(originals)
     furniture = _page_furniture(raws)
-    for number, original in enumerate(raws):
+    for number, original in enumerate(originals):
         if number in furniture:
             offset += len(original) + 1
             continue
-        raw = original.replace("\f", "")
+        raw = _unboxed(raws[number].replace("\f", ""))
         # Tabs separate table cells; other runs of blanks are one space, keeping the indent.
         indent = len(raw) - len(raw.lstrip(" "))
         cells = [_tidy(cell) for cell in _columns(raw).split("\t")]
@@ -163,12 +227,15 @@ class _HtmlWalker:
         self.buffer: list[str] = []
         self.prefix = ""
         self.count = 0
+        self.in_cell = False
+        # Whether the table being read is one of records (see `record`), innermost last.
+        self.record_tables: list[bool] = []
 
     def flush(self, *, heading: bool = False) -> None:
         text = _tidy("".join(self.buffer))
         self.buffer = []
         if text:
-            self.builder.add(self.prefix + text, heading=heading, origin=self.count)
+            self.builder.add(self.prefix + text, heading=heading, origin=self.count, cell=self.in_cell)
             self.count += 1
             # Only the item's first line carries its marker; what follows is its continuation.
             if self.prefix.strip():
@@ -193,10 +260,20 @@ class _HtmlWalker:
                 self.flush(heading=True)
             elif name == "tr":
                 self.flush()
-                cells = [_tidy(cell.get_text(" ")) for cell in child.find_all(["td", "th"], recursive=False)]
-                if any(cells):
-                    self.builder.add("\t".join(cells), origin=self.count)
+                cells = child.find_all(["td", "th"], recursive=False)
+                if self.record_tables and self.record_tables[-1] and child.find("td", recursive=False):
+                    self.record(cells, depth)
+                    continue
+                texts = [_tidy(cell.get_text(" ")) for cell in cells]
+                if any(texts):
+                    self.builder.add("\t".join(texts), origin=self.count)
                     self.count += 1
+            elif name == "table":
+                self.flush()
+                self.record_tables.append(any(cell.find(_RECORD_BLOCKS) for cell in child.find_all("td")))
+                self.walk(child, depth)
+                self.flush()
+                self.record_tables.pop()
             elif name in ("ul", "ol"):
                 self.flush()
                 self.list(child, depth + 1)
@@ -206,6 +283,22 @@ class _HtmlWalker:
                 self.flush()
             else:
                 self.walk(child, depth)
+
+    def record(self, cells: list[Tag], depth: int) -> None:
+        """A row of a table whose cells hold lists or paragraphs, read as a record: each cell on its own lines, in order.
+
+        Such a row (a decision table's indication, status and "All of:" conditions) is a statement
+        and its criteria; joined by tabs its lists would be flattened into one line. A cell with no
+        word or number ("—", "-") says nothing.
+        """
+        saved = self.in_cell
+        self.in_cell = True
+        for cell in cells:
+            if not any(c.isalnum() for c in cell.get_text()):
+                continue
+            self.walk(cell, depth)
+            self.flush()
+        self.in_cell = saved
 
     def list(self, element: Tag, depth: int) -> None:
         ordered = element.name.lower() == "ol"
@@ -220,6 +313,10 @@ class _HtmlWalker:
             self.walk(item, depth)
             self.flush()
         self.prefix = saved
+
+
+# Block content that makes a table row a record rather than a line of cells.
+_RECORD_BLOCKS = ["ul", "ol", "p", "table"]
 
 
 def _marker(kind: str, number: int) -> str:
@@ -266,13 +363,22 @@ def read_pdf(data: bytes) -> Document:
             "the PDF has no text layer (a scanned image?); import a text PDF, or paste the policy's text"
         )
     builder = _Builder("pdf")
-    for number, (page, laid_out) in enumerate(pages, start=1):
+    page_raws = [page.replace("\r\n", "\n").replace("\r", "\n").split("\n") for page, _ in pages]
+    # A running header or footer (the policy's number and date in the page margin) is the page's, not the text's.
+    edges = _page_furniture(
+        [("\f" if index == 0 else "") + raw for raws in page_raws for index, raw in enumerate(raws)]
+    )
+    flat_number = 0
+    for number, (laid_out, raws) in enumerate(zip((laid for _, laid in pages), page_raws, strict=True), start=1):
         lines: list[str] = []
-        raws = page.replace("\r\n", "\n").replace("\r", "\n").split("\n")
         margin = min((len(raw) - len(raw.lstrip(" ")) for raw in raws if raw.strip()), default=0)
         after_blank = False
-        for raw in raws:
+        first = flat_number
+        flat_number += len(raws)
+        for raw_number, raw in enumerate(raws, start=first):
             text = _tidy(raw)
+            if raw_number in edges:
+                continue
             if not text or _PAGE_FOOTER_RE.match(raw):
                 after_blank = after_blank or not text
                 continue

@@ -14,7 +14,7 @@ _KINDS: list[tuple[str, re.Pattern[str]]] = [
     (
         "history",
         re.compile(
-            r"\bhistory\b|\brevision|\bupdates\b|\bupdate\s+(?:history|log|information)|\bchange\s+log|summary\s+of\s+changes|\bchanges?\s+summary|\breview\s+log",
+            r"\bhistory\b|\brevision|\bupdates\b|\bwhat\s+(?:has\s+)?changed\b|\bupdate\s+(?:history|log|information)|\bchange\s+log|summary\s+of\s+changes|\bchanges?\s+summary|\breview\s+log",
             re.I,
         ),
     ),
@@ -27,7 +27,15 @@ _KINDS: list[tuple[str, re.Pattern[str]]] = [
     ),
     ("codes", re.compile(r"\bcod(?:es?|ing)\b|\bbilling\b|\bcpt\b|\bhcpcs\b|\bicd-?10", re.I)),
     ("prior_authorization", re.compile(r"prior\s+(?:approval|authori[sz]ation)|precertification|pre-?authori", re.I)),
-    ("applicability", re.compile(r"\bapplies\s+to\b|\bapplicab|\bscope\b|lines?\s+of\s+business|\bproducts?\b", re.I)),
+    # A question asks it too: "Which plans does this guideline govern?", "Who is affected?"; a heading
+    # of "Application" alone (or "Benefit Application") says to whom the policy applies.
+    (
+        "applicability",
+        re.compile(
+            r"\bwhich\s+(?:plans|members|products)\b|\bwho\s+is\s+affected\b|^(?:benefit\s+)?application$|\bapplies\s+to\b|\bapplicab|\bscope\b|lines?\s+of\s+business|\bproducts?\b",
+            re.I,
+        ),
+    ),
     (
         "exclusions",
         re.compile(
@@ -53,7 +61,7 @@ _LIST_MARKER_RE = re.compile(
 _NUMBERED_HEADING_RE = re.compile(r"^(?:(?:[IVX]{1,4}|[A-Z])[.)]|\d{1,2}(?:\.\d{1,2})*[.)]?)\s+(?=[A-Z])")
 _ANNOUNCES_LIST_RE = re.compile(r"\b(?:the|of)\s+following\b", re.I)
 # A heading written in Markdown, as a wiki exports it ("## HCPCS codes").
-_MARKDOWN_HEADING_RE = re.compile(r"^#{1,6}\s+(?=\S)")
+_MARKDOWN_HEADING_RE = re.compile(r"^#{1,6} +(?=\S)")
 # A plain-text heading set between rules ("=== Section 6 - Change log ===", "*** POLICY ***") and the
 # section number such a heading may carry ("Section 6 - ", "Part II: ").
 _RULED_HEADING_RE = re.compile(
@@ -76,6 +84,10 @@ _DATE_LABEL_LINE_RE = re.compile(
 )
 # An aside in brackets after a capitals heading's words, in lower case.
 _HEADING_ASIDE_RE = re.compile(r"(?<=[A-Z'’])\s+\([^()A-Z]{1,60}\)$")
+# A question of a page of questions and answers ("Q. Are scleral lenses covered?", "Q: ...?") heads
+# its answer.
+_QUESTION_HEADING_RE = re.compile(r"^(?:Q[.:]|Question:)\s+(?P<q>\S.*\?)$")
+_SENTENCE_END_RE = re.compile(r"[a-z]{2}[.!?]\s+[A-Z]")
 # Cells of a table written with pipes ("Code | Description"), as saved from a web page or a wiki.
 _PIPE_ROW_RE = re.compile(r"\S\s*\|\s*\S")
 
@@ -94,6 +106,8 @@ class Section:
 
 def heading_kind(text: str) -> str:
     name = _MARKDOWN_HEADING_RE.sub("", text.strip()).strip("*_ ")
+    if question := _QUESTION_HEADING_RE.match(name):
+        name = question.group("q")
     if ruled := _RULED_HEADING_RE.match(text.strip()):
         name = _SECTION_WORD_RE.sub("", ruled.group("t"))
     name = _NUMBERED_HEADING_RE.sub("", name).rstrip(": ").strip()
@@ -109,6 +123,10 @@ def is_heading(document: Document, line: Line) -> bool:
         return False
     if line.heading:
         return True
+    if line.cell:
+        return False
+    if question := _QUESTION_HEADING_RE.match(text):
+        return len(question.group("q").split()) <= 16
     if ruled := _RULED_HEADING_RE.match(text):
         return len(ruled.group("t").split()) <= 12 and not ruled.group("t").endswith((".", ",", ";"))
     if _MARKDOWN_HEADING_RE.match(text):
@@ -124,6 +142,10 @@ def is_heading(document: Document, line: Line) -> bool:
         return (_is_capitals(bare) and len(bare.split()) <= 8) or _is_numbered_heading(text)
     words = bare.split()
     if not words or len(words) > 8 or bare.endswith((".", ",", ";")) or not bare[0].isupper():
+        return False
+    # A sentence ends inside the line: it is a paragraph's wrapped text ("Local Coverage Determination
+    # governs the request. Federal Employee"), not a title.
+    if _SENTENCE_END_RE.search(bare):
         return False
     if _is_capitals(bare):
         return True

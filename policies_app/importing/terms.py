@@ -65,7 +65,50 @@ def short_name(full: str) -> str:
         after = strip_marks(full[sign.end() :]).split()
         model = after[:1] if after and _MODEL_RE.fullmatch(after[0]) else []
         return " ".join([*strip_marks(full[: sign.start()]).split(), *model])
-    return " ".join(brand)
+    return " ".join(_without_maker(brand, whole=len(brand) == len(words)))
+
+
+_PLAIN_WORD_RE = re.compile(r"[A-Z][a-z]+")
+# A brand's own form: a capital inside a word ("ZenTrak") or a stop or colon inside one ("v:flow").
+_OWN_FORM_RE = re.compile(r"(?=(?:.*[A-Za-z]){3})[A-Za-z]*(?:[a-z][A-Z]|[A-Za-z][:.+][A-Za-z])[\w:.+-]*")
+_ACRONYM_RE = re.compile(r"[A-Z]{3,}")
+_NUMBER_RE = re.compile(r"\d[\w.-]*")
+_LOWER_NAME_RE = re.compile(r"(?=\S{3})[a-z]+(?:-[a-z]+)*")
+
+
+def _without_maker(words: list[str], *, whole: bool) -> list[str]:
+    """The brand without the maker's name written before it, when what follows shows a brand's own form.
+
+    "Halvor Medical ZenTrak": plain capitalised words, then a word with a capital inside it; "Halvor ABPX
+    7100": then an acronym with its model number. A name all in lower case is written as its maker writes
+    it, maker first: "halvor zolo-scan 2" (a name with a hyphen or a model number of its own after the
+    first word) and a `whole` name of two words whose second is a word of its own ("halvor vexamini"; a
+    model's "plus" or "mini" is not). A brand's model ("Zolo G7") or a plain word ("Corvane CRT") after
+    the first word shows nothing, and the name is kept whole.
+    """
+    lead = 0
+    while lead < min(2, len(words) - 1) and _PLAIN_WORD_RE.fullmatch(words[lead]):
+        lead += 1
+    if lead:
+        rest = words[lead:]
+        if _OWN_FORM_RE.fullmatch(rest[0]) or (
+            _ACRONYM_RE.fullmatch(rest[0]) and len(rest) > 1 and _NUMBER_RE.fullmatch(rest[1])
+        ):
+            return rest
+    if (
+        len(words) > 1
+        and words[0].isalpha()
+        and words[0].islower()
+        and _LOWER_NAME_RE.fullmatch(words[1])
+        and not any(c.isupper() for word in words for c in word)
+        and (
+            "-" in words[1]
+            or any(_NUMBER_RE.fullmatch(word) for word in words[2:])
+            or (whole and len(words) == 2 and len(words[1]) >= 5)
+        )
+    ):
+        return words[1:]
+    return words
 
 
 class TermIndex:

@@ -95,3 +95,27 @@ def test_a_billing_reference_heading_opens_a_code_table():
 def test_an_icd10_range_whose_ends_differ_in_length_is_kept_as_a_range():
     text = TABLE.replace("C18.0 - C18.9 Malignant neoplasm of colon", "J45.20 - J45.998 Asthma")
     assert codes(text) == ["ICD10CM:J45.20-J45.998"]
+
+
+def test_a_number_labelled_as_a_change_request_is_not_a_code():
+    text = TABLE + "CPT: 27447\nChange Request (CR) 11290 and Transmittal 215 implemented the NCD.\n"
+    assert codes(text) == ["ICD10CM:C18.0-C18.9", "CPT:27447"]
+
+
+CAPTIONED = """<html><body><h2>Policy</h2>
+<p>Knee bracing is considered medically necessary when ALL of the following are met:</p>
+<ol><li>Age 18 years or older</li><li>Instability on examination</li></ol>
+<h2>Codes</h2>
+<p>Covered when the criteria are met</p>
+<table><tr><th>Type</th><th>Code</th><th>Description</th></tr>
+<tr><td>HCPCS</td><td>L1843</td><td>Knee orthosis, single upright</td></tr></table>
+<h3>Not covered</h3>
+<table><tr><th>Type</th><th>Code</th><th>Description</th></tr>
+<tr><td>HCPCS</td><td>L1820</td><td>Knee orthosis, elastic with condylar pads</td></tr></table>
+<h2>Change log</h2><p>2025-01-01 New policy.</p>
+</body></html>"""
+
+
+def test_a_code_table_under_its_own_caption_after_the_codes_section_is_read():
+    found = extract_document(CAPTIONED.encode(), file="policy.html").many("codes")
+    assert [f"{c.value['system']}:{c.value['code']}" for c in found] == ["HCPCS:L1843", "HCPCS:L1820"]

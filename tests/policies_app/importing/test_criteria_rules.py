@@ -181,3 +181,12 @@ def test_a_yes_no_fact_is_not_read_from_a_criterion_that_never_names_its_subject
 def test_a_yes_no_fact_whose_key_ends_with_its_state_is_read_from_its_subject():
     facts = [FactSpec("claudication_present", "Neurogenic claudication present", "boolean", "")]
     assert map_fact("Walking brings on neurogenic claudication", facts)[:3] == ("claudication_present", "is_true", None)
+
+
+def test_a_diagnosis_with_a_complication_named_by_its_closing_codes_maps_to_the_codes():
+    found = map_fact("Type 2 diabetes with a foot ulcer (E11.621)", FACTS)
+    assert found is not None and found[:3] == ("diagnosis_codes", "any_in", ["E11.621"])
+
+
+def test_a_diagnosis_with_another_condition_after_its_codes_is_documented():
+    assert map_fact("Type 2 diabetes (E11.9) with at least one prior amputation", FACTS) is None

@@ -307,3 +307,39 @@ def test_an_implementation_date_is_the_effective_date_to_confirm():
     found = extract("Implementation Date: 05/01/2026\n\n" + POLICY).one("effective_start")
     assert found is not None
     assert (found.value, found.confidence) == (date(2026, 5, 1), 0.85)
+
+
+def test_a_review_completed_label_gives_the_last_review():
+    result = extract(
+        "Orchard Valley Health Plan\nAnnual review completed: 11/12/2025   Next annual review: 11/2026\n\n" + POLICY
+    )
+    assert result.value("last_review") == date(2025, 11, 12)
+    assert result.value("next_review") == date(2026, 11, 1)
+
+
+def test_a_committee_review_without_a_colon_gives_the_last_review():
+    result = extract("Orchard Valley Health Plan\nMedical Policy Committee review 14 Oct 2025\n\n" + POLICY)
+    assert result.value("last_review") == date(2025, 10, 14)
+
+
+def test_a_next_committee_review_is_not_the_last_review():
+    result = extract("Orchard Valley Health Plan\nNext committee review 14 Oct 2026\n\n" + POLICY)
+    assert result.value("last_review") is None
+
+
+def test_in_force_from_gives_the_effective_start():
+    result = extract("Orchard Valley Health Plan\nIn force from\n1 Feb 2026\n\n" + POLICY)
+    assert result.value("effective_start") == date(2026, 2, 1)
+
+
+def test_originated_gives_the_original_effective_date():
+    result = extract("Orchard Valley Health Plan\nOriginated\t2016-05\n\n" + POLICY)
+    assert result.value("original_effective") == date(2016, 5, 1)
+
+
+def test_a_labelled_date_over_the_history_rows_is_no_row():
+    result = extract(
+        POLICY + "\nPolicy History\nOriginal Effective Date: July 1, 2011\n"
+        "07/01/2011\tInitial policy.\n01/01/2026\tAge criterion added.\n"
+    )
+    assert [row.value["date"] for row in result.fields["history"]] == [date(2011, 7, 1), date(2026, 1, 1)]

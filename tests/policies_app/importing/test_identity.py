@@ -184,3 +184,33 @@ def test_a_medical_policy_title_label_gives_the_title():
 
 def test_a_titles_value_ends_where_a_pipe_starts_the_next_field():
     assert extract("Title: Knee Bracing | Policy Number: KB-1\n\n" + POLICY).value("title") == "Knee Bracing"
+
+
+def test_an_emails_subject_is_not_the_policys_title():
+    text = (
+        "From: Provider News <news@example.test>\nTo: providers@example.test\nSubject: Policy update, effective soon\n\n"
+        + POLICY
+    )
+    title = extract(text).one("title")
+    assert title is None or title.value != "Policy update, effective soon"
+
+
+def test_a_title_a_column_apart_from_the_number_that_starts_its_line_is_the_title():
+    text = "ORCHARD HEALTH - MEDICAL POLICY\n07.01.89    Knee Bracing\n\n" + POLICY
+    assert extract(text).value("title") == "Knee Bracing"
+
+
+def test_the_title_above_the_issuers_letterhead_over_the_number_is_the_title():
+    text = (
+        "Knee Bracing\nState of Kanawha Department of Health Services\nDivision of Medical Assistance\n"
+        "Clinical Coverage Policy No.: KB-1\n\n" + POLICY
+    )
+    assert extract(text).value("title") == "Knee Bracing"
+
+
+def test_a_letterhead_in_capitals_is_not_the_title():
+    text = (
+        "BRIGHTWATER IMAGING SOLUTIONS\nImaging guidelines\nSPINE IMAGING GUIDELINES\nVersion 2\n\n"
+        "Brightwater Imaging Solutions, LLC reviews requests.\n\n" + POLICY
+    )
+    assert extract(text).value("title") == "Spine Imaging Guidelines"

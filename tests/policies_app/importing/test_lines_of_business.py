@@ -131,3 +131,33 @@ def test_an_applies_to_label_ends_with_its_line():
 def test_a_guideline_used_for_members_of_plans_limits_the_lines_of_business():
     text = POLICY + "\nThis guideline is used for members of Brookfield Commercial and Brookfield Exchange plans.\n"
     assert only(text) == ["commercial", "exchange"]
+
+
+def test_a_plan_named_first_with_does_not_apply_at_the_end_of_its_sentence_is_excluded():
+    text = POLICY + (
+        "\nFederal Employee Program members: benefits follow the Service Benefit Plan brochure, and this policy"
+        " does not apply.\n"
+    )
+    assert excluded(text) == ["fep"]
+
+
+def test_a_plan_named_first_with_does_not_apply_to_another_plan_is_not_excluded():
+    text = POLICY + "\nFor Medicare members the plan reviews each case, and this policy does not apply to them.\n"
+    assert excluded(text) == []
+
+
+def test_a_plan_labelled_not_applicable_is_excluded():
+    assert excluded(POLICY + "\nBrookfield Medicaid plans: not applicable. Use the state manual.\n") == ["medicaid"]
+
+
+def test_members_not_managed_under_these_guidelines_are_excluded():
+    text = (
+        POLICY + "\nThese guidelines apply to commercial members. FEP members are not managed under these guidelines.\n"
+    )
+    assert excluded(text) == ["fep"]
+    assert only(text) == ["commercial"]
+
+
+def test_plans_told_to_refer_to_another_document_are_excluded():
+    text = POLICY + "\nMedicare Advantage plans: refer to the Coverage Summary of the same name.\n"
+    assert excluded(text) == ["medicare_advantage"]

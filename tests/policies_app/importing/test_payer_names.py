@@ -94,3 +94,48 @@ def test_the_payer_under_a_contractor_name_column_is_the_payer():
         "Contractor Name\tContract Type\nPinewood Government Benefit Administrators, LLC\tA and B MAC\n\n" + POLICY
     )
     assert payer(text) == "Pinewood Government Benefit Administrators, LLC"
+
+
+def test_a_blue_plans_region_of_three_words_is_part_of_its_name():
+    text = POLICY + "\n© 2026 BlueCross BlueShield of the Green Hill Valley. Privacy\n"
+    assert payer(text) == "BlueCross BlueShield of the Green Hill Valley"
+
+
+def test_a_health_insurance_marketplace_is_no_payer():
+    text = (
+        "Eligibility\n\n"
+        + POLICY
+        + "\nThis plan covers members who bought coverage through a state Health Insurance Marketplace.\n"
+    )
+    assert payer(text) != "Health Insurance"
+
+
+def test_a_masthead_cell_in_capitals_names_the_payer():
+    assert payer("HOLLOW PINE HEALTHCARE\tCommercial Medical Policy\n\n" + POLICY) == "Hollow Pine Healthcare"
+
+
+def test_a_first_line_named_again_with_its_legal_form_is_the_payer():
+    text = (
+        "BRIGHTWATER IMAGING SOLUTIONS\nImaging Guidelines\n\nBrightwater Imaging Solutions, LLC reviews requests.\n\n"
+        + POLICY
+    )
+    found = extract_document(text.encode(), file="p.txt").one("payer")
+    assert found is not None
+    assert (found.value, found.confidence) == ("Brightwater Imaging Solutions", 0.8)
+
+
+def test_a_company_with_its_legal_form_in_the_header_is_the_payer_to_confirm():
+    text = "Members\nFind a doctor\nGuideline VB-12 — Clearview Vision Benefits of America, Inc.\n\n" + POLICY
+    found = extract_document(text.encode(), file="p.txt").one("payer")
+    assert found is not None
+    assert (found.value, found.confidence) == ("Clearview Vision Benefits of America, Inc.", 0.7)
+
+
+def test_a_state_named_before_its_agency_on_one_line_is_part_of_the_agencys_name():
+    text = "Knee Bracing\nState of Kanawha Department of Health Services\nPolicy No.: KB-1\n\n" + POLICY
+    assert payer(text) == "State of Kanawha Department of Health Services"
+
+
+def test_the_division_printed_under_an_agency_is_part_of_the_issuers_name():
+    text = "Knee Bracing\nDepartment of Human Services\nDivision of Medical Assistance\nPolicy No.: KB-1\n\n" + POLICY
+    assert payer(text) == "Department of Human Services, Division of Medical Assistance"

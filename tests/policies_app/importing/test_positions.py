@@ -135,3 +135,47 @@ def test_a_position_under_a_capitals_heading_with_an_aside_in_brackets_is_read()
         "all of the following are met:\n   (1) Instability on examination\n"
     )
     assert stated(text) == [("medically_necessary_with_criteria", "ligament instability")]
+
+
+def test_a_heading_that_is_a_when_clause_is_no_position():
+    text = (
+        "Policy\n\n4.0 When the Service Is Not Covered\nKnee bracing for cosmetic reasons is not medically necessary.\n"
+    )
+    assert [p for p, _ in stated(text)] == ["not_medically_necessary"]
+
+
+def test_a_general_rule_to_cover_any_procedure_when_medically_necessary_is_no_position():
+    text = (
+        "Policy\n\nThe State Plan covers a procedure when it is medically necessary and is not for the convenience"
+        " of the provider.\nKnee bracing is considered investigational.\n"
+    )
+    assert [p for p, _ in stated(text)] == ["investigational"]
+
+
+DECISION_TABLE = """<html><body><h2>Coverage decision table</h2>
+<table>
+<tr><th>Indication</th><th>Coverage status</th><th>Conditions</th></tr>
+<tr><td>1</td><td>Knee bracing after ligament repair</td><td>Medically necessary when all conditions are met</td>
+<td><p>All of:</p><ul><li>Age 18 years or older</li><li>Instability on examination</li></ul></td></tr>
+<tr><td>2</td><td>Knee bracing for sport</td><td>Not medically necessary</td><td><p>None.</p></td></tr>
+<tr><td>3</td><td>Magnetic knee wraps</td><td>Experimental / investigational</td><td><p>None.</p></td></tr>
+</table></body></html>"""
+
+
+def test_the_status_cells_of_a_decision_table_are_positions_of_their_rows_indications():
+    found = extract_document(DECISION_TABLE.encode(), file="policy.html").many("positions")
+    assert [(p.value["position"], p.value["indication"]) for p in found] == [
+        ("medically_necessary_with_criteria", "Knee bracing after ligament repair"),
+        ("not_medically_necessary", "Knee bracing for sport"),
+        ("experimental_investigational", "Magnetic knee wraps"),
+    ]
+
+
+def test_a_position_read_from_a_table_cell_is_left_for_review():
+    found = extract_document(DECISION_TABLE.encode(), file="policy.html").many("positions")
+    assert all(p.confidence < 0.8 for p in found)
+
+
+def test_a_when_clause_before_the_subject_still_states_the_position():
+    text = "Policy\n\nWhen requested for an unstable knee, knee bracing is considered medically necessary.\n"
+    assert [p for p, _ in stated(text)] == ["medically_necessary"]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from policies_app.importer import ImportRefused
@@ -96,3 +98,109 @@ def test_unreadable_input_is_refused_with_its_reason(data, file, reason):
 def test_layout_is_read_from_the_bytes_not_only_the_name():
     assert read_document(b"<!DOCTYPE html><html><body><p>x</p></body></html>", "saved.txt").layout == "html"
     assert read_document(make_pdf(["x"]), "download").layout == "pdf"
+
+
+def test_text_reader_reads_an_emails_quoted_lines_as_the_text_they_quote():
+    document = read_text(
+        b"Hello,\n\n> POLICY\n>\n> 1. Splints are covered when both of the following are met:\n>    a) Age 18 years or older\n"
+    )
+    assert (
+        document.text
+        == "Hello,\nPOLICY\n1. Splints are covered when both of the following are met:\n   a) Age 18 years or older"
+    )
+
+
+def test_text_reader_reads_a_quote_inside_a_quote_as_its_text():
+    document = read_text(b"> > Coverage\n> > Braces are covered.\n> > Braces are listed.\n")
+    assert document.text == "Coverage\nBraces are covered.\nBraces are listed."
+
+
+def test_text_reader_keeps_comparisons_that_start_lines():
+    document = read_text(
+        b"Criteria\n> 30 kg/m2 body mass index\n> 2 prior fractures\n> 6 weeks of therapy\n>= 18 years\n"
+    )
+    assert document.text.split("\n")[1:] == [
+        "> 30 kg/m2 body mass index",
+        "> 2 prior fractures",
+        "> 6 weeks of therapy",
+        ">= 18 years",
+    ]
+
+
+def test_text_reader_keeps_a_lone_line_that_starts_with_a_quote_marker():
+    document = read_text(b"Notes\n> see the attachment\nEnd of notes\n")
+    assert document.text.split("\n")[1] == "> see the attachment"
+
+
+def test_text_reader_reads_a_box_drawn_in_characters_as_the_text_it_frames():
+    document = read_text(
+        b"+------------------+\n|  KNEE BRACING    |\n|  Effective 03/01/2026 |\n+------------------+\nBody\n"
+    )
+    assert document.text == "  KNEE BRACING\n  Effective 03/01/2026\nBody"
+
+
+def test_text_reader_keeps_a_pipe_table_row_with_cells_between_pipes():
+    document = read_text(b"| Code | Description |\n")
+    assert document.text == "| Code | Description |"
+
+
+def test_html_reader_reads_a_row_whose_cell_holds_a_list_cell_by_cell():
+    document = read_html(
+        b"<table><tr><th>Indication</th><th>Status</th><th>Conditions</th></tr>"
+        b"<tr><td>Splint for a wrist fracture</td><td>Medically necessary when all conditions are met</td>"
+        b"<td>All of:<ul><li>Age 18 years or older</li><li>Fracture confirmed by X-ray</li></ul></td></tr></table>"
+    )
+    assert document.text.split("\n") == [
+        "Indication\tStatus\tConditions",
+        "Splint for a wrist fracture",
+        "Medically necessary when all conditions are met",
+        "All of:",
+        "- Age 18 years or older",
+        "- Fracture confirmed by X-ray",
+    ]
+
+
+def test_html_reader_reads_every_row_of_a_table_of_records_cell_by_cell_and_skips_dash_cells():
+    document = read_html(
+        b"<table><tr><td>Braces</td><td>Covered when:<ul><li>Age 18 years or older</li></ul></td></tr>"
+        b"<tr><td>Night splints</td><td>Investigational</td><td>&mdash;</td></tr></table>"
+    )
+    assert document.text.split("\n")[-2:] == ["Night splints", "Investigational"]
+
+
+def test_html_reader_marks_the_lines_of_a_record_row_as_cells():
+    document = read_html(b"<table><tr><td>Coverage Criteria</td><td><p>Covered.</p></td></tr></table>")
+    assert [(document.line_text(line), line.cell) for line in document.lines] == [
+        ("Coverage Criteria", True),
+        ("Covered.", True),
+    ]
+
+
+def test_html_reader_keeps_a_table_of_plain_cells_one_line_per_row():
+    document = read_html(b"<table><tr><td>CPT</td><td>29125</td></tr></table>")
+    assert document.text == "CPT\t29125"
+    assert document.lines[0].cell is False
+
+
+def test_reader_takes_the_answer_marker_off_the_answer_to_a_question():
+    document = read_html(b"<h3>Q. Are splints covered?</h3><p>A. Splints are covered when the following are met:</p>")
+    assert document.text == "Q. Are splints covered?\nSplints are covered when the following are met:"
+
+
+def test_reader_keeps_a_lettered_item_that_answers_no_question():
+    document = read_text(b"Criteria:\nA. Age 18 years or older\nB. Fracture confirmed\n")
+    assert document.text.split("\n")[1] == "A. Age 18 years or older"
+
+
+def test_pdf_reader_leaves_out_a_footer_repeated_on_every_page():
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for body in (["Knee Bracing", "Policy text one."], ["Policy text two.", "More text."]):
+        page = make_pdf([*body, "Coverage Policy No.: KB-12 Amended Date: October 15, 2025"])
+        writer.add_page(PdfReader(io.BytesIO(page)).pages[0])
+    out = io.BytesIO()
+    writer.write(out)
+    document = read_pdf(out.getvalue())
+    assert "Amended Date" not in document.text
+    assert "Policy text two." in document.text

@@ -100,3 +100,45 @@ def test_a_wide_gap_after_a_list_marker_only_aligns_the_item():
 def test_a_line_break_in_a_web_pages_source_is_a_space():
     document = read_html("<html><body><div><span>Agency</span>\n  <span>Programme</span></div></body></html>")
     assert document.text == "Agency Programme"
+
+
+def test_a_question_line_heads_its_answer():
+    found = headings(
+        "Marlow Health\n\nQ. When are knee braces medically necessary for an adult member?\nWhen all of the following are met:\n"
+    )
+    assert found == [("criteria", "Q. When are knee braces medically necessary for an adult member?")]
+
+
+def test_a_question_about_what_changed_heads_the_history():
+    found = headings("Marlow Health\n\nQ: What changed in this version?\n- May 1, 2024: created.\n")
+    assert found == [("history", "Q: What changed in this version?")]
+
+
+def test_a_question_about_which_plans_heads_the_applicability():
+    found = headings("Marlow Health\n\nQ. Which plans does this guideline govern?\nCommercial plans.\n")
+    assert found == [("applicability", "Q. Which plans does this guideline govern?")]
+
+
+def test_an_application_heading_heads_the_applicability():
+    found = headings("Marlow Health\n\nBenefit Application\n\nThis policy does not apply to FEP members.\n")
+    assert found == [("applicability", "Benefit Application")]
+
+
+def test_a_line_with_a_sentence_ending_inside_is_no_heading():
+    found = headings(
+        "Marlow Health\n\nPOLICY\nA plan or a\nLocal Coverage Determination governs. Federal Employee\nProgram members are excluded.\n"
+    )
+    assert found == [("policy", "POLICY")]
+
+
+def test_a_hash_before_a_tab_is_a_table_column_not_a_markdown_heading():
+    found = headings("Marlow Health\n\nPOLICY\n#\tIndication\tCoverage status\n1\tBraces\tCovered\n")
+    assert found == [("policy", "POLICY")]
+
+
+def test_a_table_cell_read_on_its_own_line_is_never_a_heading():
+    document = read_html(
+        b"<h2>Coverage</h2><table><tr><td>Knee braces</td><td>Medically Necessary Criteria</td>"
+        b"<td><ul><li>Age 18 years or older</li></ul></td></tr></table>"
+    )
+    assert [(s.kind, s.heading) for s in sections(document) if s.heading_line is not None] == [("policy", "Coverage")]

@@ -336,3 +336,123 @@ def test_a_plain_title_case_cell_in_a_product_column_is_no_device():
     assert devices("Product\tSupplier\nHinged Knee Brace\tNorthwind Medical\nVexa Flow 2\tNorthwind Medical\n") == {
         "Vexa Flow 2": "Vexa Flow 2"
     }
+
+
+def test_short_name_leaves_out_a_makers_plain_name_before_a_brand_with_a_capital_inside():
+    assert short_name("Halvern Medical ZenTrak") == "ZenTrak"
+
+
+def test_short_name_leaves_out_a_maker_before_an_acronym_and_its_model_number():
+    assert short_name("Corvane Dalby VBPX 4200") == "VBPX 4200"
+
+
+def test_short_name_keeps_a_capitalised_name_whose_later_words_show_no_brand_form():
+    assert short_name("Corvane CRT") == "Corvane CRT"
+    assert short_name("Dextra G7") == "Dextra G7"
+
+
+def test_short_name_leaves_out_a_lower_case_makers_word_before_a_hyphenated_or_numbered_name():
+    assert short_name("halvern zolo-scan") == "zolo-scan"
+    assert short_name("halvern vexa 3") == "vexa 3"
+
+
+def test_short_name_of_a_two_word_lower_case_name_is_its_second_word_when_it_is_a_word_of_its_own():
+    assert short_name("halvern vexamini") == "vexamini"
+
+
+def test_short_name_keeps_a_two_word_lower_case_name_ending_in_a_short_model_word():
+    assert short_name("zolo plus") == "zolo plus"
+
+
+def test_a_list_run_on_below_a_line_ending_in_include_is_read():
+    found = devices(
+        "Examples of stimulators include, but are not limited to:\nZentrol(R), Amberflex(R), QRX 500 and the halvern\n"
+        "vexa-stim. Other devices are not covered.\n"
+    )
+    assert set(found) == {"Zentrol", "Amberflex", "QRX 500", "halvern vexa-stim"}
+
+
+def test_a_lower_case_name_after_and_in_a_comma_list_beside_marked_names_is_an_item_of_its_own():
+    found = devices("Designs include Zentrol™, Amberflex™ Pro and vexalux.\n")
+    assert set(found) == {"Zentrol", "Amberflex Pro", "vexalux"}
+
+
+def test_a_lower_case_name_after_or_beside_a_marked_name_is_an_item_of_its_own():
+    found = devices("Lenses such as Corvane CRT® or halvern lumis are investigational.\n")
+    assert set(found) == {"Corvane CRT", "halvern lumis"}
+    assert found["halvern lumis"] == "lumis"
+
+
+def test_a_clause_after_the_last_comma_of_a_list_is_no_item():
+    found = devices("Fillers, e.g., Zentrol® Lift, Amberflex®-L and vexa balance, are considered cosmetic.\n")
+    assert set(found) == {"Zentrol Lift", "Amberflex-L", "vexa balance"}
+
+
+def test_generic_words_and_services_ending_a_marked_list_are_no_products():
+    found = devices("Devices such as Zentrol™, Amberflex™ or similar are used.\n")
+    found |= devices("Procedures such as Vexa™ or open surgery are used.\n")
+    found |= devices("Closure (e.g., Pendra™ Clip, suture ligation) is used.\n")
+    assert set(found) == {"Zentrol", "Amberflex", "Vexa", "Pendra Clip"}
+
+
+def test_the_subject_of_a_second_list_in_the_sentence_is_no_item_of_the_first():
+    found = devices(
+        "Systems include the TALLIS(R) Multi-Axis(TM) MRI and\ndedicated open scanners such as the halvern q-scan.\n"
+    )
+    assert set(found) == {"TALLIS Multi-Axis MRI", "halvern q-scan"}
+
+
+def test_a_lower_case_name_with_a_coined_hyphenated_word_after_the_in_a_list_of_scanners_is_a_device():
+    found = devices("Dedicated scanners such as the halvern q-scan lite are not covered.\n")
+    assert set(found) == {"halvern q-scan lite"}
+
+
+def test_a_lower_case_phrase_after_the_in_a_list_of_scanners_without_a_model_form_is_no_device():
+    assert devices("Dedicated scanners such as the open upright unit are not covered.\n") == {}
+
+
+def test_a_name_led_by_a_brand_the_document_marks_elsewhere_is_a_device():
+    found = devices(
+        "Tests include Vexagen® 21 PLUS.\nScreening for microdeletions, e.g. Vexagen WIDE, is investigational.\n"
+    )
+    assert set(found) == {"Vexagen 21 PLUS", "Vexagen WIDE"}
+
+
+def test_a_marked_names_hyphenated_model_wrapped_onto_the_next_line_is_kept():
+    result = extract_document(
+        (HEADER + "An example of an implanted stimulator is the Zolvex(R)\nPLUS-Mini.\n").encode(), file="policy.txt"
+    )
+    terms = [t for t in result.many("terms") if t.value["kind"] == "device"]
+    assert [t.value["name"] for t in terms] == ["Zolvex PLUS-Mini"]
+    assert terms[0].source.text == "Zolvex(R)\nPLUS-Mini"
+
+
+def test_a_capitalised_sentence_start_on_the_next_line_is_not_a_marked_names_model():
+    assert set(devices("The device is the Zolvex(R)\nMRI is not needed.\n")) == {"Zolvex"}
+
+
+def test_a_table_cell_ending_in_a_list_does_not_run_on_into_the_next_cell():
+    page = (
+        "<html><body><h1>Invented Procedure</h1><p>Policy Number: NW-0042</p><p>Effective Date: 03/01/2025</p>"
+        "<p>Tests include Vexagen® 21.</p><table><tr><td>4</td>"
+        "<td>Genome-wide screening, e.g. Vexagen WIDE</td><td>Investigational</td>"
+        "<td>All of:<ul><li>Twin pregnancy</li><li>Counselling documented</li></ul></td></tr></table>"
+        "</body></html>"
+    )
+    result = extract_document(page.encode(), file="policy.html")
+    found = {t.value["name"] for t in result.many("terms") if t.value["kind"] == "device"}
+    assert found == {"Vexagen 21", "Vexagen WIDE"}
+
+
+def test_the_bracket_closing_an_aside_after_the_last_name_is_not_in_its_source():
+    text = (
+        "Topical oxygen therapy, including continuous diffusion and cyclical\n"
+        "pressure devices (for example ZOLVEX(TM), Kirra(R) and the vexa o2), is\nunproven.\n"
+    )
+    result = extract_document((HEADER + text).encode(), file="policy.txt")
+    sources = {t.value["name"]: t.source.text for t in result.many("terms") if t.value["kind"] == "device"}
+    assert sources["vexa o2"] == "vexa o2"
+
+
+def test_an_abbreviation_cut_by_the_sentence_end_in_a_marked_list_is_no_product():
+    assert set(devices("Tests such as the Zentrol® kit, e.g. for screening, are used.\n")) == {"Zentrol kit"}
