@@ -155,16 +155,6 @@ class AuthorizationValidityRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["line_of_business", "code_system"]
     list_select_related = ["policy"]
-    fields = [
-        "name",
-        "line_of_business",
-        "policy",
-        "code_system",
-        "code_start",
-        "code_end",
-        "days_before",
-        "days_after",
-    ]
 
     def has_delete_permission(self, request: HttpRequest, obj: AuthorizationValidityRule | None = None) -> bool:
         return False

@@ -64,8 +64,9 @@ def _rule_matches(
         if rule.code_system != line.code_system:
             return False
         last = rule.code_end or rule.code_start
-        if rule.code_system == "ICD10CM" and rule.code_end and icd10cm_range_span(rule.code_start, last) is not None:
-            # ICD-10-CM codes differ in length: a range runs in the code set's tabular order.
+        if rule.code_system == "ICD10CM" and icd10cm_range_span(rule.code_start, last) is not None:
+            # ICD-10-CM codes differ in length: a range runs in the code set's tabular order, and a
+            # code alone (M48.06) holds the codes under it, as the flagging engine reads them.
             if not icd10cm_in_range(line.code, rule.code_start, last):
                 return False
         # Codes of other systems have one length and shape (five characters for CPT and HCPCS),

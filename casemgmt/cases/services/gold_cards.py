@@ -381,8 +381,9 @@ def _services_filter(programme: GoldCardProgramme) -> Q:
         ).values_list("system", "code", "code_end")
         singles: dict[str, set[str]] = {}
         for system, first, last in codes.distinct():
-            if last and last != first:
-                covers |= _policy_range_filter(system, first, last)
+            # An ICD-10-CM code listed alone holds the codes under it, as the flagging engine reads it.
+            if (last and last != first) or system == "ICD10CM":
+                covers |= _policy_range_filter(system, first, last or first)
             else:
                 singles.setdefault(system, set()).add(first)
         for system, values in singles.items():

@@ -201,6 +201,18 @@ def test_an_icd10cm_code_range_rule_covers_a_code_under_its_last_code(integratio
     assert active_of(case).validity_rule == fractures
 
 
+def test_an_icd10cm_code_rule_alone_covers_the_codes_under_it(integration_client, physician, version):
+    """A subcategory is never reported itself: a rule on M48.06 is a rule on M48.061 and M48.062."""
+    stenosis = AuthorizationValidityRule.objects.create(
+        name="Lumbar stenosis", code_system="ICD10CM", code_start="M48.06", days_after=60
+    )
+    dos = timezone.localdate() + timedelta(days=10)
+    line = LineInput(code_system="ICD10CM", code="M48.062", units=UNITS, date_of_service=dos)
+    case = factories.case(integration_client, service_lines=(line,))
+    decide(case, physician, version, LineOutcome.APPROVED)
+    assert active_of(case).validity_rule == stenosis
+
+
 # --- later decisions --------------------------------------------------------------------------
 
 

@@ -199,6 +199,29 @@ def test_a_programme_by_policy_counts_the_codes_under_the_last_code_of_its_icd10
     assert [card.provider_npi for card in active_cards(programme)] == [VALID_NPI]
 
 
+def test_a_programme_by_policy_counts_the_codes_under_an_icd10cm_code_it_lists_alone(
+    manager, editor, integration_client, nurse
+):
+    """A policy listing the subcategory M48.06 covers M48.062, as the flagging engine reads it."""
+    policy_version = factories.publish(
+        factories.draft_version(
+            factories.policy(number="TP.11", title="Lumbar stenosis"),
+            codes=[("ICD10CM", "M48.06", "")],
+            coverage_position="medically_necessary",
+        ),
+        editor,
+    )
+    programme = factories.gold_card_programme(
+        manager, code_system="", code_start="", policy_id=policy_version.policy_id, min_requests=2
+    )
+    approved_diagnosis_line(integration_client, nurse, "M48.062", 2)
+    approved_diagnosis_line(integration_client, nurse, "M48.07", 2, npi=OTHER_VALID_NPI)
+
+    gold_cards_evaluate(now=later())
+
+    assert [card.provider_npi for card in active_cards(programme)] == [VALID_NPI]
+
+
 def test_decisions_before_the_period_do_not_count(manager, integration_client, nurse):
     programme = factories.gold_card_programme(manager, period_months=1)
     approved(integration_client, nurse, 5)
