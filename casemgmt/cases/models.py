@@ -754,8 +754,11 @@ class AuthorizationValidityRule(models.Model):
             models.CheckConstraint(
                 condition=Q(code_start="") | ~Q(code_system=""), name="authvalidityrule_code_has_system"
             ),
+            # ICD-10-CM ranges run in the code set's tabular order, which is not text order (C7A
+            # comes before C76), so the form checks their order against the code set instead.
             models.CheckConstraint(
-                condition=Q(code_end="") | (~Q(code_start="") & Q(code_end__gte=models.F("code_start"))),
+                condition=Q(code_end="")
+                | (~Q(code_start="") & (Q(code_system=CodeSystem.ICD10CM) | Q(code_end__gte=models.F("code_start")))),
                 name="authvalidityrule_code_range_ordered",
             ),
         ]

@@ -62,6 +62,10 @@ def read_codes(document: Document, found: list[Section], errors: list[str]) -> l
     ]
     code_lines += _code_rows_read_as_headings(document, found)
     code_lines += _captioned_code_tables(document, found)
+    listed = {id(line) for line in code_lines}
+    code_lines += [
+        line for line in document.lines if id(line) not in listed and _LABELLED_CODES_RE.match(document.line_text(line))
+    ]
     code_lines.sort(key=lambda ln: ln.start)
     if not code_lines:
         # Without a codes section, only table rows and lines that begin with a code are read: a row's
@@ -73,12 +77,31 @@ def read_codes(document: Document, found: list[Section], errors: list[str]) -> l
         ]
     codes: dict[tuple[str, str, str], Field] = {}
     system: str | None = None
+    following = {id(a): b for a, b in zip(document.lines, document.lines[1:], strict=False)}
+    joined: set[int] = set()
     for line in code_lines:
+        if id(line) in joined:
+            continue
         full = document.line_text(line)
+        # A range the page broke after its "through" goes on at the next line's first code
+        # ("C50.011 through" / "C50.929; ..."); the break reads as a space, so offsets still hold.
+        after = following.get(id(line))
+        if after is not None and _OPEN_RANGE_RE.search(full) and _CODE_ROW_RE.match(document.line_text(after)):
+            full = document.text[line.start : after.end].replace("\n", " ")
+            joined.add(id(after))
         # A paragraph may list codes in more than one sentence ("G0398 and G0399: ... CPT 95800 ...").
         for segment in re.finditer(r".+?(?:\.(?=\s+[A-Z])|$)", full):
             system = _segment_codes(document, line.start + segment.start(), segment.group(0), system, codes, errors)
     return list(codes.values())
+
+
+# A line that names its code system before its codes ("CPT: 0001T and 0002T", "4.2<TAB>ICD-10-CM:
+# A01.1; ...") lists codes wherever it stands, as a pasted document's code section may not read as one.
+_LABELLED_CODES_RE = re.compile(
+    r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?\s+|[-•*]\s+)?(?:CPT|HCPCS|ICD-?10(?:-CM)?)(?:\s*®)?(?:\s+(?:diagnosis|procedure))?(?:\s+codes?)?\s*:\s*"
+    + _ANY_CODE_RE.pattern
+)
+_OPEN_RANGE_RE = re.compile(rf"(?:{_ANY_CODE_RE.pattern})\s*(?:-|–|—|through|thru|to)\s*$")
 
 
 _CODE_ROW_RE = re.compile(r"^\s*(?:" + _ANY_CODE_RE.pattern + r")")
@@ -107,7 +130,12 @@ def _code_rows_read_as_headings(document: Document, found: list[Section]) -> lis
 _SYSTEM_CELL_ROW_RE = re.compile(
     r"^\s*\|?\s*(?:(?:CPT|HCPCS|ICD-?10(?:-CM)?)\s*[\t|]\s*)?(?:" + _ANY_CODE_RE.pattern + r")", re.I
 )
-_CODE_HEADER_ROW_RE = re.compile(r"^(?=.*[\t|])(?=.*\bcodes?\b)[^\d]*$", re.I)
+# A code table's header row: "Code | Description", or the code system as the column's name ("CPT<TAB>Description").
+_CODE_HEADER_ROW_RE = re.compile(
+    r"^(?=.*[\t|])(?=.*(?:\bcodes?\b|\bCPT\b|\bHCPCS\b|\bICD-?10(?:-CM)?\b))(?:[^\d]|(?<=ICD-)10|(?<=ICD)10)*$", re.I
+)
+# A table's caption over its header row ("Cosmetic", "Not medically necessary"): a few words, no sentence.
+_TABLE_CAPTION_RE = re.compile(r"^\s*[A-Za-z][^\t|.;:\d]{0,60}:?\s*$")
 
 
 def _captioned_code_tables(document: Document, found: list[Section]) -> list[Line]:
@@ -127,7 +155,18 @@ def _captioned_code_tables(document: Document, found: list[Section]) -> list[Lin
             after_codes
             and texts
             and any(_SYSTEM_CELL_ROW_RE.match(t) for t in texts)
-            and all(_SYSTEM_CELL_ROW_RE.match(t) or _CODE_HEADER_ROW_RE.match(t) for t in texts)
+            and all(
+                _SYSTEM_CELL_ROW_RE.match(t)
+                or _CODE_HEADER_ROW_RE.match(t)
+                # A caption between two tables heads the header row that follows it.
+                or (
+                    _TABLE_CAPTION_RE.match(t)
+                    and len(t.split()) <= 6
+                    and i + 1 < len(texts)
+                    and bool(_CODE_HEADER_ROW_RE.match(texts[i + 1]))
+                )
+                for i, t in enumerate(texts)
+            )
         ):
             rows.extend(section.lines)
             continue

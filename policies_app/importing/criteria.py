@@ -25,22 +25,45 @@ GROUP_RE = re.compile(
     re.IGNORECASE,
 )
 # An introduction without a quantifier asks for every item: "when the following criteria are met:",
-# "meets the following criteria:".
+# "meets the following criteria:", "when the criteria listed below are met:", "who meet these criteria:".
 _ALL_FOLLOWING_RE = re.compile(
     r"\bthe\s+following\s+(?:(?:criteria|conditions|requirements)\s+)?(?:(?:are|is|must(?:\s+all)?\s+be|have\s+been)"
     r"\s+(?:all\s+)?(?:met|satisfied|present|documented)|(?:all\s+)?apply)\b|"
+    r"\bthe\s+(?:criteria|conditions|requirements)\s+(?:listed\s+|set\s+out\s+)?below\s+(?:are|is|have\s+been)\s+"
+    r"(?:met|satisfied|present|documented)\b|"
+    r"\bmee?ts?\s+(?:the\s+following|these|the\s+(?:criteria|conditions|requirements)\s+below)"
+    r"(?:\s+(?:criteria|conditions|requirements))?\s*:\s*$|"
     r"\bmee?ts?\s+the\s+following\s+(?:criteria|conditions|requirements)\b",
     re.IGNORECASE,
 )
+# A coverage sentence that ends in "when:" or "if:" asks for every item of the list below it; one
+# stating that a service is not covered ("is not medically necessary when:") lists exclusions, not criteria.
+_WHEN_COLON_RE = re.compile(
+    r"\b(?:medically\s+necessary|covered|indicated|eligible|approved|appropriate)\b[^.:;]*?"
+    r"\b(?:when|if|for\s+(?:members|patients|individuals|beneficiaries)\s+(?:who|with))\s*:\s*$",
+    re.I,
+)
+_NOT_COVERED_RE = re.compile(r"\bnot\b|\bnon-?covered\b|investigational|experimental|unproven|cosmetic", re.I)
+# A quantifier stated as a requirement: "Criteria (all must be met):", "..., one of which must be present:".
+_MUST_BE_MET_RE = re.compile(
+    r"\b(?P<q>all|each|both|any\s+one|one|any|either)\s+(?:of\s+(?:which|these|them)\s+)?"
+    r"(?:must|need\s+to|has\s+to|have\s+to|should)\s+be\s+(?:met|present|documented|satisfied|fulfilled)\b",
+    re.I,
+)
 # An item that ends by announcing its sub-items' quantifier: "problematic hypoglycemia, meaning either:".
 _TRAILING_GROUP_RE = re.compile(r"\b(?P<q>all|any|each|both|either|one)(?:\s+of)?(?:\s+these)?\s*:\s*$", re.I)
+# A checklist's box ("☐ 1.", "[ ] a.") stands before an item's marker, or is the marker itself.
+_BOX = r"[\u2610\u2611\u2612\u25a1\u25fb\u274f\u2751\u2752]|\[[ xX]\]"
 _MARKER_RE = re.compile(
-    r"^(?P<indent>\s*)(?:(?P<bullet>[-•*▪◦·\uf0b7\uf0a7\uf076\uf0d8\u25cf\u25a0\u27a2\u2713\u2043\u2219o])|(?P<num>\d{1,2})[.)]|\((?P<paren>[a-z0-9]{1,4})\)|"
+    rf"^(?P<indent>\s*)(?:(?P<box>{_BOX})\s*(?=\S))?"
+    r"(?:(?P<bullet>[-–•*▪◦·\uf0b7\uf0a7\uf076\uf0d8\u25cf\u25cb\u25a0\u25c6\u25ba\u25b8\u27a2\u27a4\u2713\u2714\u2043\u2023\u2219o])|"
+    r"(?P<decimal>\d{1,2}(?:\.\d{1,2}){1,3})\.?|(?P<num>\d{1,2})[.)]|\((?P<paren>[a-z0-9]{1,4})\)|"
     r"(?P<alpha>[a-zA-Z]{1,4})[.)])\s+(?P<body>\S.*)$"
 )
+_BOX_ITEM_RE = re.compile(rf"^(?P<indent>\s*)(?P<box>{_BOX})\s+(?P<body>\S.*)$")
 _ROMAN = {"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"}
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
-_TRAILING_CONJ_RE = re.compile(r"[;,]?\s*(?:and|or|and/or)\s*$|[;,.]\s*$", re.IGNORECASE)
+_TRAILING_CONJ_RE = re.compile(r"[;,]?\s*\b(?:and|or|and/or)\s*$|[;,.]\s*$", re.IGNORECASE)
 _ICD_RE = re.compile(r"\b([A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4}[xX]?)?)\b")
 
 
@@ -62,30 +85,42 @@ class _Item:
     text_end: int
     # The marker's place in its sequence (3 for "3.", "c.", "iii."), when it has one.
     ordinal: int | None = None
+    # A decimal marker's whole number ("3.1.3"), which its sub-items ("3.1.3.1") extend.
+    number: str = ""
 
 
 def _item(document: Document, line: Line) -> _Item | None:
     raw = document.line_text(line)
-    match = _MARKER_RE.match(raw)
+    match = _MARKER_RE.match(raw) or _BOX_ITEM_RE.match(raw)
     if match is None:
         return None
-    if match.group("bullet"):
-        style = "bullet"
-    elif match.group("num"):
+    groups = match.groupdict()
+    number = ""
+    if groups.get("bullet"):
+        # Each glyph is a level of its own: a word processor nests "o" bullets under "•" ones at the same indent.
+        style = "bullet" + ("" if groups["bullet"] in "-•*·\uf0b7\u25cf\u2219" else groups["bullet"])
+    elif groups.get("decimal"):
+        # "3.1.7" is a sibling of "3.1.6" and a child of "3.1": its level is the number it extends.
+        number = groups["decimal"]
+        style = "decimal:" + number.rsplit(".", 1)[0]
+    elif groups.get("num"):
         style = "number"
-    elif match.group("paren"):
+    elif groups.get("paren"):
         style = "paren"
-    else:
-        token = match.group("alpha")
+    elif groups.get("alpha"):
+        token = groups["alpha"]
         if len(token) > 1 and token.lower() not in _ROMAN:
             return None
         style = "roman" if token.lower() in _ROMAN and token.lower() != "i" else "alpha"
         if token.lower() == "i":
             style = "roman_or_alpha"
         style = style + ("_upper" if token.isupper() else "")
+    else:
+        style = "box"
     start = line.start + match.start("body")
-    token = match.group("num") or match.group("paren") or match.group("alpha") or ""
-    return _Item(line, len(match.group("indent")), style, match.group("body"), start, line.end, _ordinal(token, style))
+    token = groups.get("num") or groups.get("paren") or groups.get("alpha") or number.rsplit(".", 1)[-1]
+    indent = len(match.group("indent"))
+    return _Item(line, indent, style, match.group("body"), start, line.end, _ordinal(token, style), number)
 
 
 _ROMAN_VALUES = {numeral: value for value, numeral in enumerate(
@@ -107,7 +142,7 @@ def _ordinal(token: str, style: str) -> int | None:
 def _bare_item(document: Document, line: Line) -> _Item | None:
     raw = document.line_text(line)
     body = raw.lstrip()
-    if not body or body == raw or _MARKER_RE.match(raw):
+    if not body or body == raw or _MARKER_RE.match(raw) or _BOX_ITEM_RE.match(raw):
         return None
     start = line.end - len(body)
     return _Item(line, len(raw) - len(body), "bare", body, start, line.end)
@@ -115,8 +150,15 @@ def _bare_item(document: Document, line: Line) -> _Item | None:
 
 def _group_type(text: str) -> tuple[str, int | None, float] | None:
     match = GROUP_RE.search(text) or _TRAILING_GROUP_RE.search(text)
+    if match is None and (required := _MUST_BE_MET_RE.search(text)):
+        every = required.group("q").lower() in ("all", "each", "both")
+        return ("all_of" if every else "any_of"), None, 0.85
     if match is None:
-        return ("all_of", None, 0.85) if _ALL_FOLLOWING_RE.search(text) else None
+        if _ALL_FOLLOWING_RE.search(text):
+            return "all_of", None, 0.85
+        if _WHEN_COLON_RE.search(text) and not _NOT_COVERED_RE.search(text):
+            return "all_of", None, 0.7
+        return None
     if "more" in match.groupdict() and match.group("more"):
         more = match.group("more").lower()
         least = int(more) if more.isdigit() else _WORDS[more]
@@ -157,7 +199,10 @@ def criteria_trees(document: Document, lines: Sequence[Line], catalogue: Sequenc
     while i < len(lines):
         line = lines[i]
         text = document.line_text(line)
-        if _item(document, line) is not None:
+        marked = _item(document, line)
+        # A marked item that announces a list ("A. ... is medically necessary when all of the following
+        # are met:") introduces the items below it, unless a list read before has taken it.
+        if marked is not None and _group_type(marked.text) is None:
             i += 1
             continue
         end = i
@@ -172,10 +217,45 @@ def criteria_trees(document: Document, lines: Sequence[Line], catalogue: Sequenc
         start, stop = line.start, lines[end].end
         label = _clean_label(document.text[start:stop])
         root = Criterion(node_type, label, _source(document, start, stop), confidence, min_met)
-        i = _read_items(document, lines, end + 1, root, catalogue)
+        opening = marked or _opening_item(document, lines, i)
+        i = _read_items(document, lines, end + 1, root, catalogue, opening)
         if root.children:
             roots.append(root)
     return roots
+
+
+def _opening_item(document: Document, lines: Sequence[Line], i: int) -> _Item | None:
+    """The marked item whose sentence, wrapped onto the indented lines below it, ends in the introduction on line i.
+
+    "A. An implant is medically necessary when all of" / "   the following are met:" is item A's
+    sentence, so "B." ends the list it introduces. An unindented line may start a paragraph of its
+    own after a list, so only an indented continuation reaches back to its item.
+    """
+    indent = len(document.line_text(lines[i])) - len(document.line_text(lines[i]).lstrip(" "))
+    for j in range(i - 1, max(i - 4, -1), -1):
+        if not _adjacent(lines[j], lines[j + 1]) or lines[j + 1].heading:
+            return None
+        text = document.line_text(lines[j])
+        if text.rstrip().endswith((".", ":", ";", "!", "?")):
+            return None
+        if (item := _item(document, lines[j])) is not None:
+            return item if item.indent < indent else None
+    return None
+
+
+def _ends_list(opening: _Item, item: _Item) -> bool:
+    """Whether the item is the next of the introduction's own level ("B." after "A. ... all of the following:")."""
+    if abs(opening.indent - item.indent) > 1:
+        return False
+    if opening.style == item.style:
+        return opening.ordinal is None or item.ordinal is None or item.ordinal > opening.ordinal
+    before, after = opening.style.removesuffix("_upper"), item.style.removesuffix("_upper")
+    if opening.style.endswith("_upper") != item.style.endswith("_upper"):
+        return False
+    # "I." opens a list of "A." items and is followed by "II."; as a letter it would be followed by "J.".
+    if before == "roman_or_alpha":
+        return after == "roman" or (after == "alpha" and item.ordinal == 10)
+    return before == "roman" and after == "roman_or_alpha"
 
 
 def _wrapped_intro(document: Document, lines: Sequence[Line], i: int) -> tuple[str, int | None, float] | None:
@@ -217,7 +297,12 @@ def _adjacent(before: Line, after: Line) -> bool:
 
 
 def _read_items(
-    document: Document, lines: Sequence[Line], i: int, root: Criterion, catalogue: Sequence[FactSpec]
+    document: Document,
+    lines: Sequence[Line],
+    i: int,
+    root: Criterion,
+    catalogue: Sequence[FactSpec],
+    opening: _Item | None = None,
 ) -> int:
     # Levels open from the root down: each holds the group its items go into.
     levels: list[_Open] = []
@@ -227,6 +312,13 @@ def _read_items(
     bare = _bare_item(document, lines[i]) is not None if i < len(lines) else False
     while i < len(lines):
         item = _bare_item(document, lines[i]) if bare else _item(document, lines[i])
+        if item is not None and item.number and last is not None and not last.number:
+            # In a list that numbers no paragraphs, "2.5 times the normal value" opens a wrapped line.
+            item = None
+        if last is not None and _CONNECTOR_RE.match(document.line_text(lines[i])):
+            # "AND" or "- or -" on a line between two items joins them; the introduction says how.
+            i += 1
+            continue
         if item is None:
             text = document.line_text(lines[i])
             # A wrapped item continues on an indented line without a marker.
@@ -234,15 +326,17 @@ def _read_items(
             if (
                 last is not None
                 and last_node is not None
-                and text.startswith(" ")
                 and text.strip()
                 and _adjacent(lines[i - 1], lines[i])
+                and (text.startswith(" ") or _soft_wrapped(document.line_text(lines[i - 1]), text))
             ):
                 last.text_end = lines[i].end
                 last.text = document.text[last.text_start : last.text_end]
                 _reset_node(document, last, last_node, catalogue)
                 i += 1
                 continue
+            break
+        if opening is not None and _ends_list(opening, item):
             break
         if levels and item.indent < levels[0].indent - 1:
             # Less indented than the list's first items: the list has ended ("II. Experimental ...").
@@ -266,6 +360,9 @@ def _read_items(
                     del levels[depth + 1 :]
                     placed = True
                     break
+            if not placed and item.number and (last is None or item.number.rsplit(".", 1)[0] != last.number):
+                # "3.2" after "3.1.6" is the next numbered paragraph, neither an item nor a sub-item.
+                break
             if not placed and last_node is not None:
                 if last_node.node_type in ("leaf", "documented"):
                     # A plain item with sub-items: the document groups them without saying how.
@@ -281,6 +378,24 @@ def _read_items(
         last, last_node = item, node
         i += 1
     return i
+
+
+# Words a line does not end on when it finishes a sentence: a word processor's soft line break after them
+# continues the item above on an unindented line.
+_JOINING_WORDS = {"a", "an", "and", "by", "for", "in", "of", "on", "or", "than", "that", "the", "to", "with"}
+
+
+# A line that only joins the items around it: "AND", "- or -", "(and/or)".
+_CONNECTOR_RE = re.compile(r"^\s*[-–—(\[]*\s*(?:and|or|and/or)\s*[-–—)\]]*\s*$", re.I)
+
+
+def _soft_wrapped(previous: str, text: str) -> bool:
+    """Whether an unindented line continues the item above it ("... or another cancer" / "of the blood ...")."""
+    previous = previous.rstrip()
+    if not previous or previous.endswith((".", ":", ";", "!", "?")) or "\t" in text:
+        return False
+    last_word = previous.rsplit(None, 1)[-1].lower()
+    return text[0].islower() or previous.endswith((",", "-", "/")) or last_word in _JOINING_WORDS
 
 
 def _announces(node: Criterion) -> bool:
@@ -343,7 +458,16 @@ _UNITS: dict[str, tuple[str, ...]] = {
     "%": ("%", "percent"),
     "points": ("points", "point"),
     "mg/dl": ("mg/dl",),
-    "events/hour": ("events per hour", "events/hour", "per hour", "/hour"),
+    "events/hour": (
+        "events per hour",
+        "events/hour",
+        "per hour",
+        "/hour",
+        "events/hr",
+        "events per hr",
+        "/hr",
+        "per hr",
+    ),
 }
 _CONVERT: dict[tuple[str, str], float] = {
     ("months", "weeks"): 52 / 12,
@@ -515,9 +639,19 @@ _UNIT_WORDS = {
 }
 
 
+# Treatments policies try first, named by what they are rather than as "conservative therapy".
+_CONSERVATIVE_WORDS = {
+    "compression", "stockings", "bracing", "brace", "splinting", "splint", "physiotherapy", "exercises",
+    "orthotics", "repositioning", "nsaids", "analgesics",
+}  # fmt: skip
+
+
 def _expanded(text_words: list[str]) -> list[str]:
     """The words and the label words they stand for ("previous" is also "prior", "laminectomy" "surgery")."""
     text_words = text_words + [_SAME_AS[w] for w in text_words if w in _SAME_AS]
+    if any(w in _CONSERVATIVE_WORDS for w in text_words):
+        # One word of the label, as "physical therapy" says "therapy": with weeks beside it, the weeks tried.
+        text_words = [*text_words, "conservative"]
     return text_words + ["surgery" for w in text_words if _SURGERY_RE.fullmatch(w)]
 
 
@@ -564,6 +698,7 @@ def _compound(text: str, fact: FactSpec) -> bool:
     # "neck or low back pain for 3 months" joins nouns, not conditions; a yes/no fact is one
     # condition, so any "or" beside it adds another, and for a number only ", or" does.
     splitter = _OR_RE if fact.value_type == "boolean" else _COMMA_OR_RE
+    closing = _CLOSING_CODES_RE.search(text) if fact.value_type == "code_list" else None
     parts: list[str] = []
     for part in (p for p in splitter.split(text) if p.strip()):
         # "at the level or levels treated" offers two forms of one noun, not two conditions.
@@ -571,7 +706,10 @@ def _compound(text: str, fact: FactSpec) -> bool:
             parts[-1] = f"{parts[-1]} {part}"
         else:
             parts.append(part)
-    if len(parts) > 1:
+    # "A discrepancy of 5 mm or more, or a reverse one of 0 mm or less (M26.1, M26.2)": the codes that
+    # close the criterion, one for each alternative, name every alternative.
+    named = closing is not None and len(_ICD_RE.findall(closing.group(0))) >= len(parts)
+    if len(parts) > 1 and not named:
         for part in parts:
             words = _words(part)
             if _coverage(label_words, words) < 0.3 and not set(words) & aliases:
@@ -585,7 +723,7 @@ def _compound(text: str, fact: FactSpec) -> bool:
         return _comparison(text[: with_more.start()]) is not None or _comparison(text[with_more.start() :]) is None
     # "Type 2 diabetes with a foot ulcer (E11.621)": the codes that close the criterion name the whole
     # diagnosis, its "with" clause included.
-    if fact.value_type == "code_list" and (closing := _CLOSING_CODES_RE.search(text)):
+    if closing is not None:
         return with_more.start() > closing.start()
     return True
 
@@ -599,6 +737,7 @@ _TREATMENT_WORDS = {
     "injections", "medication", "medications", "drugs", "pharmacotherapy", "dialysis", "using", "wearing",
     "receiving", "taking", "treated",
 }  # fmt: skip
+_NOT_SYMPTOM_WORDS = {"diagnosed", "diagnosis", "stable", "steady", "unchanged", "maintained"}
 _FOR_A_TIME_RE = re.compile(r"\bfor\s+(?:a\s+period\s+of\s+|a\s+duration\s+of\s+)?$", re.I)
 
 
@@ -618,6 +757,10 @@ def _duration_fact(
     # the criterion's main clause; the time on a treatment is no duration of symptoms.
     timed = measured or _words(digits[: match.start()])
     if any(_SAME_AS.get(word, word) == "therapy" or word in _TREATMENT_WORDS for word in timed):
+        return None
+    # "Diagnosed for at least 4 years", "weight has been stable for 6 months": the time since a
+    # diagnosis or of a steady state, not how long symptoms have lasted.
+    if any(word in _NOT_SYMPTOM_WORDS for word in timed):
         return None
     if any(_coverage(_names(fact)[0], measured) >= 0.3 for fact in catalogue if "duration" not in fact.label.lower()):
         return None
@@ -705,6 +848,10 @@ def map_fact(text: str, catalogue: Sequence[FactSpec]) -> tuple[str, str, object
             head = fact.key.lower().split("_")[-1]
             if len(head) >= 4 and re.search(rf"\bnon-?\s?{re.escape(head)}\b", text, re.I):
                 score = max(score, 0.9)
+            # "Does not smoke" names a "smoker" fact by its verb; a number beside it ("stopped smoking
+            # 4 weeks ago") is a test no yes/no fact states, which the check below leaves out.
+            elif len(head) >= 5 and head.endswith("er") and re.search(rf"\b{re.escape(head[:-1])}[sd]?\b", text, re.I):
+                score = max(score, 0.6)
             # A yes/no fact is about the thing its key ends with: "repeat ablation at the same level
             # ... the previous ablation" shares the label's other words but names no surgery.
             subject = next((w for w in reversed(fact.key.lower().split("_")) if w not in _STATE_WORDS), "")
@@ -727,7 +874,8 @@ def map_fact(text: str, catalogue: Sequence[FactSpec]) -> tuple[str, str, object
     score, fact = best
     confidence = min(0.95, 0.55 + score * 0.4)
     if fact.value_type == "code_list":
-        return fact.key, "any_in", sorted(dict.fromkeys(c.rstrip("Xx") for c in codes)), confidence
+        # In the order the criterion names them, as an editor copies them.
+        return fact.key, "any_in", list(dict.fromkeys(c.rstrip("Xx") for c in codes)), confidence
     if fact.value_type in ("number", "integer"):
         assert comparison is not None
         operator, number, unit = comparison

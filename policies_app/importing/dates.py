@@ -46,3 +46,20 @@ def to_date(text: str) -> tuple[date, bool] | None:
     if parsed is None:
         return None
     return parsed.value, parsed.has_day
+
+
+# A log's Date column or a header label may give only the month and a two-digit year ("02/14",
+# "Date of Last Revision: 10/25"); read only where a date is expected, as a fraction takes that shape too.
+MONTH_YEAR_PATTERN = r"(?:0?[1-9]|1[0-2])/\d{2}(?![\d/])"
+MONTH_YEAR_RE = re.compile(r"(?<![\w/.,-])(?P<m>0?[1-9]|1[0-2])/(?P<y>\d{2})(?![\w/.,-])")
+
+
+def month_year_date(text: str) -> date | None:
+    """The first day of the month a "MM/YY" text names, or None; a year past next year is last century's."""
+    match = MONTH_YEAR_RE.fullmatch(text.strip())
+    if match is None:
+        return None
+    year = 2000 + int(match.group("y"))
+    if year > date.today().year + 1:
+        year -= 100
+    return date(year, int(match.group("m")), 1)

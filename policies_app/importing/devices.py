@@ -8,7 +8,17 @@ from policies_app.importing.positions import CONSIDERS_RE, VERB_RE
 from policies_app.importing.readers import Document, Line
 from policies_app.importing.result import Field
 from policies_app.importing.spans import field_at
-from policies_app.importing.terms import NOT_PRODUCTS, TM_RE, Term, TermIndex, short_name, strip_marks
+from policies_app.importing.terms import (
+    COMMON_WORD_RANK,
+    EVERYDAY_WORDS,
+    NOT_PRODUCTS,
+    TM_RE,
+    Term,
+    TermIndex,
+    is_common_word,
+    short_name,
+    strip_marks,
+)
 
 _INTRO_RE = re.compile(
     r"(?:examples?\s+(?:include|are)|such\s+as|\be\.g\.|including(?:,?\s+but\s+not\s+limited\s+to)?|"
@@ -19,7 +29,8 @@ _INTRO_RE = re.compile(
 )
 _DEVICE_CONTEXT_RE = re.compile(
     r"device|system|implant|product|procedure|technique|technolog|stimulat|kit|instrument|tool|brand|prosthe|graft|"
-    r"pump|monitor|sensor|probe|spacer|cage|valve|catheter|generator|plug|test|assay|panel|scanner|recorder",
+    r"pump|monitor|sensor|probe|spacer|cage|valve|catheter|generator|plug|test|assay|panel|scanner|recorder|"
+    r"\bcaps?\b|helmet|orthos[ie]s|\bbraces?\b",
     re.I,
 )
 _ITEM_SPLIT_RE = re.compile(r"\s*(?:,|;)\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+(?=the\s+|an?\s+|[A-Za-z]*[A-Z0-9®™])")
@@ -108,7 +119,7 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
     }
     for index, line in enumerate(document.lines):
         own = document.line_text(line)
-        if not _INTRO_RE.search(own):
+        if not _INTRO_RE.search(own) and not _intro_across_break(document, index, own):
             continue
         text = _wrapped_text(document, index)
         for intro in _INTRO_RE.finditer(text):
@@ -158,6 +169,8 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
             for piece, piece_start in pieces:
                 for part, part_start in _list_item_parts(piece, piece_start):
                     item = re.sub(r"^(?:and\s+|or\s+)?(?:the\s+)?", "", part.strip())
+                    # "the older acme vexa-2": the product's generation is the sentence's word, not the name's.
+                    item = _GENERATION_RE.sub("", item)
                     # An item that starts as a clause ("..., are considered cosmetic") names nothing.
                     item = _ITEM_END_RE.split(" " + item)[0].strip(" ,;")
                     if item.endswith(")") and item.count(")") > item.count("("):
@@ -176,6 +189,10 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                     # sign or a device noun marks it; an unmarked phrase that long is a clause, not a name.
                     if not words or len(words) > (9 if has_sign or noun else 7):
                         continue
+                    # "conditions such as migraine, Kessler syndrome and asthma": an unmarked condition is no
+                    # product ("Zolo® Lung Cancer", a test's name, is marked).
+                    if not has_sign and _CONDITION_RE.search(plain):
+                        continue
                     if words[0].lower() in NOT_PRODUCTS or plain.lower() in skip or _CRITERIA_WORDS_RE.search(plain):
                         continue
                     start = line.start + part_start + part.find(item[:3])
@@ -183,7 +200,13 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                     if not has_sign and not branded:
                         named = re.match(r"(?:(?:and|or)\s+)?the\s", part.strip())
                         # A brand its maker writes in lower case: "the breg fusion oa plus", "the kiva VCF system".
-                        if named and (plain.islower() or noun) and len(words) <= 4 and not _PLURAL_RE.search(plain):
+                        if (
+                            named
+                            and (plain.islower() or noun)
+                            and len(words) <= 4
+                            and not _PLURAL_RE.search(plain)
+                            and (noun or not _ordinary_words(plain))
+                        ):
                             lower.append((item, start, noun))
                         elif plain.islower() and len(words) <= 4:
                             loose.append((item, start))
@@ -207,6 +230,15 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                     and _LOOSE_NAME_RE.fullmatch(item)
                     and not _PLURAL_RE.search(item)
                     and not _GENERIC_ITEM_RE.search(item)
+                    # "Zolo® or placebo", "Zolo® or open surgery": words of the language, not a brand. An
+                    # alternative after "or" is any common word; a list's last item ("A™, B™ and summit") is
+                    # a brand unless it is an everyday word.
+                    and not _ordinary_words(
+                        item,
+                        within=len(COMMON_WORD_RANK)
+                        if re.search(r"\bor\s*$", document.text[max(0, start - 6) : start])
+                        else EVERYDAY_WORDS,
+                    )
                 )
             ]
             # In a list of products, a lower-case name after "the" with a model number or a coined hyphenated
@@ -225,8 +257,40 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
     read_table_terms(document, terms, skip)
 
 
+def _intro_across_break(document: Document, index: int, own: str) -> bool:
+    """Whether a list's introduction starts on this line and a soft line break splits it ("such" / "as A, B")."""
+    lines = document.lines
+    last = own.rsplit(None, 1)[-1].lower().rstrip(",:") if own.strip() else ""
+    if last not in _INTRO_WORDS or index + 1 >= len(lines) or lines[index].cell or lines[index + 1].heading:
+        return False
+    joined = own + "\n" + document.line_text(lines[index + 1])[:40]
+    return any(intro.start() < len(own) < intro.end() for intro in _INTRO_RE.finditer(joined))
+
+
+# The words an introduction is made of, one of which ends a line the introduction runs on from.
+_INTRO_WORDS = {
+    "such", "examples", "example", "e.g.", "including", "include", "includes", "but", "are", "is", "not", "limited",
+    "for", "instance", "among",
+}  # fmt: skip
+
+
+def _ordinary_words(name: str, *, within: int = len(COMMON_WORD_RANK)) -> bool:
+    """Whether every word of a lower-case name is a common English word (of the `within` most frequent)."""
+    return all(word.isalpha() and is_common_word(word, within=within) for word in name.split())
+
+
+_GENERATION_RE = re.compile(
+    r"^(?:older|newer|earlier|later|latest|current|previous|original|(?:first|second|next)-generation)\s+(?=\S)",
+)
+_CONDITION_RE = re.compile(
+    r"\b(?:syndromes?|diseases?|disorders?|deficienc(?:y|ies)|palsy|injur(?:y|ies)|infections?|cancers?)$", re.I
+)
+
+
 # The words before another list in the same sentence are that list's subject: "A™ and dedicated scanners such as ...".
 _NEXT_SUBJECT_RE = re.compile(r"[;,]\s*(?:\w+\s+){0,3}$|(?:[;,]|\s(?:and|or))\s+(?:[a-z][\w-]*\s+){0,3}[a-z][\w-]*\s*$")
+# A name of two or more capitalised words ("Tundra Chill Wrap or acme wraps"): a name, not a clause, ends there.
+_TITLE_NAME_RE = re.compile(r"(?:[A-Z][\w-]*\s+)+[A-Z][\w-]*")
 _AND_LOWER_RE = re.compile(r"\s+(?:and|or)\s+(?=[a-z])")
 _MARK_END_RE = re.compile(rf"(?:{TM_RE.pattern})$")
 
@@ -244,7 +308,11 @@ def _split_lower_case_items(pieces: list[tuple[str, int]]) -> list[tuple[str, in
         joins = [
             join
             for join in _AND_LOWER_RE.finditer(piece)
-            if (after_comma or _MARK_END_RE.search(piece, 0, join.start()))
+            if (
+                after_comma
+                or _MARK_END_RE.search(piece, 0, join.start())
+                or _TITLE_NAME_RE.fullmatch(piece[: join.start()].strip())
+            )
             and not _ITEM_END_RE.search(" " + piece[: join.start()])
         ]
         if not joins:

@@ -73,7 +73,9 @@ def extract_document(
     if result.criteria and any(p.value["position"] == "medically_necessary" for p in positions):
         for p in positions:
             if p.value["position"] == "medically_necessary" and re.search(
-                r"following|criteria|when|if", p.source.text, re.I
+                r"following|criteria|when(?!\s+(?:it\s+is\s+|they\s+are\s+)?medically\s+necessary\b)|if",
+                p.source.text,
+                re.I,
             ):
                 p.value["position"] = "medically_necessary_with_criteria"
     if not positions and not codes and not result.criteria:

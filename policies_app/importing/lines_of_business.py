@@ -110,7 +110,14 @@ _LOB_NAMES: list[tuple[str, re.Pattern[str]]] = [
     ),
     (
         "commercial",
-        re.compile(r"\bcommercial\b|employer[\s-](?:group|sponsored)|fully[\s-]insured|self[\s-]funded", re.I),
+        # An employer's plan is commercial however it is named: "employer group", "plans offered by
+        # employers", "employers' plans".
+        re.compile(
+            r"\bcommercial\b|employer[\s-](?:group|sponsored|based)|fully[\s-]insured|self[\s-]funded|"
+            r"\bplans?\s+(?:offered|sponsored|provided|purchased)\s+(?:by|through)\s+(?:an?\s+|their\s+)?employers?\b|"
+            r"\bemployers?[’']?\s+(?:group\s+)?plans?\b",
+            re.I,
+        ),
     ),
 ]
 # "This policy applies to ...", "These criteria apply only to ...", "Applies to: ...", "Applicable to: ...",
@@ -122,6 +129,10 @@ _APPLIES_ONLY_RE = re.compile(
     r"(?P<colon>\s*:)?\s*(?:all\s+)?(?P<who>[^.\n]{3,160})",
     re.I,
 )
+# A managed-care product type names a commercial plan ("HMO, PPO and EPO plans") unless the statement
+# has named a public programme before it ("Medicare Advantage (HMO and PPO) plans").
+_PRODUCT_TYPE_RE = re.compile(r"\b(?:HMO|PPO|EPO)s?\b")
+_PUBLIC_PROGRAMME_RE = re.compile(r"\b(?:Medicare|Medicaid|CHIP|FEP|Medi-Cal)\b", re.I)
 # The rest of a statement a page wrapped ("... members of employer group plans and of Individual &" /
 # "Family plans ..."): the following lines up to the sentence's end, short of a blank line.
 _WRAPPED_REST_RE = re.compile(r"(?:\n(?![ \t]*\n)[^.\n]{1,160}){1,2}")
@@ -164,6 +175,12 @@ def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]
             for hit in name.finditer(who):
                 start = match.start("who") + hit.start()
                 applies.setdefault(value, field_at(document, value, start, match.start("who") + hit.end(), confidence))
+        if "commercial" not in excluded and "commercial" not in applies:
+            for hit in _PRODUCT_TYPE_RE.finditer(who):
+                if not _PUBLIC_PROGRAMME_RE.search(who[: hit.start()]):
+                    start = match.start("who") + hit.start()
+                    applies["commercial"] = field_at(document, "commercial", start, start + len(hit.group(0)), 0.8)
+                    break
     if not excluded and not applies and (medicare := _MEDICARE_DOCUMENT_RE.search(document.text[:4000])):
         applies["medicare_advantage"] = field_at(document, "medicare_advantage", medicare.start(), medicare.end(), 0.7)
     return list(excluded.values()), list(applies.values())

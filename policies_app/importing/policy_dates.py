@@ -6,7 +6,14 @@ import bisect
 import re
 from datetime import date, timedelta
 
-from policies_app.importing.dates import DATE_PATTERN, DATE_RE, to_date
+from policies_app.importing.dates import (
+    DATE_PATTERN,
+    DATE_RE,
+    MONTH_YEAR_PATTERN,
+    MONTH_YEAR_RE,
+    month_year_date,
+    to_date,
+)
 from policies_app.importing.readers import Document, Line
 from policies_app.importing.result import Field
 from policies_app.importing.spans import field_at
@@ -22,7 +29,9 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
         r"original\s+(?:[a-z]+\s+)?date|initial\s+(?:policy|guideline|criteria)(?:\s+date)?|"
         # The first version's date, in the words of a page's header: "First adopted", "Originally
         # published", "Created: February 2020".
-        r"(?:originally|first|initially)\s+(?:adopted|published|issued|approved)|(?:date\s+)?created(?:\s+on)?|"
+        r"(?:originally|first|initially)\s+(?:adopted|published|issued|approved|developed|written|introduced|implemented)|"
+        r"date\s+of\s+(?:first|original|initial)\s+issue|(?:initial|original)\s+(?:[a-z]+\s+)?approval(?:\s+date)?|"
+        r"(?:date\s+)?created(?:\s+on)?|"
         r"original\s+(?:approval|publication|issue)\s+date|date\s+initiated|originated(?:\s+on)?",
         0.95,
     ),
@@ -38,7 +47,11 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
         r"last\s+(?:[a-z]+\s+)?review(?:ed)?(?:\s+date)?|review\s+date|reviewed|date\s+of\s+(?:last\s+)?review|"
         # A review named by what was done or who did it: "Annual review completed: 11/12/2025",
         # "Medical Policy Committee review 14 Oct 2025" (not the next or a scheduled one).
-        r"review\s+(?:completed|conducted|held)(?:\s+on)?|(?<!next\s)(?<!scheduled\s)committee\s+review(?:ed)?(?:\s+on)?",
+        r"review\s+(?:completed|conducted|held)(?:\s+on)?|(?<!next\s)(?<!scheduled\s)committee\s+review(?:ed)?(?:\s+on)?|"
+        # The committee that approved this version, named between the words: "Approved by Regional
+        # Utilization Committee  09/24/2025".
+        r"(?:approved|reviewed|endorsed)\s+by\s+(?:the\s+)?(?:[\w&/-]+\s+){0,4}committee(?:\s+on)?|"
+        r"(?<!original\s)(?<!initial\s)(?<!first\s)committee\s+approv(?:al|ed)(?:\s+date)?(?:\s+on)?",
         0.9,
     ),
     (
@@ -56,7 +69,13 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
     # A version put into use on a day takes effect then, as a plan's header may word it.
     ("effective_start", r"implementation\s+date|date\s+of\s+implementation", 0.85),
     ("effective_start", r"publish(?:ed)?\s+date|date\s+published", 0.8),
+    # A manual section's "Issue Date" is when the section first appeared; it counts only when it is
+    # well before the version's effective date (see `_ISSUE_LEAD`), since a bulletin's own issue date
+    # is days before the bulletin takes effect.
+    ("original_effective", r"issue\s+date|date\s+of\s+issue", 0.8),
 ]
+_ISSUE_LABEL_RE = re.compile(r"^\W*(?:issue\s+date|date\s+of\s+issue)", re.I)
+_ISSUE_LEAD = timedelta(days=365)
 # What stands between a date's label and the date in Medicare and claims wording: "Revision Effective
 # Date / For services performed on or after 02/01/2026", "Effective for dates of service on and after ...".
 _DATE_LEAD = (
@@ -67,7 +86,7 @@ _DATE_LABEL_RES = [
     (
         kind,
         re.compile(
-            rf"(?<![\w-])(?:{words})\s*(?:[:\-–|\t]\s*|\s+|\.{{2,}}\s*){{1,3}}(?:{_DATE_LEAD}\s+)?(?P<d>{DATE_PATTERN})",
+            rf"(?<![\w-])(?:{words})\s*(?:[:\-–|\t]\s*|\s+|\.{{2,}}\s*){{1,3}}(?:{_DATE_LEAD}\s+)?(?P<d>{DATE_PATTERN}|{MONTH_YEAR_PATTERN})",
             re.I,
         ),
         conf,
@@ -126,6 +145,8 @@ def read_dates(
             if _SUCCESSOR_RE.search(_sentence_before(text, line_start(match.start()), match.start())):
                 continue
             parsed = to_date(match.group("d"))
+            if parsed is None and (first_day := month_year_date(match.group("d"))) is not None:
+                parsed = (first_day, False)
             if parsed is None:
                 continue
             taken.append((match.start(), match.end()))
@@ -146,6 +167,13 @@ def read_dates(
                 replaced[0] if re.match(r"retired\s+on\b", banner.group(0), re.I) else replaced[0] - timedelta(days=1)
             )
             fields.setdefault("effective_end", field_at(document, last_day, banner.start(), banner.end(), 0.95))
+    original, start_field = fields.get("original_effective"), fields.get("effective_start")
+    if (
+        isinstance(original, Field)
+        and _ISSUE_LABEL_RE.match(original.source.text)
+        and not (isinstance(start_field, Field) and original.value <= start_field.value - _ISSUE_LEAD)
+    ):
+        del fields["original_effective"]
     start = fields.get("effective_start")
     if start is None and isinstance(revised := fields.get("revised"), Field):
         # A document that states only when it was revised takes effect then.
@@ -310,6 +338,44 @@ def _is_date_label(text: str, match: re.Match[str]) -> bool:
     )
 
 
+def _month_year(text: str) -> tuple[re.Match[str], date] | None:
+    """A history row's "MM/YY" date: read only in a history table, where no other number takes that shape."""
+    match = MONTH_YEAR_RE.search(text)
+    parsed = month_year_date(match.group(0)) if match is not None else None
+    return (match, parsed) if match is not None and parsed is not None else None
+
+
+def _has_row_date(text: str) -> bool:
+    return bool(DATE_RE.search(text) or _month_year(text))
+
+
+def _rows_below_empty_log(document: Document, found: list[Section]) -> list[Line]:
+    """The rows of a history table whose heading holds none of them.
+
+    A printout may set a log's rows apart from its title, and read the first row as a heading of its
+    own ("Policy developed. 02/14 03/14"): the dated lines right after the title are its rows, up to
+    the first line without a date.
+    """
+    index = {id(line): i for i, line in enumerate(document.lines)}
+    rows: list[Line] = []
+    for section in found:
+        if (
+            section.kind != "history"
+            or section.heading_line is None
+            or any(_has_row_date(document.line_text(line)) for line in section.lines)
+        ):
+            continue
+        after = section.lines[-1] if section.lines else section.heading_line
+        for line in document.lines[index[id(after)] + 1 :]:
+            text = document.line_text(line)
+            if not text.strip():
+                continue
+            if not _has_row_date(text):
+                break
+            rows.append(line)
+    return rows
+
+
 def read_history(document: Document, found: list[Section]) -> list[Field]:
     rows: list[Field] = []
     position = {id(line): index for index, line in enumerate(document.lines)}
@@ -319,7 +385,10 @@ def read_history(document: Document, found: list[Section]) -> list[Field]:
         if section.kind == "history" and not _labelled_dates(document, section)
         for line in _indented_table(document, section.lines)
     ]
-    seen = {id(line) for line in in_section}
+    in_log = {id(line) for line in in_section}
+    in_section += [line for line in _rows_below_empty_log(document, found) if id(line) not in in_log]
+    in_log = {id(line) for line in in_section}
+    seen = set(in_log)
     titled = [line for line in _titled_rows(document, found) if id(line) not in seen]
     seen |= {id(line) for line in titled}
     dated = [line for line in _dated_rows(document, found) if id(line) not in seen]
@@ -330,9 +399,11 @@ def read_history(document: Document, found: list[Section]) -> list[Field]:
     ]:
         text = document.line_text(line)
         match = DATE_RE.search(text)
+        parsed = to_date(match.group(1)) if match is not None else None
+        if match is None and id(line) in in_log and (month_year := _month_year(text)):
+            match, parsed = month_year[0], (month_year[1], False)
         if match is None or _COPY_DATE_RE.search(text[: match.start()]) or _continues_row(document, position[id(line)]):
             continue
-        parsed = to_date(match.group(1))
         if parsed is None or _is_date_label(text, match):
             continue
         # The row's other cells, in order, whichever column the date is in.

@@ -53,6 +53,25 @@ _AUTHORIZES_RE = re.compile(
     r"(?P<cue>.*)$",
     re.I,
 )
+# "is covered when medically necessary, for example for ...": medical necessity is the only condition
+# and no criteria follow, so the position is plain medical necessity.
+_WHEN_NECESSARY_RE = re.compile(
+    r"^\W*(?:covered|approved)\s+(?:only\s+)?(?:when|if)\s+(?:it\s+is\s+|they\s+are\s+)?medically\s+necessary\b"
+    r"(?![^.]*\b(?:following|criteria|criterion|(?:are|is)\s+met|meets?)\b)",
+    re.I,
+)
+# Medical necessity named as a noun: "X meets the definition of medical necessity when ...".
+_NECESSITY_PHRASE_RE = re.compile(
+    r"^(?P<subject>.+?)(?<!\bnot)(?<!\bnever)\s+(?:meets?|satisf(?:y|ies))\s+(?:the\s+)?(?:definition|criteria|standard)\s+(?:of|for)\s+"
+    r"medical\s+necessity\b(?P<rest>.*)$",
+    re.I,
+)
+# "Coverage of X is limited to members who meet all of the following": the criteria are the coverage.
+_LIMITED_TO_RE = re.compile(
+    r"^(?:coverage|benefits?)\s+(?:of|for)\s+(?P<subject>.+?)\s+(?:is|are)\s+limited\s+to\s+(?:the\s+)?"
+    r"(?:members?|individuals?|patients?|beneficiar(?:y|ies)|enrollees?|those)\s+who\s+meet\b.*\b(?:following|criteria)\b",
+    re.I,
+)
 VERB_RE = re.compile(
     r"\b(?:is|are|will\s+be|may\s+be|shall\s+be|be)\s+(?P<neg>not\s+)?(?:(?:considered|deemed)\s+(?:to\s+be\s+)?)?",
     re.I,
@@ -62,7 +81,14 @@ VERB_RE = re.compile(
 _OTHER_STATEMENT_RE = re.compile(
     r"not\s+covered\s+(?:under|by|in)\s+(?:section|item|part|paragraph|statement)s?\s+\(?[A-Z0-9]{1,4}\b", re.I
 )
-_SENTENCE_RE = re.compile(r"[^.!?\n]+(?:[.!?](?=\s|$)|(?=\n)|$)")
+# A full stop inside a word or a number ("G47.33", "section I.D", "3.5%") ends no sentence.
+# "Braces are a dental benefit and are not covered under this policy": the service belongs to another
+# benefit, which the sentence names instead of stating a position on it.
+_OTHER_BENEFIT_RE = re.compile(
+    r"\b(?:is|are)\s+(?:an?\s+|part\s+of\s+the\s+(?:member'?s\s+)?)(?!covered\b|medical\b)(?:\w+\s+){0,2}benefit\b(?!\s+(?:of|to)\b)",
+    re.I,
+)
+_SENTENCE_RE = re.compile(r"(?:[^.!?\n]++|[.!?](?=[^\s.!?]))+(?:[.!?](?=\s|$)|(?=\n)|$)")
 
 
 # A paragraph the reader keeps as one line may still hold the page's line breaks ("... medically
@@ -166,7 +192,18 @@ def position_of(sentence: str) -> tuple[str, str] | None:
                     and not _CRITERIA_CUE_RE.search(predicate)
                 ):
                     continue
+                if position == "medically_necessary_with_criteria" and _WHEN_NECESSARY_RE.match(predicate):
+                    position = "medically_necessary"
                 return position, sentence[: verb.start()].strip()
+    if phrased := _NECESSITY_PHRASE_RE.search(sentence):
+        with_criteria = _CRITERIA_CUE_RE.search(phrased.group("rest")) or re.search(
+            r"\b(?:when|if)\b", phrased.group("rest"), re.I
+        )
+        return ("medically_necessary_with_criteria" if with_criteria else "medically_necessary"), phrased.group(
+            "subject"
+        )
+    if limited := _LIMITED_TO_RE.search(sentence):
+        return "medically_necessary_with_criteria", limited.group("subject")
     authorizes = _AUTHORIZES_RE.search(sentence)
     if authorizes and not authorizes.group("neg") and _CRITERIA_CUE_RE.search(authorizes.group("cue")):
         return "medically_necessary_with_criteria", authorizes.group("subject")
@@ -268,6 +305,7 @@ def read_positions(document: Document, found: list[Section]) -> list[Field]:
         position, subject = stated
         if (
             not subject
+            or (position == "not_medically_necessary" and _OTHER_BENEFIT_RE.search(sentence))
             or _NO_SUBJECT_RE.match(subject.strip())
             or _condition_only(subject, sentence)
             or (

@@ -9,6 +9,7 @@ field's span in the normalized text can be traced back to the original.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -89,6 +90,31 @@ def _furniture_key(raw: str) -> str:
     return re.sub(r"\d+", "#", " ".join(raw.split())).lower()
 
 
+def _header_key(raw: str) -> str:
+    """A header line's words, whatever its punctuation and spacing ("Chapter 4, Section 12" / "Chapter 4  Section 12")."""
+    return " ".join(re.findall(r"[a-z]+|#", _furniture_key(raw)))
+
+
+# A page number on a line of its own ("  2", "- 2 -"), as a text saved from a printed page keeps it.
+_LONE_PAGE_NUMBER_RE = re.compile(r"^\s*(?:-\s*)?(?P<n>\d{1,3})(?:\s*-)?\s*$")
+# The fewest lines a printed page holds.
+_PAGE_LINES = 20
+# How many of the first page's lines a later page's repeated header may copy.
+_HEADER_LINES = 8
+
+
+def _page_number_lines(raws: list[str]) -> set[int]:
+    """Lines holding only a number that count the pages: 1, 2, 3 in order, a page's length apart.
+
+    A column of numbers in a table or a list counts up too, but line after line.
+    """
+    found = [(number, int(m.group("n"))) for number, raw in enumerate(raws) if (m := _LONE_PAGE_NUMBER_RE.match(raw))]
+    pairs = list(itertools.pairwise(found))
+    if not pairs or any(after != before + 1 or end - start < _PAGE_LINES for (start, before), (end, after) in pairs):
+        return set()
+    return {number for number, _ in found}
+
+
 def _page_furniture(raws: list[str]) -> set[int]:
     """Lines of text saved from a paged document that repeat at the page edges: running headers and footers.
 
@@ -97,12 +123,14 @@ def _page_furniture(raws: list[str]) -> set[int]:
     the page's furniture, not the policy's text; the first page keeps its header, which names the document.
     """
     pages: list[list[int]] = [[]]
+    # Form feeds mark the pages themselves; only where they were lost do lone numbers stand for them.
+    counted = set() if any("\f" in raw for raw in raws) else _page_number_lines(raws)
     for number, raw in enumerate(raws):
         if "\f" in raw and pages[-1]:
             pages.append([])
         if raw.strip():
             pages[-1].append(number)
-        if _PAGE_NUMBER_RE.match(raw.replace("\f", "")):
+        if _PAGE_NUMBER_RE.match(raw.replace("\f", "")) or number in counted:
             pages.append([])
     pages = [page for page in pages if page]
     if len(pages) < 2:
@@ -116,10 +144,20 @@ def _page_furniture(raws: list[str]) -> set[int]:
     for index, (top, bottom) in enumerate(edges):
         for number in {*top, *bottom}:
             raw = raws[number]
-            page_number = bool(_PAGE_NUMBER_RE.match(raw.replace("\f", "")))
+            page_number = bool(_PAGE_NUMBER_RE.match(raw.replace("\f", ""))) or number in counted
             repeated = len(seen[_furniture_key(raw)]) > 1 and not (index == 0 and number in top)
             if page_number or repeated:
                 furniture.add(number)
+    # A later page may open by repeating the document's own header (its title, chapter and section
+    # lines), which runs deeper than the two edge lines above: each line that copies one of the first
+    # page's opening lines, up to the first that does not.
+    # A line of rules or bullets has no words to be a header by.
+    opening = {key for number in pages[0][:_HEADER_LINES] if re.search(r"[a-z]", key := _header_key(raws[number]))}
+    for page in pages[1:]:
+        for number in page:
+            if number not in furniture and _header_key(raws[number]) not in opening:
+                break
+            furniture.add(number)
     return furniture
 
 
@@ -414,7 +452,7 @@ def _page_text(page: PageObject) -> tuple[str, bool]:
 
 
 _ITEM_START_RE = re.compile(
-    r"^(?:[-•*▪◦·\uf0b7\uf0a7\uf076\uf0d8\u25cf\u25a0\u27a2\u2713\u2043\u2219o]|\d{1,2}[.)]|[a-zA-Z]{1,4}[.)]|\([a-z0-9]{1,4}\))\s"
+    r"^(?:[-–•*▪◦·\uf0b7\uf0a7\uf076\uf0d8\u25cf\u25cb\u25a0\u25c6\u25ba\u25b8\u27a2\u27a4\u2713\u2714\u2043\u2023\u2219o]|\d{1,2}[.)]|[a-zA-Z]{1,4}[.)]|\([a-z0-9]{1,4}\))\s"
 )
 _JOINING_WORDS = {
     "and",

@@ -59,7 +59,7 @@ _LIST_MARKER_RE = re.compile(
 )
 # A section's number: "7.", "IV)", "B." or, as in policies numbered by section, "2.0", "7.1.3" and a bare "7".
 _NUMBERED_HEADING_RE = re.compile(r"^(?:(?:[IVX]{1,4}|[A-Z])[.)]|\d{1,2}(?:\.\d{1,2})*[.)]?)\s+(?=[A-Z])")
-_ANNOUNCES_LIST_RE = re.compile(r"\b(?:the|of)\s+following\b", re.I)
+_ANNOUNCES_LIST_RE = re.compile(r"\b(?:the|of)\s+following\b|\b(?:when|if)\s*:\s*$", re.I)
 # A heading written in Markdown, as a wiki exports it ("## HCPCS codes").
 _MARKDOWN_HEADING_RE = re.compile(r"^#{1,6} +(?=\S)")
 # A plain-text heading set between rules ("=== Section 6 - Change log ===", "*** POLICY ***") and the
@@ -150,12 +150,13 @@ def is_heading(document: Document, line: Line) -> bool:
     if _is_capitals(bare):
         return True
     # A short title-case line is a heading only when its words say what kind of section it is; one
-    # that announces a list ("The following criteria must all be met:") is the list's introduction.
+    # that announces a list ("The following criteria must all be met:", "Bracing is covered when:") is
+    # the list's introduction.
     return (
         heading_kind(bare) != "other"
         and ":" not in bare
         and not re.search(r"\d{4}", bare)
-        and not _ANNOUNCES_LIST_RE.search(bare)
+        and not _ANNOUNCES_LIST_RE.search(text)
     )
 
 

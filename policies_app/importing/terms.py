@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from rapidfuzz import fuzz, process, utils
 
@@ -13,12 +14,35 @@ TM_RE = re.compile(r"\s*(?:\[?[®™℠]\]?|\^\(?[®™]\)?\^?|\((?:R|TM)\))|(?<
 DESCRIPTORS = {
     "dynamic", "soft", "spine", "spinal", "stabilization", "system", "systems", "device", "devices", "kit",
     "tool", "implant", "implants", "platform", "procedure", "therapy", "stimulator", "instrumentation",
+    # The kind of device and the energy it uses: "Zolo Valve System", "vexa RF catheter" are written "Zolo", "vexa".
+    "valve", "valves", "catheter", "catheters", "rf", "radiofrequency",
 }  # fmt: skip
+ENERGY_WORDS = {"rf", "radiofrequency"}
+_PARTICIPLE_RE = re.compile(r"[A-Za-z]{2,}ed")
 # Capitalised words that start list items but name no product.
 NOT_PRODUCTS = {
     "medicare", "medicaid", "fda", "cms", "u.s.", "us", "food", "national", "american", "federal", "the", "other",
     "these", "this", "some", "all", "any", "both", "each", "mri", "ct", "x-ray", "icd-10", "cpt", "hcpcs",
 }  # fmt: skip
+
+
+# Common English words, the most frequent first (the file's header says where they come from).
+COMMON_WORD_RANK = {
+    word: rank
+    for rank, word in enumerate(
+        line
+        for line in Path(__file__).with_name("common_words.txt").read_text(encoding="utf-8").split("\n")
+        if line and not line.startswith("#")
+    )
+}
+# A short name is a word notes use when it is among the first 10,000 ("balance", "placebo"); a rarer word
+# (a gemstone, a star) names a product well enough.
+EVERYDAY_WORDS = 10_000
+
+
+def is_common_word(word: str, *, within: int = len(COMMON_WORD_RANK)) -> bool:
+    """Whether the word is one of the `within` most frequent common English words."""
+    return COMMON_WORD_RANK.get(word.lower(), within) < within
 
 
 def strip_marks(text: str) -> str:
@@ -37,6 +61,21 @@ _MODEL_RE = re.compile(r"[A-Z0-9][A-Za-z0-9-]{0,2}|\S*\d\S*|[A-Z0-9-]+")
 
 
 def short_name(full: str) -> str:
+    """The brand people write in notes, never one common word alone when the name says more.
+
+    "halvern balance" stays "halvern balance" and "Balance™ knee brace" is not "Balance": a short name
+    "balance" would match the word wherever a clinical note uses it.
+    """
+    short = _brand(full)
+    if len(short.split()) == 1 and is_common_word(short, within=EVERYDAY_WORDS):
+        words = strip_marks(full).split()
+        while len(words) > 2 and words[-1].lower() in DESCRIPTORS:
+            words.pop()
+        return " ".join(words)
+    return short
+
+
+def _brand(full: str) -> str:
     """The brand people write in notes: "Eversense® 365 implantable CGM" is written "Eversense 365".
 
     The brand ends before the first lower-case word or the generic words at the end of the name;
@@ -48,7 +87,7 @@ def short_name(full: str) -> str:
         later = TM_RE.search(full, sign.end())
         if later is not None and strip_marks(full[sign.end() : later.start()]):
             # "Halvor™ Brisa® 4": a maker's (or a family's) mark, then the product's; notes write "Brisa 4".
-            return short_name(full[sign.end() :])
+            return _brand(full[sign.end() :])
     words = strip_marks(full).split()
     brand = list(words)
     # A brand in lower case ends, like any other, at the lower-case words after its model ("zolo X2 insulin pump").
@@ -60,7 +99,9 @@ def short_name(full: str) -> str:
         if lower is not None:
             brand = words[:lower]
     while len(brand) > 1 and brand[-1].lower() in DESCRIPTORS:
-        brand.pop()
+        # "Cooled RF", "Pulsed Radiofrequency": how the energy is given describes the technique too.
+        if brand.pop().lower() in ENERGY_WORDS and len(brand) > 1 and _PARTICIPLE_RE.fullmatch(brand[-1]):
+            brand.pop()
     if len(brand) > 3 and sign is not None and sign.start() > 0 and full[sign.end() :].strip():
         after = strip_marks(full[sign.end() :]).split()
         model = after[:1] if after and _MODEL_RE.fullmatch(after[0]) else []

@@ -14,6 +14,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
 
 from casemgmt.kernel.errors import PermissionDeniedError
 from casemgmt.kernel.roles import Role
@@ -48,6 +50,12 @@ class Command(BaseCommand):
         parser.add_argument("--payer", default="", help="The payer, for documents that do not name theirs.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Even a dry run reads the library (the published version to compare, the fact catalogue).
+        pending = unapplied_migrations()
+        if pending:
+            raise CommandError(
+                f"the database is not ready: {pending} migration(s) not applied; run `manage.py migrate` first"
+            )
         dry_run: bool = options["dry_run"]
         as_json: bool = options["json"]
         user = None if dry_run else self._editor(options["username"])
@@ -111,6 +119,11 @@ class Command(BaseCommand):
                 f"no active user is in the {Role.POLICY_EDITOR.value} group; add one or pass --as USERNAME"
             )
         return first
+
+
+def unapplied_migrations() -> int:
+    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+    return len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
 
 def _summary(result: ImportResult) -> str:

@@ -148,3 +148,14 @@ def test_a_validity_rule_keeps_an_icd10cm_range_of_differing_length_in_the_code_
     form = validity_rule_form(code_system="ICD10CM", code_start="e1010", code_end="E109")
     assert form.is_valid(), form.errors
     assert (form.cleaned_data["code_start"], form.cleaned_data["code_end"]) == ("E10.10", "E10.9")
+
+
+def test_a_validity_rule_saves_an_icd10cm_range_in_tabular_order_that_text_order_reverses() -> None:
+    # C7A (malignant neuroendocrine tumours) comes after C75 and before C76 in the code set.
+    form = validity_rule_form(code_system="ICD10CM", code_start="C7A", code_end="C76")
+    assert form.is_valid(), form.errors
+
+    rule = form.save()
+
+    rule.refresh_from_db()
+    assert (rule.code_start, rule.code_end) == ("C7A", "C76")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -89,3 +92,23 @@ def test_json_of_a_refused_file_carries_its_reason(editor, tmp_path: Path):
     output, code = run(str(empty), "--json")
     (document,) = json.loads(output)
     assert code == 1 and (document["status"], document["errors"]) == ("refused", ["the file is empty"])
+
+
+def test_an_unmigrated_database_is_named_as_the_reason_and_nothing_is_read(tmp_path: Path):
+    document = tmp_path / "policy.txt"
+    document.write_text("Medical Policy 01.02.03\nEffective Date: 01/01/2026\n", encoding="utf-8")
+    environment = {**os.environ, "DEBUG": "1", "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
+    environment.pop("CELERY_BROKER_URL", None)
+
+    finished = subprocess.run(
+        [sys.executable, "manage.py", "import_policy", "--dry-run", str(document)],
+        cwd=Path(__file__).resolve().parents[3],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert finished.returncode == 1
+    assert "run `manage.py migrate` first" in finished.stderr
+    assert "Traceback" not in finished.stderr
