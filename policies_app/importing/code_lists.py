@@ -111,7 +111,9 @@ def _code_rows_read_as_headings(document: Document, found: list[Section]) -> lis
     """Rows that go on a code table but whose words read as a heading ("Z80.3 Family history of ...").
 
     A line that starts with a code, right after a codes section or another such row, is the table's
-    next row whatever kind of section its description names.
+    next row whatever kind of section its description names; so are the lines below it that start with
+    a code, and a description wrapped onto a line of its own between two of them, up to the first
+    line that is neither.
     """
     rows: list[Line] = []
     after_codes = False
@@ -122,6 +124,16 @@ def _code_rows_read_as_headings(document: Document, found: list[Section]) -> lis
             continue
         if after_codes and line is not None and _CODE_ROW_RE.match(document.line_text(line)):
             rows.append(line)
+            body = [ln for ln in section.lines if document.line_text(ln).strip()]
+            for index, row in enumerate(body):
+                if _CODE_ROW_RE.match(document.line_text(row)):
+                    rows.append(row)
+                elif not (
+                    index + 1 < len(body)
+                    and _CODE_ROW_RE.match(document.line_text(body[index + 1]))
+                    and not _ANY_CODE_RE.search(document.line_text(row))
+                ):
+                    break
             continue
         after_codes = False
     return rows

@@ -50,14 +50,35 @@ _MUST_BE_MET_RE = re.compile(
     r"(?:must|need\s+to|has\s+to|have\s+to|should)\s+be\s+(?:met|present|documented|satisfied|fulfilled)\b",
     re.I,
 )
+# A questionnaire asking for every answer as required: "all answers must match the required answer".
+_ALL_ANSWERED_RE = re.compile(
+    r"\b(?:all|every|each)\s+(?:of\s+the\s+)?(?:questions?|answers?)\b[^.:;]{0,40}?\b(?:answered|match(?:es)?)\b", re.I
+)
+# A form's answer choices under a question ("Yes No") and the answer it requires ("Required answer: No").
+_CHOICES_RE = re.compile(r"^\s*(?:(?:yes|no|n/a|unknown)\b[\s/]*){1,4}$", re.I)
+_REQUIRED_ANSWER_RE = re.compile(
+    r"^\s*(?:required|expected|qualifying)\s+(?:answer|response)\s*:\s*(?P<answer>yes|no)\b\.?\s*$", re.I
+)
 # An item that ends by announcing its sub-items' quantifier: "problematic hypoglycemia, meaning either:".
 _TRAILING_GROUP_RE = re.compile(r"\b(?P<q>all|any|each|both|either|one)(?:\s+of)?(?:\s+these)?\s*:\s*$", re.I)
+# An introduction naming the numbered items it asks for: "meets criteria 1, 2, 3 and either 4 or 5",
+# "meets Conditions 1 through 3", "when both criteria A and B are met".
+_REF = r"(?:\d{1,2}|[A-H])\b"
+_REFERENCE_RE = re.compile(
+    r"(?i:\b(?:meets?|meeting|satisf(?:y|ies)|fulfill?s?|both|all)\s+(?:of\s+)?(?:the\s+)?"
+    r"(?:conditions|criteria|requirements))\s+(?P<refs>" + _REF + r")\s*(?:,|(?i:and|or|through|to)\b|[-–])"
+)
+_REF_TOKEN_RE = re.compile(
+    r"\s*(?:(?P<ref>\d{1,2}\b|[A-H]\b)|(?P<word>(?i:through|to|or|and|either|conditions?|criteri(?:on|a)|requirements?)\b|[,–-]))"
+)
 # A checklist's box ("☐ 1.", "[ ] a.") stands before an item's marker, or is the marker itself.
 _BOX = r"[\u2610\u2611\u2612\u25a1\u25fb\u274f\u2751\u2752]|\[[ xX]\]"
 _MARKER_RE = re.compile(
-    rf"^(?P<indent>\s*)(?:(?P<box>{_BOX})\s*(?=\S))?"
+    # A printed page may carry the "and" closing the item above onto the last item's line: "and (c) ...".
+    rf"^(?P<indent>\s*)(?:(?:and|or)\s+(?=\([a-zA-Z0-9]{{1,4}}\)\s))?(?:(?P<box>{_BOX})\s*(?=\S))?"
     r"(?:(?P<bullet>[-–•*▪◦·\uf0b7\uf0a7\uf076\uf0d8\u25cf\u25cb\u25a0\u25c6\u25ba\u25b8\u27a2\u27a4\u2713\u2714\u2043\u2023\u2219o])|"
-    r"(?P<decimal>\d{1,2}(?:\.\d{1,2}){1,3})\.?|(?P<num>\d{1,2})[.)]|\((?P<paren>[a-z0-9]{1,4})\)|"
+    r"(?P<decimal>\d{1,2}(?:\.\d{1,2}){1,3})\.?|(?P<num>\d{1,2})[.)]|\((?P<paren>[a-zA-Z0-9]{1,4})\)|"
+    r"(?:Conditions?|Criterion|Criteria|Requirements?|Indications?)\s+(?P<named>\d{1,2}|[A-H])[.:)]|"
     r"(?P<alpha>[a-zA-Z]{1,4})[.)])\s+(?P<body>\S.*)$"
 )
 _BOX_ITEM_RE = re.compile(rf"^(?P<indent>\s*)(?P<box>{_BOX})\s+(?P<body>\S.*)$")
@@ -105,8 +126,23 @@ def _item(document: Document, line: Line) -> _Item | None:
         style = "decimal:" + number.rsplit(".", 1)[0]
     elif groups.get("num"):
         style = "number"
+    elif groups.get("named"):
+        # "Condition 3." numbers a paragraph of its own, a level apart from any "3." list inside it.
+        style = "named"
     elif groups.get("paren"):
-        style = "paren"
+        # "(a)", "(1)" and "(A)" are three levels of a manual's paragraphs, not one.
+        token = groups["paren"]
+        if token.isdigit():
+            style = "paren_number"
+        elif len(token) > 1 and token.lower() not in _ROMAN:
+            return None
+        elif token.lower() == "i":
+            style = "paren_roman_or_alpha"
+        elif token.lower() in _ROMAN:
+            style = "paren_roman"
+        else:
+            style = "paren_alpha"
+        style = style + ("_upper" if token.isupper() else "")
     elif groups.get("alpha"):
         token = groups["alpha"]
         if len(token) > 1 and token.lower() not in _ROMAN:
@@ -118,7 +154,13 @@ def _item(document: Document, line: Line) -> _Item | None:
     else:
         style = "box"
     start = line.start + match.start("body")
-    token = groups.get("num") or groups.get("paren") or groups.get("alpha") or number.rsplit(".", 1)[-1]
+    token = (
+        groups.get("num")
+        or groups.get("named")
+        or groups.get("paren")
+        or groups.get("alpha")
+        or number.rsplit(".", 1)[-1]
+    )
     indent = len(match.group("indent"))
     return _Item(line, indent, style, match.group("body"), start, line.end, _ordinal(token, style), number)
 
@@ -132,7 +174,7 @@ def _ordinal(token: str, style: str) -> int | None:
     token = token.lower()
     if token.isdigit():
         return int(token)
-    if style.startswith("roman") and token in _ROMAN_VALUES:
+    if style.removeprefix("paren_").startswith("roman") and token in _ROMAN_VALUES:
         return _ROMAN_VALUES[token]
     if len(token) == 1 and token.isalpha():
         return ord(token) - ord("a") + 1
@@ -149,10 +191,15 @@ def _bare_item(document: Document, line: Line) -> _Item | None:
 
 
 def _group_type(text: str) -> tuple[str, int | None, float] | None:
+    text = _EMPHASIS_RE.sub(r"\1", text)
     match = GROUP_RE.search(text) or _TRAILING_GROUP_RE.search(text)
     if match is None and (required := _MUST_BE_MET_RE.search(text)):
         every = required.group("q").lower() in ("all", "each", "both")
         return ("all_of" if every else "any_of"), None, 0.85
+    if match is None and _ALL_ANSWERED_RE.search(text):
+        return "all_of", None, 0.8
+    if match is None and _REFERENCE_RE.search(text):
+        return "all_of", None, 0.8
     if match is None:
         if _ALL_FOLLOWING_RE.search(text):
             return "all_of", None, 0.85
@@ -175,8 +222,12 @@ def _group_type(text: str) -> tuple[str, int | None, float] | None:
     return ("any_of", None, 0.9) if number == 1 else ("at_least", number, 0.95)
 
 
+# Markdown emphasis ("**all** of the following") marks words; it is not part of them.
+_EMPHASIS_RE = re.compile(r"(?:\*\*|__)(?=\S)(.+?)(?<=\S)(?:\*\*|__)")
+
+
 def _clean_label(text: str) -> str:
-    return _TRAILING_CONJ_RE.sub("", " ".join(text.split())).strip()
+    return _TRAILING_CONJ_RE.sub("", " ".join(_EMPHASIS_RE.sub(r"\1", text).split())).strip()
 
 
 def _source(document: Document, start: int, end: int) -> Source:
@@ -195,6 +246,7 @@ class _Open:
 def criteria_trees(document: Document, lines: Sequence[Line], catalogue: Sequence[FactSpec]) -> list[Criterion]:
     """Every criteria list in these lines, each as a group node with its nested items."""
     roots: list[Criterion] = []
+    ordinals: list[int | None] = []
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -209,19 +261,167 @@ def criteria_trees(document: Document, lines: Sequence[Line], catalogue: Sequenc
         group = _group_type(text)
         if group is None and (wrapped := _wrapped_intro(document, lines, i)) is not None:
             group, end = wrapped, i + 1
+        if group is None and _criterion_column(document.line_text(line)) is not None:
+            # A criteria table under a heading or caption ("Table 2. Requirements (all must be met)"):
+            # the caption, when it says so, tells how many rows must be met.
+            caption = document.text[: line.start].rstrip("\n").rsplit("\n", 1)[-1]
+            column = _criterion_column(document.line_text(line)) or 0
+            named = document.line_text(line).split("\t")[column].strip().lower()
+            stated = _group_type(caption)
+            if stated is None and not named.startswith(("criteri", "requirement")):
+                # A column of indications or conditions (a drug's, a code's) is no criteria list by itself.
+                i += 1
+                continue
+            node_type, min_met, confidence = stated or ("all_of", None, 0.6)
+            root = Criterion(
+                node_type, _clean_label(caption), _source(document, line.start, line.end), confidence, min_met
+            )
+            ordinals = []
+            i = _read_table_rows(document, lines, i, root, catalogue, ordinals) or i + 1
+            if root.children:
+                roots.append(root)
+            continue
         if group is None:
             i += 1
             continue
         end = _intro_end(document, lines, end)
+        referenced = _REFERENCE_RE.search(document.text[line.start : lines[end].end]) is not None
+        if referenced:
+            end = _sentence_end(document, lines, end)
         node_type, min_met, confidence = group
         start, stop = line.start, lines[end].end
         label = _clean_label(document.text[start:stop])
         root = Criterion(node_type, label, _source(document, start, stop), confidence, min_met)
         opening = marked or _opening_item(document, lines, i)
-        i = _read_items(document, lines, end + 1, root, catalogue, opening)
+        ordinals = []
+        if (rows := _read_table_rows(document, lines, end + 1, root, catalogue, ordinals)) is not None:
+            i = rows
+        else:
+            i = _read_items(document, lines, end + 1, root, catalogue, opening, ordinals)
+        if referenced:
+            _group_referenced(root, ordinals)
         if root.children:
             roots.append(root)
     return roots
+
+
+# The column of a criteria table that holds the criterion; the others ("#", "Documentation required") do not.
+_CRITERION_COLUMN_RE = re.compile(r"^(?:criteri(?:on|a)|conditions?|requirements?|indications?)$", re.I)
+
+
+def _criterion_column(text: str) -> int | None:
+    """The criterion column of a table's header row, if the row is one."""
+    header = text.split("\t")
+    if len(header) < 2:
+        return None
+    return next((n for n, cell in enumerate(header) if _CRITERION_COLUMN_RE.match(cell.strip())), None)
+
+
+def _read_table_rows(
+    document: Document,
+    lines: Sequence[Line],
+    i: int,
+    root: Criterion,
+    catalogue: Sequence[FactSpec],
+    ordinals: list[int | None],
+) -> int | None:
+    """A table under the introduction whose header names a criterion column: each row below it is one item.
+
+    Returns the index after its rows, or None when the lines below are no such table.
+    """
+    if i >= len(lines):
+        return None
+    header = document.line_text(lines[i]).split("\t")
+    column = _criterion_column(document.line_text(lines[i]))
+    if column is None:
+        return None
+    i += 1
+    while i < len(lines) and _adjacent(lines[i - 1], lines[i]):
+        raw = document.line_text(lines[i])
+        cells = raw.split("\t")
+        if len(cells) != len(header) or not cells[column].strip():
+            break
+        start = lines[i].start + sum(len(cell) + 1 for cell in cells[:column])
+        start += len(cells[column]) - len(cells[column].lstrip())
+        item = _Item(lines[i], 0, "row", cells[column].strip(), start, start + len(cells[column].strip()))
+        first = cells[0].strip().rstrip(".")
+        item.ordinal = _ordinal(first, "number") if column > 0 and (first.isdigit() or len(first) == 1) else None
+        node = Criterion("documented", "", _source(document, item.text_start, item.text_end), 0.0)
+        _reset_node(document, item, node, catalogue)
+        root.children.append(node)
+        ordinals.append(item.ordinal)
+        i += 1
+    return i
+
+
+def _sentence_end(document: Document, lines: Sequence[Line], end: int) -> int:
+    """The last line of an introduction that names its items and wraps on ("... Conditions 1 through 3 and either" / "Condition 4 or 5.")."""
+    for _ in range(3):
+        text = document.line_text(lines[end]).rstrip()
+        if (
+            text.endswith((".", ":", ";", "!", "?"))
+            or end + 1 >= len(lines)
+            or not _adjacent(lines[end], lines[end + 1])
+            or lines[end + 1].heading
+            or _item(document, lines[end + 1]) is not None
+        ):
+            break
+        end += 1
+    return end
+
+
+def _reference_chunks(text: str) -> list[list[int]]:
+    """The items an introduction names, as a list of alternatives each: "1 through 3 and either 4 or 5" is [1], [2], [3], [4, 5]."""
+    match = _REFERENCE_RE.search(text)
+    if match is None:
+        return []
+    chunks: list[list[int]] = []
+    position, joiner, previous = match.start("refs"), "", None
+    while (token := _REF_TOKEN_RE.match(text, position)) is not None:
+        position = token.end()
+        if token.group("word"):
+            word = token.group("word").lower()
+            if word in ("through", "to", "-", "–", "or", ",", "and"):
+                joiner = word if word != "," else "and"
+            continue
+        ordinal = _ordinal(token.group("ref"), "number" if token.group("ref").isdigit() else "alpha")
+        if ordinal is None:
+            break
+        if joiner in ("through", "to", "-", "–") and previous is not None and previous < ordinal <= previous + 20:
+            chunks.extend([n] for n in range(previous + 1, ordinal + 1))
+        elif joiner == "or" and chunks:
+            chunks[-1].append(ordinal)
+        else:
+            chunks.append([ordinal])
+        joiner, previous = "", ordinal
+    return chunks
+
+
+def _group_referenced(root: Criterion, ordinals: list[int | None]) -> None:
+    """Nest the alternatives an introduction names ("either 4 or 5") as a group of their own under it.
+
+    When the items below are not the ones it names, the tree stays a plain "all of" for a reviewer to check.
+    """
+    chunks = _reference_chunks(root.label)
+    at = {ordinal: index for index, ordinal in enumerate(ordinals) if ordinal is not None}
+    named = [n for chunk in chunks for n in chunk]
+    if not chunks or len(ordinals) != len(root.children) or any(n not in at for n in named):
+        root.confidence = min(root.confidence, 0.6)
+        return
+    children: list[Criterion] = []
+    for index, child in enumerate(root.children):
+        chunk = next((c for c in chunks if len(c) > 1 and ordinals[index] == c[0]), None)
+        if chunk is None and any(len(c) > 1 and ordinals[index] in c for c in chunks):
+            continue
+        if chunk is None:
+            children.append(child)
+            continue
+        members = [root.children[at[n]] for n in chunk]
+        label = "One of: " + "; ".join(member.label for member in members)
+        group = Criterion("any_of", label, root.source, root.confidence)
+        group.children = members
+        children.append(group)
+    root.children = children
 
 
 def _opening_item(document: Document, lines: Sequence[Line], i: int) -> _Item | None:
@@ -267,6 +467,9 @@ def _wrapped_intro(document: Document, lines: Sequence[Line], i: int) -> tuple[s
     # "the following are met:" asks for all only when no quantifier on the line above it ends "... ALL of".
     if not following or text.endswith((".", ":", ";", "!", "?")) or GROUP_RE.search(following):
         return None
+    # A line that introduces the list on its own ("Part B. Questions (all answers must match)") starts it.
+    if _ALL_ANSWERED_RE.search(following) or _MUST_BE_MET_RE.search(following):
+        return None
     return _group_type(f"{text} {following}")
 
 
@@ -303,6 +506,7 @@ def _read_items(
     root: Criterion,
     catalogue: Sequence[FactSpec],
     opening: _Item | None = None,
+    ordinals: list[int | None] | None = None,
 ) -> int:
     # Levels open from the root down: each holds the group its items go into.
     levels: list[_Open] = []
@@ -315,6 +519,19 @@ def _read_items(
         if item is not None and item.number and last is not None and not last.number:
             # In a list that numbers no paragraphs, "2.5 times the normal value" opens a wrapped line.
             item = None
+        if last is not None and _section_between(document, lines[i - 1], lines[i]):
+            break
+        if last_node is not None and _CHOICES_RE.match(document.line_text(lines[i])):
+            i += 1
+            continue
+        if last_node is not None and (required := _REQUIRED_ANSWER_RE.match(document.line_text(lines[i]))):
+            if required.group("answer").lower() == "no":
+                # The question is met by "No": its words state the opposite of the criterion, so a
+                # reviewer reads it rather than a fact test of what it asks.
+                last_node.node_type, last_node.fact, last_node.operator, last_node.value = "documented", None, "", None
+                last_node.confidence = min(last_node.confidence, 0.6)
+            i += 1
+            continue
         if last is not None and _CONNECTOR_RE.match(document.line_text(lines[i])):
             # "AND" or "- or -" on a line between two items joins them; the introduction says how.
             i += 1
@@ -374,6 +591,8 @@ def _read_items(
         if parent.node_type in ("leaf", "documented"):
             _make_group(parent, "all_of", None, 0.6)
         parent.children.append(node)
+        if ordinals is not None and parent is root:
+            ordinals.append(item.ordinal)
         levels[-1].ordinal = item.ordinal
         last, last_node = item, node
         i += 1
@@ -387,6 +606,12 @@ _JOINING_WORDS = {"a", "an", "and", "by", "for", "in", "of", "on", "or", "than",
 
 # A line that only joins the items around it: "AND", "- or -", "(and/or)".
 _CONNECTOR_RE = re.compile(r"^\s*[-–—(\[]*\s*(?:and|or|and/or)\s*[-–—)\]]*\s*$", re.I)
+
+
+def _section_between(document: Document, before: Line, after: Line) -> bool:
+    """Whether a heading or another section stands between the lines, ending a list; an "AND" line between items does not."""
+    between = document.text[before.end + 1 : after.start].strip("\n")
+    return bool(between) and not all(_CONNECTOR_RE.match(text) for text in between.split("\n"))
 
 
 def _soft_wrapped(previous: str, text: str) -> bool:
@@ -420,7 +645,12 @@ def _same_level(level: _Open, item: _Item) -> bool:
         return True
     # "i." after "h." is a letter, after nothing or "ii." a numeral.
     ambiguous = {level.style.removesuffix("_upper"), item.style.removesuffix("_upper")}
-    return ambiguous in ({"alpha", "roman_or_alpha"}, {"roman", "roman_or_alpha"})
+    return ambiguous in (
+        {"alpha", "roman_or_alpha"},
+        {"roman", "roman_or_alpha"},
+        {"paren_alpha", "paren_roman_or_alpha"},
+        {"paren_roman", "paren_roman_or_alpha"},
+    )
 
 
 def _make_group(node: Criterion, node_type: str, min_met: int | None, confidence: float) -> None:
@@ -494,6 +724,12 @@ _AFTER_RE = re.compile(
     r"younger|lower|below|under))",
     re.IGNORECASE,
 )
+# A time a treatment has failed over states its least: "has failed to heal after 6 months of compression".
+_FAILED_AFTER_RE = re.compile(
+    r"\b(?:fail(?:s|ed)?|not\s+(?:responded|improved|healed)|without\s+(?:adequate\s+)?(?:improvement|relief|response))"
+    r"\b[^.;]{0,40}?\bafter\s+" + _NUMBER + r"\s*(?P<unit>years?|months?|weeks?|days?)\s+of\b",
+    re.IGNORECASE,
+)
 _OPERATORS = {
     "at least": "gte", "a minimum of": "gte", "minimum of": "gte", "no less than": "gte", "no fewer than": "gte",
     "greater than or equal to": "gte", "≥": "gte", ">=": "gte", "more than": "gt", "greater than": "gt",
@@ -558,7 +794,7 @@ def _digits(text: str) -> str:
 
 
 def _comparison_match(text: str) -> re.Match[str] | None:
-    return _BEFORE_RE.search(text) or _AFTER_RE.search(text)
+    return _BEFORE_RE.search(text) or _AFTER_RE.search(text) or _FAILED_AFTER_RE.search(text)
 
 
 def _around_comparison(text: str, size: int = 4) -> list[str]:
@@ -579,6 +815,9 @@ def _comparison(text: str) -> tuple[str, float, str] | None:
     text = _digits(text)
     if match := _BEFORE_RE.search(text):
         operator = _OPERATORS[" ".join(match.group("cmp").lower().split())]
+    elif match := _FAILED_AFTER_RE.search(text):
+        operator = "gte"
+        return operator, float(match.group("num")), _UNIT_OF.get(match.group("unit").lower(), "")
     elif match := _AFTER_RE.search(text):
         phrase = match.group("cmp").lower()
         operator = (
@@ -729,13 +968,14 @@ def _compound(text: str, fact: FactSpec) -> bool:
 
 
 _TIME_UNITS = {"years", "months", "weeks", "days"}
+_WHOSE_WORDS = {"member", "members", "patient", "patients", "beneficiary", "individual", "s", "has", "have", "been"}
 # A reading taken with a device in use ("residual AHI ... while using PAP"), unlike a lab value
 # measured while on a medicine, which is the member's value the fact holds.
 _ON_TREATMENT_RE = re.compile(r"\bresidual\b|\bwhile\s+(?:using|wearing)\b", re.I)
 # Words that say the member is on a treatment ("using", "receiving", "injections", "medication").
 _TREATMENT_WORDS = {
     "injections", "medication", "medications", "drugs", "pharmacotherapy", "dialysis", "using", "wearing",
-    "receiving", "taking", "treated",
+    "receiving", "taking", "taken", "took", "treated",
 }  # fmt: skip
 _NOT_SYMPTOM_WORDS = {"diagnosed", "diagnosis", "stable", "steady", "unchanged", "maintained"}
 _FOR_A_TIME_RE = re.compile(r"\bfor\s+(?:a\s+period\s+of\s+|a\s+duration\s+of\s+)?$", re.I)
@@ -762,6 +1002,8 @@ def _duration_fact(
     # diagnosis or of a steady state, not how long symptoms have lasted.
     if any(word in _NOT_SYMPTOM_WORDS for word in timed):
         return None
+    # Whose and in what state it lasts ("the member's seizures have been present") names no other fact.
+    measured = [word for word in measured if word not in _STATE_WORDS and word not in _WHOSE_WORDS]
     if any(_coverage(_names(fact)[0], measured) >= 0.3 for fact in catalogue if "duration" not in fact.label.lower()):
         return None
     for fact in catalogue:

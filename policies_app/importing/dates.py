@@ -13,10 +13,11 @@ _MONTH = (
 )
 # A day may carry its ordinal ("March 1st, 2026"); a numeric date may use dashes ("03-01-2026") or a
 # two-digit year ("03/01/26"), as letters and bulletins often do; archives and spreadsheets write the
-# day, the month's abbreviation and the year between dashes ("31-Mar-2025", "31-Mar-25").
+# day, the month's abbreviation and the year between dashes ("31-Mar-2025", "31-Mar-25"). A tab parts
+# cells, so a day never stands a tab before its month ("5<tab>Oct 2021" is a version and a month).
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
 DATE_PATTERN = (
-    rf"(?:{_MONTH}\s+{_DAY},?\s+\d{{4}}|{_DAY}\s+(?:of\s+)?{_MONTH},?\s+\d{{4}}|{_MONTH},?\s+\d{{4}}"
+    rf"(?:{_MONTH}\s+{_DAY},?\s+\d{{4}}|{_DAY}[^\S\t\n]+(?:of\s+)?{_MONTH},?\s+\d{{4}}|{_MONTH},?\s+\d{{4}}"
     rf"|\d{{1,2}}-{_MONTH}-(?:\d{{4}}|\d{{2}}(?!\d))"
     r"|\d{1,2}/\d{1,2}/\d{4}|\d{1,2}-\d{1,2}-\d{4}|\d{1,2}/\d{1,2}/\d{2}(?![\d/])|\d{1,2}/\d{4}"
     r"|\d{4}-\d{2}-\d{2}|\d{4}-\d{2}(?!\d))"

@@ -22,7 +22,9 @@ from policies_app.importing.terms import (
 
 _INTRO_RE = re.compile(
     r"(?:examples?\s+(?:include|are)|such\s+as|\be\.g\.|including(?:,?\s+but\s+not\s+limited\s+to)?|"
-    r"includes?(?:,?\s+but\s+(?:are|is)\s+not\s+limited\s+to)?|but\s+(?:are|is)\s+not\s+limited\s+to)"
+    r"includes?(?:,?\s+but\s+(?:are|is)\s+not\s+limited\s+to)?|but\s+(?:are|is)\s+not\s+limited\s+to|"
+    # "the current model is sold as X": the name a product is sold under.
+    r"(?:sold|marketed)\s+as)"
     # "include, for example, A, B and C": the aside belongs to the introduction, not to the list.
     r"(?:,?\s+(?:for\s+example|for\s+instance|e\.g\.|among\s+others),?)?,?[:\s]+",
     re.I,
@@ -117,6 +119,9 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
     marked_brands = {
         word for match in _TM_WORD_RE.finditer(document.text) if not (word := match.group(1).split()[-1]).islower()
     }
+    # The same brand written in lower case ("Zolo®" above, "zolo max" in a list) is still that brand, unless the
+    # brand is a word of the language.
+    lower_brands = {brand.lower() for brand in marked_brands if not is_common_word(brand)}
     for index, line in enumerate(document.lines):
         own = document.line_text(line)
         if not _INTRO_RE.search(own) and not _intro_across_break(document, index, own):
@@ -164,9 +169,13 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                 pieces = _item_lines(document, index)
             pieces = _split_lower_case_items(pieces)
             candidates: list[tuple[str, int, bool, bool]] = []
+            coded: list[tuple[str, int]] = []
             lower: list[tuple[str, int, bool]] = []
             loose: list[tuple[str, int]] = []
             for piece, piece_start in pieces:
+                if _in_aside(text, intro.end(), piece_start):
+                    # "Zolo® (Acme Medical, Inc.)": a comma inside a maker's aside splits no item.
+                    continue
                 for part, part_start in _list_item_parts(piece, piece_start):
                     item = re.sub(r"^(?:and\s+|or\s+)?(?:the\s+)?", "", part.strip())
                     # "the older acme vexa-2": the product's generation is the sentence's word, not the name's.
@@ -184,7 +193,9 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                     words = plain.split()
                     # A name led by a brand the document marks elsewhere is marked too: "Zolo® 21" in one
                     # list, "e.g. Zolo WIDE" in another.
-                    has_sign = bool(TM_RE.search(item)) or bool(words and words[0] in marked_brands)
+                    has_sign = bool(TM_RE.search(item)) or bool(
+                        words and (words[0] in marked_brands or words[0] in lower_brands)
+                    )
                     # A product's full name runs long ("X™ Pro Left Atrial Appendage Closure Device") when a
                     # sign or a device noun marks it; an unmarked phrase that long is a clause, not a name.
                     if not words or len(words) > (9 if has_sign or noun else 7):
@@ -202,21 +213,28 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                         # A brand its maker writes in lower case: "the breg fusion oa plus", "the kiva VCF system".
                         if (
                             named
-                            and (plain.islower() or noun)
+                            and (plain.islower() or noun or _lower_led_model(words))
                             and len(words) <= 4
                             and not _PLURAL_RE.search(plain)
                             and (noun or not _ordinary_words(plain))
                         ):
                             lower.append((item, start, noun))
+                        elif coined := _coined_name(document, plain, before):
+                            candidates.append((coined, start, False, True))
                         elif plain.islower() and len(words) <= 4:
                             loose.append((item, start))
                         continue
                     if not has_sign and all(w.isupper() for w in words) and len(plain) <= 4:
+                        # "MRI" or "CT" names no product; "I-16" beside marked names is a model.
+                        if any(c.isdigit() for c in plain):
+                            coded.append((item, start))
                         continue
                     candidates.append((item, start, has_sign, noun))
             # Beside marked names, a name in lower case is a brand written as its maker writes it; in a list
             # of products, so is one that ends in a device noun ("the oncomine comprehensive assay").
             marked_list = any(sign for _, _, sign, _ in candidates)
+            if marked_list:
+                candidates += [(item, start, False, False) for item, start in coded]
             # A list mate's marked brand written again in lower case ("Zolo™ X, zolo x plus") is a model of it.
             brands = {strip_marks(item).split()[0].lower() for item, _, sign, _ in candidates if sign}
             # Beside marked names, a short lower-case name that is no kind of thing nor a service is a brand too
@@ -272,6 +290,69 @@ _INTRO_WORDS = {
     "such", "examples", "example", "e.g.", "including", "include", "includes", "but", "are", "is", "not", "limited",
     "for", "instance", "among",
 }  # fmt: skip
+
+
+# A bracket that opens a list of examples ("devices (for example A, B and C)") is no aside to one item.
+_EXAMPLES_RE = re.compile(r"\(\s*(?:for\s+example|for\s+instance|e\.g\.|such\s+as|including|like)\b", re.I)
+
+
+def _in_aside(text: str, start: int, end: int) -> bool:
+    """Whether text[end] sits in a bracketed aside to an item, one opened after the list began at `start`."""
+    if end > len(text):
+        # An item on a line of its own below the introduction is in no aside of the introduction's line.
+        return False
+    depth = 0
+    for opened in range(end - 1, start - 1, -1):
+        depth += {")": 1, "(": -1}.get(text[opened], 0)
+        if depth < 0:
+            return not _EXAMPLES_RE.match(text, opened)
+    return False
+
+
+def _lower_led_model(words: list[str]) -> bool:
+    """A lower-case brand followed by its model only: "the zolo II", "the vexa 3X"."""
+    return len(words) > 1 and words[0].islower() and all(_MODEL_WORD_RE.fullmatch(word) for word in words[1:])
+
+
+# What kind of product a brand names ("the zolo pump", "vexa boots"): notes write the brand without it.
+_KIND_NOUN = (
+    r"(?:pump|meter|monitor|boot|garment|vest|sleeve|device|system|stimulator|generator|implant|sensor|headset|"
+    r"wrap|glove)s?"
+)
+_KIND_NOUN_RE = re.compile(_KIND_NOUN, re.I)
+# A list introduced by a kind of product ("older models such as ..."): its one-word items are products.
+_KIND_BEFORE_RE = re.compile(
+    r"\b(?:models?|devices?|systems?|generators?|pumps?|monitors?|meters?|stimulators?|implants?|products?|brands?)"
+    r"[\s,(]*$",
+    re.I,
+)
+
+
+def _coined_name(document: Document, plain: str, before: str) -> str:
+    """An unmarked brand in lower case: a coined word, no word of the language, that a list names as a product.
+
+    "systems such as zolo boots" (the word and its kind) or "older models such as vexa" (the list's kind
+    before it). A word the document keeps using ("insulin pump" in an insulin pump policy) is its subject,
+    not a product named in passing.
+    """
+    words = plain.split()
+    kind_after = len(words) == 2 and bool(_KIND_NOUN_RE.fullmatch(words[1]))
+    if not kind_after and not (len(words) == 1 and _KIND_BEFORE_RE.search(before)):
+        return ""
+    name = words[0]
+    if (
+        len(name) < 4
+        or not name.isalpha()
+        or not name.islower()
+        or is_common_word(name)
+        or _PLURAL_RE.search(name)
+        or _GENERIC_ITEM_RE.search(name)
+        # "monitors such as telewatching": a verb's form names an activity, not a product.
+        or name.endswith("ing")
+        or document.text.lower().count(name) > 2
+    ):
+        return ""
+    return name
 
 
 def _ordinary_words(name: str, *, within: int = len(COMMON_WORD_RANK)) -> bool:
@@ -451,7 +532,7 @@ _DESCRIBED_BRAND_RE = re.compile(r"(?:[a-z]+(?:-[a-z]+)*\s+){1,2}(?=[A-Z][a-z]+[
 _PLURAL_RE = re.compile(r"(?<![sui])s$")
 _ITEM_END_RE = re.compile(
     r"\s+\(|\s+(?:which|that|from|by|with|for|in|is|are|has|have|were|was|used|approved|cleared|marketed|made|"
-    r"designed|sold)\s+"
+    r"designed|sold|may|can|will|should|must|could|would)\s+"
 )
 # "the HiRes Ultra 3D implant with the Naída CI M90 sound processor": two products, one item.
 _WITH_PRODUCT_RE = re.compile(r"\s+with\s+(?:the\s+|an?\s+)?(?=[^\W\d_]*[A-Z0-9])")
@@ -496,7 +577,37 @@ def read_marked_terms(document: Document, terms: dict[str, tuple[Term, Field]], 
             continue
         for base, text in _marked_cells(document, line, terms, skip):
             _marked_words(document, base, text, terms, skip)
+    _own_form_products(document, terms, skip)
     _drop_makers(document, terms)
+
+
+# "the zoloCheck meter": a word of a brand's own form (lower case, then capitals) before the kind of product it is.
+_OWN_FORM_PRODUCT_RE = re.compile(rf"\b[Tt]he\s+([a-z]+[A-Z][A-Za-z]*)\s+{_KIND_NOUN}\b")
+
+
+def _own_form_products(document: Document, terms: dict[str, tuple[Term, Field]], skip: set[str]) -> None:
+    """Unmarked brands in running text that their own form and the kind of product after them show."""
+    for match in _OWN_FORM_PRODUCT_RE.finditer(document.text):
+        name = match.group(1)
+        if len(name) < 4 or name.lower() in skip or any(name.lower() in known for known in terms):
+            continue
+        _add_term(terms, document, name, "device", match.start(1), match.end(1), 0.75)
+
+
+# A sentence about a drug ("Zolo® injection is supplied in vials"): its marked names are the drug's brands.
+_DRUG_WORDS_RE = re.compile(
+    r"\b(?:injections?|infusions?|vials?|drugs?(?![\w-]|\s+administration)|medications?|medicines?|pharmac\w*|"
+    r"\d+\s*(?:mg|mcg)\b)",
+    re.I,
+)
+
+
+def _drug_sentence(text: str, start: int, end: int) -> bool:
+    """Whether the sentence around text[start:end] names a drug's form and no kind of device."""
+    opening = max(text.rfind(". ", 0, start), text.rfind("; ", 0, start))
+    closing = [found for found in (text.find(". ", end), text.find("; ", end)) if found >= 0]
+    sentence = text[opening + 1 : min(closing) if closing else len(text)]
+    return bool(_DRUG_WORDS_RE.search(sentence)) and not _DEVICE_CONTEXT_RE.search(sentence)
 
 
 _COMPANY = r"\b[A-Z][\w&.-]*(?:[ \u00a0]+[A-Z][\w&.-]*){0,3}"
@@ -558,6 +669,9 @@ def _drop_makers(document: Document, terms: dict[str, tuple[Term, Field]]) -> No
     terms.update(named)
 
 
+_QUALIFYING_NOUNS = ("procedure", "device", "system", "probe", "implant")
+
+
 def _marked_words(
     document: Document, base: int, text: str, terms: dict[str, tuple[Term, Field]], skip: set[str]
 ) -> None:
@@ -579,13 +693,22 @@ def _marked_words(
         start = base + match.end(1) - len(name)
         if _CRITERIA_BEFORE_RE.search(text, max(0, start - base - 120), start - base):
             continue
-        if any(name.lower() in known for known in terms):
+        # A model written in lower case ("zolo max") does not hide its family's marked brand ("Zolo®").
+        if any(
+            name.lower() in key and not (term.name.islower() and not name.islower()) for key, (term, _) in terms.items()
+        ):
+            continue
+        if _drug_sentence(text, match.start(1), match.end()):
             continue
         if name.islower():
-            # A brand written in lower case ("mild") is an ordinary word: qualify it by what follows.
+            # A brand written in lower case ("mild") may be an ordinary word: qualify it by what follows.
             following = re.match(r"[\s\])]*(?:decompressive\s+)?([A-Za-z]+)", text[match.end() :])
             noun = following.group(1).lower() if following else ""
-            noun = noun if noun in ("procedure", "device", "system", "probe", "implant") else "procedure"
+            if noun not in _QUALIFYING_NOUNS and not is_common_word(name):
+                # "the zolo™ pump": a coined word is the brand itself, its kind of product no part of the name.
+                _add_term(terms, document, name, "device", start, start + len(name), 0.75)
+                continue
+            noun = noun if noun in _QUALIFYING_NOUNS else "procedure"
             _add_term(
                 terms,
                 document,

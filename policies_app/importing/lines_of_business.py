@@ -41,8 +41,18 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     # "FEP members are not managed under these guidelines", "Medicaid plans are not reviewed under this policy".
     (
         re.compile(
-            r"\b(?:Medicare|Medicaid|CHIP|FEP|Federal\s+Employee\s+Program)\b[^.;:\n]{0,80}?\b(?:is|are)\s+not\s+"
-            r"(?:managed|reviewed|governed|covered)\s+(?:under|by)\s+(?:this|these)\s+(?:policy|guidelines?|criteria|document)\b",
+            r"\b(?:Medicare|Medicaid|CHIP|FEP|Federal\s+Employee\s+Program)\b(?:[^.;:\n]|\n(?![ \t]*\n)){0,140}?\b(?:is|are)\s+not\s+"
+            r"(?:managed|reviewed|governed|covered)\s+(?:under|by)\s+(?:this|these)\s+"
+            r"(?:policy|guidelines?|criteria|document|bulletin|worksheet|manual|subpart)\b",
+            re.I,
+        ),
+        0.85,
+    ),
+    # "Members of Medicare Advantage plans ... are outside the scope of this policy".
+    (
+        re.compile(
+            r"\b(?:Medicare|Medicaid|CHIP|FEP|Federal\s+Employee\s+Program)\b[^.;:\n]{0,160}?\b(?:is|are|falls?)\s+"
+            r"(?:outside|beyond)\s+(?:the\s+)?scope\s+of\s+(?:this|these)\b",
             re.I,
         ),
         0.85,
@@ -56,7 +66,8 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     ),
     (
         re.compile(
-            r"^[ \t|*]*(?:excluded|exempt)\s+(?:products?|plans?|lines?\s+of\s+business|members)(?:\s*\(s\))?[ \t*]*[:\t|][^\n]*",
+            r"^[ \t|*]*(?:(?:excluded|exempt)\s+(?:products?|plans?|lines?\s+of\s+business|members)(?:\s*\(s\))?|"
+            r"not\s+in\s+scope|out\s+of\s+scope|outside\s+(?:the\s+)?scope)[ \t*]*[:\t|][^\n]*",
             re.I | re.M,
         ),
         0.9,
@@ -124,8 +135,10 @@ _LOB_NAMES: list[tuple[str, re.Pattern[str]]] = [
 # "This guideline is used for members of ...".
 _APPLIES_ONLY_RE = re.compile(
     r"(?:\b(?:appl(?:y|ies)|applicable|pertains?)\s+(?:only\s+)?to|"
-    r"\b(?:policy|guidelines?|criteria|document|bulletin|guidance)\s+(?:is|are)\s+(?:only\s+)?"
-    r"(?:used|intended|written|meant)\s+(?:only\s+)?for)"
+    r"\b(?:policy|guidelines?|criteria|document|bulletin|guidance|worksheet|manual)\s+(?:is|are)\s+(?:only\s+)?"
+    r"(?:used|intended|written|meant)\s+(?:only\s+)?for|"
+    # "This policy governs coverage decisions for ... members".
+    r"\b(?:policy|guidelines?|criteria|document|bulletin|worksheet|manual)\s+governs\s+(?:coverage\s+(?:decisions\s+)?)?for)"
     r"(?P<colon>\s*:)?\s*(?:all\s+)?(?P<who>[^.\n]{3,160})",
     re.I,
 )
@@ -136,12 +149,17 @@ _PUBLIC_PROGRAMME_RE = re.compile(r"\b(?:Medicare|Medicaid|CHIP|FEP|Medi-Cal)\b"
 # The rest of a statement a page wrapped ("... members of employer group plans and of Individual &" /
 # "Family plans ..."): the following lines up to the sentence's end, short of a blank line.
 _WRAPPED_REST_RE = re.compile(r"(?:\n(?![ \t]*\n)[^.\n]{1,160}){1,2}")
-# A header label naming the plans the document is for: "Products: Commercial HMO, ...".
-_PRODUCTS_LABEL_RE = re.compile(
+_PRODUCTS_WORDS = (
     r"^[ \t|*]*(?:applicable\s+|affected\s+|covered\s+)?(?:products?|plans?|plan\s+types?|product\s+lines?|"
-    r"lines?(?:\s*\(s\))?\s+of\s+business|benefit\s+plans?|market\s+segments?)(?:\s*\(s\))?(?:\s+affected)?[ \t*]*[:\t|][ \t]*"
-    r"(?P<who>[^\n]{3,200})",
-    re.I | re.M,
+    r"lines?(?:\s*\(s\))?\s+of\s+business|benefit\s+plans?|market\s+segments?)(?:\s*\(s\))?(?:\s+affected)?[ \t*]*"
+)
+# A header label naming the plans the document is for: "Products: Commercial HMO, ...".
+_PRODUCTS_LABEL_RE = re.compile(_PRODUCTS_WORDS + r"[:\t|][ \t]*(?P<who>[^\n]{3,200})", re.I | re.M)
+# The same label over a list of the plans, one an item, each ticked or crossed ("- ✓ Commercial" /
+# "- ✗ Medicaid"): a crossed item is a plan the document does not apply to.
+_PRODUCTS_HEAD_RE = re.compile(_PRODUCTS_WORDS + r":[ \t]*\n", re.I | re.M)
+_CHECKLIST_ITEM_RE = re.compile(
+    r"[ \t]*(?:[-*•▪◦][ \t]*)?(?:(?P<yes>[✓✔☑✅])|(?P<no>[✗✘☒❌×]))[ \t]*(?P<name>[^\n]{2,80})(?:\n|$)"
 )
 # A Local or National Coverage Determination is Medicare's own document (Medicare Advantage plans
 # follow it too, 42 CFR 422.101(b)), whether or not its text names a line of business.
@@ -159,6 +177,15 @@ def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]
                     start = match.start() + hit.start()
                     excluded.setdefault(value, field_at(document, value, start, match.start() + hit.end(), confidence))
     applies: dict[str, Field] = {}
+    for head in _PRODUCTS_HEAD_RE.finditer(document.text):
+        at = head.end()
+        while item := _CHECKLIST_ITEM_RE.match(document.text, at):
+            at = item.end()
+            target = excluded if item.group("no") else applies
+            for value, name in _LOB_NAMES:
+                if (named := name.search(item.group("name"))) and value not in excluded and value not in applies:
+                    start = item.start("name") + named.start()
+                    target[value] = field_at(document, value, start, item.start("name") + named.end(), 0.85)
     statements = [(m, 0.85) for m in _APPLIES_ONLY_RE.finditer(document.text)]
     statements += [(m, 0.85) for m in _PRODUCTS_LABEL_RE.finditer(document.text)]
     for match, confidence in statements:

@@ -32,7 +32,9 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
         r"(?:originally|first|initially)\s+(?:adopted|published|issued|approved|developed|written|introduced|implemented)|"
         r"date\s+of\s+(?:first|original|initial)\s+issue|(?:initial|original)\s+(?:[a-z]+\s+)?approval(?:\s+date)?|"
         r"(?:date\s+)?created(?:\s+on)?|"
-        r"original\s+(?:approval|publication|issue)\s+date|date\s+initiated|originated(?:\s+on)?",
+        r"original\s+(?:approval|publication|issue)\s+date|date\s+initiated|originated(?:\s+on)?|"
+        # A label alone on its value: "Original: 8/1/2012", "Original issue: Rev A, ...", "Policy origin  Mar 2017".
+        r"original(?=\s*:)|original\s+issue|(?:policy\s+)?origin(?=\s*[:\t])",
         0.95,
     ),
     (
@@ -62,7 +64,7 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
     ),
     (
         "effective_start",
-        r"(?:current\s+)?effective\s+date|effective\s+date\s+of\s+(?:the\s+)?current\s+version|effective\s+on|effective|"
+        r"(?:current\s+)?effective\s+date|effective\s+date\s+of\s+(?:the\s+|this\s+)?(?:current\s+)?(?:version|revision)|effective\s+on|effective|"
         r"date\s+effective|policy\s+effective|in\s+force\s+(?:from|since|as\s+of)",
         0.95,
     ),
@@ -79,14 +81,23 @@ _ISSUE_LEAD = timedelta(days=365)
 # What stands between a date's label and the date in Medicare and claims wording: "Revision Effective
 # Date / For services performed on or after 02/01/2026", "Effective for dates of service on and after ...".
 _DATE_LEAD = (
-    r"(?:for\s+)?(?:(?:services|claims|items|dates?\s+of\s+service)\s+(?:(?:performed|rendered|furnished|provided|"
+    r"(?:for\s+)?(?:(?:services|claims(?:\s+with\s+dates?\s+of\s+service)?|items|requests|dates?\s+of\s+service)\s+(?:(?:performed|rendered|furnished|provided|"
     r"processed|received)\s+)?)?(?:on\s+(?:or|and)\s+after|beginning(?:\s+on)?|starting(?:\s+on)?|as\s+of|on)"
 )
+# A revision's letter or number between a label and its date: "Original issue: Rev A, 15 March 2016".
+_REVISION_TAG = r"(?:rev(?:ision)?\.?|version|v)\s*[A-Z0-9][\w.]{0,3},?\s+"
+
+
+def _keyed(words: str) -> str:
+    """The label's words also joined by underscores, as front matter writes its keys ("last_reviewed")."""
+    return words.replace(r"\s+", r"[\s_]+")
+
+
 _DATE_LABEL_RES = [
     (
         kind,
         re.compile(
-            rf"(?<![\w-])(?:{words})\s*(?:[:\-–|\t]\s*|\s+|\.{{2,}}\s*){{1,3}}(?:{_DATE_LEAD}\s+)?(?P<d>{DATE_PATTERN}|{MONTH_YEAR_PATTERN})",
+            rf"(?<![\w-])(?:{_keyed(words)})\s*(?:[:\-–|\t]\s*|\s+|\.{{2,}}\s*){{1,3}}(?:{_DATE_LEAD}\s+)?(?:{_REVISION_TAG})?(?P<d>{DATE_PATTERN}|{MONTH_YEAR_PATTERN})",
             re.I,
         ),
         conf,
@@ -224,8 +235,13 @@ def _labelled_dates(document: Document, section: Section) -> bool:
     )
 
 
-# A history row starts with its date ("03/12/2025 | Annual review", "- 05/09/2024 Annual review.").
-_DATED_ROW_RE = re.compile(rf"^\s*(?:[-•*▪◦·]\s*)?(?P<d>{DATE_PATTERN})\s*(?:[|\t:–-]\s*|\s+)(?=[A-Za-z])", re.I)
+# A history row starts with its date ("03/12/2025 | Annual review", "- 05/09/2024 Annual review."), or
+# with the revision's letter or number in a column before it ("C  09 Mar 2023  Periodic review",
+# "2024-07  08/01/2024  Limits changed").
+_DATED_ROW_RE = re.compile(
+    rf"^\s*(?:[-•*▪◦·]\s*)?(?:(?:[A-Z]|\d{{1,2}}(?:\.\d{{1,2}})?|\d{{4}}-\d{{2}})[ \t]+)?(?P<d>{DATE_PATTERN})\s*(?:[|\t:–-]\s*|\s+)(?=[A-Za-z])",
+    re.I,
+)
 
 
 def _dated_rows(document: Document, found: list[Section]) -> list[Line]:
@@ -252,8 +268,9 @@ def _dated_rows(document: Document, found: list[Section]) -> list[Line]:
 # A history table's title where the reader did not take it for a heading ("7.0 POLICY HISTORY",
 # "Revision history:"), so that its rows sit in the section before it.
 _HISTORY_TITLE_RE = re.compile(
-    r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?\s+|[IVX]{1,4}\.\s+)?(?:(?:policy|document|revision|review|publication|version)\s+)?"
-    r"(?:history|revisions|change\s+log)\s*:?\s*$",
+    r"^\s*(?:(?:§\s*)?\d{1,3}(?:\.\d{1,3})*\.?\s+|[IVX]{1,4}\.\s+)?(?:(?:policy|document|revision|review|publication|version)\s+)?"
+    # A controlled document's "Document control" table lists its revisions.
+    r"(?:history|revisions|change\s+log|document\s+control)\s*:?\s*$",
     re.I,
 )
 
@@ -303,7 +320,10 @@ def _indented_table(document: Document, lines: list[Line]) -> list[Line]:
 # A web page's or a printout's own date, printed under the history: "Page last updated 11/20/2025",
 # "Printed on 01/05/2026". It dates the copy, not an event of the policy.
 _COPY_DATE_RE = re.compile(
-    r"\b(?:(?:web\s*)?page|site|content)\s+(?:last\s+)?(?:updated|modified|reviewed)|\b(?:printed|retrieved|accessed|downloaded)(?:\s+on)?",
+    r"\b(?:(?:web\s*)?page|site|content)\s+(?:last\s+)?(?:updated|modified|reviewed)|"
+    r"\b(?:printed|reprinted|retrieved|accessed|downloaded)(?:\s+on)?|"
+    # A form's own revision in a footer ("Form AB-12 Rev. 03/2024") dates the form, not the policy.
+    r"\bform\s+[A-Z0-9][\w-]*\s+rev(?:ision|\.)?\s*$",
     re.I,
 )
 
@@ -376,6 +396,11 @@ def _rows_below_empty_log(document: Document, found: list[Section]) -> list[Line
     return rows
 
 
+# A number column before a row's date that takes a year-and-month shape ("2025-19  01/01/2026 ..."):
+# a transmittal's or document's number, as a full date stands in the next cell.
+_LEADING_NUMBER_RE = re.compile(rf"\d{{4}}-\d{{2}}[ \t]+(?=(?:{DATE_PATTERN})(?![\w/]))", re.I)
+
+
 def read_history(document: Document, found: list[Section]) -> list[Field]:
     rows: list[Field] = []
     position = {id(line): index for index, line in enumerate(document.lines)}
@@ -399,6 +424,8 @@ def read_history(document: Document, found: list[Section]) -> list[Field]:
     ]:
         text = document.line_text(line)
         match = DATE_RE.search(text)
+        if match is not None and (after := _LEADING_NUMBER_RE.match(text[match.start() :])):
+            match = DATE_RE.search(text, match.start() + after.end())
         parsed = to_date(match.group(1)) if match is not None else None
         if match is None and id(line) in in_log and (month_year := _month_year(text)):
             match, parsed = month_year[0], (month_year[1], False)

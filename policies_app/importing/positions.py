@@ -17,14 +17,19 @@ _POSITIONS: list[tuple[str, re.Pattern[str]]] = [
     ("experimental_investigational", re.compile(r"^\W*experimental", re.I)),
     (
         "not_medically_necessary",
-        re.compile(r"^not\s+(?:medically\s+necessary|reasonable\s+and\s+necessary|covered)", re.I),
+        # Emphasis may open before the negation ("is **not medically necessary**").
+        re.compile(r"^(?:\*{1,2}|_{1,2})?not\s+(?:medically\s+necessary|reasonable\s+and\s+necessary|covered)", re.I),
     ),
     ("cosmetic", re.compile(r"^\W*cosmetic", re.I)),
     (
         "medically_necessary_with_criteria",
         re.compile(
             r"^\W*(?:medically\s+necessary|reasonable\s+and\s+necessary|covered|approved|authorized)\b[^.]*?\b(?:when|if|for\s+(?:individuals|patients|members|beneficiaries)\s+who|"
-            r"(?:who|that)\s+meet|following|criteria)",
+            r"(?:who|that)\s+meet|following|criteria|"
+            # A condition stated inline: "while the member continues to benefit", "for members 18 years
+            # of age or older", "with a score of 70 or higher".
+            r"while\s+(?:the\s+)?(?:members?|patients?|individuals?|beneficiar(?:y|ies))\b|"
+            r"\d+\s+years?\s+(?:of\s+age\s+|old\s+)?or\s+(?:older|younger)|\d+\s+or\s+(?:higher|greater|more|less|lower)\b)",
             re.I,
         ),
     ),

@@ -251,11 +251,13 @@ def read_text(data: bytes | str) -> Document:
 
 
 _SKIP = {"script", "style", "noscript", "template", "head", "svg", "button", "form", "nav"}
+# A form's choices (a <select> of plans, a text box's content) are what a user would enter, not the page's text.
+_CONTROLS = {"select", "option", "textarea", "input"}
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _BLOCKS = {
     "p", "div", "section", "article", "main", "header", "footer", "aside", "table", "thead", "tbody",
     "tfoot", "blockquote", "pre", "dl", "dt", "dd", "figure", "figcaption", "caption", "address", "hr",
-    "body", "html",
+    "body", "html", "form", "fieldset", "legend",
 }  # fmt: skip
 
 
@@ -288,7 +290,9 @@ class _HtmlWalker:
             if not isinstance(child, Tag):
                 continue
             name = child.name.lower()
-            if name in _SKIP:
+            if name in _SKIP and not (name == "form" and _questionnaire(child)):
+                continue
+            if name in _CONTROLS:
                 continue
             if name == "br":
                 self.flush()
@@ -355,6 +359,14 @@ class _HtmlWalker:
 
 # Block content that makes a table row a record rather than a line of cells.
 _RECORD_BLOCKS = ["ul", "ol", "p", "table"]
+
+
+def _questionnaire(form: Tag) -> bool:
+    """Whether a form asks questions answered by choice (radio buttons, check boxes), like a criteria worksheet.
+
+    A search box or a sign-in form says nothing of the policy and stays unread.
+    """
+    return form.find("input", attrs={"type": re.compile(r"^(?:radio|checkbox)$", re.I)}) is not None
 
 
 def _marker(kind: str, number: int) -> str:

@@ -4,26 +4,7 @@ from __future__ import annotations
 
 from policies_app.importing import extract_document
 from policies_app.importing.terms import short_name
-
-HEADER = """Northwind Health Plan
-Medical Policy
-
-Title: Invented Procedure
-Policy Number: NW-0042
-Effective Date: 03/01/2025
-
-Policy
-
-The procedure is considered medically necessary.
-
-Description
-
-"""
-
-
-def devices(body: str, file: str = "policy.txt") -> dict[str, str]:
-    result = extract_document((HEADER + body).encode(), file=file)
-    return {t.value["name"]: t.value["short"] for t in result.many("terms") if t.value["kind"] == "device"}
+from tests.policies_app.importing.reading import DEVICE_POLICY, devices
 
 
 def test_a_list_introduced_by_include_for_example_is_read():
@@ -60,7 +41,7 @@ def test_a_list_wrapped_onto_the_next_line_keeps_its_names_whole():
 def test_the_wrapped_names_source_is_the_exact_text_across_the_line_break():
     result = extract_document(
         (
-            HEADER
+            DEVICE_POLICY
             + "Systems cleared by the FDA include Helix Neuro Plus, Cortiva Deep\nTMS and the Pulsara Coil System.\n"
         ).encode(),
         file="policy.txt",
@@ -88,7 +69,7 @@ def test_a_short_name_of_a_few_words_keeps_them_despite_a_sign():
 
 def test_a_code_row_that_reads_like_a_heading_keeps_its_code():
     text = (
-        HEADER
+        DEVICE_POLICY
         + "Coding Information\n"
         + "CPT  33999  Unlisted procedure, cardiac surgery\n"
         + "ICD-10-CM  I50.22  Chronic systolic heart failure\n"
@@ -191,7 +172,7 @@ def test_a_list_below_an_introduction_that_names_no_product_gives_no_devices():
 
 def test_a_product_lines_source_is_the_name_on_that_line():
     result = extract_document(
-        (HEADER + "Devices used include:\n- Corvana T2 system\n- Luxo Flow 3\n").encode(), file="policy.txt"
+        (DEVICE_POLICY + "Devices used include:\n- Corvana T2 system\n- Luxo Flow 3\n").encode(), file="policy.txt"
     )
     sources = {t.value["name"]: t.source.text for t in result.many("terms") if t.value["kind"] == "device"}
     assert sources == {"Corvana T2 system": "Corvana T2 system", "Luxo Flow 3": "Luxo Flow 3"}
@@ -420,7 +401,8 @@ def test_a_name_led_by_a_brand_the_document_marks_elsewhere_is_a_device():
 
 def test_a_marked_names_hyphenated_model_wrapped_onto_the_next_line_is_kept():
     result = extract_document(
-        (HEADER + "An example of an implanted stimulator is the Zolvex(R)\nPLUS-Mini.\n").encode(), file="policy.txt"
+        (DEVICE_POLICY + "An example of an implanted stimulator is the Zolvex(R)\nPLUS-Mini.\n").encode(),
+        file="policy.txt",
     )
     terms = [t for t in result.many("terms") if t.value["kind"] == "device"]
     assert [t.value["name"] for t in terms] == ["Zolvex PLUS-Mini"]
@@ -449,7 +431,7 @@ def test_the_bracket_closing_an_aside_after_the_last_name_is_not_in_its_source()
         "Topical oxygen therapy, including continuous diffusion and cyclical\n"
         "pressure devices (for example ZOLVEX(TM), Kirra(R) and the vexa o2), is\nunproven.\n"
     )
-    result = extract_document((HEADER + text).encode(), file="policy.txt")
+    result = extract_document((DEVICE_POLICY + text).encode(), file="policy.txt")
     sources = {t.value["name"]: t.source.text for t in result.many("terms") if t.value["kind"] == "device"}
     assert sources["vexa o2"] == "vexa o2"
 

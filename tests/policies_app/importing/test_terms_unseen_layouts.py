@@ -2,28 +2,8 @@
 
 from __future__ import annotations
 
-from policies_app.importing import extract_document
 from policies_app.importing.terms import is_common_word, short_name
-
-HEADER = """Northwind Health Plan
-Medical Policy
-
-Title: Invented Procedure
-Policy Number: NW-0077
-Effective Date: 03/01/2025
-
-Policy
-
-The procedure is considered medically necessary.
-
-Description
-
-"""
-
-
-def devices(body: str) -> dict[str, str]:
-    result = extract_document((HEADER + body).encode(), file="policy.txt")
-    return {t.value["name"]: t.value["short"] for t in result.many("terms") if t.value["kind"] == "device"}
+from tests.policies_app.importing.reading import devices
 
 
 def test_common_words_come_from_the_shipped_word_list():
