@@ -9,7 +9,6 @@ from policies_app.importing.readers import Document, Line
 from policies_app.importing.result import Field
 from policies_app.importing.spans import field_at
 from policies_app.importing.terms import (
-    COMMON_WORD_RANK,
     EVERYDAY_WORDS,
     NOT_PRODUCTS,
     TM_RE,
@@ -253,7 +252,7 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                     # a brand unless it is an everyday word.
                     and not _ordinary_words(
                         item,
-                        within=len(COMMON_WORD_RANK)
+                        within=None
                         if re.search(r"\bor\s*$", document.text[max(0, start - 6) : start])
                         else EVERYDAY_WORDS,
                     )
@@ -355,7 +354,7 @@ def _coined_name(document: Document, plain: str, before: str) -> str:
     return name
 
 
-def _ordinary_words(name: str, *, within: int = len(COMMON_WORD_RANK)) -> bool:
+def _ordinary_words(name: str, *, within: int | None = None) -> bool:
     """Whether every word of a lower-case name is a common English word (of the `within` most frequent)."""
     return all(word.isalpha() and is_common_word(word, within=within) for word in name.split())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,23 +27,26 @@ NOT_PRODUCTS = {
 }  # fmt: skip
 
 
-# Common English words, the most frequent first (the file's header says where they come from).
-COMMON_WORD_RANK = {
-    word: rank
-    for rank, word in enumerate(
-        line
-        for line in Path(__file__).with_name("common_words.txt").read_text(encoding="utf-8").split("\n")
-        if line and not line.startswith("#")
-    )
-}
 # A short name is a word notes use when it is among the first 10,000 ("balance", "placebo"); a rarer word
 # (a gemstone, a star) names a product well enough.
 EVERYDAY_WORDS = 10_000
 
 
-def is_common_word(word: str, *, within: int = len(COMMON_WORD_RANK)) -> bool:
-    """Whether the word is one of the `within` most frequent common English words."""
-    return COMMON_WORD_RANK.get(word.lower(), within) < within
+@functools.cache
+def common_word_rank() -> dict[str, int]:
+    """Common English words by frequency rank, the most frequent 0 (the file's header says where they come from).
+
+    Read on first use, so a process that never imports a document (every web and worker process
+    loads the admin, and with it this module) does not pay for it at start-up.
+    """
+    lines = Path(__file__).with_name("common_words.txt").read_text(encoding="utf-8").split("\n")
+    return {word: rank for rank, word in enumerate(line for line in lines if line and not line.startswith("#"))}
+
+
+def is_common_word(word: str, *, within: int | None = None) -> bool:
+    """Whether the word is one of the `within` most frequent common English words (any of them by default)."""
+    rank = common_word_rank().get(word.lower())
+    return rank is not None and (within is None or rank < within)
 
 
 def strip_marks(text: str) -> str:
