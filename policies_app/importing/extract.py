@@ -7,7 +7,6 @@ whose headings say they hold them (or the whole text when the document has no he
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from policies_app.importer import ImportRefused
@@ -17,7 +16,7 @@ from policies_app.importing.devices import read_list_terms, read_marked_terms, r
 from policies_app.importing.identity import read_number, read_payer, read_title, read_version_label
 from policies_app.importing.lines_of_business import read_lines_of_business
 from policies_app.importing.policy_dates import read_dates, read_history
-from policies_app.importing.positions import read_positions
+from policies_app.importing.positions import positions_with_criteria, read_positions
 from policies_app.importing.prior_authorization import read_prior_authorization
 from policies_app.importing.readers import read_document
 from policies_app.importing.result import Field, ImportResult
@@ -70,14 +69,8 @@ def extract_document(
         fields["prior_authorization"] = prior
     criteria_lines = section_text_lines(document, found, "criteria", "policy", "exclusions", "front", "other")
     result.criteria = criteria_trees(document, criteria_lines or document.lines, catalogue)
-    if result.criteria and any(p.value["position"] == "medically_necessary" for p in positions):
-        for p in positions:
-            if p.value["position"] == "medically_necessary" and re.search(
-                r"following|criteria|when(?!\s+(?:it\s+is\s+|they\s+are\s+)?medically\s+necessary\b)|if",
-                p.source.text,
-                re.I,
-            ):
-                p.value["position"] = "medically_necessary_with_criteria"
+    if result.criteria:
+        positions_with_criteria(positions)
     if not positions and not codes and not result.criteria:
         result.errors.append(
             "unknown format: no coverage position, code list or criteria were found; is this a medical policy?"

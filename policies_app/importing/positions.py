@@ -327,3 +327,18 @@ def read_positions(document: Document, found: list[Section]) -> list[Field]:
     positions += _table_positions(document, lines)
     positions.sort(key=lambda f: f.source.start)
     return positions
+
+
+# A statement that points at conditions: "medically necessary when the following are met", "... if".
+# "Covered when medically necessary" points at none.
+_POINTS_AT_CRITERIA_RE = re.compile(
+    r"following|criteria|when(?!\s+(?:it\s+is\s+|they\s+are\s+)?medically\s+necessary\b)|if", re.I
+)
+
+
+def positions_with_criteria(positions: list[Field]) -> None:
+    """Once the document is known to list criteria, a plain "medically necessary" statement that points
+    at conditions is "medically necessary with criteria"."""
+    for p in positions:
+        if p.value["position"] == "medically_necessary" and _POINTS_AT_CRITERIA_RE.search(p.source.text):
+            p.value["position"] = "medically_necessary_with_criteria"
