@@ -51,8 +51,8 @@ django.setup()
 
 from rapidfuzz import fuzz, utils  # noqa: E402
 
-from policies_app.importing.criteria import FactSpec  # noqa: E402
 from policies_app.importing.extract import extract_document  # noqa: E402
+from policies_app.importing.facts import FactSpec  # noqa: E402
 from policies_app.importing.readers import read_document, read_html  # noqa: E402
 from policies_app.importing.result import ImportResult  # noqa: E402
 from policies_app.importing.terms import short_name  # noqa: E402

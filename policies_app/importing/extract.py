@@ -11,8 +11,9 @@ from collections.abc import Sequence
 
 from policies_app.importer import ImportRefused
 from policies_app.importing.code_lists import read_codes
-from policies_app.importing.criteria import FactSpec, criteria_trees
+from policies_app.importing.criteria import criteria_trees
 from policies_app.importing.devices import read_list_terms, read_marked_terms, read_procedure_terms
+from policies_app.importing.facts import FactSpec
 from policies_app.importing.identity import read_number, read_payer, read_title, read_version_label
 from policies_app.importing.lines_of_business import read_lines_of_business
 from policies_app.importing.policy_dates import read_dates, read_history

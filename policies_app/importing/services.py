@@ -37,8 +37,8 @@ from casemgmt.kernel.roles import Role, require_role
 from policies_app.codes import normalize_code
 from policies_app.fact_values import typed_value
 from policies_app.importer import MAX_NUMBER, MAX_TERM, MAX_TITLE, WELLMARK, ImportRefused, parse_policy
-from policies_app.importing.criteria import FactSpec
 from policies_app.importing.extract import extract_document
+from policies_app.importing.facts import FactSpec
 from policies_app.importing.result import REVIEW_THRESHOLD, Criterion, Field, ImportResult, plain
 from policies_app.importing.shown import code_text, field_label, shown_value
 from policies_app.models import (

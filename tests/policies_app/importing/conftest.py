@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policies_app.importing.criteria import FactSpec
+from policies_app.importing.facts import FactSpec
 
 CORPUS = Path(__file__).resolve().parents[3] / "bench" / "importer" / "corpus"
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policies_app.importing import extract_document
-from policies_app.importing.criteria import FactSpec, map_fact
+from policies_app.importing.facts import FactSpec, map_fact
 from policies_app.importing.readers import read_pdf, read_text
 from tests.policies_app.importing.conftest import CATALOGUE, pdf_of_page
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policies_app.importing import extract_document
-from policies_app.importing.criteria import map_fact
+from policies_app.importing.facts import map_fact
 from policies_app.importing.result import Criterion
 from tests.policies_app.importing.conftest import CATALOGUE
 

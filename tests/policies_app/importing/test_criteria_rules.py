@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policies_app.importing import extract_document
-from policies_app.importing.criteria import FactSpec, map_fact
+from policies_app.importing.facts import FactSpec, map_fact
 from tests.policies_app.importing.conftest import CATALOGUE
 
 FACTS = [*CATALOGUE, FactSpec("prior_spine_surgery", "Prior surgery at the same level", "boolean", "")]

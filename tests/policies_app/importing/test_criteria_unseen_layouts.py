@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policies_app.importing import extract_document
-from policies_app.importing.criteria import FactSpec, map_fact
+from policies_app.importing.facts import FactSpec, map_fact
 from policies_app.importing.readers import read_text
 from policies_app.importing.result import Criterion
 from policies_app.importing.structure import sections

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from policies_app.importing.criteria import FactSpec
 from policies_app.importing.extract import extract_document
+from policies_app.importing.facts import FactSpec
 from policies_app.importing.services import policy_document_import
 from policies_app.models import CoveragePosition, LineOfBusiness, Requirement
 
