@@ -79,10 +79,15 @@ def read_codes(document: Document, found: list[Section], errors: list[str]) -> l
     system: str | None = None
     following = {id(a): b for a, b in zip(document.lines, document.lines[1:], strict=False)}
     joined: set[int] = set()
+    range_end_column: int | None = None
     for line in code_lines:
         if id(line) in joined:
             continue
         full = document.line_text(line)
+        if _CODE_HEADER_ROW_RE.match(full):
+            range_end_column = _range_end_column(full)
+        elif range_end_column is not None:
+            full = _join_range_cells(full, range_end_column)
         # A range the page broke after its "through" goes on at the next line's first code
         # ("C50.011 through" / "C50.929; ..."); the break reads as a space, so offsets still hold.
         after = following.get(id(line))
@@ -105,6 +110,38 @@ _OPEN_RANGE_RE = re.compile(rf"(?:{_ANY_CODE_RE.pattern})\s*(?:-|–|—|through
 
 
 _CODE_ROW_RE = re.compile(r"^\s*(?:" + _ANY_CODE_RE.pattern + r")")
+# The header of a column that ends a range begun in the code column before it ("CODE<TAB>THRU",
+# "Code from | Code to", "Start code<TAB>End code"), as a register or a claims table prints its ranges.
+_RANGE_END_HEADER_RE = re.compile(
+    r"^(?:(?:code|range)\s+)?(?:thru|through|to|end(?:ing)?|last)(?:\s+code)?$|^range\s+end$", re.I
+)
+_CODE_CELL_RE = re.compile(rf"^\s*(?:{_ANY_CODE_RE.pattern})\s*$")
+
+
+def _range_end_column(header: str) -> int | None:
+    """The index of a header's range-end column, when the column before it holds the codes."""
+    cells = [cell.strip() for cell in re.split(r"\t|\|", header)]
+    for index, cell in enumerate(cells[1:], start=1):
+        if _RANGE_END_HEADER_RE.match(cell) and re.search(
+            r"\bcodes?\b|\bfrom\b|\bstart|\bfirst|\bbegin", cells[index - 1], re.I
+        ):
+            return index
+    return None
+
+
+def _join_range_cells(row: str, column: int) -> str:
+    """The row with a code in the range-end column joined to the code before it by a dash.
+
+    The tab (or pipe) between the two cells becomes the dash, so every offset in the row still holds.
+    """
+    bounds = [0, *(m.start() for m in re.finditer(r"[\t|]", row)), len(row)]
+    if len(bounds) < column + 2:
+        return row
+    cell = row[bounds[column] + 1 : bounds[column + 1]]
+    before = row[bounds[column - 1] + (1 if column > 1 else 0) : bounds[column]]
+    if not (_CODE_CELL_RE.match(cell) and _CODE_CELL_RE.match(before)):
+        return row
+    return row[: bounds[column]] + "-" + row[bounds[column] + 1 :]
 
 
 def _code_rows_read_as_headings(document: Document, found: list[Section]) -> list[Line]:

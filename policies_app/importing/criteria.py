@@ -9,6 +9,7 @@ criterion that a reviewer answers from the records.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -235,6 +236,106 @@ class _Open:
 
 def criteria_trees(document: Document, lines: Sequence[Line], catalogue: Sequence[FactSpec]) -> list[Criterion]:
     """Every criteria list in these lines, each as a group node with its nested items."""
+    if (tree := _decision_tree(document, lines, catalogue)) is not None:
+        root, first, after = tree
+        before = _criteria_lists(document, lines[:first], catalogue)
+        return [*before, root, *_criteria_lists(document, lines[after:], catalogue)]
+    return _criteria_lists(document, lines, catalogue)
+
+
+# A decision tree's branch: "Yes → Step 3", "No -> Not covered", "Yes: go to question 4".
+_BRANCH_RE = re.compile(
+    r"^\s*(?P<answer>yes|no)\b\s*(?:[→⇒➔➜]|->|=>|[-–—:,]?\s*(?:go|proceed|continue|skip)\s+to\b)\s*(?P<target>.*)$",
+    re.I,
+)
+# The "No" branch on the line of the "Yes" one; two badges may be run together ("Yes → GrantNo → Question 4").
+_NO_BRANCH_RE = re.compile(
+    r"(?:\b(?i:no)|(?<=[a-z])No)\s*(?:[→⇒➔➜]|->|=>|[-–—:,]?\s*(?i:go|proceed|continue|skip)\s+to\b)\s*(.*)$"
+)
+# Where a branch leads: to another step of the tree, or to an outcome.
+_STEP_TARGET_RE = re.compile(r"^(?:step|question|box|node)\s+\w+", re.I)
+
+
+def _decision_tree(
+    document: Document, lines: Sequence[Line], catalogue: Sequence[FactSpec]
+) -> tuple[Criterion, int, int] | None:
+    """Steps of a decision tree, each a question with Yes / No branches, as the conditions of its approval.
+
+    Each step's question (or the lists it asks about) must be answered Yes on the way to approval;
+    a step whose "No" leads to another step has that step as its alternative. The branches are the
+    tree's paths, not criteria. Returns the tree, the index of its first line and the index after
+    its last branch.
+    """
+    branches = [n for n, line in enumerate(lines) if _BRANCH_RE.match(document.line_text(line))]
+    if len(branches) < 2:
+        return None
+    first = branches[0]
+    while first > 0 and _adjacent(lines[first - 1], lines[first]) and not lines[first].heading:
+        first -= 1
+    steps: list[tuple[Criterion, bool]] = []
+    start = first
+    for branch in branches:
+        step = _tree_step(document, lines[start:branch], catalogue)
+        # "Yes → Step 2 / No → Not covered" is one line or two; either names where "No" leads.
+        outcome = document.line_text(lines[branch])
+        following = document.line_text(lines[branch + 1]) if branch + 1 < len(lines) else ""
+        no = _NO_BRANCH_RE.search(outcome)
+        if no is None and (answer := _BRANCH_RE.match(following)) and answer.group("answer").lower() == "no":
+            no = answer
+        if step is not None:
+            steps.append((step, bool(no and _STEP_TARGET_RE.match(no.groups()[-1].strip()))))
+        start = branch + 1
+        if start < len(lines) and _BRANCH_RE.match(document.line_text(lines[start])):
+            start += 1
+    if len(steps) < 2:
+        return None
+    children: list[Criterion] = []
+    group: Criterion | None = None
+    for step, otherwise in steps:
+        if group is not None:
+            group.children.append(step)
+        elif otherwise:
+            group = Criterion("any_of", "This step, or the step its No answer leads to", step.source, 0.7)
+            group.children = [step]
+            children.append(group)
+        else:
+            children.append(step)
+        if not otherwise:
+            group = None
+    if group is not None and len(group.children) == 1:
+        # The last step's "No" leads to no step after it: it has no alternative.
+        children[-1] = group.children[0]
+    end = min(start, len(lines))
+    span = _source(document, lines[first].start, lines[end - 1].end)
+    root = Criterion("all_of", "Every step of the decision tree answered Yes", span, 0.7)
+    root.children = children
+    return root, first, end
+
+
+def _tree_step(document: Document, lines: Sequence[Line], catalogue: Sequence[FactSpec]) -> Criterion | None:
+    """One step's condition: the lists its questions introduce, else its question itself."""
+    if not lines:
+        return None
+    groups = _criteria_lists(document, lines, catalogue)
+    if len(groups) == 1:
+        return groups[0]
+    if groups:
+        # "Is any of these present? ... Or are both of these present?": the second question is an alternative.
+        alternatives = any(group.label.lower().startswith("or ") for group in groups[1:])
+        node = Criterion("any_of" if alternatives else "all_of", "", groups[0].source, 0.7)
+        node.label = " / ".join(group.label for group in groups)
+        node.children = groups
+        return node
+    question = next((line for line in reversed(lines) if document.line_text(line).rstrip().endswith("?")), lines[-1])
+    text = document.line_text(question)
+    start = question.start + len(text) - len(text.lstrip())
+    item = _Item(question, 0, "step", text.strip(), start, question.end)
+    node = Criterion("documented", "", _source(document, start, question.end), 0.0)
+    _reset_node(document, item, node, catalogue)
+    return node
+
+
+def _criteria_lists(document: Document, lines: Sequence[Line], catalogue: Sequence[FactSpec]) -> list[Criterion]:
     roots: list[Criterion] = []
     ordinals: list[int | None] = []
     i = 0
@@ -254,7 +355,7 @@ def criteria_trees(document: Document, lines: Sequence[Line], catalogue: Sequenc
         if group is None and _criterion_column(document.line_text(line)) is not None:
             # A criteria table under a heading or caption ("Table 2. Requirements (all must be met)"):
             # the caption, when it says so, tells how many rows must be met.
-            caption = document.text[: line.start].rstrip("\n").rsplit("\n", 1)[-1]
+            caption = _caption(document, line)
             column = _criterion_column(document.line_text(line)) or 0
             named = document.line_text(line).split("\t")[column].strip().lower()
             stated = _group_type(caption)
@@ -274,6 +375,10 @@ def criteria_trees(document: Document, lines: Sequence[Line], catalogue: Sequenc
         if group is None:
             i += 1
             continue
+        if (inline := _read_inline(document, lines, i, end, catalogue)) is not None:
+            root, i = inline
+            roots.append(root)
+            continue
         end = _intro_end(document, lines, end)
         referenced = _REFERENCE_RE.search(document.text[line.start : lines[end].end]) is not None
         if referenced:
@@ -284,7 +389,9 @@ def criteria_trees(document: Document, lines: Sequence[Line], catalogue: Sequenc
         root = Criterion(node_type, label, _source(document, start, stop), confidence, min_met)
         opening = marked or _opening_item(document, lines, i)
         ordinals = []
-        if (rows := _read_table_rows(document, lines, end + 1, root, catalogue, ordinals)) is not None:
+        if (rows := _read_table_rows(document, lines, end + 1, root, catalogue, ordinals)) is not None or (
+            rows := _read_term_rows(document, lines, end + 1, root, catalogue)
+        ) is not None:
             i = rows
         else:
             i = _read_items(document, lines, end + 1, root, catalogue, opening, ordinals)
@@ -326,22 +433,206 @@ def _read_table_rows(
     if column is None:
         return None
     i += 1
+    if i < len(lines) and _adjacent(lines[i - 1], lines[i]) and _RULE_LINE_RE.match(document.line_text(lines[i])):
+        i += 1
+    # The row read last and its node, which a wrapped line continues; the top-level row a nested one joins.
+    last: tuple[_Item, Criterion] | None = None
+    outer: Criterion | None = None
+    outer_marker = ""
     while i < len(lines) and _adjacent(lines[i - 1], lines[i]):
         raw = document.line_text(lines[i])
         cells = raw.split("\t")
+        sub = _SUB_MARKER_RE.match(raw) if len(cells) == 1 and outer_marker and column == 1 else None
+        # A sub-item's marker extends its row's ("2A", "2.1" under "2"), however narrow the gap after it.
+        if sub and sub.group("marker").startswith(outer_marker) and sub.group("marker") != outer_marker:
+            cells = [raw[: sub.end("marker")], raw[sub.end() :]]
+            raw = raw[: sub.end("marker")] + " " * (sub.end() - sub.end("marker"))
+        if len(cells) == 1 and last is not None and raw.startswith(" ") and raw.strip():
+            # A fixed-width print wraps a long cell onto an indented line under its column.
+            item, node = last
+            item.text_end = lines[i].end
+            item.text = document.text[item.text_start : item.text_end]
+            _reset_node(document, item, node, catalogue)
+            i += 1
+            continue
         if len(cells) != len(header) or not cells[column].strip():
             break
         start = lines[i].start + sum(len(cell) + 1 for cell in cells[:column])
         start += len(cells[column]) - len(cells[column].lstrip())
+        if len(cells) == 2 and raw != document.line_text(lines[i]):
+            # The sub-item's text follows its marker and the blank after it, not a tab.
+            start = lines[i].start + len(raw)
         item = _Item(lines[i], 0, "row", cells[column].strip(), start, start + len(cells[column].strip()))
         first = cells[0].strip().rstrip(".")
         item.ordinal = _ordinal(first, "number") if column > 0 and (first.isdigit() or len(first) == 1) else None
         node = Criterion("documented", "", _source(document, item.text_start, item.text_end), 0.0)
         _reset_node(document, item, node, catalogue)
-        root.children.append(node)
-        ordinals.append(item.ordinal)
+        if column > 0 and raw.startswith(" ") and outer is not None:
+            # A row indented under another ("2A" under "2 Any of these:") is its sub-item.
+            if outer.node_type in ("leaf", "documented"):
+                _make_group(outer, "all_of", None, 0.6)
+            outer.children.append(node)
+        else:
+            root.children.append(node)
+            ordinals.append(item.ordinal)
+            outer, outer_marker = node, first
+        last = (item, node)
         i += 1
     return i
+
+
+# An inline enumeration's marker: "(1)", "(a)", "2)", "b)" after the start, a blank or a joining mark.
+_INLINE_MARKER_RE = re.compile(
+    r"(?:(?<=^)|(?<=[\s:;,]))(?:\((?P<paren>\d{1,2}|[a-z])\)|(?P<close>\d{1,2}|[a-z])\))(?=\s)"
+)
+# Where an introduction ends and its inline list begins: "... are met: (1) the member ...".
+_INLINE_START_RE = re.compile(r":\s+(?=\(?(?:1|a)\)\s)")
+# The sentence the list closes: a full stop before a capital or at a line's end.
+_SENTENCE_STOP_RE = re.compile(r"\.(?=\s+[A-Z]|\s*$)")
+# The joining words and marks between inline items, which belong to neither item.
+_INLINE_JOIN_RE = re.compile(r"(?:[\s;,]|\b(?:and|or|and/or)\b)*$", re.I)
+
+
+def _inline_markers(text: str, start: int, end: int) -> list[re.Match[str]]:
+    """The longest run of markers of one kind counting 1, 2, 3 (or a, b, c) from the first one found."""
+    found: list[re.Match[str]] = []
+    kind = ""
+    for match in _INLINE_MARKER_RE.finditer(text, start, end):
+        token = match.group("paren") or match.group("close")
+        this = ("paren" if match.group("paren") else "close") + ("digit" if token.isdigit() else "alpha")
+        ordinal = int(token) if token.isdigit() else ord(token) - ord("a") + 1
+        if not found:
+            if ordinal == 1:
+                found, kind = [match], this
+            continue
+        if this == kind and ordinal == len(found) + 1:
+            found.append(match)
+    return found
+
+
+def _inline_spans(text: str, markers: list[re.Match[str]], end: int) -> list[tuple[int, int]]:
+    """Each item's text between its marker and the next, without the joining "; and" between them."""
+    spans = []
+    for n, marker in enumerate(markers):
+        stop = markers[n + 1].start() if n + 1 < len(markers) else end
+        body = text[marker.end() : stop]
+        joining = _INLINE_JOIN_RE.search(body) if n + 1 < len(markers) else None
+        body = body[: joining.start()] if joining else body.rstrip()
+        start = marker.end() + len(body) - len(body.lstrip())
+        spans.append((start, marker.end() + len(body)))
+    return spans
+
+
+def _inline_node(
+    document: Document, offset: int, text: str, span: tuple[int, int], catalogue: Sequence[FactSpec]
+) -> Criterion:
+    """One inline item; one holding an inline list of its own ("either (a) ... or (b) ...") is a group of it."""
+    start, end = span
+    markers = _inline_markers(text, start, end)
+    if len(markers) < 2:
+        item = _Item(
+            Line(offset + start, offset + end, False, 0), 0, "inline", text[start:end], offset + start, offset + end
+        )
+        node = Criterion("documented", "", _source(document, offset + start, offset + end), 0.0)
+        _reset_node(document, item, node, catalogue)
+        return node
+    head = text[start : markers[0].start()]
+    joiner = text[markers[-2].end() : markers[-1].start()]
+    alternatives = re.search(r"\b(?:either|one\s+of|any\s+of)\s*$", head, re.I) or re.search(r"\bor\s*$", joiner, re.I)
+    node_type = "any_of" if alternatives else "all_of"
+    label = _clean_label(head) or text[start:end]
+    group = Criterion(node_type, label, _source(document, offset + start, offset + end), 0.85)
+    group.children = [_inline_node(document, offset, text, sub, catalogue) for sub in _inline_spans(text, markers, end)]
+    return group
+
+
+def _read_inline(
+    document: Document, lines: Sequence[Line], i: int, end: int, catalogue: Sequence[FactSpec]
+) -> tuple[Criterion, int] | None:
+    """A list enumerated inside one paragraph: "... when all of the following are met: (1) ...; (2) ...; and (3) ...".
+
+    The introduction is on lines i to end (a page may wrap it); the paragraph runs on over the
+    lines a page wrapped it onto, to the full stop that closes the sentence after its last item.
+    Returns the list and the index after its last line.
+    """
+    opening = _INLINE_START_RE.search(document.line_text(lines[end]))
+    if opening is None:
+        return None
+    offset = lines[i].start
+    colon = lines[end].start - offset + opening.start() + 1
+    intro = " ".join(document.text[offset : offset + colon].split())
+    group = _group_type(intro)
+    if group is None:
+        return None
+    last = end
+    while (
+        last + 1 < len(lines)
+        and last - i < 30
+        and not document.line_text(lines[last]).rstrip().endswith((".", ":"))
+        and _adjacent(lines[last], lines[last + 1])
+        and not lines[last + 1].heading
+        and _item(document, lines[last + 1]) is None
+    ):
+        last += 1
+    text = document.text[offset : lines[last].end]
+    markers = _inline_markers(text, colon, len(text))
+    if len(markers) < 2:
+        return None
+    stop = _SENTENCE_STOP_RE.search(text, markers[-1].end())
+    close = stop.start() if stop else len(text)
+    node_type, min_met, confidence = group
+    root = Criterion(node_type, _clean_label(intro), _source(document, offset, offset + colon), confidence, min_met)
+    root.children = [
+        _inline_node(document, offset, text, span, catalogue) for span in _inline_spans(text, markers, close)
+    ]
+    used = next((n for n in range(end, last + 1) if lines[n].end >= offset + close), last)
+    return root, used + 1
+
+
+def _read_term_rows(
+    document: Document, lines: Sequence[Line], i: int, root: Criterion, catalogue: Sequence[FactSpec]
+) -> int | None:
+    """Rows of a definition grid under the introduction: each row's definition is one item, its term only a label.
+
+    A two-column layout ("Weight | The patient weighs under 40 kg") names each condition's topic
+    beside it; the condition is the definition. The rows are read from the document's own lines, as
+    a term may read as a heading ("Exclusions") to the sections. Returns the index in `lines`
+    after the rows, or None when there are fewer than two.
+    """
+    if i == 0 or i > len(lines):
+        return None
+    everything = document.lines
+    at = bisect.bisect_left([line.start for line in everything], lines[i - 1].start) + 1
+    definitions: list[Line] = []
+    while at + 1 < len(everything) and everything[at].term and not everything[at + 1].term:
+        definitions.append(everything[at + 1])
+        at += 2
+    if len(definitions) < 2:
+        return None
+    for line in definitions:
+        raw = document.line_text(line)
+        start = line.start + len(raw) - len(raw.lstrip())
+        item = _Item(line, 0, "row", raw.strip(), start, line.end)
+        node = Criterion("documented", "", _source(document, item.text_start, item.text_end), 0.0)
+        _reset_node(document, item, node, catalogue)
+        root.children.append(node)
+    return bisect.bisect_right([line.start for line in lines], definitions[-1].start)
+
+
+# A sub-item's marker at the start of an indented row: "2A", "04C", "2.1".
+_SUB_MARKER_RE = re.compile(r"^\s+(?P<marker>\d{1,2}(?:[A-Za-z]|\.\d{1,2}))\s+(?=\S)")
+
+
+# A rule drawn under a table's header or between sections: dashes, equals signs and blanks only.
+_RULE_LINE_RE = re.compile(r"^[-=_ ]{3,}$")
+
+
+def _caption(document: Document, line: Line) -> str:
+    """The line above a table, past the rules drawn between them."""
+    before = document.text[: line.start].rstrip("\n").split("\n")
+    while before and _RULE_LINE_RE.match(before[-1]):
+        before.pop()
+    return before[-1] if before else ""
 
 
 def _sentence_end(document: Document, lines: Sequence[Line], end: int) -> int:

@@ -20,7 +20,7 @@ from policies_app.importing.terms import (
 )
 
 _INTRO_RE = re.compile(
-    r"(?:examples?\s+(?:include|are)|such\s+as|\be\.g\.|including(?:,?\s+but\s+not\s+limited\s+to)?|"
+    r"(?:examples?\s+(?:include|are)|such\s+as|\be\.g\.|\bfor\s+(?:example|instance)\b(?:\s+with)?|including(?:,?\s+but\s+not\s+limited\s+to)?|"
     r"includes?(?:,?\s+but\s+(?:are|is)\s+not\s+limited\s+to)?|but\s+(?:are|is)\s+not\s+limited\s+to|"
     # "the current model is sold as X": the name a product is sold under.
     r"(?:sold|marketed)\s+as)"
@@ -121,6 +121,7 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
     # The same brand written in lower case ("Zolo®" above, "zolo max" in a list) is still that brand, unless the
     # brand is a word of the language.
     lower_brands = {brand.lower() for brand in marked_brands if not is_common_word(brand)}
+    makers = {maker for maker in _makers(document) if len(maker.split()) == 1}
     for index, line in enumerate(document.lines):
         own = document.line_text(line)
         if not _INTRO_RE.search(own) and not _intro_across_break(document, index, own):
@@ -134,8 +135,9 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
             sentence_start = max(before.rfind(". "), -1)
             # An "(e.g., ...)" aside gives examples of anything (conditions, scales, drugs): its list is of
             # products only when one of its items is marked as one, whatever the sentence names.
-            context = bool(_DEVICE_CONTEXT_RE.search(before[sentence_start + 1 :])) and not intro.group(0).startswith(
-                "e.g."
+            # "for example" is such an aside too.
+            context = bool(_DEVICE_CONTEXT_RE.search(before[sentence_start + 1 :])) and not re.match(
+                r"e\.g\.|for\s", intro.group(0)
             )
             if _CRITERIA_LIST_RE.search(before) and not re.match(r"examples|includes?\b", intro.group(0), re.I):
                 # "criteria such as Veritas® or Calder": decision-support products, not devices ("devices billed
@@ -177,6 +179,8 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                     continue
                 for part, part_start in _list_item_parts(piece, piece_start):
                     item = re.sub(r"^(?:and\s+|or\s+)?(?:the\s+)?", "", part.strip())
+                    # "the Zolo® or Kira 5 lasers": the plural after the last name is the kind of every item.
+                    item = _SHARED_KIND_RE.sub("", item)
                     # "the older acme vexa-2": the product's generation is the sentence's word, not the name's.
                     item = _GENERATION_RE.sub("", item)
                     # An item that starts as a clause ("..., are considered cosmetic") names nothing.
@@ -228,6 +232,8 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                         if any(c.isdigit() for c in plain):
                             coded.append((item, start))
                         continue
+                    if _drug_product(document.text, start, start + len(item)):
+                        continue
                     candidates.append((item, start, has_sign, noun))
             # Beside marked names, a name in lower case is a brand written as its maker writes it; in a list
             # of products, so is one that ends in a device noun ("the oncomine comprehensive assay").
@@ -247,6 +253,8 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                     and _LOOSE_NAME_RE.fullmatch(item)
                     and not _PLURAL_RE.search(item)
                     and not _GENERIC_ITEM_RE.search(item)
+                    # "with the Zolo® catheter, experimental and investigational for ...": a position's words.
+                    and not _STATEMENT_WORD_RE.search(item)
                     # "Zolo® or placebo", "Zolo® or open surgery": words of the language, not a brand. An
                     # alternative after "or" is any common word; a list's last item ("A™, B™ and summit") is
                     # a brand unless it is an everyday word.
@@ -264,6 +272,21 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                 (item, start, False, False)
                 for item, start, noun in lower
                 if marked_list or (context and (noun or _LOWER_MODEL_RE.search(item)))
+            ]
+            # "systems such as the acme lodestar": led by a maker the document names, that maker's product.
+            candidates += [
+                (words[1], start + item.index(words[1]), False, False)
+                for item, start, noun in lower
+                if not marked_list
+                and context
+                and not noun
+                and len(words := item.split()) == 2
+                and words[0] in makers
+                and len(words[1]) >= 5
+                and words[1].isalpha()
+            ]
+            candidates += [
+                (item, start, False, False) for item, start in loose if _parallel_name(item, candidates, context)
             ]
             # A list is of products when its sentence says so or one of its items is marked as one
             # (a sign, or a device noun): "CGMs include the Dexcom G7 and the Libre 3 system".
@@ -354,11 +377,37 @@ def _coined_name(document: Document, plain: str, before: str) -> str:
     return name
 
 
+def _parallel_name(item: str, candidates: list[tuple[str, int, bool, bool]], context: bool) -> bool:
+    """A lower-case item written as a capitalised mate is, its own word before the same kind of product.
+
+    "such as Zolo Cold Caps or vexa cold caps": the mate's kind repeated after a rare word (not "manual cold
+    caps", not "other cold caps") is another maker's product written as that maker writes it.
+    """
+    words = item.split()
+    if not context or len(words) < 2 or not words[0].isalpha():
+        return False
+    first = words[0]
+    if first in NOT_PRODUCTS or _GENERIC_ITEM_RE.search(first) or is_common_word(first, within=EVERYDAY_WORDS):
+        return False
+    kind = [word.lower() for word in words[1:]]
+    for mate, _, _, _ in candidates:
+        mate_words = strip_marks(mate).split()
+        if (
+            len(mate_words) == len(words)
+            and mate_words[0][:1].isupper()
+            and mate_words[0].lower() != first
+            and [word.lower() for word in mate_words[1:]] == kind
+        ):
+            return True
+    return False
+
+
 def _ordinary_words(name: str, *, within: int | None = None) -> bool:
     """Whether every word of a lower-case name is a common English word (of the `within` most frequent)."""
     return all(word.isalpha() and is_common_word(word, within=within) for word in name.split())
 
 
+_SHARED_KIND_RE = re.compile(r"(?<=[A-Z0-9®™])\s+[a-z]{3,}(?<![sui])s$")
 _GENERATION_RE = re.compile(
     r"^(?:older|newer|earlier|later|latest|current|previous|original|(?:first|second|next)-generation)\s+(?=\S)",
 )
@@ -372,7 +421,8 @@ _NEXT_SUBJECT_RE = re.compile(r"[;,]\s*(?:\w+\s+){0,3}$|(?:[;,]|\s(?:and|or))\s+
 # A name of two or more capitalised words ("Tundra Chill Wrap or acme wraps"): a name, not a clause, ends there.
 _TITLE_NAME_RE = re.compile(r"(?:[A-Z][\w-]*\s+)+[A-Z][\w-]*")
 _AND_LOWER_RE = re.compile(r"\s+(?:and|or)\s+(?=[a-z])")
-_MARK_END_RE = re.compile(rf"(?:{TM_RE.pattern})$")
+# "Zolo™ and vexa", "the Zolo™ implant and vexa": a marked name, with its kind of product after it or not.
+_MARK_END_RE = re.compile(rf"(?:{TM_RE.pattern})(?:\s+{_KIND_NOUN})?$")
 
 
 def _split_lower_case_items(pieces: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -406,6 +456,9 @@ def _split_lower_case_items(pieces: list[tuple[str, int]]) -> list[tuple[str, in
 _GENERIC_ITEM_RE = re.compile(
     rf"\b(?:etc|similar|equivalent|comparable|related|alike|others?|more|so\s+on)\b|{_PROCEDURE_NOUNS.pattern}|"
     r"(?:tion|sion|ectomy|otomy|plasty|scopy)$"
+)
+_STATEMENT_WORD_RE = re.compile(
+    r"\b(?:experimental|investigational|unproven|cosmetic|covered|necessary|excluded|ineligible|appropriate)\b"
 )
 # One or two words of letters, digits and hyphens: not a clause, nor an abbreviation such as "e.g".
 _LOOSE_NAME_RE = re.compile(r"[a-z][a-z0-9-]*(?:\s+[a-z0-9][a-z0-9-]*)?")
@@ -528,10 +581,11 @@ def _item_lines(document: Document, index: int) -> list[tuple[str, int]]:
 
 _DESCRIBED_BRAND_RE = re.compile(r"(?:[a-z]+(?:-[a-z]+)*\s+){1,2}(?=[A-Z][a-z]+[A-Za-z0-9]*\b)")
 # A plural ends in "s" ("the braces"); a name may too ("plus", "corpus", "class").
-_PLURAL_RE = re.compile(r"(?<![sui])s$")
+# "the zolo 500-series": "series" is a model's range, one or many.
+_PLURAL_RE = re.compile(r"(?<![sui])(?<!serie)s$")
 _ITEM_END_RE = re.compile(
     r"\s+\(|\s+(?:which|that|from|by|with|for|in|is|are|has|have|were|was|used|approved|cleared|marketed|made|"
-    r"designed|sold|may|can|will|should|must|could|would)\s+"
+    r"designed|sold|may|can|will|should|must|could|would|remains?|continues?)\s+"
 )
 # "the HiRes Ultra 3D implant with the Naída CI M90 sound processor": two products, one item.
 _WITH_PRODUCT_RE = re.compile(r"\s+with\s+(?:the\s+|an?\s+)?(?=[^\W\d_]*[A-Z0-9])")
@@ -577,6 +631,7 @@ def read_marked_terms(document: Document, terms: dict[str, tuple[Term, Field]], 
         for base, text in _marked_cells(document, line, terms, skip):
             _marked_words(document, base, text, terms, skip)
     _own_form_products(document, terms, skip)
+    _lower_case_models(document, terms, skip)
     _drop_makers(document, terms)
 
 
@@ -593,12 +648,66 @@ def _own_form_products(document: Document, terms: dict[str, tuple[Term, Field]],
         _add_term(terms, document, name, "device", match.start(1), match.end(1), 0.75)
 
 
+# A model's designation after its brand: "model 3116", "II", "X2".
+_MODEL_AFTER = r"(?:[ \u00a0]+model)?(?:[ \u00a0]+(?:[\w+-]*\d[\w+-]*|[IVX]{1,4}(?![\w-])))+"
+
+
+def _lower_case_models(document: Document, terms: dict[str, tuple[Term, Field]], skip: set[str]) -> None:
+    """A brand the document marks, written again in lower case with a model ("the older zolo model 31"), is that model.
+
+    A maker writes its older models so in running text; the brand must be no word of the language, so that a
+    marked "Balance®" does not make "balance 2" a product.
+    """
+    brands = {
+        brand
+        for match in _TM_WORD_RE.finditer(document.text)
+        if not (brand := match.group(1).split()[-1]).islower() and not is_common_word(brand) and len(brand) >= 3
+    }
+    for brand in brands:
+        pattern = re.compile(rf"(?<![\w-]){re.escape(brand.lower())}{_MODEL_AFTER}")
+        for match in pattern.finditer(document.text):
+            name = match.group(0)
+            if name.lower() in skip or any(name.lower() in key for key in terms):
+                continue
+            _add_term(terms, document, name, "device", match.start(), match.end(), 0.75)
+
+
 # A sentence about a drug ("Zolo® injection is supplied in vials"): its marked names are the drug's brands.
 _DRUG_WORDS_RE = re.compile(
     r"\b(?:injections?|infusions?|vials?|drugs?(?![\w-]|\s+administration)|medications?|medicines?|pharmac\w*|"
     r"\d+\s*(?:mg|mcg)\b)",
     re.I,
 )
+
+
+# How a drug or a cellular product is named: its form, its dose, or the cells it is made of.
+_DRUG_FORM = (
+    # A solution is a drug's only when its route says so ("software solutions" are none); a tablet may be a computer.
+    r"(?:(?:ophthalmic|oral|topical|injectable|intravitreal|intravenous|subcutaneous)\s+(?:solutions?|suspensions?)|"
+    r"injections?|infusions?|eye\s+drops|ointments?|vials?|cells|chondrocytes|keratinocytes|fibroblasts|"
+    r"\d+(?:\.\d+)?\s*(?:mg|mcg|ml|units?)\b)"
+)
+_DRUG_FORM_AFTER_RE = re.compile(rf"\s*(?:{_DRUG_FORM}|\((?P<aside>[^()]*)\))", re.I)
+_DRUG_FORM_END_RE = re.compile(rf"\b{_DRUG_FORM}\s*$", re.I)
+_DRUG_FORM_HEAD_RE = re.compile(rf"^(?:[\w-]+\s+){{0,3}}{_DRUG_FORM}(?:\s|$)", re.I)
+
+
+def _drug_product(text: str, start: int, end: int) -> bool:
+    """Whether the marked name at text[start:end] is a drug's or a cellular product's, by the words beside it.
+
+    "Zolo® ophthalmic solution", "Zolo® (autologous cultured chondrocytes on a membrane)" and "a riboflavin
+    solution (Zolo® and Zolo® Forte)" name a drug or cells however the sentence speaks of devices.
+    """
+    after = _DRUG_FORM_AFTER_RE.match(text, end)
+    if after is not None and (after.group("aside") is None or _DRUG_FORM_HEAD_RE.match(after.group("aside").strip())):
+        return True
+    line_start = text.rfind("\n", 0, start) + 1
+    opened = text.rfind("(", line_start, start)
+    return (
+        opened >= 0
+        and text.count(")", opened, start) == 0
+        and bool(_DRUG_FORM_END_RE.search(text, max(line_start, opened - 80), opened))
+    )
 
 
 def _drug_sentence(text: str, start: int, end: int) -> bool:
@@ -616,6 +725,8 @@ _MAKER_RES = (
     re.compile(rf"\b(?:manufactured|made|marketed|distributed|developed|sold)\s+by\s+(?:the\s+)?({_COMPANY})"),
     re.compile(rf"\bfrom\s+({_COMPANY})(?=\s*[,.;)]|\s+(?:is|are|was|were|and)\b)"),
     re.compile(rf"({_COMPANY})\s*\((?i:the\s+)?(?i:manufacturer|maker|supplier)\)"),
+    # "Zolo™ (Acme Medical)", "Zolo® 2 (Acme)": the company in brackets after a marked product is its maker.
+    re.compile(rf"(?:[®™]|\((?:R|TM)\))(?:[ \u00a0]+[A-Z0-9][\w-]*){{0,2}}\s*\(({_COMPANY})\)"),
 )
 _MAKER_COLUMN_RE = re.compile(r"(?:manufacturer|maker|supplier|vendor|company)s?", re.I)
 # What is left after a maker's name is a product when it has a word of its own, not a model alone ("G7").
@@ -692,12 +803,13 @@ def _marked_words(
         start = base + match.end(1) - len(name)
         if _CRITERIA_BEFORE_RE.search(text, max(0, start - base - 120), start - base):
             continue
-        # A model written in lower case ("zolo max") does not hide its family's marked brand ("Zolo®").
-        if any(
-            name.lower() in key and not (term.name.islower() and not name.islower()) for key, (term, _) in terms.items()
-        ):
+        # A model written in lower case ("zolo max") does not hide its family's marked brand ("Zolo®"), nor a
+        # model ("the zolo II system") another of the family's full names ("Zolo® System").
+        rest = strip_marks(text[match.end() : tail.end()]) if tail and not name.islower() else ""
+        probe = f"{name} {rest}".lower() if rest else name.lower()
+        if any(probe in key and not (term.name.islower() and not name.islower()) for key, (term, _) in terms.items()):
             continue
-        if _drug_sentence(text, match.start(1), match.end()):
+        if _drug_sentence(text, match.start(1), match.end()) or _drug_product(text, match.start(1), match.end()):
             continue
         if name.islower():
             # A brand written in lower case ("mild") may be an ordinary word: qualify it by what follows.

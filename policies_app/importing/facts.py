@@ -4,7 +4,8 @@ A leaf states a test when it names a fact (the words of its label, its initials 
 its label brackets) and, for a number, a comparison with a number in the fact's unit; a yes/no fact
 is affirmed or denied by the criterion's negation. A leaf that joins the test with another condition,
 or names the fact only in a condition of when it applies, states no single test and stays a
-documented criterion.
+documented criterion; so does one whose test holds for one of the options only ("for the laser only"),
+or that states a second measure in another unit beside it.
 """
 
 from __future__ import annotations
@@ -147,6 +148,27 @@ def _comparison_match(text: str) -> re.Match[str] | None:
     return _BEFORE_RE.search(text) or _AFTER_RE.search(text) or _FAILED_AFTER_RE.search(text)
 
 
+def _other_quantity(text: str, unit: str) -> bool:
+    """Whether the text states a second threshold in another unit than the test's ("oxygen saturation of 88%
+    or lower and at least 8 weeks of inhaler therapy"): two measures, which one fact cannot hold."""
+    text = _digits(text)
+    first = _comparison_match(text)
+    if first is None:
+        return False
+    # A bracketed quantity specifies the thing before it ("compression stockings (20 mm Hg or more)").
+    brackets = [m.span() for m in re.finditer(r"\([^()]*\)", text)]
+    for pattern in (_BEFORE_RE, _AFTER_RE, _FAILED_AFTER_RE):
+        for match in pattern.finditer(text):
+            if match.start() < first.end() and first.start() < match.end():
+                continue
+            if any(start < match.start() and match.end() <= end for start, end in brackets):
+                continue
+            other = _UNIT_OF.get((match.group("unit") or "").lower(), "")
+            if other and other != unit and (other, unit) not in _CONVERT and (unit, other) not in _CONVERT:
+                return True
+    return False
+
+
 def _around_comparison(text: str, size: int = 4) -> list[str]:
     """The words beside the threshold, which say what it measures ("therapy for at least 3 months")."""
     text = _digits(text)
@@ -235,9 +257,15 @@ _CONSERVATIVE_WORDS = {
 }  # fmt: skip
 
 
+# A word built on a treatment's stem names a therapy: "phototherapy", "pharmacotherapy", "iontophoresis",
+# "plasmapheresis" are each a kind of therapy the member is given.
+_THERAPY_RE = re.compile(r"\w+(?:therapy|therapies|phoresis|pheresis)")
+
+
 def _expanded(text_words: list[str]) -> list[str]:
     """The words and the label words they stand for ("previous" is also "prior", "laminectomy" "surgery")."""
     text_words = text_words + [_SAME_AS[w] for w in text_words if w in _SAME_AS]
+    text_words += ["therapy" for w in text_words if w != "therapy" and _THERAPY_RE.fullmatch(w)]
     if any(w in _CONSERVATIVE_WORDS for w in text_words):
         # One word of the label, as "physical therapy" says "therapy": with weeks beside it, the weeks tried.
         text_words = [*text_words, "conservative"]
@@ -281,9 +309,20 @@ _CLOSING_CODES_RE = re.compile(r"\(\s*[A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?[^()
 _WITH_MORE_RE = re.compile(r"\bwith\s+(?:at\s+least|one|two|a|an)\b", re.I)
 
 
+# A relative clause after the codes ("plaque psoriasis (L40.0) that covers both palms") asks more of the
+# diagnosis than its code says: a severity or a consequence the reviewer reads from the records.
+_AFTER_CODES_CLAUSE_RE = re.compile(
+    r"\(\s*[A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?[^()]*\)\s*,?\s*(?:that|which|who|whose)\b", re.I
+)
+_ASIDE_RE = re.compile(r"\(\s*(?:for\s+example|for\s+instance|e\.\s?g\.|eg\b|such\s+as)[^()]*\)", re.I)
+
+
 def _compound(text: str, fact: FactSpec) -> bool:
     """A criterion that joins the fact's test with another condition, which no single fact test states."""
     label_words, aliases = _names(fact)
+    # A bracket of examples ("(for example, with an A or B device)") illustrates the test and adds no
+    # condition, unlike a bracket that states one ("(age 17 or older, or closed growth plates)").
+    text = _ASIDE_RE.sub(" ", text)
     # "neck or low back pain for 3 months" joins nouns, not conditions; a yes/no fact is one
     # condition, so any "or" beside it adds another, and for a number only ", or" does.
     splitter = _OR_RE if fact.value_type == "boolean" else _COMMA_OR_RE
@@ -303,6 +342,12 @@ def _compound(text: str, fact: FactSpec) -> bool:
             words = _words(part)
             if _coverage(label_words, words) < 0.3 and not set(words) & aliases:
                 return True
+    if fact.value_type == "code_list" and _AFTER_CODES_CLAUSE_RE.search(text):
+        return True
+    if fact.value_type in ("number", "integer"):
+        comparison = _comparison(text)
+        if comparison is not None and _other_quantity(text, comparison[2]):
+            return True
     with_more = _WITH_MORE_RE.search(text)
     if with_more is None:
         return False
@@ -383,6 +428,21 @@ def _conditional(text: str, fact: FactSpec) -> bool:
     return _coverage(label_words, words) < 0.3 and not set(words) & aliases
 
 
+# A test confined to one of the options the criteria offer: "For the laser only, the member is 18 ...",
+# "... only for the second eye", "if the oral form is used". ("Pain only when walking" describes the
+# symptom and confines nothing.)
+_SCOPED_RE = re.compile(
+    r"\bfor\s+[^,;.()]{1,40}?\s+only\b|\bonly\s+for\b|"
+    r"\b(?:if|when|where)\s+[^,;.()]{1,40}?\s+(?:is|are)\s+(?:used|chosen|selected|planned|given|requested|performed)\b",
+    re.I,
+)
+
+
+def _scoped(text: str) -> bool:
+    """A criterion whose test holds for one option only, which the fact, read for every request, cannot say."""
+    return _SCOPED_RE.search(text) is not None
+
+
 def _alternative_nouns(before: str, after: str) -> bool:
     """ "MRI or CT confirms ...": a lone word before "or" and the word after it name one kind of thing."""
     lone, first = _WORD_RE.findall(before.lower()), _WORD_RE.findall(after.lower())[:1]
@@ -420,6 +480,9 @@ def map_fact(text: str, catalogue: Sequence[FactSpec]) -> tuple[str, str, object
                 and comparison[2] != fact_unit
                 and (comparison[2], fact_unit) not in _CONVERT
             ):
+                continue
+            if fact_unit in _TIME_UNITS and not comparison[2]:
+                # A count is no time: "at least 12 sessions of physical therapy" states no weeks.
                 continue
             if score < 0.3:
                 # A number with the right unit is not enough: "radicular pain for 4 weeks" is no therapy.
@@ -461,7 +524,7 @@ def map_fact(text: str, catalogue: Sequence[FactSpec]) -> tuple[str, str, object
             best = (score, fact)
     if best is None and comparison is not None:
         best = _duration_fact(text, comparison, catalogue)
-    if best is None or _compound(text, best[1]) or _conditional(text, best[1]):
+    if best is None or _compound(text, best[1]) or _conditional(text, best[1]) or _scoped(text):
         return None
     score, fact = best
     confidence = min(0.95, 0.55 + score * 0.4)

@@ -42,8 +42,8 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     (
         re.compile(
             r"\b(?:Medicare|Medicaid|CHIP|FEP|Federal\s+Employee\s+Program)\b(?:[^.;:\n]|\n(?![ \t]*\n)){0,140}?\b(?:is|are)\s+not\s+"
-            r"(?:managed|reviewed|governed|covered)\s+(?:under|by)\s+(?:this|these)\s+"
-            r"(?:policy|guidelines?|criteria|document|bulletin|worksheet|manual|subpart)\b",
+            r"(?:(?:managed|reviewed|governed|covered)\s+(?:under|by|with)|subject\s+to)\s+(?:this|these)\s+"
+            r"(?:policy|guidelines?|criteria|document|bulletin|worksheet|manual|subpart|pathway|matrix|grid)\b",
             re.I,
         ),
         0.85,
@@ -63,6 +63,13 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
             re.I | re.M,
         ),
         0.9,
+    ),
+    # A sentence opening on the words a label would carry: "Not applicable to Medicare Advantage plans."
+    (re.compile(r"^[ \t|*]*not\s+applicable\s+to\s[^.\n]*", re.I | re.M), 0.85),
+    # "It is not used for members of the Medicare Advantage plan", the negation of "is used for".
+    (
+        re.compile(r"\b(?:is|are)\s+not\s+(?:used|intended|written|meant)\s+for\b[^.]*", re.I),
+        0.85,
     ),
     (
         re.compile(
@@ -135,7 +142,7 @@ _LOB_NAMES: list[tuple[str, re.Pattern[str]]] = [
 # "This guideline is used for members of ...".
 _APPLIES_ONLY_RE = re.compile(
     r"(?:\b(?:appl(?:y|ies)|applicable|pertains?)\s+(?:only\s+)?to|"
-    r"\b(?:policy|guidelines?|criteria|document|bulletin|guidance|worksheet|manual)\s+(?:is|are)\s+(?:only\s+)?"
+    r"\b(?:policy|guidelines?|criteria|document|bulletin|guidance|worksheet|manual|pathway)\s+(?:is|are)\s+(?:only\s+)?"
     r"(?:used|intended|written|meant)\s+(?:only\s+)?for|"
     # "This policy governs coverage decisions for ... members".
     r"\b(?:policy|guidelines?|criteria|document|bulletin|worksheet|manual)\s+governs\s+(?:coverage\s+(?:decisions\s+)?)?for)"
@@ -161,11 +168,107 @@ _PRODUCTS_HEAD_RE = re.compile(_PRODUCTS_WORDS + r":[ \t]*\n", re.I | re.M)
 _CHECKLIST_ITEM_RE = re.compile(
     r"[ \t]*(?:[-*•▪◦][ \t]*)?(?:(?P<yes>[✓✔☑✅])|(?P<no>[✗✘☒❌×]))[ \t]*(?P<name>[^\n]{2,80})(?:\n|$)"
 )
+# The same label alone on its line with its value on the next (a definition grid's term and definition);
+# the value is a list of plans, never a sentence.
+_PRODUCTS_ALONE_RE = re.compile(
+    r"^[ \t|*]*(?:(?P<excluded>excluded|exempt)\s+)?(?:products?|plans?|plan\s+types?|product\s+lines?|"
+    r"lines?\s+of\s+business)[ \t*]*\n[ \t|*]*(?P<who>[^\n]{3,200})$",
+    re.I | re.M,
+)
+# Ballot boxes inside one label's value ("☒ Commercial ☒ Medicaid ☐ Medicare Advantage"): where an empty
+# box stands beside them, a marked box is a ticked one and the empty box a plan left out.
+_BALLOT_RE = re.compile(r"(?P<box>[☐☑☒✓✔✗✘❌])[ \t]*(?P<name>[^☐☑☒✓✔✗✘❌\n]+)")
+# An applicability statement's exception names the plans it leaves out: "all products except the FEP".
+_EXCEPT_RE = re.compile(r"\b(?:except(?:\s+for)?|excluding|other\s+than|but\s+not)\b", re.I)
+# A register line of industry abbreviations: "LOB  COMM-GRP  IND-EXCH  EXCL  MCR-ADV".
+_LOB_CODES_LINE_RE = re.compile(
+    r"^[ \t|*]*(?:LOB\b[ \t]*[:\t]?|(?i:lines?\s+of\s+business|products?|plans?)[ \t]*[:\t])[ \t]*(?P<codes>[^\n]+)",
+    re.M,
+)
+_LOB_CODES: dict[str, str] = {
+    "MCR": "medicare_advantage",
+    "MA": "medicare_advantage",
+    "MAPD": "medicare_advantage",
+    "MCD": "medicaid",
+    "CHIP": "chip",
+    "FEP": "fep",
+    "EXCH": "exchange",
+    "IND": "exchange",
+    "COMM": "commercial",
+    "GRP": "commercial",
+}
+# Parts that only qualify an abbreviation ("MCR-ADV", "COMM-PPO").
+_LOB_CODE_QUALIFIERS = {"ADV", "HMO", "PPO", "EPO", "POS", "PLAN"}
+_EXCLUDE_CODE_RE = re.compile(r"^(?:EXCL|EXCLUDED|EXCLUDES|NOT)[.:]?$", re.I)
 # A Local or National Coverage Determination is Medicare's own document (Medicare Advantage plans
 # follow it too, 42 CFR 422.101(b)), whether or not its text names a line of business.
 _MEDICARE_DOCUMENT_RE = re.compile(
     r"\b(?:local|national)\s+coverage\s+determination\b|\b(?:LCD|NCD)\s+(?:ID|number)\b", re.I
 )
+
+
+_STATUS_WORD_RE = re.compile(
+    r"\b(?:covered|required|authori[sz]ation|applies|not|yes|no|n/?a|criteria|excluded)\b|[✓✔✗✘☑☒]", re.I
+)
+
+
+def _line_of_business(text: str) -> tuple[str, int, int] | None:
+    """The line of business a plan's name carries, by the word nearest its start, with its span."""
+    hits = [(hit.start(), hit.end(), value) for value, name in _LOB_NAMES if (hit := name.search(text))]
+    if not hits:
+        if product := _PRODUCT_TYPE_RE.search(text):
+            return "commercial", product.start(), product.end()
+        return None
+    start, end, value = min(hits)
+    return value, start, end
+
+
+def _coded_line_of_business(token: str) -> str | None:
+    """The line an industry abbreviation stands for ("COMM-GRP", "IND-EXCH", "MCR-ADV"), if all its parts are known."""
+    parts = [p for p in re.split(r"[-/]", token.upper()) if p]
+    if not parts or any(p not in _LOB_CODES and p not in _LOB_CODE_QUALIFIERS for p in parts):
+        return None
+    for value in ("medicare_advantage", "medicaid", "chip", "fep", "exchange", "commercial"):
+        if any(_LOB_CODES.get(p) == value for p in parts):
+            return value
+    return None
+
+
+def _read_coded_lines(document: Document, excluded: dict[str, Field], applies: dict[str, Field]) -> None:
+    for line in _LOB_CODES_LINE_RE.finditer(document.text):
+        target = applies
+        for token in re.finditer(r"\S+", line.group("codes")):
+            word = token.group(0).rstrip(",;.")
+            if word.startswith("("):
+                break
+            if _EXCLUDE_CODE_RE.match(word):
+                target = excluded
+                continue
+            # Abbreviations are written in capitals; "ma" or "ind" in running text is a word.
+            value = _coded_line_of_business(word) if word.isupper() else None
+            if value and value not in excluded and value not in applies:
+                start = line.start("codes") + token.start()
+                target[value] = field_at(document, value, start, start + len(word), 0.8)
+
+
+def _read_matrix_columns(document: Document, applies: dict[str, Field]) -> None:
+    """A coverage matrix's columns named by the plan's products are the lines the document applies to."""
+    lines = document.lines
+    for at, line in enumerate(lines[:-1]):
+        cells = document.line_text(line).split("\t")
+        if len(cells) < 3 or _line_of_business(cells[0]):
+            continue
+        named = [_line_of_business(cell) for cell in cells[1:]]
+        below = document.line_text(lines[at + 1]).split("\t")
+        # The cells below say whether the service is covered for each product, not a price or a count.
+        if not all(named) or len(below) != len(cells) or not any(_STATUS_WORD_RE.search(c) for c in below[1:]):
+            continue
+        offset = line.start + len(cells[0]) + 1
+        for cell, found in zip(cells[1:], named, strict=True):
+            assert found is not None
+            value, start, end = found
+            applies.setdefault(value, field_at(document, value, offset + start, offset + end, 0.8))
+            offset += len(cell) + 1
 
 
 def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]]:
@@ -186,12 +289,41 @@ def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]
                 if (named := name.search(item.group("name"))) and value not in excluded and value not in applies:
                     start = item.start("name") + named.start()
                     target[value] = field_at(document, value, start, item.start("name") + named.end(), 0.85)
+    _read_coded_lines(document, excluded, applies)
+    for alone in _PRODUCTS_ALONE_RE.finditer(document.text):
+        if re.search(r"\.(?:\s|$)", alone.group("who")):
+            continue
+        target = excluded if alone.group("excluded") else applies
+        # One plan an item, each item its own line of business ("Acme Choice (PPO); Acme Gold (Medicare ...)").
+        for item in re.finditer(r"[^;,()]+(?:\([^()]*\)[^;,()]*)*", alone.group("who")):
+            if (found := _line_of_business(item.group(0))) and found[0] not in excluded and found[0] not in applies:
+                value, start, end = found
+                at = alone.start("who") + item.start()
+                target[value] = field_at(document, value, at + start, at + end, 0.8)
     statements = [(m, 0.85) for m in _APPLIES_ONLY_RE.finditer(document.text)]
     statements += [(m, 0.85) for m in _PRODUCTS_LABEL_RE.finditer(document.text)]
     for match, confidence in statements:
         if re.search(r"\bnot\b", document.text[max(0, match.start() - 12) : match.start()], re.I):
             continue
         who = match.group("who")
+        boxes = list(_BALLOT_RE.finditer(who))
+        if any(b.group("box") == "☐" for b in boxes):
+            for box in boxes:
+                target = excluded if box.group("box") == "☐" else applies
+                for value, name in _LOB_NAMES:
+                    if (ticked := name.search(box.group("name"))) and value not in excluded and value not in applies:
+                        start = match.start("who") + box.start("name") + ticked.start()
+                        target[value] = field_at(document, value, start, start + len(ticked.group(0)), confidence)
+            continue
+        if exception := _EXCEPT_RE.search(who):
+            for value, name in _LOB_NAMES:
+                if left_out := name.search(who, exception.end()):
+                    start = match.start("who") + left_out.start()
+                    applies.pop(value, None)
+                    excluded.setdefault(
+                        value, field_at(document, value, start, start + len(left_out.group(0)), confidence)
+                    )
+            who = who[: exception.start()]
         # A statement in running text goes on to its full stop; a label's value ends with its line.
         running_text = "colon" in match.groupdict() and not match.group("colon")
         if running_text and (rest := _WRAPPED_REST_RE.match(document.text, match.end("who"))):
@@ -208,6 +340,9 @@ def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]
                     start = match.start("who") + hit.start()
                     applies["commercial"] = field_at(document, "commercial", start, start + len(hit.group(0)), 0.8)
                     break
+    _read_matrix_columns(document, applies)
+    for value in excluded:
+        applies.pop(value, None)
     if not excluded and not applies and (medicare := _MEDICARE_DOCUMENT_RE.search(document.text[:4000])):
         applies["medicare_advantage"] = field_at(document, "medicare_advantage", medicare.start(), medicare.end(), 0.7)
     return list(excluded.values()), list(applies.values())

@@ -19,6 +19,10 @@ from policies_app.importing.result import Field
 from policies_app.importing.spans import field_at
 from policies_app.importing.structure import Section
 
+# Who approves or reviews a policy: "the Clinical Guidelines Committee", "the Cardiovascular Pathway Panel".
+_BODY = r"(?:committee|panel|board|council)"
+# What a payer calls the document itself, naming its own first date ("Pathway introduced").
+_DOCUMENT_KIND = r"(?:policy|guideline|pathway|protocol|criteria|standard|bulletin)"
 _DATE_LABELS: list[tuple[str, str, float]] = [
     (
         "original_effective",
@@ -29,12 +33,20 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
         r"original\s+(?:[a-z]+\s+)?date|initial\s+(?:policy|guideline|criteria)(?:\s+date)?|"
         # The first version's date, in the words of a page's header: "First adopted", "Originally
         # published", "Created: February 2020".
-        r"(?:originally|first|initially)\s+(?:adopted|published|issued|approved|developed|written|introduced|implemented)|"
+        r"(?:originally|first|initially)\s+(?:adopted|published|issued|approved|developed|written|introduced|implemented)"
+        # ... and by whom: "First approved by the Clinical Guidelines Committee: 06/18/2014".
+        rf"(?:\s+by\s+(?:the\s+)?(?:[\w&/-]+\s+){{0,4}}{_BODY})?|"
+        # The document's kind and its first appearance: "Pathway introduced 03/01/2011", "Guideline adopted".
+        # Only as a label, at a line's or a cell's start: a sentence's "criteria established on" is no label.
+        rf"(?:^|(?<=[\n\t])|(?<=[-•*]\s)){_DOCUMENT_KIND}\s+(?:introduced|adopted|created|established|developed)(?:\s+on)?|"
         r"date\s+of\s+(?:first|original|initial)\s+issue|(?:initial|original)\s+(?:[a-z]+\s+)?approval(?:\s+date)?|"
         r"(?:date\s+)?created(?:\s+on)?|"
         r"original\s+(?:approval|publication|issue)\s+date|date\s+initiated|originated(?:\s+on)?|"
         # A label alone on its value: "Original: 8/1/2012", "Original issue: Rev A, ...", "Policy origin  Mar 2017".
-        r"original(?=\s*:)|original\s+issue|(?:policy\s+)?origin(?=\s*[:\t])",
+        # A grid's or a table's bare "Original" beside or above its date ("Original<TAB>2013-01-01").
+        r"original(?=[ \t]*:)|(?:^|(?<=[\n\t]))original(?=[ \t]*[\t\n])|original\s+issue|(?:policy\s+)?origin(?=\s*[:\t])|"
+        # A register's abbreviations: "ORIG EFF 07/01/2012", "Orig. Eff. Date".
+        r"orig\.?\s+(?:eff\.?(?:\s+(?:date|dt\.?))?|date|dt\.?)",
         0.95,
     ),
     (
@@ -42,7 +54,7 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
         r"retirement\s+date|end\s+date|ending\s+date|expiration\s+date|termination\s+date|archived?\s+(?:date|on)",
         0.9,
     ),
-    ("next_review", r"next\s+(?:annual\s+)?review(?:\s+date)?|scheduled\s+review", 0.9),
+    ("next_review", r"next\s+(?:annual\s+)?(?:review|rev\.?)(?:\s+(?:date|dt\.?))?|scheduled\s+review", 0.9),
     # "Last committee review", "Last annual review": who reviewed stands between the words.
     (
         "last_review",
@@ -52,7 +64,9 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
         r"review\s+(?:completed|conducted|held)(?:\s+on)?|(?<!next\s)(?<!scheduled\s)committee\s+review(?:ed)?(?:\s+on)?|"
         # The committee that approved this version, named between the words: "Approved by Regional
         # Utilization Committee  09/24/2025".
-        r"(?:approved|reviewed|endorsed)\s+by\s+(?:the\s+)?(?:[\w&/-]+\s+){0,4}committee(?:\s+on)?|"
+        rf"(?:approved|reviewed|endorsed)\s+by\s+(?:the\s+)?(?:[\w&/-]+\s+){{0,4}}{_BODY}(?:\s+on)?|"
+        # A register's abbreviation: "LAST REV 10/15/2025".
+        r"last\s+rev\.?(?:\s+(?:date|dt\.?))?|"
         r"(?<!original\s)(?<!initial\s)(?<!first\s)committee\s+approv(?:al|ed)(?:\s+date)?(?:\s+on)?",
         0.9,
     ),
@@ -65,7 +79,9 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
     (
         "effective_start",
         r"(?:current\s+)?effective\s+date|effective\s+date\s+of\s+(?:the\s+|this\s+)?(?:current\s+)?(?:version|revision)|effective\s+on|effective|"
-        r"date\s+effective|policy\s+effective|in\s+force\s+(?:from|since|as\s+of)",
+        r"date\s+effective|policy\s+effective|in\s+force\s+(?:from|since|as\s+of)|"
+        # A register's abbreviation: "EFF DATE 02/01/2026", "Eff. Dt.".
+        r"eff\.?\s+(?:date|dt\.?)|eff\.?(?=\s*:)",
         0.95,
     ),
     # A version put into use on a day takes effect then, as a plan's header may word it.
@@ -208,7 +224,10 @@ def read_dates(
             fields["effective_end"] = Field(first.value["date"] - timedelta(days=1), first.source, 0.6)
 
 
-_LABEL_KINDS_RES = [(kind, re.compile(rf"^\W*(?:{words})\W*$", re.I)) for kind, words, _ in _DATE_LABELS]
+# A label alone, or with the claims wording that leads to its date ("Effective for dates of service on or after").
+_LABEL_KINDS_RES = [
+    (kind, re.compile(rf"^\W*(?:{words})(?:\s+{_DATE_LEAD})?\W*$", re.I)) for kind, words, _ in _DATE_LABELS
+]
 
 
 def _labelled_dates(document: Document, section: Section) -> bool:
@@ -321,7 +340,9 @@ def _indented_table(document: Document, lines: list[Line]) -> list[Line]:
 # "Printed on 01/05/2026". It dates the copy, not an event of the policy.
 _COPY_DATE_RE = re.compile(
     r"\b(?:(?:web\s*)?page|site|content)\s+(?:last\s+)?(?:updated|modified|reviewed)|"
-    r"\b(?:printed|reprinted|retrieved|accessed|downloaded)(?:\s+on)?|"
+    r"\b(?:printed|reprinted|retrieved|accessed|downloaded|viewed)(?:\s+on)?|"
+    # When the page went up, not when the policy changed: "Last published to the web 03/15/2026".
+    r"\bpublished\s+(?:to|on)\s+(?:the\s+)?(?:web(?:site)?|site|internet|intranet|portal)\b|"
     # A form's own revision in a footer ("Form AB-12 Rev. 03/2024") dates the form, not the policy.
     r"\bform\s+[A-Z0-9][\w-]*\s+rev(?:ision|\.)?\s*$",
     re.I,
@@ -401,6 +422,29 @@ def _rows_below_empty_log(document: Document, found: list[Section]) -> list[Line
 _LEADING_NUMBER_RE = re.compile(rf"\d{{4}}-\d{{2}}[ \t]+(?=(?:{DATE_PATTERN})(?![\w/]))", re.I)
 
 
+_BARE_DATE_RE = re.compile(rf"^[\W_]*(?:{DATE_PATTERN})[\W_]*$", re.I)
+
+
+def _described_by_next_line(document: Document, rows: list[Line]) -> dict[int, int]:
+    """The rows that hold a date alone, each to the line right below it that says what happened.
+
+    A log laid out as a definition list (`<dt>2026-01-27</dt><dd>Annual review; ... effective
+    2026-04-15.</dd>`) prints each date over its entry: a date in the entry is a detail of the row,
+    not a row of its own.
+    """
+    position = {id(line): index for index, line in enumerate(document.lines)}
+    described: dict[int, int] = {}
+    for line in rows:
+        index = position[id(line)]
+        if index + 1 >= len(document.lines) or not _BARE_DATE_RE.match(document.line_text(line)):
+            continue
+        below = document.lines[index + 1]
+        text = document.line_text(below)
+        if text.strip() and not _BARE_DATE_RE.match(text) and not _DATED_ROW_RE.match(text):
+            described[id(line)] = id(below)
+    return described
+
+
 def read_history(document: Document, found: list[Section]) -> list[Field]:
     rows: list[Field] = []
     position = {id(line): index for index, line in enumerate(document.lines)}
@@ -417,12 +461,20 @@ def read_history(document: Document, found: list[Section]) -> list[Field]:
     titled = [line for line in _titled_rows(document, found) if id(line) not in seen]
     seen |= {id(line) for line in titled}
     dated = [line for line in _dated_rows(document, found) if id(line) not in seen]
+    candidates = [*in_section, *titled, *dated]
+    described = _described_by_next_line(document, candidates)
+    descriptions = set(described.values())
     for line, confidence in [
         *((ln, 0.9) for ln in in_section),
         *((ln, 0.85) for ln in titled),
         *((ln, 0.75) for ln in dated),
     ]:
+        if id(line) in descriptions:
+            continue
         text = document.line_text(line)
+        if id(line) in described:
+            # A date alone on its line (a definition list's term) takes the next line as what happened.
+            text += "\t" + document.line_text(document.lines[position[id(line)] + 1])
         match = DATE_RE.search(text)
         if match is not None and (after := _LEADING_NUMBER_RE.match(text[match.start() :])):
             match = DATE_RE.search(text, match.start() + after.end())

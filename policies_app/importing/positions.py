@@ -48,7 +48,12 @@ CONSIDERS_RE = re.compile(
 # "is covered when medically necessary and the criteria below are met", "is approved for 6 months when
 # the member meets all of the following", not "is covered when billed with modifier 59".
 _CRITERIA_CUE_RE = re.compile(
-    r"\b(?:medically\s+necessary|criteria|criterion|following|(?:are|is)\s+met|meets?)\b", re.I
+    r"\b(?:medically\s+necessary|criteria|criterion|following|(?:are|is)\s+met|meets?|"
+    # A clinical finding the records must show: "covered when progression is documented again".
+    r"(?:is|are|has\s+been|have\s+been)\s+documented|"
+    # A response the member must show: "when the score improved by at least 2 points".
+    r"(?:has\s+|have\s+)?(?:improved|responded)\s+(?:by|to)\b)\b",
+    re.I,
 )
 # "The plan may authorize coverage of X for a member who meets all of the following criteria:" names
 # its subject after the verb, as "considers X medically necessary" does.
@@ -294,22 +299,140 @@ def _table_positions(document: Document, lines: Sequence[Line]) -> list[Field]:
     return positions
 
 
+# A coverage matrix: a row per service, a status cell per product column ("Covered", "PA required
+# after 30 sessions", "Not covered – investigational").
+_NOT_COVERED_CELL_RE = re.compile(r"^\W*not\s+covered\b\W*(?P<reason>.*)$", re.I)
+_PA_CELL_RE = re.compile(
+    r"^\W*(?:PA|prior\s+(?:authori[sz]ation|approval)|pre-?certification|pre-?authori[sz]ation)\s+(?:is\s+)?required\b",
+    re.I,
+)
+_COVERED_CELL_RE = re.compile(r"^\W*covered\b", re.I)
+# A row sending its criteria to a section of the document: "... – criteria in Section A".
+_ROW_SECTION_RE = re.compile(
+    r"\bcriteria\s+(?:in|of|under)\s+(?P<section>(?:section|part|table)\s+[A-Z0-9]{1,3})\b", re.I
+)
+
+
+def _status_cell(cell: str) -> str | None:
+    cell = cell.strip()
+    if not cell or len(cell) > _STATUS_CELL_MAX:
+        return None
+    if not_covered := _NOT_COVERED_CELL_RE.match(cell):
+        return _predicate_position(not_covered.group("reason")) or "not_medically_necessary"
+    if _PA_CELL_RE.match(cell):
+        return "medically_necessary_with_criteria"
+    if _COVERED_CELL_RE.match(cell):
+        return "medically_necessary"
+    return None
+
+
+def _matrix_positions(document: Document, lines: Sequence[Line]) -> tuple[list[Field], dict[str, str]]:
+    """One position per matrix row whose product cells agree, and the sections the rows send criteria to."""
+    positions: list[Field] = []
+    referred: dict[str, str] = {}
+    rows: list[tuple[Line, list[str], list[str]]] = []
+    for line in lines:
+        cells = document.line_text(line).split("\t")
+        read = [_status_cell(cell) for cell in cells[1:]]
+        if len(cells) >= 3 and all(read) and re.search(r"[A-Za-z]{3}", cells[0]):
+            rows.append((line, cells, [s for s in read if s]))
+    if len(rows) < 2:
+        return positions, referred
+    for line, cells, statuses in rows:
+        kinds = set(statuses)
+        section = _ROW_SECTION_RE.search(cells[0])
+        if kinds <= {"medically_necessary", "medically_necessary_with_criteria"}:
+            position = (
+                "medically_necessary_with_criteria"
+                if section or "medically_necessary_with_criteria" in kinds
+                else "medically_necessary"
+            )
+        elif len(kinds) == 1:
+            position = statuses[0]
+        else:
+            continue
+        if section:
+            referred[section.group("section").lower()] = position
+        indication = re.sub(r"\s*[–—-]\s*criteria\s+(?:in|of|under)\b.*$", "", cells[0], flags=re.I).strip()
+        # The row's cells are read as statuses, which a reviewer should check.
+        positions.append(
+            field_at(document, {"position": position, "indication": indication}, line.start, line.end, 0.75)
+        )
+    return positions, referred
+
+
+def _heading_before(document: Document, start: int) -> str:
+    heading = ""
+    for line in document.lines:
+        if line.start > start:
+            break
+        text = document.line_text(line)
+        # A plain-text page marks its sections by label alone ("Section A – ..."), not as headings.
+        if line.heading or (len(text) < 80 and _section_label(text) and not text.rstrip().endswith(".")):
+            heading = text
+    return heading
+
+
+# "Covered means no review is needed": a legend defining the words of a table states no position.
+_DEFINES_RE = re.compile(r"(?<!\bby\s)\bmeans\b(?!\s+of\b)|\bstands\s+for\b", re.I)
+# "FEP members are not covered by this matrix": the document's reach, not a position on a service.
+_OUT_OF_SCOPE_RE = re.compile(
+    r"\b(?:members|enrollees|plans|beneficiaries)\s+(?:is|are)\s+not\s+(?:covered|reviewed|managed)\s+(?:by|under|with)\s+"
+    r"(?:this|these)\s+(?:matrix|policy|guidelines?|pathway|document|criteria)\b",
+    re.I,
+)
+
+
+# "A request that reaches Approve is medically necessary": the subject's own clause is the condition.
+_CONDITIONAL_SUBJECT_RE = re.compile(
+    r"^(?:an?|any|each|every)\s+(?:requests?|cases?|claims?|members?|patients?|individuals?)\s+(?:that|who|which)\s+"
+    r"(?:reach(?:es)?|meets?|passes|satisf(?:y|ies)|qualif(?:y|ies))\b",
+    re.I,
+)
+
+
+# A full sentence of prose: a capital, at least five more words, a full stop, no table cells.
+_PROSE_LINE_RE = re.compile(r"^[ \t]*[A-Z][^\t\n]*?(?:\s+[^\s\t]+){5,}[^\t\n]*\.[ \t]*$")
+_CODE_LIKE_RE = re.compile(r"\b(?:\d{4}[0-9A-Z]|[A-Z]\d{4}|[A-Z]\d{2}\.\w{1,4})\b")
+
+
+def _section_label(heading: str) -> str:
+    label = re.match(r"^\W*((?:section|part|table)\s+[A-Z0-9]{1,3})\b", heading, re.I)
+    return label.group(1).lower() if label else ""
+
+
 def read_positions(document: Document, found: list[Section]) -> list[Field]:
     lines = section_text_lines(document, found, "policy", "criteria", "exclusions", "front", "other")
     if not any(s.kind in ("policy", "criteria", "exclusions") for s in found):
         lines = list(document.lines)
+    else:
+        # A section of its own under a code table the reader took for the codes' (a code row read as a
+        # heading swallows the "Other treatments" after it) still states positions in its prose.
+        lines += [
+            line
+            for line in section_text_lines(document, found, "codes")
+            if _PROSE_LINE_RE.match(document.line_text(line)) and not _CODE_LIKE_RE.search(document.line_text(line))
+        ]
+        lines.sort(key=lambda line: line.start)
     positions: list[Field] = []
     for start, end, sentence in _wrapped_sentences(document, lines):
         # A numbered paragraph's number ("2.1", "1") is not part of its sentence.
         if number := re.match(r"(?:\d{1,2}(?:\.\d{1,2})*\.?|[a-z][.)])\s+(?=[A-Z])", sentence):
             start += number.end()
             sentence = sentence[number.end() :]
+        if len(sentence) > 600 and (colon := re.search(r":\s", sentence[:600])):
+            # A statement whose criteria run on inline after its colon ("... when all of the following
+            # are met: (1) ...; (2) ...") states its position before them.
+            end = start + colon.start() + 1
+            sentence = sentence[: colon.start() + 1]
         stated = position_of(sentence)
         if stated is None or len(sentence) > 600:
             continue
         position, subject = stated
         if (
             not subject
+            or _DEFINES_RE.search(subject)
+            or _OUT_OF_SCOPE_RE.search(sentence)
             or (position == "not_medically_necessary" and _OTHER_BENEFIT_RE.search(sentence))
             or _NO_SUBJECT_RE.match(subject.strip())
             or _condition_only(subject, sentence)
@@ -319,12 +442,23 @@ def read_positions(document: Document, found: list[Section]) -> list[Field]:
             )
         ):
             continue
+        if position == "medically_necessary" and _CONDITIONAL_SUBJECT_RE.match(subject.strip()):
+            position = "medically_necessary_with_criteria"
         indication = _indication(sentence, subject)
         # A position read from "covered" or "approved" beside criteria, without the words of a
         # coverage position, is an inference a reviewer should check first.
         confidence = 0.9 if _POSITION_WORDS_RE.search(sentence) else 0.8
         positions.append(field_at(document, {"position": position, "indication": indication}, start, end, confidence))
     positions += _table_positions(document, lines)
+    matrix, referred = _matrix_positions(document, lines)
+    if matrix:
+        # A section a matrix row sends its criteria to restates that row's position: the row states it.
+        positions = [
+            p
+            for p in positions
+            if referred.get(_section_label(_heading_before(document, p.source.start))) != p.value["position"]
+        ]
+        positions += matrix
     positions.sort(key=lambda f: f.source.start)
     return positions
 

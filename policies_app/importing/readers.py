@@ -31,6 +31,8 @@ class Line:
     origin: int
     # The text of one cell of a table row read cell by cell; a cell is never a heading.
     cell: bool = False
+    # The term of a definition grid's row, which labels the line after it (its definition).
+    term: bool = False
 
 
 @dataclass
@@ -50,7 +52,7 @@ class _Builder:
         self.lines: list[Line] = []
         self.length = 0
 
-    def add(self, text: str, *, heading: bool = False, origin: int = 0, cell: bool = False) -> None:
+    def add(self, text: str, *, heading: bool = False, origin: int = 0, cell: bool = False, term: bool = False) -> None:
         text = text.rstrip()
         if not text.strip():
             return
@@ -61,7 +63,7 @@ class _Builder:
         if self.parts:
             self.parts.append("\n")
             self.length += 1
-        self.lines.append(Line(self.length, self.length + len(text), heading, origin, cell))
+        self.lines.append(Line(self.length, self.length + len(text), heading, origin, cell, term))
         self.parts.append(text)
         self.length += len(text)
 
@@ -229,6 +231,27 @@ def _unboxed(raw: str) -> str:
     return raw
 
 
+# A rule of dashes under a fixed-width table's header, one run per column ("----  ----------").
+_COLUMN_RULE_RE = re.compile(r"^ *-{2,}(?: +-{2,})+ *$")
+
+
+def _ruled_header(raw: str, rule: str) -> str | None:
+    """A header row cut into its cells where the rule below it starts each column.
+
+    A mainframe print may set its header two blanks apart ("NO  CONDITION"), too close for a gap
+    of three to part them; the rule's dash runs say where each column begins.
+    """
+    starts = [match.start() for match in re.finditer(r"-{2,}", rule)]
+    if len(starts) < 2 or "\t" in raw or len(raw) <= starts[-1]:
+        return None
+    bounds = [*starts, len(raw)]
+    if any(raw[start - 1 : start] not in ("", " ") for start in starts[1:]):
+        return None
+    cells = [raw[bounds[n] : bounds[n + 1]].strip() for n in range(len(starts))]
+    indent = raw[: len(raw) - len(raw.lstrip(" "))]
+    return indent + "\t".join(cells) if all(cells) else None
+
+
 def read_text(data: bytes | str) -> Document:
     text = decode(data)
     builder = _Builder("text")
@@ -241,6 +264,9 @@ def read_text(data: bytes | str) -> Document:
             offset += len(original) + 1
             continue
         raw = _unboxed(raws[number].replace("\f", ""))
+        following = raws[number + 1] if number + 1 < len(raws) else ""
+        if _COLUMN_RULE_RE.match(following) and (header := _ruled_header(raw, following)) is not None:
+            raw = header
         # Tabs separate table cells; other runs of blanks are one space, keeping the indent.
         indent = len(raw) - len(raw.lstrip(" "))
         cells = [_tidy(cell) for cell in _columns(raw).split("\t")]
@@ -321,7 +347,16 @@ class _HtmlWalker:
                 self.list(child, depth + 1)
             elif name in _BLOCKS or name == "li":
                 self.flush()
-                self.walk(child, depth)
+                if (items := _styled_items(child)) and self.introduced():
+                    self.blocks(items, depth + 1)
+                elif (pair := _term_row(child)) is not None:
+                    # Each on its own line, as a reader of the page sees them; the term marked as the label
+                    # of the definition below it.
+                    self.builder.add(pair[0], origin=self.count, term=True)
+                    self.builder.add(pair[1], origin=self.count + 1)
+                    self.count += 2
+                else:
+                    self.walk(child, depth)
                 self.flush()
             else:
                 self.walk(child, depth)
@@ -342,6 +377,23 @@ class _HtmlWalker:
             self.flush()
         self.in_cell = saved
 
+    def introduced(self) -> bool:
+        """Whether the text read last announces a list ("... when all of the following are met:")."""
+        last = _tidy("".join(self.buffer)) or (self.builder.parts[-1] if self.builder.parts else "")
+        return last.rstrip().endswith(":")
+
+    def blocks(self, items: list[Tag], depth: int) -> None:
+        """Blocks a style sheet numbers or bullets (CSS counters, `::before` glyphs) read as a list's items.
+
+        The page shows markers the text does not hold; the items' nesting is the list's structure.
+        """
+        saved = self.prefix
+        for item in items:
+            self.prefix = "  " * (depth - 1) + "- "
+            self.walk(item, depth)
+            self.flush()
+        self.prefix = saved
+
     def list(self, element: Tag, depth: int) -> None:
         ordered = element.name.lower() == "ol"
         kind = str(element.get("type") or "1") if ordered else ""
@@ -355,6 +407,62 @@ class _HtmlWalker:
             self.walk(item, depth)
             self.flush()
         self.prefix = saved
+
+
+# Containers whose like children a style sheet may show as a list's items.
+_ITEM_BLOCKS = {"div", "section", "article"}
+
+
+def _element_children(element: Tag) -> list[Tag] | None:
+    """The element's child tags, or None when it holds text of its own beside them."""
+    children: list[Tag] = []
+    for child in element.children:
+        if isinstance(child, Tag):
+            children.append(child)
+        elif type(child) is NavigableString and str(child).strip():
+            return None
+    return children
+
+
+def _styled_items(element: Tag) -> list[Tag] | None:
+    """The children of a block holding only two or more blocks of one tag and class, each with text."""
+    children = _element_children(element)
+    if not children or len(children) < 2:
+        return None
+    first = children[0]
+    if first.name.lower() not in _ITEM_BLOCKS:
+        return None
+    kind = (first.name.lower(), tuple(first.get("class") or ()))
+    if any((child.name.lower(), tuple(child.get("class") or ())) != kind for child in children):
+        return None
+    if not all(child.get_text().strip() for child in children):
+        return None
+    return children
+
+
+# A grid row's term is a label, not a sentence: a few words.
+_TERM_WORDS = 6
+
+
+def _term_row(element: Tag) -> tuple[str, str] | None:
+    """A row of a definition grid: a block holding a short term block and a definition block of plain text.
+
+    Laid out in two columns (CSS grid or flex), the term labels what its definition states; a
+    definition holding paragraphs, lists or line breaks is read as any other block.
+    """
+    children = _element_children(element)
+    if children is None or len(children) != 2:
+        return None
+    term, definition = children
+    if term.name.lower() not in _ITEM_BLOCKS or definition.name.lower() not in _ITEM_BLOCKS:
+        return None
+    blocks = ["p", "div", "ul", "ol", "table", "br", "dl", *_HEADINGS]
+    if term.find(blocks) is not None or definition.find(blocks) is not None:
+        return None
+    label, text = _tidy(term.get_text(" ")), _tidy(definition.get_text(" "))
+    if not label or not text or len(label.split()) > _TERM_WORDS or label.endswith((".", ";", ",")):
+        return None
+    return label, text
 
 
 # Block content that makes a table row a record rather than a line of cells.

@@ -123,7 +123,7 @@ def is_heading(document: Document, line: Line) -> bool:
         return False
     if line.heading:
         return True
-    if line.cell:
+    if line.cell or _wraps_cell(document, line) or _BRANCH_LINE_RE.match(text):
         return False
     if question := _QUESTION_HEADING_RE.match(text):
         return len(question.group("q").split()) <= 16
@@ -158,6 +158,23 @@ def is_heading(document: Document, line: Line) -> bool:
         and not re.search(r"\d{4}", bare)
         and not _ANNOUNCES_LIST_RE.search(text)
     )
+
+
+# A decision tree's branch ("Yes → Step 2", "No -> Not covered") is a path of the tree, never a heading.
+_BRANCH_LINE_RE = re.compile(r"^\s*(?:yes|no)\b\s*(?:[→⇒➔➜]|->|=>)", re.I)
+
+
+def _wraps_cell(document: Document, line: Line) -> bool:
+    """Whether an indented line carries on the last cell of the table row above it, cut mid-phrase.
+
+    A fixed-width print wraps a long cell onto an indented line under its column ("4  WOUND OPEN FOR 30
+    DAYS DESPITE" / "   COMPRESSION THERAPY"); in capitals, it would look like a heading.
+    """
+    raw = document.line_text(line)
+    if not raw.startswith(" ") or line.start == 0:
+        return False
+    previous = document.text[: line.start - 1].rsplit("\n", 1)[-1].rstrip()
+    return "\t" in previous and bool(previous) and previous[-1].isalnum()
 
 
 def _is_capitals(text: str) -> bool:

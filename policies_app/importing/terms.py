@@ -119,6 +119,7 @@ _OWN_FORM_RE = re.compile(r"(?=(?:.*[A-Za-z]){3})[A-Za-z]*(?:[a-z][A-Z]|[A-Za-z]
 _ACRONYM_RE = re.compile(r"[A-Z]{3,}")
 _NUMBER_RE = re.compile(r"\d[\w.-]*")
 _LOWER_NAME_RE = re.compile(r"(?=\S{3})[a-z]+(?:-[a-z]+)*")
+_MODEL_LABELS = {"model", "models", "series", "type", "version", "generation", "mark"}
 
 
 def _without_maker(words: list[str], *, whole: bool) -> list[str]:
@@ -145,6 +146,8 @@ def _without_maker(words: list[str], *, whole: bool) -> list[str]:
         and words[0].isalpha()
         and words[0].islower()
         and _LOWER_NAME_RE.fullmatch(words[1])
+        # "zolo model 31": the word that labels a model is no brand of its own.
+        and words[1] not in _MODEL_LABELS
         and not any(c.isupper() for word in words for c in word)
         and (
             "-" in words[1]

@@ -1,0 +1,264 @@
+"""Criteria read from a document's structure: styled blocks, definition grids, inline enumerations,
+fixed-width column tables and decision trees."""
+
+from __future__ import annotations
+
+from policies_app.importing import extract_document
+from policies_app.importing.readers import read_html, read_text
+from policies_app.importing.result import Criterion
+from policies_app.importing.structure import sections
+from tests.policies_app.importing.conftest import CATALOGUE
+
+
+def trees(text: str, file: str = "p.txt") -> list[Criterion]:
+    return extract_document(text.encode(), file=file, catalogue=CATALOGUE).criteria
+
+
+def labels(node: Criterion) -> list[str]:
+    return [leaf.label for leaf in node.leaves()]
+
+
+STYLED_BLOCKS = """<html><body>
+<h2>Coverage</h2>
+<div class="lead">Home hemodialysis training is medically necessary when all of the following are met:</div>
+<div class="reqs">
+  <div class="r">The patient has end-stage renal disease on maintenance dialysis</div>
+  <div class="r">A trained partner lives with the patient, shown by one of the following:
+    <div class="alts">
+      <div class="r">A signed partner agreement</div>
+      <div class="r">A home visit report by the dialysis nurse</div>
+    </div>
+  </div>
+  <div class="r">The home has a water supply fit for dialysis</div>
+</div>
+</body></html>"""
+
+
+def test_blocks_styled_as_list_items_under_an_introduction_are_read_as_nested_items():
+    root = trees(STYLED_BLOCKS, "p.html")[0]
+    assert root.node_type == "all_of"
+    assert [child.node_type for child in root.children] == ["documented", "any_of", "documented"]
+    assert labels(root) == [
+        "The patient has end-stage renal disease on maintenance dialysis",
+        "A signed partner agreement",
+        "A home visit report by the dialysis nurse",
+        "The home has a water supply fit for dialysis",
+    ]
+
+
+def test_like_blocks_without_an_introduction_stay_paragraphs():
+    page = """<html><body><h2>Background</h2>
+    <div class="notes"><div class="n">Dialysis at home began in the 1960s.</div>
+    <div class="n">Most programmes train for six weeks.</div></div></body></html>"""
+    document = read_html(page)
+    assert [document.line_text(line) for line in document.lines][1:] == [
+        "Dialysis at home began in the 1960s.",
+        "Most programmes train for six weeks.",
+    ]
+
+
+DEFINITION_GRID = """<html><body>
+<h2>Criteria</h2>
+<div class="g">
+ <div class="row"><div class="k">Service</div><div class="v"><p>A scleral lens fitting is medically necessary when all of the criteria below are met.</p></div></div>
+ <div class="row"><div class="k">Age</div><div class="v">The member is 12 years of age or older</div></div>
+ <div class="row"><div class="k">Corneal disease</div><div class="v">Irregular astigmatism is shown on topography</div></div>
+ <div class="row"><div class="k">Prior lenses</div><div class="v">Rigid gas-permeable lenses failed to give useful vision</div></div>
+</div>
+</body></html>"""
+
+
+def test_definition_grid_rows_give_their_definitions_as_items_and_not_their_terms():
+    root = trees(DEFINITION_GRID, "p.html")[0]
+    assert root.node_type == "all_of"
+    assert labels(root) == [
+        "The member is 12 years of age or older",
+        "Irregular astigmatism is shown on topography",
+        "Rigid gas-permeable lenses failed to give useful vision",
+    ]
+    assert (root.children[0].fact, root.children[0].operator, root.children[0].value) == ("member_age", "gte", 12)
+
+
+def grid_terms(page: str) -> list[str]:
+    document = read_html(page)
+    return [document.line_text(line) for line in document.lines if line.term]
+
+
+def test_definition_grid_row_term_is_marked_as_the_label_of_its_definition():
+    document = read_html(DEFINITION_GRID)
+    texts = [document.line_text(line) for line in document.lines]
+    assert grid_terms(DEFINITION_GRID) == ["Age", "Corneal disease", "Prior lenses"]
+    assert texts[texts.index("Age") + 1] == "The member is 12 years of age or older"
+
+
+INLINE = """Coverage
+
+Pinecrest Mutual covers a sleep study at home when all of the following are met: (1) the
+member is 18 years of age or older; (2) loud snoring is reported by a bed partner; (3) the
+member has no heart failure; and (4) the study is ordered by a sleep physician.
+Repeat studies are reviewed by a medical director.
+"""
+
+
+def test_inline_enumeration_in_one_paragraph_is_read_item_by_item():
+    root = trees(INLINE)[0]
+    assert root.node_type == "all_of"
+    assert labels(root) == [
+        "the member is 18 years of age or older",
+        "loud snoring is reported by a bed partner",
+        "the member has no heart failure",
+        "the study is ordered by a sleep physician",
+    ]
+
+
+def test_inline_item_sources_index_the_normalized_text():
+    result = extract_document(INLINE.encode(), file="p.txt", catalogue=CATALOGUE)
+    for leaf in result.criteria[0].leaves():
+        assert result.text[leaf.source.start : leaf.source.end] == leaf.source.text
+        assert " ".join(leaf.source.text.split()).startswith(leaf.label)
+
+
+INLINE_NESTED = """Coverage
+
+A cochlear implant is medically necessary when all of these conditions are met: a) the child
+is 9 months of age or older; b) the hearing loss is either (a) bilateral and profound, or (b)
+severe in one ear with no benefit from a hearing aid in the other; c) the family has agreed to
+the rehabilitation plan.
+"""
+
+
+def test_inline_either_a_or_b_inside_an_item_is_a_group_of_alternatives():
+    root = trees(INLINE_NESTED)[0]
+    assert [child.node_type for child in root.children][1] == "any_of"
+    assert root.children[1].label == "the hearing loss is either"
+    assert labels(root.children[1]) == [
+        "bilateral and profound",
+        "severe in one ear with no benefit from a hearing aid in the other",
+    ]
+
+
+def test_inline_enumeration_after_an_introduction_wrapped_over_two_lines_is_read():
+    text = """Coverage
+
+Bracing after a spinal fusion is covered when ALL of
+the following apply: (a) the fusion spans three or more levels; (b) the surgeon orders it in
+writing.
+"""
+    root = trees(text)[0]
+    assert root.node_type == "all_of"
+    assert labels(root) == ["the fusion spans three or more levels", "the surgeon orders it in writing"]
+
+
+def test_definition_grid_row_whose_term_reads_as_a_heading_stays_in_the_list():
+    row = '<div class="row"><div class="k">Limitations</div><div class="v">One fitting per eye is requested</div></div>'
+    page = DEFINITION_GRID.replace("</div>\n</body>", row + "\n</div>\n</body>")
+    assert labels(trees(page, "p.html")[0])[-1] == "One fitting per eye is requested"
+
+
+def test_definition_grid_term_may_carry_inline_emphasis():
+    page = DEFINITION_GRID.replace('<div class="k">Age</div>', '<div class="k"><strong>Age</strong></div>')
+    assert "Age" in grid_terms(page)
+
+
+FIXED_WIDTH = """SECTION 4  CONDITIONS (ALL MUST BE MET)
+-----------------------------------------------------------------------
+NO  CONDITION
+--  ---------------------------------------------------------------
+1   PATIENT HAS A LEG ULCER OPEN FOR AT LEAST 30 DAYS DESPITE
+    COMPRESSION AND WOUND CARE
+2   ONE OF THE FOLLOWING:
+    2A  ANKLE-BRACHIAL INDEX OF 0.8 OR MORE
+    2B  TOE PRESSURE OF 40 MMHG OR MORE
+3   NO ACTIVE INFECTION OF THE WOUND BED
+
+REMARK: PHOTOGRAPHS OF THE WOUND ARE KEPT IN THE RECORD.
+"""
+
+
+def test_fixed_width_header_is_split_where_the_dash_rule_below_starts_its_columns():
+    document = read_text(FIXED_WIDTH)
+    assert "NO\tCONDITION" in [document.line_text(line) for line in document.lines]
+
+
+def test_a_wrapped_cell_line_in_capitals_is_no_heading():
+    document = read_text(FIXED_WIDTH)
+    headings = [section.heading for section in sections(document)]
+    assert "COMPRESSION AND WOUND CARE" not in headings
+
+
+def test_fixed_width_rows_continue_on_wrapped_lines_and_nest_indented_rows():
+    root = trees(FIXED_WIDTH)[0]
+    assert root.node_type == "all_of"
+    assert [child.node_type for child in root.children] == ["documented", "any_of", "documented"]
+    assert labels(root) == [
+        "PATIENT HAS A LEG ULCER OPEN FOR AT LEAST 30 DAYS DESPITE COMPRESSION AND WOUND CARE",
+        "ANKLE-BRACHIAL INDEX OF 0.8 OR MORE",
+        "TOE PRESSURE OF 40 MMHG OR MORE",
+        "NO ACTIVE INFECTION OF THE WOUND BED",
+    ]
+
+
+DECISION_TREE = """<html><body>
+<h2>Review pathway</h2>
+<p>Begin with Question 1.</p>
+<div class="q"><h3>Question 1</h3>
+ <p>Does the member have any of the following?</p>
+ <ul><li>Chronic migraine</li><li>Cluster headache</li></ul>
+ <div><span>Yes -&gt; Question 2</span> <span>No -&gt; Deny</span></div>
+</div>
+<div class="q"><h3>Question 2</h3>
+ <p>Have two preventive drugs been tried without benefit?</p>
+ <div><span>Yes -&gt; Question 3</span> <span>No -&gt; Deny</span></div>
+</div>
+<div class="q"><h3>Question 3</h3>
+ <p>Is the request for no more than 4 treatments?</p>
+ <div><span>Yes -&gt; Approve</span><span>No -&gt; Question 4</span></div>
+</div>
+<div class="q"><h3>Question 4</h3>
+ <p>Did the last treatment halve the headache days?</p>
+ <div><span>Yes -&gt; Approve</span> <span>No -&gt; Deny</span></div>
+</div>
+</body></html>"""
+
+
+def test_decision_tree_questions_are_leaves_and_its_branches_are_not():
+    root = trees(DECISION_TREE, "p.html")[0]
+    assert root.node_type == "all_of"
+    assert labels(root) == [
+        "Chronic migraine",
+        "Cluster headache",
+        "Have two preventive drugs been tried without benefit?",
+        "Is the request for no more than 4 treatments?",
+        "Did the last treatment halve the headache days?",
+    ]
+
+
+def test_decision_tree_step_whose_no_leads_to_another_step_has_it_as_alternative():
+    root = trees(DECISION_TREE, "p.html")[0]
+    alternative = root.children[-1]
+    assert alternative.node_type == "any_of"
+    assert [child.label for child in alternative.children] == [
+        "Is the request for no more than 4 treatments?",
+        "Did the last treatment halve the headache days?",
+    ]
+
+
+def test_a_decision_tree_branch_line_is_no_heading():
+    document = read_html(DECISION_TREE)
+    assert not any("->" in section.heading or "→" in section.heading for section in sections(document))
+
+
+def test_decision_tree_branches_on_lines_of_their_own_are_read_the_same():
+    page = DECISION_TREE.replace("</span> <span>", "</span><br><span>").replace("</span><span>", "</span><br><span>")
+    root = trees(page, "p.html")[0]
+    assert labels(root)[2:] == [
+        "Have two preventive drugs been tried without benefit?",
+        "Is the request for no more than 4 treatments?",
+        "Did the last treatment halve the headache days?",
+    ]
+    assert root.children[-1].node_type == "any_of"
+
+
+def test_definition_grid_term_holding_a_heading_is_not_marked_as_a_term():
+    page = DEFINITION_GRID.replace('<div class="k">Age</div>', '<div class="k"><h4>Age</h4></div>')
+    assert "Age" not in grid_terms(page)
