@@ -546,6 +546,8 @@ def _preview(context: dict[str, Any], *, user: User, data: bytes, filename: str,
     held = policy_import_upload_hold(data=data, filename=filename, user=user)
     result = policy_document_extract(data=data, filename=held.filename, payer=payer)
     readable = result.layout != "unreadable" and bool(result.fields)
+    # The position row that says criteria exist, which the warning's link highlights in the document.
+    unread = result.criteria_unread()
     context.update(
         result=result,
         filename=held.filename,
@@ -553,6 +555,8 @@ def _preview(context: dict[str, Any], *, user: User, data: bytes, filename: str,
         segments=highlighted(result) if readable else [],
         field_rows=field_rows(result),
         criterion_rows=criterion_rows(result),
+        criteria_unread=unread,
+        criteria_unread_ident=f"f-positions-{result.many('positions').index(unread)}" if unread else "",
         revision=revision_of(result) if readable else None,
         create_form=CreateDraftForm(initial={"sha256": held.sha256, "payer": payer}),
     )

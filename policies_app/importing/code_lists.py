@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from policies_app.codes import code_problem, normalize_code, range_problem
 from policies_app.importing.readers import Document, Line
@@ -51,7 +52,40 @@ def _system_of(code: str) -> str | None:
     return None
 
 
+# A numbered heading's number ("4.", "4.2", "IV.", "B.") and a contents entry's page number after it
+# (" ........ 5", " 5").
+_HEADING_NUMBER_RE = re.compile(r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,5}\.|[A-Z]\.)\s+(?=[A-Za-z])")
+_PAGE_NUMBER_RE = re.compile(r"(?:\s*[.·]{2,}\s*|[ \t]+)\d{1,3}\s*$")
+
+
+def contents_entries_dropped(document: Document, found: list[Section], kind: str) -> list[Section]:
+    """The sections, with those of `kind` headed by a table of contents' entry set apart as "contents".
+
+    A numbered heading ("4. Coding") that heads a section of the same kind again further down is the
+    contents' entry the first time: one document does not number two sections alike. The lines under
+    the entry are the contents and the body up to the next heading, not the section of its kind,
+    which starts at the second one.
+    """
+
+    def entry(text: str) -> str:
+        return " ".join(_PAGE_NUMBER_RE.sub("", text).split()).casefold()
+
+    headings = [s.heading_line for s in found if s.kind == kind and s.heading_line is not None]
+
+    def is_contents_entry(section: Section) -> bool:
+        line = section.heading_line
+        if section.kind != kind or line is None:
+            return False
+        text = document.line_text(line).strip()
+        return bool(_HEADING_NUMBER_RE.match(text)) and any(
+            later.start > line.start and entry(document.line_text(later)) == entry(text) for later in headings
+        )
+
+    return [replace(s, kind="contents") if is_contents_entry(s) else s for s in found]
+
+
 def read_codes(document: Document, found: list[Section], errors: list[str]) -> list[Field]:
+    found = contents_entries_dropped(document, found, "codes")
     code_lines = section_text_lines(document, found, "codes")
     # A short table row that names its code system ("ICD-10-CM | I48.0 | Paroxysmal ...") reads like
     # a codes heading; a heading that holds a code is such a row, and its code is listed.
@@ -223,6 +257,30 @@ def _captioned_code_tables(document: Document, found: list[Section]) -> list[Lin
     return rows
 
 
+# A range's dash left hanging at the end of a narrow code cell ("M17.10–"), the cell's next line
+# ("M17.12") printed after the first line of the description beside it.
+_DANGLING_DASH_RE = re.compile(r"[-–—][ \t]+(?=[A-Za-z])")
+
+
+def _wrapped_range_end(text: str, match: re.Match[str], system: str) -> re.Match[str] | None:
+    """The end of a range whose code cell wrapped after its dash, or None.
+
+    The dash stands straight after the first code and words follow it; the end is the next code in the
+    row, of the same category and after the first, with only the description's words between them.
+    """
+    if not _DANGLING_DASH_RE.match(text, match.end()):
+        return None
+    following = _ANY_CODE_RE.search(text, match.end())
+    if following is None or not re.fullmatch(_CODE_SHAPES[system], following.group(0)):
+        return None
+    first, last = match.group("a"), following.group(0)
+    if first[:3] != last[:3] or last <= first:
+        return None
+    if range_problem(system, normalize_code(system, first), normalize_code(system, last)):
+        return None
+    return following
+
+
 def _segment_codes(
     document: Document,
     offset: int,
@@ -242,6 +300,7 @@ def _segment_codes(
         return system
     # A description follows the line's last code; a line that lists codes alone has none.
     line_codes: list[tuple[str, str, str, int, int]] = []
+    wrapped_description = ""
     position = first_code.start()
     while position < len(text):
         hit = None
@@ -264,11 +323,22 @@ def _segment_codes(
             code_system = system
         elif shape_system == "ICD10CM" and re.fullmatch(_CODE_SHAPES["HCPCS"], match.group("a")):
             code_system = "HCPCS"
+        end_code = None if match.group("b") else _wrapped_range_end(text, match, code_system)
+        if end_code is not None:
+            # The description's first line stands between the two ends; it is kept with the rest.
+            wrapped_description = text[match.end() : end_code.start()].strip(" \t-–—")
+            line_codes.append(
+                (code_system, match.group("a"), end_code.group(0), offset + match.start(), offset + end_code.end())
+            )
+            position = end_code.end()
+            continue
         line_codes.append(
             (code_system, match.group("a"), match.group("b") or "", offset + match.start(), offset + match.end())
         )
         position = match.end()
     description = " ".join(text[position:].strip(" \t-–:|").split())
+    if wrapped_description:
+        description = " ".join(f"{wrapped_description} {description}".split())
     for code_system, first, last, start, end in line_codes:
         first = normalize_code(code_system, first)
         last = normalize_code(code_system, last) if last else ""

@@ -50,6 +50,16 @@ _MUST_BE_MET_RE = re.compile(
     r"(?:must|need\s+to|has\s+to|have\s+to|should)\s+be\s+(?:met|present|documented|satisfied|fulfilled)\b",
     re.I,
 )
+# A criteria table's operator naming the rows it joins: "ALL of C1.1–C1.4", "AT LEAST 2 of C1.2.2.1–C1.2.2.3".
+_OPERATOR_RE = re.compile(
+    r"\b(?P<op>ALL|ANY|ONE|AT\s+LEAST\s+(?P<least>\d{1,2}))\s+of\s+[A-Z]{0,2}\d{1,2}(?:\.\d{1,2})*\s*[–—-]", re.I
+)
+# "All of the criteria in the right-hand column must be met": the quantifier of a table's criteria.
+_CRITERIA_MET_RE = re.compile(
+    r"\b(?P<q>all|each|any\s+one|one|any)\s+of\s+the\s+(?:criteria|conditions|requirements)\b[^.:;]{0,60}?"
+    r"\b(?:must|need\s+to|has\s+to|have\s+to|should)\s+be\s+(?:met|satisfied|fulfilled)\b",
+    re.I,
+)
 # A questionnaire asking for every answer as required: "all answers must match the required answer".
 _ALL_ANSWERED_RE = re.compile(
     r"\b(?:all|every|each)\s+(?:of\s+the\s+)?(?:questions?|answers?)\b[^.:;]{0,40}?\b(?:answered|match(?:es)?)\b", re.I
@@ -77,10 +87,17 @@ _MARKER_RE = re.compile(
     # A printed page may carry the "and" closing the item above onto the last item's line: "and (c) ...".
     rf"^(?P<indent>\s*)(?:(?:and|or)\s+(?=\([a-zA-Z0-9]{{1,4}}\)\s))?(?:(?P<box>{_BOX})\s*(?=\S))?"
     r"(?:(?P<bullet>[-–•*▪◦·\uf0b7\uf0a7\uf076\uf0d8\u25cf\u25cb\u25a0\u25c6\u25ba\u25b8\u27a2\u27a4\u2713\u2714\u2043\u2023\u2219o])|"
-    r"(?P<decimal>\d{1,2}(?:\.\d{1,2}){1,3})\.?|(?P<num>\d{1,2})[.)]|\((?P<paren>[a-zA-Z0-9]{1,4})\)|"
+    r"(?P<decimal>(?:[A-Z]{1,2}(?=\d+\.\d))?\d{1,2}(?:\.\d{1,2}){1,3})\.?|(?P<num>\d{1,2})[.)]|\((?P<paren>[a-zA-Z0-9]{1,4})\)|"
     r"(?:Conditions?|Criterion|Criteria|Requirements?|Indications?)\s+(?P<named>\d{1,2}|[A-H])[.:)]|"
-    r"(?P<alpha>[a-zA-Z]{1,4})[.)])\s+(?P<body>\S.*)$"
+    r"(?P<alpha>[a-zA-Z]{1,4})[.)]|"
+    # Lightweight markup nests by the marker's length: AsciiDoc's ". " / ".. " / "... " and "** " under "* ".
+    r"(?P<depth>\.{1,5}|\*{2,5})(?=\s+[^\s.*a-z]))\s+(?P<body>\S.*)$"
 )
+# A criteria tree's operator tag ("[ALL]", "[ANY]", "[>=2]", "[AT LEAST 2]", "[2+]") states its node's quantifier.
+_TAG = r"\[(?P<tag>ALL|AND|ANY|OR|ONE|(?:>=|\u2265|AT\s+LEAST)\s*(?P<least>\d{1,2})|(?P<plus>\d{1,2})\+)\]"
+_TAG_RE = re.compile(rf"^\s*{_TAG}\s+(?=\S)", re.I)
+# What a tree's item may carry before its words: a tag or a check box, then its outline number ("2.2.1").
+_ITEM_LEAD_RE = re.compile(rf"^(?:{_TAG}|{_BOX})\s+(?:\d{{1,2}}(?:\.\d{{1,2}}){{0,4}}\.?\s+)?(?=\S)", re.I)
 _BOX_ITEM_RE = re.compile(rf"^(?P<indent>\s*)(?P<box>{_BOX})\s+(?P<body>\S.*)$")
 _ROMAN = {"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"}
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
@@ -99,6 +116,8 @@ class _Item:
     ordinal: int | None = None
     # A decimal marker's whole number ("3.1.3"), which its sub-items ("3.1.3.1") extend.
     number: str = ""
+    # The quantifier an operator tag states ("[ANY]"), as _group_type gives it.
+    tag: tuple[str, int | None, float] | None = None
 
 
 def _item(document: Document, line: Line) -> _Item | None:
@@ -108,7 +127,10 @@ def _item(document: Document, line: Line) -> _Item | None:
         return None
     groups = match.groupdict()
     number = ""
-    if groups.get("bullet"):
+    if groups.get("depth"):
+        # Each extra dot or star is a level deeper, as an indent would be.
+        style = "depth" + groups["depth"][0]
+    elif groups.get("bullet"):
         # Each glyph is a level of its own: a word processor nests "o" bullets under "•" ones at the same indent.
         style = "bullet" + ("" if groups["bullet"] in "-•*·\uf0b7\u25cf\u2219" else groups["bullet"])
     elif groups.get("decimal"):
@@ -153,7 +175,27 @@ def _item(document: Document, line: Line) -> _Item | None:
         or number.rsplit(".", 1)[-1]
     )
     indent = len(match.group("indent"))
-    return _Item(line, indent, style, match.group("body"), start, line.end, _ordinal(token, style), number)
+    if groups.get("depth"):
+        indent += 2 * (len(groups["depth"]) - 1)
+    body = match.group("body")
+    tag = None
+    if (lead := _ITEM_LEAD_RE.match(body)) is not None:
+        tag = _tag_group(lead)
+        body, start = body[lead.end() :], start + lead.end()
+    item = _Item(line, indent, style, body, start, line.end, _ordinal(token, style), number)
+    item.tag = tag
+    return item
+
+
+def _tag_group(match: re.Match[str]) -> tuple[str, int | None, float] | None:
+    """The group an operator tag states: "[ALL]" every branch, "[ANY]" one, "[>=2]" at least two."""
+    tag = match.group("tag")
+    if not tag:
+        return None
+    least = match.group("least") or match.group("plus")
+    if least:
+        return ("any_of", None, 0.9) if int(least) == 1 else ("at_least", int(least), 0.95)
+    return ("all_of", None, 0.95) if tag.upper() in ("ALL", "AND") else ("any_of", None, 0.95)
 
 
 _ROMAN_VALUES = {numeral: value for value, numeral in enumerate(
@@ -182,10 +224,21 @@ def _bare_item(document: Document, line: Line) -> _Item | None:
 
 
 def _group_type(text: str) -> tuple[str, int | None, float] | None:
-    text = _EMPHASIS_RE.sub(r"\1", text)
+    if (tagged := _TAG_RE.match(text)) is not None:
+        return _tag_group(tagged)
+    text = _unemphasized(text)
     match = GROUP_RE.search(text) or _TRAILING_GROUP_RE.search(text)
     if match is None and (required := _MUST_BE_MET_RE.search(text)):
         every = required.group("q").lower() in ("all", "each", "both")
+        return ("all_of" if every else "any_of"), None, 0.85
+    if match is None and (operator := _OPERATOR_RE.search(text)):
+        least = operator.group("least")
+        if least:
+            return ("any_of", None, 0.9) if int(least) == 1 else ("at_least", int(least), 0.9)
+        every = operator.group("op").lower() == "all"
+        return ("all_of" if every else "any_of"), None, 0.9
+    if match is None and (stated := _CRITERIA_MET_RE.search(text)):
+        every = stated.group("q").lower() in ("all", "each")
         return ("all_of" if every else "any_of"), None, 0.85
     if match is None and _ALL_ANSWERED_RE.search(text):
         return "all_of", None, 0.8
@@ -213,12 +266,35 @@ def _group_type(text: str) -> tuple[str, int | None, float] | None:
     return ("any_of", None, 0.9) if number == 1 else ("at_least", number, 0.95)
 
 
-# Markdown emphasis ("**all** of the following") marks words; it is not part of them.
-_EMPHASIS_RE = re.compile(r"(?:\*\*|__)(?=\S)(.+?)(?<=\S)(?:\*\*|__)")
+# Markdown and AsciiDoc emphasis ("**all** of the following", "*one* of the following") marks words; it is
+# not part of them.
+_EMPHASIS_RE = re.compile(
+    r"(?:\*\*|__)(?=\S)(.+?)(?<=\S)(?:\*\*|__)|(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=\S)\*(?![\w*])"
+)
+# A footnote's marker or inline text belongs to the page's notes, not to the criterion: AsciiDoc's
+# "footnote:[...]", "[1]" / "[^1]", superscript digits after a word (not a unit's power: "kg/m²"), one
+# flattened onto the label's last word ("pathologist1", as a PDF's text gives it), and a run of daggers or
+# stars after a word.
+_FOOTNOTE_RE = re.compile(
+    r"\s*footnote:\[[^\]]*\]|\s*\[\^?\d{1,2}\]|(?:(?<=[A-Za-z]{3})|(?<=[.)\]]))[\u00b9\u00b2\u00b3\u2070\u2074-\u2079]+|(?<=[a-z]{4})\d(?=[,;:]?$)|(?<=[\w.)\]])[*\u2020\u2021]{1,3}(?=[\s,;.:]|$)"
+)
+
+
+# Empty cells a PDF ran onto a row's line ("... or older — —").
+_EMPTY_CELLS_RE = re.compile(r"(?:\s+[—–])+\s*$")
+
+
+def _unemphasized(text: str) -> str:
+    return _EMPHASIS_RE.sub(lambda m: m.group(1) or m.group(2), text)
 
 
 def _clean_label(text: str) -> str:
-    return _TRAILING_CONJ_RE.sub("", " ".join(_EMPHASIS_RE.sub(r"\1", text).split())).strip()
+    if (operator := _OPERATOR_RE.search(text)) is not None and operator.start() > 0:
+        # The operator's cell and the cells after it are the row's, not the criterion's words.
+        text = text[: operator.start()]
+    text = _EMPTY_CELLS_RE.sub("", text)
+    text = _FOOTNOTE_RE.sub("", _unemphasized(_TAG_RE.sub("", text, count=1)))
+    return _TRAILING_CONJ_RE.sub("", " ".join(text.split())).strip()
 
 
 def _source(document: Document, start: int, end: int) -> Source:
@@ -357,7 +433,8 @@ def _criteria_lists(document: Document, lines: Sequence[Line], catalogue: Sequen
             # the caption, when it says so, tells how many rows must be met.
             caption = _caption(document, line)
             column = _criterion_column(document.line_text(line)) or 0
-            named = document.line_text(line).split("\t")[column].strip().lower()
+            cell = document.line_text(line).split("\t")[column].strip()
+            named = noun.group("noun").lower() if (noun := _CRITERION_COLUMN_RE.match(cell)) else ""
             stated = _group_type(caption)
             if stated is None and not named.startswith(("criteri", "requirement")):
                 # A column of indications or conditions (a drug's, a code's) is no criteria list by itself.
@@ -389,21 +466,36 @@ def _criteria_lists(document: Document, lines: Sequence[Line], catalogue: Sequen
         root = Criterion(node_type, label, _source(document, start, stop), confidence, min_met)
         opening = marked or _opening_item(document, lines, i)
         ordinals = []
-        if (rows := _read_table_rows(document, lines, end + 1, root, catalogue, ordinals)) is not None or (
-            rows := _read_term_rows(document, lines, end + 1, root, catalogue)
-        ) is not None:
+        if (rows := _read_table_rows(document, lines, end + 1, root, catalogue, ordinals)) is not None:
+            # A table whose rows are read as items (numbered records) has only its header as a row.
+            i = rows if root.children else _read_items(document, lines, rows, root, catalogue, opening, ordinals)
+        elif (rows := _read_term_rows(document, lines, end + 1, root, catalogue)) is not None:
             i = rows
         else:
             i = _read_items(document, lines, end + 1, root, catalogue, opening, ordinals)
         if referenced:
             _group_referenced(root, ordinals)
-        if root.children:
+        if root.children and not _EXCLUDING_INTRO_RE.search(label):
             roots.append(root)
     return roots
 
 
+# An introduction that lists when the service is not covered ("... is not medically necessary when any of
+# the following is present:") lists contraindications or exclusions: its items are no conditions to meet.
+_EXCLUDING_INTRO_RE = re.compile(
+    r"\b(?:is|are)\s+(?:considered\s+)?(?:not\s+(?:medically\s+necessary|covered|reasonable)|investigational"
+    r"|experimental|unproven)\b[^.:;]*?\b(?:when|if)\b[^.:;]*\bfollowing\b",
+    re.I,
+)
+
+
 # The column of a criteria table that holds the criterion; the others ("#", "Documentation required") do not.
-_CRITERION_COLUMN_RE = re.compile(r"^(?:criteri(?:on|a)|conditions?|requirements?|indications?)$", re.I)
+# A comparison names its column for the wording's version too: "Revised criteria (from April 1)".
+_CRITERION_COLUMN_RE = re.compile(
+    r"^(?:(?:revised|new|proposed|updated|amended)\s+)?(?P<noun>criteri(?:on|a)|conditions?|requirements?|indications?)"
+    r"(?:\s*\([^()]*\))?$",
+    re.I,
+)
 
 
 def _criterion_column(text: str) -> int | None:
@@ -821,16 +913,25 @@ def _read_items(
             text = document.line_text(lines[i])
             # A wrapped item continues on an indented line without a marker.
             # A heading between them ends the list, whatever the indent of the paragraph after it.
+            cell = _ROW_CELL_RE.match(text) if last is not None and last.number[:1].isalpha() else None
             if (
                 last is not None
                 and last_node is not None
                 and text.strip()
                 and _adjacent(lines[i - 1], lines[i])
-                and (text.startswith(" ") or _soft_wrapped(document.line_text(lines[i - 1]), text))
+                and (
+                    text.startswith(" ")
+                    or _soft_wrapped(document.line_text(lines[i - 1]), text)
+                    or (cell is not None and (cell.group("words") or cell.group("operator")))
+                )
             ):
                 last.text_end = lines[i].end
                 last.text = document.text[last.text_start : last.text_end]
                 _reset_node(document, last, last_node, catalogue)
+                i += 1
+                continue
+            if cell is not None and _adjacent(lines[i - 1], lines[i]):
+                # The row's other cells set on a line of their own: the criterion's words end above them.
                 i += 1
                 continue
             break
@@ -885,6 +986,13 @@ def _read_items(
 _JOINING_WORDS = {"a", "an", "and", "by", "for", "in", "of", "on", "or", "than", "that", "the", "to", "with"}
 
 
+# The rest of a criteria table's row that a PDF set on lines of its own under a numbered criterion ("C1.2"):
+# its operator ("ANY of C1.2.1-C1.2.3"), an empty or short documentation cell ("— —", "— Plan of care",
+# "Both readings"), or the criterion's last words in brackets ("(multifocal)").
+_ROW_CELL_RE = re.compile(
+    r"^\s*(?:—.*|(?P<operator>(?i:all|any|at\s+least\s+\d{1,2}|one)\s+of\s+[A-Z]{0,2}\d.*)|(?P<words>\([^()]{1,40}\))"
+    r"|[A-Z]\S*(?:\s+\S+){0,2})\s*$"
+)
 # A line that only joins the items around it: "AND", "- or -", "(and/or)".
 _CONNECTOR_RE = re.compile(r"^\s*[-–—(\[]*\s*(?:and|or|and/or)\s*[-–—)\]]*\s*$", re.I)
 
@@ -940,9 +1048,13 @@ def _make_group(node: Criterion, node_type: str, min_met: int | None, confidence
 
 
 def _reset_node(document: Document, item: _Item, node: Criterion, catalogue: Sequence[FactSpec]) -> None:
-    node.label = _clean_label(item.text)
+    text = item.text
+    if item.number[:1].isalpha():
+        # A criteria table's row ("C1.2 ...") ran onto one line: its documentation cell follows a dash.
+        text = text.split(" — ", 1)[0]
+    node.label = _clean_label(text)
     node.source = _source(document, item.text_start, item.text_end)
-    group = _group_type(item.text)
+    group = item.tag or _group_type(item.text)
     if group is not None:
         _make_group(node, *group)
         return

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from policies_app.importing.positions import CONSIDERS_RE, VERB_RE
 from policies_app.importing.readers import Document, Line
 from policies_app.importing.result import Field
 from policies_app.importing.spans import field_at
+from policies_app.importing.structure import is_heading
 from policies_app.importing.terms import (
+    DESCRIPTORS,
     EVERYDAY_WORDS,
+    KIND_WORDS,
     NOT_PRODUCTS,
     TM_RE,
     Term,
@@ -20,7 +24,9 @@ from policies_app.importing.terms import (
 )
 
 _INTRO_RE = re.compile(
-    r"(?:examples?\s+(?:include|are)|such\s+as|\be\.g\.|\bfor\s+(?:example|instance)\b(?:\s+with)?|including(?:,?\s+but\s+not\s+limited\s+to)?|"
+    # "Examples of stents used for this are ...": the examples' kind may come between.
+    r"(?:examples?\s+(?:of\s+(?:[\w-]+\s+){1,8}?)?(?:include|are)|"
+    r"such\s+as|\be\.g\.|\bfor\s+(?:example|instance)\b(?:\s+with)?|including(?:,?\s+but\s+not\s+limited\s+to)?|"
     r"includes?(?:,?\s+but\s+(?:are|is)\s+not\s+limited\s+to)?|but\s+(?:are|is)\s+not\s+limited\s+to|"
     # "the current model is sold as X": the name a product is sold under.
     r"(?:sold|marketed)\s+as)"
@@ -55,6 +61,7 @@ def _add_term(
     start: int,
     end: int,
     confidence: float,
+    short: str | None = None,
 ) -> None:
     marked = name.strip(" ,.;:\"'“”").lstrip("(")
     if marked.endswith(")") and marked.count(")") > marked.count("("):
@@ -63,7 +70,7 @@ def _add_term(
     name = strip_marks(name).strip(" ,.;:()\"'“”")
     if len(name) < 3 or len(name) > 200 or not re.search(r"[A-Za-z]", name):
         return
-    short = short_name(marked) if kind == "device" else name
+    short = short or (short_name(marked) if kind == "device" else name)
     index = TermIndex([term for term, _ in terms.values()])
     known = index.find(name, 95) or (index.find(short, 95) if short != name else None)
     if known is not None:
@@ -136,7 +143,7 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
             # An "(e.g., ...)" aside gives examples of anything (conditions, scales, drugs): its list is of
             # products only when one of its items is marked as one, whatever the sentence names.
             # "for example" is such an aside too.
-            context = bool(_DEVICE_CONTEXT_RE.search(before[sentence_start + 1 :])) and not re.match(
+            context = bool(_DEVICE_CONTEXT_RE.search(before[sentence_start + 1 :] + intro.group(0))) and not re.match(
                 r"e\.g\.|for\s", intro.group(0)
             )
             if _CRITERIA_LIST_RE.search(before) and not re.match(r"examples|includes?\b", intro.group(0), re.I):
@@ -178,7 +185,7 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                     # "Zolo® (Acme Medical, Inc.)": a comma inside a maker's aside splits no item.
                     continue
                 for part, part_start in _list_item_parts(piece, piece_start):
-                    item = re.sub(r"^(?:and\s+|or\s+)?(?:the\s+)?", "", part.strip())
+                    item = re.sub(r"^(?:and\s+|or\s+)?(?:[Tt]he\s+)?", "", part.strip())
                     # "the Zolo® or Kira 5 lasers": the plural after the last name is the kind of every item.
                     item = _SHARED_KIND_RE.sub("", item)
                     # "the older acme vexa-2": the product's generation is the sentence's word, not the name's.
@@ -188,6 +195,10 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                     if item.endswith(")") and item.count(")") > item.count("("):
                         # "(for example Zolo™ and the vexa o2), is": the bracket closes the aside, not the name.
                         item = item[:-1].rstrip()
+                    # "the zolo x9 embolic filter": a lower-case brand's name ends at its model, the kind of
+                    # product after it.
+                    if (lower_model := _LOWER_MODEL_NAME_RE.fullmatch(item)) and _DEVICE_NOUN_RE.search(item):
+                        item = lower_model.group(1)
                     # "the implantable Eversense E3 system": a word or two describing the product precede its brand.
                     if described := _DESCRIBED_BRAND_RE.match(item):
                         item = item[described.end() :]
@@ -292,21 +303,68 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
             # (a sign, or a device noun): "CGMs include the Dexcom G7 and the Libre 3 system".
             if not context and not any(sign or noun for _, _, sign, noun in candidates):
                 continue
+            shared = _shared_kind_brands(candidates)
             for item, start, has_sign, _ in candidates:
-                _add_term(terms, document, item, "device", start, start + len(item), 0.9 if has_sign else 0.85)
+                confidence = 0.9 if has_sign else 0.85
+                _add_term(terms, document, item, "device", start, start + len(item), confidence, shared.get(start))
     read_table_terms(document, terms, skip)
+
+
+_TITLE_WORD_RE = re.compile(r"[A-Z][^\W\d_A-Z]+")
+_AFTER_MARK_MODEL_RE = re.compile(r"[A-Z0-9][A-Za-z0-9-]{0,2}|\S*\d\S*")
+
+
+def _shared_kind_brands(candidates: list[tuple[str, int, bool, bool]]) -> dict[int, str]:
+    """The brands of marked list mates that repeat one kind after their marks, by where each item starts.
+
+    "the Zolo® Cervical Disc, the Kira LP™ Cervical Disc and the Vexa™ Artificial Disc": the capitalised words
+    every mate writes after its mark, ending in the same noun, name the kind of product, not the brand. A name
+    ending in a generic word ("System") is left to the short name's own rules.
+    """
+    brands: dict[int, tuple[str, str]] = {}
+    for item, start, sign, _ in candidates:
+        marks = list(TM_RE.finditer(item)) if sign else []
+        if not marks or not strip_marks(item[: marks[-1].start()]):
+            continue
+        after = strip_marks(item[marks[-1].end() :]).split()
+        model = 0
+        while model < len(after) - 1 and _AFTER_MARK_MODEL_RE.fullmatch(after[model]):
+            model += 1
+        kind = after[model:]
+        # One word after a mark ("Zolo® Plus") may be the model's own; a kind is described ("Cervical Disc").
+        if (
+            len(kind) > 1
+            and all(_TITLE_WORD_RE.fullmatch(word) for word in kind)
+            and kind[-1].lower() not in DESCRIPTORS
+        ):
+            brand = " ".join([*strip_marks(item[: marks[-1].start()]).split(), *after[:model]])
+            # "Balance® Knee Brace" stays whole: one everyday word alone would match it in any note.
+            if len(brand.split()) > 1 or not is_common_word(brand, within=EVERYDAY_WORDS):
+                brands[start] = (brand, kind[-1].lower())
+    nouns = [noun for _, noun in brands.values()]
+    names = [brand.lower() for brand, _ in brands.values()]
+    # "Zolo® Lung Panel and Zolo® Breast Panel": one brand's products are told apart by the words after its mark.
+    return {
+        start: brand
+        for start, (brand, noun) in brands.items()
+        if nouns.count(noun) >= 2 and names.count(brand.lower()) == 1
+    }
 
 
 def _intro_across_break(document: Document, index: int, own: str) -> bool:
     """Whether a list's introduction starts on this line and a soft line break splits it ("such" / "as A, B")."""
     lines = document.lines
     last = own.rsplit(None, 1)[-1].lower().rstrip(",:") if own.strip() else ""
-    if last not in _INTRO_WORDS or index + 1 >= len(lines) or lines[index].cell or lines[index + 1].heading:
+    # "Examples of stents and protection" / "devices are A, B and C": the break falls inside the examples' kind.
+    if (last not in _INTRO_WORDS and not _EXAMPLES_OF_END_RE.search(own)) or (
+        index + 1 >= len(lines) or lines[index].cell or lines[index + 1].heading
+    ):
         return False
-    joined = own + "\n" + document.line_text(lines[index + 1])[:40]
+    joined = own + "\n" + document.line_text(lines[index + 1])[:80]
     return any(intro.start() < len(own) < intro.end() for intro in _INTRO_RE.finditer(joined))
 
 
+_EXAMPLES_OF_END_RE = re.compile(r"\bexamples?\s+of(?:\s+[\w-]+){0,7}\s*$", re.I)
 # The words an introduction is made of, one of which ends a line the introduction runs on from.
 _INTRO_WORDS = {
     "such", "examples", "example", "e.g.", "including", "include", "includes", "but", "are", "is", "not", "limited",
@@ -463,6 +521,7 @@ _STATEMENT_WORD_RE = re.compile(
 # One or two words of letters, digits and hyphens: not a clause, nor an abbreviation such as "e.g".
 _LOOSE_NAME_RE = re.compile(r"[a-z][a-z0-9-]*(?:\s+[a-z0-9][a-z0-9-]*)?")
 _LOWER_MODEL_RE = re.compile(r"\b[a-z]-[a-z]|\d")
+_LOWER_MODEL_NAME_RE = re.compile(r"([a-z][a-z-]{2,}(?:\s+[a-z]*\d[a-z0-9-]*)+)(?:\s+[a-z][a-z-]*){1,4}")
 
 
 def _closing_bracket(text: str, start: int, end: int) -> int:
@@ -602,13 +661,26 @@ def _list_item_parts(piece: str, piece_start: int) -> list[tuple[str, int]]:
 _TM_WORD_RE = re.compile(
     r"(?<![\w-])([A-Za-z][\w-]*(?:[ \u00a0]+[A-Z][\w-]*){0,2})(?:\s*(?:[®™]|\((?:R|TM)\))|(?<=[A-Za-z])°)"
 )
+
+
+# The device noun a product's full name ends in.
+_NAME_NOUN = r"(?:System|Device|Implant|Stimulator|Generator|Pump|Monitor|Sensor|Valve|Catheter|Kit)"
+
+
 # What follows a mark in a product's name: its model ("Zolo® 5", "Vexa™ 210G", "Kira™ X2") and, when they end in
 # a device noun, the capitalised words of its full name ("Orla™ Spinal Anchoring System").
-_MARK_TAIL_RE = re.compile(
-    r"(?:[ \u00a0]+(?:\d[\w-]*(?:\.\d+)*|[A-Z]{2,}(?:-[A-Za-z0-9]+)+|[A-Z]{2,3}\d*|[A-Z]\d\w*)(?![\w-]))*"
-    r"(?:(?:[ \u00a0]+[A-Z][\w-]*){0,4}[ \u00a0]+(?:System|Device|Implant|Stimulator|Generator|Pump|Monitor|Sensor|"
-    r"Valve|Catheter|Kit)\b)?"
-)
+def _mark_tail(gap: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?:{gap}(?:\d[\w-]*(?:\.\d+)*|[A-Z]{{2,}}(?:-[A-Za-z0-9]+)+|[A-Z]{{2,3}}\d*|[A-Z]\d\w*)(?![\w-]))*"
+        rf"(?:(?:{gap}[A-Z][\w-]*){{0,4}}{gap}{_NAME_NOUN}\b)?"
+    )
+
+
+_MARK_TAIL_RE = _mark_tail(r"[ \u00a0]+")
+# A full name that a printed line wrapped after its mark or a word of it ("the Zolo®\nAirway Clearance System"):
+# its words run on only as far as a device noun, so a sentence starting on the next line is no part of it.
+_DEVICE_NOUN_END_RE = re.compile(rf"{_NAME_NOUN}$")
+_WRAPPED_TAIL_RE = _mark_tail(r"(?:[ \u00a0]+|[ \u00a0]*\n[ \u00a0]*)")
 # A marked name that is a set of criteria or a decision-support product ("Veritas® Surgical criteria") is no device.
 _CRITERIA_WORDS = r"(?:criteria|guidelines?|decision[\s-]+support(?:\s+(?:tools?|products?))?|screening\s+tools?)"
 _CRITERIA_PRODUCT_RE = re.compile(rf"[\s\])]*(?:[A-Z][\w&-]*\s+){{0,3}}{_CRITERIA_WORDS}\b", re.I)
@@ -632,6 +704,7 @@ def read_marked_terms(document: Document, terms: dict[str, tuple[Term, Field]], 
             _marked_words(document, base, text, terms, skip)
     _own_form_products(document, terms, skip)
     _lower_case_models(document, terms, skip)
+    _subject_products(document, terms, skip)
     _drop_makers(document, terms)
 
 
@@ -646,6 +719,80 @@ def _own_form_products(document: Document, terms: dict[str, tuple[Term, Field]],
         if len(name) < 4 or name.lower() in skip or any(name.lower() in known for known in terms):
             continue
         _add_term(terms, document, name, "device", match.start(1), match.end(1), 0.75)
+
+
+# A sentence whose subject is a product's name: "The Zolo Artificial Disc is no longer marketed."
+_SUBJECT_NAME_RE = re.compile(
+    r"(?:^|(?<=[.;:]\s))The[ \u00a0]+(?P<name>[^\W\d_][\w|+:-]*(?:[ \u00a0]+[\w|+:-]+){0,4}?)"
+    r"[ \u00a0]+(?:is|are|has|have|was|were|remains?|continues?)\b",
+    re.M,
+)
+_SUBJECT_BRAND_RE = re.compile(r"[A-Z][^\W\d_A-Z]+|[a-z]+(?:[|:][a-z]+)?|[a-z]+[A-Z][\w|+:-]*")
+_SUBJECT_OWN_FORM_RE = re.compile(r"[a-z]+[|:+][a-z]+|[a-z]+[A-Z][\w|+:-]*")
+_SUBJECT_MODEL_RE = re.compile(r"[A-Z][^\W\d_]*|[A-Z]*\d[\w-]*")
+_SUBJECT_MODEL_NUMBER_RE = re.compile(r"[A-Z]{1,3}\d*|[A-Z]*\d[\w-]*")
+# How far after a product a sentence naming another one still belongs to the same list of products.
+_SUBJECT_REACH = 300
+
+
+def _subject_products(document: Document, terms: dict[str, tuple[Term, Field]], skip: set[str]) -> None:
+    """Products named as a sentence's subject right after a list of products, with no mark and no introduction.
+
+    "Devices include the Zolo® Disc. The Kira Artificial Disc is no longer marketed. The vexa|flex disc is
+    investigational.": the subject's first word is no word of the language; a capitalised brand is followed by
+    capitalised words or models only (not "the Acme device", a maker's), a lower-case one by its model or its kind.
+    """
+    ends = sorted(field.source.end for term, field in terms.values() if term.kind == "device")
+    if not ends:
+        return
+    starts = [line.start for line in document.lines]
+    for match in _SUBJECT_NAME_RE.finditer(document.text):
+        previous = bisect.bisect_right(ends, match.start()) - 1
+        if previous < 0 or match.start() - ends[previous] > _SUBJECT_REACH:
+            continue
+        between = document.lines[
+            bisect.bisect_right(starts, ends[previous]) : bisect.bisect_right(starts, match.start())
+        ]
+        if any(is_heading(document, line) for line in between):
+            # A new section speaks of something else.
+            continue
+        words = match.group("name").split()
+        first = words[0]
+        if (
+            not _SUBJECT_BRAND_RE.fullmatch(first)
+            or first.lower() in NOT_PRODUCTS
+            or is_common_word(first)
+            or " ".join(words).lower() in skip
+        ):
+            continue
+        rest = words[1:]
+        kinds = DESCRIPTORS | KIND_WORDS
+        if first[0].isupper():
+            # "The Kira Artificial Disc", "The Kira 5": capitalised words to a kind of product, or a model. A word
+            # the document also writes in lower case ("The Intragastric Balloon", "an intragastric balloon") is an
+            # ordinary one, a brand's never.
+            named = (
+                all(_SUBJECT_MODEL_RE.fullmatch(word) for word in rest)
+                and bool(rest and (rest[-1].lower() in kinds or _SUBJECT_MODEL_NUMBER_RE.fullmatch(rest[-1])))
+                and not re.search(rf"(?<![\w|-]){re.escape(first.lower())}(?![\w|-])", document.text)
+            )
+        elif len(rest) == 1 and rest[0] in kinds:
+            # "the vexa|flex disc": a word of a brand's own form is the brand, its kind no part of the name ("the
+            # intragastric balloon" is a kind of product alone).
+            named, words = bool(_SUBJECT_OWN_FORM_RE.fullmatch(first)), [first]
+        else:
+            # "the vexa C Pro": a lower-case brand and its model, a word the document hardly uses ("the carotid
+            # C segment" is an artery's part).
+            named = (
+                bool(rest and _SUBJECT_MODEL_NUMBER_RE.fullmatch(rest[0]))
+                and all(_SUBJECT_MODEL_RE.fullmatch(word) for word in rest)
+                and document.text.lower().count(first) <= 2
+            )
+        if not named:
+            continue
+        name = " ".join(words)
+        start = match.start("name")
+        _add_term(terms, document, name, "device", start, start + len(name), 0.75)
 
 
 # A model's designation after its brand: "model 3116", "II", "X2".
@@ -836,7 +983,32 @@ def _marked_words(
             if wrapped is not None:
                 full += wrapped.group(0)
                 end = wrapped.end() - base
+            elif run_on := _wrapped_tail(document, base + match.end(), base + end):
+                full = name + text[match.end(1) : match.end()] + run_on.group(0)
+                end = run_on.end() - base
             _add_term(terms, document, full, "device", start, base + end, 0.8)
+
+
+def _wrapped_tail(document: Document, start: int, end: int) -> re.Match[str] | None:
+    """A full name's words after a mark at `start` that run on over a line break to a device noun, past `end`."""
+    if document.layout == "html":
+        # A web page's lines are its blocks (items, paragraphs, cells): none wraps into the next.
+        return None
+    found = _WRAPPED_TAIL_RE.match(document.text, start)
+    if (
+        found is None
+        or found.end() <= end
+        or "\n" not in found.group(0)
+        or not _DEVICE_NOUN_END_RE.search(found.group(0))
+    ):
+        return None
+    # A line break inside a name is a printed line's wrap, never the step into a heading or a table's cell.
+    starts = [line.start for line in document.lines]
+    first = bisect.bisect_right(starts, start) - 1
+    last = bisect.bisect_right(starts, found.end() - 1) - 1
+    if any(line.heading or line.cell for line in document.lines[max(first, 0) : last + 1]):
+        return None
+    return found
 
 
 def _marked_cells(
@@ -885,17 +1057,28 @@ def read_procedure_terms(
         considers = CONSIDERS_RE.search(sentence)
         head = considers.group("subject") if considers else sentence[: verb.start()]
         # The service's name ends where an aside, a purpose or a qualifier of the request begins.
-        subject = re.split(
-            r",|\s+\(|\s+for\s+|\s+in\s+(?:individuals|patients|members)|\s+(?:requested|used|performed|provided)\b",
-            head,
-        )[0].strip()
-        # A numbered section's statement ("2.2 Endoscopic procedures are ...") starts after its number.
+        subject = _PROCEDURE_END_RE.split(head)[0].strip()
+        # A numbered section's statement ("2.2 Endoscopic procedures are ...") starts after its number, a list
+        # item's after its marker ("- ", "* ", a statement's label "N2").
         subject = re.sub(
-            r"^(?:\d+(?:\.\d+)*\.?\s+)?(?:the\s+|an?\s+)?(?:use\s+of\s+)?(?:the\s+)?", "", subject, flags=re.I
+            r"^(?:(?:\d+(?:\.\d+)*\.?|[-•*▪◦·]|[A-Z]\d{1,2}[.)]?)\s+)?(?:the\s+|an?\s+)?(?:use\s+of\s+)?(?:the\s+)?",
+            "",
+            subject,
+            flags=re.I,
         )
         subject = re.sub(r"\s+(?:systems?|devices?)$", "", strip_marks(subject), flags=re.I)
+        # "The zolo|flex disc has no approval and is investigational": a statement about a product named as a
+        # device, not a procedure.
+        named = f" {subject.lower()} "
+        if any(
+            f" {name.lower()} " in named
+            for term, _ in terms.values()
+            if term.kind == "device"
+            for name in (term.name, term.short)
+        ):
+            continue
         if 2 <= len(subject.split()) <= 10 and not re.search(
-            r"\b(?:this|these|it|services?|following)\b", subject, re.I
+            r"\b(?:this|these|it|services?|following|criteri(?:a|on))\b", subject, re.I
         ):
             start = (
                 position.source.start + sentence.find(subject[:5]) if subject[:5] in sentence else position.source.start
@@ -931,6 +1114,14 @@ def read_procedure_terms(
                 title.source.start + len(procedure),
                 0.7,
             )
+
+
+# The service's name ends where an aside, a purpose, a qualifier of the request, a relative clause or a verb of its
+# own begins ("X that needs no endoscopy", "X has no approval and is investigational").
+_PROCEDURE_END_RE = re.compile(
+    r",|\s+\(|\s+for\s+|\s+in\s+(?:individuals|patients|members)|\s+(?:requested|used|performed|provided)\b|"
+    r"\s+(?:with\s+the|that|which|who|has|have|had|is|are|was|were|must|may|can|should|will)\s"
+)
 
 
 def _lower_first(phrase: str) -> str:

@@ -34,7 +34,8 @@ _UNITS: dict[str, tuple[str, ...]] = {
     "weeks": ("weeks", "week", "wks"),
     "days": ("days", "day"),
     "mm": ("mm", "millimeters", "millimetres"),
-    "kg/m2": ("kg/m2", "kg/m²", "kg/m^2"),
+    # "kg/m" too: a page's superscript 2 is often lost when its text is taken out.
+    "kg/m2": ("kg/m2", "kg/m²", "kg/m^2", "kg/m"),
     "degrees": ("degrees", "degree", "°"),
     "%": ("%", "percent"),
     "points": ("points", "point"),
@@ -266,7 +267,11 @@ def _expanded(text_words: list[str]) -> list[str]:
     """The words and the label words they stand for ("previous" is also "prior", "laminectomy" "surgery")."""
     text_words = text_words + [_SAME_AS[w] for w in text_words if w in _SAME_AS]
     text_words += ["therapy" for w in text_words if w != "therapy" and _THERAPY_RE.fullmatch(w)]
-    if any(w in _CONSERVATIVE_WORDS for w in text_words):
+    # A treatment is named in the singular or the plural ("exercise", "exercises").
+    if any(
+        w in _CONSERVATIVE_WORDS or f"{w}s" in _CONSERVATIVE_WORDS or w.removesuffix("s") in _CONSERVATIVE_WORDS
+        for w in text_words
+    ):
         # One word of the label, as "physical therapy" says "therapy": with weeks beside it, the weeks tried.
         text_words = [*text_words, "conservative"]
     return text_words + ["surgery" for w in text_words if _SURGERY_RE.fullmatch(w)]
@@ -309,11 +314,27 @@ _CLOSING_CODES_RE = re.compile(r"\(\s*[A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?[^()
 _WITH_MORE_RE = re.compile(r"\bwith\s+(?:at\s+least|one|two|a|an)\b", re.I)
 
 
-# A relative clause after the codes ("plaque psoriasis (L40.0) that covers both palms") asks more of the
-# diagnosis than its code says: a severity or a consequence the reviewer reads from the records.
+# A relative clause after the codes ("plaque psoriasis (L40.0) that covers both palms"), or a proof the
+# diagnosis must have ("(L40.0) confirmed by biopsy", "shown on imaging"), asks more of it than its code
+# says: a severity, a consequence or a test the reviewer reads from the records. Where the diagnosis sits
+# ("located on the heel") or that the records hold it ("documented in the chart") asks nothing more.
 _AFTER_CODES_CLAUSE_RE = re.compile(
-    r"\(\s*[A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?[^()]*\)\s*,?\s*(?:that|which|who|whose)\b", re.I
+    r"\(\s*[A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?[^()]*\)\s*,?\s*"
+    r"(?:that|which|who|whose|(?:confirm|prove|proven|shown|demonstrat|establish|verifi|diagnos|seen|evidenc|"
+    r"document)\w*\s+(?:by|on|with|through|at)\b)",
+    re.I,
 )
+# Codes named after "such as" are an example's codes ("a neuromuscular disease, such as ALS (G12.21)"):
+# the criterion admits diagnoses the codes do not list.
+_EXAMPLE_INTRO_RE = re.compile(r"\b(?:such\s+as|for\s+example|for\s+instance|e\.\s?g\.)", re.I)
+# "and is", "and has": a second predicate of the member, a condition of its own beside the test ...
+# unless it says the treatment timed did not work ("and has not improved"), the "failed" of the fact.
+_SECOND_PREDICATE_RE = re.compile(r",?\s+and\s+(?=(?:is|are|was|were|has|have|had|does|do|did|will|can|must)\b)", re.I)
+# A leaf that opens on a preposition ("of diabetic origin, ...") qualifies a noun of the criterion above it.
+_NOT_WORKED_RE = re.compile(
+    r"\b(?:not|no|never|without)\b[^.;]{0,20}?\b(?:improv|respon|reliev|heal|help|resolv|benefit|work|succe)\w*", re.I
+)
+_QUALIFIER_RE = re.compile(r"\s*(?:of|from|due\s+to|caused\s+by|secondary\s+to|related\s+to)\b", re.I)
 _ASIDE_RE = re.compile(r"\(\s*(?:for\s+example|for\s+instance|e\.\s?g\.|eg\b|such\s+as)[^()]*\)", re.I)
 
 
@@ -344,6 +365,16 @@ def _compound(text: str, fact: FactSpec) -> bool:
                 return True
     if fact.value_type == "code_list" and _AFTER_CODES_CLAUSE_RE.search(text):
         return True
+    if fact.value_type == "code_list" and _example_codes(text):
+        return True
+    # "The member is 10 years of age or older and is skeletally immature": each predicate is a condition,
+    # and the fact states one of them only.
+    predicates = [p for p in _SECOND_PREDICATE_RE.split(text) if p.strip()]
+    if len(predicates) > 1 and any(
+        not _names_fact(_words(p) + (["failed"] if _NOT_WORKED_RE.search(p) else []), label_words, aliases)
+        for p in predicates
+    ):
+        return True
     if fact.value_type in ("number", "integer"):
         comparison = _comparison(text)
         if comparison is not None and _other_quantity(text, comparison[2]):
@@ -354,7 +385,10 @@ def _compound(text: str, fact: FactSpec) -> bool:
     # "inadequate control, with an HbA1c of 7 percent or higher": the clause states the test itself;
     # "BMI of 35 or greater with at least one comorbidity" adds a condition after it.
     if fact.value_type in ("number", "integer"):
-        return _comparison(text[: with_more.start()]) is not None or _comparison(text[with_more.start() :]) is None
+        before = text[: with_more.start()]
+        if _comparison(before) is not None or _comparison(text[with_more.start() :]) is None:
+            return True
+        return _other_condition_before_with(before, label_words, aliases)
     # "Type 2 diabetes with a foot ulcer (E11.621)": the codes that close the criterion name the whole
     # diagnosis, its "with" clause included.
     if closing is not None:
@@ -362,8 +396,36 @@ def _compound(text: str, fact: FactSpec) -> bool:
     return True
 
 
+def _names_fact(words: list[str], label_words: list[str], aliases: set[str]) -> bool:
+    return _coverage(label_words, words) >= 0.3 or bool(set(words) & aliases)
+
+
+def _example_codes(text: str) -> bool:
+    """Whether the criterion's codes all follow an "e.g." / "such as": the codes of its examples."""
+    first_code = next((m for m in _ICD_RE.finditer(text) if re.search(r"\d", m.group(1)[1:])), None)
+    return first_code is not None and _EXAMPLE_INTRO_RE.search(text[: first_code.start()]) is not None
+
+
+def _other_condition_before_with(before: str, label_words: list[str], aliases: set[str]) -> bool:
+    """Whether what a "with" clause's test follows is a condition of its own.
+
+    Set off by a comma, the clause restates what precedes it as the test ("Obesity, with a BMI of 30 or
+    more"); joined straight to a noun it narrows that noun ("Type 2 diabetes with an HbA1c of 9% or less"),
+    so the criterion asks for both, and so does a leaf that first qualifies a noun of the criterion above
+    it ("of diabetic origin, with an HbA1c ..."). Whom it is about ("members with a BMI ...") is no condition.
+    """
+    words = [w for w in _words(before) if w not in _WHOSE_WORDS]
+    if not words or _names_fact(words, label_words, aliases):
+        return False
+    return re.search(r"[,;:]\s*$", before) is None or _QUALIFIER_RE.match(before) is not None
+
+
 _TIME_UNITS = {"years", "months", "weeks", "days"}
-_WHOSE_WORDS = {"member", "members", "patient", "patients", "beneficiary", "individual", "s", "has", "have", "been"}
+_WHOSE_WORDS = {
+    "member", "members", "patient", "patients", "beneficiary", "individual", "individuals", "s", "has", "have",
+    "been", "adult", "adults", "child", "children", "adolescent", "adolescents", "person", "persons", "people",
+    "presents", "presenting", "presented",
+}  # fmt: skip
 # A reading taken with a device in use ("residual AHI ... while using PAP"), unlike a lab value
 # measured while on a medicine, which is the member's value the fact holds.
 _ON_TREATMENT_RE = re.compile(r"\bresidual\b|\bwhile\s+(?:using|wearing)\b", re.I)

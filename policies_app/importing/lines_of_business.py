@@ -8,6 +8,12 @@ from policies_app.importing.readers import Document
 from policies_app.importing.result import Field
 from policies_app.importing.spans import field_at
 
+# What parts a label from its value: a colon (AsciiDoc's "::" too), a cell, or a dotted leader
+# ("Lines of business ... Commercial", "Set first published . 2016").
+_LABEL_SEPARATOR = r"(?:::?|[\t|]|\.{2,}|(?<=[ \t])\.(?=[ \t]))"
+# A label's value wrapped onto the next lines, indented under it, after a line that stops on a list's
+# separator or joining word ("Medicaid (...);" / "                 Medicare Advantage").
+_LABEL_CONTINUED = r"(?:(?:(?<=[;,])|(?<=\band)|(?<=\bor))\n[ \t]{4,}[^\s][^\n]*)*"
 _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     (re.compile(r"\b(?:does|do|shall|will|may)\s+not\s+apply\s+to\b[^.]*", re.I), 0.95),
     # The plan named first, as a label: "Medicare Advantage: this policy does not apply".
@@ -73,8 +79,9 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     ),
     (
         re.compile(
-            r"^[ \t|*]*(?:(?:excluded|exempt)\s+(?:products?|plans?|lines?\s+of\s+business|members)(?:\s*\(s\))?|"
-            r"not\s+in\s+scope|out\s+of\s+scope|outside\s+(?:the\s+)?scope)[ \t*]*[:\t|][^\n]*",
+            r"^[ \t|*]*(?:(?:excluded|exempt)\s+(?:products?|plans?|lines?(?:\s+of\s+business)?|members)(?:\s*\(s\))?|"
+            r"(?:(?:products?|plans?|lines?\s+of\s+business)\s+)?(?:not\s+in|out\s+of|outside(?:\s+the)?)\s+scope)"
+            r"[ \t*]*" + _LABEL_SEPARATOR + r"[^\n]*" + _LABEL_CONTINUED,
             re.I | re.M,
         ),
         0.9,
@@ -153,15 +160,26 @@ _APPLIES_ONLY_RE = re.compile(
 # has named a public programme before it ("Medicare Advantage (HMO and PPO) plans").
 _PRODUCT_TYPE_RE = re.compile(r"\b(?:HMO|PPO|EPO)s?\b")
 _PUBLIC_PROGRAMME_RE = re.compile(r"\b(?:Medicare|Medicaid|CHIP|FEP|Medi-Cal)\b", re.I)
+# ... or names it after the plans the product types qualify, as the plans' kind ("Acme Prime (HMO) and
+# Acme Plus (PPO) Medicare Advantage members"): no list separator and no head noun ends the first plan
+# before the programme.
+_PROGRAMME_AFTER_RE = re.compile(
+    r"(?:(?![,;]|\b(?:plans?|members|products?|enrollees|policies)\b)[^.])*?"
+    r"\b(?:Medicare|Medicaid|CHIP|FEP|Medi-Cal)\b",
+    re.I,
+)
 # The rest of a statement a page wrapped ("... members of employer group plans and of Individual &" /
 # "Family plans ..."): the following lines up to the sentence's end, short of a blank line.
 _WRAPPED_REST_RE = re.compile(r"(?:\n(?![ \t]*\n)[^.\n]{1,160}){1,2}")
 _PRODUCTS_WORDS = (
     r"^[ \t|*]*(?:applicable\s+|affected\s+|covered\s+)?(?:products?|plans?|plan\s+types?|product\s+lines?|"
-    r"lines?(?:\s*\(s\))?\s+of\s+business|benefit\s+plans?|market\s+segments?)(?:\s*\(s\))?(?:\s+affected)?[ \t*]*"
+    r"lines?(?:\s*\(s\))?\s+of\s+business|benefit\s+plans?|market\s+segments?)(?:\s*\(s\))?"
+    r"(?:\s+affected|\s+(?:in|within)\s+scope)?[ \t*]*"
 )
 # A header label naming the plans the document is for: "Products: Commercial HMO, ...".
-_PRODUCTS_LABEL_RE = re.compile(_PRODUCTS_WORDS + r"[:\t|][ \t]*(?P<who>[^\n]{3,200})", re.I | re.M)
+_PRODUCTS_LABEL_RE = re.compile(
+    _PRODUCTS_WORDS + _LABEL_SEPARATOR + r"[ \t]*(?P<who>[^\n]{3,200}" + _LABEL_CONTINUED + ")", re.I | re.M
+)
 # The same label over a list of the plans, one an item, each ticked or crossed ("- ✓ Commercial" /
 # "- ✗ Medicaid"): a crossed item is a plan the document does not apply to.
 _PRODUCTS_HEAD_RE = re.compile(_PRODUCTS_WORDS + r":[ \t]*\n", re.I | re.M)
@@ -171,15 +189,39 @@ _CHECKLIST_ITEM_RE = re.compile(
 # The same label alone on its line with its value on the next (a definition grid's term and definition);
 # the value is a list of plans, never a sentence.
 _PRODUCTS_ALONE_RE = re.compile(
-    r"^[ \t|*]*(?:(?P<excluded>excluded|exempt)\s+)?(?:products?|plans?|plan\s+types?|product\s+lines?|"
-    r"lines?\s+of\s+business)[ \t*]*\n[ \t|*]*(?P<who>[^\n]{3,200})$",
+    r"^[ \t|*]*(?:(?:(?P<excluded>excluded|exempt)\s+)?(?:products?|plans?|plan\s+types?|product\s+lines?|"
+    r"lines?\s+of\s+business)|"
+    # An exclusion label over its value: "Not applicable to:" / "Acme Senior (Medicare Advantage)".
+    r"(?P<not_applicable>not\s+applicable\s+to|(?:does|do)\s+not\s+apply\s+to))[ \t*]*:?[ \t*]*\n"
+    r"[ \t|*]*(?P<who>[^\n]{3,200})$",
     re.I | re.M,
 )
+# A list item under a label is read by the list's own rule, never as the label's whole value.
+_ITEM_MARKER_RE = re.compile(r"^[ \t]*(?:[-*•▪◦·]|\d{1,2}[.)])[ \t]")
 # Ballot boxes inside one label's value ("☒ Commercial ☒ Medicaid ☐ Medicare Advantage"): where an empty
 # box stands beside them, a marked box is a ticked one and the empty box a plan left out.
 _BALLOT_RE = re.compile(r"(?P<box>[☐☑☒✓✔✗✘❌])[ \t]*(?P<name>[^☐☑☒✓✔✗✘❌\n]+)")
 # An applicability statement's exception names the plans it leaves out: "all products except the FEP".
 _EXCEPT_RE = re.compile(r"\b(?:except(?:\s+for)?|excluding|other\s+than|but\s+not)\b", re.I)
+# "Acme Medicaid (dual-eligible benefits) follows the state agency's criteria": a plan held to another
+# body's rules is not reviewed under this document ("follows this policy" and "the same criteria" are).
+# A part of a programme the document applies to ("Medicaid managed care members follow their plan's
+# criteria" in a Medicaid manual) leaves the programme in.
+_FOLLOWS_OTHER_RULES_RE = re.compile(
+    r"(?P<plan>\b(?:Medicare|Medicaid|CHIP|FEP|Federal\s+Employee\s+Program)\b"
+    r"(?:(?!\b(?:this|these)\b)(?:[^.;:\n\t]|\n(?![ \t]*\n))){0,120}?)\bfollows?\s+"
+    r"(?!(?:this|these|the\s+same|our)\b)(?:[\w'’-]+\s+){0,4}?"
+    r"(?:criteria|rules|guidelines?|polic(?:y|ies)|fee\s+schedules?|requirements|manual|determinations?)\b",
+    re.I,
+)
+# "All Acme products except Acme Medicaid", a label's value or a sentence's subject with no "applies to":
+# the exception names a plan left out, the plans before it the ones the document is for ("all members
+# except ..." may be a rule's reach, such as prior authorization's, not the document's).
+_ALL_EXCEPT_RE = re.compile(
+    r"\ball\s+(?P<who>(?:[\w'’&/-]+\s+){0,5}?)(?:products|plans|lines\s+of\s+business)\s+"
+    r"(?:except(?:\s+for)?|excluding|other\s+than|but\s+not)\s+(?P<left_out>[^.;\n]{3,200})",
+    re.I,
+)
 # A register line of industry abbreviations: "LOB  COMM-GRP  IND-EXCH  EXCL  MCR-ADV".
 _LOB_CODES_LINE_RE = re.compile(
     r"^[ \t|*]*(?:LOB\b[ \t]*[:\t]?|(?i:lines?\s+of\s+business|products?|plans?)[ \t]*[:\t])[ \t]*(?P<codes>[^\n]+)",
@@ -271,6 +313,15 @@ def _read_matrix_columns(document: Document, applies: dict[str, Field]) -> None:
             offset += len(cell) + 1
 
 
+def _read_all_except(document: Document, excluded: dict[str, Field], applies: dict[str, Field]) -> None:
+    for statement in _ALL_EXCEPT_RE.finditer(document.text):
+        for group, target in (("left_out", excluded), ("who", applies)):
+            for value, name in _LOB_NAMES:
+                if (hit := name.search(statement.group(group))) and value not in excluded and value not in applies:
+                    start = statement.start(group) + hit.start()
+                    target[value] = field_at(document, value, start, start + len(hit.group(0)), 0.85)
+
+
 def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]]:
     excluded: dict[str, Field] = {}
     for pattern, confidence in _LOB_RES:
@@ -293,7 +344,9 @@ def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]
     for alone in _PRODUCTS_ALONE_RE.finditer(document.text):
         if re.search(r"\.(?:\s|$)", alone.group("who")):
             continue
-        target = excluded if alone.group("excluded") else applies
+        if _CHECKLIST_ITEM_RE.match(alone.group("who")) or _ITEM_MARKER_RE.match(alone.group("who")):
+            continue
+        target = excluded if alone.group("excluded") or alone.group("not_applicable") else applies
         # One plan an item, each item its own line of business ("Acme Choice (PPO); Acme Gold (Medicare ...)").
         for item in re.finditer(r"[^;,()]+(?:\([^()]*\)[^;,()]*)*", alone.group("who")):
             if (found := _line_of_business(item.group(0))) and found[0] not in excluded and found[0] not in applies:
@@ -336,11 +389,19 @@ def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]
                 applies.setdefault(value, field_at(document, value, start, match.start("who") + hit.end(), confidence))
         if "commercial" not in excluded and "commercial" not in applies:
             for hit in _PRODUCT_TYPE_RE.finditer(who):
-                if not _PUBLIC_PROGRAMME_RE.search(who[: hit.start()]):
+                if not _PUBLIC_PROGRAMME_RE.search(who[: hit.start()]) and not _PROGRAMME_AFTER_RE.match(
+                    who, hit.end()
+                ):
                     start = match.start("who") + hit.start()
                     applies["commercial"] = field_at(document, "commercial", start, start + len(hit.group(0)), 0.8)
                     break
     _read_matrix_columns(document, applies)
+    _read_all_except(document, excluded, applies)
+    for statement in _FOLLOWS_OTHER_RULES_RE.finditer(document.text):
+        for value, name in _LOB_NAMES:
+            if (plan := name.search(statement.group("plan"))) and value not in excluded and value not in applies:
+                start = statement.start() + plan.start()
+                excluded[value] = field_at(document, value, start, start + len(plan.group(0)), 0.85)
     for value in excluded:
         applies.pop(value, None)
     if not excluded and not applies and (medicare := _MEDICARE_DOCUMENT_RE.search(document.text[:4000])):

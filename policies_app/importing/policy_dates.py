@@ -5,7 +5,9 @@ from __future__ import annotations
 import bisect
 import re
 from datetime import date, timedelta
+from itertools import pairwise
 
+from policies_app.importing.code_lists import contents_entries_dropped
 from policies_app.importing.dates import (
     DATE_PATTERN,
     DATE_RE,
@@ -67,7 +69,10 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
         rf"(?:approved|reviewed|endorsed)\s+by\s+(?:the\s+)?(?:[\w&/-]+\s+){{0,4}}{_BODY}(?:\s+on)?|"
         # A register's abbreviation: "LAST REV 10/15/2025".
         r"last\s+rev\.?(?:\s+(?:date|dt\.?))?|"
-        r"(?<!original\s)(?<!initial\s)(?<!first\s)committee\s+approv(?:al|ed)(?:\s+date)?(?:\s+on)?",
+        r"(?<!original\s)(?<!initial\s)(?<!first\s)committee\s+approv(?:al|ed)(?:\s+date)?(?:\s+on)?|"
+        # A criteria library's "Clinical review ..... 2026-01-28": the review named by its kind, only as a
+        # label (a colon, a tab or a leader after it), since a sentence's "clinical review" is a process.
+        r"(?<!next\s)(?:clinical|medical)\s+review(?:\s+date)?(?=[ \t]*(?::|\t|\.(?:\.|[ \t])))",
         0.9,
     ),
     (
@@ -104,6 +109,15 @@ _DATE_LEAD = (
 _REVISION_TAG = r"(?:rev(?:ision)?\.?|version|v)\s*[A-Z0-9][\w.]{0,3},?\s+"
 
 
+# A dotted leader a long label leaves room for only one dot of ("Set first published . 2016-01-01"):
+# a dot standing alone between spaces, never a full stop after a word.
+_SHORT_LEADER = r"(?<=\s)\.(?=[ \t])"
+
+
+# A bracketed aside closing a label ("Effective Date (for dates of service on or after): 03/01/2026").
+_LABEL_ASIDE = r"(?:[ \t]*\([^()\n]{1,60}\))?"
+
+
 def _keyed(words: str) -> str:
     """The label's words also joined by underscores, as front matter writes its keys ("last_reviewed")."""
     return words.replace(r"\s+", r"[\s_]+")
@@ -113,7 +127,7 @@ _DATE_LABEL_RES = [
     (
         kind,
         re.compile(
-            rf"(?<![\w-])(?:{_keyed(words)})\s*(?:[:\-–|\t]\s*|\s+|\.{{2,}}\s*){{1,3}}(?:{_DATE_LEAD}\s+)?(?:{_REVISION_TAG})?(?P<d>{DATE_PATTERN}|{MONTH_YEAR_PATTERN})",
+            rf"(?<![\w-])(?:{_keyed(words)}){_LABEL_ASIDE}\s*(?:[:\-–|\t]\s*|\s+|\.{{2,}}\s*|{_SHORT_LEADER}){{1,3}}(?:{_DATE_LEAD}\s+)?(?:{_REVISION_TAG})?(?P<d>{DATE_PATTERN}|{MONTH_YEAR_PATTERN})",
             re.I,
         ),
         conf,
@@ -150,6 +164,7 @@ def _sentence_before(text: str, line_start: int, offset: int) -> str:
 def read_dates(
     document: Document, fields: dict[str, Field | list[Field]], history: list[Field], found: list[Section]
 ) -> None:
+    found = contents_entries_dropped(document, found, "history")
     text = document.text
     starts = [line.start for line in document.lines]
 
@@ -163,6 +178,10 @@ def read_dates(
         for s in found
         if s.kind == "history" and s.lines and not _labelled_dates(document, s)
     ]
+    for kind, cell_start, cell_end, value, has_day, header in _label_grid_dates(document):
+        taken.append(header)
+        if kind not in fields:
+            fields[kind] = field_at(document, value, cell_start, cell_end, 0.9 if has_day else 0.85)
     for kind, pattern, confidence in _DATE_LABEL_RES:
         for match in pattern.finditer(text):
             if any(s <= match.start() < e for s, e in taken):
@@ -230,6 +249,46 @@ _LABEL_KINDS_RES = [
 ]
 
 
+def _label_grid_dates(document: Document) -> list[tuple[str, int, int, date, bool, tuple[int, int]]]:
+    """The dates of a table whose header row names them and whose next row gives them, column by column.
+
+    "Effective Date<TAB>Original Date<TAB>Last Reviewed" over "03/01/2026<TAB>01/01/2010<TAB>01/12/2026":
+    each date belongs to the label above it, not to the label just before it in the text. Each is
+    (kind, start, end, date, has a day, the header row's span).
+    """
+    found: list[tuple[str, int, int, date, bool, tuple[int, int]]] = []
+    rows = [line for line in document.lines if document.line_text(line).strip()]
+
+    def dated_columns(line: Line, width: int) -> set[int]:
+        cells = document.line_text(line).split("\t")
+        if len(cells) != width:
+            return set()
+        return {i for i, cell in enumerate(cells) if _BARE_DATE_RE.match(cell.strip())}
+
+    for index, (header, values) in enumerate(pairwise(rows)):
+        labels = document.line_text(header).split("\t")
+        cells = document.line_text(values).split("\t")
+        if len(labels) < 2 or len(labels) != len(cells):
+            continue
+        kinds = [next((k for k, pattern in _LABEL_KINDS_RES if pattern.match(label)), None) for label in labels]
+        if sum(kind is not None for kind in kinds) < 2:
+            continue
+        # A log's header ("Review date<TAB>Effective date<TAB>Change") is over many rows dated alike.
+        if index + 2 < len(rows) and dated_columns(rows[index + 2], len(labels)) & dated_columns(values, len(labels)):
+            continue
+        offset = values.start
+        for kind, cell in zip(kinds, cells, strict=True):
+            value = cell.strip()
+            parsed = to_date(value) if _BARE_DATE_RE.match(value) else None
+            if parsed is None and (first_day := month_year_date(value)) is not None:
+                parsed = (first_day, False)
+            if kind is not None and parsed is not None:
+                start = offset + cell.index(value)
+                found.append((kind, start, start + len(value), parsed[0], parsed[1], (header.start, values.end)))
+            offset += len(cell) + 1
+    return found
+
+
 def _labelled_dates(document: Document, section: Section) -> bool:
     """A "Policy History" heading over the policy's labelled dates, one of each ("Last Review 04/10/2025",
     "Originally effective 03/27/2009", "Next Review 04/09/2026"), as a bulletin's header block prints them.
@@ -258,7 +317,7 @@ def _labelled_dates(document: Document, section: Section) -> bool:
 # with the revision's letter or number in a column before it ("C  09 Mar 2023  Periodic review",
 # "2024-07  08/01/2024  Limits changed").
 _DATED_ROW_RE = re.compile(
-    rf"^\s*(?:[-•*▪◦·]\s*)?(?:(?:[A-Z]|\d{{1,2}}(?:\.\d{{1,2}})?|\d{{4}}-\d{{2}})[ \t]+)?(?P<d>{DATE_PATTERN})\s*(?:[|\t:–-]\s*|\s+)(?=[A-Za-z])",
+    rf"^\s*(?:[-•*▪◦·|]\s*)?(?:(?:[A-Z]|\d{{1,2}}(?:\.\d{{1,2}})?|\d{{4}}-\d{{2}})[ \t]+)?(?P<d>{DATE_PATTERN})\s*(?:[|\t:–-]\s*|\s+)(?=[A-Za-z])",
     re.I,
 )
 
@@ -285,13 +344,18 @@ def _dated_rows(document: Document, found: list[Section]) -> list[Line]:
 
 
 # A history table's title where the reader did not take it for a heading ("7.0 POLICY HISTORY",
-# "Revision history:"), so that its rows sit in the section before it.
+# "Revision history:", a lightweight markup's "== Revision history"), so that its rows sit in the
+# section before it.
 _HISTORY_TITLE_RE = re.compile(
-    r"^\s*(?:(?:§\s*)?\d{1,3}(?:\.\d{1,3})*\.?\s+|[IVX]{1,4}\.\s+)?(?:(?:policy|document|revision|review|publication|version)\s+)?"
+    r"^\s*(?:[=#]{1,6}\s+)?(?:(?:§\s*)?\d{1,3}(?:\.\d{1,3})*\.?\s+|[IVX]{1,4}\.\s+)?(?:(?:policy|document|revision|review|publication|version)\s+)?"
     # A controlled document's "Document control" table lists its revisions.
     r"(?:history|revisions|change\s+log|document\s+control)\s*:?\s*$",
     re.I,
 )
+
+
+# A lightweight markup's table delimiter ("|===", "|---|---|") or block attribute line ("[cols="1,3"]").
+_TABLE_MARKUP_RE = re.compile(r"^\s*(?:[|=+:\-\s]{3,}|\[[^\]\n]*\])\s*$")
 
 
 def _titled_rows(document: Document, found: list[Section]) -> list[Line]:
@@ -306,6 +370,7 @@ def _titled_rows(document: Document, found: list[Section]) -> list[Line]:
         if id(title) in in_history or not _HISTORY_TITLE_RE.match(document.line_text(title)):
             continue
         indent: int | None = None
+        markup = 0
         for offset, line in enumerate(document.lines[index + 1 : index + 60]):
             text = document.line_text(line)
             if not text.strip():
@@ -314,7 +379,11 @@ def _titled_rows(document: Document, found: list[Section]) -> list[Line]:
             if _DATED_ROW_RE.match(text):
                 indent = depth if indent is None else indent
                 rows.append(line)
-            elif indent is None and offset < 2 and not line.heading:
+            elif indent is None and _TABLE_MARKUP_RE.match(text):
+                # A markup table's delimiter or column spec ("|===", "[cols=...]") is no heading row.
+                markup += 1
+                continue
+            elif indent is None and offset - markup < 2 and not line.heading:
                 continue
             elif indent is None or depth <= indent or line.heading:
                 break
@@ -417,6 +486,12 @@ def _rows_below_empty_log(document: Document, found: list[Section]) -> list[Line
     return rows
 
 
+# A footnote printed under a log ("[1] Abstinence for 6 weeks ... Revised 12/09/2025 by the workgroup"):
+# its marker opens the line and its date stands in its prose, in the same cell, while a row's date has
+# a cell of its own or follows its marker straight away. An asterisk is left out: it is a bullet too.
+_FOOTNOTE_RE = re.compile(r"^\s*(?:\[\d{1,3}\]|[¹²³⁴⁵⁶⁷⁸⁹⁰]+|[†‡]+)[ \t]*[A-Za-z][^\t|]*$")
+
+
 # A number column before a row's date that takes a year-and-month shape ("2025-19  01/01/2026 ..."):
 # a transmittal's or document's number, as a full date stands in the next cell.
 _LEADING_NUMBER_RE = re.compile(rf"\d{{4}}-\d{{2}}[ \t]+(?=(?:{DATE_PATTERN})(?![\w/]))", re.I)
@@ -446,6 +521,7 @@ def _described_by_next_line(document: Document, rows: list[Line]) -> dict[int, i
 
 
 def read_history(document: Document, found: list[Section]) -> list[Field]:
+    found = contents_entries_dropped(document, found, "history")
     rows: list[Field] = []
     position = {id(line): index for index, line in enumerate(document.lines)}
     in_section = [
@@ -482,6 +558,8 @@ def read_history(document: Document, found: list[Section]) -> list[Field]:
         if match is None and id(line) in in_log and (month_year := _month_year(text)):
             match, parsed = month_year[0], (month_year[1], False)
         if match is None or _COPY_DATE_RE.search(text[: match.start()]) or _continues_row(document, position[id(line)]):
+            continue
+        if _FOOTNOTE_RE.match(text[: match.start()]):
             continue
         if parsed is None or _is_date_label(text, match):
             continue

@@ -86,6 +86,12 @@ VERB_RE = re.compile(
     r"\b(?:is|are|will\s+be|may\s+be|shall\s+be|be)\s+(?P<neg>not\s+)?(?:(?:considered|deemed)\s+(?:to\s+be\s+)?)?",
     re.I,
 )
+# A position kept through a change states it too: "X remains investigational", "continues to be not covered".
+_POSITION_VERB_RE = re.compile(
+    r"\b(?:is|are|will\s+be|may\s+be|shall\s+be|be|remains?|continues?\s+to\s+be)\s+(?P<neg>not\s+)?"
+    r"(?:(?:considered|deemed)\s+(?:to\s+be\s+)?)?",
+    re.I,
+)
 # "... is not covered under section A": a remark on another statement's reach, which that statement
 # already positions, not a position of its own.
 _OTHER_STATEMENT_RE = re.compile(
@@ -184,7 +190,7 @@ def position_of(sentence: str) -> tuple[str, str] | None:
         position = _predicate_position(("not " if considers.group("neg") else "") + predicate)
         if position is not None:
             return position, considers.group("subject")
-    for verb in VERB_RE.finditer(sentence):
+    for verb in _POSITION_VERB_RE.finditer(sentence):
         predicate = _PROVEN_RE.sub("", sentence[verb.end() :])
         if verb.group("neg"):
             predicate = "not " + predicate
@@ -396,9 +402,74 @@ _PROSE_LINE_RE = re.compile(r"^[ \t]*[A-Z][^\t\n]*?(?:\s+[^\s\t]+){5,}[^\t\n]*\.
 _CODE_LIKE_RE = re.compile(r"\b(?:\d{4}[0-9A-Z]|[A-Z]\d{4}|[A-Z]\d{2}\.\w{1,4})\b")
 
 
+def _unbracketed(text: str) -> str:
+    """The line without its asides: a code in brackets ("without dysplasia (K22.70) is ...") names the
+    condition a sentence is about, where a code table's row starts with its code."""
+    return re.sub(r"\([^()]*\)", "", text)
+
+
 def _section_label(heading: str) -> str:
     label = re.match(r"^\W*((?:section|part|table)\s+[A-Z0-9]{1,3})\b", heading, re.I)
     return label.group(1).lower() if label else ""
+
+
+# A criteria set's outcome label: "Outcome if met: MEDICALLY NECESSARY (approve rental)". Reaching it
+# takes the criteria above, so the position is one with criteria; "if not met" states none.
+_OUTCOME_RE = re.compile(
+    r"^\W*(?:outcome|decision|determination|result|disposition|action)\s+(?:if|when)\s+"
+    r"(?:(?:all\s+)?(?:the\s+)?(?:criteria|conditions|requirements)\s+(?:are\s+)?)?met\s*[:\t]\s*(?P<status>[^\n]+)$",
+    re.I,
+)
+_RULE_LINE_RE = re.compile(r"^\W*$")
+
+
+def _outcome_positions(document: Document, lines: Sequence[Line]) -> list[Field]:
+    positions: list[Field] = []
+    chosen = {line.start for line in lines}
+    previous = ""
+    for line in document.lines:
+        text = document.line_text(line)
+        outcome = _OUTCOME_RE.match(text)
+        status = _predicate_position(outcome.group("status")) if outcome else None
+        if outcome and status and status.startswith("medically_necessary") and line.start in chosen:
+            value = {"position": "medically_necessary_with_criteria", "indication": previous}
+            positions.append(field_at(document, value, line.start, line.end, 0.8))
+        elif not _RULE_LINE_RE.match(text) and not re.match(r"^\W*outcome\b", text, re.I):
+            previous = strip_marks(text).strip()[:200]
+    return positions
+
+
+# "All of the criteria in the right-hand column must be met": in a document that names no position
+# of its own (a bulletin announcing revised criteria), the criteria it holds a request to are its
+# coverage.
+_CRITERIA_MUST_BE_MET_RE = re.compile(
+    r"^\W*(?:all|each|every|both)\s+(?:of\s+)?(?:the\s+|these\s+)?(?:following\s+|revised\s+|new\s+)?"
+    r"(?:criteria|criterion|conditions|requirements)\b[^.;:]*?\bmust\s+(?:all\s+)?be\s+met\b",
+    re.I,
+)
+
+
+def _criteria_statement(document: Document, sentences: list[tuple[int, int, str]]) -> list[Field]:
+    for start, end, sentence in sentences:
+        if _CRITERIA_MUST_BE_MET_RE.match(sentence):
+            indication = strip_marks(_heading_before(document, start)).strip()
+            value = {"position": "medically_necessary_with_criteria", "indication": indication}
+            # Read from the criteria's wording, not from a position's: a reviewer confirms it.
+            return [field_at(document, value, start, end, 0.6)]
+    return []
+
+
+def _restated_outcomes(document: Document, outcomes: list[Field], stated: list[Field]) -> list[Field]:
+    """Outcome labels whose own statement follows them: the statement states the position, the label only
+    repeats it ("Outcome if met: MEDICALLY NECESSARY" over "Purchase is medically necessary when ...")."""
+    kept: list[Field] = []
+    for at, outcome in enumerate(outcomes):
+        limit = outcomes[at + 1].source.start if at + 1 < len(outcomes) else len(document.text)
+        following = [p for p in stated if outcome.source.end <= p.source.start < limit]
+        near = bool(following) and document.text.count("\n", outcome.source.end, following[0].source.start) <= 3
+        if not (near and following[0].value["position"] == outcome.value["position"]):
+            kept.append(outcome)
+    return kept
 
 
 def read_positions(document: Document, found: list[Section]) -> list[Field]:
@@ -411,13 +482,15 @@ def read_positions(document: Document, found: list[Section]) -> list[Field]:
         lines += [
             line
             for line in section_text_lines(document, found, "codes")
-            if _PROSE_LINE_RE.match(document.line_text(line)) and not _CODE_LIKE_RE.search(document.line_text(line))
+            if _PROSE_LINE_RE.match(document.line_text(line))
+            and not _CODE_LIKE_RE.search(_unbracketed(document.line_text(line)))
         ]
         lines.sort(key=lambda line: line.start)
     positions: list[Field] = []
-    for start, end, sentence in _wrapped_sentences(document, lines):
-        # A numbered paragraph's number ("2.1", "1") is not part of its sentence.
-        if number := re.match(r"(?:\d{1,2}(?:\.\d{1,2})*\.?|[a-z][.)])\s+(?=[A-Z])", sentence):
+    sentences = _wrapped_sentences(document, lines)
+    for start, end, sentence in sentences:
+        # A numbered paragraph's number ("2.1", "1") or a bullet is not part of its sentence.
+        if number := re.match(r"(?:\d{1,2}(?:\.\d{1,2})*\.?|[a-z][.)]|[-•*▪◦·])\s+(?=[A-Z])", sentence):
             start += number.end()
             sentence = sentence[number.end() :]
         if len(sentence) > 600 and (colon := re.search(r":\s", sentence[:600])):
@@ -449,7 +522,10 @@ def read_positions(document: Document, found: list[Section]) -> list[Field]:
         # coverage position, is an inference a reviewer should check first.
         confidence = 0.9 if _POSITION_WORDS_RE.search(sentence) else 0.8
         positions.append(field_at(document, {"position": position, "indication": indication}, start, end, confidence))
+    positions += _restated_outcomes(document, _outcome_positions(document, lines), positions)
     positions += _table_positions(document, lines)
+    if not any(p.value["position"].startswith("medically_necessary") for p in positions):
+        positions += _criteria_statement(document, sentences)
     matrix, referred = _matrix_positions(document, lines)
     if matrix:
         # A section a matrix row sends its criteria to restates that row's position: the row states it.

@@ -46,7 +46,11 @@ def read_prior_authorization(document: Document, found: list[Section]) -> Field 
     for match_start, raw in _pa_sentences(document.text):
         sentence = raw.strip()
         if re.search(
-            r"\b(?:is|are)\s+(?:not\s+)?required\b|\brequires?\b|not\s+applicable|\bnot\s+needed\b", sentence, re.I
+            # A bulletin states what stays as it was too: "Prior authorization remains required for ...".
+            r"\b(?:is|are|remains?|stays?)\s+(?:still\s+|not\s+)?required\b|\bcontinues?\s+to\s+be\s+required\b|"
+            r"\brequires?\b|not\s+applicable|\bnot\s+needed\b",
+            sentence,
+            re.I,
         ):
             requirement = requirement_from_statement(sentence)
             if requirement:

@@ -8,6 +8,7 @@ field's span in the normalized text can be traced back to the original.
 
 from __future__ import annotations
 
+import bisect
 import io
 import itertools
 import re
@@ -231,6 +232,52 @@ def _unboxed(raw: str) -> str:
     return raw
 
 
+# A tree drawn in characters ("+-- ", "|-- ", "`-- ", "├── ", "└── ") with bars ("|", "│") carrying its
+# levels down; the branch's column is the item's depth.
+_TREE_BRANCH_RE = re.compile(
+    r"^(?P<bars>[ |\u2502\u2503]*?)(?P<branch>[+`|\u251c\u2514\u2523\u2517][-\u2500\u2501]{1,4}>?) +(?=\S)"
+)
+_TREE_BARS_RE = re.compile(r"^[ ]*[|\u2502\u2503][ |\u2502\u2503]*(?=\S)")
+# The fewest branches that make a drawing a tree rather than a stray "+--".
+_TREE_BRANCHES = 2
+
+
+def _untreed(raws: list[str]) -> dict[int, str]:
+    """Lines of trees drawn in characters as list items indented two spaces per level behind a "- " bullet.
+
+    A branch's column gives its level; a line under it with only the tree's bars (or blanks) before
+    its words carries the item on, and is indented under it. Returns the new text of each such line.
+    """
+    found: dict[int, str] = {}
+    number = 0
+    while number < len(raws):
+        if not _TREE_BRANCH_RE.match(raws[number]):
+            number += 1
+            continue
+        block: list[tuple[int, int | None, str]] = []
+        end = number
+        while end < len(raws) and raws[end].strip():
+            raw = raws[end]
+            if branch := _TREE_BRANCH_RE.match(raw):
+                block.append((end, branch.start("branch"), raw[branch.end() :]))
+            elif (bars := _TREE_BARS_RE.match(raw)) or (block and raw.startswith(" ")):
+                block.append((end, None, raw[bars.end() :] if bars else raw))
+            else:
+                break
+            end += 1
+        columns = sorted({column for _, column, _ in block if column is not None})
+        if sum(1 for _, column, _ in block if column is not None) >= _TREE_BRANCHES:
+            depth = 0
+            for line, column, text in block:
+                if column is not None:
+                    depth = columns.index(column)
+                    found[line] = "  " * depth + "- " + _tidy(text)
+                else:
+                    found[line] = "  " * depth + "    " + _tidy(text)
+        number = max(end, number + 1)
+    return found
+
+
 # A rule of dashes under a fixed-width table's header, one run per column ("----  ----------").
 _COLUMN_RULE_RE = re.compile(r"^ *-{2,}(?: +-{2,})+ *$")
 
@@ -259,8 +306,13 @@ def read_text(data: bytes | str) -> Document:
     originals = text.split("\n")
     raws = _unquoted(originals)
     furniture = _page_furniture(raws)
+    trees = _untreed(raws)
     for number, original in enumerate(originals):
         if number in furniture:
+            offset += len(original) + 1
+            continue
+        if number in trees:
+            builder.add(trees[number], origin=offset)
             offset += len(original) + 1
             continue
         raw = _unboxed(raws[number].replace("\f", ""))
@@ -296,6 +348,8 @@ class _HtmlWalker:
         self.in_cell = False
         # Whether the table being read is one of records (see `record`), innermost last.
         self.record_tables: list[bool] = []
+        # The columns of the table being read that hold superseded wording (see `_superseded_columns`).
+        self.dropped: list[set[int]] = []
 
     def flush(self, *, heading: bool = False) -> None:
         text = _tidy("".join(self.buffer))
@@ -328,7 +382,9 @@ class _HtmlWalker:
                 self.flush(heading=True)
             elif name == "tr":
                 self.flush()
-                cells = child.find_all(["td", "th"], recursive=False)
+                cells: list[Tag] = list(child.find_all(["td", "th"], recursive=False))
+                if self.dropped and self.dropped[-1]:
+                    cells = [cell for n, cell in enumerate(cells) if n not in self.dropped[-1]]
                 if self.record_tables and self.record_tables[-1] and child.find("td", recursive=False):
                     self.record(cells, depth)
                     continue
@@ -339,9 +395,11 @@ class _HtmlWalker:
             elif name == "table":
                 self.flush()
                 self.record_tables.append(any(cell.find(_RECORD_BLOCKS) for cell in child.find_all("td")))
+                self.dropped.append(_superseded_columns(child))
                 self.walk(child, depth)
                 self.flush()
                 self.record_tables.pop()
+                self.dropped.pop()
             elif name in ("ul", "ol"):
                 self.flush()
                 self.list(child, depth + 1)
@@ -370,11 +428,19 @@ class _HtmlWalker:
         """
         saved = self.in_cell
         self.in_cell = True
+        # A row of two cells, a number ("#" column) and its text, is a numbered item: the number marks the
+        # text. A row with more cells (a decision table's status and conditions) stays a record.
+        number = _tidy(cells[0].get_text(" ")) if len(cells) == 2 else ""
+        if _ROW_NUMBER_RE.match(number):
+            cells = cells[1:]
+            self.prefix = number.rstrip(".") + ". "
         for cell in cells:
             if not any(c.isalnum() for c in cell.get_text()):
                 continue
             self.walk(cell, depth)
             self.flush()
+            self.prefix = ""
+        self.prefix = ""
         self.in_cell = saved
 
     def introduced(self) -> bool:
@@ -407,6 +473,31 @@ class _HtmlWalker:
             self.walk(item, depth)
             self.flush()
         self.prefix = saved
+
+
+_ROW_NUMBER_RE = re.compile(r"^\d{1,2}\.?$")
+# A comparison of a policy's wording before and after a change: one column holds the wording in force
+# until the change ("Current criteria", "Previous wording"), another the wording that replaces it.
+_OLD_COLUMN_RE = re.compile(r"^(?:current|existing|previous|prior|old|former|original)\b", re.I)
+_NEW_COLUMN_RE = re.compile(r"^(?:revised|new|proposed|updated|amended|future)\b", re.I)
+_WORDING_RE = re.compile(
+    r"\b(?:criteri(?:on|a)|requirements?|conditions?|indications?|wording|language|text|policy)\b", re.I
+)
+
+
+def _superseded_columns(table: Tag) -> set[int]:
+    """The columns of a before-and-after table that hold the wording being replaced, which is no longer the policy's.
+
+    Only a header naming both the old and the new wording of the criteria (or policy text) says so;
+    "Old code" / "New code" columns of a code crosswalk are both read.
+    """
+    header = table.find("tr")
+    if header is None:
+        return set()
+    names = [_tidy(cell.get_text(" ")) for cell in header.find_all(["th", "td"], recursive=False)]
+    old = {n for n, name in enumerate(names) if _OLD_COLUMN_RE.match(name) and _WORDING_RE.search(name)}
+    new = [n for n, name in enumerate(names) if _NEW_COLUMN_RE.match(name) and _WORDING_RE.search(name)]
+    return old if old and new else set()
 
 
 # Containers whose like children a style sheet may show as a list's items.
@@ -563,12 +654,104 @@ def _page_text(page: PageObject) -> tuple[str, bool]:
 
     A browser prints a list's numbers apart from its items' text, and the plain extraction then
     gives the numbers as lines of their own after the list; laid out as printed, each number is
-    beside its item again, indented as the page shows it.
+    beside its item again, indented as the page shows it. A page set in two columns is read one
+    column after the other, as its reader reads it; extracted line by line, each printed line would
+    join the two columns' unrelated sentences.
     """
-    text = page.extract_text() or ""
+    starts: list[float] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font: object, size: object) -> None:
+        # A column's line of prose, not a table's short cell.
+        if len(text.strip()) >= _COLUMN_TEXT:
+            starts.append(tm[4] * cm[0] + cm[4])
+
+    text = page.extract_text(visitor_text=visit) or ""
+    laid: str | None = None
+    # Laying a page out is slow; only a page with many lines of prose starting at one place mid-page
+    # may hold a second column.
+    if _mid_page_edge(starts, float(page.mediabox.width)):
+        laid = page.extract_text(extraction_mode="layout") or ""
+        if (columns := _column_order(laid)) is not None:
+            return columns, True
     if _LONE_MARKER_RE.search(text):
-        return page.extract_text(extraction_mode="layout") or text, True
+        laid = page.extract_text(extraction_mode="layout") if laid is None else laid
+        return laid or text, True
     return text, False
+
+
+def _mid_page_edge(starts: list[float], width: float) -> bool:
+    """Whether at least _COLUMN_ROWS runs of text start within a few points of one place in the page's middle third."""
+    middle = sorted(x for x in starts if width / 3 <= x <= 2 * width / 3)
+    return any(bisect.bisect_right(middle, x + _EDGE_POINTS) - n >= _COLUMN_ROWS for n, x in enumerate(middle))
+
+
+# How far apart (in points) the starts of a column's lines may be: a few characters' indent.
+_EDGE_POINTS = 6.0
+
+
+# A page's columns: the fewest printed lines holding text on both sides of the gutter, and the
+# shortest mean text on each side (a column of prose; a table's code or label column is narrower).
+_COLUMN_ROWS = 8
+_COLUMN_TEXT = 20
+# The blank lines that set a page's footer apart from its columns.
+_FOOTER_GAP = 3
+
+
+def _column_order(laid: str) -> str | None:
+    """A page laid out as printed, its two columns read one after the other, or None if it has one column.
+
+    The gutter is the character column left blank by a run of lines of which many hold prose on
+    both sides; the run starts at the first line whose right-hand text starts at the right column's
+    edge (a masthead's cells above it are spaced otherwise) and ends at the last such line or
+    left-column line (a footer's page number stands elsewhere).
+    """
+    rows = laid.split("\n")
+    width = max((len(row) for row in rows), default=0)
+    best: tuple[int, int, int, int] | None = None
+    for x in range(width // 4, 3 * width // 4):
+        start, both = 0, 0
+        for number, row in enumerate([*rows, "\x00" * width]):
+            if row[x - 1 : x + 2].strip(" "):
+                if both >= _COLUMN_ROWS and (best is None or both > best[0]):
+                    best = (both, x, start, number)
+                start, both = number + 1, 0
+            elif row[: x - 1].strip() and row[x + 2 :].strip():
+                both += 1
+    if best is None:
+        return None
+    _, x, start, end = best
+    band = rows[start:end]
+    lefts = [row[: x - 1].strip() for row in band if row[: x - 1].strip() and row[x + 2 :].strip()]
+    rights = [row[x + 2 :].strip() for row in band if row[: x - 1].strip() and row[x + 2 :].strip()]
+    if sum(map(len, lefts)) < _COLUMN_TEXT * len(lefts) or sum(map(len, rights)) < _COLUMN_TEXT * len(rights):
+        return None
+    edges = [len(row) - len(row[x - 1 :].lstrip(" ")) for row in band if row[x - 1 :].strip()]
+    # The right column's edge, where most of its lines start (a table's cells inside it a blank or so further).
+    edge = max(set(edges), key=lambda at: sum(abs(other - at) <= 1 for other in edges))
+    if sum(abs(other - edge) <= 1 for other in edges) < len(edges) / 2:
+        return None
+    aligned = [
+        n
+        for n, row in enumerate(band)
+        if row[x - 1 :].strip() and abs(len(row) - len(row[x - 1 :].lstrip(" ")) - edge) <= 1
+    ]
+    first = aligned[0]
+    # A footer stands apart below the columns, past a few blank lines.
+    last, blanks = first, 0
+    for n in range(first, len(band)):
+        if not band[n].strip():
+            blanks += 1
+            if blanks >= _FOOTER_GAP:
+                break
+            continue
+        blanks = 0
+        if band[n][: x - 1].strip() or n in aligned:
+            last = n
+    band = band[first : last + 1]
+    # A row blank on one side only is the other column's line, no paragraph break of this one.
+    left = [row[: x - 1].rstrip() for row in band if row[: x - 1].strip() or not row.strip()]
+    right = [row[x - 1 :].rstrip() for row in band if row[x - 1 :].strip() or not row.strip()]
+    return "\n".join([*rows[: start + first], *left, *right, *rows[start + last + 1 :]])
 
 
 _ITEM_START_RE = re.compile(

@@ -8,6 +8,8 @@ from typing import Any
 
 # Below this an extracted field is shown to the editor as needing confirmation.
 REVIEW_THRESHOLD = 0.8
+# The position that makes coverage depend on criteria: a document stating it lists them somewhere.
+WITH_CRITERIA = "medically_necessary_with_criteria"
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,16 @@ class ImportResult:
         found = self.one(name)
         return found.value if found is not None else default
 
+    def criteria_unread(self) -> Field | None:
+        """The position stating that coverage depends on criteria, when no criteria list was read.
+
+        A layout the importer does not know can hide its list; the editor is then asked to enter the
+        criteria rather than shown a draft that silently has none.
+        """
+        if self.criteria:
+            return None
+        return next((f for f in self.many("positions") if f.value.get("position") == WITH_CRITERIA), None)
+
     def needs_review(self) -> list[str]:
         """The fields (and criteria) whose confidence is below the threshold, by name."""
         names: list[str] = []
@@ -103,7 +115,9 @@ class ImportResult:
             items = found if isinstance(found, list) else [found]
             if any(item.confidence < REVIEW_THRESHOLD for item in items):
                 names.append(name)
-        if any(node.confidence < REVIEW_THRESHOLD for root in self.criteria for node in _walk(root)):
+        if self.criteria_unread() is not None or any(
+            node.confidence < REVIEW_THRESHOLD for root in self.criteria for node in _walk(root)
+        ):
             names.append("criteria")
         return names
 

@@ -203,8 +203,12 @@ def sections(document: Document) -> list[Section]:
     heading: Line | None = None
     kind, name = "front", ""
     body: list[Line] = []
+    contents = _contents_lines(document)
     for line in document.lines:
         text = document.line_text(line)
+        if line.start in contents:
+            body.append(line)
+            continue
         # Inside a codes section, "Considered Experimental/Investigational:" labels the rows below it.
         label_in_codes = kind == "codes" and not line.heading and text.rstrip().endswith(":")
         # A code table's row goes on the table: inside a codes section, or below another row.
@@ -220,6 +224,34 @@ def sections(document: Document) -> list[Section]:
         body.append(line)
     found.append(Section(kind, name, heading, body))
     return [s for s in found if s.lines or s.heading_line is not None]
+
+
+# A table of contents' title, and the page number an entry may end with.
+_CONTENTS_RE = re.compile(r"^\s*(?:table\s+of\s+)?contents\s*:?\s*$", re.I)
+_CONTENTS_ENTRY_WORDS = 10
+
+
+def _contents_lines(document: Document) -> set[int]:
+    """The starts of a table of contents' entries: they name the sections, they head none.
+
+    The entries run from the "Contents" line to the first line that repeats the first entry (the
+    section itself) or reads as no entry (longer than a title).
+    """
+    entries: set[int] = set()
+    lines = document.lines
+    for number, line in enumerate(lines):
+        if not _CONTENTS_RE.match(document.line_text(line)):
+            continue
+        first = ""
+        for entry in lines[number + 1 :]:
+            text = " ".join(document.line_text(entry).split())
+            bare = re.sub(r"(?:\s*\.{2,})?\s*\d{1,3}$", "", text)
+            if not text or text == first or bare == first or len(text.split()) > _CONTENTS_ENTRY_WORDS:
+                break
+            first = first or bare
+            entries.add(entry.start)
+        break
+    return entries
 
 
 def section_text_lines(document: Document, found: list[Section], *kinds: str) -> list[Line]:

@@ -18,7 +18,14 @@ DESCRIPTORS = {
     # The kind of device and the energy it uses: "Zolo Valve System", "vexa RF catheter" are written "Zolo", "vexa".
     "valve", "valves", "catheter", "catheters", "rf", "radiofrequency",
 }  # fmt: skip
+KIND_DESCRIPTORS = {"valve", "valves", "catheter", "catheters"}
 ENERGY_WORDS = {"rf", "radiofrequency"}
+# Kinds of product a lower-case brand is written before ("halvor brace"): the kind, never the brand.
+KIND_WORDS = {
+    "brace", "braces", "orthosis", "boot", "boots", "vest", "pump", "meter", "monitor", "sensor", "stent", "stents",
+    "balloon", "disc", "appliance", "splint", "garment", "sleeve", "headset", "wrap", "glove", "helmet", "lens",
+    "lenses", "filter", "laser", "scanner", "processor",
+}  # fmt: skip
 _PARTICIPLE_RE = re.compile(r"[A-Za-z]{2,}ed")
 # Capitalised words that start list items but name no product.
 NOT_PRODUCTS = {
@@ -61,6 +68,9 @@ class Term:
 
 
 _LOWER_WORD_RE = re.compile(r"[a-z]+(?:-[a-z]+)*")
+_PLAIN_WORD_RE = re.compile(r"[A-Z][a-z]+")
+_DIGIT_RE = re.compile(r"\d")
+_KIND_OF_RE = re.compile(r"(\w{3,})-(?:type|style)", re.I)
 _MODEL_RE = re.compile(r"[A-Z0-9][A-Za-z0-9-]{0,2}|\S*\d\S*|[A-Z0-9-]+")
 
 
@@ -97,23 +107,35 @@ def _brand(full: str) -> str:
     # A brand in lower case ends, like any other, at the lower-case words after its model ("zolo X2 insulin pump").
     first = 0
     if words and words[0].islower():
-        first = next((i for i, word in enumerate(words) if i > 0 and not word.islower()), len(words))
+        # A model in lower case carries a digit ("zolo x9 embolic filter").
+        first = next(
+            (i for i, word in enumerate(words) if i > 0 and (not word.islower() or _DIGIT_RE.search(word))), len(words)
+        )
     if first < len(words):
         lower = next((i for i, word in enumerate(words) if i > first and _LOWER_WORD_RE.fullmatch(word)), None)
         if lower is not None:
             brand = words[:lower]
+    kind_dropped = False
     while len(brand) > 1 and brand[-1].lower() in DESCRIPTORS:
+        dropped = brand.pop().lower()
+        kind_dropped |= dropped in KIND_DESCRIPTORS
         # "Cooled RF", "Pulsed Radiofrequency": how the energy is given describes the technique too.
-        if brand.pop().lower() in ENERGY_WORDS and len(brand) > 1 and _PARTICIPLE_RE.fullmatch(brand[-1]):
+        if dropped in ENERGY_WORDS and len(brand) > 1 and _PARTICIPLE_RE.fullmatch(brand[-1]):
             brand.pop()
-    if len(brand) > 3 and sign is not None and sign.start() > 0 and full[sign.end() :].strip():
+    if brand and (kind_of := _KIND_OF_RE.fullmatch(brand[-1])):
+        # "the Zolo Vexa-type brace": a brace of that brand's type; the brand is the name.
+        brand[-1] = kind_of.group(1)
+    if sign is not None and sign.start() > 0 and full[sign.end() :].strip():
         after = strip_marks(full[sign.end() :]).split()
         model = after[:1] if after and _MODEL_RE.fullmatch(after[0]) else []
-        return " ".join([*strip_marks(full[: sign.start()]).split(), *model])
+        # "Zolo® Endobronchial Valve System": once the kind of device is left out, the plain capitalised words
+        # that described it go with it.
+        described = kind_dropped and all(_PLAIN_WORD_RE.fullmatch(word) for word in after)
+        if len(brand) > 3 or (len(brand) > 1 and described):
+            return " ".join([*strip_marks(full[: sign.start()]).split(), *model])
     return " ".join(_without_maker(brand, whole=len(brand) == len(words)))
 
 
-_PLAIN_WORD_RE = re.compile(r"[A-Z][a-z]+")
 # A brand's own form: a capital inside a word ("ZenTrak") or a stop or colon inside one ("v:flow").
 _OWN_FORM_RE = re.compile(r"(?=(?:.*[A-Za-z]){3})[A-Za-z]*(?:[a-z][A-Z]|[A-Za-z][:.+][A-Za-z])[\w:.+-]*")
 _ACRONYM_RE = re.compile(r"[A-Z]{3,}")
@@ -152,7 +174,8 @@ def _without_maker(words: list[str], *, whole: bool) -> list[str]:
         and (
             "-" in words[1]
             or any(_NUMBER_RE.fullmatch(word) for word in words[2:])
-            or (whole and len(words) == 2 and len(words[1]) >= 5)
+            # "halvor brace" is a brace, not a product "brace" of a maker "halvor".
+            or (whole and len(words) == 2 and len(words[1]) >= 5 and words[1] not in DESCRIPTORS | KIND_WORDS)
         )
     ):
         return words[1:]

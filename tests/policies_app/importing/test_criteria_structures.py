@@ -4,10 +4,10 @@ fixed-width column tables and decision trees."""
 from __future__ import annotations
 
 from policies_app.importing import extract_document
-from policies_app.importing.readers import read_html, read_text
+from policies_app.importing.readers import read_html, read_pdf, read_text
 from policies_app.importing.result import Criterion
 from policies_app.importing.structure import sections
-from tests.policies_app.importing.conftest import CATALOGUE
+from tests.policies_app.importing.conftest import CATALOGUE, pdf_of_page
 
 
 def trees(text: str, file: str = "p.txt") -> list[Criterion]:
@@ -262,3 +262,239 @@ def test_decision_tree_branches_on_lines_of_their_own_are_read_the_same():
 def test_definition_grid_term_holding_a_heading_is_not_marked_as_a_term():
     page = DEFINITION_GRID.replace('<div class="k">Age</div>', '<div class="k"><h4>Age</h4></div>')
     assert "Age" not in grid_terms(page)
+
+
+# Lightweight markup, trees drawn in characters, two-column pages, before-and-after tables, footnotes.
+
+ASCIIDOC = """== Coverage
+
+A night splint is medically necessary when *all* of the following are met:
+
+. The member has plantar heel pain in one or both feet.
+. The pain was confirmed by a podiatrist, with *one* of the following:
+.. Tenderness at the medial calcaneal tubercle
+.. Morning pain with at least two of the following:
+... Pain on the first steps after rest
+... Pain easing after a short walk
+. Stretching at home was tried
+for at least 6 weeks without relief.
+"""
+
+
+def test_asciidoc_dot_markers_nest_by_their_length():
+    root = trees(ASCIIDOC)[0]
+    assert root.node_type == "all_of"
+    assert [child.node_type for child in root.children] == ["documented", "any_of", "documented"]
+    morning = root.children[1].children[1]
+    assert (morning.node_type, morning.min_met) == ("at_least", 2)
+    assert labels(morning) == ["Pain on the first steps after rest", "Pain easing after a short walk"]
+
+
+def test_asciidoc_single_star_emphasis_does_not_hide_the_quantifier():
+    root = trees(ASCIIDOC)[0]
+    assert root.children[1].node_type == "any_of"
+    assert "*" not in root.label
+
+
+def test_asterisk_markers_nest_by_their_count():
+    text = """The device is covered when any of the following apply:
+
+* The member uses a wheelchair
+** Manual, with limited arm strength
+** Powered, with a failing battery
+* The member lives alone
+"""
+    root = trees(text)[0]
+    assert [child.node_type for child in root.children] == ["all_of", "documented"]
+    assert labels(root.children[0]) == ["Manual, with limited arm strength", "Powered, with a failing battery"]
+
+
+def test_footnote_markers_are_left_out_of_labels():
+    text = """Therapy is medically necessary when all of the following are met:
+1. The member is 18 years of age or older.footnote:[Age on the date of service.]
+2. Two prior treatments failed[2]
+3. A specialist confirmed the diagnosis\u00b9
+4. Swelling of at least 20 cm\u00b2 is present
+"""
+    root = trees(text)[0]
+    assert labels(root) == [
+        "The member is 18 years of age or older",
+        "Two prior treatments failed",
+        "A specialist confirmed the diagnosis",
+        "Swelling of at least 20 cm\u00b2 is present",
+    ]
+
+
+CHARACTER_TREE = """Criteria export
+[ALL] Home infusion
+ +-- [ ] 1   The member is 12 years of age or older
+ +-- [ANY] 2   Venous access
+ |    +-- [ ] 2.1   A central line is in place
+ |    +-- [>=2] 2.2   A peripheral line, with at least 2 of the following
+ |    |    +-- [ ] 2.2.1   Veins were assessed by ultrasound and found
+ |    |    |               suitable for a midline
+ |    |    +-- [ ] 2.2.2   Infusions last under 2 weeks
+ |    |    +-- [ ] 2.2.3   A nurse visits daily
+ +-- [ ] 3   A caregiver was trained to run the pump
+"""
+
+
+def test_a_tree_drawn_in_characters_nests_by_its_branches():
+    root = trees(CHARACTER_TREE)[0]
+    assert root.node_type == "all_of"
+    assert [child.node_type for child in root.children] == ["leaf", "any_of", "documented"]
+    peripheral = root.children[1].children[1]
+    assert (peripheral.node_type, peripheral.min_met) == ("at_least", 2)
+    assert labels(peripheral)[0] == "Veins were assessed by ultrasound and found suitable for a midline"
+
+
+def test_tree_tags_check_boxes_and_outline_numbers_are_left_out_of_labels():
+    root = trees(CHARACTER_TREE)[0]
+    assert root.label == "Home infusion"
+    assert root.children[0].label == "The member is 12 years of age or older"
+    assert root.children[1].label == "Venous access"
+
+
+def test_a_box_drawing_tree_is_read_as_indented_items():
+    text = "Checklist\n├── Alpha item\n│   └── Beta item\n│       under beta\n└── Gamma item\n"
+    assert read_text(text).text.split("\n")[1:] == [
+        "- Alpha item",
+        "  - Beta item",
+        "      under beta",
+        "- Gamma item",
+    ]
+
+
+BEFORE_AFTER = """<html><body>
+<h2>What is changing</h2>
+<p>All of the criteria in the right-hand column must be met.</p>
+<table>
+ <tr><th>#</th><th>Current criteria</th><th>Revised criteria (from June 1)</th></tr>
+ <tr><td>1</td><td>Age 16 or older</td><td>The member is 18 years of age or older</td></tr>
+ <tr><td>2</td><td>(none)</td><td>One of the following findings:
+   <ul><li>A torn ligament on MRI</li><li>A positive drawer test</li></ul></td></tr>
+ <tr><td>3</td><td>Brace tried</td><td>A brace was worn for 6 weeks without relief</td></tr>
+</table>
+</body></html>"""
+
+
+def test_a_before_and_after_table_keeps_only_the_new_wording():
+    text = read_html(BEFORE_AFTER).text
+    assert "Age 16 or older" not in text and "(none)" not in text and "Brace tried" not in text
+    assert "The member is 18 years of age or older" in text
+
+
+def test_a_row_of_a_number_and_its_text_is_a_numbered_item():
+    lines = read_html(BEFORE_AFTER).text.split("\n")
+    assert "1. The member is 18 years of age or older" in lines
+    assert "3. A brace was worn for 6 weeks without relief" in lines
+
+
+def test_criteria_of_a_table_under_a_must_be_met_sentence_are_its_items():
+    root = trees(BEFORE_AFTER, "p.html")[0]
+    assert root.node_type == "all_of"
+    assert [child.node_type for child in root.children] == ["leaf", "any_of", "documented"]
+    assert labels(root.children[1]) == ["A torn ligament on MRI", "A positive drawer test"]
+
+
+def test_old_and_new_code_columns_are_both_read():
+    page = "<table><tr><th>Old code</th><th>New code</th></tr><tr><td>A1234</td><td>B5678</td></tr></table>"
+    assert read_html(page).text.split("\n")[1] == "A1234\tB5678"
+
+
+def _two_column_page(left: list[str], right: list[str]) -> bytes:
+    """A page of two newspaper columns under a full-width title, each column's lines drawn top to bottom."""
+    runs = ["BT /F1 11 Tf 50 760 Td (Policy for a device of any kind) Tj ET"]
+    for n, (first, second) in enumerate(zip(left, right, strict=True)):
+        y = 720 - 14 * n
+        runs.append(f"BT /F1 10 Tf 50 {y} Td ({first}) Tj ET")
+        runs.append(f"BT /F1 10 Tf 320 {y} Td ({second}) Tj ET")
+    return pdf_of_page("\n".join(runs).encode("latin-1"))
+
+
+def test_a_two_column_pdf_page_is_read_one_column_after_the_other():
+    left = [f"Left column sentence number {n} goes on here" for n in range(10)]
+    right = [f"Right column sentence number {n} goes on there" for n in range(10)]
+    lines = read_pdf(_two_column_page(left, right)).text.split("\n")
+    assert lines[0] == "Policy for a device of any kind"
+    assert lines[1:] == [*left, *right]
+
+
+def test_a_two_cell_table_on_a_pdf_page_is_no_second_column():
+    left = [f"A1{n:03d}" for n in range(10)]
+    right = [f"Description of supply number {n}" for n in range(10)]
+    lines = read_pdf(_two_column_page(left, right)).text.split("\n")
+    assert lines[1] == "A1000 Description of supply number 0"
+
+
+def test_a_list_of_when_a_service_is_not_medically_necessary_is_no_criteria_list():
+    text = """Coverage
+Casting is medically necessary when all of the following are met:
+1. The fracture is closed
+2. The skin is intact
+Casting is not medically necessary when any of the following is present:
+- an open wound under the cast
+- a known allergy to the cast material
+"""
+    found = trees(text)
+    assert len(found) == 1
+    assert labels(found[0]) == ["The fracture is closed", "The skin is intact"]
+
+
+def test_table_of_contents_entries_head_no_sections():
+    text = """Policy on a pump
+Contents
+1. Coverage statement
+2. Coding
+3. Revision history
+1. Coverage statement
+The pump is medically necessary when all of the following are met:
+2. Coding
+"""
+    document = read_text(text)
+    found = sections(document)
+    headings = [section.heading for section in found]
+    assert headings.count("2. Coding") == 1
+
+
+ROW_TABLE = """Criteria table
+Ref. Criterion Operator Records to send
+R1 Home oxygen ALL of R1.1–R1.3 —
+R1.1 The member is 18 years of age or older — —
+R1.2 Low oxygen shown by one test
+ANY of R1.2.1– R1.2.2
+Test reports
+R1.2.1 Resting saturation of 88% or lower — —
+R1.2.2 Saturation falling during exercise
+— Walk test
+R1.3 The member does not smoke — Signed form
+"""
+
+
+def test_rows_numbered_by_a_dotted_reference_nest_by_the_reference_they_extend():
+    root = trees(ROW_TABLE)[0]
+    assert root.node_type == "all_of"
+    assert [child.node_type for child in root.children] == ["leaf", "any_of", "leaf"]
+    assert len(root.children[1].children) == 2
+
+
+def test_an_operator_cell_states_the_rows_quantifier_and_is_no_part_of_the_label():
+    root = trees(ROW_TABLE)[0]
+    low = root.children[1]
+    assert low.node_type == "any_of"
+    assert low.label == "Low oxygen shown by one test"
+
+
+def test_empty_and_documentation_cells_run_onto_a_row_stay_out_of_its_items():
+    root = trees(ROW_TABLE)[0]
+    assert labels(root)[0] == "The member is 18 years of age or older"
+    assert labels(root)[1:] == [
+        "Resting saturation of 88% or lower",
+        "Saturation falling during exercise",
+        "The member does not smoke",
+    ]
+
+
+def test_a_footnote_digit_a_pdf_ran_onto_the_last_word_is_left_out():
+    text = "Surgery is medically necessary when all of the following are met:\n1. A second surgeon agreed1\n2. Pain for 6 months\n"
+    assert labels(trees(text)[0]) == ["A second surgeon agreed", "Pain for 6 months"]

@@ -181,3 +181,140 @@ def test_a_pipe_table_with_code_from_and_code_to_columns_reads_ranges():
         "| HCPCS | L1810 | L1820 | Knee orthoses |\n| CPT | 29530 | | Strapping of knee |\n"
     )
     assert codes(extract(text, file="policy.md")) == ["HCPCS:L1810-L1820", "CPT:29530"]
+
+
+LEADER_BLOCK = """ALDER FERRY HEALTH
+Guideline ......... Knee Bracing
+Guideline live .... 2026-05-01
+Guideline first published . 2013-02-01
+Medical review .... 2026-02-17 (Orthopedic Panel)
+
+"""
+
+
+def test_a_leader_cut_to_one_dot_still_leads_to_the_date():
+    assert extract(LEADER_BLOCK + POLICY).value("original_effective") == date(2013, 2, 1)
+
+
+def test_a_clinical_or_medical_review_label_with_a_leader_is_the_last_review():
+    assert extract(LEADER_BLOCK + POLICY).value("last_review") == date(2026, 2, 17)
+
+
+def test_a_clinical_review_in_a_sentence_is_no_last_review():
+    text = (
+        "Alder Ferry Health\nEffective: 04/01/2026\n\nRequests go to clinical review on 03/02/2026 at the latest.\n\n"
+    )
+    assert extract(text + POLICY).value("last_review") is None
+
+
+def test_a_footnote_under_the_history_dated_in_its_prose_is_no_row():
+    text = HISTORY + "[2] Bracing hours counted from the fitting. Revised 10/04/2025 by the orthopedic group.\n"
+    assert history_dates(extract(text)) == [date(2025, 11, 20), date(2014, 5, 1)]
+
+
+MARKUP_LOG = """= Knee Bracing
+:revdate: 2026-02-02
+
+Knee bracing is considered medically necessary when ALL of the following are met:
+
+. Age 18 years or older
+. Ligament instability on examination
+
+== Change history
+[cols="1,3",options="header"]
+|===
+|Date |Change
+|2025-11-20 |Annual review; wording clarified.
+|2014-05-01 |New policy.
+|===
+"""
+
+
+def test_a_markup_table_of_pipe_cells_under_a_markup_history_title_gives_its_rows():
+    assert history_dates(extract(MARKUP_LOG, file="policy.adoc")) == [date(2025, 11, 20), date(2014, 5, 1)]
+
+
+CONTENTS = """Alder Ferry Health
+Knee Bracing
+
+Contents
+1. Scope
+2. Codes
+
+Knee bracing is considered medically necessary for ligament instability (S83.511A).
+Bracing for knee pain without instability (M25.561) is not medically necessary.
+
+2. Codes
+CPT\tDescription
+29530\tStrapping; knee
+"""
+
+
+def test_a_contents_entry_for_the_codes_heading_does_not_make_the_body_a_code_section():
+    assert codes(extract(CONTENTS)) == ["CPT:29530"]
+
+
+def test_a_range_wrapped_in_a_narrow_code_cell_joins_its_end_after_the_descriptions_first_line():
+    text = (
+        "Policy\nKnee bracing is considered medically necessary.\n\nCodes\nICD-10-CM Description\n"
+        "M17.10– Unilateral primary osteoarthritis, M17.12 knee\nM23.50 Chronic instability of knee\n"
+    )
+    result = extract(text)
+    assert codes(result) == ["ICD10CM:M17.10-M17.12", "ICD10CM:M23.50"]
+    assert result.many("codes")[0].value["description"] == "Unilateral primary osteoarthritis, knee"
+
+
+def test_a_code_with_a_spaced_dash_before_its_description_is_no_open_range():
+    text = (
+        "Policy\nKnee bracing is considered medically necessary.\n\nCodes\n"
+        "L1810 - Knee orthosis, elastic, as L1812 is for the joint model\n"
+    )
+    assert codes(extract(text)) == ["HCPCS:L1810"]
+
+
+CONTENTS_LOG = """Alder Ferry Health
+Knee Bracing
+Effective date 04/01/2026
+
+Contents
+1. Scope
+2. History
+
+Knee bracing is considered medically necessary for ligament instability.
+Braces fitted before 06/30/2024 may be replaced once.
+
+2. History
+Date\tChange
+11/20/2025\tAnnual review.
+05/01/2014\tNew policy.
+"""
+
+
+def test_a_contents_entry_for_the_history_heading_does_not_make_the_body_a_log():
+    assert history_dates(extract(CONTENTS_LOG)) == [date(2025, 11, 20), date(2014, 5, 1)]
+
+
+def test_prior_authorization_that_remains_required_is_required():
+    text = POLICY + "\nPrior authorization remains required for CPT 29530. Strapping needs no other review.\n"
+    assert extract(text).value("prior_authorization")["requirement"] == "required"
+
+
+def test_a_header_row_of_date_labels_over_a_row_of_dates_pairs_them_by_column():
+    text = "Alder Ferry Health\nEffective Date\tOriginal Date\tLast Reviewed\n03/01/2026\t01/01/2010\t01/12/2026\n"
+    result = extract(text + POLICY)
+    assert result.value("effective_start") == date(2026, 3, 1)
+    assert result.value("original_effective") == date(2010, 1, 1)
+    assert result.value("last_review") == date(2026, 1, 12)
+
+
+def test_a_log_header_of_date_labels_over_many_dated_rows_gives_no_policy_dates():
+    text = (
+        "Alder Ferry Health\nReview Date\tEffective Date\tChange\n"
+        "01/12/2026\t03/01/2026\tAnnual review\n01/10/2025\t03/01/2025\tCriteria changed\n"
+    )
+    assert extract(text + POLICY).value("last_review") is None
+
+
+def test_a_bracketed_aside_after_a_date_label_still_leads_to_the_date():
+    text = "Alder Ferry Health\nEffective Date (for dates of service on or after): 03/01/2026\n"
+    assert extract(text + POLICY).value("effective_start") == date(2026, 3, 1)

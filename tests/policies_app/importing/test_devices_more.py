@@ -4,7 +4,7 @@ cellular products named beside devices."""
 from __future__ import annotations
 
 from policies_app.importing.terms import short_name
-from tests.policies_app.importing.reading import devices
+from tests.policies_app.importing.reading import devices, extract
 
 
 def test_a_mark_inside_a_name_keeps_the_device_noun_after_it_beside_a_lower_case_model():
@@ -93,3 +93,163 @@ def test_a_lower_case_item_led_by_a_named_maker_ends_before_remain():
         "Devices include Trellis® 2 (Vantry). Older systems such as the vantry lodestar remain in service.\n"
     )
     assert "lodestar" in found
+
+
+def test_a_full_name_wrapped_after_its_mark_runs_on_to_its_device_noun():
+    found = devices("Treatment with the Halmar(R)\nAirway Clearance System is covered.\n")
+    assert "Halmar Airway Clearance System" in found
+
+
+def test_a_wrapped_full_name_runs_on_only_to_a_device_noun():
+    found = devices("Treatment with the Halmar(R)\nAirway Clearance at home is covered.\n")
+    assert "Halmar" in found
+
+
+def test_the_words_describing_a_kind_left_out_of_a_short_name_go_with_it():
+    assert short_name("Zelvo® Endobronchial Valve System") == "Zelvo"
+
+
+def test_marked_list_mates_repeating_one_kind_after_their_marks_are_named_by_their_brands():
+    found = devices(
+        "Examples include the Travina® Lumbar Disc, the Quelto LX™ Lumbar Disc and the Brevo™ Artificial Lumbar Disc.\n"
+    )
+    assert found == {
+        "Travina Lumbar Disc": "Travina",
+        "Quelto LX Lumbar Disc": "Quelto LX",
+        "Brevo Artificial Lumbar Disc": "Brevo",
+    }
+
+
+def test_one_brands_list_mates_repeating_a_kind_keep_the_words_that_tell_them_apart():
+    found = devices("Examples include the Travina® Lung Panel and the Travina® Breast Panel.\n")
+    assert found == {"Travina Lung Panel": "Travina Lung Panel", "Travina Breast Panel": "Travina Breast Panel"}
+
+
+def test_one_word_repeated_after_marks_is_a_models_own():
+    found = devices("Examples include Travina® Plus and Quelto™ Flow Plus.\n")
+    assert found["Travina Plus"] == "Travina Plus"
+
+
+def test_a_type_suffix_is_no_part_of_a_short_name():
+    assert short_name("Morvane Kestel-type brace") == "Morvane Kestel"
+
+
+def test_a_lower_case_model_with_a_digit_ends_a_lower_case_brand():
+    assert short_name("zelvo nx4 embolic filter") == "zelvo nx4"
+
+
+def test_a_lower_case_name_before_a_kind_of_product_is_not_a_makers_product():
+    assert short_name("tarvik brace") == "tarvik brace"
+
+
+def test_examples_of_a_kind_introduce_a_list():
+    found = devices("Examples of custom splints are the Norvell(R) Avant and the Kitra(TM) 2.\n")
+    assert set(found) == {"Norvell Avant", "Kitra 2"}
+
+
+def test_examples_of_a_kind_introduce_a_list_across_a_line_break():
+    found = devices(
+        "Examples of stents and filters\nused for this are the Trevano(R) Stent System and the zelvo nx4 filter.\n"
+    )
+    assert "zelvo nx4 filter" in found
+
+
+def test_a_lower_case_brand_and_its_model_in_a_list_end_before_the_kind_of_product():
+    found = devices(
+        "Examples of devices are the Trevano(R) Stent System and the zelvo nx4 embolic protection system.\n"
+    )
+    assert "zelvo nx4" in found
+
+
+def test_a_capitalised_article_before_a_list_item_is_no_part_of_it():
+    found = devices("Devices reviewed include Corvest(R), The Pulsora(R) Lung\nClearance System and Pulvo(R).\n")
+    assert "Pulsora Lung Clearance System" in found
+
+
+def test_a_products_name_as_a_sentences_subject_after_a_list_of_products_is_a_device():
+    found = devices(
+        "Approved implants include the Travina® Lumbar Disc. The Quelvane Artificial Disc is no longer marketed. "
+        "The zorflex|spine disc has no approval and is investigational.\n"
+    )
+    assert {"Quelvane Artificial Disc", "zorflex|spine"} <= set(found)
+
+
+def test_a_lower_case_brand_and_its_model_as_a_subject_after_a_list_is_a_device():
+    found = devices(
+        "Approved implants include the Travina® Disc. The travdisc K Nova is approved for one level only.\n"
+    )
+    assert "travdisc K Nova" in found
+
+
+def test_a_makers_device_or_an_abbreviation_as_a_subject_is_no_device():
+    found = devices(
+        "Devices include the Travina® Pump. The Acmedica device is recalled. The FDA-approved device is listed. "
+        "The ODI is measured.\n"
+    )
+    assert set(found) == {"Travina Pump"}
+
+
+def test_a_lower_case_adjective_before_a_kind_of_product_as_a_subject_is_no_device():
+    found = devices("Devices include the Travina® Balloon. The intragastric balloon is removed after 6 months.\n")
+    assert set(found) == {"Travina Balloon"}
+
+
+def test_a_capitalised_subject_the_document_also_writes_in_lower_case_is_no_device():
+    found = devices(
+        "Devices include the Travina® Pump. The Intragastric Balloon is removed. Each intragastric device is checked.\n"
+    )
+    assert set(found) == {"Travina Pump"}
+
+
+def test_a_mark_at_the_end_of_a_web_pages_block_takes_no_words_from_the_next_block():
+    result = extract(
+        "<html><body><h1>Invented Procedure</h1><p>Treatment uses the Travina&reg;</p>"
+        "<p>Quelto Pump System use is reviewed.</p></body></html>",
+        file="policy.html",
+    )
+    assert {t.value["name"] for t in result.many("terms") if t.value["kind"] == "device"} == {"Travina"}
+
+
+def test_a_sentences_subject_far_from_any_product_is_no_device():
+    found = devices(
+        "Devices include the Travina® Pump.\n\nBackground\n\nThe Quelvane Artificial Disc is no longer marketed.\n"
+    )
+    assert "Quelvane Artificial Disc" not in found
+
+
+POLICY_HEAD = (
+    "Northwind Health Plan\nMedical Policy\n\nTitle: Invented Procedure\nPolicy Number: NW-0042\n"
+    "Effective Date: 03/01/2025\n\nPolicy\n\n"
+)
+
+
+def procedures(body: str) -> set[str]:
+    result = extract(POLICY_HEAD + body)
+    return {t.value["name"] for t in result.many("terms") if t.value["kind"] == "procedure"}
+
+
+def test_a_procedure_name_ends_before_a_relative_clause():
+    assert procedures("Swallowable capsules that need no endoscopy are investigational.\n") == {"swallowable capsules"}
+
+
+def test_a_list_marker_is_no_part_of_a_procedure_name():
+    found = procedures("- Balloon replacement after removal is not medically necessary.\n")
+    assert found == {"balloon replacement after removal"}
+
+
+def test_a_statement_about_a_named_device_gives_no_procedure():
+    found = procedures(
+        "Devices include the Travina® Disc. The zorflex|spine disc has no approval and is investigational.\n"
+    )
+    assert found == set()
+
+
+def test_a_procedure_name_ends_before_the_device_it_is_done_with():
+    assert procedures("Nerve stimulation with the Travina® System is medically necessary.\n") == {"nerve stimulation"}
+
+
+def test_a_statement_about_criteria_gives_no_procedure():
+    found = procedures(
+        "All of the criteria below must be met before lumbar fusion is considered medically necessary.\n"
+    )
+    assert not any("criteria" in name for name in found)

@@ -73,3 +73,71 @@ def test_a_bracketed_quantity_specifies_the_treatment_and_is_no_second_test():
 def test_only_when_describing_a_symptom_confines_no_test():
     found = map_fact("Leg pain only when standing, present for at least 6 months", CATALOGUE)
     assert found is not None and found[:3] == ("symptom_duration_months", "gte", 6)
+
+
+def test_a_treatment_named_in_the_singular_is_the_treatment_tried():
+    found = map_fact("The member followed a home exercise plan for at least 8 weeks without relief", CATALOGUE)
+    assert found is not None and found[:3] == ("conservative_therapy_weeks", "gte", 8)
+
+
+def test_a_test_narrowing_a_diagnosis_named_before_with_is_two_conditions():
+    assert map_fact("Chronic kidney disease with a BMI of 32 kg/m2 or less", CATALOGUE) is None
+
+
+def test_a_test_set_off_by_a_comma_after_with_restates_the_condition():
+    found = map_fact("Severe obesity, with a BMI of 45 kg/m2 or more", CATALOGUE)
+    assert found is not None and found[:3] == ("bmi", "gte", 45)
+
+
+def test_whom_a_with_clause_is_about_is_no_second_condition():
+    found = map_fact("Adults with a body mass index of 40 kg/m2 or more", CATALOGUE)
+    assert found is not None and found[:3] == ("bmi", "gte", 40)
+
+
+def test_a_leaf_qualifying_its_parents_noun_before_a_test_is_two_conditions():
+    assert map_fact("of hepatic origin, with an HbA1c of 8% or higher on the latest test", CATALOGUE) is None
+
+
+def test_a_second_predicate_joined_by_and_is_a_second_condition():
+    text = "The member is 12 years of age or older and has completed growth of the jaw"
+    assert map_fact(text, CATALOGUE) is None
+
+
+def test_and_inside_one_predicate_keeps_the_test():
+    found = map_fact("Knee pain and stiffness present for at least 4 months", CATALOGUE)
+    assert found is not None and found[:3] == ("symptom_duration_months", "gte", 4)
+
+
+def test_a_participle_clause_after_the_codes_asks_for_a_proof():
+    text = "Chronic pancreatitis (K86.0, K86.1) confirmed by endoscopic ultrasound"
+    assert map_fact(text, CATALOGUE) is None
+
+
+def test_codes_of_an_example_do_not_state_the_diagnosis():
+    text = "A movement disorder that limits walking, such as essential tremor (G25.0)"
+    assert map_fact(text, CATALOGUE) is None
+
+
+def test_codes_naming_the_diagnosis_itself_still_map():
+    found = map_fact("Chronic pancreatitis (K86.0, K86.1)", CATALOGUE)
+    assert found is not None and found[:3] == ("diagnosis_codes", "any_in", ["K86.0", "K86.1"])
+
+
+def test_a_bmi_unit_that_lost_its_superscript_is_still_the_bmi_unit():
+    found = map_fact("Body mass index is 38 kg/m or less", CATALOGUE)
+    assert found is not None and found[:3] == ("bmi", "lte", 38)
+
+
+def test_a_second_predicate_saying_the_treatment_did_not_work_keeps_the_test():
+    found = map_fact("The member has had at least 5 weeks of bracing and has not improved", CATALOGUE)
+    assert found is not None and found[:3] == ("conservative_therapy_weeks", "gte", 5)
+
+
+def test_a_participle_placing_the_diagnosis_after_its_codes_keeps_the_codes():
+    found = map_fact("A pressure ulcer (L89.614) located on the right heel", CATALOGUE)
+    assert found is not None and found[:3] == ("diagnosis_codes", "any_in", ["L89.614"])
+
+
+def test_whom_presenting_with_a_test_is_no_second_condition():
+    found = map_fact("The member presents with a body mass index of 42 kg/m2 or more", CATALOGUE)
+    assert found is not None and found[:3] == ("bmi", "gte", 42)

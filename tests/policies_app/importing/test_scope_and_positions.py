@@ -229,3 +229,132 @@ def test_treatment_by_means_of_a_device_still_states_a_position():
 def test_a_plans_sentence_without_a_label_colon_reads_no_abbreviation():
     text = "Plans MA and FEP may differ from this one\n\n" + POLICY
     assert only(text) == []
+
+
+def test_a_products_label_with_its_colon_alone_on_its_line_takes_the_next_line():
+    text = (
+        "Products:\nRiverbend Employer Group (PPO); Riverbend Individual & Family (bought on the marketplace)\n\n"
+        + POLICY
+    )
+    assert only(text) == ["commercial", "exchange"]
+
+
+def test_a_not_applicable_to_label_alone_on_its_line_excludes_the_next_line():
+    text = "Not applicable to:\nGolden Oaks Select (Medicare Advantage); see policy GO-12\n\n" + POLICY
+    assert excluded(text) == ["medicare_advantage"]
+
+
+def test_a_lines_of_business_label_with_a_dotted_leader_names_the_lines():
+    text = "Lines of business ..... Commercial; Marketplace Silver; CHIP (Little Oaks)\n\n" + POLICY
+    assert only(text) == ["chip", "commercial", "exchange"]
+
+
+def test_an_excluded_lines_label_goes_on_to_its_indented_continuation_line():
+    text = (
+        "Excluded lines ....... Medicaid (Oaks Family follows state rules);\n"
+        "                       Medicare Advantage\n"
+        "Review type .......... Prior authorization\n\n" + POLICY
+    )
+    assert excluded(text) == ["medicaid", "medicare_advantage"]
+
+
+def test_plans_in_scope_and_out_of_scope_labels_apply_and_exclude():
+    text = (
+        "Plans in scope:: Riverbend Commercial (group plans); Little Oaks (CHIP)\n"
+        "Plans out of scope:: Golden Oaks (Medicare Advantage); Federal Employee Program\n\n" + POLICY
+    )
+    assert (only(text), excluded(text)) == (["chip", "commercial"], ["fep", "medicare_advantage"])
+
+
+def test_product_types_of_plans_the_statement_then_calls_medicare_advantage_are_not_commercial():
+    text = (
+        "Applies to\tGolden Oaks Prime (HMO) and Golden Oaks Plus (PPO)\n"
+        "          Medicare Advantage members.\n\n" + POLICY
+    )
+    assert only(text) == ["medicare_advantage"]
+
+
+def test_product_types_named_as_their_own_plans_before_a_programme_stay_commercial():
+    text = "This policy applies to HMO and PPO plans and to Golden Oaks Medicare Advantage plans.\n\n" + POLICY
+    assert only(text) == ["commercial", "medicare_advantage"]
+
+
+def test_a_programme_that_follows_another_bodys_criteria_is_excluded():
+    text = (
+        POLICY + "\nRiverbend Medicaid (wrap-around benefits) follows the state agency's criteria, not this policy.\n"
+    )
+    assert excluded(text) == ["medicaid"]
+
+
+def test_part_of_a_programme_the_policy_applies_to_following_its_own_criteria_keeps_the_programme():
+    text = (
+        "This policy applies to Medicaid fee-for-service members. Members of a Medicaid managed care plan "
+        "follow their plan's criteria.\n\n" + POLICY
+    )
+    assert (only(text), excluded(text)) == (["medicaid"], [])
+
+
+def test_a_programme_named_before_the_following_criteria_is_not_excluded():
+    text = "Covered by Medicaid\nKnee bracing is medically necessary when all of the following criteria are met:\n"
+    assert excluded(text) == []
+
+
+def test_all_products_except_a_plan_excludes_it_without_naming_lines_applied():
+    text = "Products All Riverbend products except Riverbend Medicaid (Oaks Care)\n\n" + POLICY
+    assert (only(text), excluded(text)) == ([], ["medicaid"])
+
+
+def test_a_position_that_remains_in_force_is_stated():
+    text = POLICY + "\nWhat is not changing\n- Heated knee sleeves remain investigational, as none is cleared.\n"
+    assert ("investigational", "Heated knee sleeves") in positions(text)
+
+
+def test_an_outcome_if_met_label_states_a_position_with_criteria():
+    text = (
+        "STEP 1 Rental of a knee walker\n"
+        "Outcome if met: MEDICALLY NECESSARY (approve rental)\n"
+        "Outcome if not met: send to a physician reviewer\n"
+        "[ALL] Step 1\n"
+        " +-- [ ] 1\tMember is 12 years of age or older\n"
+        " +-- [ ] 2\tMember cannot bear weight on one foot\n"
+    )
+    assert positions(text) == [("medically_necessary_with_criteria", "STEP 1 Rental of a knee walker")]
+
+
+def test_an_outcome_label_restated_by_the_sentence_below_it_is_one_position():
+    text = (
+        "STEP 2 Purchase after the rental\n"
+        "Outcome if met: MEDICALLY NECESSARY (approve purchase)\n"
+        "-----------------------------------\n"
+        "Purchase is medically necessary when the walker was used on most days of the rental.\n"
+    )
+    assert [p for p, _ in positions(text)] == ["medically_necessary_with_criteria"]
+
+
+def test_an_outcome_if_not_met_label_states_no_position():
+    text = "STEP 3 Rental of a knee walker\nOutcome if not met: MEDICALLY NECESSARY review by a physician\n"
+    assert positions(text) == []
+
+
+def test_a_sentence_naming_its_code_in_brackets_under_a_code_list_still_states_a_position():
+    text = (
+        POLICY
+        + "\nCoding\nCPT 29000 Application of a knee splint, long leg\n"
+        + "Bracing of a knee without instability (M25.361) is not medically necessary.\n"
+    )
+    assert ("not_medically_necessary", "Bracing of a knee without instability (M25.361)") in positions(text)
+
+
+def test_all_criteria_must_be_met_states_a_position_where_none_is_named():
+    text = (
+        "What is changing\nAll of the criteria in the right-hand column must be met.\n"
+        "#\tOld criteria\tNew criteria\n1\tAge 16 or older\tThe member is 18 years of age or older\n"
+    )
+    result = extract_document(text.encode(), file="p.txt")
+    stated = [(f.value["position"], f.confidence) for f in result.many("positions")]
+    assert stated == [("medically_necessary_with_criteria", 0.6)]
+
+
+def test_all_criteria_must_be_met_adds_nothing_beside_a_stated_position():
+    text = POLICY + "\nAll of the criteria above must be met.\n"
+    assert [p for p, _ in positions(text)] == ["medically_necessary_with_criteria"]
