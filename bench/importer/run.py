@@ -1,6 +1,6 @@
 """Quality and speed of the policy importer (issue 20) on a corpus of invented payer policies.
 
-Run from the project root:  .venv/bin/python bench/importer/run.py [--set corpus|heldout|heldout2|heldout3|heldout4|heldout5|heldout6|heldout7|heldout8|heldout9|heldout10|heldout11|all] [--documents N]
+Run from the project root:  .venv/bin/python bench/importer/run.py [--set corpus|heldout|heldout2|heldout3|heldout4|heldout5|heldout6|heldout7|heldout8|heldout9|heldout10|heldout11|heldout12|all] [--documents N]
 [--show FILE] [--misses]
 
 The corpus (bench/importer/corpus/) holds 16 documents in 10 layouts, written for the project in
@@ -210,6 +210,8 @@ SETS = {
     "heldout8": HERE / "heldout8",
     "heldout9": HERE / "heldout9",
     "heldout10": HERE / "heldout10",
+    "heldout11": HERE / "heldout11",
+    "heldout12": HERE / "heldout12",
 }
 
 

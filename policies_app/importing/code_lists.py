@@ -100,6 +100,11 @@ def read_codes(document: Document, found: list[Section], errors: list[str]) -> l
     code_lines += [
         line for line in document.lines if id(line) not in listed and _LABELLED_CODES_RE.match(document.line_text(line))
     ]
+    # A table read cell by cell (one row per indication, its codes in a "Codes" column) lists each
+    # row's codes in that column's cell, whatever section the table stands in.
+    listed = {id(line) for line in code_lines}
+    cells = _codes_column_cells(document)
+    code_lines += [line for line in document.lines if id(line) in cells and id(line) not in listed]
     code_lines.sort(key=lambda ln: ln.start)
     if not code_lines:
         # Without a codes section, only table rows and lines that begin with a code are read: a row's
@@ -109,7 +114,7 @@ def read_codes(document: Document, found: list[Section], errors: list[str]) -> l
             for ln in document.lines
             if re.match(r"^\s*\|?\s*(?:[^\s|]+\s*[\t|])?\s*" + _ANY_CODE_RE.pattern, document.line_text(ln))
         ]
-    codes: dict[tuple[str, str, str], Field] = {}
+    codes: dict[tuple[str, str, str, int], Field] = {}
     system: str | None = None
     following = {id(a): b for a, b in zip(document.lines, document.lines[1:], strict=False)}
     joined: set[int] = set()
@@ -130,8 +135,34 @@ def read_codes(document: Document, found: list[Section], errors: list[str]) -> l
             joined.add(id(after))
         # A paragraph may list codes in more than one sentence ("G0398 and G0399: ... CPT 95800 ...").
         for segment in re.finditer(r".+?(?:\.(?=\s+[A-Z])|$)", full):
-            system = _segment_codes(document, line.start + segment.start(), segment.group(0), system, codes, errors)
+            system = _segment_codes(
+                document, line.start + segment.start(), segment.group(0), system, codes, errors, cells.get(id(line), -1)
+            )
     return list(codes.values())
+
+
+# The header of a table's column of codes: "Codes", "Billing code(s)", "CPT/HCPCS", "ICD-10-CM codes";
+# not one that describes them ("Code description").
+_CODES_COLUMN_RE = re.compile(r"^(?!.*\bdescri)(?:.*\bcode(?:s|\(s\))?\b|.*\b(?:CPT|HCPCS|ICD-?10(?:-CM)?)\b)", re.I)
+
+
+def _codes_column_cells(document: Document) -> dict[int, int]:
+    """The lines of cells in a codes column of a table read cell by cell, each to its cell's number.
+
+    A cell's lines follow each other (a cell may break its list over lines); another column's line
+    between them starts the next cell.
+    """
+    cells: dict[int, int] = {}
+    number = 0
+    previous_in_column = False
+    for line in document.lines:
+        in_column = line.cell and bool(_CODES_COLUMN_RE.search(line.column))
+        if in_column:
+            if not previous_in_column:
+                number += 1
+            cells[id(line)] = number
+        previous_in_column = in_column
+    return cells
 
 
 # A line that names its code system before its codes ("CPT: 0001T and 0002T", "4.2<TAB>ICD-10-CM:
@@ -286,10 +317,15 @@ def _segment_codes(
     offset: int,
     text: str,
     system: str | None,
-    codes: dict[tuple[str, str, str], Field],
+    codes: dict[tuple[str, str, str, int], Field],
     errors: list[str],
+    cell: int = -1,
 ) -> str | None:
-    """Read the codes of one sentence or row into `codes`; return the code system in force after it."""
+    """Read the codes of one sentence or row into `codes`; return the code system in force after it.
+
+    A code is listed once, except once per cell of a codes column (`cell`, -1 outside one): each row
+    of a table by indication lists the codes of its indication, and a code may serve two.
+    """
     first_code = _ANY_CODE_RE.search(text)
     prefix = text[: first_code.start()] if first_code else text
     for name, pattern in _SYSTEM_RES:
@@ -348,7 +384,7 @@ def _segment_codes(
                 f"codes: {document.text[start:end]!r} is not a valid {code_system} code ({problem}); left out"
             )
             continue
-        key = (code_system, first, last)
+        key = (code_system, first, last, cell)
         value = {
             "system": code_system,
             "code": first,

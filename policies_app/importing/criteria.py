@@ -19,7 +19,7 @@ from policies_app.importing.readers import Document, Line
 from policies_app.importing.result import Criterion, Source
 
 GROUP_RE = re.compile(
-    r"\b(?P<q>all|any|each|both|either|one\s+or\s+more|one|at\s+least\s+(?P<n>\w+)|(?P<more>two|three|four|five|\d)"
+    r"\b(?P<q>all|any|each|both|either|neither|none|one\s+or\s+more|one|at\s+least\s+(?P<n>\w+)|(?P<more>two|three|four|five|\d)"
     r"\s+or\s+more)\s+(?:\(\w+\)\s+)?(?:of\s+)?(?:the\s+)?"
     r"(?:following|criteria\s+below|below|these\s+(?:criteria|conditions|requirements)\b)",
     re.IGNORECASE,
@@ -86,7 +86,7 @@ _BOX = r"[\u2610\u2611\u2612\u25a1\u25fb\u274f\u2751\u2752]|\[[ xX]\]"
 _MARKER_RE = re.compile(
     # A printed page may carry the "and" closing the item above onto the last item's line: "and (c) ...".
     rf"^(?P<indent>\s*)(?:(?:and|or)\s+(?=\([a-zA-Z0-9]{{1,4}}\)\s))?(?:(?P<box>{_BOX})\s*(?=\S))?"
-    r"(?:(?P<bullet>[-–•*▪◦·\uf0b7\uf0a7\uf076\uf0d8\u25cf\u25cb\u25a0\u25c6\u25ba\u25b8\u27a2\u27a4\u2713\u2714\u2043\u2023\u2219o])|"
+    r"(?:(?P<bullet>[-–+•*▪◦·\uf0b7\uf0a7\uf076\uf0d8\u25cf\u25cb\u25a0\u25c6\u25ba\u25b8\u27a2\u27a4\u2713\u2714\u2043\u2023\u2219o])|"
     r"(?P<decimal>(?:[A-Z]{1,2}(?=\d+\.\d))?\d{1,2}(?:\.\d{1,2}){1,3})\.?|(?P<num>\d{1,2})[.)]|\((?P<paren>[a-zA-Z0-9]{1,4})\)|"
     r"(?:Conditions?|Criterion|Criteria|Requirements?|Indications?)\s+(?P<named>\d{1,2}|[A-H])[.:)]|"
     r"(?P<alpha>[a-zA-Z]{1,4})[.)]|"
@@ -257,6 +257,9 @@ def _group_type(text: str) -> tuple[str, int | None, float] | None:
     quantifier = " ".join(match.group("q").lower().split())
     if quantifier in ("all", "each", "both"):
         return "all_of", None, 0.95
+    if quantifier in ("neither", "none"):
+        # Every item must be absent: the items read as conditions met, so an editor words them as such.
+        return "all_of", None, 0.6
     if quantifier in ("any", "either", "one", "one or more"):
         return "any_of", None, 0.95
     count = match.group("n").lower()
@@ -315,8 +318,26 @@ def criteria_trees(document: Document, lines: Sequence[Line], catalogue: Sequenc
     if (tree := _decision_tree(document, lines, catalogue)) is not None:
         root, first, after = tree
         before = _criteria_lists(document, lines[:first], catalogue)
-        return [*before, root, *_criteria_lists(document, lines[after:], catalogue)]
-    return _criteria_lists(document, lines, catalogue)
+        found = [*before, root, *_criteria_lists(document, lines[after:], catalogue)]
+    else:
+        found = _criteria_lists(document, lines, catalogue)
+    for node in found:
+        _absent_items_documented(node)
+    return found
+
+
+_NEITHER_RE = re.compile(r"\b(?:neither|none)\s+of\b", re.I)
+
+
+def _absent_items_documented(node: Criterion) -> None:
+    """Items that must be absent ("Neither of the following:") test no fact: the fact would read present."""
+    for child in node.children:
+        _absent_items_documented(child)
+    if node.children and _NEITHER_RE.search(node.label):
+        for child in node.children:
+            if child.node_type == "leaf":
+                child.node_type, child.fact, child.operator, child.value = "documented", None, "", None
+                child.confidence = min(child.confidence, 0.85)
 
 
 # A decision tree's branch: "Yes → Step 3", "No -> Not covered", "Yes: go to question 4".

@@ -64,3 +64,19 @@ def month_year_date(text: str) -> date | None:
     if year > date.today().year + 1:
         year -= 100
     return date(year, int(match.group("m")), 1)
+
+
+# An outliner's timestamp wraps its date in angle brackets (active) or square brackets (inactive) and
+# may add the weekday and a time ("<2026-05-01 Fri>", "[2025-11-20 Thu 14:02]"): the date within is
+# the date, and its brackets and weekday belong to it, not to the text around it.
+TIMESTAMP_OPEN = r"[<\[]"
+_TIMESTAMP_TAIL_RE = re.compile(r"(?:[ \t]+[A-Za-z]{2,3}\.?)?(?:[ \t]+\d{1,2}:\d{2})?[ \t]*[>\]]")
+
+
+def timestamp_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the date at `start:end` widened to the outliner timestamp around it, if any."""
+    if start > 0 and text[start - 1] in "<[" and (tail := _TIMESTAMP_TAIL_RE.match(text, end)):
+        closing = tail.group(0)[-1]
+        if (text[start - 1], closing) in (("<", ">"), ("[", "]")):
+            return start - 1, tail.end()
+    return start, end

@@ -14,6 +14,7 @@ from policies_app.importing.terms import (
     DESCRIPTORS,
     EVERYDAY_WORDS,
     KIND_WORDS,
+    MARK_SUBSTITUTION,
     NOT_PRODUCTS,
     TM_RE,
     Term,
@@ -29,7 +30,11 @@ _INTRO_RE = re.compile(
     r"such\s+as|\be\.g\.|\bfor\s+(?:example|instance)\b(?:\s+with)?|including(?:,?\s+but\s+not\s+limited\s+to)?|"
     r"includes?(?:,?\s+but\s+(?:are|is)\s+not\s+limited\s+to)?|but\s+(?:are|is)\s+not\s+limited\s+to|"
     # "the current model is sold as X": the name a product is sold under.
-    r"(?:sold|marketed)\s+as)"
+    r"(?:sold|marketed)\s+as|"
+    # "Examples of covered units: A, B", "Light sources: A or b": a label of a plural kind opening a sentence,
+    # its items on the same line.
+    # A label in title case ("Related Policies:", "Products:") is a field of the document's, not a sentence's.
+    r"(?:^|(?<=[.;]\s))(?-i:[A-Z][\w-]*(?:\s+(?![A-Z][a-z])[\w-]+){1,5}?(?<![sui])s:)(?=[ \t]+\S))"
     # "include, for example, A, B and C": the aside belongs to the introduction, not to the list.
     r"(?:,?\s+(?:for\s+example|for\s+instance|e\.g\.|among\s+others),?)?,?[:\s]+",
     re.I,
@@ -146,6 +151,9 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
             context = bool(_DEVICE_CONTEXT_RE.search(before[sentence_start + 1 :] + intro.group(0))) and not re.match(
                 r"e\.g\.|for\s", intro.group(0)
             )
+            if _IDENTIFIER_LIST_RE.search(before):
+                # "serial number formats such as AB-1234-5": identifiers on a device's label, not its name.
+                continue
             if _CRITERIA_LIST_RE.search(before) and not re.match(r"examples|includes?\b", intro.group(0), re.I):
                 # "criteria such as Veritas® or Calder": decision-support products, not devices ("devices billed
                 # under these criteria include ..." names devices: the list is its subject's).
@@ -180,6 +188,7 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
             coded: list[tuple[str, int]] = []
             lower: list[tuple[str, int, bool]] = []
             loose: list[tuple[str, int]] = []
+            kind_shorts: dict[int, str] = {}
             for piece, piece_start in pieces:
                 if _in_aside(text, intro.end(), piece_start):
                     # "Zolo® (Acme Medical, Inc.)": a comma inside a maker's aside splits no item.
@@ -197,7 +206,13 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                         item = item[:-1].rstrip()
                     # "the zolo x9 embolic filter": a lower-case brand's name ends at its model, the kind of
                     # product after it.
-                    if (lower_model := _LOWER_MODEL_NAME_RE.fullmatch(item)) and _DEVICE_NOUN_RE.search(item):
+                    if (
+                        (described := _DESCRIBED_LOWER_MODEL_RE.match(item))
+                        and all(is_common_word(word) for word in re.split(r"[\s-]+", item[: described.end()]) if word)
+                        and not is_common_word(item[described.end() :].split()[0])
+                    ):
+                        item = item[described.end() :]
+                    if (lower_model := _LOWER_MODEL_NAME_RE.fullmatch(item)) and _LOWER_MODEL_KIND_RE.search(item):
                         item = lower_model.group(1)
                     # "the implantable Eversense E3 system": a word or two describing the product precede its brand.
                     if described := _DESCRIBED_BRAND_RE.match(item):
@@ -232,6 +247,16 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                             and not _PLURAL_RE.search(plain)
                             and (noun or not _ordinary_words(plain))
                         ):
+                            kind_words = item.split()
+                            if (
+                                len(kind_words) == 2
+                                and kind_words[1].lower() in KIND_WORDS
+                                and kind_words[0].isalpha()
+                                and len(kind_words[0]) >= 4
+                                and not is_common_word(kind_words[0])
+                            ):
+                                # "the zolo balloon": notes write a coined brand before its kind without it.
+                                kind_shorts[start] = kind_words[0]
                             lower.append((item, start, noun))
                         elif coined := _coined_name(document, plain, before):
                             candidates.append((coined, start, False, True))
@@ -301,9 +326,23 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
             ]
             # A list is of products when its sentence says so or one of its items is marked as one
             # (a sign, or a device noun): "CGMs include the Dexcom G7 and the Libre 3 system".
-            if not context and not any(sign or noun for _, _, sign, noun in candidates):
+            # "Devices that stimulate the nerve (for example Zolo Duo) are ...": a bracket of examples after a
+            # sentence about devices names them, when each is led by a word of no language.
+            device_aside = bool(
+                intro.group(0)[:1].lower() in "ef"
+                and text[: intro.start()].rstrip().endswith("(")
+                and _DEVICE_SUBJECT_RE.search(
+                    re.split(
+                        r"[.;:](?:\s|$)",
+                        document.text[max(0, line.start + intro.start() - 300) : line.start + intro.start()],
+                    )[-1]
+                )
+                and candidates
+                and all(not is_common_word(strip_marks(item).split()[0]) for item, _, _, _ in candidates)
+            )
+            if not context and not device_aside and not any(sign or noun for _, _, sign, noun in candidates):
                 continue
-            shared = _shared_kind_brands(candidates)
+            shared = kind_shorts | _shared_kind_brands(candidates)
             for item, start, has_sign, _ in candidates:
                 confidence = 0.9 if has_sign else 0.85
                 _add_term(terms, document, item, "device", start, start + len(item), confidence, shared.get(start))
@@ -372,6 +411,17 @@ _INTRO_WORDS = {
 }  # fmt: skip
 
 
+_IDENTIFIER_LIST_RE = re.compile(
+    r"\b(?:serial|part|catalog(?:ue)?|lot|reference|order(?:ing)?)\s+(?:numbers?|nos?\.?|codes?|ids?)"
+    r"(?:\s+formats?)?\s*[,(]?\s*$",
+    re.I,
+)
+# The devices a sentence is about, with no verb of its own before the bracket: the bracket is the subject's.
+_DEVICE_SUBJECT_RE = re.compile(
+    r"\b(?:devices?|units?|systems?|implants?|stimulators?)\b"
+    r"(?:(?!\b(?:is|are|was|were|be|been|has|have|had)\b)[^.;:])*$",
+    re.I,
+)
 # A bracket that opens a list of examples ("devices (for example A, B and C)") is no aside to one item.
 _EXAMPLES_RE = re.compile(r"\(\s*(?:for\s+example|for\s+instance|e\.g\.|such\s+as|including|like)\b", re.I)
 
@@ -480,7 +530,8 @@ _NEXT_SUBJECT_RE = re.compile(r"[;,]\s*(?:\w+\s+){0,3}$|(?:[;,]|\s(?:and|or))\s+
 _TITLE_NAME_RE = re.compile(r"(?:[A-Z][\w-]*\s+)+[A-Z][\w-]*")
 _AND_LOWER_RE = re.compile(r"\s+(?:and|or)\s+(?=[a-z])")
 # "Zolo™ and vexa", "the Zolo™ implant and vexa": a marked name, with its kind of product after it or not.
-_MARK_END_RE = re.compile(rf"(?:{TM_RE.pattern})(?:\s+{_KIND_NOUN})?$")
+# The word after the mark is its kind, whatever kind ("Zolo® illuminator or vexa").
+_MARK_END_RE = re.compile(rf"(?:{TM_RE.pattern})(?:\s+[a-z][a-z-]{{2,}})?$")
 
 
 def _split_lower_case_items(pieces: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -522,6 +573,10 @@ _STATEMENT_WORD_RE = re.compile(
 _LOOSE_NAME_RE = re.compile(r"[a-z][a-z0-9-]*(?:\s+[a-z0-9][a-z0-9-]*)?")
 _LOWER_MODEL_RE = re.compile(r"\b[a-z]-[a-z]|\d")
 _LOWER_MODEL_NAME_RE = re.compile(r"([a-z][a-z-]{2,}(?:\s+[a-z]*\d[a-z0-9-]*)+)(?:\s+[a-z][a-z-]*){1,4}")
+# Words describing a lower-case brand with a model before it ("the implantable zolo 5 system"), kept off its name.
+_DESCRIBED_LOWER_MODEL_RE = re.compile(rf"(?:[a-z][a-z-]*\s+){{1,3}}(?={_LOWER_MODEL_NAME_RE.pattern}$)")
+# The kind a lower-case brand and its model are sold as ("zolo 7000 two-lead unit").
+_LOWER_MODEL_KIND_RE = re.compile(rf"{_DEVICE_NOUN_RE.pattern}|\b(?:units?|{_KIND_NOUN})$", re.I)
 
 
 def _closing_bracket(text: str, start: int, end: int) -> int:
@@ -643,8 +698,8 @@ _DESCRIBED_BRAND_RE = re.compile(r"(?:[a-z]+(?:-[a-z]+)*\s+){1,2}(?=[A-Z][a-z]+[
 # "the zolo 500-series": "series" is a model's range, one or many.
 _PLURAL_RE = re.compile(r"(?<![sui])(?<!serie)s$")
 _ITEM_END_RE = re.compile(
-    r"\s+\(|\s+(?:which|that|from|by|with|for|in|is|are|has|have|were|was|used|approved|cleared|marketed|made|"
-    r"designed|sold|may|can|will|should|must|could|would|remains?|continues?)\s+"
+    r"\s+\((?!(?:R|TM)\))|\s+(?:which|that|from|by|with|for|in|is|are|has|have|were|was|used|approved|cleared|marketed|made|"
+    r"designed|sold|when|may|can|will|should|must|could|would|remains?|continues?)\s+"
 )
 # "the HiRes Ultra 3D implant with the Naída CI M90 sound processor": two products, one item.
 _WITH_PRODUCT_RE = re.compile(r"\s+with\s+(?:the\s+|an?\s+)?(?=[^\W\d_]*[A-Z0-9])")
@@ -658,8 +713,10 @@ def _list_item_parts(piece: str, piece_start: int) -> list[tuple[str, int]]:
     return [(piece, piece_start), (piece[joined.end() :], piece_start + joined.end())]
 
 
+# The words before a sign, a version or model number last among them ("Zolo 2.0 (R)").
 _TM_WORD_RE = re.compile(
-    r"(?<![\w-])([A-Za-z][\w-]*(?:[ \u00a0]+[A-Z][\w-]*){0,2})(?:\s*(?:[®™]|\((?:R|TM)\))|(?<=[A-Za-z])°)"
+    r"(?<![\w-])([A-Za-z][\w-]*(?:[ \u00a0]+[A-Z][\w-]*){0,2}(?:[ \u00a0]+\d+(?:\.\d+)*)?)"
+    rf"(?:\s*(?:[®™]|\((?:R|TM)\)|{MARK_SUBSTITUTION})|(?<=[A-Za-z])°)"
 )
 
 
@@ -705,7 +762,30 @@ def read_marked_terms(document: Document, terms: dict[str, tuple[Term, Field]], 
     _own_form_products(document, terms, skip)
     _lower_case_models(document, terms, skip)
     _subject_products(document, terms, skip)
+    _bracketed_brands(document, terms, skip)
     _drop_makers(document, terms)
+
+
+# "an implantable nitinol device (zolo)": a coined lower-case word in brackets after a device noun is its brand.
+_BRACKETED_BRAND_RE = re.compile(
+    r"((?:[\w-]+[ \u00a0]+){1,4}?(?:device|system|implant|stimulator|stent|valve|pump|monitor|sensor))"
+    r"[ \u00a0]+\((?-i:([a-z]{4,}))\)",
+    re.I,
+)
+
+
+_DESCRIBING_RE = re.compile(r"(?:able|ible|al|ive|ous|ic|ed|ing|ary|ory|less|ful)$")
+
+
+def _bracketed_brands(document: Document, terms: dict[str, tuple[Term, Field]], skip: set[str]) -> None:
+    for match in _BRACKETED_BRAND_RE.finditer(document.text):
+        name = match.group(2)
+        initials = "".join(word[0] for word in match.group(1).lower().split())
+        # "(tind)" after "temporary implantable nitinol device" spells the words out: an abbreviation, no brand.
+        # "device (implantable)": a word of the language's form describes the device, whether listed or not.
+        if is_common_word(name) or _DESCRIBING_RE.search(name) or initials.endswith(name) or name in skip:
+            continue
+        _add_term(terms, document, name, "device", match.start(2), match.end(2), 0.75)
 
 
 # "the zoloCheck meter": a word of a brand's own form (lower case, then capitals) before the kind of product it is.

@@ -76,10 +76,14 @@ _AFTER_RE = re.compile(
     r"younger|lower|below|under))",
     re.IGNORECASE,
 )
-# A time a treatment has failed over states its least: "has failed to heal after 6 months of compression".
+# A time a treatment has failed over states its least ("has failed to heal after 6 months of compression"),
+# and what a member did not get better after a time of is a treatment tried and failed, whatever it is
+# called: "no improvement after 4 weeks of a nasal spray", "pain persists after 8 weeks of rest".
 _FAILED_AFTER_RE = re.compile(
-    r"\b(?:fail(?:s|ed)?|not\s+(?:responded|improved|healed)|without\s+(?:adequate\s+)?(?:improvement|relief|response))"
-    r"\b[^.;]{0,40}?\bafter\s+" + _NUMBER + r"\s*(?P<unit>years?|months?|weeks?|days?)\s+of\b",
+    r"\b(?:fail\w*|persist\w*|(?:no|not|never|without)\s+(?:adequate\s+|significant\s+)?(?:improv|respon|relie[fv]|"
+    r"heal|benefit|resolv)\w*)\b[^.;]{0,40}?\bafter\s+(?:(?:at\s+least|a\s+minimum\s+of|more\s+than|over)\s+)?"
+    + _NUMBER
+    + r"\s*(?P<unit>years?|months?|weeks?|days?)\s+of\b",
     re.IGNORECASE,
 )
 _OPERATORS = {
@@ -180,7 +184,19 @@ def _around_comparison(text: str, size: int = 4) -> list[str]:
     clause_start = max((m.end() for m in re.finditer(r";|\bdespite\b", text[: match.start()])), default=0)
     before = _words(text[clause_start : match.start()])[-size:]
     after = _words(re.split(r"[,;]", text[match.end() :])[0])[:size]
+    tried = _FAILED_AFTER_RE.search(text)
+    if tried is not None and tried.start() <= match.start() and match.end() <= tried.end():
+        after += _TRIED_WORDS
     return before + _words(match.group(0)) + after
+
+
+# The words of a label a failed treatment's time stands for.
+_TRIED_WORDS = ["failed", "therapy"]
+
+
+def _tried_words(text: str) -> list[str]:
+    """ "Failed therapy" when the text times a treatment that did not work, else nothing."""
+    return _TRIED_WORDS if _FAILED_AFTER_RE.search(_digits(text)) else []
 
 
 def _comparison(text: str) -> tuple[str, float, str] | None:
@@ -324,6 +340,13 @@ _AFTER_CODES_CLAUSE_RE = re.compile(
     r"document)\w*\s+(?:by|on|with|through|at)\b)",
     re.I,
 )
+# "(L40.0) of the hands, feet or scalp": alternatives named after the last codes have no code of their own,
+# so they are choices the codes do not tell apart (the sites that qualify, among all the codes cover), which
+# the reviewer reads from the records. One place after them ("of the scalp") offers no choice, nor does an
+# "; or" that joins the criterion to the next.
+_AFTER_CODES_CHOICE_RE = re.compile(
+    r"\(\s*[A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?[^()]*\)[^()]*?\b(?:or|nor|and/or)\s+\w[^()]*$", re.I
+)
 # Codes named after "such as" are an example's codes ("a neuromuscular disease, such as ALS (G12.21)"):
 # the criterion admits diagnoses the codes do not list.
 _EXAMPLE_INTRO_RE = re.compile(r"\b(?:such\s+as|for\s+example|for\s+instance|e\.\s?g\.)", re.I)
@@ -365,6 +388,8 @@ def _compound(text: str, fact: FactSpec) -> bool:
                 return True
     if fact.value_type == "code_list" and _AFTER_CODES_CLAUSE_RE.search(text):
         return True
+    if fact.value_type == "code_list" and _AFTER_CODES_CHOICE_RE.search(text):
+        return True
     if fact.value_type == "code_list" and _example_codes(text):
         return True
     # "The member is 10 years of age or older and is skeletally immature": each predicate is a condition,
@@ -386,6 +411,8 @@ def _compound(text: str, fact: FactSpec) -> bool:
     # "BMI of 35 or greater with at least one comorbidity" adds a condition after it.
     if fact.value_type in ("number", "integer"):
         before = text[: with_more.start()]
+        if _with_names_the_counted(before, text[with_more.start() :], label_words):
+            return False
         if _comparison(before) is not None or _comparison(text[with_more.start() :]) is None:
             return True
         return _other_condition_before_with(before, label_words, aliases)
@@ -394,6 +421,20 @@ def _compound(text: str, fact: FactSpec) -> bool:
     if closing is not None:
         return with_more.start() > closing.start()
     return True
+
+
+def _with_names_the_counted(before: str, clause: str, label_words: list[str]) -> bool:
+    """Whether a "with" clause says what the thing the test counts was, and asks nothing beside it.
+
+    "12 weeks of drug therapy with an anti-inflammatory" names the therapy's means: the clause follows
+    straight on the label's noun after the threshold and states no threshold of its own. "A BMI of 35 or
+    more with a comorbidity" follows the threshold itself, and adds a condition.
+    """
+    match = _comparison_match(_digits(before))
+    if match is None or _comparison(clause) is not None:
+        return False
+    nouns = _words(_digits(before)[match.end() :])[-1:]
+    return bool(nouns) and _coverage(label_words, nouns) > 0
 
 
 def _names_fact(words: list[str], label_words: list[str], aliases: set[str]) -> bool:
@@ -518,7 +559,7 @@ def _same_noun(before: str, after: str) -> bool:
 
 def map_fact(text: str, catalogue: Sequence[FactSpec]) -> tuple[str, str, object, float] | None:
     """(fact key, operator, value, confidence) for a criterion that tests a catalogue fact, else None."""
-    text_words = _words(text)
+    text_words = _words(text) + _tried_words(text)
     word_set = set(text_words)
     codes = [c.upper() for c in _ICD_RE.findall(text) if re.search(r"\d", c[1:])]
     best: tuple[float, FactSpec] | None = None

@@ -14,8 +14,8 @@ _NUMBER_RES: list[tuple[re.Pattern[str], float]] = [
     (
         re.compile(
             # What the number numbers varies with the kind of document: "Criteria number: PA-123",
-            # "Guideline ID ...... UMG-0419". A bulletin's number numbers the bulletin, not the policy.
-            r"\b(?:medical\s+|coverage\s+|clinical\s+)?(?:policy(?:\s+bulletin)?|criteria|guideline|summary)\s*(?:number|no\.?|#|id(?:entifier)?)"
+            # "Guideline ID ...... UMG-0419", a property key "POLICY_ID". A bulletin's number numbers the bulletin, not the policy.
+            r"\b(?:medical\s+|coverage\s+|clinical\s+)?(?:policy(?:\s+bulletin)?|criteria|guideline|summary)[\s_]*(?:number|no\.?|#|id(?:entifier)?)"
             # A Markdown table parts the label from the number by a pipe ("| Policy number | DME-117 |").
             r"\s*(?:[:#|]|\.{2,})?\s*(?P<v>(?=[A-Z0-9.\-_/]*\d)[A-Z0-9][A-Z0-9.\-_/]{1,48})(?![\w])",
             re.I,
@@ -57,7 +57,8 @@ _BULLETIN_NUMBER_RE = re.compile(
     r"(?<!replaces )(?<!replaced )\b(?i:bulletin)\s*(?i:number|no\.?|#)?\s*:?\s*(?P<v>(?=[\w-]*\d)[A-Z0-9]{1,6}(?:-[A-Z0-9]{1,8}){1,2})(?![\w-])"
 )
 _TITLE_RE = re.compile(
-    r"^\s*(?:(?:medical|clinical|coverage)\s+)?(?:(?:(?:policy|lcd|document|guideline)\s+)?(?:title|subject)|(?:policy|guideline)\s+name)"
+    # An outliner's keyword line names the document too ("#+TITLE: Knee Bracing").
+    r"^\s*(?:#\+)?(?:(?:medical|clinical|coverage)\s+)?(?:(?:(?:policy|lcd|document|guideline)\s+)?(?:title|subject)|(?:policy|guideline)\s+name)"
     # The value follows a colon, a tab, a pipe, dotted leaders, or stands on the next line.
     # The value is one cell: a pipe or a tab starts the next field ("Title: X | Policy Number: Y").
     r"(?:\s*(?:[:\t|]|\.{2,})[ \t]*\n?[ \t]*|[ \t]*\n[ \t]*)(?P<v>[^\s|][^\t|\n]{2,299}?)[ \t]*(?:[\t|].*)?$",

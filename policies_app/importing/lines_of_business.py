@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from policies_app.importing.positions import REPLY_QUOTE_RE
 from policies_app.importing.readers import Document
 from policies_app.importing.result import Field
 from policies_app.importing.spans import field_at
@@ -15,7 +16,7 @@ _LABEL_SEPARATOR = r"(?:::?|[\t|]|\.{2,}|(?<=[ \t])\.(?=[ \t]))"
 # separator or joining word ("Medicaid (...);" / "                 Medicare Advantage").
 _LABEL_CONTINUED = r"(?:(?:(?<=[;,])|(?<=\band)|(?<=\bor))\n[ \t]{4,}[^\s][^\n]*)*"
 _LOB_RES: list[tuple[re.Pattern[str], float]] = [
-    (re.compile(r"\b(?:does|do|shall|will|may)\s+not\s+apply\s+to\b[^.]*", re.I), 0.95),
+    (re.compile(r"\b(?:does|do|shall|will|may)[\s_]+not[\s_]+apply[\s_]+to\b[^.]*", re.I), 0.95),
     # The plan named first, as a label: "Medicare Advantage: this policy does not apply".
     (
         re.compile(
@@ -38,7 +39,7 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     # "Medicaid managed care: not applicable." A label whose value says the document does not reach it.
     (
         re.compile(
-            r"\b(?:Medicare|Medicaid|CHIP|FEP|Federal\s+Employee\s+Program)\b[^.;:\n]{0,60}?\s*[:–—-]\s*"
+            r"\b(?:Medicare|Medicaid|CHIP|FEP|Federal\s+Employee\s+Program)\b[^.;:\n]{0,60}?[ \t]*[:–—-][ \t]*"
             r"not\s+applicable\b(?!\s+to\b)",
             re.I,
         ),
@@ -66,6 +67,16 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     (
         re.compile(
             r"\b(?:is|are)\s+not\s+applicable\s+to\b[^.]*|^[ \t|*]*not\s+applicable\s+to[ \t*]*[:\t|][^\n]*",
+            re.I | re.M,
+        ),
+        0.9,
+    ),
+    # An exclusion label over its value: "Not for: ...", a field list's ":Not applicable: ...", a property
+    # ":DOES_NOT_APPLY_TO: ..."; the value runs on over indented lines or lines opening on "and" / "or".
+    (
+        re.compile(
+            r"^[ \t|*:]*(?:not[ \t_]+(?:for|applicable)|(?:does|do)[ \t_]+not[ \t_]+apply(?:[ \t_]+to)?)[ \t*]*[:\t|]"
+            r"[^\n]*" + _LABEL_CONTINUED + r"(?:\n(?:and|or|&)[ \t][^\n]*)*",
             re.I | re.M,
         ),
         0.9,
@@ -108,7 +119,7 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     ),
     (
         re.compile(
-            r"\b(?:Medicare|Medicaid|FEP|FEHBP?)\b[^.]{0,80}?\b(?:members?|plans?|enrollees|beneficiaries)\s*[:,]?\s*"
+            r"\b(?:Medicare|Medicaid|FEP|FEHBP?)\b[^.]{0,80}?\b(?:members?|plans?|enrollees|beneficiaries)\s*[:,;]?\s*"
             r"(?:please\s+)?(?:should\s+)?(?:refer\s+to|see|consult)\b",
             re.I,
         ),
@@ -138,7 +149,8 @@ _LOB_NAMES: list[tuple[str, re.Pattern[str]]] = [
         # An employer's plan is commercial however it is named: "employer group", "plans offered by
         # employers", "employers' plans".
         re.compile(
-            r"\bcommercial\b|employer[\s-](?:group|sponsored|based)|fully[\s-]insured|self[\s-]funded|"
+            # A group plan with its kind in brackets: "Acme Group (employer)".
+            r"\bcommercial\b|employer[\s-](?:group|sponsored|based)|\bgroup\s*\(\s*employer\b|fully[\s-]insured|self[\s-]funded|"
             r"\bplans?\s+(?:offered|sponsored|provided|purchased)\s+(?:by|through)\s+(?:an?\s+|their\s+)?employers?\b|"
             r"\bemployers?[’']?\s+(?:group\s+)?plans?\b",
             re.I,
@@ -148,7 +160,8 @@ _LOB_NAMES: list[tuple[str, re.Pattern[str]]] = [
 # "This policy applies to ...", "These criteria apply only to ...", "Applies to: ...", "Applicable to: ...",
 # "This guideline is used for members of ...".
 _APPLIES_ONLY_RE = re.compile(
-    r"(?:\b(?:appl(?:y|ies)|applicable|pertains?)\s+(?:only\s+)?to|"
+    # Words joined by underscores too, as a property name: ":APPLIES_TO:".
+    r"(?:\b(?:appl(?:y|ies)|applicable|pertains?)[\s_]+(?:only[\s_]+)?to|"
     r"\b(?:policy|guidelines?|criteria|document|bulletin|guidance|worksheet|manual|pathway)\s+(?:is|are)\s+(?:only\s+)?"
     r"(?:used|intended|written|meant)\s+(?:only\s+)?for|"
     # "This policy governs coverage decisions for ... members".
@@ -294,19 +307,29 @@ def _read_coded_lines(document: Document, excluded: dict[str, Field], applies: d
 
 
 def _read_matrix_columns(document: Document, applies: dict[str, Field]) -> None:
-    """A coverage matrix's columns named by the plan's products are the lines the document applies to."""
+    """A coverage matrix's columns named by the plan's products are the lines the document applies to.
+
+    The row's own columns come first (a service, or a code and its description), the products' columns
+    after them, two or more (a grid of prior-authorization requirements by code is laid out the same way).
+    """
     lines = document.lines
     for at, line in enumerate(lines[:-1]):
         cells = document.line_text(line).split("\t")
         if len(cells) < 3 or _line_of_business(cells[0]):
             continue
-        named = [_line_of_business(cell) for cell in cells[1:]]
+        first = next((i for i, cell in enumerate(cells) if _line_of_business(cell)), len(cells))
+        named = [_line_of_business(cell) for cell in cells[first:]]
         below = document.line_text(lines[at + 1]).split("\t")
         # The cells below say whether the service is covered for each product, not a price or a count.
-        if not all(named) or len(below) != len(cells) or not any(_STATUS_WORD_RE.search(c) for c in below[1:]):
+        if (
+            len(named) < 2
+            or not all(named)
+            or len(below) != len(cells)
+            or not any(_STATUS_WORD_RE.search(c) for c in below[first:])
+        ):
             continue
-        offset = line.start + len(cells[0]) + 1
-        for cell, found in zip(cells[1:], named, strict=True):
+        offset = line.start + sum(len(cell) + 1 for cell in cells[:first])
+        for cell, found in zip(cells[first:], named, strict=True):
             assert found is not None
             value, start, end = found
             applies.setdefault(value, field_at(document, value, offset + start, offset + end, 0.8))
@@ -356,7 +379,7 @@ def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]
     statements = [(m, 0.85) for m in _APPLIES_ONLY_RE.finditer(document.text)]
     statements += [(m, 0.85) for m in _PRODUCTS_LABEL_RE.finditer(document.text)]
     for match, confidence in statements:
-        if re.search(r"\bnot\b", document.text[max(0, match.start() - 12) : match.start()], re.I):
+        if re.search(r"(?<![^\W_])not(?![^\W_])", document.text[max(0, match.start() - 12) : match.start()], re.I):
             continue
         who = match.group("who")
         boxes = list(_BALLOT_RE.finditer(who))
@@ -379,6 +402,9 @@ def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]
             who = who[: exception.start()]
         # A statement in running text goes on to its full stop; a label's value ends with its line.
         running_text = "colon" in match.groupdict() and not match.group("colon")
+        # A label's value wrapped onto indented lines under it (a field list's continuation lines).
+        if not running_text and (wrapped := re.compile(_LABEL_CONTINUED).match(document.text, match.end("who"))):
+            who += wrapped.group(0)
         if running_text and (rest := _WRAPPED_REST_RE.match(document.text, match.end("who"))):
             who += rest.group(0)
         for value, name in _LOB_NAMES:
@@ -404,6 +430,12 @@ def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]
                 excluded[value] = field_at(document, value, start, start + len(plan.group(0)), 0.85)
     for value in excluded:
         applies.pop(value, None)
+    # A reply that names its plans replaces the message it quotes: the quoted plans are the old version's.
+    if (quoted := REPLY_QUOTE_RE.search(document.text)) and any(
+        f.source.start < quoted.start() for f in (*excluded.values(), *applies.values())
+    ):
+        excluded = {k: f for k, f in excluded.items() if f.source.start < quoted.start()}
+        applies = {k: f for k, f in applies.items() if f.source.start < quoted.start()}
     if not excluded and not applies and (medicare := _MEDICARE_DOCUMENT_RE.search(document.text[:4000])):
         applies["medicare_advantage"] = field_at(document, "medicare_advantage", medicare.start(), medicare.end(), 0.7)
     return list(excluded.values()), list(applies.values())

@@ -13,7 +13,9 @@ from policies_app.importing.dates import (
     DATE_RE,
     MONTH_YEAR_PATTERN,
     MONTH_YEAR_RE,
+    TIMESTAMP_OPEN,
     month_year_date,
+    timestamp_span,
     to_date,
 )
 from policies_app.importing.readers import Document, Line
@@ -67,6 +69,9 @@ _DATE_LABELS: list[tuple[str, str, float]] = [
         # The committee that approved this version, named between the words: "Approved by Regional
         # Utilization Committee  09/24/2025".
         rf"(?:approved|reviewed|endorsed)\s+by\s+(?:the\s+)?(?:[\w&/-]+\s+){{0,4}}{_BODY}(?:\s+on)?|"
+        # Who reviewed it last, named in a label ("Last reviewed by payer<TAB>03/18/2026", "Last reviewed by
+        # the Policy Council:"); only before a colon or a cell's end, as a sentence goes on past its reviewer.
+        r"last\s+reviewed\s+by[ \t]+(?:[\w&/-]+[ \t]+){0,4}?[\w&/-]+(?=[ \t]*[:\t])|"
         # A register's abbreviation: "LAST REV 10/15/2025".
         r"last\s+rev\.?(?:\s+(?:date|dt\.?))?|"
         r"(?<!original\s)(?<!initial\s)(?<!first\s)committee\s+approv(?:al|ed)(?:\s+date)?(?:\s+on)?|"
@@ -114,6 +119,12 @@ _REVISION_TAG = r"(?:rev(?:ision)?\.?|version|v)\s*[A-Z0-9][\w.]{0,3},?\s+"
 _SHORT_LEADER = r"(?<=\s)\.(?=[ \t])"
 
 
+# A label and its value set in two elements that a page's text runs together ("Last reviewedApril 21,
+# 2026", from `<span>Last reviewed</span><span>April 21, 2026</span>` styled apart): a label's last
+# lower-case letter against the value's capital or digit, which no word of prose shows.
+_GLUED = r"(?-i:(?<=[a-z])(?=[A-Z0-9]))"
+
+
 # A bracketed aside closing a label ("Effective Date (for dates of service on or after): 03/01/2026").
 _LABEL_ASIDE = r"(?:[ \t]*\([^()\n]{1,60}\))?"
 
@@ -127,7 +138,7 @@ _DATE_LABEL_RES = [
     (
         kind,
         re.compile(
-            rf"(?<![\w-])(?:{_keyed(words)}){_LABEL_ASIDE}\s*(?:[:\-–|\t]\s*|\s+|\.{{2,}}\s*|{_SHORT_LEADER}){{1,3}}(?:{_DATE_LEAD}\s+)?(?:{_REVISION_TAG})?(?P<d>{DATE_PATTERN}|{MONTH_YEAR_PATTERN})",
+            rf"(?<![\w-])(?:{_keyed(words)}){_LABEL_ASIDE}\s*(?:[:\-–|\t]\s*|\s+|\.{{2,}}\s*|{_SHORT_LEADER}|{_GLUED}){{1,3}}(?:{_DATE_LEAD}\s+)?(?:{_REVISION_TAG})?{TIMESTAMP_OPEN}?(?P<d>{DATE_PATTERN}|{MONTH_YEAR_PATTERN})",
             re.I,
         ),
         conf,
@@ -317,7 +328,7 @@ def _labelled_dates(document: Document, section: Section) -> bool:
 # with the revision's letter or number in a column before it ("C  09 Mar 2023  Periodic review",
 # "2024-07  08/01/2024  Limits changed").
 _DATED_ROW_RE = re.compile(
-    rf"^\s*(?:[-•*▪◦·|]\s*)?(?:(?:[A-Z]|\d{{1,2}}(?:\.\d{{1,2}})?|\d{{4}}-\d{{2}})[ \t]+)?(?P<d>{DATE_PATTERN})\s*(?:[|\t:–-]\s*|\s+)(?=[A-Za-z])",
+    rf"^\s*(?:[-•*▪◦·|]\s*)?(?:(?:[A-Z]|\d{{1,2}}(?:\.\d{{1,2}})?|\d{{4}}-\d{{2}})[ \t]+)?{TIMESTAMP_OPEN}?(?P<d>{DATE_PATTERN})\s*(?:[|\t:–-]\s*|\s+)(?=[A-Za-z])",
     re.I,
 )
 
@@ -347,7 +358,7 @@ def _dated_rows(document: Document, found: list[Section]) -> list[Line]:
 # "Revision history:", a lightweight markup's "== Revision history"), so that its rows sit in the
 # section before it.
 _HISTORY_TITLE_RE = re.compile(
-    r"^\s*(?:[=#]{1,6}\s+)?(?:(?:§\s*)?\d{1,3}(?:\.\d{1,3})*\.?\s+|[IVX]{1,4}\.\s+)?(?:(?:policy|document|revision|review|publication|version)\s+)?"
+    r"^\s*(?:(?:[=#]{1,6}|\*{1,6})\s+)?(?:(?:§\s*)?\d{1,3}(?:\.\d{1,3})*\.?\s+|[IVX]{1,4}\.\s+)?(?:(?:policy|document|revision|review|publication|version)\s+)?"
     # A controlled document's "Document control" table lists its revisions.
     r"(?:history|revisions|change\s+log|document\s+control)\s*:?\s*$",
     re.I,
@@ -356,6 +367,9 @@ _HISTORY_TITLE_RE = re.compile(
 
 # A lightweight markup's table delimiter ("|===", "|---|---|") or block attribute line ("[cols="1,3"]").
 _TABLE_MARKUP_RE = re.compile(r"^\s*(?:[|=+:\-\s]{3,}|\[[^\]\n]*\])\s*$")
+# A markup table's row whose first cell is empty ("|   |   | clarified; ... |"): a row's text wrapped
+# onto the next row of the table, which goes on with the row above.
+_WRAPPED_ROW_RE = re.compile(r"^\s*\|\s*\|")
 
 
 def _titled_rows(document: Document, found: list[Section]) -> list[Line]:
@@ -383,7 +397,9 @@ def _titled_rows(document: Document, found: list[Section]) -> list[Line]:
                 # A markup table's delimiter or column spec ("|===", "[cols=...]") is no heading row.
                 markup += 1
                 continue
-            elif indent is None and offset - markup < 2 and not line.heading:
+            elif (indent is None and offset - markup < 2 and not line.heading) or (
+                indent is not None and _WRAPPED_ROW_RE.match(text)
+            ):
                 continue
             elif indent is None or depth <= indent or line.heading:
                 break
@@ -410,12 +426,18 @@ def _indented_table(document: Document, lines: list[Line]) -> list[Line]:
 _COPY_DATE_RE = re.compile(
     r"\b(?:(?:web\s*)?page|site|content)\s+(?:last\s+)?(?:updated|modified|reviewed)|"
     r"\b(?:printed|reprinted|retrieved|accessed|downloaded|viewed)(?:\s+on)?|"
+    # When a site or a tool made the copy: "Page generated 05/02/2026", "Built 2026-01-22 | revision 14".
+    r"\b(?:generated|built|exported|rendered)(?:\s+(?:on|at))?\s*$|"
     # When the page went up, not when the policy changed: "Last published to the web 03/15/2026".
     r"\bpublished\s+(?:to|on)\s+(?:the\s+)?(?:web(?:site)?|site|internet|intranet|portal)\b|"
     # A form's own revision in a footer ("Form AB-12 Rev. 03/2024") dates the form, not the policy.
     r"\bform\s+[A-Z0-9][\w-]*\s+rev(?:ision|\.)?\s*$",
     re.I,
 )
+
+
+# A bulleted line up to its text ("     - Annual review"), whose wrapped lines align under that text.
+_BULLET_TEXT_RE = re.compile(r"^[ \t]*[-*•][ \t]+(?=\S)")
 
 
 def _continues_row(document: Document, index: int) -> bool:
@@ -428,6 +450,11 @@ def _continues_row(document: Document, index: int) -> bool:
     depth = len(text) - len(text.lstrip())
     if index == 0 or re.search(r"[.!?:;]\s*$", document.line_text(document.lines[index - 1])):
         return False
+    # A bulleted cell's text wrapped under its own first word (a markup list-table's "- Annual review;
+    # ..." / "  findings (effective 2026-03-01)."): the date stands inside the cell's sentence.
+    bullet = _BULLET_TEXT_RE.match(document.line_text(document.lines[index - 1]))
+    if bullet is not None and bullet.end() == depth and not _DATED_ROW_RE.match(text):
+        return True
     for previous in reversed(document.lines[max(0, index - 4) : index]):
         above = document.line_text(previous)
         if len(above) - len(above.lstrip()) < depth:
@@ -563,14 +590,35 @@ def read_history(document: Document, found: list[Section]) -> list[Field]:
             continue
         if parsed is None or _is_date_label(text, match):
             continue
-        # The row's other cells, in order, whichever column the date is in.
-        others = text[: match.start()] + "\t" + text[match.end() :]
-        rest = [c.strip(" -–:;") for c in re.split(r"\t|\s*\|\s*|\s{2,}| – | - ", others) if c.strip(" -–:;")]
-        action = rest[0] if rest else ""
-        detail = " ".join(rest[1:])
-        rows.append(
-            field_at(
-                document, {"date": parsed[0], "action": action, "detail": detail}, line.start, line.end, confidence
-            )
-        )
+        # A log's entries a page ran into one paragraph ("04/21/2026 – Annual review. 04/09/2025 – Policy
+        # created."): each sentence that opens with a date and a dash is an entry of its own.
+        later: list[tuple[re.Match[str], date]] = []
+        if id(line) in in_log and id(line) not in described:
+            for entry in _RUN_ON_ENTRY_RE.finditer(text, match.end()):
+                if (entry_date := to_date(entry.group("d"))) is not None:
+                    later.append((entry, entry_date[0]))
+        bounds = [0, *(m.start() for m, _ in later), len(text)]
+        entries = [(match, parsed[0]), *later]
+        for (entry, day), start, end in zip(entries, bounds[:-1], bounds[1:], strict=True):
+            rows.append(_history_row(document, text, entry, day, start, end, line, confidence))
     return rows
+
+
+_RUN_ON_ENTRY_RE = re.compile(rf"(?<=[.;!]\s)(?P<d>{DATE_PATTERN})[ \t]*[–—:-][ \t]*(?=\w)", re.I)
+
+
+def _history_row(
+    document: Document, text: str, match: re.Match[str], day: date, start: int, end: int, line: Line, confidence: float
+) -> Field:
+    """The history row dated by `match` in `text[start:end]`, a part of `line` (the whole line but for run-on entries)."""
+    # The row's other cells, in order, whichever column the date is in.
+    date_start, date_end = timestamp_span(text, match.start(), match.end())
+    others = text[start:date_start] + "\t" + text[date_end:end]
+    rest = [c.strip(" -–:;") for c in re.split(r"\t|\s*\|\s*|\s{2,}| – | - ", others) if c.strip(" -–:;")]
+    action = rest[0] if rest else ""
+    detail = " ".join(rest[1:])
+    whole = start == 0 and end == len(text)
+    row_start, row_end = (
+        (line.start, line.end) if whole else (line.start + start, line.start + len(text[:end].rstrip()))
+    )
+    return field_at(document, {"date": day, "action": action, "detail": detail}, row_start, row_end, confidence)

@@ -29,6 +29,8 @@ _POSITIONS: list[tuple[str, re.Pattern[str]]] = [
             # A condition stated inline: "while the member continues to benefit", "for members 18 years
             # of age or older", "with a score of 70 or higher".
             r"while\s+(?:the\s+)?(?:members?|patients?|individuals?|beneficiar(?:y|ies))\b|"
+            # A limit the service must keep meeting: "only while range of motion keeps improving".
+            r"only\s+(?:while|as\s+long\s+as|until)\b|"
             r"\d+\s+years?\s+(?:of\s+age\s+|old\s+)?or\s+(?:older|younger)|\d+\s+or\s+(?:higher|greater|more|less|lower)\b)",
             re.I,
         ),
@@ -136,6 +138,27 @@ _UNFINISHED_RE = re.compile(
     r"(?:,|\b(?:a|an|the|of|and|or|with|without|for|to|in|on|by|than|when|if|who|that|is|are|be|as|at|from))$", re.I
 )
 _ITEM_START_RE = re.compile(r"^\s*(?:[-•*▪◦·]|\(?\d{1,2}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s")
+# A plain-text paragraph filled to its width: a line this long that stops short of a full stop wraps
+# onto the next even where that line opens on a name ("... necessary for suspected" / "Crohn's disease ...").
+# Only a line stating a position in its words is read so: a line of other prose keeps its own reading.
+_FILLED_LINE = 60
+
+
+# A title underlined in plain text (reStructuredText, Markdown's setext headings).
+_UNDERLINE_RE = re.compile(r"^[ \t]*([-=~^*#])\1{2,}[ \t]*$")
+
+
+def _filled_line(document: Document, sentence: str, line: Line, following: Line | None) -> bool:
+    """Whether `sentence`, open at the end of its line, is a filled paragraph's line wrapping onto `line`."""
+    return (
+        document.layout == "text"
+        and len(sentence) >= _FILLED_LINE
+        and bool(_POSITION_WORDS_RE.search(sentence))
+        and "\t" not in sentence
+        and "\t" not in document.line_text(line)
+        and not _ITEM_START_RE.match(sentence)
+        and not (following is not None and _UNDERLINE_RE.match(document.line_text(following)))
+    )
 
 
 def _wrapped_sentences(document: Document, lines: Sequence[Line]) -> list[tuple[int, int, str]]:
@@ -156,6 +179,7 @@ def _wrapped_sentences(document: Document, lines: Sequence[Line]) -> list[tuple[
                 _CONTINUES_RE.match(text)
                 or _UNFINISHED_RE.search(open_sentence[2])
                 or open_sentence[2].count("(") > open_sentence[2].count(")")
+                or _filled_line(document, open_sentence[2], line, after.get(id(line)))
             )
         ):
             start, _, text = open_sentence
@@ -472,6 +496,20 @@ def _restated_outcomes(document: Document, outcomes: list[Field], stated: list[F
     return kept
 
 
+# A reply's separator over the message it answers ("-----Original Message-----", "On <date>, <name> wrote:").
+REPLY_QUOTE_RE = re.compile(
+    r"^[ \t>]*(?:-{2,}[ \t]*Original[ \t]+Message[ \t]*-{2,}|On[ \t][^\n]{4,160}\bwrote:)[ \t]*$", re.I | re.M
+)
+
+
+def _without_quoted_reply(document: Document, positions: list[Field]) -> list[Field]:
+    """A reply that states positions of its own replaces the message it quotes: the quoted statements are old."""
+    quoted = REPLY_QUOTE_RE.search(document.text)
+    if quoted is None or not any(p.source.start < quoted.start() for p in positions):
+        return positions
+    return [p for p in positions if p.source.start < quoted.start()]
+
+
 def read_positions(document: Document, found: list[Section]) -> list[Field]:
     lines = section_text_lines(document, found, "policy", "criteria", "exclusions", "front", "other")
     if not any(s.kind in ("policy", "criteria", "exclusions") for s in found):
@@ -536,7 +574,7 @@ def read_positions(document: Document, found: list[Section]) -> list[Field]:
         ]
         positions += matrix
     positions.sort(key=lambda f: f.source.start)
-    return positions
+    return _without_quoted_reply(document, positions)
 
 
 # A statement that points at conditions: "medically necessary when the following are met", "... if".

@@ -36,10 +36,15 @@ def read_prior_authorization(document: Document, found: list[Section]) -> Field 
     for section in found:
         if section.kind == "prior_authorization" and section.lines:
             line = section.lines[0]
-            text = document.line_text(line).strip()
+            raw = document.line_text(line)
+            # A paragraph states the rule first and its exceptions after it ("Prior authorization is
+            # required for 96570. Office visits need no prior authorization."): the first sentence
+            # that names prior authorization is the statement.
+            sentences = [m.group(0).strip() for m in re.finditer(r"(?:[^.]|\.(?!\s|$))+\.?", raw) if m.group(0).strip()]
+            text = next((t for t in sentences if _PA_RE.search(t)), raw.strip())
             requirement = requirement_from_statement(text)
             if requirement:
-                start = line.start + document.line_text(line).index(text)
+                start = line.start + raw.index(text)
                 return field_at(
                     document, {"statement": text, "requirement": str(requirement)}, start, start + len(text), 0.9
                 )
@@ -48,7 +53,9 @@ def read_prior_authorization(document: Document, found: list[Section]) -> Field 
         if re.search(
             # A bulletin states what stays as it was too: "Prior authorization remains required for ...".
             r"\b(?:is|are|remains?|stays?)\s+(?:still\s+|not\s+)?required\b|\bcontinues?\s+to\s+be\s+required\b|"
-            r"\brequires?\b|not\s+applicable|\bnot\s+needed\b",
+            r"\brequires?\b|not\s+applicable|\bnot\s+needed\b|"
+            # A checklist's label: "[X] Prior authorization required: 52441, 52442".
+            r"^\W*\[[xX✓]\]\s*(?:prior\s+(?:approval|authori[sz]ation))\s+required\b",
             sentence,
             re.I,
         ):

@@ -34,6 +34,8 @@ class Line:
     cell: bool = False
     # The term of a definition grid's row, which labels the line after it (its definition).
     term: bool = False
+    # The header of the column a cell read cell by cell stands in ("Codes", "Criteria"), or "".
+    column: str = ""
 
 
 @dataclass
@@ -53,7 +55,16 @@ class _Builder:
         self.lines: list[Line] = []
         self.length = 0
 
-    def add(self, text: str, *, heading: bool = False, origin: int = 0, cell: bool = False, term: bool = False) -> None:
+    def add(
+        self,
+        text: str,
+        *,
+        heading: bool = False,
+        origin: int = 0,
+        cell: bool = False,
+        term: bool = False,
+        column: str = "",
+    ) -> None:
         text = text.rstrip()
         if not text.strip():
             return
@@ -64,7 +75,7 @@ class _Builder:
         if self.parts:
             self.parts.append("\n")
             self.length += 1
-        self.lines.append(Line(self.length, self.length + len(text), heading, origin, cell, term))
+        self.lines.append(Line(self.length, self.length + len(text), heading, origin, cell, term, column))
         self.parts.append(text)
         self.length += len(text)
 
@@ -299,12 +310,39 @@ def _ruled_header(raw: str, rule: str) -> str | None:
     return indent + "\t".join(cells) if all(cells) else None
 
 
+# An item numbered by the markup that renders it (reStructuredText's "#." auto-enumerator).
+_AUTO_NUMBER_RE = re.compile(r"^(?P<indent> *)#\.(?= +\S)")
+
+
+def _auto_numbered(raws: list[str]) -> list[str]:
+    """Lines with the numbers an auto-enumerated list shows in place of its "#." markers.
+
+    Each "#." counts on from the item before it at its indent; a line of text at that indent or
+    shallower (the next paragraph) ends the list, and its numbering starts again.
+    """
+    counts: dict[int, int] = {}
+    numbered: list[str] = []
+    for raw in raws:
+        if not raw.strip():
+            numbered.append(raw)
+            continue
+        indent = len(raw) - len(raw.lstrip(" "))
+        match = _AUTO_NUMBER_RE.match(raw)
+        counts = {level: count for level, count in counts.items() if level < indent or (match and level == indent)}
+        if match is None:
+            numbered.append(raw)
+            continue
+        counts[indent] = counts.get(indent, 0) + 1
+        numbered.append(f"{match.group('indent')}{counts[indent]}.{raw[match.end() :]}")
+    return numbered
+
+
 def read_text(data: bytes | str) -> Document:
     text = decode(data)
     builder = _Builder("text")
     offset = 0
     originals = text.split("\n")
-    raws = _unquoted(originals)
+    raws = _auto_numbered(_unquoted(originals))
     furniture = _page_furniture(raws)
     trees = _untreed(raws)
     for number, original in enumerate(originals):
@@ -339,6 +377,48 @@ _BLOCKS = {
 }  # fmt: skip
 
 
+# An element given an ARIA role stands for the element of that role: a page rendered by a script
+# builds its lists, headings and tables of <div>s and <span>s and says what each is by its role.
+_ROLE_KINDS = {
+    "list": "ul", "listitem": "li", "table": "table", "grid": "table", "treegrid": "table",
+    "rowgroup": "tbody", "row": "tr", "cell": "td", "gridcell": "td", "columnheader": "th", "rowheader": "th",
+    "paragraph": "p",
+}  # fmt: skip
+
+
+def _kind(element: Tag) -> str:
+    """The element's tag name, or that of the element its ARIA role says it stands for."""
+    name = element.name.lower()
+    role = str(element.get("role") or "").strip().lower()
+    if not role or name in ("ul", "ol", "li", "table", "tr", "td", "th", *_HEADINGS):
+        return name
+    if role == "heading":
+        level = str(element.get("aria-level") or "").strip()
+        return f"h{level}" if level in ("1", "2", "3", "4", "5", "6") else "h2"
+    kind = _ROLE_KINDS.get(role, name)
+    # A list or row whose children carry no item or cell role is read as the block it is, not to lose its text.
+    if kind in _ROLE_PARTS and not _children_of(element, _ROLE_PARTS[kind]):
+        return name
+    return kind
+
+
+_ROLE_PARTS = {"ul": {"li"}, "tr": {"td", "th"}}
+
+
+def _children_of(element: Tag, kinds: set[str]) -> list[Tag]:
+    """The element's child tags of those kinds (tag names or ARIA roles)."""
+    return [child for child in element.children if isinstance(child, Tag) and _kind(child) in kinds]
+
+
+def _descendant_of(element: Tag, kinds: set[str]) -> Tag | None:
+    found = element.find(lambda tag: _kind(tag) in kinds)
+    return found if isinstance(found, Tag) else None
+
+
+def _descendants_of(element: Tag, kinds: set[str]) -> list[Tag]:
+    return [tag for tag in element.find_all(lambda tag: _kind(tag) in kinds) if isinstance(tag, Tag)]
+
+
 class _HtmlWalker:
     def __init__(self) -> None:
         self.builder = _Builder("html")
@@ -350,12 +430,17 @@ class _HtmlWalker:
         self.record_tables: list[bool] = []
         # The columns of the table being read that hold superseded wording (see `_superseded_columns`).
         self.dropped: list[set[int]] = []
+        # The header cells of the table being read, innermost last, naming the columns of its records.
+        self.headers: list[list[str]] = []
+        self.column = ""
 
     def flush(self, *, heading: bool = False) -> None:
         text = _tidy("".join(self.buffer))
         self.buffer = []
         if text:
-            self.builder.add(self.prefix + text, heading=heading, origin=self.count, cell=self.in_cell)
+            self.builder.add(
+                self.prefix + text, heading=heading, origin=self.count, cell=self.in_cell, column=self.column
+            )
             self.count += 1
             # Only the item's first line carries its marker; what follows is its continuation.
             if self.prefix.strip():
@@ -369,7 +454,7 @@ class _HtmlWalker:
                 continue
             if not isinstance(child, Tag):
                 continue
-            name = child.name.lower()
+            name = _kind(child)
             if name in _SKIP and not (name == "form" and _questionnaire(child)):
                 continue
             if name in _CONTROLS:
@@ -382,24 +467,30 @@ class _HtmlWalker:
                 self.flush(heading=True)
             elif name == "tr":
                 self.flush()
-                cells: list[Tag] = list(child.find_all(["td", "th"], recursive=False))
+                cells = _children_of(child, {"td", "th"})
                 if self.dropped and self.dropped[-1]:
                     cells = [cell for n, cell in enumerate(cells) if n not in self.dropped[-1]]
-                if self.record_tables and self.record_tables[-1] and child.find("td", recursive=False):
+                if self.record_tables and self.record_tables[-1] and _children_of(child, {"td"}):
                     self.record(cells, depth)
                     continue
                 texts = [_tidy(cell.get_text(" ")) for cell in cells]
+                if self.headers and not self.headers[-1] and cells and all(_kind(cell) == "th" for cell in cells):
+                    self.headers[-1] = texts
                 if any(texts):
                     self.builder.add("\t".join(texts), origin=self.count)
                     self.count += 1
             elif name == "table":
                 self.flush()
-                self.record_tables.append(any(cell.find(_RECORD_BLOCKS) for cell in child.find_all("td")))
+                self.record_tables.append(
+                    any(_descendant_of(cell, _RECORD_BLOCKS) for cell in _descendants_of(child, {"td"}))
+                )
                 self.dropped.append(_superseded_columns(child))
+                self.headers.append([])
                 self.walk(child, depth)
                 self.flush()
                 self.record_tables.pop()
                 self.dropped.pop()
+                self.headers.pop()
             elif name in ("ul", "ol"):
                 self.flush()
                 self.list(child, depth + 1)
@@ -426,22 +517,26 @@ class _HtmlWalker:
         and its criteria; joined by tabs its lists would be flattened into one line. A cell with no
         word or number ("—", "-") says nothing.
         """
-        saved = self.in_cell
+        saved, saved_column = self.in_cell, self.column
         self.in_cell = True
+        header = self.headers[-1] if self.headers else []
+        offset = 0
         # A row of two cells, a number ("#" column) and its text, is a numbered item: the number marks the
         # text. A row with more cells (a decision table's status and conditions) stays a record.
         number = _tidy(cells[0].get_text(" ")) if len(cells) == 2 else ""
         if _ROW_NUMBER_RE.match(number):
             cells = cells[1:]
+            offset = 1
             self.prefix = number.rstrip(".") + ". "
-        for cell in cells:
+        for index, cell in enumerate(cells, start=offset):
             if not any(c.isalnum() for c in cell.get_text()):
                 continue
+            self.column = header[index] if index < len(header) else ""
             self.walk(cell, depth)
             self.flush()
             self.prefix = ""
         self.prefix = ""
-        self.in_cell = saved
+        self.in_cell, self.column = saved, saved_column
 
     def introduced(self) -> bool:
         """Whether the text read last announces a list ("... when all of the following are met:")."""
@@ -461,12 +556,12 @@ class _HtmlWalker:
         self.prefix = saved
 
     def list(self, element: Tag, depth: int) -> None:
-        ordered = element.name.lower() == "ol"
+        ordered = _kind(element) == "ol"
         kind = str(element.get("type") or "1") if ordered else ""
         start = str(element.get("start") or "")
         number = int(start) if ordered and start.isdigit() else 1
         saved = self.prefix
-        for item in element.find_all("li", recursive=False):
+        for item in _children_of(element, {"li"}):
             marker = _marker(str(kind), number) if ordered else "-"
             number += 1
             self.prefix = "  " * (depth - 1) + marker + " "
@@ -491,10 +586,10 @@ def _superseded_columns(table: Tag) -> set[int]:
     Only a header naming both the old and the new wording of the criteria (or policy text) says so;
     "Old code" / "New code" columns of a code crosswalk are both read.
     """
-    header = table.find("tr")
+    header = _descendant_of(table, {"tr"})
     if header is None:
         return set()
-    names = [_tidy(cell.get_text(" ")) for cell in header.find_all(["th", "td"], recursive=False)]
+    names = [_tidy(cell.get_text(" ")) for cell in _children_of(header, {"th", "td"})]
     old = {n for n, name in enumerate(names) if _OLD_COLUMN_RE.match(name) and _WORDING_RE.search(name)}
     new = [n for n, name in enumerate(names) if _NEW_COLUMN_RE.match(name) and _WORDING_RE.search(name)]
     return old if old and new else set()
@@ -557,7 +652,7 @@ def _term_row(element: Tag) -> tuple[str, str] | None:
 
 
 # Block content that makes a table row a record rather than a line of cells.
-_RECORD_BLOCKS = ["ul", "ol", "p", "table"]
+_RECORD_BLOCKS = {"ul", "ol", "p", "table"}
 
 
 def _questionnaire(form: Tag) -> bool:

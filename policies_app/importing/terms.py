@@ -9,8 +9,10 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process, utils
 
+# A markup substitution stands for the sign in a document's source ("Zolo\\ |reg|" in reStructuredText).
+MARK_SUBSTITUTION = r"\\?[ \u00a0]?\|(?:reg|tm|trade|sm)\|"
 # A degree sign straight after a letter is a brand's mark ("iovera°"); after a number it is an angle.
-TM_RE = re.compile(r"\s*(?:\[?[®™℠]\]?|\^\(?[®™]\)?\^?|\((?:R|TM)\))|(?<=[A-Za-z])°")
+TM_RE = re.compile(rf"\s*(?:\[?[®™℠]\]?|\^\(?[®™]\)?\^?|\((?:R|TM)\)|{MARK_SUBSTITUTION})|(?<=[A-Za-z])°")
 # Generic words after a brand in a product's full name; notes name the product by its brand.
 DESCRIPTORS = {
     "dynamic", "soft", "spine", "spinal", "stabilization", "system", "systems", "device", "devices", "kit",

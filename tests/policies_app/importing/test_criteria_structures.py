@@ -498,3 +498,114 @@ def test_empty_and_documentation_cells_run_onto_a_row_stay_out_of_its_items():
 def test_a_footnote_digit_a_pdf_ran_onto_the_last_word_is_left_out():
     text = "Surgery is medically necessary when all of the following are met:\n1. A second surgeon agreed1\n2. Pain for 6 months\n"
     assert labels(trees(text)[0]) == ["A second surgeon agreed", "Pain for 6 months"]
+
+
+ARIA_LIST = """<html><body>
+<div role="heading" aria-level="2">Coverage</div>
+<p>Home oxygen concentrators are medically necessary when all of the following are met:</p>
+<div role="list" class="x1"><span role="listitem" class="x2">Resting oxygen saturation is 88% or lower</span><span
+ role="listitem" class="x2">The member has one of the following:<div role="list" class="x1"><span role="listitem"
+ class="x2">Pulmonary hypertension</span><span role="listitem" class="x2">Erythrocytosis</span></div></span><span
+ role="listitem" class="x2">Smoking cessation has been advised</span></div>
+</body></html>"""
+
+
+def test_elements_with_list_and_listitem_roles_are_read_as_a_nested_list():
+    root = trees(ARIA_LIST, "p.html")[0]
+    assert root.node_type == "all_of"
+    assert [child.node_type for child in root.children] == ["documented", "any_of", "documented"]
+    assert labels(root.children[1]) == ["Pulmonary hypertension", "Erythrocytosis"]
+
+
+def test_an_element_with_the_heading_role_is_a_heading():
+    document = read_html(ARIA_LIST)
+    assert document.lines[0].heading
+    assert document.line_text(document.lines[0]) == "Coverage"
+
+
+def test_elements_with_table_row_and_cell_roles_are_read_as_table_rows():
+    page = """<html><body><h2>Codes</h2><div role="grid"><div role="row"><span role="columnheader">Code</span>
+<span role="columnheader">Description</span></div><div role="row"><span role="gridcell">L8699</span>
+<span role="gridcell">Prosthetic implant, not otherwise specified</span></div></div></body></html>"""
+    document = read_html(page)
+    texts = [document.line_text(line) for line in document.lines]
+    assert texts[1:] == ["Code\tDescription", "L8699\tProsthetic implant, not otherwise specified"]
+
+
+def test_a_record_tables_cell_carries_the_header_of_its_column():
+    page = """<html><body><table><tr><th>Condition</th><th>Requirements</th><th>Billing codes</th></tr>
+<tr><td>Plantar warts</td><td><ul><li>Two failed topical treatments</li></ul></td><td>CPT 17110<br>ICD-10-CM B07.0</td>
+</tr></table></body></html>"""
+    document = read_html(page)
+    columns = {document.line_text(line): line.column for line in document.lines if line.cell}
+    assert columns["Plantar warts"] == "Condition"
+    assert columns["- Two failed topical treatments"] == "Requirements"
+    assert columns["CPT 17110"] == columns["ICD-10-CM B07.0"] == "Billing codes"
+
+
+AUTO_NUMBERED = """Coverage
+========
+
+Hearing aid fitting is medically necessary when all of the following are met:
+
+#. Hearing loss of 40 dB or more in the better ear
+#. **One** of the following:
+
+   * Speech recognition below 60%
+   * Tinnitus that limits sleep
+
+#. A trial period of 30 days is offered
+
+Fitting is covered once every five years when:
+
+#. The old aid no longer meets the member's needs
+"""
+
+
+def test_auto_enumerated_items_are_numbered_in_order():
+    document = read_text(AUTO_NUMBERED)
+    texts = [document.line_text(line) for line in document.lines]
+    assert "1. Hearing loss of 40 dB or more in the better ear" in texts
+    assert "3. A trial period of 30 days is offered" in texts
+
+
+def test_a_paragraph_between_auto_enumerated_lists_starts_the_numbering_again():
+    document = read_text(AUTO_NUMBERED)
+    texts = [document.line_text(line) for line in document.lines]
+    assert "1. The old aid no longer meets the member's needs" in texts
+
+
+def test_auto_enumerated_items_nest_their_bulleted_sub_items():
+    root = trees(AUTO_NUMBERED)[0]
+    assert [child.node_type for child in root.children][1] == "any_of"
+    assert labels(root.children[1]) == ["Speech recognition below 60%", "Tinnitus that limits sleep"]
+
+
+def test_plus_bullets_are_list_items_of_their_own_level():
+    text = """Knee bracing is medically necessary when all of the following are met:
+   1) Instability on examination
+   2) One of the following:
+      + Ligament tear on imaging
+      + Recent ligament repair
+"""
+    root = trees(text)[0]
+    assert labels(root.children[1]) == ["Ligament tear on imaging", "Recent ligament repair"]
+
+
+def test_items_under_neither_of_the_following_are_a_group_whose_items_test_no_fact():
+    text = """Ablation is medically necessary when all of the following are met:
+1. Age 21 years or older
+2. Neither of the following:
+   a. Age 90 years or older
+   b. Active infection at the site
+"""
+    root = trees(text)[0]
+    neither = root.children[1]
+    assert neither.node_type == "all_of" and neither.confidence <= 0.6
+    assert [child.node_type for child in neither.children] == ["documented", "documented"]
+    assert labels(neither) == ["Age 90 years or older", "Active infection at the site"]
+
+
+def test_a_list_role_without_listitem_children_keeps_its_text():
+    document = read_html('<html><body><div role="list"><p>Bring the referral letter</p></div></body></html>')
+    assert [document.line_text(line) for line in document.lines] == ["Bring the referral letter"]

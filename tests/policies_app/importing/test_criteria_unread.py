@@ -88,6 +88,6 @@ def test_the_import_page_warns_that_no_criteria_list_was_read(editor):
     client.force_login(editor)
     upload = SimpleUploadedFile("mp-4411.txt", UNREAD, content_type="text/plain")
     html = client.post(URL, {"step": "read", "document": upload, "payer": ""}).content.decode()
-    assert "No criteria list was read, though the document makes coverage depend on criteria" in html
+    assert "No criteria list was read, though the document makes coverage depend on criteria." in html
     assert 'data-field="f-positions-0"' in html
     assert "The document states no criteria list." not in html

@@ -318,3 +318,190 @@ def test_a_log_header_of_date_labels_over_many_dated_rows_gives_no_policy_dates(
 def test_a_bracketed_aside_after_a_date_label_still_leads_to_the_date():
     text = "Alder Ferry Health\nEffective Date (for dates of service on or after): 03/01/2026\n"
     assert extract(text + POLICY).value("effective_start") == date(2026, 3, 1)
+
+
+ORG_HEADER = """#+TITLE: Knee Bracing
+#+DATE: 2026-01-09
+
+* Policy header
+  :PROPERTIES:
+  :POLICY_ID:          KB-204
+  :EFFECTIVE:          <2026-04-01 Wed>
+  :ORIGINAL_EFFECTIVE: [2017-02-01 Wed]
+  :LAST_REVIEW:        [2026-01-13 Tue]
+  :END:
+  SCHEDULED: <2027-01-12 Tue>
+  :LOGBOOK:
+  CLOCK: [2026-01-12 Mon 10:00]--[2026-01-12 Mon 11:30] =>  1:30
+  - State "DONE"       from "REVIEW"     [2026-01-13 Tue 15:40]
+  :END:
+
+"""
+
+
+def test_an_outliner_property_drawer_gives_the_effective_date_from_its_active_timestamp():
+    assert extract(ORG_HEADER + POLICY).value("effective_start") == date(2026, 4, 1)
+
+
+def test_an_outliner_property_drawer_gives_original_and_review_dates_from_inactive_timestamps():
+    result = extract(ORG_HEADER + POLICY)
+    assert result.value("original_effective") == date(2017, 2, 1)
+    assert result.value("last_review") == date(2026, 1, 13)
+
+
+def test_scheduled_and_logbook_timestamps_are_no_policy_dates():
+    text = (
+        "* Policy header\n  SCHEDULED: <2027-01-12 Tue>\n  :LOGBOOK:\n"
+        "  CLOCK: [2026-01-12 Mon 10:00]--[2026-01-12 Mon 11:30] =>  1:30\n"
+        '  - State "DONE"       from "REVIEW"     [2026-01-13 Tue 15:40]\n  :END:\n\n'
+    )
+    result = extract(text + POLICY)
+    assert result.value("effective_start") is None
+    assert result.value("last_review") is None
+    assert history_dates(result) == []
+
+
+ORG_HISTORY = """* Revision history
+  | Date             | Version | Change                                   |
+  |------------------+---------+------------------------------------------|
+  | [2026-01-13 Tue] |       4 | Brace wear time changed; takes effect on |
+  |                  |         | <2026-04-01 Wed>                         |
+  | [2021-06-08 Tue] |       2 | Age limit removed                        |
+  | [2017-02-01 Wed] |       1 | Policy created                           |
+"""
+
+
+def test_an_outliner_history_table_gives_one_row_per_inactive_timestamp_over_wrapped_rows():
+    result = extract(POLICY + "\n" + ORG_HISTORY)
+    assert history_dates(result) == [date(2026, 1, 13), date(2021, 6, 8), date(2017, 2, 1)]
+
+
+def test_an_outliner_history_row_keeps_its_timestamp_brackets_out_of_its_cells():
+    row = extract(POLICY + "\n" + ORG_HISTORY).many("history")[-1].value
+    assert row["detail"] == "Policy created"
+    assert "[" not in row["action"] and "]" not in row["detail"]
+
+
+LIST_TABLE_HISTORY = """Revision history
+================
+
+.. list-table::
+   :header-rows: 1
+
+   * - Date
+     - Change
+   * - 2026-01-13
+     - Annual review; brace wear time changed to six hours a day for all
+       members (effective 2026-04-01).
+   * - 2017-02-01
+     - Policy created.
+"""
+
+
+def test_a_date_in_a_list_table_cell_wrapped_under_its_text_is_no_history_row():
+    assert history_dates(extract(POLICY + "\n" + LIST_TABLE_HISTORY)) == [date(2026, 1, 13), date(2017, 2, 1)]
+
+
+def test_a_build_date_under_the_history_dates_the_copy_not_an_event():
+    text = POLICY + "\n" + LIST_TABLE_HISTORY + "\n.. footer:: Built 2026-02-02 | knee-library\n"
+    assert date(2026, 2, 2) not in history_dates(extract(text))
+
+
+def test_a_page_generated_date_after_a_history_list_is_no_history_row():
+    text = (
+        "<h1>Knee Bracing</h1><h2>Policy</h2><p>Knee bracing is considered medically necessary.</p>"
+        "<h2>Policy history</h2><ul><li><b>01/13/2026</b> Annual review.</li><li><b>02/01/2017</b> Policy created.</li>"
+        "</ul><footer><p>Page generated 02/02/2026 09:14.</p></footer>"
+    )
+    assert history_dates(extract(text, "policy.html")) == [date(2026, 1, 13), date(2017, 2, 1)]
+
+
+def test_last_reviewed_by_a_named_reviewer_is_the_last_review():
+    text = "<table><tr><th>Effective</th><td>04/01/2026</td></tr><tr><th>Last reviewed by plan</th><td>01/13/2026</td></tr></table>"
+    assert extract(text + "<h2>Policy</h2><p>Bracing is covered.</p>", "policy.html").value("last_review") == date(
+        2026, 1, 13
+    )
+
+
+def test_last_reviewed_by_in_a_sentence_is_no_label():
+    text = "Effective: 04/01/2026\nThis policy was last reviewed by the brace workgroup on 01/13/2026 and kept.\n\n"
+    assert extract(text + POLICY).value("last_review") is None
+
+
+INDICATION_TABLE = """<h1>Knee Bracing</h1>
+<h2>Coverage by indication</h2>
+<table>
+  <tr><th>Indication</th><th>Criteria</th><th>Billing codes</th></tr>
+  <tr>
+    <td><p>Ligament injury</p><p>Bracing is medically necessary when the criteria in this row are met.</p></td>
+    <td><ul><li>Instability on examination</li><li>Age 18 years or older</li></ul></td>
+    <td>HCPCS L1832, L1843<br>ICD-10-CM S83.511A</td>
+  </tr>
+  <tr>
+    <td><p>Osteoarthritis</p><p>Bracing is medically necessary when the criteria in this row are met.</p></td>
+    <td><ul><li>Pain on weight bearing</li><li>Failed 6 weeks of exercise</li></ul></td>
+    <td>HCPCS L1843, L1851<br>ICD-10-CM M17.11 &ndash; M17.12</td>
+  </tr>
+</table>
+<h2>Prior authorization</h2><p>Prior authorization is required for L1851. L1833 needs none.</p>
+"""
+
+
+def test_the_codes_column_of_a_table_by_indication_lists_each_rows_codes():
+    found = codes(extract(INDICATION_TABLE, "policy.html"))
+    assert {"HCPCS:L1832", "HCPCS:L1843", "HCPCS:L1851", "ICD10CM:S83.511A", "ICD10CM:M17.11-M17.12"} <= set(found)
+    assert "HCPCS:L1833" not in found
+
+
+def test_a_code_in_the_codes_cells_of_two_rows_is_listed_for_each_row():
+    assert codes(extract(INDICATION_TABLE, "policy.html")).count("HCPCS:L1843") == 2
+
+
+def test_a_date_label_run_together_with_its_value_by_a_page_still_labels_it():
+    text = (
+        '<div role="group"><div><span id="a">Effective date</span><span aria-labelledby="a">April 1, 2026</span></div>'
+        '<div><span id="b">Last reviewed</span><span aria-labelledby="b">January 13, 2026</span></div></div>'
+        "<h2>Policy</h2><p>Knee bracing is considered medically necessary.</p>"
+    )
+    result = extract(text, "policy.html")
+    assert result.value("effective_start") == date(2026, 4, 1)
+    assert result.value("last_review") == date(2026, 1, 13)
+
+
+def test_a_label_word_running_on_in_lower_case_is_no_glued_label():
+    assert extract("The effectiveness of bracing 2026-01-13 was studied.\n\n" + POLICY).value("effective_start") is None
+
+
+def test_an_outliner_title_keyword_is_the_title():
+    text = "#+TITLE: Knee Bracing for Ligament Injury\n#+AUTHOR: Policy unit\n\n" + POLICY
+    assert extract(text).value("title") == "Knee Bracing for Ligament Injury"
+
+
+def test_a_policy_id_property_key_is_the_policy_number():
+    assert extract(ORG_HEADER + POLICY).value("number") == "KB-204"
+
+
+def test_the_first_prior_authorization_sentence_of_a_section_is_its_statement_not_the_exception_after_it():
+    text = (
+        POLICY + "\nPrior authorization\n\nPrior authorization is required for CPT 29881 and 29882. "
+        "Office visits (99213, 99214) need no prior authorization.\n"
+    )
+    value = extract(text).value("prior_authorization")
+    assert value["requirement"] == "required"
+    assert value["statement"] == "Prior authorization is required for CPT 29881 and 29882."
+
+
+def test_a_ticked_checklist_label_states_that_prior_authorization_is_required():
+    text = POLICY + "\n- [X] Prior authorization required: 29881, 29882\n- [ ] Notification only: none\n"
+    assert extract(text).value("prior_authorization")["requirement"] == "required"
+
+
+def test_a_log_run_into_one_paragraph_gives_one_row_per_dated_entry():
+    text = (
+        POLICY + "\nPolicy history\n\n"
+        "01/13/2026 – Annual review; wear time changed (effective 04/01/2026). 06/08/2021 – Age limit removed. "
+        "02/01/2017 – Policy created.\n"
+    )
+    result = extract(text)
+    assert history_dates(result) == [date(2026, 1, 13), date(2021, 6, 8), date(2017, 2, 1)]
+    assert [row.value["action"] for row in result.many("history")][1:] == ["Age limit removed.", "Policy created."]

@@ -253,3 +253,58 @@ def test_a_statement_about_criteria_gives_no_procedure():
         "All of the criteria below must be met before lumbar fusion is considered medically necessary.\n"
     )
     assert not any("criteria" in name for name in found)
+
+
+def test_a_markup_substitution_for_a_mark_marks_the_name_before_it():
+    found = devices("Cleared capsules include Vantrix\\ |reg| LB 4 for the small bowel.\n")
+    assert "Vantrix LB 4" in found
+
+
+def test_a_version_number_before_a_mark_is_part_of_the_name():
+    found = devices("The Brolane 3.5 (R) wrap is worn on the calf.\n")
+    assert "Brolane 3.5" in found
+
+
+def test_a_lower_case_label_of_a_plural_kind_opens_a_list():
+    found = devices("Light sources: Lumora® lamp or brivex qt.\n")
+    assert "brivex qt" in found
+
+
+def test_a_title_case_label_opens_no_list():
+    found = devices("Products: Commercial HMO, Commercial PPO plans\n")
+    assert found == {}
+
+
+def test_a_lower_case_brand_with_a_model_ends_at_its_model_before_its_kind():
+    found = devices("Examples of covered units: zelmo 400 two-lead unit, Kadrix® 2 wearable unit.\n")
+    assert "zelmo 400" in found
+
+
+def test_words_describing_a_lower_case_brand_with_a_model_are_no_part_of_it():
+    found = devices("Cleared devices include Kadrix® 2 and the small branded zelmo 40 system.\n")
+    assert "zelmo 40" in found
+
+
+def test_a_bracket_of_examples_after_a_sentence_about_devices_names_them():
+    found = devices("Devices that stimulate the vagus nerve (for example Vornix Duo) are investigational.\n")
+    assert "Vornix Duo" in found
+
+
+def test_serial_numbers_given_as_examples_are_no_devices():
+    found = devices("The Kadrix® device is rented; serial number formats such as KX-4410-12 are not needed.\n")
+    assert "KX-4410-12" not in found
+
+
+def test_a_coined_brand_before_its_kind_is_written_without_the_kind():
+    found = devices("Systems include Kadrix® and the brolvane balloon for the sinuses.\n")
+    assert found.get("brolvane balloon") == "brolvane"
+
+
+def test_a_coined_word_in_brackets_after_a_device_noun_is_its_brand():
+    found = devices("A temporary expanding device (zorvim) is considered investigational.\n")
+    assert "zorvim" in found
+
+
+def test_a_describing_word_in_brackets_after_a_device_noun_is_no_brand():
+    found = devices("A temporary expanding device (retractable) is considered investigational.\n")
+    assert "retractable" not in found

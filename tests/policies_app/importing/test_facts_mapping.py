@@ -141,3 +141,39 @@ def test_a_participle_placing_the_diagnosis_after_its_codes_keeps_the_codes():
 def test_whom_presenting_with_a_test_is_no_second_condition():
     found = map_fact("The member presents with a body mass index of 42 kg/m2 or more", CATALOGUE)
     assert found is not None and found[:3] == ("bmi", "gte", 42)
+
+
+def test_no_improvement_after_a_time_of_a_treatment_times_a_failed_therapy():
+    found = map_fact("No improvement after at least 5 weeks of an oral antihistamine", CATALOGUE)
+    assert found is not None and found[:3] == ("conservative_therapy_weeks", "gte", 5)
+
+
+def test_symptoms_persisting_after_a_time_of_a_treatment_time_a_failed_therapy():
+    found = map_fact("Symptoms persist after 9 weeks of a leukotriene antagonist", CATALOGUE)
+    assert found is not None and found[:3] == ("conservative_therapy_weeks", "gte", 9)
+
+
+def test_a_time_after_which_nothing_failed_names_no_therapy():
+    assert map_fact("Return to work after at least 6 weeks of leave", CATALOGUE) is None
+
+
+def test_a_with_clause_naming_the_means_of_the_counted_therapy_adds_no_condition():
+    found = map_fact("At least 7 weeks of drug therapy with an anti-inflammatory agent", CATALOGUE)
+    assert found is not None and found[:3] == ("conservative_therapy_weeks", "gte", 7)
+
+
+def test_a_with_clause_after_the_threshold_itself_still_adds_a_condition():
+    assert map_fact("A body mass index of 36 kg/m2 or more with a sleep disorder", CATALOGUE) is None
+
+
+def test_alternative_sites_after_the_codes_are_choices_the_codes_do_not_tell_apart():
+    assert map_fact("Chronic hand eczema (L30.9) of the fingers, palms or wrists", CATALOGUE) is None
+
+
+def test_an_alternative_diagnosis_after_the_codes_has_no_code_of_its_own():
+    assert map_fact("Lichen planus (L43.9) or a similar rash", CATALOGUE) is None
+
+
+def test_an_or_joining_the_codes_criterion_to_the_next_offers_no_choice():
+    found = map_fact("Osteomalacia (M83.9); or", CATALOGUE)
+    assert found is not None and found[:3] == ("diagnosis_codes", "any_in", ["M83.9"])

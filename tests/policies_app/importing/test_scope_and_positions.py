@@ -358,3 +358,111 @@ def test_all_criteria_must_be_met_states_a_position_where_none_is_named():
 def test_all_criteria_must_be_met_adds_nothing_beside_a_stated_position():
     text = POLICY + "\nAll of the criteria above must be met.\n"
     assert [p for p, _ in positions(text)] == ["medically_necessary_with_criteria"]
+
+
+def test_a_not_for_label_excludes_the_plans_it_names():
+    text = "Plans: Brookvale commercial plans\nNot for: Brookvale Senior Choice (Medicare Advantage)\n\n" + POLICY
+    assert excluded(text) == ["medicare_advantage"]
+
+
+def test_a_not_for_label_goes_on_to_a_line_opening_on_and():
+    text = "Not for: Brookvale Golden (Medicare Advantage) members\nand Brookvale Medicaid members.\n\n" + POLICY
+    assert excluded(text) == ["medicaid", "medicare_advantage"]
+
+
+def test_plan_members_told_to_refer_elsewhere_after_a_semicolon_are_excluded():
+    text = POLICY + "\nThe policy is silent for Brookvale Medicaid members; refer to the state manual.\n"
+    assert excluded(text) == ["medicaid"]
+
+
+def test_a_field_list_applies_to_label_goes_on_to_its_indented_continuation_line():
+    text = (
+        ":Applies to: Brookvale employer plans (commercial);\n"
+        "             Brookvale Young Ones (CHIP)\n"
+        ":Not applicable: Brookvale Golden (Medicare Advantage)\n\n" + POLICY
+    )
+    assert (only(text), excluded(text)) == (["chip", "commercial"], ["medicare_advantage"])
+
+
+def test_a_plan_on_the_line_above_a_not_applicable_label_is_not_excluded():
+    text = ":Applies to: Brookvale Young Ones (CHIP)\n:Not applicable: none\n\n" + POLICY
+    assert (only(text), excluded(text)) == (["chip"], [])
+
+
+def test_property_names_joined_by_underscores_apply_and_exclude():
+    text = (
+        "  :PROPERTIES:\n"
+        "  :APPLIES_TO:\tBrookvale commercial plans; Brookvale Solo (ACA exchange)\n"
+        "  :DOES_NOT_APPLY_TO: Brookvale Golden (Medicare Advantage)\n"
+        "  :END:\n\n" + POLICY
+    )
+    assert (only(text), excluded(text)) == (["commercial", "exchange"], ["medicare_advantage"])
+
+
+def test_a_group_plan_with_employer_in_brackets_is_commercial():
+    text = "This policy applies to Brookvale Group (employer) plans.\n\n" + POLICY
+    assert only(text) == ["commercial"]
+
+
+def test_a_requirements_grid_by_code_names_the_lines_of_its_product_columns():
+    text = (
+        "CPT\tDescription\tCommercial\tMedicare Advantage\n"
+        "97110\tTherapeutic exercise, each 15 minutes\tPA\tNO PA\n"
+        "97112\tNeuromuscular reeducation, each 15 minutes\tNO PA\tPA\n\n" + POLICY
+    )
+    assert only(text) == ["commercial", "medicare_advantage"]
+
+
+def test_a_table_with_one_product_column_names_no_lines():
+    text = "CPT\tDescription\tCommercial\n97110\tTherapeutic exercise\tPA\n\n" + POLICY
+    assert only(text) == []
+
+
+def test_a_position_kept_only_while_a_condition_holds_has_criteria():
+    text = "Policy\n\nRenting a cold therapy pump is medically necessary only while swelling keeps going down.\n"
+    assert [p for p, _ in positions(text)] == ["medically_necessary_with_criteria"]
+
+
+def test_statements_quoted_under_an_original_message_header_are_not_positions():
+    text = (
+        "Hello all,\n\n" + POLICY + "\nThanks\n-----Original Message-----\nFrom: Policy Desk\n"
+        "Heated knee sleeves are considered investigational.\n"
+    )
+    assert [p for p, _ in positions(text)] == ["medically_necessary_with_criteria"]
+
+
+def test_a_forwarded_message_with_no_positions_above_it_keeps_the_quoted_positions():
+    text = "Please see below.\n-----Original Message-----\nFrom: Policy Desk\n\n" + POLICY
+    assert [p for p, _ in positions(text)] == ["medically_necessary_with_criteria"]
+
+
+def test_a_filled_plain_text_line_wraps_onto_a_line_opening_on_a_name():
+    text = (
+        "Policy\n\n"
+        "Brookvale considers a knee walker medically necessary after surgery for suspected\n"
+        "Lisfranc injury of the foot when all of the following criteria are met:\n"
+        "1. Age 18 years or older\n"
+        "2. Non-weight-bearing ordered\n"
+    )
+    stated = extract_document(text.encode(), file="p.txt").many("positions")
+    assert [f.source.text.split("\n")[-1][:8] for f in stated] == ["Lisfranc"]
+
+
+def test_an_item_does_not_wrap_onto_an_underlined_title():
+    text = (
+        "Policy\n\n"
+        "Knee walkers are medically necessary when all of the following are met:\n"
+        "  - Non-weight-bearing was ordered by the surgeon after the operation on the foot\n"
+        "Walkers after an ankle fracture considered\n"
+        "------------------------------------------\n"
+        "Knee walkers are considered investigational for ankle sprains.\n"
+    )
+    assert [p for p, _ in positions(text)] == ["medically_necessary_with_criteria", "investigational"]
+
+
+def test_plans_named_only_in_the_quoted_original_message_are_not_read():
+    text = (
+        "Plans: Brookvale commercial plans\n\n" + POLICY + "\n-----Original Message-----\nFrom: Policy Desk\n"
+        "Plans: Brookvale commercial plans and Brookvale Medicaid\n"
+    )
+    assert only(text) == ["commercial"]
