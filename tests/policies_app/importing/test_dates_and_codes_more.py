@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from policies_app.importing import extract_document
 from policies_app.importing.result import ImportResult
+from tests.policies_app.importing.reading import codes, extract
 
 POLICY = """Policy
 
@@ -13,17 +13,6 @@ Knee bracing is considered medically necessary when ALL of the following are met
 1. Age 18 years or older
 2. Ligament instability on examination
 """
-
-
-def extract(text: str, file: str = "policy.txt") -> ImportResult:
-    return extract_document(text.encode(), file=file)
-
-
-def codes(result: ImportResult) -> list[str]:
-    return [
-        f"{c.value['system']}:{c.value['code']}" + (f"-{c.value['code_end']}" if c.value["code_end"] else "")
-        for c in result.many("codes")
-    ]
 
 
 def history_dates(result: ImportResult) -> list[date]:
