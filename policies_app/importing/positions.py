@@ -144,6 +144,8 @@ _ITEM_START_RE = re.compile(r"^\s*(?:[-•*▪◦·]|\(?\d{1,2}[.)]|\(?[a-z][.)]
 _FILLED_LINE = 60
 
 
+# A sentence is closed by its stop, also where a quotation or a bracket closes after it (`... are met."`).
+_CLOSED_RE = re.compile(r"[.!?:;][\"'”’)\]]*$")
 # A title underlined in plain text (reStructuredText, Markdown's setext headings).
 _UNDERLINE_RE = re.compile(r"^[ \t]*([-=~^*#])\1{2,}[ \t]*$")
 
@@ -190,10 +192,7 @@ def _wrapped_sentences(document: Document, lines: Sequence[Line]) -> list[tuple[
         last = own[-1] if own else None
         open_sentence = (
             last
-            if last is not None
-            and not re.search(r"[.!?:;]$", last[2])
-            and following is not None
-            and id(following) in chosen
+            if last is not None and not _CLOSED_RE.search(last[2]) and following is not None and id(following) in chosen
             else None
         )
     return found

@@ -466,3 +466,13 @@ def test_plans_named_only_in_the_quoted_original_message_are_not_read():
         "Plans: Brookvale commercial plans and Brookvale Medicaid\n"
     )
     assert only(text) == ["commercial"]
+
+
+def test_a_quoted_position_closed_by_its_full_stop_does_not_run_into_the_next_row():
+    text = (
+        'POSITION,A1,,,,"Acme Health considers lumbar disc replacement with an approved device medically necessary '
+        'when criteria K1 through K4 below are met."\n'
+        'POSITION,A2,,,,"Lumbar disc replacement is considered investigational for multilevel disease."\n'
+    )
+    found = [f.value["position"] for f in extract_document(text.encode(), file="export.txt").many("positions")]
+    assert found == ["medically_necessary_with_criteria", "investigational"]
