@@ -362,12 +362,6 @@ def outcome_json(outcome: ImportOutcome | None, result: ImportResult, status: st
 
 # -- fields read below the confidence threshold: recorded on the draft, confirmed one by one
 
-# What the review of a draft whose document states criteria the importer could not read shows.
-CRITERIA_UNREAD = (
-    "No criteria list was read, though the document makes coverage depend on criteria: "
-    "enter them in the draft's criteria, then confirm"
-)
-
 
 def _field_reviews_create(*, version: PolicyVersion, result: ImportResult) -> None:
     """One review per field item (and criterion) the importer read below REVIEW_THRESHOLD from a span of the document.
@@ -406,19 +400,6 @@ def _field_reviews_create(*, version: PolicyVersion, result: ImportResult) -> No
                 shown=(node.label or "(criterion)")[:500],
                 source_text=node.source.text,
                 confidence=round(node.confidence, 2),
-            )
-        )
-    if unread := result.criteria_unread():
-        reviews.append(
-            ImportFieldReview(
-                version=version,
-                field="criteria",
-                position=0,
-                label="Criteria",
-                value=None,
-                shown=CRITERIA_UNREAD,
-                source_text=unread.source.text,
-                confidence=0.0,
             )
         )
     ImportFieldReview.objects.bulk_create(reviews)

@@ -17,8 +17,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, seria
 
 CORPUS = Path(__file__).resolve().parents[2] / "bench" / "importer" / "corpus"
 DOCUMENT = CORPUS / "uni-01-spinal-cord-stimulation.html"
-# A web page with a field the importer reads below the confidence threshold.
-UNSURE_DOCUMENT = CORPUS / "mcd-01-hypoglossal-nerve-stimulation.html"
+# Invented: a coverage sentence ending "when:" opens its list at 0.7, and a title read from a
+# "Medical Policy:" line is read at 0.75, so the draft has fields the editor must confirm.
+UNSURE_DOCUMENT = """Riverbend Health Plan
+Medical Policy: Balloon Sinus Dilation
+Policy Number: MP-4411
+Effective Date: 03/01/2026
+
+Policy
+Balloon sinus dilation is considered medically necessary when:
+1. The member is 18 years of age or older
+2. Chronic rhinosinusitis is confirmed on CT
+
+Codes
+CPT 31295 Nasal/sinus endoscopy, surgical, with dilation of maxillary sinus ostium
+"""
 WATCH_VIOLATIONS = """
 window.__cspViolations = [];
 document.addEventListener("securitypolicyviolation", function (e) {
@@ -83,14 +96,16 @@ def serious_violations(page: Page) -> list[str]:
 
 
 def test_publishing_waits_until_the_editor_confirms_each_unsure_field(
-    page: Page, workspace: Workspace, media: Path, settings: Any
+    page: Page, workspace: Workspace, media: Path, settings: Any, tmp_path: Path
 ) -> None:
+    document = tmp_path / "mp-4411-balloon-sinus-dilation.txt"
+    document.write_text(UNSURE_DOCUMENT)
     settings.POLICY_PUBLISH_NEEDS_SECOND_EDITOR = False
     page.goto("/admin/login/?next=/admin/policies_app/policy/import/")
     page.get_by_label("Username").fill("editor")
     page.get_by_label("Password").fill(PASSWORD)
     page.locator("form [type=submit]").click()
-    page.get_by_label("Policy document").set_input_files(str(UNSURE_DOCUMENT))
+    page.get_by_label("Policy document").set_input_files(str(document))
     page.get_by_role("button", name="Read document").click()
     expect(page.locator(".check-this").first).to_be_visible()
     page.get_by_role("button", name="Create draft").click()

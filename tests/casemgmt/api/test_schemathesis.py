@@ -203,10 +203,12 @@ SERVICE_RULES = (
         ("POST /api/v1/cases/{case_number}/decisions",),
         400,
         r"lines\[\d+\]\.service_line|lines",
-        r"has no service line|is decided twice|every service line needs an outcome|was answered at intake",
+        r"has no service line|is decided twice|every service line needs an outcome|was answered at intake|"
+        r"every line left to decide is referred",
         "Which service lines the case has, and which of them intake answered (they are not decided "
-        "again); and each line decided once, which is uniqueness of one property across the items "
-        "(uniqueItems compares whole items).",
+        "again); each line decided once, which is uniqueness of one property across the items "
+        "(uniqueItems compares whole items); and a decision that refers lines decides at least one "
+        "other, a rule across the items' outcomes and the case's other lines.",
     ),
     ServiceRule(
         "outcomes of the case's kind",

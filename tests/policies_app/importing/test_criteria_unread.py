@@ -1,4 +1,4 @@
-"""A document that makes coverage depend on criteria the importer could not read: the editor is asked for them."""
+"""A document that makes coverage depend on criteria the importer could not read: the editor is told at once."""
 
 from __future__ import annotations
 
@@ -6,12 +6,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from casemgmt.kernel.errors import ValidationFailed
 from casemgmt.security.services import roles_sync_permissions
 from policies_app.importing import extract_document
-from policies_app.importing.services import CRITERIA_UNREAD, import_field_review_confirm, policy_document_import
 from policies_app.models import CoveragePosition
-from policies_app.services import policy_version_submit_for_review
 
 URL = "/admin/policies_app/policy/import/"
 
@@ -63,24 +60,6 @@ def test_a_position_without_criteria_asks_for_none():
 
 def test_the_json_lists_unread_criteria_as_needing_review():
     assert "criteria" in extract_document(UNREAD, file="mp-4411.txt").as_json()["needs_review"]
-
-
-def test_a_draft_whose_criteria_were_not_read_cannot_be_submitted_until_the_editor_confirms_them(editor):
-    version = policy_document_import(data=UNREAD, filename="mp-4411.txt", user=editor, payer="").version
-    review = version.field_reviews.get(field="criteria")
-    assert (review.shown, review.confidence) == (CRITERIA_UNREAD, 0.0)
-    assert "sinus surgery worksheet" in review.source_text
-    version.field_reviews.exclude(pk=review.pk).update(confirmed_by=editor, confirmed_at=review.version.created_at)
-    with pytest.raises(ValidationFailed) as refused:
-        policy_version_submit_for_review(version_id=version.pk, user=editor)
-    assert "imported_fields" in refused.value.errors
-
-
-def test_confirming_the_unread_criteria_settles_the_review(editor):
-    version = policy_document_import(data=UNREAD, filename="mp-4411.txt", user=editor, payer="").version
-    review = version.field_reviews.get(field="criteria")
-    confirmed = import_field_review_confirm(review_id=review.pk, user=editor)
-    assert confirmed.confirmed_by == editor
 
 
 def test_the_import_page_warns_that_no_criteria_list_was_read(editor):
