@@ -1,6 +1,6 @@
 """Quality and speed of the policy importer (issue 20) on a corpus of invented payer policies.
 
-Run from the project root:  .venv/bin/python bench/importer/run.py [--set corpus|heldout|heldout2|heldout3|heldout4|heldout5|heldout6|heldout7|heldout8|heldout9|heldout10|heldout11|heldout12|all] [--documents N]
+Run from the project root:  .venv/bin/python bench/importer/run.py [--set corpus|heldout|heldout2|heldout3|heldout4|heldout5|heldout6|heldout7|heldout8|heldout9|heldout10|heldout11|heldout12|heldout13|heldout14|all] [--documents N]
 [--show FILE] [--misses]
 
 The corpus (bench/importer/corpus/) holds 16 documents in 10 layouts, written for the project in
@@ -212,6 +212,8 @@ SETS = {
     "heldout10": HERE / "heldout10",
     "heldout11": HERE / "heldout11",
     "heldout12": HERE / "heldout12",
+    "heldout13": HERE / "heldout13",
+    "heldout14": HERE / "heldout14",
 }
 
 
@@ -255,6 +257,13 @@ def load_set(root: Path, printed_to: Path) -> list[tuple[str, bytes, dict[str, A
     return documents
 
 
+def layout_name(layout: str) -> str:
+    """A layout's name without the format it was saved in: "Medicare LCD (saved web page)" and
+    "Medicare LCD (printed to PDF)" are one layout; "text (a CSV export ...)" names the format first."""
+    name = layout.split(" (")[0]
+    return layout if name.lower() in {"text", "html", "pdf"} else name
+
+
 def report_set(
     label: str,
     documents: list[tuple[str, bytes, dict[str, Any]]],
@@ -262,7 +271,7 @@ def report_set(
     args: argparse.Namespace,
 ) -> bool:
     """Print one set's per-document scores and per-field figures against the targets; True if all are met."""
-    layouts = {e["layout"].split(" (")[0] for _, _, e in documents}
+    layouts = {layout_name(e["layout"]) for _, _, e in documents}
     print(f"\n{label}: {len(documents)} documents, {len(layouts)} layouts")
     totals = {group: Score() for group in TARGETS}
     print(f"\n{'document':<46} " + " ".join(f"{g[:9]:>9}" for g in TARGETS))

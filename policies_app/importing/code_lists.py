@@ -12,7 +12,8 @@ from policies_app.importing.spans import field_at
 from policies_app.importing.structure import Section, section_text_lines
 
 _SYSTEM_RES = [
-    ("ICD10CM", re.compile(r"\bICD-?10(?:-CM)?\b|\bdiagnos[ie]s\b", re.I)),
+    # An export's key spells the system without its hyphens ("ICD10CM").
+    ("ICD10CM", re.compile(r"\bICD-?10(?:-?CM)?\b|\bdiagnos[ie]s\b", re.I)),
     ("HCPCS", re.compile(r"\bHCPCS\b", re.I)),
     ("CPT", re.compile(r"\bCPT\b|\bprocedure\s+codes?\b", re.I)),
 ]
@@ -98,8 +99,17 @@ def read_codes(document: Document, found: list[Section], errors: list[str]) -> l
     code_lines += _captioned_code_tables(document, found)
     listed = {id(line) for line in code_lines}
     code_lines += [
-        line for line in document.lines if id(line) not in listed and _LABELLED_CODES_RE.match(document.line_text(line))
+        line
+        for line in document.lines
+        if id(line) not in listed
+        and (
+            _LABELLED_CODES_RE.match(document.line_text(line))
+            or _SYSTEM_LED_ROW_RE.match(document.line_text(line))
+            or is_code_record(document.line_text(line))
+        )
     ]
+    listed = {id(line) for line in code_lines}
+    code_lines += [line for line in _codes_label_rows(document) if id(line) not in listed]
     # A table read cell by cell (one row per indication, its codes in a "Codes" column) lists each
     # row's codes in that column's cell, whatever section the table stands in.
     listed = {id(line) for line in code_lines}
@@ -171,6 +181,70 @@ _LABELLED_CODES_RE = re.compile(
     r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?\s+|[-•*]\s+)?(?:CPT|HCPCS|ICD-?10(?:-CM)?)(?:\s*®)?(?:\s+(?:diagnosis|procedure))?(?:\s+codes?)?\s*:\s*"
     + _ANY_CODE_RE.pattern
 )
+# A code list's line that names its system before its code or range, the description a column away
+# ("CPT 33361 through 33366<TAB>Replacement ...", "ICD-10-CM K21.9   Reflux ..."): the code stands
+# alone in its column, as a sentence's code never does ("CPT 27704 does not require ...").
+_SYSTEM_LED_ROW_RE = re.compile(
+    r"^\s*(?:CPT|HCPCS|ICD-?10(?:-?CM)?)(?:\s*®)?[ \t]+(?:"
+    + _ANY_CODE_RE.pattern
+    + r")(?:[ \t]*(?:-|–|—|through|thru|to)[ \t]*(?:"
+    + _ANY_CODE_RE.pattern
+    + r"))?(?:\t|[ \t]{2,}|[ \t]*$)"
+)
+# A delimited export's record of a code: its type and key cells name the record and the code system,
+# its value cell starts with the code ('CODE,CPT,,,,"27702|Arthroplasty ..."', 'code;ICD10CM;M19.071').
+_CODE_RECORD_RE = re.compile(
+    r'^\s*"?[A-Za-z_]*codes?"?[ \t]*[,;][ \t]*"?(?:CPT|HCPCS|ICD-?10(?:-?CM)?)"?[ \t]*(?:[,;][ \t]*"?[ \t]*)+(?:'
+    + _ANY_CODE_RE.pattern
+    + r")",
+    re.I,
+)
+
+
+def is_code_record(text: str) -> bool:
+    """Whether the line is a delimited export's record of one code (or range)."""
+    return bool(_CODE_RECORD_RE.match(text))
+
+
+# The cell borders of a table drawn with box characters or pipes, and a tab between cells.
+_CELL_BORDER = "\t|│┃║"
+_CODES_LABEL_CELL_RE = re.compile(
+    r"^(?:(?:billing|procedure|diagnosis|applicable|covered)\s+)?(?:codes?|code\(s\)|CPT|HCPCS|ICD-?10(?:-?CM)?)"
+    r"(?:\s*(?:/|and|&)\s*(?:CPT|HCPCS|ICD-?10(?:-?CM)?))*(?:\s+codes?)?\s*:?$",
+    re.I,
+)
+
+
+def _cells(text: str) -> list[str]:
+    """A table row's cells, the row's outer borders left out."""
+    inner = text.strip().strip("│┃║|").strip()
+    return [cell.strip() for cell in re.split(f"[{_CELL_BORDER}]", inner)]
+
+
+def _codes_label_rows(document: Document) -> list[Line]:
+    """The rows of a two-column table whose label cell names codes ("│ Codes │ CPT 64628, 64629 │").
+
+    A label-and-value table (a letter's summary box, a fact sheet) lists the policy's codes in the
+    value beside its "Codes" label; the rows below whose label cell is empty go on with that value.
+    """
+    rows: list[Line] = []
+    in_codes = False
+    for line in document.lines:
+        text = document.line_text(line)
+        if not re.search(f"[{_CELL_BORDER}]", text.strip().strip("│┃║|")):
+            if not re.fullmatch(r"\s*[─━═┌┐└┘├┤┬┴┼╔╗╚╝╠╣╦╩╬+\-=|]*\s*", text):
+                in_codes = False
+            continue
+        cells = _cells(text)
+        if cells[0]:
+            in_codes = bool(_CODES_LABEL_CELL_RE.match(cells[0])) and any(
+                _ANY_CODE_RE.search(cell) for cell in cells[1:]
+            )
+        if in_codes:
+            rows.append(line)
+    return rows
+
+
 _OPEN_RANGE_RE = re.compile(rf"(?:{_ANY_CODE_RE.pattern})\s*(?:-|–|—|through|thru|to)\s*$")
 
 

@@ -10,6 +10,7 @@ criterion that a reviewer answers from the records.
 from __future__ import annotations
 
 import bisect
+import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -439,6 +440,10 @@ def _criteria_lists(document: Document, lines: Sequence[Line], catalogue: Sequen
     while i < len(lines):
         line = lines[i]
         text = document.line_text(line)
+        if (records := _parent_records(document, lines, i, catalogue)) is not None:
+            found, i = records
+            roots.extend(found)
+            continue
         marked = _item(document, line)
         # A marked item that announces a list ("A. ... is medically necessary when all of the following
         # are met:") introduces the items below it, unless a list read before has taken it.
@@ -490,7 +495,9 @@ def _criteria_lists(document: Document, lines: Sequence[Line], catalogue: Sequen
         if (rows := _read_table_rows(document, lines, end + 1, root, catalogue, ordinals)) is not None:
             # A table whose rows are read as items (numbered records) has only its header as a row.
             i = rows if root.children else _read_items(document, lines, rows, root, catalogue, opening, ordinals)
-        elif (rows := _read_term_rows(document, lines, end + 1, root, catalogue)) is not None:
+        elif (rows := _read_term_rows(document, lines, end + 1, root, catalogue)) is not None or (
+            rows := _read_label_pairs(document, lines, end + 1, root, catalogue)
+        ) is not None:
             i = rows
         else:
             i = _read_items(document, lines, end + 1, root, catalogue, opening, ordinals)
@@ -499,6 +506,100 @@ def _criteria_lists(document: Document, lines: Sequence[Line], catalogue: Sequen
         if root.children and not _EXCLUDING_INTRO_RE.search(label):
             roots.append(root)
     return roots
+
+
+# The columns of an export's table that make each row a node of a tree: its own id, its parent's id, its
+# operator ("ALL", "ANY", "ATLEAST", "LEAF"), the count an "at least" node needs and its words.
+_RECORD_COLUMNS = {
+    "id": re.compile(r"^(?:node|criterion|row|item)?[ _]?(?:id|key)$", re.I),
+    "parent": re.compile(r"^parent(?:[ _]?(?:id|key|node))?$", re.I),
+    "operator": re.compile(r"^(?:operator|op|logic|node[ _]?type|type|kind|group[ _]?type)$", re.I),
+    "min_met": re.compile(r"^(?:min(?:imum)?[ _]?(?:met|count)?|at[ _]?least|threshold|required[ _]?count)$", re.I),
+    "text": re.compile(r"^(?:value|text|label|description|criterion|wording|statement)$", re.I),
+}
+_DELIMITERS = (",", ";", "|", "\t")
+# An operator cell's word: every branch, one of them, at least N of them, or none (a leaf).
+_RECORD_OPERATOR_RE = re.compile(
+    r"^(?:(?P<all>all|and|all[ _]of)|(?P<any>any|or|one|any[ _]of|one[ _]of)|(?P<least>at[ _]?least|min|n[ _]of)"
+    r"|(?P<leaf>leaf|condition|criterion|test|item))$",
+    re.I,
+)
+
+
+def _record_header(text: str) -> tuple[str, dict[str, int]] | None:
+    """The delimiter and the tree's columns of an export's header row, when it names an id, a parent and words."""
+    if "parent" not in text.lower():
+        return None
+    for delimiter in _DELIMITERS:
+        if delimiter not in text:
+            continue
+        names = [name.strip().strip('"') for name in next(csv.reader([text], delimiter=delimiter))]
+        columns: dict[str, int] = {}
+        for role, pattern in _RECORD_COLUMNS.items():
+            at = next((n for n, name in enumerate(names) if pattern.match(name) and n not in columns.values()), None)
+            if at is not None:
+                columns[role] = at
+        if {"id", "parent", "text"} <= columns.keys():
+            columns["width"] = len(names)
+            return delimiter, columns
+    return None
+
+
+def _parent_records(
+    document: Document, lines: Sequence[Line], i: int, catalogue: Sequence[FactSpec]
+) -> tuple[list[Criterion], int] | None:
+    """A tree exported as rows that name their parent (a CSV of a policy system): each root with its nodes.
+
+    Under a header naming an id, a parent id and the words, a row is a node of the criteria when its
+    operator column names a group or a leaf, or its parent is such a node; other rows (the
+    policy's metadata, codes, notes) are no criteria. Returns the trees and the index after the rows.
+    """
+    header = _record_header(document.line_text(lines[i]))
+    if header is None:
+        return None
+    delimiter, columns = header
+    nodes: dict[str, Criterion] = {}
+    parents: list[tuple[str, str]] = []
+    end = i + 1
+    while end < len(lines) and _adjacent(lines[end - 1], lines[end]):
+        raw = document.line_text(lines[end])
+        cells = next(csv.reader([raw], delimiter=delimiter), [])
+        if len(cells) != columns["width"]:
+            if raw.lstrip().startswith("#"):
+                end += 1
+                continue
+            break
+        end += 1
+        key, parent, words = (cells[columns[role]].strip() for role in ("id", "parent", "text"))
+        operator = cells[columns["operator"]].strip() if "operator" in columns else ""
+        named = _RECORD_OPERATOR_RE.match(operator)
+        if not key or not words or (named is None and parent not in nodes):
+            continue
+        start = lines[end - 1].start + max(raw.rfind(words), 0)
+        item = _Item(lines[end - 1], 0, "record", words, start, start + len(words))
+        node = Criterion("documented", "", _source(document, item.text_start, item.text_end), 0.0)
+        _reset_node(document, item, node, catalogue)
+        least = cells[columns["min_met"]].strip() if "min_met" in columns else ""
+        if named is not None and named.group("all"):
+            _make_group(node, "all_of", None, 0.95)
+        elif named is not None and named.group("any"):
+            _make_group(node, "any_of", None, 0.95)
+        elif named is not None and named.group("least") and least.isdigit():
+            _make_group(
+                node, "any_of" if int(least) == 1 else "at_least", None if int(least) == 1 else int(least), 0.95
+            )
+        nodes[key] = node
+        parents.append((key, parent))
+    roots: list[Criterion] = []
+    for key, parent in parents:
+        if parent in nodes and parent != key:
+            owner = nodes[parent]
+            if owner.node_type in ("leaf", "documented"):
+                _make_group(owner, "all_of", None, 0.6)
+            owner.children.append(nodes[key])
+        else:
+            roots.append(nodes[key])
+    return [root for root in roots if root.children], end
 
 
 # An introduction that lists when the service is not covered ("... is not medically necessary when any of
@@ -548,9 +649,13 @@ def _read_table_rows(
     i += 1
     if i < len(lines) and _adjacent(lines[i - 1], lines[i]) and _RULE_LINE_RE.match(document.line_text(lines[i])):
         i += 1
+    if column > 0 and i < len(lines) and _operator_cell(document.line_text(lines[i]).split("\t")[0]) is not None:
+        return _read_operator_rows(document, lines, i, root, catalogue)
     # The row read last and its node, which a wrapped line continues; the top-level row a nested one joins.
     last: tuple[_Item, Criterion] | None = None
     outer: Criterion | None = None
+    # A row announcing its sub-rows by a word that counts them ("both of the following:").
+    announced: Criterion | None = None
     outer_marker = ""
     while i < len(lines) and _adjacent(lines[i - 1], lines[i]):
         raw = document.line_text(lines[i])
@@ -585,11 +690,109 @@ def _read_table_rows(
             if outer.node_type in ("leaf", "documented"):
                 _make_group(outer, "all_of", None, 0.6)
             outer.children.append(node)
+        elif announced is not None and len(announced.children) < _pair_count(announced.label):
+            # The rows after "... shown by both of the following:" are its two, however a page lost their indent.
+            announced.children.append(node)
         else:
             root.children.append(node)
             ordinals.append(item.ordinal)
             outer, outer_marker = node, first
+            announced = node if _announces(node) else None
         last = (item, node)
+        i += 1
+    return i
+
+
+# A cell that only names how many of the rows beside it must be met, merged over those rows: "ALL of",
+# "ANY of", "AT LEAST 2 of", "Either".
+_OPERATOR_CELL_RE = re.compile(
+    r"^(?P<q>all|any|one|each|both|either|none|neither|at\s+least\s+(?:\d{1,2}|one|two|three|four|five))"
+    r"(?:\s+of)?(?:\s+(?:the\s+following|these))?\s*:?$",
+    re.I,
+)
+
+
+# A cell holds a criterion; a paragraph of sentences after the table is no row of it.
+_SENTENCES_RE = re.compile(r"[.!?]\s+[A-Z]")
+
+
+# An introduction's word that counts its items: "both" and "either" name two.
+_PAIR_WORD_RE = re.compile(r"\b(?:both|either|neither)\s+(?:of\s+)?(?:the\s+following|these)\b", re.I)
+
+
+def _pair_count(label: str) -> int:
+    """How many items an introduction's own words count, or 0 when they do not."""
+    return 2 if _PAIR_WORD_RE.search(label) else 0
+
+
+def _operator_cell(cell: str) -> tuple[str, int | None, float] | None:
+    """The group an operator cell states, in the words an introduction would use."""
+    match = _OPERATOR_CELL_RE.match(cell.strip())
+    return _group_type(f"{match.group('q')} of the following") if match else None
+
+
+# A merged operator cell whose rows keep empty cells under it: the text shows where its group ends.
+_PLACED_GROUP_CONFIDENCE = 0.85
+
+
+def _read_operator_rows(
+    document: Document, lines: Sequence[Line], i: int, root: Criterion, catalogue: Sequence[FactSpec]
+) -> int:
+    """Rows of a criteria table whose first column merges an operator cell ("ALL of") over the rows it joins.
+
+    The first row's operator is the table's own. A later row's operator cell opens a group of the
+    rows from it on; one more operator cell in the same row opens a group inside that one. A row
+    that keeps the merged cells above it as empty cells says by them which group it is in; a row
+    whose merged cells the text left out holds only its criterion and joins the group open above
+    it: where a merged cell ends cannot be seen then, so such a group is marked unsure until a row
+    under it shows its empty cells. Returns the index after the rows.
+    """
+    # Each open group with the column of its operator cell; the table's own stands in the first.
+    open_groups: list[tuple[Criterion, int]] = [(root, 0)]
+    first = True
+    while i < len(lines) and (i == 0 or _adjacent(lines[i - 1], lines[i])):
+        raw = document.line_text(lines[i])
+        cells = [cell.strip() for cell in raw.split("\t")]
+        lead = next((n for n, cell in enumerate(cells) if cell), len(cells))
+        words = cells[lead:]
+        if not words or not all(words):
+            break
+        operators = [_operator_cell(cell) for cell in words[:-1]]
+        if _operator_cell(words[-1]) is not None:
+            break
+        if len(words) == 1 and (
+            lines[i].heading
+            or (i + 1 < len(lines) and _criterion_column(document.line_text(lines[i + 1])) is not None)
+            or words[0].endswith(":")
+            or _SENTENCES_RE.search(words[0])
+        ):
+            # A heading, the next table's caption above its header, or a paragraph after the table.
+            break
+        if lead:
+            # The empty cells under merged ones: the row is in the groups whose operators stand left of them.
+            open_groups = [(group, column) for group, column in open_groups if column < lead]
+            for group, _ in open_groups[1:]:
+                group.confidence = _PLACED_GROUP_CONFIDENCE
+        for depth, (cell, operator) in enumerate(zip(words[:-1], operators, strict=True)):
+            if operator is None:
+                return i
+            if first and depth == 0 and not lead:
+                _make_group(root, *operator)
+                root.confidence = operator[2]
+                continue
+            # Without empty cells a later operator stands in the column after the table's own.
+            column = max(lead + depth, 1)
+            open_groups = [(group, at) for group, at in open_groups if at < column]
+            start = lines[i].start + raw.find(cell)
+            group = Criterion(operator[0], cell, _source(document, start, start + len(cell)), 0.5, operator[1])
+            open_groups[-1][0].children.append(group)
+            open_groups.append((group, column))
+        start = lines[i].start + raw.rfind(words[-1])
+        item = _Item(lines[i], 0, "row", words[-1], start, start + len(words[-1]))
+        node = Criterion("documented", "", _source(document, start, item.text_end), 0.0)
+        _reset_node(document, item, node, catalogue)
+        open_groups[-1][0].children.append(node)
+        first = False
         i += 1
     return i
 
@@ -730,6 +933,58 @@ def _read_term_rows(
         _reset_node(document, item, node, catalogue)
         root.children.append(node)
     return bisect.bisect_right([line.start for line in lines], definitions[-1].start)
+
+
+# A criterion's tag set above it, as a definition list's term is when its page is read as text: a few
+# words, no sentence.
+_PAIR_LABEL_RE = re.compile(r"^[A-Za-z0-9][\w/&()'’+-]*(?: [\w/&()'’+-]+){0,3}$")
+
+
+def _pair_at(document: Document, lines: Sequence[Line], j: int) -> bool:
+    """Whether lines j and j + 1 are a short tag and the criterion it labels ("Glycemic control" / "HbA1c of ...")."""
+    if j + 1 >= len(lines) or not _adjacent(lines[j], lines[j + 1]) or lines[j].heading or lines[j + 1].heading:
+        return False
+    label, text = document.line_text(lines[j]), document.line_text(lines[j + 1])
+    return (
+        _PAIR_LABEL_RE.match(label) is not None
+        and len(label) <= 40
+        and _group_type(label) is None
+        and text == text.strip()
+        and len(text.split()) >= 3
+        and len(text) > len(label)
+        and _item(document, lines[j + 1]) is None
+        and _SENTENCES_RE.search(text) is None
+    )
+
+
+def _read_label_pairs(
+    document: Document, lines: Sequence[Line], i: int, root: Criterion, catalogue: Sequence[FactSpec]
+) -> int | None:
+    """Criteria each under a short tag of its own, as a definition list reads when its markup is gone.
+
+    The criterion is the item, the tag only its topic. A criterion that announces sub-items ("shown
+    by at least one of the following:") takes the pairs after it; where that inner list ends cannot
+    be seen in the text, so its group is marked unsure. Returns the index after the pairs, or None
+    when fewer than two pairs follow the introduction.
+    """
+    if not (_pair_at(document, lines, i) and _pair_at(document, lines, i + 2)):
+        return None
+    open_groups = [root]
+    while _pair_at(document, lines, i) and (i == 0 or _adjacent(lines[i - 1], lines[i])):
+        line = lines[i + 1]
+        item = _Item(line, 0, "pair", document.line_text(line), line.start, line.end)
+        node = Criterion("documented", "", _source(document, line.start, line.end), 0.0)
+        _reset_node(document, item, node, catalogue)
+        open_groups[-1].children.append(node)
+        counted = _pair_count(open_groups[-1].label)
+        if len(open_groups) > 1 and counted and len(open_groups[-1].children) >= counted:
+            # "Both of the following:" has its two; the pairs after them are the outer list's again.
+            open_groups.pop()
+        if _announces(node):
+            node.confidence = min(node.confidence, 0.85 if _pair_count(node.label) else 0.5)
+            open_groups.append(node)
+        i += 2
+    return i
 
 
 # A sub-item's marker at the start of an indented row: "2A", "04C", "2.1".
@@ -906,10 +1161,16 @@ def _read_items(
     levels: list[_Open] = []
     last: _Item | None = None
     last_node: Criterion | None = None
+    # Whether the list's wrapped lines hang deeper than their items' markers.
+    hanging = False
     # Bullets a copy dropped leave the items as indented lines: each is one item.
     bare = _bare_item(document, lines[i]) is not None if i < len(lines) else False
     while i < len(lines):
         item = _bare_item(document, lines[i]) if bare else _item(document, lines[i])
+        if bare and item is not None and last is not None and _hangs_under(document, lines, i, last):
+            # Without markers, a wrapped line hangs deeper than its item's first line, as a sub-item
+            # would; only a line that cannot end a sentence above it says it is the wrapped rest.
+            item = None
         if item is not None and item.number and last is not None and not last.number:
             # In a list that numbers no paragraphs, "2.5 times the normal value" opens a wrapped line.
             item = None
@@ -935,17 +1196,22 @@ def _read_items(
             # A wrapped item continues on an indented line without a marker.
             # A heading between them ends the list, whatever the indent of the paragraph after it.
             cell = _ROW_CELL_RE.match(text) if last is not None and last.number[:1].isalpha() else None
+            indent = len(text) - len(text.lstrip(" "))
+            # Once the list's wrapped lines hang under their items' words, a line back at the markers'
+            # column starts a paragraph of its own, unless it plainly finishes the sentence above.
+            hung_out = hanging and last is not None and indent <= last.indent
             if (
                 last is not None
                 and last_node is not None
                 and text.strip()
                 and _adjacent(lines[i - 1], lines[i])
                 and (
-                    text.startswith(" ")
-                    or _soft_wrapped(document.line_text(lines[i - 1]), text)
+                    (text.startswith(" ") and not hung_out)
+                    or _soft_wrapped(document.line_text(lines[i - 1]), text.lstrip(" ") if hung_out else text)
                     or (cell is not None and (cell.group("words") or cell.group("operator")))
                 )
             ):
+                hanging = hanging or (not bare and last is not None and indent > last.indent)
                 last.text_end = lines[i].end
                 last.text = document.text[last.text_start : last.text_end]
                 _reset_node(document, last, last_node, catalogue)
@@ -954,6 +1220,9 @@ def _read_items(
             if cell is not None and _adjacent(lines[i - 1], lines[i]):
                 # The row's other cells set on a line of their own: the criterion's words end above them.
                 i += 1
+                continue
+            if (after := _note_between_items(document, lines, i, levels)) is not None:
+                i = after
                 continue
             break
         if opening is not None and _ends_list(opening, item):
@@ -1031,6 +1300,35 @@ def _soft_wrapped(previous: str, text: str) -> bool:
         return False
     last_word = previous.rsplit(None, 1)[-1].lower()
     return text[0].islower() or previous.endswith((",", "-", "/")) or last_word in _JOINING_WORDS
+
+
+# How many unmarked lines a note between two items of a list may run to.
+_NOTE_LINES = 3
+
+
+def _note_between_items(document: Document, lines: Sequence[Line], i: int, levels: list[_Open]) -> int | None:
+    """The index of the item after a note set between a list's items, when the item after it carries on the numbering.
+
+    An editor's note or a comment's anchor paragraph ("Medical therapy includes ...") may stand
+    between "4." and "5." of one list; the list goes on after it. Returns None when no item within
+    a few lines continues an open level's numbering.
+    """
+    for j in range(i, min(i + _NOTE_LINES, len(lines) - 1)):
+        if not _adjacent(lines[j], lines[j + 1]) or lines[j + 1].heading or lines[j].heading:
+            return None
+        if _group_type(document.line_text(lines[j])) is not None:
+            return None
+        if (item := _item(document, lines[j + 1])) is not None:
+            return j + 1 if _continued_level(levels, item) is not None else None
+    return None
+
+
+def _hangs_under(document: Document, lines: Sequence[Line], i: int, last: _Item) -> bool:
+    """Whether an unmarked line indented deeper than the item above carries on that item's sentence."""
+    text = document.line_text(lines[i])
+    indent = len(text) - len(text.lstrip(" "))
+    previous = document.line_text(lines[i - 1])
+    return indent > last.indent and _adjacent(lines[i - 1], lines[i]) and _soft_wrapped(previous, text.strip())
 
 
 def _announces(node: Criterion) -> bool:

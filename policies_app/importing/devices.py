@@ -15,6 +15,7 @@ from policies_app.importing.terms import (
     EVERYDAY_WORDS,
     KIND_WORDS,
     MARK_SUBSTITUTION,
+    MODEL_LABELS,
     NOT_PRODUCTS,
     TM_RE,
     Term,
@@ -106,7 +107,8 @@ def _wrapped_text(document: Document, index: int) -> str:
         and not lines[end + 1].heading
         and not _ITEM_MARKER_RE.match(document.line_text(lines[end + 1]))
     ):
-        own = document.line_text(lines[end]).rstrip()
+        # A sentence quoted whole (a cell of a CSV export) closes with its full stop before the quotation mark.
+        own = document.line_text(lines[end]).rstrip().rstrip('"”’')
         if own.endswith((".", ";", "!", "?")):
             break
         if own.endswith(":") and not (end == index and _run_on_list(own, document.line_text(lines[end + 1]))):
@@ -158,7 +160,7 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                 # "criteria such as Veritas® or Calder": decision-support products, not devices ("devices billed
                 # under these criteria include ..." names devices: the list is its subject's).
                 continue
-            end_match = re.search(r"\.(?:\s|$)|$", text[intro.end() :])
+            end_match = re.search(r"\.[\"”’]?(?:\s|$)|$", text[intro.end() :])
             tail_end = intro.end() + (end_match.start() if end_match else len(text))
             # "a device (e.g., A™, B and C) is considered ...": a list in brackets ends with its bracket.
             tail_end = min(tail_end, _closing_bracket(text, intro.start(), intro.end()))
@@ -189,6 +191,7 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
             lower: list[tuple[str, int, bool]] = []
             loose: list[tuple[str, int]] = []
             kind_shorts: dict[int, str] = {}
+            mate_kinds: set[str] = set()
             for piece, piece_start in pieces:
                 if _in_aside(text, intro.end(), piece_start):
                     # "Zolo® (Acme Medical, Inc.)": a comma inside a maker's aside splits no item.
@@ -204,6 +207,10 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                     if item.endswith(")") and item.count(")") > item.count("("):
                         # "(for example Zolo™ and the vexa o2), is": the bracket closes the aside, not the name.
                         item = item[:-1].rstrip()
+                    mark_short = ""
+                    if (unkinded := _without_kind_after_mark(item)) != item:
+                        mate_kinds.add(item.split()[-1].lower())
+                        mark_short = short_name(unkinded)
                     # "the zolo x9 embolic filter": a lower-case brand's name ends at its model, the kind of
                     # product after it.
                     if (
@@ -212,6 +219,7 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                         and not is_common_word(item[described.end() :].split()[0])
                     ):
                         item = item[described.end() :]
+                    item = _without_describing_words(item)
                     if (lower_model := _LOWER_MODEL_NAME_RE.fullmatch(item)) and _LOWER_MODEL_KIND_RE.search(item):
                         item = lower_model.group(1)
                     # "the implantable Eversense E3 system": a word or two describing the product precede its brand.
@@ -236,6 +244,8 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                     if words[0].lower() in NOT_PRODUCTS or plain.lower() in skip or _CRITERIA_WORDS_RE.search(plain):
                         continue
                     start = line.start + part_start + part.find(item[:3])
+                    if mark_short:
+                        kind_shorts[start] = mark_short
                     branded = any(c.isupper() for c in words[0]) or bool(re.search(r"[a-z]\d|\d[a-z]", words[0], re.I))
                     if not has_sign and not branded:
                         named = re.match(r"(?:(?:and|or)\s+)?the\s", part.strip())
@@ -276,6 +286,16 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
             marked_list = any(sign for _, _, sign, _ in candidates)
             if marked_list:
                 candidates += [(item, start, False, False) for item, start in coded]
+                # "the Kelvar™ elbow and the brindle elbow", "Mervo® implants and the quintra malleable prosthesis":
+                # beside marked mates, a coined word before a kind of product is the brand notes write alone.
+                kinded = {
+                    start: short_name(brand)
+                    for item, start in [*loose, *((item, start) for item, start, _ in lower)]
+                    if (brand := _brand_before_kind(item, mate_kinds))
+                }
+                kind_shorts |= kinded
+                candidates += [(item, start, False, False) for item, start in loose if start in kinded]
+                loose = [(item, start) for item, start in loose if start not in kinded]
             # A list mate's marked brand written again in lower case ("Zolo™ X, zolo x plus") is a model of it.
             brands = {strip_marks(item).split()[0].lower() for item, _, sign, _ in candidates if sign}
             # Beside marked names, a short lower-case name that is no kind of thing nor a service is a brand too
@@ -341,7 +361,15 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
                 and all(not is_common_word(strip_marks(item).split()[0]) for item, _, _, _ in candidates)
             )
             if not context and not device_aside and not any(sign or noun for _, _, sign, noun in candidates):
-                continue
+                # "with the Zolo® wand or a powered shaver such as the vexa m5": a sentence naming marked products
+                # lists one more in lower case with its model, whatever kind of thing it calls it.
+                if not TM_RE.search(before[sentence_start + 1 :]):
+                    continue
+                candidates = [
+                    (item, start, False, False)
+                    for item, start, _ in lower
+                    if _LOWER_MODEL_RE.search(item) and not is_common_word(item.split()[0])
+                ]
             shared = kind_shorts | _shared_kind_brands(candidates)
             for item, start, has_sign, _ in candidates:
                 confidence = 0.9 if has_sign else 0.85
@@ -351,6 +379,58 @@ def read_list_terms(document: Document, terms: dict[str, tuple[Term, Field]], sk
 
 _TITLE_WORD_RE = re.compile(r"[A-Z][^\W\d_A-Z]+")
 _AFTER_MARK_MODEL_RE = re.compile(r"[A-Z0-9][A-Za-z0-9-]{0,2}|\S*\d\S*")
+
+
+def _without_kind_after_mark(item: str) -> str:
+    """A list item up to its last mark when only lower-case words follow it: they say what kind of product it is.
+
+    "the Kelvar™ elbow", "Mervo® malleable implants": the maker marks the brand, and notes write it without the
+    kind. A single everyday word before the mark ("Balance™ knee brace") keeps its kind, so that notes do not
+    match the word alone; one written in capitals ("NOVA™ elbow") is a brand whatever the word.
+    """
+    marks = list(TM_RE.finditer(item))
+    if not marks:
+        return item
+    after = item[marks[-1].end() :].split()
+    before = strip_marks(item[: marks[-1].start()])
+    if not after or not before or not all(_KIND_AFTER_MARK_RE.fullmatch(word) for word in after):
+        return item
+    if len(before.split()) == 1 and not before.isupper() and is_common_word(before, within=EVERYDAY_WORDS):
+        return item
+    return item[: marks[-1].end()]
+
+
+_KIND_AFTER_MARK_RE = re.compile(r"[a-z]+(?:-[a-z]+)*")
+
+
+def _brand_before_kind(item: str, mate_kinds: set[str]) -> str:
+    """The coined lower-case brand before the kind of product a list item names, or "" when it names none.
+
+    "brindle elbow" beside "the Kelvar™ elbow": the mate's kind after its mark; "quintra malleable prosthesis":
+    a kind of device and the words describing it. The brand before a mate's kind may be a rarer word of the
+    language ("tundra"); before a device's kind alone it is no word at all ("titanium implant" is a material's).
+    """
+    # A sentence quoted whole (a cell of a CSV export) ends its last item with its full stop and quotation mark.
+    words = item.rstrip(" .,;:\"'”’").split()
+    if not 2 <= len(words) <= 4 or item != item.lower():
+        return ""
+    kind = words[-1]
+    mates = kind in mate_kinds or kind.rstrip("s") in {mate.rstrip("s") for mate in mate_kinds}
+    if not mates and not _PRODUCT_KIND_RE.search(kind):
+        return ""
+    brand = words[:-1]
+    while len(brand) > 1 and brand[-1].isalpha() and _DESCRIBING_RE.search(brand[-1]):
+        brand.pop()
+    first = brand[0]
+    if (
+        len(first) < 3
+        or not first[0].isalpha()
+        or first in NOT_PRODUCTS
+        or is_common_word(first, within=EVERYDAY_WORDS if mates else None)
+        or _GENERIC_ITEM_RE.search(first)
+    ):
+        return ""
+    return " ".join(brand)
 
 
 def _shared_kind_brands(candidates: list[tuple[str, int, bool, bool]]) -> dict[int, str]:
@@ -450,6 +530,12 @@ _KIND_NOUN = (
     r"wrap|glove)s?"
 )
 _KIND_NOUN_RE = re.compile(_KIND_NOUN, re.I)
+# Kinds of product a coined lower-case brand is written before ("the quintra prosthesis", "brelvo microspheres").
+_PRODUCT_KIND_RE = re.compile(
+    rf"{_DEVICE_NOUN_RE.pattern}|\b(?:{_KIND_NOUN}|prosthes[ie]s|probes?|electrodes?|staplers?|wands?|blades?|"
+    r"microspheres?|beads|particles|tubes?|stents?|shunts?|sphincters?|occluders?)$",
+    re.I,
+)
 # A list introduced by a kind of product ("older models such as ..."): its one-word items are products.
 _KIND_BEFORE_RE = re.compile(
     r"\b(?:models?|devices?|systems?|generators?|pumps?|monitors?|meters?|stimulators?|implants?|products?|brands?)"
@@ -575,6 +661,22 @@ _LOWER_MODEL_RE = re.compile(r"\b[a-z]-[a-z]|\d")
 _LOWER_MODEL_NAME_RE = re.compile(r"([a-z][a-z-]{2,}(?:\s+[a-z]*\d[a-z0-9-]*)+)(?:\s+[a-z][a-z-]*){1,4}")
 # Words describing a lower-case brand with a model before it ("the implantable zolo 5 system"), kept off its name.
 _DESCRIBED_LOWER_MODEL_RE = re.compile(rf"(?:[a-z][a-z-]*\s+){{1,3}}(?={_LOWER_MODEL_NAME_RE.pattern}$)")
+
+
+def _without_describing_words(item: str) -> str:
+    """A coined lower-case name with its model number without the everyday words describing it ("the lower-profile
+    vexa360"); a word that labels a model ("model vexa360") is kept."""
+    described = _DESCRIBED_CODED_NAME_RE.match(item)
+    if described is not None and all(
+        is_common_word(word, within=EVERYDAY_WORDS) and word not in MODEL_LABELS
+        for word in re.split(r"[\s-]+", item[: described.end()])
+        if word
+    ):
+        return item[described.end() :]
+    return item
+
+
+_DESCRIBED_CODED_NAME_RE = re.compile(r"(?:[a-z]+(?:-[a-z]+)*\s+){1,3}(?=[a-z]{3,}\d[a-z0-9]*$)")
 # The kind a lower-case brand and its model are sold as ("zolo 7000 two-lead unit").
 _LOWER_MODEL_KIND_RE = re.compile(rf"{_DEVICE_NOUN_RE.pattern}|\b(?:units?|{_KIND_NOUN})$", re.I)
 
@@ -728,7 +830,9 @@ _NAME_NOUN = r"(?:System|Device|Implant|Stimulator|Generator|Pump|Monitor|Sensor
 # a device noun, the capitalised words of its full name ("Orla™ Spinal Anchoring System").
 def _mark_tail(gap: str) -> re.Pattern[str]:
     return re.compile(
-        rf"(?:{gap}(?:\d[\w-]*(?:\.\d+)*|[A-Z]{{2,}}(?:-[A-Za-z0-9]+)+|[A-Z]{{2,3}}\d*|[A-Z]\d\w*)(?![\w-]))*"
+        # "Vexa® Q+", "Kira™ TnA": a model may end in a plus sign, or be initials with a small letter between.
+        rf"(?:{gap}(?:\d[\w-]*(?:\.\d+)*|[A-Z]{{2,}}(?:-[A-Za-z0-9]+)+|[A-Z]{{2,3}}\d*|[A-Z]\d\w*|[A-Z](?=\+)|"
+        rf"[A-Z][a-z][A-Z])\+*(?![\w+-]))*"
         rf"(?:(?:{gap}[A-Z][\w-]*){{0,4}}{gap}{_NAME_NOUN}\b)?"
     )
 
@@ -763,7 +867,42 @@ def read_marked_terms(document: Document, terms: dict[str, tuple[Term, Field]], 
     _lower_case_models(document, terms, skip)
     _subject_products(document, terms, skip)
     _bracketed_brands(document, terms, skip)
+    _coordinated_products(document, terms, skip)
     _drop_makers(document, terms)
+
+
+# "the Zolo® system; the vexa one stapler", "The Kira™ implant and the k2 resurfacing cup are investigational": a
+# lower-case name after "the", joined to a marked product, up to where the clause goes on or ends.
+_COORDINATED_RE = re.compile(
+    rf"(?:{TM_RE.pattern})(?:[ \u00a0]+[a-z][a-z-]*){{0,3}}"
+    r"(?:[ \u00a0]*[;,][ \u00a0]*(?:(?:and|or)[ \u00a0]+)?|[ \u00a0]+(?:and|or)[ \u00a0]+)the[ \u00a0]+"
+    r"(?P<name>[a-z][a-z0-9-]*(?:[ \u00a0]+[a-z][a-z0-9-]*){0,3}?)"
+    r"(?=[ \u00a0]*(?:[.;,:(]|$)|[ \u00a0]+(?:is|are|was|were|has|have|may|can|remains?|continues?)\b)",
+    re.M,
+)
+
+
+def _coordinated_products(document: Document, terms: dict[str, tuple[Term, Field]], skip: set[str]) -> None:
+    """A product written in lower case as a marked product's mate in running text, with no list's introduction.
+
+    The mate's first word is no word of the language ("vexa", "k2"; not "the usual care", "the ipsilateral knee");
+    a kind of product at its end ("stapler") is no part of its short name.
+    """
+    for match in _COORDINATED_RE.finditer(document.text):
+        name = match.group("name")
+        first = name.split()[0]
+        if (
+            first in NOT_PRODUCTS
+            or is_common_word(first)
+            or _DESCRIBING_RE.search(first)
+            or not re.search(r"[a-z]", first)
+            or name.lower() in skip
+        ):
+            continue
+        name = _without_describing_words(name)
+        start = match.start("name") + match.group("name").find(name)
+        brand = _brand_before_kind(name, set())
+        _add_term(terms, document, name, "device", start, start + len(name), 0.75, short_name(brand) if brand else None)
 
 
 # "an implantable nitinol device (zolo)": a coined lower-case word in brackets after a device noun is its brand.
@@ -1007,6 +1146,7 @@ def _drop_makers(document: Document, terms: dict[str, tuple[Term, Field]]) -> No
 
 
 _QUALIFYING_NOUNS = ("procedure", "device", "system", "probe", "implant")
+_OWN_FORM_BEFORE_RE = re.compile(r"(?<![\w-])([a-z]+[A-Z][\w-]*)[ \u00a0]+$")
 
 
 def _marked_words(
@@ -1028,6 +1168,12 @@ def _marked_words(
             continue
         name = " ".join(words)
         start = base + match.end(1) - len(name)
+        # "the vexaGraft prime®": a lower-case model marked after a brand of its own form is that brand's model.
+        # Notes name the model so too: the brand alone ("vexaGraft") may be another model's short name.
+        lead = _OWN_FORM_BEFORE_RE.search(text, max(0, start - base - 40), start - base) if name.islower() else None
+        if lead is not None:
+            name = f"{lead.group(1)} {name}"
+            start = base + lead.start(1)
         if _CRITERIA_BEFORE_RE.search(text, max(0, start - base - 120), start - base):
             continue
         # A model written in lower case ("zolo max") does not hide its family's marked brand ("Zolo®"), nor a
@@ -1066,7 +1212,8 @@ def _marked_words(
             elif run_on := _wrapped_tail(document, base + match.end(), base + end):
                 full = name + text[match.end(1) : match.end()] + run_on.group(0)
                 end = run_on.end() - base
-            _add_term(terms, document, full, "device", start, base + end, 0.8)
+            model = strip_marks(full) if lead is not None else None
+            _add_term(terms, document, full, "device", start, base + end, 0.8, model)
 
 
 def _wrapped_tail(document: Document, start: int, end: int) -> re.Match[str] | None:

@@ -56,13 +56,18 @@ _CONVERT: dict[tuple[str, str], float] = {
     ("years", "months"): 12,
     ("years", "weeks"): 52,
     ("weeks", "days"): 7,
+    # A score out of 100 is often written as a percentage ("an ODI of 30%"): the same number of points.
+    ("%", "points"): 1,
 }
 _UNIT_OF = {spelling: unit for unit, spellings in _UNITS.items() for spelling in spellings}
 _UNIT_PATTERN = "|".join(sorted((re.escape(s) for s in _UNIT_OF), key=len, reverse=True))
 _NUMBER = r"(?P<num>\d+(?:\.\d+)?)"
 _UNIT = rf"(?:\s*(?P<unit>{_UNIT_PATTERN})(?![a-z]))?"
 _BEFORE_RE = re.compile(
-    r"(?P<cmp>at\s+least|a\s+minimum\s+of|minimum\s+of|no\s+(?:less|fewer)\s+than|greater\s+than\s+or\s+equal\s+to|"
+    # "No greater than 40" bounds from above: the negated phrases are read whole, before "greater than".
+    r"(?P<cmp>(?:no|not)\s+(?:greater|more|higher|older)\s+than|(?:does\s+)?not\s+(?:to\s+)?exceed(?:ing)?|"
+    r"(?:no|not)\s+(?:lower|younger)\s+than|not\s+less\s+than|"
+    r"at\s+least|a\s+minimum\s+of|minimum\s+of|no\s+(?:less|fewer)\s+than|greater\s+than\s+or\s+equal\s+to|"
     r"more\s+than|greater\s+than|over|exceeding|above|less\s+than\s+or\s+equal\s+to|less\s+than|fewer\s+than|under|below|"
     r"at\s+most|no\s+more\s+than|a\s+maximum\s+of|maximum\s+of|older\s+than|younger\s+than|≥|>=|≤|<=|>|<|=)\s*"
     + _NUMBER
@@ -78,12 +83,16 @@ _AFTER_RE = re.compile(
 )
 # A time a treatment has failed over states its least ("has failed to heal after 6 months of compression"),
 # and what a member did not get better after a time of is a treatment tried and failed, whatever it is
-# called: "no improvement after 4 weeks of a nasal spray", "pain persists after 8 weeks of rest".
+# called: "no improvement after 4 weeks of a nasal spray", "pain persists after 8 weeks of rest". A time
+# that failed or that the member is no better despite is the same least, without "after": "failure of 6
+# weeks of physical therapy", "failed a 12-week course of exercise", "despite 8 weeks of a brace".
 _FAILED_AFTER_RE = re.compile(
-    r"\b(?:fail\w*|persist\w*|(?:no|not|never|without)\s+(?:adequate\s+|significant\s+)?(?:improv|respon|relie[fv]|"
-    r"heal|benefit|resolv)\w*)\b[^.;]{0,40}?\bafter\s+(?:(?:at\s+least|a\s+minimum\s+of|more\s+than|over)\s+)?"
+    r"\b(?:(?:fail\w*|persist\w*|(?:no|not|never|without)\s+(?:adequate\s+|significant\s+)?(?:improv|respon|"
+    r"relie[fv]|heal|benefit|resolv)\w*)\b[^.;]{0,40}?\bafter\s+"
+    r"(?:(?:at\s+least|a\s+minimum\s+of|more\s+than|over)\s+)?"
+    r"|(?:fail(?:ed|ure|s)?|unsuccessful|despite)\s+(?:of\s+)?(?:an?\s+)?)"
     + _NUMBER
-    + r"\s*(?P<unit>years?|months?|weeks?|days?)\s+of\b",
+    + r"\s*-?\s*(?P<unit>years?|months?|weeks?|days?)(?:\s+(?:course|trial|period))?\s+of\b",
     re.IGNORECASE,
 )
 _OPERATORS = {
@@ -92,7 +101,11 @@ _OPERATORS = {
     "over": "gt", "exceeding": "gt", "above": "gt", ">": "gt", "less than or equal to": "lte", "at most": "lte",
     "no more than": "lte", "a maximum of": "lte", "maximum of": "lte", "≤": "lte", "<=": "lte", "less than": "lt",
     "fewer than": "lt", "under": "lt", "below": "lt", "<": "lt", "=": "eq", "older than": "gt",
-    "younger than": "lt",
+    "younger than": "lt", "no greater than": "lte", "not greater than": "lte", "not more than": "lte",
+    "no higher than": "lte", "not higher than": "lte", "no older than": "lte", "not older than": "lte",
+    "not exceed": "lte", "not exceeding": "lte", "not to exceed": "lte", "does not exceed": "lte",
+    "no lower than": "gte", "not lower than": "gte", "no younger than": "gte", "not younger than": "gte",
+    "not less than": "gte",
 }  # fmt: skip
 # A bare number stated as an age ("Age 18 or older", "aged 65 and over", "younger than 21") is in years.
 _AGE_RE = re.compile(r"\bage[ds]?\b[^.;\d]{0,20}$", re.I)
@@ -161,12 +174,15 @@ def _other_quantity(text: str, unit: str) -> bool:
     if first is None:
         return False
     # A bracketed quantity specifies the thing before it ("compression stockings (20 mm Hg or more)").
-    brackets = [m.span() for m in re.finditer(r"\([^()]*\)", text)]
+    inside = [m.span() for m in re.finditer(r"\([^()]*\)", text)]
+    # How much a treatment failed by ("has failed to heal by 50% after 4 weeks of ...") judges the
+    # treatment timed, and is no measure of its own.
+    inside += [m.span() for m in _FAILED_AFTER_RE.finditer(text)]
     for pattern in (_BEFORE_RE, _AFTER_RE, _FAILED_AFTER_RE):
         for match in pattern.finditer(text):
             if match.start() < first.end() and first.start() < match.end():
                 continue
-            if any(start < match.start() and match.end() <= end for start, end in brackets):
+            if any(start < match.start() and match.end() <= end for start, end in inside):
                 continue
             other = _UNIT_OF.get((match.group("unit") or "").lower(), "")
             if other and other != unit and (other, unit) not in _CONVERT and (unit, other) not in _CONVERT:
@@ -237,6 +253,7 @@ def _words(text: str) -> list[str]:
 _SAME_AS = {
     "pain": "symptoms", "symptom": "symptoms", "symptomatic": "symptoms", "failure": "failed", "fails": "failed",
     "unsuccessful": "failed", "care": "therapy", "treatment": "therapy", "management": "therapy",
+    "training": "therapy", "rehabilitation": "therapy",
     "smoking": "smoker", "smokes": "smoker", "tobacco": "smoker", "nicotine": "smoker", "mri": "imaging",
     "ct": "imaging", "radiographic": "imaging", "radiograph": "imaging", "radiographs": "imaging",
     "older": "age", "younger": "age", "aged": "age", "shows": "confirms", "show": "confirms",
@@ -327,17 +344,20 @@ _OR_RE = re.compile(
 )
 _COMMA_OR_RE = re.compile(r"[,;]\s+or\s+", re.I)
 _CLOSING_CODES_RE = re.compile(r"\(\s*[A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?[^()]*\)[\s;,.]*(?:and|or)?\s*$")
+_BARE_BOUND_RE = re.compile(r"\b(?:older|younger|more|less|greater|fewer|higher|lower|longer|shorter)\b", re.I)
 _WITH_MORE_RE = re.compile(r"\bwith\s+(?:at\s+least|one|two|a|an)\b", re.I)
 
 
 # A relative clause after the codes ("plaque psoriasis (L40.0) that covers both palms"), or a proof the
 # diagnosis must have ("(L40.0) confirmed by biopsy", "shown on imaging"), asks more of it than its code
 # says: a severity, a consequence or a test the reviewer reads from the records. Where the diagnosis sits
-# ("located on the heel") or that the records hold it ("documented in the chart") asks nothing more.
+# ("located on the heel") or that the records hold it ("documented in the chart") asks nothing more. The
+# proof may be stated as a predicate too ("(M72.2) is confirmed by examination").
 _AFTER_CODES_CLAUSE_RE = re.compile(
     r"\(\s*[A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?[^()]*\)\s*,?\s*"
-    r"(?:that|which|who|whose|(?:confirm|prove|proven|shown|demonstrat|establish|verifi|diagnos|seen|evidenc|"
-    r"document)\w*\s+(?:by|on|with|through|at)\b)",
+    r"(?:that|which|who|whose|(?:(?:is|are|was|were|must\s+be|has\s+been|have\s+been)\s+)?"
+    r"(?:confirm|prove|proven|shown|demonstrat|establish|verifi|diagnos|seen|evidenc|document)\w*\s+"
+    r"(?:by|on|with|through|at)\b)",
     re.I,
 )
 # "(L40.0) of the hands, feet or scalp": alternatives named after the last codes have no code of their own,
@@ -386,6 +406,12 @@ def _compound(text: str, fact: FactSpec) -> bool:
             words = _words(part)
             if _coverage(label_words, words) < 0.3 and not set(words) & aliases:
                 return True
+        # "Age 18 or older, or younger with closed growth plates": an alternative that bounds the fact the
+        # other way without a number of its own lets the test be met otherwise.
+        if fact.value_type in ("number", "integer") and any(
+            _BARE_BOUND_RE.search(part) and not re.search(r"\d", _digits(part)) for part in parts[1:]
+        ):
+            return True
     if fact.value_type == "code_list" and _AFTER_CODES_CLAUSE_RE.search(text):
         return True
     if fact.value_type == "code_list" and _AFTER_CODES_CHOICE_RE.search(text):
@@ -403,6 +429,8 @@ def _compound(text: str, fact: FactSpec) -> bool:
     if fact.value_type in ("number", "integer"):
         comparison = _comparison(text)
         if comparison is not None and _other_quantity(text, comparison[2]):
+            return True
+        if _joined_after_test(text, label_words, aliases):
             return True
     with_more = _WITH_MORE_RE.search(text)
     if with_more is None:
@@ -435,6 +463,28 @@ def _with_names_the_counted(before: str, clause: str, label_words: list[str]) ->
         return False
     nouns = _words(_digits(before)[match.end() :])[-1:]
     return bool(nouns) and _coverage(label_words, nouns) > 0
+
+
+def _joined_after_test(text: str, label_words: list[str], aliases: set[str]) -> bool:
+    """Whether "and" straight after the threshold adds a condition of its own.
+
+    "18 years of age or older and skeletally mature" shares its verb with the test, so no second predicate
+    shows it; "at least 35 and no more than 40" states a range, a second threshold. "For at least 4 weeks and
+    failed" only says the time timed a treatment that did not work.
+    """
+    digits = _digits(text)
+    match = _comparison_match(digits)
+    if match is None:
+        return False
+    joined = re.match(r"\s*,?\s*and\s+(?P<rest>.*)", digits[match.end() :], re.I | re.S)
+    if joined is None:
+        return False
+    rest = joined.group("rest")
+    if _comparison(rest) is not None:
+        return True
+    words = _words(rest) + (["failed"] if _NOT_WORKED_RE.search(rest) else [])
+    # A bare "and" closing the line joins the criterion to the next one.
+    return bool(words) and not _names_fact(words, label_words, aliases)
 
 
 def _names_fact(words: list[str], label_words: list[str], aliases: set[str]) -> bool:
@@ -475,8 +525,16 @@ _TREATMENT_WORDS = {
     "injections", "medication", "medications", "drugs", "pharmacotherapy", "dialysis", "using", "wearing",
     "receiving", "taking", "taken", "took", "treated",
 }  # fmt: skip
-_NOT_SYMPTOM_WORDS = {"diagnosed", "diagnosis", "stable", "steady", "unchanged", "maintained"}
-_FOR_A_TIME_RE = re.compile(r"\bfor\s+(?:a\s+period\s+of\s+|a\s+duration\s+of\s+)?$", re.I)
+# What a response lasts ("relief lasting at least 6 months") is the time a treatment worked, not of symptoms.
+_NOT_SYMPTOM_WORDS = {
+    "diagnosed", "diagnosis", "stable", "steady", "unchanged", "maintained", "relief", "response", "improvement",
+    "benefit", "remission", "abstinent", "abstinence", "sober", "sobriety", "free",
+}  # fmt: skip
+# A time is stated "for 6 months" or by a verb of lasting ("has lasted 3 months or longer", "lasting 3 months").
+_FOR_A_TIME_RE = re.compile(
+    r"\b(?:for|last(?:ing|ed|s)?(?:\s+for)?|persist(?:ing|ed|s)?\s+for)\s+(?:a\s+period\s+of\s+|a\s+duration\s+of\s+)?$",
+    re.I,
+)
 
 
 def _duration_fact(
@@ -638,7 +696,7 @@ def map_fact(text: str, catalogue: Sequence[FactSpec]) -> tuple[str, str, object
         assert comparison is not None
         operator, number, unit = comparison
         fact_unit = _UNIT_OF.get(fact.unit.lower(), fact.unit.lower())
-        if unit and fact_unit and unit != fact_unit:
+        if unit and fact_unit and unit != fact_unit and _CONVERT[(unit, fact_unit)] != 1:
             # "6 months of therapy" against a fact kept in weeks: 26 weeks, a conversion the editor confirms.
             number = round(number * _CONVERT[(unit, fact_unit)])
             confidence = min(confidence, 0.75)

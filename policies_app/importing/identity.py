@@ -15,9 +15,12 @@ _NUMBER_RES: list[tuple[re.Pattern[str], float]] = [
         re.compile(
             # What the number numbers varies with the kind of document: "Criteria number: PA-123",
             # "Guideline ID ...... UMG-0419", a property key "POLICY_ID". A bulletin's number numbers the bulletin, not the policy.
-            r"\b(?:medical\s+|coverage\s+|clinical\s+)?(?:policy(?:\s+bulletin)?|criteria|guideline|summary)[\s_]*(?:number|no\.?|#|id(?:entifier)?)"
+            # A regulation numbers its rules ("Rule number: CS-100"); a document attribute joins the words
+            # by a hyphen (":policy-id: AB-12"); a criteria library numbers its sets ("Criteria set .... CS-44").
+            r"(?:\b(?:medical\s+|coverage\s+|clinical\s+)?(?:policy(?:\s+bulletin)?|criteria|guideline|summary|rule)[\s_-]*(?:number|no\.?|#|id(?:entifier)?)"
+            r"|\b(?:criteria|guideline)\s+set(?=\s*(?:[:\t]|\.{2,})))"
             # A Markdown table parts the label from the number by a pipe ("| Policy number | DME-117 |").
-            r"\s*(?:[:#|]|\.{2,})?\s*(?P<v>(?=[A-Z0-9.\-_/]*\d)[A-Z0-9][A-Z0-9.\-_/]{1,48})(?![\w])",
+            r"\s*(?:[:#|]|\.{2,}|(?:,[ \t]*){2,}\"?)?\s*(?P<v>(?=[A-Z0-9.\-_/]*\d)[A-Z0-9][A-Z0-9.\-_/]{1,48})(?![\w])",
             re.I,
         ),
         0.95,
@@ -33,6 +36,14 @@ _NUMBER_RES: list[tuple[re.Pattern[str], float]] = [
         0.85,
     ),
     (re.compile(r"^\s*(?P<v>\d{2}\.\d{2}\.\d{2})\s+\S", re.M), 0.9),
+    # A box-drawn summary's "Policy" cell beside the number and title ("│ Policy │ AB-12 Knee Bracing │").
+    (
+        re.compile(
+            r"^[ \t]*[│┃║][ \t]*policy[ \t]*[\t│┃║]+[ \t]*(?P<v>(?=[A-Z0-9-]*\d)[A-Z]{1,6}(?:-[A-Z0-9]{1,8}){1,3})(?![\w-])",
+            re.I | re.M,
+        ),
+        0.85,
+    ),
     # "Medical Policy: 7.01.02": a "Policy:" label whose whole value is an identifier.
     (
         re.compile(
@@ -65,7 +76,21 @@ _TITLE_RE = re.compile(
     re.I | re.M,
 )
 # A heading that names a block of a page's fields ("Document Information", "Policy Details").
-_GENERIC_HEADING_RE = re.compile(r"\b(?:information|details|contents|overview)\s*$", re.I)
+_GENERIC_HEADING_RE = re.compile(
+    r"\b(?:information|details|contents|overview|properties|at\s+a\s+glance)\s*$|^(?:version|revision|rev\.?)\s*[\w.]+$",
+    re.I,
+)
+
+
+def _names_no_policy(text: str) -> bool:
+    """A heading that names a part of the page ("I. Policy", "Page properties", "Version 12"), not the policy."""
+    return bool(
+        _DOCUMENT_KIND_RE.match(text)
+        or _GENERIC_HEADING_RE.search(text)
+        or (heading_kind(text) != "other" and len(text.split()) <= 3)
+    )
+
+
 # A header's "Policy:" line names the policy when its value is a title, not a sentence.
 _POLICY_NAME_RE = re.compile(r"^\s*policy\s*:\s*(?P<v>[A-Z][^.:\n\t ]*(?: [^.:\n\t ]+)+?)\s*$", re.I | re.M)
 _SENTENCE_VERB_RE = re.compile(r"\b(?:is|are|was|were|will|applies|apply|covers?|requires?)\b", re.I)
@@ -164,6 +189,8 @@ def read_payer(document: Document, front: list[Line], given: str) -> Field | Non
         # A letterhead in capitals ("SUMMIT HEALTH PLAN") reads as the name it spells, also in a cell of
         # a masthead beside the kind of document ("PINNACLE CREST HEALTHCARE<tab>Commercial Medical Policy").
         text = "\t".join(_title_case(cell) if cell.isupper() else cell for cell in text.split("\t"))
+        if index < 3:
+            text = _small_caps_read(text)
         in_front = line in front[:12]
         cue = bool(_PAYER_CUE_RE.search(text))
         # A state agency's letterhead may name the state before the agency on one line ("State of
@@ -200,8 +227,9 @@ def read_payer(document: Document, front: list[Line], given: str) -> Field | Non
     if candidates:
         # Ties go to the name read first, as a reader reads a letterhead.
         confidence, start, end = max(candidates, key=lambda c: (c[0], -c[1]))
-        name = " ".join(document.text[start:end].split())
+        name = _small_caps_read(" ".join(document.text[start:end].split()))
         name = _title_case(name) if name.isupper() else name
+        name = _legal_name(document, name)
         index = next(i for i, ln in enumerate(document.lines) if ln.start <= start <= ln.end)
         above = document.line_text(document.lines[index - 1]).strip() if index else ""
         above = _title_case(above) if above.isupper() else above
@@ -217,6 +245,29 @@ def read_payer(document: Document, front: list[Line], given: str) -> Field | Non
     if given:
         return Field(given, Source(0, 0, ""), 0.9)
     return None
+
+
+# A letterhead set in small capitals may read back with its last letter as a capital ("Harrow
+# Glen HealtH"): a word of lower-case letters between capitals is the word in title case.
+_SMALL_CAPS_WORD_RE = re.compile(r"\b[A-Z][a-z]+[A-Z]+\b")
+
+
+def _small_caps_read(text: str) -> str:
+    """The text with each small-capitals word as the word it spells; every offset where it was."""
+    return _SMALL_CAPS_WORD_RE.sub(lambda m: m.group(0).capitalize(), text)
+
+
+def _legal_name(document: Document, name: str) -> str:
+    """The payer's full name, when the document prints it with its legal form elsewhere.
+
+    A letterhead may shorten the name that a copyright line gives whole ("Harrow Glen Health" /
+    "© 2026 Harrow Glen Health Insurance Company"): the company's own name is the longer one.
+    """
+    for company in _COMPANY_RE.finditer(document.text):
+        full = " ".join(company.group(0).split())
+        if full.startswith(name + " ") and len(full.split()) <= len(name.split()) + 3:
+            return full
+    return name
 
 
 def _front_end(document: Document, count: int) -> int:
@@ -267,7 +318,37 @@ _MAIL_HEADER_RE = re.compile(r"^(?:from|to|date|sent|cc):[ \t]+\S", re.I | re.M)
 
 
 def read_title(document: Document, found: list[Section], number: Field | None) -> Field | None:
+    title = _read_title(document, found, number)
+    if title is None or number is None:
+        return title
+    # A heading may print the number before the title ("OR-117 Knee Bracing", "Part 12.3 Knee Bracing").
+    lead = re.match(
+        rf"(?:{re.escape(str(number.value))}|(?:part|chapter|article)\s+\d[\d.]*)[ \t:–-]+(?=\w)", title.value, re.I
+    )
+    if lead is None:
+        return title
+    if DATE_RE.search(title.value):
+        # The number's line is a header strip of fields ("AB-12 Effective: 07/01/2026"), no title.
+        return None
+    start = title.source.start + title.source.text.find(title.value[lead.end() :])
+    return field_at(document, title.value[lead.end() :], start, title.source.end, title.confidence)
+
+
+def _record_value(document: Document, keys: str) -> Field | None:
+    """The value of a delimited export's record whose key is one of `keys` ('META,title,,,,Knee Bracing')."""
+    pattern = re.compile(
+        rf'^[ \t]*"?[A-Za-z_]+"?[ \t]*,[ \t]*"?(?:{keys})"?[ \t]*(?:,[ \t]*)+"?(?P<v>[^",\n][^"\n]*?)"?[ \t]*$',
+        re.I | re.M,
+    )
+    if match := pattern.search(document.text[:6000]):
+        return field_at(document, match.group("v"), match.start("v"), match.end("v"), 0.9)
+    return None
+
+
+def _read_title(document: Document, found: list[Section], number: Field | None) -> Field | None:
     mail = len(_MAIL_HEADER_RE.findall(document.text[:2000])) >= 2
+    if record := _record_value(document, r"(?:policy_?)?title|policy_?name"):
+        return record
     for labelled in _TITLE_RE.finditer(document.text[:4000]):
         if mail and re.match(r"\s*subject\b", labelled.group(0), re.I):
             continue
@@ -278,7 +359,8 @@ def read_title(document: Document, found: list[Section], number: Field | None) -
         line = next((ln for ln in document.lines if ln.start <= number.source.start < ln.end + 1), None)
         if line is not None:
             raw_rest = document.text[number.source.end : line.end]
-            rest = raw_rest.strip(" \t:-–")
+            # A drawn table's closing border ends the cell, not the title.
+            rest = re.sub(r"[ \t]*[│┃║][ \t]*$", "", raw_rest).strip(" \t:-–")
             # What follows a number is its title ("07.01.89 Knee Bracing"), not the next field of a
             # header strip ("· Effective Feb 1, 2026") or the next cell of a table of fields.
             # A number that starts its line may stand a column apart from its title ("MP-218<tab>Bone Growth ...").
@@ -288,6 +370,7 @@ def read_title(document: Document, found: list[Section], number: Field | None) -
                 and (not raw_rest.startswith("\t") or leads)
                 and rest[0].isalnum()
                 and not DATE_RE.search(rest)
+                and not _GENERIC_HEADING_RE.search(rest)
                 and "\t" not in rest
                 and not re.match(r"(?:\w+\s){0,2}\w+:\s", rest)
             ):
@@ -303,7 +386,8 @@ def read_title(document: Document, found: list[Section], number: Field | None) -
                 return _title_from_line(document, line, 0.8)
     for line in document.lines[:15]:
         text = document.line_text(line).strip()
-        if (line.heading or re.match(r"#\s+\S", text)) and not _DOCUMENT_KIND_RE.match(text.lstrip("# ")):
+        # An AsciiDoc document opens with its title after one "=" ("= Knee Bracing").
+        if (line.heading or re.match(r"(?:#|=)\s+\S", text)) and not _names_no_policy(text.lstrip("#= ")):
             return _title_from_line(document, line, 0.8)
     if title := _title_after_prefix(document):
         return title
@@ -327,6 +411,7 @@ def read_title(document: Document, found: list[Section], number: Field | None) -
                 and not above.isupper()
                 and not DATE_RE.search(above)
                 and not label
+                and not _names_no_policy(above)
             ):
                 return _title_from_line(document, document.lines[index - 1], 0.7)
     return None
@@ -351,7 +436,7 @@ def _title_below_document_kind(document: Document) -> Field | None:
     a section is the title.
     """
     lines = document.lines[:3]
-    index = next((i for i, ln in enumerate(lines) if _DOCUMENT_KIND_RE.match(document.line_text(ln).strip())), None)
+    index = next((i for i, ln in enumerate(lines) if _names_document_kind(document.line_text(ln))), None)
     if index is None:
         return None
     for line in document.lines[index + 1 : index + 9]:
@@ -367,6 +452,17 @@ def _title_below_document_kind(document: Document) -> Field | None:
             return None
         return _title_from_line(document, line, 0.75)
     return None
+
+
+# The parts of a masthead line: the issuer, the kind of document, its subject area
+# ("Harrow Glen Health Plan · Clinical Policy", "HARROW GLEN HEALTH – MEDICAL POLICY MANUAL").
+_MASTHEAD_PART_RE = re.compile(r"\s+[·–—|-]\s+")
+
+
+def _names_document_kind(text: str) -> bool:
+    """A line naming the kind of document, alone or beside the issuer or a subject area in a masthead."""
+    parts = [re.sub(r"\s+manual$", "", part.strip(), flags=re.I) for part in _MASTHEAD_PART_RE.split(text.strip())]
+    return any(_DOCUMENT_KIND_RE.match(part) for part in parts)
 
 
 def _title_in_capitals(document: Document) -> Field | None:
@@ -403,7 +499,8 @@ def _title_in_capitals(document: Document) -> Field | None:
 
 
 _TITLE_PREFIX_RE = re.compile(
-    r"^(?:#+\s+)?(?:(?:clinical|medical|coverage|payment)\s+(?:policy|bulletin|criteria)(?:\s+bulletin)?\s*:\s*)?", re.I
+    r"^(?:#+\s+|=\s+)?(?:(?:clinical|medical|coverage|payment)\s+(?:policy|bulletin|criteria)(?:\s+bulletin)?\s*:\s*)?",
+    re.I,
 )
 
 

@@ -9,14 +9,24 @@ from policies_app.importing.readers import Document
 from policies_app.importing.result import Field
 from policies_app.importing.spans import field_at
 
+# The rules of a table drawn in text with box-drawing characters ("│ Plans │ Acme Group (PPO) │"),
+# which stand where a cell's edge or a Markdown table's pipe would.
+_BOX_RULES = "│┃║"
+# What opens a table's row or a list's item before a label: indentation, pipes and rules, emphasis.
+_ROW_OPEN = r"^[ \t|*" + _BOX_RULES + "]*"
 # What parts a label from its value: a colon (AsciiDoc's "::" too), a cell, or a dotted leader
 # ("Lines of business ... Commercial", "Set first published . 2016").
-_LABEL_SEPARATOR = r"(?:::?|[\t|]|\.{2,}|(?<=[ \t])\.(?=[ \t]))"
+_LABEL_SEPARATOR = r"(?:::?|[\t|" + _BOX_RULES + r"]|\.{2,}|(?<=[ \t])\.(?=[ \t]))"
 # A label's value wrapped onto the next lines, indented under it, after a line that stops on a list's
-# separator or joining word ("Medicaid (...);" / "                 Medicare Advantage").
-_LABEL_CONTINUED = r"(?:(?:(?<=[;,])|(?<=\band)|(?<=\bor))\n[ \t]{4,}[^\s][^\n]*)*"
+# separator or joining word ("Medicaid (...);" / "                 Medicare Advantage"); in a drawn or
+# piped table, onto the next rows whose label cell is empty ("│ Plans │ Acme Group;" / "│       │ Acme
+# Individual").
+_EMPTY_LABEL_ROW = r"\n[ \t]*[|" + _BOX_RULES + r"][ \t]*[|" + _BOX_RULES + r"][ \t]*[^\s|" + _BOX_RULES + r"][^\n]*"
+_LABEL_CONTINUED = r"(?:(?:(?<=[;,])|(?<=\band)|(?<=\bor))\n[ \t]{4,}[^\s][^\n]*|" + _EMPTY_LABEL_ROW + ")*"
+# A statement runs to its full stop; a full stop inside a number or a word ("NCD 20.32", "Sec.4") ends none.
+_TO_FULL_STOP = r"(?:[^.]|\.(?=\w))*"
 _LOB_RES: list[tuple[re.Pattern[str], float]] = [
-    (re.compile(r"\b(?:does|do|shall|will|may)[\s_]+not[\s_]+apply[\s_]+to\b[^.]*", re.I), 0.95),
+    (re.compile(r"\b(?:does|do|shall|will|may)[\s_]+not[\s_]+apply[\s_]+to\b" + _TO_FULL_STOP, re.I), 0.95),
     # The plan named first, as a label: "Medicare Advantage: this policy does not apply".
     (
         re.compile(
@@ -66,7 +76,14 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     ),
     (
         re.compile(
-            r"\b(?:is|are)\s+not\s+applicable\s+to\b[^.]*|^[ \t|*]*not\s+applicable\s+to[ \t*]*[:\t|][^\n]*",
+            r"\b(?:is|are)\s+not\s+applicable\s+to\b"
+            + _TO_FULL_STOP
+            + "|"
+            + _ROW_OPEN
+            + r"not\s+applicable\s+to[ \t*]*"
+            + _LABEL_SEPARATOR
+            + r"[^\n]*"
+            + _LABEL_CONTINUED,
             re.I | re.M,
         ),
         0.9,
@@ -75,7 +92,11 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     # ":DOES_NOT_APPLY_TO: ..."; the value runs on over indented lines or lines opening on "and" / "or".
     (
         re.compile(
-            r"^[ \t|*:]*(?:not[ \t_]+(?:for|applicable)|(?:does|do)[ \t_]+not[ \t_]+apply(?:[ \t_]+to)?)[ \t*]*[:\t|]"
+            r"^[ \t|*:"
+            + _BOX_RULES
+            + r"]*(?:not[ \t_]+(?:for|applicable)|(?:does|do)[ \t_]+not[ \t_]+apply(?:[ \t_]+to)?)[ \t*]*[:\t|"
+            + _BOX_RULES
+            + "]"
             r"[^\n]*" + _LABEL_CONTINUED + r"(?:\n(?:and|or|&)[ \t][^\n]*)*",
             re.I | re.M,
         ),
@@ -85,12 +106,13 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     (re.compile(r"^[ \t|*]*not\s+applicable\s+to\s[^.\n]*", re.I | re.M), 0.85),
     # "It is not used for members of the Medicare Advantage plan", the negation of "is used for".
     (
-        re.compile(r"\b(?:is|are)\s+not\s+(?:used|intended|written|meant)\s+for\b[^.]*", re.I),
+        re.compile(r"\b(?:is|are)\s+not\s+(?:used|intended|written|meant)\s+for\b" + _TO_FULL_STOP, re.I),
         0.85,
     ),
     (
         re.compile(
-            r"^[ \t|*]*(?:(?:excluded|exempt)\s+(?:products?|plans?|lines?(?:\s+of\s+business)?|members)(?:\s*\(s\))?|"
+            _ROW_OPEN
+            + r"(?:(?:excluded|exempt)\s+(?:products?|plans?|lines?(?:\s+of\s+business)?|members)(?:\s*\(s\))?|"
             r"(?:(?:products?|plans?|lines?\s+of\s+business)\s+)?(?:not\s+in|out\s+of|outside(?:\s+the)?)\s+scope)"
             r"[ \t*]*" + _LABEL_SEPARATOR + r"[^\n]*" + _LABEL_CONTINUED,
             re.I | re.M,
@@ -185,7 +207,7 @@ _PROGRAMME_AFTER_RE = re.compile(
 # "Family plans ..."): the following lines up to the sentence's end, short of a blank line.
 _WRAPPED_REST_RE = re.compile(r"(?:\n(?![ \t]*\n)[^.\n]{1,160}){1,2}")
 _PRODUCTS_WORDS = (
-    r"^[ \t|*]*(?:applicable\s+|affected\s+|covered\s+)?(?:products?|plans?|plan\s+types?|product\s+lines?|"
+    _ROW_OPEN + r"(?:applicable\s+|affected\s+|covered\s+)?(?:products?|plans?|plan\s+types?|product\s+lines?|"
     r"lines?(?:\s*\(s\))?\s+of\s+business|benefit\s+plans?|market\s+segments?)(?:\s*\(s\))?"
     r"(?:\s+affected|\s+(?:in|within)\s+scope)?[ \t*]*"
 )
@@ -204,8 +226,10 @@ _CHECKLIST_ITEM_RE = re.compile(
 _PRODUCTS_ALONE_RE = re.compile(
     r"^[ \t|*]*(?:(?:(?P<excluded>excluded|exempt)\s+)?(?:products?|plans?|plan\s+types?|product\s+lines?|"
     r"lines?\s+of\s+business)|"
-    # An exclusion label over its value: "Not applicable to:" / "Acme Senior (Medicare Advantage)".
-    r"(?P<not_applicable>not\s+applicable\s+to|(?:does|do)\s+not\s+apply\s+to))[ \t*]*:?[ \t*]*\n"
+    # An exclusion label over its value: "Not applicable to:" / "Acme Senior (Medicare Advantage)", "Not in
+    # scope" / "Acme Kids (CHIP)".
+    r"(?P<not_applicable>not\s+applicable\s+to|(?:does|do)\s+not\s+apply\s+to|"
+    r"(?:(?:products?|plans?|lines?\s+of\s+business)\s+)?(?:not\s+in|out\s+of|outside(?:\s+the)?)\s+scope))[ \t*]*:?[ \t*]*\n"
     r"[ \t|*]*(?P<who>[^\n]{3,200})$",
     re.I | re.M,
 )
@@ -345,15 +369,85 @@ def _read_all_except(document: Document, excluded: dict[str, Field], applies: di
                     target[value] = field_at(document, value, start, start + len(hit.group(0)), 0.85)
 
 
+# Ticks and crosses written after each plan's name in a label's value ("Commercial ✓ Medicaid ✗"),
+# or before it ("✓ Commercial ✗ Medicaid"), with a legend in brackets that names no plan.
+_TICK = "✓✔☑"
+_CROSS = "✗✘❌"
+_MARK_AFTER_RE = re.compile(r"(?P<name>[^" + _TICK + _CROSS + r"\n]+?)[ \t]*(?P<mark>[" + _TICK + _CROSS + "])")
+_MARK_BEFORE_RE = re.compile(r"(?P<mark>[" + _TICK + _CROSS + r"])[ \t]*(?P<name>[^" + _TICK + _CROSS + r"\n]+)")
+
+
+def _marked_plans(who: str) -> list[tuple[bool, int, int]]:
+    """(ticked, start, end) of each plan a value marks, where it marks some plans with ticks and others
+    with crosses; the marks stand all before or all after the names, as the value's first one does."""
+    if not (any(c in who for c in _TICK) and any(c in who for c in _CROSS)):
+        return []
+    before = who.lstrip(" \t*")[:1] in _TICK + _CROSS
+    pattern = _MARK_BEFORE_RE if before else _MARK_AFTER_RE
+    return [(m.group("mark") in _TICK, m.start("name"), m.end("name")) for m in pattern.finditer(who)]
+
+
+# A plan's name over (or beside, in a row's cells) a value stating whether the document reaches it: "Acme
+# Direct" / "Applies (individual plans sold on the exchange)", "Acme Senior" / "Does not apply. Medicare
+# Advantage members: refer to ...". The kind the value names comes first, the plan's own name after it.
+_STATUS_VALUE_RE = re.compile(
+    r"^[ \t|*" + _BOX_RULES + r"]*(?:(?P<yes>applies|applicable)|(?P<no>(?:does|do)\s+not\s+apply|not\s+applicable))\b"
+    r"(?!\s+(?:only\s+)?to\b)(?P<rest>[^\n]*)$",
+    re.I,
+)
+# A plan's name: a short line of words, no sentence.
+_PLAN_NAME_MAX = 80
+
+
+def _read_status_values(document: Document, excluded: dict[str, Field], applies: dict[str, Field]) -> None:
+    lines = document.lines
+    for at, line in enumerate(lines):
+        cells = document.line_text(line).split("\t")
+        for index, cell in enumerate(cells):
+            status = _STATUS_VALUE_RE.match(cell)
+            if status is None:
+                continue
+            if index:
+                name_at, name = line.start, "\t".join(cells[:index])
+            elif at and not lines[at - 1].heading:
+                name_at, name = lines[at - 1].start, document.line_text(lines[at - 1])
+            else:
+                break
+            if len(name.strip()) > _PLAN_NAME_MAX or re.search(r"[.:;]\s*$", name) or _STATUS_VALUE_RE.match(name):
+                break
+            cell_at = line.start + sum(len(c) + 1 for c in cells[:index]) + status.start("rest")
+            found = _line_of_business(status.group("rest"))
+            if found is not None:
+                value, start, end = found
+                start, end = cell_at + start, cell_at + end
+            elif found := _line_of_business(name):
+                value, start, end = found
+                start, end = name_at + start, name_at + end
+            else:
+                break
+            target = applies if status.group("yes") else excluded
+            if value not in excluded and value not in applies:
+                target[value] = field_at(document, value, start, end, 0.8)
+            break
+
+
+def _unruled(text: str) -> str:
+    """The text with a drawn table's rules as spaces, one character for one, so that a plan's name wrapped
+    onto the cell below ("Federal │" / "│ Employee Program") reads as words apart."""
+    return text.translate({ord(rule): " " for rule in _BOX_RULES})
+
+
 def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]]:
+    plain = _unruled(document.text)
     excluded: dict[str, Field] = {}
     for pattern, confidence in _LOB_RES:
         for match in pattern.finditer(document.text):
             for value, name in _LOB_NAMES:
-                for hit in name.finditer(match.group(0)):
-                    start = match.start() + hit.start()
-                    excluded.setdefault(value, field_at(document, value, start, match.start() + hit.end(), confidence))
+                for hit in name.finditer(plain, match.start(), match.end()):
+                    excluded.setdefault(value, field_at(document, value, hit.start(), hit.end(), confidence))
     applies: dict[str, Field] = {}
+    # A plan's own status value says more than a label over the plans' names.
+    _read_status_values(document, excluded, applies)
     for head in _PRODUCTS_HEAD_RE.finditer(document.text):
         at = head.end()
         while item := _CHECKLIST_ITEM_RE.match(document.text, at):
@@ -381,7 +475,15 @@ def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]
     for match, confidence in statements:
         if re.search(r"(?<![^\W_])not(?![^\W_])", document.text[max(0, match.start() - 12) : match.start()], re.I):
             continue
-        who = match.group("who")
+        who = plain[match.start("who") : match.end("who")]
+        if marked := _marked_plans(who):
+            for yes, at, end in marked:
+                target = applies if yes else excluded
+                if (found := _line_of_business(who[at:end])) and found[0] not in excluded and found[0] not in applies:
+                    value, start, stop = found
+                    offset = match.start("who") + at
+                    target[value] = field_at(document, value, offset + start, offset + stop, confidence)
+            continue
         boxes = list(_BALLOT_RE.finditer(who))
         if any(b.group("box") == "☐" for b in boxes):
             for box in boxes:

@@ -125,6 +125,11 @@ _SHORT_LEADER = r"(?<=\s)\.(?=[ \t])"
 _GLUED = r"(?-i:(?<=[a-z])(?=[A-Z0-9]))"
 
 
+# A delimited export's empty cells between a record's key and its value ("effective_date,,,,2026-04-01"):
+# two commas in a row, which prose never writes.
+_EMPTY_CELLS = r'(?:,[ \t]*){2,}"?'
+
+
 # A bracketed aside closing a label ("Effective Date (for dates of service on or after): 03/01/2026").
 _LABEL_ASIDE = r"(?:[ \t]*\([^()\n]{1,60}\))?"
 
@@ -138,7 +143,7 @@ _DATE_LABEL_RES = [
     (
         kind,
         re.compile(
-            rf"(?<![\w-])(?:{_keyed(words)}){_LABEL_ASIDE}\s*(?:[:\-–|\t]\s*|\s+|\.{{2,}}\s*|{_SHORT_LEADER}|{_GLUED}){{1,3}}(?:{_DATE_LEAD}\s+)?(?:{_REVISION_TAG})?{TIMESTAMP_OPEN}?(?P<d>{DATE_PATTERN}|{MONTH_YEAR_PATTERN})",
+            rf"(?<![\w-])(?:{_keyed(words)}){_LABEL_ASIDE}\s*(?:[:\-–|\t│┃║]\s*|\s+|\.{{2,}}\s*|{_SHORT_LEADER}|{_GLUED}|{_EMPTY_CELLS}){{1,3}}(?:{_DATE_LEAD}\s+)?(?:{_REVISION_TAG})?{TIMESTAMP_OPEN}?(?P<d>{DATE_PATTERN}|{MONTH_YEAR_PATTERN})",
             re.I,
         ),
         conf,
@@ -155,6 +160,8 @@ _REPLACED_RE = re.compile(
     rf"(?:this\s+(?:policy\s+)?version\s+(?:was|has\s+been)\s+replaced|replaced|superseded|retired)\s+(?:on|effective|as\s+of)\s+(?P<d>{DATE_PATTERN})",
     re.I,
 )
+
+_REPLACES_RE = re.compile(r"\breplac(?:es|ing)\b", re.I)
 
 
 def _sentence_before(text: str, line_start: int, offset: int) -> str:
@@ -213,7 +220,17 @@ def read_dates(
                     document, value, match.start(), match.end(), confidence if has_day else confidence - 0.05
                 )
             break
-    if banner := _REPLACED_RE.search(text):
+    # A version that replaces another names the other's retirement ("... and replaces policy AB-1,
+    # which will be retired on 01/31/2027"): that day ends the replaced policy, not this one.
+    banner = next(
+        (
+            b
+            for b in _REPLACED_RE.finditer(text)
+            if not _REPLACES_RE.search(_sentence_before(text, line_start(b.start()), b.start()))
+        ),
+        None,
+    )
+    if banner is not None:
         replaced = to_date(banner.group("d"))
         if replaced is not None:
             fields["replaced_on"] = field_at(document, replaced[0], banner.start(), banner.end(), 0.95)
@@ -333,6 +350,17 @@ _DATED_ROW_RE = re.compile(
 )
 
 
+def _wraps_row(row: str, text: str) -> bool:
+    """Whether `text` is the row's words wrapped onto the next line, indented past the row's date.
+
+    "06/24/2025 Reviewed; criteria revised," / "           effective 09/01/2025." is one row: its
+    second line neither starts a row nor ends the run of rows.
+    """
+    depth = len(text) - len(text.lstrip())
+    date_at = DATE_RE.search(row)
+    return date_at is not None and depth > date_at.start() and not re.search(r"[.!?]\s*$", row)
+
+
 def _dated_rows(document: Document, found: list[Section]) -> list[Line]:
     """History rows outside any history section: runs of two or more lines that each start with a date.
 
@@ -347,6 +375,8 @@ def _dated_rows(document: Document, found: list[Section]) -> list[Line]:
             run.append(line)
             continue
         if line is not None and not document.line_text(line).strip() and run:
+            continue
+        if line is not None and run and _wraps_row(document.line_text(run[-1]), document.line_text(line)):
             continue
         if len(run) >= 2:
             rows.extend(run)
@@ -426,6 +456,8 @@ def _indented_table(document: Document, lines: list[Line]) -> list[Line]:
 _COPY_DATE_RE = re.compile(
     r"\b(?:(?:web\s*)?page|site|content)\s+(?:last\s+)?(?:updated|modified|reviewed)|"
     r"\b(?:printed|reprinted|retrieved|accessed|downloaded|viewed)(?:\s+on)?|"
+    # A page's footer: "Last updated 12/01/2026", "© 2012-2026 ... Last modified".
+    r"\blast\s+(?:updated|modified)\b|©|\(c\)\s*\d{4}|\bcopyright\b|"
     # When a site or a tool made the copy: "Page generated 05/02/2026", "Built 2026-01-22 | revision 14".
     r"\b(?:generated|built|exported|rendered)(?:\s+(?:on|at))?\s*$|"
     # When the page went up, not when the policy changed: "Last published to the web 03/15/2026".
@@ -516,7 +548,8 @@ def _rows_below_empty_log(document: Document, found: list[Section]) -> list[Line
 # A footnote printed under a log ("[1] Abstinence for 6 weeks ... Revised 12/09/2025 by the workgroup"):
 # its marker opens the line and its date stands in its prose, in the same cell, while a row's date has
 # a cell of its own or follows its marker straight away. An asterisk is left out: it is a bullet too.
-_FOOTNOTE_RE = re.compile(r"^\s*(?:\[\d{1,3}\]|[¹²³⁴⁵⁶⁷⁸⁹⁰]+|[†‡]+)[ \t]*[A-Za-z][^\t|]*$")
+# An exported comment's anchor ("[a]Reviewer name, Dec 2, 2025: ...") marks its note as a footnote does.
+_FOOTNOTE_RE = re.compile(r"^\s*(?:\[\d{1,3}\]|\[[a-z]{1,2}\]|[¹²³⁴⁵⁶⁷⁸⁹⁰]+|[†‡]+)[ \t]*[A-Za-z][^\t|]*$")
 
 
 # A number column before a row's date that takes a year-and-month shape ("2025-19  01/01/2026 ..."):
@@ -558,12 +591,19 @@ def read_history(document: Document, found: list[Section]) -> list[Field]:
         for line in _indented_table(document, section.lines)
     ]
     in_log = {id(line) for line in in_section}
+    not_rows = _prose_dated_lines(document, found)
     in_section += [line for line in _rows_below_empty_log(document, found) if id(line) not in in_log]
     in_log = {id(line) for line in in_section}
     seen = set(in_log)
     titled = [line for line in _titled_rows(document, found) if id(line) not in seen]
     seen |= {id(line) for line in titled}
     dated = [line for line in _dated_rows(document, found) if id(line) not in seen]
+    seen |= {id(line) for line in dated}
+    records = [
+        line for line in document.lines if id(line) not in seen and _HISTORY_RECORD_RE.match(document.line_text(line))
+    ]
+    dated += records
+    as_cells = {id(line) for line in records}
     candidates = [*in_section, *titled, *dated]
     described = _described_by_next_line(document, candidates)
     descriptions = set(described.values())
@@ -572,9 +612,11 @@ def read_history(document: Document, found: list[Section]) -> list[Field]:
         *((ln, 0.85) for ln in titled),
         *((ln, 0.75) for ln in dated),
     ]:
-        if id(line) in descriptions:
+        if id(line) in descriptions or id(line) in not_rows:
             continue
         text = document.line_text(line)
+        if id(line) in as_cells:
+            text = _record_as_cells(text)
         if id(line) in described:
             # A date alone on its line (a definition list's term) takes the next line as what happened.
             text += "\t" + document.line_text(document.lines[position[id(line)] + 1])
@@ -602,6 +644,61 @@ def read_history(document: Document, found: list[Section]) -> list[Field]:
         for (entry, day), start, end in zip(entries, bounds[:-1], bounds[1:], strict=True):
             rows.append(_history_row(document, text, entry, day, start, end, line, confidence))
     return rows
+
+
+def _prose_dated_lines(document: Document, found: list[Section]) -> set[int]:
+    """Lines of a history section whose rows open with their dates, that carry a date inside a sentence.
+
+    A log whose rows each start with a date ("03/19/2025 Annual review") may be followed in its section
+    by a note of the page ("Recording posted May 21, 2026", "Comments on this draft by 01/07/2027"): its
+    words stand before its date in the same cell, so it is no row of the log.
+    """
+    lines: set[int] = set()
+    for section in found:
+        if section.kind != "history":
+            continue
+        texts = [(line, document.line_text(line)) for line in section.lines]
+        led = [line for line, text in texts if _DATED_ROW_RE.match(text)]
+        inner = [
+            line
+            for line, text in texts
+            if (match := DATE_RE.search(text)) is not None
+            and not _DATED_ROW_RE.match(text)
+            and not re.search(r"[\t|]", text[: match.start()])
+            and len(re.findall(r"[A-Za-z]{2,}", text[: match.start()])) >= 2
+        ]
+        if len(led) >= 2 and len(led) > len(inner):
+            lines |= {id(line) for line in inner}
+    return lines
+
+
+# A delimited export's record of a history row: its type cell, then the row's date as its key
+# ('HISTORY,2026-02-18,,,,"Annual review; ..."').
+_HISTORY_RECORD_RE = re.compile(
+    rf'^\s*"?(?:history|revision|change|log)[A-Za-z_]*"?[ \t]*[,;][ \t]*"?(?:{DATE_PATTERN})"?[ \t]*[,;]', re.I
+)
+
+
+def _record_as_cells(text: str) -> str:
+    """The record with its type cell blanked and its delimiters as tabs, each offset where it was.
+
+    A record's type names the kind of row ("HISTORY"), not what happened; the commas and quotes of
+    the format part cells, as a table's tabs do.
+    """
+    delimiter = next((char for char in text if char in ",;"), ",")
+    cells: list[str] = []
+    quoted = False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+            cells.append(" ")
+        elif char == delimiter and not quoted:
+            cells.append("\t")
+        else:
+            cells.append(char)
+    out = "".join(cells)
+    first = out.find("\t")
+    return " " * first + out[first:]
 
 
 _RUN_ON_ENTRY_RE = re.compile(rf"(?<=[.;!]\s)(?P<d>{DATE_PATTERN})[ \t]*[–—:-][ \t]*(?=\w)", re.I)

@@ -99,6 +99,21 @@ _POSITION_VERB_RE = re.compile(
 _OTHER_STATEMENT_RE = re.compile(
     r"not\s+covered\s+(?:under|by|in)\s+(?:section|item|part|paragraph|statement)s?\s+\(?[A-Z0-9]{1,4}\b", re.I
 )
+# "Low-power units are not covered under this policy": a remark on the policy's reach, with no reason
+# (investigational, not medically necessary) that would make it a position.
+_THIS_POLICY_RE = re.compile(
+    r"not\s+covered\s+(?:under|by|in)\s+this\s+(?:policy|guidelines?|document|bulletin)\W*$", re.I
+)
+# "... allows coverage of services that are reasonable and necessary": a verb right after a relative
+# pronoun belongs to a clause narrowing a noun, which the sentence states no position on. After a comma
+# the clause adds to its noun instead ("Stenting of the siphon, which is investigational"), a position.
+_RELATIVE_CLAUSE_RE = re.compile(r"(?<!,)\s+(?:that|which|who)\s*$", re.I)
+# "The Acme ceramic hip is investigational (see Policy)": a remark sending the reader to the statement
+# that states the position, which is read there.
+_POINTS_BACK_RE = re.compile(
+    r"\(\s*see\s+(?:the\s+)?(?:(?:policy|position|coverage)(?:\s+(?:statement|section))?(?:\s+above)?|above)\s*\)\W*$",
+    re.I,
+)
 # A full stop inside a word or a number ("G47.33", "section I.D", "3.5%") ends no sentence.
 # "Braces are a dental benefit and are not covered under this policy": the service belongs to another
 # benefit, which the sentence names instead of stating a position on it.
@@ -214,6 +229,8 @@ def position_of(sentence: str) -> tuple[str, str] | None:
         if position is not None:
             return position, considers.group("subject")
     for verb in _POSITION_VERB_RE.finditer(sentence):
+        if _RELATIVE_CLAUSE_RE.search(sentence[: verb.start()]):
+            continue
         predicate = _PROVEN_RE.sub("", sentence[verb.end() :])
         if verb.group("neg"):
             predicate = "not " + predicate
@@ -222,7 +239,11 @@ def position_of(sentence: str) -> tuple[str, str] | None:
                 if (
                     position == "not_medically_necessary"
                     and predicate.lower().startswith("not covered")
-                    and ("when" in predicate[:30] or _OTHER_STATEMENT_RE.match(predicate))
+                    and (
+                        "when" in predicate[:30]
+                        or _OTHER_STATEMENT_RE.match(predicate)
+                        or _THIS_POLICY_RE.match(predicate)
+                    )
                 ):
                     continue
                 if (
@@ -509,7 +530,35 @@ def _without_quoted_reply(document: Document, positions: list[Field]) -> list[Fi
     return [p for p in positions if p.source.start < quoted.start()]
 
 
+# A paragraph's first line taken for a title: indented like the paragraph, it runs on into a line at its
+# own indent that opens in lower case ("    Replacement of the device is considered" / "    medically
+# necessary for ..."), where a title stands apart from the text under it.
+_RUNS_ON_RE = re.compile(r"(?P<indent>[ \t]+)\S[^\n]*[^\s.:;!?]\n(?P=indent)[a-z]")
+
+
+def _runs_on(document: Document, section: Section) -> bool:
+    heading = section.heading_line
+    if heading is None or heading.heading or not section.lines:
+        return False
+    return bool(_RUNS_ON_RE.match(document.text, heading.start, section.lines[0].end + 1))
+
+
+def _paragraphs_rejoined(document: Document, found: list[Section]) -> list[Section]:
+    """The sections, each one headed by a paragraph's first line read back into the section before it."""
+    joined: list[Section] = []
+    for section in found:
+        if joined and _runs_on(document, section):
+            before = joined.pop()
+            assert section.heading_line is not None
+            lines = [*before.lines, section.heading_line, *section.lines]
+            joined.append(Section(before.kind, before.heading, before.heading_line, lines))
+        else:
+            joined.append(section)
+    return joined
+
+
 def read_positions(document: Document, found: list[Section]) -> list[Field]:
+    found = _paragraphs_rejoined(document, found)
     lines = section_text_lines(document, found, "policy", "criteria", "exclusions", "front", "other")
     if not any(s.kind in ("policy", "criteria", "exclusions") for s in found):
         lines = list(document.lines)
@@ -543,6 +592,7 @@ def read_positions(document: Document, found: list[Section]) -> list[Field]:
             not subject
             or _DEFINES_RE.search(subject)
             or _OUT_OF_SCOPE_RE.search(sentence)
+            or _POINTS_BACK_RE.search(sentence)
             or (position == "not_medically_necessary" and _OTHER_BENEFIT_RE.search(sentence))
             or _NO_SUBJECT_RE.match(subject.strip())
             or _condition_only(subject, sentence)

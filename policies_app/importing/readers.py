@@ -433,6 +433,12 @@ class _HtmlWalker:
         # The header cells of the table being read, innermost last, naming the columns of its records.
         self.headers: list[list[str]] = []
         self.column = ""
+        # For each table being read whose cells merge rows, the rows each column is still covered for.
+        self.spans: list[dict[int, int] | None] = []
+        # The marker style of each Google Docs list class ("lst-kix_<id>-1": "a"), from the page's style sheet.
+        self.list_styles: dict[str, str] = {}
+        # How many definitions of a definition list read as a list (see `definitions`) are being read.
+        self.definition_lists = 0
 
     def flush(self, *, heading: bool = False) -> None:
         text = _tidy("".join(self.buffer))
@@ -476,6 +482,8 @@ class _HtmlWalker:
                 texts = [_tidy(cell.get_text(" ")) for cell in cells]
                 if self.headers and not self.headers[-1] and cells and all(_kind(cell) == "th" for cell in cells):
                     self.headers[-1] = texts
+                if self.spans and self.spans[-1] is not None:
+                    texts = _gridded(cells, texts, self.spans[-1])
                 if any(texts):
                     self.builder.add("\t".join(texts), origin=self.count)
                     self.count += 1
@@ -486,14 +494,26 @@ class _HtmlWalker:
                 )
                 self.dropped.append(_superseded_columns(child))
                 self.headers.append([])
+                # Rows under a merged cell keep its column as an empty cell, unless columns were dropped.
+                self.spans.append({} if _merged_grid(child) and not self.dropped[-1] else None)
                 self.walk(child, depth)
                 self.flush()
                 self.record_tables.pop()
                 self.dropped.pop()
                 self.headers.pop()
+                self.spans.pop()
+            elif name == "dl" and (self.definition_lists or _descendant_of(child, {"dl"}) is not None):
+                self.flush()
+                self.definitions(child, depth + 1)
             elif name in ("ul", "ol"):
                 self.flush()
-                self.list(child, depth + 1)
+                if (level := _docs_level(child)) is not None:
+                    # A Google Docs export writes each level of a list as a list of its own beside the
+                    # others; its class names the level and the style sheet the marker.
+                    style = self.list_styles.get(level[0])
+                    self.list(child, depth + level[1] + 1, style)
+                else:
+                    self.list(child, depth + 1)
             elif name in _BLOCKS or name == "li":
                 self.flush()
                 if (items := _styled_items(child)) and self.introduced():
@@ -555,9 +575,27 @@ class _HtmlWalker:
             self.flush()
         self.prefix = saved
 
-    def list(self, element: Tag, depth: int) -> None:
-        ordered = _kind(element) == "ol"
-        kind = str(element.get("type") or "1") if ordered else ""
+    def definitions(self, element: Tag, depth: int) -> None:
+        """A definition list holding another in a definition, read as a list whose items are its definitions.
+
+        Each definition is an item marked as a list's item is, and a definition list inside it a list
+        nested a level deeper, so where the inner list ends stays in the text ("shown by one of the
+        following:" then its indented items, then the outer list's next item). A term is only the
+        topic its definition states ("Circulation"), so it is left out: as a line of its own it would
+        read as an item, or end the list.
+        """
+        saved = self.prefix
+        for part in _children_of(element, {"dd"}):
+            self.prefix = "  " * (depth - 1) + "- "
+            self.definition_lists += 1
+            self.walk(part, depth)
+            self.flush()
+            self.definition_lists -= 1
+        self.prefix = saved
+
+    def list(self, element: Tag, depth: int, style: str | None = None) -> None:
+        ordered = _kind(element) == "ol" if style is None else style != "-"
+        kind = (str(element.get("type") or "1") if ordered else "") if style is None else style
         start = str(element.get("start") or "")
         number = int(start) if ordered and start.isdigit() else 1
         saved = self.prefix
@@ -568,6 +606,95 @@ class _HtmlWalker:
             self.walk(item, depth)
             self.flush()
         self.prefix = saved
+
+
+def _span(cell: Tag, name: str) -> int:
+    value = str(cell.get(name) or "1").strip()
+    return max(1, min(int(value), 1000)) if value.isdigit() else 1
+
+
+def _grid_row(cells: list[Tag], covered: dict[int, int]) -> tuple[list[int], int]:
+    """The column each of a row's cells stands in, past the columns merged cells of rows above cover, and the row's width.
+
+    `covered` (column: rows below still covered) is updated for the rows below.
+    """
+    over = {column for column, rows in covered.items() if rows > 0}
+    opened: set[int] = set()
+    columns: list[int] = []
+    column = 0
+    for cell in cells:
+        while column in over:
+            column += 1
+        columns.append(column)
+        width = _span(cell, "colspan")
+        if (rows := _span(cell, "rowspan")) > 1:
+            for spanned in range(column, column + width):
+                covered[spanned] = rows - 1
+                opened.add(spanned)
+        column += width
+    for spanned in over - opened:
+        covered[spanned] -= 1
+    return columns, max([column, *(spanned + 1 for spanned in over)])
+
+
+def _gridded(cells: list[Tag], texts: list[str], covered: dict[int, int]) -> list[str]:
+    """A row's cell texts with an empty cell for each column a merged cell of a row above covers.
+
+    Each row then keeps its columns: a criterion under a merged operator cell ("ALL of") shows by
+    its empty cells which operator's rows it belongs to.
+    """
+    gridded: list[str] = []
+    columns, _ = _grid_row(cells, covered)
+    end = 0
+    for cell, column, text in zip(cells, columns, texts, strict=True):
+        gridded.extend([""] * (column - end))
+        gridded.append(text)
+        end = column + _span(cell, "colspan")
+    return gridded
+
+
+def _merged_grid(table: Tag) -> bool:
+    """Whether a table merges cells over rows and its merged cells leave every row as wide as the others.
+
+    Only then does a merged cell say which rows it covers; a row left short of the table's width
+    shows the page's spans do not add up, and its rows are read as they stand.
+    """
+    rows = [
+        row for part in [table, *_children_of(table, {"thead", "tbody", "tfoot"})] for row in _children_of(part, {"tr"})
+    ]
+    if not any(_span(cell, "rowspan") > 1 for row in rows for cell in _children_of(row, {"td", "th"})):
+        return False
+    covered: dict[int, int] = {}
+    widths = {_grid_row(_children_of(row, {"td", "th"}), covered)[1] for row in rows}
+    return len(widths) == 1
+
+
+# A Google Docs export's list class: "lst-kix_<list id>-<level>", level 0 the outermost.
+_DOCS_LIST_RE = re.compile(r"^(lst-kix_[\w]+-(\d))$")
+# Its marker in the export's style sheet: `.lst-kix_<id>-<level>>li:before{content:"" counter(..., lower-latin) ". "}`.
+_DOCS_STYLE_RE = re.compile(r"\.(lst-kix_\w+-\d)\s*>\s*li:before\s*\{[^}]*?counter\([^,)]+,\s*([a-z-]+)\s*\)")
+_COUNTER_KINDS = {
+    "decimal": "1", "lower-latin": "a", "lower-alpha": "a", "upper-latin": "A", "upper-alpha": "A",
+    "lower-roman": "i", "upper-roman": "I",
+}  # fmt: skip
+
+
+def _docs_level(element: Tag) -> tuple[str, int] | None:
+    """The Google Docs list class of a list and the level it names, or None for any other list."""
+    for name in element.get("class") or ():
+        if match := _DOCS_LIST_RE.match(str(name)):
+            return match.group(1), int(match.group(2))
+    return None
+
+
+def _docs_list_styles(soup: BeautifulSoup) -> dict[str, str]:
+    """Each Google Docs list class's marker style ("1", "a", "i" ...) as its style sheet's counter gives it."""
+    styles: dict[str, str] = {}
+    for sheet in soup.find_all("style"):
+        for match in _DOCS_STYLE_RE.finditer(sheet.get_text()):
+            if kind := _COUNTER_KINDS.get(match.group(2)):
+                styles[match.group(1)] = kind
+    return styles
 
 
 _ROW_NUMBER_RE = re.compile(r"^\d{1,2}\.?$")
@@ -679,6 +806,7 @@ def read_html(data: bytes | str) -> Document:
         raise ImportRefused("the file is binary (it contains NUL bytes), not a web page")
     soup = BeautifulSoup(data, "lxml")
     walker = _HtmlWalker()
+    walker.list_styles = _docs_list_styles(soup)
     root = soup.body or soup
     walker.walk(root, 0)
     walker.flush()
@@ -713,6 +841,8 @@ def read_pdf(data: bytes) -> Document:
         [("\f" if index == 0 else "") + raw for raws in page_raws for index, raw in enumerate(raws)]
     )
     flat_number = 0
+    # The rows of tables read so far: a table running onto the next page repeats its header row there.
+    rows_seen: set[str] = set()
     for number, (laid_out, raws) in enumerate(zip((laid for _, laid in pages), page_raws, strict=True), start=1):
         lines: list[str] = []
         margin = min((len(raw) - len(raw.lstrip(" ")) for raw in raws if raw.strip()), default=0)
@@ -720,13 +850,16 @@ def read_pdf(data: bytes) -> Document:
         first = flat_number
         flat_number += len(raws)
         for raw_number, raw in enumerate(raws, start=first):
-            text = _tidy(raw)
+            text = "\t".join(_tidy(cell) for cell in raw.split("\t")) if "\t" in raw else _tidy(raw)
             if raw_number in edges:
+                continue
+            if "\t" in text and not lines and text in rows_seen:
                 continue
             if not text or _PAGE_FOOTER_RE.match(raw):
                 after_blank = after_blank or not text
                 continue
             # Laid out, a page keeps its list items' indent (their nesting), and a blank line ends a paragraph.
+            text = text.strip() if "\t" in text else text
             item = laid_out and _ITEM_START_RE.match(text)
             indent = " " * (len(raw) - len(raw.lstrip(" ")) - margin) if item else ""
             if lines and not (laid_out and after_blank) and _wrapped(lines[-1], text):
@@ -736,12 +869,73 @@ def read_pdf(data: bytes) -> Document:
             else:
                 lines.append(indent + text)
             after_blank = False
+        rows_seen.update(text.strip() for text in lines if "\t" in text)
         for text in lines:
             builder.add(text, origin=number)
     return builder.build()
 
 
-_LONE_MARKER_RE = re.compile(r"^\s*(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})[.)]\s*$", re.MULTILINE)
+# A list's marker on a line of its own: a number or letter ("2.", "b)"), or a bullet glyph as a
+# slide or a browser draws it apart from its item's text.
+_LONE_MARKER_RE = re.compile(r"^\s*(?:(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})[.)]|[•◦▪▫‣⁃∙●○■□◆◇►▸➢➤])\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One piece of a page's text as the extraction flushed it, with where and how it was drawn."""
+
+    text: str
+    x: float
+    y: float
+    size: float
+    # Drawn at a slant (neither level nor at a right angle), as a watermark across the page is.
+    slanted: bool
+
+
+# How far from level or a right angle (as a sine) a run may lean and still be the page's text.
+_SLANT = 0.1
+# The fewest lines a column of line numbers counts, 1, 2, 3 ... down the page.
+_NUMBERED_LINES = 5
+_LINE_NUMBER_RE = re.compile(r"^\s*\d{1,4}\s*$")
+
+
+def _run_of(text: str, cm: list[float], tm: list[float], size: object) -> _Run:
+    a, b = tm[0] * cm[0] + tm[1] * cm[2], tm[0] * cm[1] + tm[1] * cm[3]
+    scale = (a * a + b * b) ** 0.5 or 1.0
+    sine, cosine = abs(b) / scale, abs(a) / scale
+    x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+    y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+    height = float(size) * scale if isinstance(size, int | float) else 0.0
+    return _Run(text, x, y, height, min(sine, cosine) > _SLANT)
+
+
+def _line_numbers(runs: list[_Run]) -> set[int]:
+    """The runs that number the page's lines (as a draft or a court filing does), not the text's own.
+
+    Each is a lone integer drawn first on its line, before the text it numbers, and together they
+    count up one by one; most stand left of all the page's other text (a wrapped table cell's line
+    is numbered where the cell starts). A table's row numbers stand at the body's margin, where its
+    other lines start too.
+    """
+    shown = [n for n, run in enumerate(runs) if run.text.strip() and not run.slanted]
+    numbers = {n for n in shown if _LINE_NUMBER_RE.match(runs[n].text)}
+    others = [n for n in shown if n not in numbers]
+    if len(numbers) < _NUMBERED_LINES or not others:
+        return set()
+    margin = min(runs[n].x for n in others)
+    tolerance = max(runs[n].size for n in shown) / 2
+
+    def numbers_line(n: int) -> bool:
+        level = [m for m in others if abs(runs[m].y - runs[n].y) <= tolerance]
+        return bool(level) and all(runs[m].x > runs[n].x for m in level)
+
+    found = [n for n in sorted(numbers) if numbers_line(n)]
+    values = [int(runs[n].text) for n in found]
+    if len(found) < _NUMBERED_LINES or any(after != before + 1 for before, after in itertools.pairwise(values)):
+        return set()
+    if 2 * sum(runs[n].x < margin - 1 for n in found) < len(found):
+        return set()
+    return set(found)
 
 
 def _page_text(page: PageObject) -> tuple[str, bool]:
@@ -751,16 +945,34 @@ def _page_text(page: PageObject) -> tuple[str, bool]:
     gives the numbers as lines of their own after the list; laid out as printed, each number is
     beside its item again, indented as the page shows it. A page set in two columns is read one
     column after the other, as its reader reads it; extracted line by line, each printed line would
-    join the two columns' unrelated sentences.
+    join the two columns' unrelated sentences. Text that is the page's and not the policy's (a
+    watermark drawn at a slant, the numbers of a draft's lines) is left out.
     """
     starts: list[float] = []
+    runs: list[_Run] = []
 
     def visit(text: str, cm: list[float], tm: list[float], font: object, size: object) -> None:
+        runs.append(_run_of(text, cm, tm, size))
         # A column's line of prose, not a table's short cell.
         if len(text.strip()) >= _COLUMN_TEXT:
             starts.append(tm[4] * cm[0] + cm[4])
 
-    text = page.extract_text(visitor_text=visit) or ""
+    shows: list[tuple[float, float]] = []
+
+    def operand(operator: bytes, operands: list[object], cm: list[float], tm: list[float]) -> None:
+        if operator in (b"Tj", b"TJ", b"'", b'"'):
+            shows.append((tm[4] * cm[0] + tm[5] * cm[2] + cm[4], tm[4] * cm[1] + tm[5] * cm[3] + cm[5]))
+
+    text = page.extract_text(visitor_text=visit, visitor_operand_before=operand) or ""
+    dropped = {n for n, run in enumerate(runs) if run.slanted and run.text.strip()} | _line_numbers(runs)
+    if dropped:
+        # The extraction's text is its runs one after the other; a line number's blank goes with it.
+        kept = [
+            run.text
+            for n, run in enumerate(runs)
+            if n not in dropped and not (n - 1 in dropped and not run.text.strip(" "))
+        ]
+        text = "".join(kept)
     laid: str | None = None
     # Laying a page out is slow; only a page with many lines of prose starting at one place mid-page
     # may hold a second column.
@@ -771,7 +983,146 @@ def _page_text(page: PageObject) -> tuple[str, bool]:
     if _LONE_MARKER_RE.search(text):
         laid = page.extract_text(extraction_mode="layout") if laid is None else laid
         return laid or text, True
+    # A line number or a watermark starts a piece of its own, and is no table's cell.
+    skipped = {(round(runs[n].x), round(runs[n].y)) for n in dropped}
+    cells = [(x, y) for x, y in shows if (round(x), round(y)) not in skipped]
+    sizes = sorted(run.size for run in runs if run.text.strip() and run.size > 0)
+    if sizes and _table_columns(cells, sizes[len(sizes) // 2]):
+        laid = page.extract_text(extraction_mode="layout") if laid is None else laid
+        if laid:
+            rows = _table_rows(laid.split("\n"), _baselines(cells))
+            # Laying out may run two words together or part one; a table is read so only when the
+            # layout holds the very words the plain extraction does.
+            if rows is not None and sorted(laid.split()) == sorted(text.split()) and _statement_table(rows):
+                # Only the statement table's rows keep their cells apart; other cells read as before.
+                return "\n".join(row if row.count("\t") == 1 else row.replace("\t", " ") for row in rows), True
     return text, False
+
+
+# The fewest rows whose cells start at the same places that make a table, and how close (in points)
+# two rows' cells start to stand in one column.
+_TABLE_ROWS = 3
+_CELL_POINTS = 1.5
+
+
+def _table_columns(shows: list[tuple[float, float]], size: float) -> bool:
+    """Whether the page may hold a statement table: rows drawn in two pieces that start at the same two places.
+
+    A line of prose is drawn from its margin, with a bold word or a link its own piece wherever the
+    sentence puts it; a table's rows start each cell at its column's edge, row after row. A
+    statement's column is wide (some words at the text's size); a code's, a date's or a label's
+    column is narrow, and such a table is not laid out to be looked at (laying out is slow).
+    """
+    rows: dict[int, list[float]] = {}
+    for x, y in shows:
+        rows.setdefault(round(y), []).append(x)
+    layouts: dict[tuple[int, ...], int] = {}
+    for starts in rows.values():
+        edges = tuple(sorted({round(x / _CELL_POINTS) for x in starts}))
+        if len(edges) == 2 and (edges[1] - edges[0]) * _CELL_POINTS >= _STATEMENT_WIDTH * size:
+            layouts[edges] = layouts.get(edges, 0) + 1
+    return any(count >= _TABLE_ROWS for count in layouts.values())
+
+
+# How wide (in the text's size) a column of statements is at the least: some words.
+_STATEMENT_WIDTH = 10
+
+
+# A statement table: rows of two cells, most of them opening with a statement of some words ("Age 18
+# years or older | Date of birth on the request"), as a criteria table pairs each criterion with what
+# documents it.
+_STATEMENT_WORDS = 4
+
+
+def _statement_table(rows: list[str]) -> bool:
+    """Whether the page's rows hold a table of two columns whose first cells are statements, not labels or codes.
+
+    A card of labels ("Effective | 09/01/2026") or a code table ("CPT | 27130 | ...") reads as it
+    always has, its cells a blank apart.
+    """
+    firsts = [row.split("\t")[0].strip() for row in rows if row.count("\t") == 1]
+    # A label ends in a colon ("Effective Date:"), however many words it has.
+    statements = [cell for cell in firsts if len(cell.split()) >= _STATEMENT_WORDS and not cell.endswith(":")]
+    return len(statements) >= _TABLE_ROWS and 2 * len(statements) >= len(firsts)
+
+
+# Cells of a row laid out as printed stand three or more blanks apart.
+_CELL_GAP_RE = re.compile(r"(?<=\S) {3,}(?=\S)")
+
+
+def _baselines(shows: list[tuple[float, float]]) -> list[float]:
+    """The heights of the page's printed lines, top to bottom; pieces within a point of each other share one."""
+    heights: list[float] = []
+    for y in sorted({y for _, y in shows}, reverse=True):
+        if not heights or heights[-1] - y > 1:
+            heights.append(y)
+    return heights
+
+
+# How much further apart (in points) a table's rows stand than the lines of one wrapped cell.
+_ROW_PADDING = 3.0
+
+
+def _table_rows(raws: list[str], baselines: list[float]) -> list[str] | None:
+    """A page laid out as printed with its table rows' cells parted by tabs, each row on one line.
+
+    A cell's text wrapped onto the next printed line is put back at the end of the cell it starts
+    nearest to. Only the lines' heights tell a wrapped line from the next row: a table's rows stand
+    further apart than a cell's lines (its padding); where every line stands the same distance
+    apart, no row is joined, and a line of one piece under a row makes it no table. None when the
+    layout's lines cannot be matched to the page's baselines one for one, or are no table.
+    """
+    printed = [n for n, raw in enumerate(raws) if raw.strip()]
+    if len(printed) != len(baselines):
+        return None
+    height = dict(zip(printed, baselines, strict=True))
+    rows: list[str] = []
+    cells_of: list[tuple[int, list[int]] | None] = []
+    for number, raw in enumerate(raws):
+        body = raw.rstrip()
+        pieces = [(match.start(), match.group()) for match in re.finditer(r"\S+(?: {1,2}\S+)*", body)]
+        if len(pieces) >= 2 and _CELL_GAP_RE.search(body.strip()):
+            indent = body[: len(body) - len(body.lstrip(" "))]
+            rows.append(indent + "\t".join(piece for _, piece in pieces))
+            cells_of.append((number, [at for at, _ in pieces]))
+        else:
+            rows.append(raw)
+            cells_of.append(None)
+    gaps = [
+        height[number] - height[following]
+        for number, following in itertools.pairwise(printed)
+        if number in height and following in height and following == number + 1
+    ]
+    if not gaps or max(gaps) - min(gaps) < _ROW_PADDING:
+        # With no padding a line of one piece under a row may be its wrapped cell or text beside the
+        # table (boxes side by side on a form): which one cannot be told, so the page is not a table.
+        after_row = (
+            cells is not None and following is None and raws[number + 1].strip()
+            for number, (cells, following) in enumerate(itertools.pairwise([*cells_of, None]))
+            if number + 1 < len(raws)
+        )
+        return None if any(after_row) else rows
+    pitch = min(gaps)
+    joined: list[str] = []
+    row: tuple[int, list[int]] | None = None
+    for number, (text, cells) in enumerate(zip(rows, cells_of, strict=True)):
+        wrapped = (
+            row is not None and text.strip() and row[0] + 1 == number and height[row[0]] - height[number] <= pitch + 1
+        )
+        if wrapped and row is not None:
+            starts = row[1]
+            parts = joined[-1].split("\t")
+            pieces = [(match.start(), match.group()) for match in re.finditer(r"\S+(?: {1,2}\S+)*", raws[number])]
+            for at, piece in pieces:
+                column = min(range(len(starts)), key=lambda n: abs(starts[n] - at))
+                parts[column] += ("" if parts[column].endswith("-") else " ") + piece
+            joined[-1] = "\t".join(parts)
+            # A cell wrapped onto a third line carries on under the same row.
+            row = (number, starts)
+            continue
+        joined.append(text)
+        row = cells if cells is not None and number in height else None
+    return joined
 
 
 def _mid_page_edge(starts: list[float], width: float) -> bool:
@@ -873,7 +1224,7 @@ _JOINING_WORDS = {
 
 
 def _wrapped(previous: str, current: str) -> bool:
-    if previous.endswith((".", ":", ";", "!", "?")) or _ITEM_START_RE.match(current) or "\t" in previous:
+    if previous.endswith((".", ":", ";", "!", "?")) or _ITEM_START_RE.match(current) or "\t" in previous + current:
         return False
     last_word = previous.rsplit(" ", 1)[-1].lower()
     return current[0].islower() or previous.endswith((",", "-", "–", "/")) or last_word in _JOINING_WORDS

@@ -88,6 +88,8 @@ _HEADING_ASIDE_RE = re.compile(r"(?<=[A-Z'’])\s+\([^()A-Z]{1,60}\)$")
 # its answer.
 _QUESTION_HEADING_RE = re.compile(r"^(?:Q[.:]|Question:)\s+(?P<q>\S.*\?)$")
 _SENTENCE_END_RE = re.compile(r"[a-z]{2}[.!?]\s+[A-Z]")
+# A record of an export's comma-separated rows ("META,title,,,,Knee Brace Policy"): fields joined by bare commas.
+_CSV_ROW_RE = re.compile(r"^(?:[^,\n]*,(?! )){3,}")
 # Cells of a table written with pipes ("Code | Description"), as saved from a web page or a wiki.
 _PIPE_ROW_RE = re.compile(r"\S\s*\|\s*\S")
 
@@ -134,6 +136,8 @@ def is_heading(document: Document, line: Line) -> bool:
         return len(text.split()) <= 12 and not text.endswith((".", ",", ";")) and ":" not in text
     if not text or "\t" in text or len(_HEADING_ASIDE_RE.sub("", text)) > 70 or _PIPE_ROW_RE.search(text):
         return False
+    if _CSV_ROW_RE.match(text):
+        return False
     if _LIST_MARKER_RE.match(text):
         return _is_numbered_heading(text)
     # A capitals heading may carry an aside in brackets ("III. SUMMARY OF CRITERIA (for reference)").
@@ -148,7 +152,9 @@ def is_heading(document: Document, line: Line) -> bool:
     if _SENTENCE_END_RE.search(bare):
         return False
     if _is_capitals(bare):
-        return True
+        # An abbreviation right under a list's introduction ("... at least one of the following:" / "ABI")
+        # tags the list's first item; a section's title does not follow a colon that announces items.
+        return not (len(words) <= 2 and _announced_above(document, line))
     # A short title-case line is a heading only when its words say what kind of section it is; one
     # that announces a list ("The following criteria must all be met:", "Bracing is covered when:") is
     # the list's introduction.
@@ -158,6 +164,12 @@ def is_heading(document: Document, line: Line) -> bool:
         and not re.search(r"\d{4}", bare)
         and not _ANNOUNCES_LIST_RE.search(text)
     )
+
+
+def _announced_above(document: Document, line: Line) -> bool:
+    """Whether the line above introduces a list and ends with its colon."""
+    above = document.text[: max(line.start - 1, 0)].rsplit("\n", 1)[-1].rstrip()
+    return above.endswith(":") and bool(_ANNOUNCES_LIST_RE.search(above))
 
 
 # A decision tree's branch ("Yes → Step 2", "No -> Not covered") is a path of the tree, never a heading.

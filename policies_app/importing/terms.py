@@ -88,6 +88,18 @@ def short_name(full: str) -> str:
         while len(words) > 2 and words[-1].lower() in DESCRIPTORS:
             words.pop()
         return " ".join(words)
+    words = short.split()
+    # "the swift veltra glide hd": an everyday word before a lower-case name of rarer words is a word describing
+    # it (or a maker named by one); notes write the name without it.
+    if (
+        len(words) >= 3
+        and short.islower()
+        and is_common_word(words[0], within=EVERYDAY_WORDS)
+        and words[1].isalpha()
+        and len(words[1]) >= 4
+        and not is_common_word(words[1], within=EVERYDAY_WORDS)
+    ):
+        return " ".join(words[1:])
     return short
 
 
@@ -143,7 +155,7 @@ _OWN_FORM_RE = re.compile(r"(?=(?:.*[A-Za-z]){3})[A-Za-z]*(?:[a-z][A-Z]|[A-Za-z]
 _ACRONYM_RE = re.compile(r"[A-Z]{3,}")
 _NUMBER_RE = re.compile(r"\d[\w.-]*")
 _LOWER_NAME_RE = re.compile(r"(?=\S{3})[a-z]+(?:-[a-z]+)*")
-_MODEL_LABELS = {"model", "models", "series", "type", "version", "generation", "mark"}
+MODEL_LABELS = {"model", "models", "series", "type", "version", "generation", "mark"}
 
 
 def _without_maker(words: list[str], *, whole: bool) -> list[str]:
@@ -171,7 +183,7 @@ def _without_maker(words: list[str], *, whole: bool) -> list[str]:
         and words[0].islower()
         and _LOWER_NAME_RE.fullmatch(words[1])
         # "zolo model 31": the word that labels a model is no brand of its own.
-        and words[1] not in _MODEL_LABELS
+        and words[1] not in MODEL_LABELS
         and not any(c.isupper() for word in words for c in word)
         and (
             "-" in words[1]

@@ -609,3 +609,236 @@ def test_items_under_neither_of_the_following_are_a_group_whose_items_test_no_fa
 def test_a_list_role_without_listitem_children_keeps_its_text():
     document = read_html('<html><body><div role="list"><p>Bring the referral letter</p></div></body></html>')
     assert [document.line_text(line) for line in document.lines] == ["Bring the referral letter"]
+
+
+HANGING_UNMARKED = """Coverage
+    Northfield Vale considers a bladder pacer medically necessary
+    when all of the following criteria are met:
+        The member is 21 years of age or older.
+        Leakage has gone on for 9 months or more after
+            pelvic surgery or radiation.
+        One of the following bladder findings is
+            present:
+                Scarring of the outlet is absent, or it has
+                    been treated and stable.
+                Retained urine after voiding is 90 mL or
+                    less.
+        The member can work the control by hand.
+    Replacement is medically necessary for a failed pacer.
+"""
+
+
+def test_unmarked_items_take_their_hanging_indent_lines_as_their_own_words():
+    root = trees(HANGING_UNMARKED)[0]
+    assert root.children[2].node_type == "any_of"
+    assert labels(root) == [
+        "The member is 21 years of age or older",
+        "Leakage has gone on for 9 months or more after pelvic surgery or radiation",
+        "Scarring of the outlet is absent, or it has been treated and stable",
+        "Retained urine after voiding is 90 mL or less",
+        "The member can work the control by hand",
+    ]
+
+
+HUNG_THEN_PARAGRAPH = """COVERAGE
+       A home traction unit is medically necessary when all of the
+       following criteria are met:
+       1. The member has neck pain with arm symptoms that have
+              lasted for at least six weeks
+       2. The unit is ordered by the treating physician
+       Traction used for low back pain alone is considered not
+       medically necessary.
+"""
+
+
+def test_a_line_back_at_the_markers_column_after_hanging_wraps_is_no_part_of_the_item_above():
+    root = trees(HUNG_THEN_PARAGRAPH)[0]
+    assert labels(root) == [
+        "The member has neck pain with arm symptoms that have lasted for at least six weeks",
+        "The unit is ordered by the treating physician",
+    ]
+
+
+NOTE_BETWEEN_ITEMS = """Coverage
+A wrist splint is medically necessary when ALL of the following criteria are met:
+1. The member is 16 years of age or older
+2. Nerve testing shows a slowed conduction at the wrist
+Conservative care includes rest, activity change and a night brace.
+3. Conservative care has failed for 8 weeks
+4. There is no fracture of the wrist
+Braces made by hand are considered investigational.
+"""
+
+
+def test_a_note_between_numbered_items_does_not_end_the_list_the_next_number_carries_on():
+    root = trees(NOTE_BETWEEN_ITEMS)[0]
+    assert labels(root) == [
+        "The member is 16 years of age or older",
+        "Nerve testing shows a slowed conduction at the wrist",
+        "Conservative care has failed for 8 weeks",
+        "There is no fracture of the wrist",
+    ]
+
+
+PARENT_ROWS = """# demo export of a policy record
+# columns: kind,node_id,parent,op,min_met,text
+kind,node_id,parent,op,min_met,text
+META,title,,,,Knee Brace Policy
+CRIT,K1,,ALL,,All of the following criteria are met:
+CRIT,K2,K1,LEAF,,Age 40 years or older
+CRIT,K3,K1,ATLEAST,2,At least two of the following were tried:
+CRIT,K4,K3,LEAF,,A walking aid
+CRIT,K5,K3,LEAF,,"Strength training, supervised"
+CRIT,K6,K3,LEAF,,Weight loss counselling
+CRIT,K7,K1,LEAF,,The brace is fitted by an orthotist
+NOTE,N1,,,,"Rows K1 to K7 are criteria, not codes."
+"""
+
+
+def test_rows_of_an_export_that_name_their_parent_are_read_as_a_tree():
+    [root] = trees(PARENT_ROWS)
+    assert root.node_type == "all_of"
+    assert [child.node_type for child in root.children] == ["leaf", "at_least", "documented"]
+    assert root.children[1].min_met == 2
+    assert labels(root) == [
+        "Age 40 years or older",
+        "A walking aid",
+        "Strength training, supervised",
+        "Weight loss counselling",
+        "The brace is fitted by an orthotist",
+    ]
+
+
+def test_a_comma_separated_record_is_no_heading():
+    document = read_text(PARENT_ROWS)
+    assert [section.heading for section in sections(document)] == ["# demo export of a policy record"]
+
+
+OPERATOR_TABLES = """<html><body><h2>Criteria</h2>
+<table><caption>Table 1. Balloon sinus dilation</caption>
+<tr><th>Rule</th><th colspan="2">Criterion</th></tr>
+<tr><td rowspan="5">ALL of</td><td colspan="2">Age 12 years or older</td></tr>
+<tr><td colspan="2">Chronic sinus symptoms confirmed on a CT scan</td></tr>
+<tr><td rowspan="2">AT LEAST 2 of</td><td>Nasal saline rinses for 8 weeks</td></tr>
+<tr><td>A course of nasal steroid spray</td></tr>
+<tr><td>An antibiotic course for a documented infection</td></tr>
+</table>
+<table><caption>Table 2. Repeat dilation</caption>
+<tr><th>Rule</th><th colspan="2">Criterion</th></tr>
+<tr><td rowspan="2">ALL of</td><td colspan="2">The criteria of Table 1 were met before the first dilation</td></tr>
+<tr><td colspan="2">Symptoms came back after 6 months</td></tr>
+</table>
+</body></html>"""
+
+
+def test_operator_cells_merged_over_rows_group_the_rows_beside_them():
+    first = trees(OPERATOR_TABLES, "p.html")[0]
+    assert first.node_type == "all_of"
+    assert [child.node_type for child in first.children] == ["leaf", "documented", "at_least"]
+    assert first.children[2].min_met == 2
+    assert labels(first) == [
+        "Age 12 years or older",
+        "Chronic sinus symptoms confirmed on a CT scan",
+        "Nasal saline rinses for 8 weeks",
+        "A course of nasal steroid spray",
+        "An antibiotic course for a documented infection",
+    ]
+
+
+def test_the_next_operator_tables_caption_is_no_row_of_the_table_above():
+    first, second = trees(OPERATOR_TABLES, "p.html")
+    assert "Table 2. Repeat dilation" not in labels(first)
+    assert labels(second) == [
+        "The criteria of Table 1 were met before the first dilation",
+        "Symptoms came back after 6 months",
+    ]
+
+
+TAGGED_CRITERIA = """<html><body><h2>Criteria</h2>
+<p>All of the following must be met:</p>
+<dl>
+<dt>Age</dt><dd>Age 30 years or older</dd>
+<dt>Imaging</dt><dd>A scan shows a tear of the rotator cuff</dd>
+<dt>Strength</dt><dd>Shoulder strength is shown by both of the following:
+  <dl><dt>ROM</dt><dd>Raising the arm to shoulder height</dd>
+  <dt>Grip</dt><dd>Grip strength within normal limits</dd></dl></dd>
+<dt>Therapy</dt><dd>Home exercise has failed after 10 weeks</dd>
+</dl>
+<h2>Codes</h2><p>CPT 29827</p>
+</body></html>"""
+
+
+def test_criteria_under_short_tags_of_their_own_are_the_items_not_the_tags():
+    root = trees(TAGGED_CRITERIA, "p.html")[0]
+    assert labels(root) == [
+        "Age 30 years or older",
+        "A scan shows a tear of the rotator cuff",
+        "Raising the arm to shoulder height",
+        "Grip strength within normal limits",
+        "Home exercise has failed after 10 weeks",
+    ]
+
+
+def test_tagged_pairs_under_both_of_the_following_end_after_two():
+    root = trees(TAGGED_CRITERIA, "p.html")[0]
+    assert [child.node_type for child in root.children] == ["leaf", "documented", "all_of", "documented"]
+    assert len(root.children[2].children) == 2
+
+
+def test_a_capitals_tag_right_under_a_list_introduction_is_no_heading():
+    document = read_text("Criteria\nThe member has one of the following:\nMRI\nA scan shows a tear of the cuff\n")
+    assert [section.heading for section in sections(document)] == ["Criteria"]
+
+
+BOTH_ROWS = """Criteria
+Table 3. Criteria (all must be met)
+Criterion\tDocumentation needed
+Age 50 years or older\tDate of birth
+Bone quality shown by both of the following:\tScan report
+No cyst larger than 2 cm\tMeasurement in the report
+No collapse of the joint surface\tGrading by the reader
+No allergy to nickel\tAllergy history
+"""
+
+
+def test_a_table_row_announcing_both_of_the_following_takes_the_two_rows_after_it():
+    root = trees(BOTH_ROWS)[0]
+    assert [child.node_type for child in root.children] == ["leaf", "all_of", "documented"]
+    assert labels(root.children[1]) == ["No cyst larger than 2 cm", "No collapse of the joint surface"]
+
+
+def test_a_paragraph_after_an_operator_table_is_no_row_of_it():
+    page = OPERATOR_TABLES.replace(
+        "</table>\n<table>", "</table><p>Requests are reviewed in order. Notes go to the nurse.</p>\n<table>"
+    )
+    first = trees(page, "p.html")[0]
+    assert "Requests are reviewed in order. Notes go to the nurse" not in labels(first)
+
+
+KEPT_GRID = """Criteria
+Table 4. Hearing aid fitting
+Rule\tCriterion
+ALL of\tAge 3 years or older
+\tANY of\tHearing loss of 40 dB or more in one ear
+\t\tSpeech understanding below half of the words
+\tA hearing test within the last 6 months
+"""
+
+
+def test_a_group_whose_rows_keep_empty_cells_under_its_operator_is_sure_of_its_end():
+    group = trees(KEPT_GRID)[0].children[1]
+    assert group.confidence >= 0.8
+
+
+def test_a_group_whose_rows_lost_the_cells_under_its_operator_is_unsure_of_its_end():
+    group = trees(OPERATOR_TABLES, "p.html")[0].children[2]
+    assert group.confidence < 0.8
+
+
+def test_empty_cells_under_merged_operator_cells_say_which_group_a_row_is_in():
+    root = trees(KEPT_GRID)[0]
+    assert [child.node_type for child in root.children] == ["leaf", "any_of", "documented"]
+    assert labels(root.children[1]) == [
+        "Hearing loss of 40 dB or more in one ear",
+        "Speech understanding below half of the words",
+    ]

@@ -494,3 +494,217 @@ def test_a_log_run_into_one_paragraph_gives_one_row_per_dated_entry():
     result = extract(text)
     assert history_dates(result) == [date(2026, 1, 13), date(2021, 6, 8), date(2017, 2, 1)]
     assert [row.value["action"] for row in result.many("history")][1:] == ["Age limit removed.", "Policy created."]
+
+
+EXPORT = """# CoverDesk export - rows: 9
+record_type,key,parent,value
+META,payer,,,,Ashgrove Valley Health
+META,effective_date,,,,2026-05-01
+META,original_effective_date,,,,2011-03-01
+META,last_review_date,,,,2026-01-14
+META,next_review_date,,,,2027-01
+POSITION,P1,,,,"Ashgrove Valley Health considers knee bracing medically necessary."
+CODE,CPT,,,,"29881|Arthroscopy, knee, surgical; with meniscectomy"
+CODE,ICD10CM,,,,"M17.11-M17.12|Unilateral primary osteoarthritis, knee"
+HISTORY,2026-01-14,,,,"Annual review; wording clarified"
+HISTORY,2011-03-01,,,,"New policy"
+"""
+
+
+def test_an_export_record_of_a_code_lists_its_code():
+    assert "CPT:29881" in codes(extract(EXPORT))
+
+
+def test_an_export_key_spelling_icd10cm_without_hyphens_names_the_system():
+    assert "ICD10CM:M17.11-M17.12" in codes(extract(EXPORT))
+
+
+def test_an_export_record_key_and_value_apart_by_empty_cells_is_a_labelled_date():
+    result = extract(EXPORT)
+    assert result.value("original_effective") == date(2011, 3, 1)
+    assert result.value("last_review") == date(2026, 1, 14)
+
+
+def test_an_export_history_record_is_a_row_dated_by_its_key():
+    result = extract(EXPORT)
+    assert history_dates(result) == [date(2026, 1, 14), date(2011, 3, 1)]
+    assert result.many("history")[0].value["action"] == "Annual review; wording clarified"
+
+
+def test_a_line_led_by_its_code_system_lists_its_through_range():
+    text = (
+        POLICY + "\nSec. 4 Codes applying to this rule.\n"
+        "   CPT 27445 through 27447\tArthroplasty, knee\n"
+        "   ICD-10-CM M17.0\tBilateral primary osteoarthritis of knee\n"
+    )
+    assert codes(extract(text)) == ["CPT:27445-27447", "ICD10CM:M17.0"]
+
+
+def test_a_sentence_opening_with_a_code_system_and_code_lists_no_code():
+    text = POLICY + "\nCPT 27447 does not need prior authorization when done as an inpatient.\n"
+    assert codes(extract(text)) == []
+
+
+BOX_LETTER = """ASHGROVE VALLEY HEALTH
+
+Dear Provider,
+
+The summary below is for quick reference.
+
+┌──────────────────────┬─────────────────────────────────┐
+│ Effective date       │ March 1, 2027                   │
+├──────────────────────┼─────────────────────────────────┤
+│ Approved by council  │ November 3, 2026                │
+├──────────────────────┼─────────────────────────────────┤
+│ Codes                │ CPT 29881, 29882                │
+│                      │ ICD-10-CM M23.200 - M23.209     │
+├──────────────────────┼─────────────────────────────────┤
+│ Contact              │ Suite 2040, fax 1-800-555-0100  │
+└──────────────────────┴─────────────────────────────────┘
+
+Knee arthroscopy is considered medically necessary.
+"""
+
+
+def test_a_box_table_codes_row_lists_its_codes_and_its_continuation_row():
+    assert codes(extract(BOX_LETTER)) == ["CPT:29881", "CPT:29882", "ICD10CM:M23.200-M23.209"]
+
+
+def test_a_box_table_date_beside_its_label_is_that_date():
+    assert extract(BOX_LETTER).value("effective_start") == date(2027, 3, 1)
+
+
+def test_a_box_table_approved_by_a_council_is_the_last_review():
+    assert extract(BOX_LETTER).value("last_review") == date(2026, 11, 3)
+
+
+def test_the_retirement_of_the_policy_a_new_one_replaces_does_not_end_the_new_one():
+    text = (
+        "Ashgrove Valley Health\n\nThe committee approved a new policy. It takes effect on\n"
+        "March 1, 2027, and replaces the section on knee braces in policy AV-101,\n"
+        "which will be retired on February 28, 2027.\n\n" + POLICY
+    )
+    assert extract(text).value("effective_end") is None
+
+
+def test_a_dated_row_wrapped_onto_an_indented_line_stays_in_its_run_of_rows():
+    text = (
+        POLICY + "\nSec. 9 Record of this rule.\n"
+        "   05/12/2026 Reviewed; criterion 2 reworded,\n"
+        "              effective 08/01/2026.\n"
+        "   03/02/2024 Age limit lowered.\n"
+        "   01/01/2015 Rule adopted.\n"
+    )
+    assert history_dates(extract(text)) == [date(2026, 5, 12), date(2024, 3, 2), date(2015, 1, 1)]
+
+
+def test_an_exported_comment_with_a_letter_anchor_is_no_history_row():
+    text = (
+        POLICY + "\nPolicy history\n\n01/21/2026\tAnnual review\n06/01/2010\tNew policy\n"
+        "[b]Avery Quill, Dec 2, 2025: wording checked. Resolved Dec 4, 2025.\n"
+    )
+    assert history_dates(extract(text)) == [date(2026, 1, 21), date(2010, 6, 1)]
+
+
+def test_a_last_updated_footer_under_a_log_is_no_history_row():
+    text = (
+        POLICY + "\nHistory\n\n- 11/05/2026 - Reviewed.\n- 10/01/2012 - Originated.\n"
+        "Ashgrove Valley Health © 2012-2026. Last updated 12/01/2026.\n"
+    )
+    assert history_dates(extract(text)) == [date(2026, 11, 5), date(2012, 10, 1)]
+
+
+def test_a_note_dated_inside_its_sentence_after_a_date_led_log_is_no_history_row():
+    text = (
+        POLICY + "\nPolicy History\n\n11/20/2026 Draft revision; criterion 3 added\n"
+        "05/10/2024 Annual review; no change\n06/01/2022 New policy\n"
+        "Send comments on this draft to the policy team by 01/07/2027.\n"
+    )
+    assert history_dates(extract(text)) == [date(2026, 11, 20), date(2024, 5, 10), date(2022, 6, 1)]
+
+
+def test_a_rule_number_label_gives_the_policy_number():
+    text = "Ashgrove Valley Health\nPart 7.2 Knee Bracing\nRule number:\tAV-ORT-301\n\n" + POLICY
+    assert extract(text).value("number") == "AV-ORT-301"
+
+
+def test_a_hyphenated_policy_id_attribute_gives_the_policy_number():
+    text = "= Knee Bracing\nAshgrove Valley Health\n:doctype: article\n:policy-id: AV-DME-118\n\n" + POLICY
+    assert extract(text).value("number") == "AV-DME-118"
+
+
+def test_a_criteria_set_leader_line_gives_the_number_and_the_title_after_it():
+    text = (
+        "ASHGROVE VALLEY HEALTH\nCriteria library export\n"
+        "Criteria set ........ CS-2210 Knee Bracing for Ligament Instability\nSet version ......... 2026.1\n\n" + POLICY
+    )
+    result = extract(text)
+    assert result.value("number") == "CS-2210"
+    assert result.value("title") == "Knee Bracing for Ligament Instability"
+
+
+def test_an_export_record_gives_the_policy_number_past_its_empty_cells():
+    assert extract(EXPORT.replace("META,payer", "META,policy_number,,,,AV-77\nMETA,payer")).value("number") == "AV-77"
+
+
+def test_an_export_title_record_gives_the_title():
+    text = "# CoverDesk export - rows: 3\n" + EXPORT.split("\n", 1)[1].replace(
+        "META,payer", "META,title,,,,Knee Bracing\nMETA,payer"
+    )
+    assert extract(text).value("title") == "Knee Bracing"
+
+
+def test_an_asciidoc_title_line_gives_the_title_without_its_marker():
+    text = "= Knee Bracing for Ligament Instability\nAshgrove Valley Health\n\n" + POLICY
+    assert extract(text, "policy.adoc").value("title") == "Knee Bracing for Ligament Instability"
+
+
+def test_a_heading_that_repeats_the_number_before_the_title_gives_the_title_alone():
+    text = "# AV-118 Knee Bracing\n\nPolicy number: AV-118\nEffective date: 03/01/2026\n\n" + POLICY
+    assert extract(text, "policy.md").value("title") == "Knee Bracing"
+
+
+def test_a_regulation_part_number_before_the_title_is_left_out_of_it():
+    text = "ASHGROVE VALLEY HEALTH\nPart 7.2 Knee Bracing\nRule number:\tAV-ORT-301\n\n" + POLICY
+    assert extract(text).value("title") == "Knee Bracing"
+
+
+def test_a_version_after_the_number_is_no_title_and_the_heading_above_is():
+    text = "Ashgrove Valley Health\nMedical Policy Manual\n# Knee Bracing\nPolicy number AV-118 Version 12\n\n" + POLICY
+    assert extract(text, "policy.md").value("title") == "Knee Bracing"
+
+
+def test_a_generic_heading_above_the_number_is_no_title():
+    text = "Ashgrove Valley Health\n\nPolicy information\nPolicy number: AV-118\n\n" + POLICY
+    assert extract(text).value("title") != "Policy information"
+
+
+def test_the_line_below_a_masthead_of_payer_and_kind_of_document_is_the_title():
+    text = (
+        "Ashgrove Valley Health · Clinical Policy\nKnee Bracing for Ligament Instability\nPolicy No.\nAV-118\n\n"
+        + POLICY
+    )
+    assert extract(text).value("title") == "Knee Bracing for Ligament Instability"
+
+
+def test_a_small_capitals_letterhead_read_back_with_a_final_capital_is_the_payer():
+    text = "Ashgrove Valley HealtH\nKnee Bracing\nPolicy No. AV-118 | Effective 03/01/2026\n\n" + POLICY
+    assert extract(text).value("payer") == "Ashgrove Valley Health"
+
+
+def test_a_copyright_line_with_the_legal_form_gives_the_payer_its_full_name():
+    text = (
+        "Ashgrove Valley Health\nMedical Policy\n\n" + POLICY + "\n© 2026 Ashgrove Valley Health Insurance Company.\n"
+    )
+    assert extract(text).value("payer") == "Ashgrove Valley Health Insurance Company"
+
+
+def test_a_box_table_policy_cell_gives_the_number_and_the_title_beside_it():
+    text = BOX_LETTER.replace(
+        "│ Effective date       │",
+        "│ Policy               │ AV-508 Knee Arthroscopy         │\n"
+        "├──────────────────────┼─────────────────────────────────┤\n│ Effective date       │",
+    )
+    result = extract(text)
+    assert result.value("number") == "AV-508"
+    assert result.value("title") == "Knee Arthroscopy"

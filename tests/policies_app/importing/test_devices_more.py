@@ -308,3 +308,114 @@ def test_a_coined_word_in_brackets_after_a_device_noun_is_its_brand():
 def test_a_describing_word_in_brackets_after_a_device_noun_is_no_brand():
     found = devices("A temporary expanding device (retractable) is considered investigational.\n")
     assert "retractable" not in found
+
+
+def test_lower_case_words_after_a_mark_in_a_list_item_are_its_kind_not_its_short_name():
+    found = devices("Devices include the Kelvar(TM) Cuff System and the dorvo (R) adjustable cuff.\n")
+    assert found.get("dorvo adjustable cuff") == "dorvo"
+
+
+def test_an_everyday_word_written_in_capitals_before_a_mark_is_a_brand_without_its_kind():
+    found = devices("Examples of hinges include the ORBIT(TM) elbow and the Dorsa(R) wrist.\n")
+    assert found.get("ORBIT elbow") == "ORBIT"
+
+
+def test_a_rarer_word_before_a_marked_mates_kind_is_a_brand_written_without_the_kind():
+    found = devices("Examples of hinges include the Kelvar(TM) elbow and the tundra elbow.\n")
+    assert found.get("tundra elbow") == "tundra"
+
+
+def test_an_everyday_word_before_a_marked_mates_kind_is_no_brand():
+    found = devices("Examples of hinges include the Kelvar(TM) elbow and the right elbow.\n")
+    assert "right" not in found.values()
+
+
+def test_a_coined_word_before_a_described_kind_of_device_is_the_brand():
+    found = devices("Implants in use include the Torvex(R) Grip and the quintra malleable prosthesis.\n")
+    assert found.get("quintra malleable prosthesis") == "quintra"
+
+
+def test_a_coined_word_before_a_plural_kind_in_a_marked_list_is_a_device():
+    found = devices("Embolic agents such as Velsphere®, Arc Block™ and brelvo microspheres may be used.\n")
+    assert found.get("brelvo microspheres") == "brelvo"
+
+
+def test_a_list_in_a_quoted_csv_cell_ends_at_the_full_stop_before_the_quotation_mark():
+    found = devices(
+        'DEVICE,D1,,,,"Examples of hinges include the Kelvar(TM) elbow and the brindle elbow."\n'
+        "CRITERION,C1,,ALL,,All of the following criteria are met:\n"
+    )
+    assert found.get("brindle elbow") == "brindle"
+
+
+def test_a_model_after_a_mark_may_end_in_a_plus_sign():
+    found = devices("Fundoplication with the VexaplyX® Q+ device is medically necessary.\n")
+    assert "VexaplyX Q+" in found
+
+
+def test_a_model_after_a_mark_may_be_initials_with_a_small_letter_between():
+    found = devices("Resection with the KORA PlasmaKnife™ TnA is medically necessary.\n")
+    assert "KORA PlasmaKnife TnA" in found
+
+
+def test_a_lower_case_word_marked_after_a_brand_of_its_own_form_is_that_brands_model():
+    found = devices(
+        "Devices used include vexaGraft inject® W and Corvo® Stent. "
+        "vexaGraft prime® (standalone) is addressed in the investigational statement above.\n"
+    )
+    assert found.get("vexaGraft prime") == "vexaGraft prime"
+
+
+def test_a_lower_case_model_listed_in_a_sentence_naming_a_marked_product_is_a_device():
+    found = devices(
+        "Partial resection is covered, whether performed with a Zolation® wand or a powered shaver such as the "
+        "vexashot m5.\n"
+    )
+    assert "vexashot m5" in found
+
+
+def test_a_lower_case_model_listed_in_a_sentence_naming_no_product_is_no_device():
+    found = devices(
+        "Partial resection is covered, whether performed with a laser wand or a powered shaver such as the "
+        "vexashot m5.\n"
+    )
+    assert found == {}
+
+
+def test_a_phrase_of_common_words_listed_beside_a_marked_product_is_no_device():
+    found = devices("Pain treated with the Zolo® patch, in conditions such as the type 2 diabetes, is covered.\n")
+    assert set(found) == {"Zolo"}
+
+
+def test_everyday_words_describing_a_coined_name_with_its_model_are_no_part_of_it():
+    found = devices("Devices used include the Corvo® Stent and the lower-profile vexa360.\n")
+    assert "vexa360" in found
+
+
+def test_the_word_that_labels_a_model_stays_before_a_coined_name():
+    found = devices("Devices used include the Corvo® Stent and the model vexa360.\n")
+    assert "model vexa360" in found
+
+
+def test_a_lower_case_name_after_a_semicolon_and_a_marked_product_is_a_device_without_its_kind():
+    found = devices("Investigational: Vexta® radiofrequency system; the kordus lune stapler\n")
+    assert found.get("kordus lune stapler") == "kordus lune"
+
+
+def test_a_lower_case_name_joined_to_a_marked_subject_is_a_device_up_to_its_verb():
+    found = devices("The ZeCerf™ ceramic system and the k2 ceramic resurfacing cup are investigational.\n")
+    assert "k2 ceramic resurfacing cup" in found
+
+
+def test_ordinary_words_joined_to_a_marked_product_are_no_device():
+    found = devices("Treatment with Zolo® or the usual care is covered.\n")
+    assert set(found) == {"Zolo"}
+
+
+def test_an_everyday_word_before_a_lower_case_name_of_rarer_words_is_left_out_of_its_short_name():
+    assert short_name("swift veltra glide hd") == "veltra glide hd"
+
+
+def test_a_lower_case_makers_name_before_a_brand_and_its_model_stays_out_of_the_short_name_before_a_kind():
+    found = devices("Plates such as the Kelvar(TM) Plate and the halvor vexo 2 system are used.\n")
+    assert found.get("halvor vexo 2 system") == "vexo 2"

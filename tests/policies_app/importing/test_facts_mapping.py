@@ -3,7 +3,7 @@ confined to one option, two measures in one criterion, and diagnoses the codes d
 
 from __future__ import annotations
 
-from policies_app.importing.facts import map_fact
+from policies_app.importing.facts import FactSpec, map_fact
 from tests.policies_app.importing.conftest import CATALOGUE
 
 
@@ -177,3 +177,100 @@ def test_an_alternative_diagnosis_after_the_codes_has_no_code_of_its_own():
 def test_an_or_joining_the_codes_criterion_to_the_next_offers_no_choice():
     found = map_fact("Osteomalacia (M83.9); or", CATALOGUE)
     assert found is not None and found[:3] == ("diagnosis_codes", "any_in", ["M83.9"])
+
+
+# A score kept in points, as an editor adds it beside the installed facts.
+_SCORE = FactSpec("disability_index", "Neck Disability Index score", "number", "points")
+
+
+def test_a_proof_stated_as_a_predicate_after_the_codes_asks_more_than_the_diagnosis():
+    text = "Chronic sinusitis (J32.9) is confirmed by sinus imaging, with other causes ruled out"
+    assert map_fact(text, CATALOGUE) is None
+
+
+def test_a_condition_joined_by_and_straight_after_the_threshold_is_a_second_condition():
+    assert map_fact("The member is 14 years of age or older and fully grown.", CATALOGUE) is None
+
+
+def test_a_second_threshold_joined_by_and_states_a_range():
+    assert map_fact("A body mass index of at least 32 kg/m2 and no more than 39 kg/m2", CATALOGUE) is None
+
+
+def test_and_failed_straight_after_the_threshold_keeps_the_test():
+    found = map_fact("A wrist splint was worn for at least 5 weeks and failed", CATALOGUE)
+    assert found is not None and found[:3] == ("conservative_therapy_weeks", "gte", 5)
+
+
+def test_a_symptom_that_has_lasted_a_time_states_its_duration():
+    found = map_fact("Swelling of one or both ankles has lasted 4 months or longer", CATALOGUE)
+    assert found is not None and found[:3] == ("symptom_duration_months", "gte", 4)
+
+
+def test_a_symptom_lasting_a_time_states_its_duration():
+    found = map_fact("Hoarseness lasting 5 months or longer", CATALOGUE)
+    assert found is not None and found[:3] == ("symptom_duration_months", "gte", 5)
+
+
+def test_how_long_relief_lasted_is_no_symptom_duration():
+    assert map_fact("Relief lasting at least 4 months after the earlier block", CATALOGUE) is None
+
+
+def test_how_long_the_member_has_been_abstinent_is_no_symptom_duration():
+    assert map_fact("The member has been abstinent from opioids for at least 9 months", CATALOGUE) is None
+
+
+def test_how_much_a_treatment_failed_by_is_no_second_measure():
+    text = "The wound has failed to shrink by 40% or more after at least 5 weeks of offloading and dressings"
+    found = map_fact(text, CATALOGUE)
+    assert found is not None and found[:3] == ("conservative_therapy_weeks", "gte", 5)
+
+
+def test_a_training_programme_tried_and_failed_times_the_therapy():
+    text = "The member has tried and failed hip muscle strength training for at least 10 weeks."
+    found = map_fact(text, CATALOGUE)
+    assert found is not None and found[:3] == ("conservative_therapy_weeks", "gte", 10)
+
+
+def test_no_greater_than_bounds_the_fact_from_above():
+    found = map_fact("Body mass index no greater than 37 kg/m2", CATALOGUE)
+    assert found is not None and found[:3] == ("bmi", "lte", 37)
+
+
+def test_not_less_than_bounds_the_fact_from_below():
+    found = map_fact("HbA1c not less than 6.5%", CATALOGUE)
+    assert found is not None and found[:3] == ("hba1c_percent", "gte", 6.5)
+
+
+def test_does_not_exceed_bounds_the_fact_from_above():
+    found = map_fact("The HbA1c does not exceed 9.5%", CATALOGUE)
+    assert found is not None and found[:3] == ("hba1c_percent", "lte", 9.5)
+
+
+def test_failure_of_a_bare_time_of_therapy_states_its_least():
+    found = map_fact("Failure of 7 weeks of nonsurgical management", CATALOGUE)
+    assert found is not None and found[:3] == ("conservative_therapy_weeks", "gte", 7)
+
+
+def test_a_failed_course_written_with_a_hyphen_states_its_least():
+    found = map_fact("The member completed and failed a 9-week course of supervised exercise", CATALOGUE)
+    assert found is not None and found[:3] == ("conservative_therapy_weeks", "gte", 9)
+
+
+def test_symptoms_despite_a_time_of_therapy_time_a_failed_therapy():
+    found = map_fact("Ongoing hip pain despite 10 weeks of physical therapy", CATALOGUE)
+    assert found is not None and found[:3] == ("conservative_therapy_weeks", "gte", 10)
+
+
+def test_a_score_in_points_written_as_a_percentage_is_the_same_number():
+    found = map_fact("A Neck Disability Index score of at least 28%", [*CATALOGUE, _SCORE])
+    assert found is not None and found[:3] == ("disability_index", "gte", 28)
+
+
+def test_an_alternative_bound_without_a_number_lets_the_test_be_met_otherwise():
+    text = "Age 16 years or older, or younger with fused growth plates on radiographs"
+    assert map_fact(text, CATALOGUE) is None
+
+
+def test_a_bare_and_closing_the_line_joins_the_next_criterion_and_keeps_the_test():
+    found = map_fact("Age 70 years or older and ", CATALOGUE)
+    assert found is not None and found[:3] == ("member_age", "gte", 70)

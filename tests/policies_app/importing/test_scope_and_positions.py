@@ -476,3 +476,118 @@ def test_a_quoted_position_closed_by_its_full_stop_does_not_run_into_the_next_ro
     )
     found = [f.value["position"] for f in extract_document(text.encode(), file="export.txt").many("positions")]
     assert found == ["medically_necessary_with_criteria", "investigational"]
+
+
+def test_a_full_stop_inside_a_number_does_not_end_a_does_not_apply_statement():
+    text = (
+        "This policy does not apply to Golden Oaks (Medicare Advantage) members, who follow NCD 99.41, or to\n"
+        "Federal Employee Program members.\n\n" + POLICY
+    )
+    assert excluded(text) == ["fep", "medicare_advantage"]
+
+
+def test_an_applies_value_under_a_plan_name_applies_the_kind_it_names():
+    text = "Plans\nRiverbend Select\nApplies (individual plans bought on the exchange)\n\n" + POLICY
+    assert (only(text), excluded(text)) == (["exchange"], [])
+
+
+def test_a_does_not_apply_value_under_a_plan_name_excludes_the_plan():
+    text = "Plans\nRiverbend Family\nDoes not apply. Medicaid members are reviewed by the state.\n\n" + POLICY
+    assert (only(text), excluded(text)) == ([], ["medicaid"])
+
+
+def test_a_does_not_apply_value_naming_no_kind_excludes_the_kind_the_plan_name_carries():
+    text = "Plans\nRiverbend Senior Medicare\nDoes not apply\n\n" + POLICY
+    assert excluded(text) == ["medicare_advantage"]
+
+
+def test_an_applies_value_in_the_cell_beside_a_plan_name_applies_it():
+    text = "Plan\tStatus\nRiverbend Choice PPO\tApplies\n\n" + POLICY
+    assert only(text) == ["commercial"]
+
+
+def test_an_applies_to_statement_is_not_read_as_a_status_value():
+    text = "Riverbend Senior Medicare\nApplies to all requests received after the first of the month.\n\n" + POLICY
+    assert (only(text), excluded(text)) == ([], [])
+
+
+def test_ticks_and_crosses_after_plan_names_apply_and_exclude():
+    text = (
+        "Lines of business: Commercial ✓  Individual exchange ✓  Medicaid ✗  (✓ applies, ✗ does not apply)\n\n" + POLICY
+    )
+    assert (only(text), excluded(text)) == (["commercial", "exchange"], ["medicaid"])
+
+
+def test_ticks_and_crosses_before_plan_names_apply_and_exclude():
+    text = "Lines of business: ✓ Commercial  ✗ Medicare Advantage  ✓ Medicaid\n\n" + POLICY
+    assert (only(text), excluded(text)) == (["commercial", "medicaid"], ["medicare_advantage"])
+
+
+def test_a_not_in_scope_label_alone_on_its_line_excludes_the_next_line():
+    text = "Lines of business\nCommercial\nNot in scope\nRiverbend Kids (CHIP)\n\n" + POLICY
+    assert (only(text), excluded(text)) == (["commercial"], ["chip"])
+
+
+BOX_TABLE = """┌──────────────────┬──────────────────────────────────┐
+│ Policy           │ KN-101 Knee bracing              │
+├──────────────────┼──────────────────────────────────┤
+│ Plans            │ Riverbend Group (employer PPO);  │
+│                  │ Riverbend Solo (ACA exchange)    │
+├──────────────────┼──────────────────────────────────┤
+│ Not applicable to│ Golden Oaks Medicare Advantage;  │
+│                  │ Federal Employee Program         │
+└──────────────────┴──────────────────────────────────┘
+"""
+
+
+def test_a_drawn_table_row_with_an_empty_label_cell_continues_the_plans_value():
+    assert only(BOX_TABLE + "\n" + POLICY) == ["commercial", "exchange"]
+
+
+def test_a_plan_name_wrapped_over_drawn_table_rows_is_read_whole():
+    wrapped = BOX_TABLE.replace("Medicare Advantage;  │", "Federal           │").replace(
+        "Federal Employee Program         │", "Employee Program                 │"
+    )
+    assert excluded(wrapped + "\n" + POLICY) == ["fep"]
+
+
+def test_a_verb_in_a_clause_narrowing_a_noun_states_no_position():
+    text = POLICY + "\nSection 88 of the Act allows payment for services that are reasonable and necessary.\n"
+    assert [p for p, _ in positions(text)] == ["medically_necessary_with_criteria"]
+
+
+def test_a_clause_after_a_comma_states_the_position_of_its_noun():
+    text = POLICY + "\nNot covered:\n1. Bracing of the elbow in the same session, which is investigational.\n"
+    assert [p for p, _ in positions(text)] == ["medically_necessary_with_criteria", "investigational"]
+
+
+def test_not_covered_under_this_policy_with_no_reason_is_no_position():
+    text = POLICY + "\nSoft sleeves without hinges are not covered under this policy.\n"
+    assert [p for p, _ in positions(text)] == ["medically_necessary_with_criteria"]
+
+
+def test_a_remark_sending_the_reader_to_the_policy_statement_is_no_position():
+    text = POLICY + "\nKnee braces with heating elements are considered investigational.\n\nDevices\n\n"
+    text += "The Warmwrap brace and the flexheat sleeve are investigational (see Policy).\n"
+    assert [p for p, _ in positions(text)] == ["medically_necessary_with_criteria", "investigational"]
+
+
+def test_a_paragraph_line_taken_for_a_title_still_states_its_position():
+    text = (
+        "Coverage\n"
+        "    Riverbend considers a hinged knee brace medically\n"
+        "    necessary when all of the following are met:\n"
+        "        The member is 18 years of age or older.\n"
+        "        Ligament instability is found on examination.\n"
+        "\n"
+        "    Revision of a worn brace is considered\n"
+        "    medically necessary for breakage of the frame.\n"
+        "\n"
+        "    Braces for knee pain alone are not medically\n"
+        "    necessary.\n"
+    )
+    assert [p for p, _ in positions(text)] == [
+        "medically_necessary_with_criteria",
+        "medically_necessary",
+        "not_medically_necessary",
+    ]
