@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 
 from policies_app.codes import code_problem, normalize_code, range_problem
-from policies_app.importing.readers import Document, Line
+from policies_app.importing.readers import BOX_RULES, Document, Line
 from policies_app.importing.result import Field
 from policies_app.importing.spans import field_at
 from policies_app.importing.structure import Section, section_text_lines
@@ -207,7 +207,7 @@ def is_code_record(text: str) -> bool:
 
 
 # The cell borders of a table drawn with box characters or pipes, and a tab between cells.
-_CELL_BORDER = "\t|│┃║"
+_CELL_BORDER = "\t|" + BOX_RULES
 _CODES_LABEL_CELL_RE = re.compile(
     r"^(?:(?:billing|procedure|diagnosis|applicable|covered)\s+)?(?:codes?|code\(s\)|CPT|HCPCS|ICD-?10(?:-?CM)?)"
     r"(?:\s*(?:/|and|&)\s*(?:CPT|HCPCS|ICD-?10(?:-?CM)?))*(?:\s+codes?)?\s*:?$",
@@ -217,7 +217,7 @@ _CODES_LABEL_CELL_RE = re.compile(
 
 def _cells(text: str) -> list[str]:
     """A table row's cells, the row's outer borders left out."""
-    inner = text.strip().strip("│┃║|").strip()
+    inner = text.strip().strip(BOX_RULES + "|").strip()
     return [cell.strip() for cell in re.split(f"[{_CELL_BORDER}]", inner)]
 
 
@@ -231,7 +231,7 @@ def _codes_label_rows(document: Document) -> list[Line]:
     in_codes = False
     for line in document.lines:
         text = document.line_text(line)
-        if not re.search(f"[{_CELL_BORDER}]", text.strip().strip("│┃║|")):
+        if not re.search(f"[{_CELL_BORDER}]", text.strip().strip(BOX_RULES + "|")):
             if not re.fullmatch(r"\s*[─━═┌┐└┘├┤┬┴┼╔╗╚╝╠╣╦╩╬+\-=|]*\s*", text):
                 in_codes = False
             continue

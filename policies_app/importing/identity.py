@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from policies_app.importing.dates import DATE_RE
-from policies_app.importing.readers import Document, Line
+from policies_app.importing.readers import BOX_RULES, Document, Line
 from policies_app.importing.result import Field, Source
 from policies_app.importing.spans import field_at
 from policies_app.importing.structure import Section, heading_kind
@@ -39,7 +39,8 @@ _NUMBER_RES: list[tuple[re.Pattern[str], float]] = [
     # A box-drawn summary's "Policy" cell beside the number and title ("│ Policy │ AB-12 Knee Bracing │").
     (
         re.compile(
-            r"^[ \t]*[│┃║][ \t]*policy[ \t]*[\t│┃║]+[ \t]*(?P<v>(?=[A-Z0-9-]*\d)[A-Z]{1,6}(?:-[A-Z0-9]{1,8}){1,3})(?![\w-])",
+            rf"^[ \t]*[{BOX_RULES}][ \t]*policy[ \t]*[\t{BOX_RULES}]+"
+            r"[ \t]*(?P<v>(?=[A-Z0-9-]*\d)[A-Z]{1,6}(?:-[A-Z0-9]{1,8}){1,3})(?![\w-])",
             re.I | re.M,
         ),
         0.85,
@@ -360,7 +361,7 @@ def _read_title(document: Document, found: list[Section], number: Field | None) 
         if line is not None:
             raw_rest = document.text[number.source.end : line.end]
             # A drawn table's closing border ends the cell, not the title.
-            rest = re.sub(r"[ \t]*[│┃║][ \t]*$", "", raw_rest).strip(" \t:-–")
+            rest = re.sub(rf"[ \t]*[{BOX_RULES}][ \t]*$", "", raw_rest).strip(" \t:-–")
             # What follows a number is its title ("07.01.89 Knee Bracing"), not the next field of a
             # header strip ("· Effective Feb 1, 2026") or the next cell of a table of fields.
             # A number that starts its line may stand a column apart from its title ("MP-218<tab>Bone Growth ...").

@@ -5,23 +5,20 @@ from __future__ import annotations
 import re
 
 from policies_app.importing.positions import REPLY_QUOTE_RE
-from policies_app.importing.readers import Document
+from policies_app.importing.readers import BOX_RULES, Document
 from policies_app.importing.result import Field
 from policies_app.importing.spans import field_at
 
-# The rules of a table drawn in text with box-drawing characters ("│ Plans │ Acme Group (PPO) │"),
-# which stand where a cell's edge or a Markdown table's pipe would.
-_BOX_RULES = "│┃║"
 # What opens a table's row or a list's item before a label: indentation, pipes and rules, emphasis.
-_ROW_OPEN = r"^[ \t|*" + _BOX_RULES + "]*"
+_ROW_OPEN = r"^[ \t|*" + BOX_RULES + "]*"
 # What parts a label from its value: a colon (AsciiDoc's "::" too), a cell, or a dotted leader
 # ("Lines of business ... Commercial", "Set first published . 2016").
-_LABEL_SEPARATOR = r"(?:::?|[\t|" + _BOX_RULES + r"]|\.{2,}|(?<=[ \t])\.(?=[ \t]))"
+_LABEL_SEPARATOR = r"(?:::?|[\t|" + BOX_RULES + r"]|\.{2,}|(?<=[ \t])\.(?=[ \t]))"
 # A label's value wrapped onto the next lines, indented under it, after a line that stops on a list's
 # separator or joining word ("Medicaid (...);" / "                 Medicare Advantage"); in a drawn or
 # piped table, onto the next rows whose label cell is empty ("│ Plans │ Acme Group;" / "│       │ Acme
 # Individual").
-_EMPTY_LABEL_ROW = r"\n[ \t]*[|" + _BOX_RULES + r"][ \t]*[|" + _BOX_RULES + r"][ \t]*[^\s|" + _BOX_RULES + r"][^\n]*"
+_EMPTY_LABEL_ROW = r"\n[ \t]*[|" + BOX_RULES + r"][ \t]*[|" + BOX_RULES + r"][ \t]*[^\s|" + BOX_RULES + r"][^\n]*"
 _LABEL_CONTINUED = r"(?:(?:(?<=[;,])|(?<=\band)|(?<=\bor))\n[ \t]{4,}[^\s][^\n]*|" + _EMPTY_LABEL_ROW + ")*"
 # A statement runs to its full stop; a full stop inside a number or a word ("NCD 20.32", "Sec.4") ends none.
 _TO_FULL_STOP = r"(?:[^.]|\.(?=\w))*"
@@ -93,9 +90,9 @@ _LOB_RES: list[tuple[re.Pattern[str], float]] = [
     (
         re.compile(
             r"^[ \t|*:"
-            + _BOX_RULES
+            + BOX_RULES
             + r"]*(?:not[ \t_]+(?:for|applicable)|(?:does|do)[ \t_]+not[ \t_]+apply(?:[ \t_]+to)?)[ \t*]*[:\t|"
-            + _BOX_RULES
+            + BOX_RULES
             + "]"
             r"[^\n]*" + _LABEL_CONTINUED + r"(?:\n(?:and|or|&)[ \t][^\n]*)*",
             re.I | re.M,
@@ -391,7 +388,7 @@ def _marked_plans(who: str) -> list[tuple[bool, int, int]]:
 # Direct" / "Applies (individual plans sold on the exchange)", "Acme Senior" / "Does not apply. Medicare
 # Advantage members: refer to ...". The kind the value names comes first, the plan's own name after it.
 _STATUS_VALUE_RE = re.compile(
-    r"^[ \t|*" + _BOX_RULES + r"]*(?:(?P<yes>applies|applicable)|(?P<no>(?:does|do)\s+not\s+apply|not\s+applicable))\b"
+    r"^[ \t|*" + BOX_RULES + r"]*(?:(?P<yes>applies|applicable)|(?P<no>(?:does|do)\s+not\s+apply|not\s+applicable))\b"
     r"(?!\s+(?:only\s+)?to\b)(?P<rest>[^\n]*)$",
     re.I,
 )
@@ -434,7 +431,7 @@ def _read_status_values(document: Document, excluded: dict[str, Field], applies:
 def _unruled(text: str) -> str:
     """The text with a drawn table's rules as spaces, one character for one, so that a plan's name wrapped
     onto the cell below ("Federal │" / "│ Employee Program") reads as words apart."""
-    return text.translate({ord(rule): " " for rule in _BOX_RULES})
+    return text.translate({ord(rule): " " for rule in BOX_RULES})
 
 
 def read_lines_of_business(document: Document) -> tuple[list[Field], list[Field]]:

@@ -18,7 +18,7 @@ from policies_app.importing.dates import (
     timestamp_span,
     to_date,
 )
-from policies_app.importing.readers import Document, Line
+from policies_app.importing.readers import BOX_RULES, Document, Line
 from policies_app.importing.result import Field
 from policies_app.importing.spans import field_at
 from policies_app.importing.structure import Section
@@ -143,7 +143,7 @@ _DATE_LABEL_RES = [
     (
         kind,
         re.compile(
-            rf"(?<![\w-])(?:{_keyed(words)}){_LABEL_ASIDE}\s*(?:[:\-–|\t│┃║]\s*|\s+|\.{{2,}}\s*|{_SHORT_LEADER}|{_GLUED}|{_EMPTY_CELLS}){{1,3}}(?:{_DATE_LEAD}\s+)?(?:{_REVISION_TAG})?{TIMESTAMP_OPEN}?(?P<d>{DATE_PATTERN}|{MONTH_YEAR_PATTERN})",
+            rf"(?<![\w-])(?:{_keyed(words)}){_LABEL_ASIDE}\s*(?:[:\-–|\t{BOX_RULES}]\s*|\s+|\.{{2,}}\s*|{_SHORT_LEADER}|{_GLUED}|{_EMPTY_CELLS}){{1,3}}(?:{_DATE_LEAD}\s+)?(?:{_REVISION_TAG})?{TIMESTAMP_OPEN}?(?P<d>{DATE_PATTERN}|{MONTH_YEAR_PATTERN})",
             re.I,
         ),
         conf,

@@ -226,6 +226,9 @@ def _unquoted(raws: list[str]) -> list[str]:
     return lines
 
 
+# The rules of a table drawn with box-drawing characters ("│ Plans │ Acme Group (PPO) │"), which stand
+# where a cell's edge or a Markdown table's pipe would; the field rules read them as cell borders.
+BOX_RULES = "│┃║"
 # A box drawn in characters around a header: "+-----+" rules and "|  Effective 03/01/2026   |" rows.
 _BOX_RULE_RE = re.compile(r"^\s*\+[-=+]{3,}\+\s*$")
 _BOX_ROW_RE = re.compile(r"^\s*\|(?P<inner>[^|]*)\|\s*$")
@@ -1046,10 +1049,6 @@ def _statement_table(rows: list[str]) -> bool:
     return len(statements) >= _TABLE_ROWS and 2 * len(statements) >= len(firsts)
 
 
-# Cells of a row laid out as printed stand three or more blanks apart.
-_CELL_GAP_RE = re.compile(r"(?<=\S) {3,}(?=\S)")
-
-
 def _baselines(shows: list[tuple[float, float]]) -> list[float]:
     """The heights of the page's printed lines, top to bottom; pieces within a point of each other share one."""
     heights: list[float] = []
@@ -1061,6 +1060,10 @@ def _baselines(shows: list[tuple[float, float]]) -> list[float]:
 
 # How much further apart (in points) a table's rows stand than the lines of one wrapped cell.
 _ROW_PADDING = 3.0
+
+
+# A cell's text in a laid-out line: words a blank or two apart (three or more part cells).
+_LAID_PIECE_RE = re.compile(r"\S+(?: {1,2}\S+)*")
 
 
 def _table_rows(raws: list[str], baselines: list[float]) -> list[str] | None:
@@ -1080,8 +1083,8 @@ def _table_rows(raws: list[str], baselines: list[float]) -> list[str] | None:
     cells_of: list[tuple[int, list[int]] | None] = []
     for number, raw in enumerate(raws):
         body = raw.rstrip()
-        pieces = [(match.start(), match.group()) for match in re.finditer(r"\S+(?: {1,2}\S+)*", body)]
-        if len(pieces) >= 2 and _CELL_GAP_RE.search(body.strip()):
+        pieces = [(match.start(), match.group()) for match in _LAID_PIECE_RE.finditer(body)]
+        if len(pieces) >= 2 and _COLUMN_GAP_RE.search(body.strip()):
             indent = body[: len(body) - len(body.lstrip(" "))]
             rows.append(indent + "\t".join(piece for _, piece in pieces))
             cells_of.append((number, [at for at, _ in pieces]))
@@ -1096,12 +1099,11 @@ def _table_rows(raws: list[str], baselines: list[float]) -> list[str] | None:
     if not gaps or max(gaps) - min(gaps) < _ROW_PADDING:
         # With no padding a line of one piece under a row may be its wrapped cell or text beside the
         # table (boxes side by side on a form): which one cannot be told, so the page is not a table.
-        after_row = (
+        under_row = any(
             cells is not None and following is None and raws[number + 1].strip()
-            for number, (cells, following) in enumerate(itertools.pairwise([*cells_of, None]))
-            if number + 1 < len(raws)
+            for number, (cells, following) in enumerate(itertools.pairwise(cells_of))
         )
-        return None if any(after_row) else rows
+        return None if under_row else rows
     pitch = min(gaps)
     joined: list[str] = []
     row: tuple[int, list[int]] | None = None
@@ -1112,7 +1114,7 @@ def _table_rows(raws: list[str], baselines: list[float]) -> list[str] | None:
         if wrapped and row is not None:
             starts = row[1]
             parts = joined[-1].split("\t")
-            pieces = [(match.start(), match.group()) for match in re.finditer(r"\S+(?: {1,2}\S+)*", raws[number])]
+            pieces = [(match.start(), match.group()) for match in _LAID_PIECE_RE.finditer(raws[number])]
             for at, piece in pieces:
                 column = min(range(len(starts)), key=lambda n: abs(starts[n] - at))
                 parts[column] += ("" if parts[column].endswith("-") else " ") + piece
